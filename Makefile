@@ -1,0 +1,35 @@
+# The two commands a fresh machine needs are `make demo` and `make test`; each bootstraps the
+# environment (uv, then the locked dependencies) when it is missing.
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+STAMP := $(VENV)/.synced
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: demo test lint bench docs env clean
+
+$(UV):
+	$(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-groups
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+demo: $(STAMP)
+	$(RUN) python examples/quickstart.py
+
+test: $(STAMP)
+	$(RUN) pytest -q
+
+lint: $(STAMP)
+	$(RUN) ruff check telemetry tests examples bench
+	$(RUN) ruff format --check telemetry
+	$(RUN) mypy telemetry
+
+bench: $(STAMP)
+	$(RUN) python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

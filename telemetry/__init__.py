@@ -1,0 +1,94 @@
+"""aiotelemetry: asyncio-native structured telemetry.
+
+Logs, events, errors and spans as immutable signals, delivered in batches by per-handler queues
+and workers to files, the console, syslog and journald, without slowing the event loop and
+without losing anything silently::
+
+    import telemetry as tel
+    from telemetry.sinks import FileSink
+
+    async with tel.Telemetry(handlers={"file": FileSink("logs/app.jsonl")}):
+        await tel.log("info", "user joined", room="lobby")
+"""
+
+from ._api import (
+    error,
+    error_nowait,
+    event,
+    event_nowait,
+    flush,
+    health,
+    log,
+    log_nowait,
+    signal,
+    signal_nowait,
+    span,
+    stats,
+    traced,
+)
+from ._context import SpanContext, bind, current_context, current_span
+from ._errors import ClosedError, ConfigError, SinkError, TelemetryError
+from ._filters import RateLimiter
+from ._handler import DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_SIZE, Handler, Middleware
+from ._hub import DEFAULT_CLOSE_TIMEOUT_S, Telemetry, get_hub
+from ._redact import DEFAULT_REDACT_KEYS, redact
+from ._signal import ErrorInfo, Frame, Level, Location, Signal
+from ._spans import Span
+from ._stats import HandlerStats, Health, LatencyStats, Stats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_BUFFER_SIZE",
+    "DEFAULT_CLOSE_TIMEOUT_S",
+    "DEFAULT_REDACT_KEYS",
+    "ClosedError",
+    "ConfigError",
+    "ErrorInfo",
+    "Frame",
+    "Handler",
+    "HandlerStats",
+    "Health",
+    "LatencyStats",
+    "Level",
+    "Location",
+    "Middleware",
+    "RateLimiter",
+    "Signal",
+    "SinkError",
+    "Span",
+    "SpanContext",
+    "Stats",
+    "Telemetry",
+    "TelemetryError",
+    "bind",
+    "current_context",
+    "current_span",
+    "error",
+    "error_nowait",
+    "event",
+    "event_nowait",
+    "flush",
+    "get_hub",
+    "health",
+    "log",
+    "log_nowait",
+    "redact",
+    "signal",
+    "signal_nowait",
+    "span",
+    "stats",
+    "traced",
+]
+
+# Tracebacks and docs show the public path, telemetry.Telemetry, not telemetry._hub.Telemetry.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        try:
+            if getattr(_obj, "__module__", "").startswith("telemetry._"):
+                _obj.__module__ = "telemetry"
+        except (AttributeError, TypeError):
+            pass
+del _name, _obj

@@ -1,0 +1,176 @@
+"""Module-level creators: ``import telemetry as tel; await tel.log("info", "hi")``.
+
+Each one forwards to the default hub (the most recently opened :class:`Telemetry` that is still
+open) or, when none is open, to a fallback that prints one readable line per signal to stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from ._creators import Creators
+from ._filters import RateSpec
+from ._hub import current_hub
+from ._spans import Span
+from ._spans import traced as _traced
+from ._stats import Health, Stats
+
+__all__ = [
+    "error",
+    "error_nowait",
+    "event",
+    "event_nowait",
+    "flush",
+    "health",
+    "log",
+    "log_nowait",
+    "signal",
+    "signal_nowait",
+    "span",
+    "stats",
+    "traced",
+]
+
+E = TypeVar("E", bound=BaseException)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def signal(
+    msg: object = None,
+    *,
+    level: str | int = "info",
+    kind: str = "log",
+    id: str | None = None,
+    data: Mapping[Any, Any] | None = None,
+    ctx: Mapping[Any, Any] | None = None,
+    error: BaseException | None = None,
+    ns: str | None = None,
+    sample: float | None = None,
+    rate_limit: RateSpec = None,
+    limit_by: object = None,
+) -> Awaitable[bool]:
+    """Emit a signal on the default hub; see :meth:`Telemetry.signal`."""
+    return current_hub().signal(
+        msg,
+        level=level,
+        kind=kind,
+        id=id,
+        data=data,
+        ctx=ctx,
+        error=error,
+        ns=ns,
+        sample=sample,
+        rate_limit=rate_limit,
+        limit_by=limit_by,
+        stacklevel=2,
+    )
+
+
+def signal_nowait(
+    msg: object = None,
+    *,
+    level: str | int = "info",
+    kind: str = "log",
+    id: str | None = None,
+    data: Mapping[Any, Any] | None = None,
+    ctx: Mapping[Any, Any] | None = None,
+    error: BaseException | None = None,
+    ns: str | None = None,
+    sample: float | None = None,
+    rate_limit: RateSpec = None,
+    limit_by: object = None,
+) -> bool:
+    """Emit without awaiting, from any thread; see :meth:`Telemetry.signal_nowait`."""
+    return current_hub().signal_nowait(
+        msg,
+        level=level,
+        kind=kind,
+        id=id,
+        data=data,
+        ctx=ctx,
+        error=error,
+        ns=ns,
+        sample=sample,
+        rate_limit=rate_limit,
+        limit_by=limit_by,
+        stacklevel=2,
+    )
+
+
+def log(
+    level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
+) -> Awaitable[bool]:
+    """``await tel.log("info", "user joined", room=r)``; see :meth:`Telemetry.log`."""
+    return current_hub().log(level, msg, error=error, stacklevel=2, **data)
+
+
+def log_nowait(
+    level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
+) -> bool:
+    """:func:`log` without awaiting, from any thread."""
+    return current_hub().log_nowait(level, msg, error=error, stacklevel=2, **data)
+
+
+def event(id: str, /, *, level: str | int = "info", **data: Any) -> Awaitable[bool]:
+    """``await tel.event("user.signup", plan="pro")``; see :meth:`Telemetry.event`."""
+    return current_hub().event(id, level=level, stacklevel=2, **data)
+
+
+def event_nowait(id: str, /, *, level: str | int = "info", **data: Any) -> bool:
+    """:func:`event` without awaiting, from any thread."""
+    return current_hub().event_nowait(id, level=level, stacklevel=2, **data)
+
+
+def error(
+    exc: E,
+    msg: object = None,
+    /,
+    *,
+    id: str | None = None,
+    level: str | int = "error",
+    **data: Any,
+) -> Awaitable[E]:
+    """``raise await tel.error(exc)``: record the exception, get it back; see
+    :meth:`Telemetry.error`."""
+    return current_hub().error(exc, msg, id=id, level=level, stacklevel=2, **data)
+
+
+def error_nowait(
+    exc: E,
+    msg: object = None,
+    /,
+    *,
+    id: str | None = None,
+    level: str | int = "error",
+    **data: Any,
+) -> E:
+    """:func:`error` without awaiting, from any thread; returns the exception."""
+    return current_hub().error_nowait(exc, msg, id=id, level=level, stacklevel=2, **data)
+
+
+def span(id: str, /, *, level: str | int = "info", **data: Any) -> Span:
+    """``async with tel.span("db.query") as span:`` (or ``with``); see :meth:`Telemetry.span`."""
+    return current_hub().span(id, level=level, stacklevel=2, **data)
+
+
+def traced(
+    id: str | None = None, /, *, level: str | int = "info", hub: Creators | None = None
+) -> Callable[[F], F]:
+    """Decorator: each call of the function runs in a span; see :meth:`Telemetry.traced`."""
+    return _traced(id, level=level, hub=hub)
+
+
+async def flush() -> None:
+    """Flush the default hub; see :meth:`Telemetry.flush`."""
+    await current_hub().flush()
+
+
+def stats() -> Stats:
+    """The default hub's stats; see :meth:`Telemetry.stats`."""
+    return current_hub().stats()
+
+
+def health() -> Health:
+    """The default hub's health; see :meth:`Telemetry.health`."""
+    return current_hub().health()

@@ -1,0 +1,326 @@
+"""The emitting path: call sites, call filters, building a signal, and offering it to handlers.
+
+The cost on the caller, in order: the per-call-site cache gives the module name and location;
+the remaining call filters run; one :class:`Signal` is built; each handler's filters run and the
+signal is appended to its queue. Encoding and I/O happen later, in the workers.
+
+Threads: a hub belongs to the event loop it was opened on. A signal emitted on another thread
+is built there (so that thread's context and span are captured) and appended to a thread-safe
+inbox; the first append after the loop last looked schedules one ``call_soon_threadsafe`` that
+dispatches everything in it. A blocking handler whose queue is full parks such signals, in
+order, until there is room; when the loop falls far behind, the emitting *thread* waits (the
+loop never does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Generator, Mapping
+from random import random as _rand
+from types import CodeType
+from typing import Any, Generic, Literal, TypeVar
+
+from anyio.abc import TaskGroup
+
+from ._context import SpanContext, _ctx, _span
+from ._errors import ConfigError
+from ._filters import Filters, RateLimiter, RateSpec
+from ._handler import Handler
+from ._signal import LABEL_OF, ErrorInfo, Location, ProcessInfo, Signal, error_info
+from ._signal import new_uid as _new_uid
+from ._warn import warn
+
+__all__ = ["REFUSED", "Dispatcher", "Ready"]
+
+T = TypeVar("T")
+_SITE_CACHE_MAX = 8192
+_time_ns = time.time_ns
+_get_ident = threading.get_ident
+_getframe = sys._getframe
+
+
+class Ready(Generic[T]):
+    """An awaitable that is already done: what a creator returns when it refuses a signal
+    outright. Cheaper than starting a coroutine just to return a value."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, T]:
+        yield from ()
+        return self.value
+
+
+REFUSED: Ready[bool] = Ready(False)
+
+
+class Dispatcher:
+    """The hub's emitting machinery (a base class of :class:`~telemetry.Telemetry`)."""
+
+    state: Literal["new", "open", "closing", "closed"]
+    location: bool
+    emitted: int
+    refused: int
+    _filters: Filters
+    _floor: int
+    _active: tuple[Handler, ...]
+    _sites: dict[tuple[CodeType, int], tuple[str | None, Location | None]]
+    _call_limiters: dict[str, RateLimiter]
+    _loop: asyncio.AbstractEventLoop | None
+    _thread_id: int
+    _tg: TaskGroup | None
+    _inbox: deque[tuple[Signal, int]]
+    _inbox_scheduled: bool
+    _inbox_limit: int
+    _overflow: dict[str, deque[Signal]]
+    _overflow_len: int
+    _room: threading.Event
+
+    def _build(
+        self,
+        lv: int,
+        msg: object,
+        kind: str,
+        id: str | None,
+        data: Mapping[Any, Any] | None,
+        ctx: Mapping[Any, Any] | None,
+        error: BaseException | ErrorInfo | None,
+        ns: str | None,
+        sample: float | None,
+        rate_limit: RateSpec,
+        limit_by: object,
+        depth: int,
+        span: SpanContext | None = None,
+        duration_ns: int | None = None,
+        inst: int | None = None,
+        location: Location | None = None,
+    ) -> Signal | None:
+        """Apply the call filters past the level floor and build the signal (or ``None``).
+
+        ``depth`` is the frame of the code that emitted, for its module name and location.
+        ``span`` (with ``duration_ns`` and ``inst``) is given for the signal that ends a span.
+        """
+        loc: Location | None = location
+        if location is None and (ns is None or self.location):
+            site_ns, loc = self._site(depth)
+            if ns is None:
+                ns = site_ns
+        filters = self._filters
+        if filters.active:
+            try:
+                if not filters.allows_names(lv, ns, kind, id) or filters.sampled_out(lv, kind):
+                    self.refused += 1
+                    return None
+            except Exception as exc:  # a user predicate or pattern blew up
+                warn("filters", f"a call filter raised {exc!r}")
+                self.refused += 1
+                return None
+        if sample is not None:
+            if not 0 <= sample <= 1:
+                raise ConfigError("sample", f"must be a number in [0, 1], got {sample!r}")
+            if sample < 1 and _rand() >= sample:
+                self.refused += 1
+                return None
+        if type(msg) is not str and msg is not None:
+            msg = str(msg)
+        if data:
+            data = (
+                dict(data)
+                if all(type(k) is str for k in data)
+                else {str(k): v for k, v in data.items()}
+            )
+        else:
+            data = {}
+        bound = _ctx.get()
+        ctx = {**bound, **{str(k): v for k, v in ctx.items()}} if ctx else bound
+        if error is not None and not isinstance(error, ErrorInfo):
+            error = error_info(error)
+        if span is None:
+            current = _span.get()
+            trace_id = span_id = parent_id = None
+            if current is not None:
+                trace_id, span_id = current.trace_id, current.span_id
+        else:
+            trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_id
+        sig = Signal(
+            inst=_time_ns() if inst is None else inst,
+            uid=_new_uid(),
+            kind=kind,
+            level=LABEL_OF[lv] if lv in LABEL_OF else str(lv),
+            id=id,
+            ns=ns,
+            msg=msg,
+            data=data,
+            ctx=ctx,
+            error=error,
+            location=loc,
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_id=parent_id,
+            duration_ns=duration_ns,
+            sample=sample,
+            host=ProcessInfo.host,
+            pid=ProcessInfo.pid,
+        )
+        if filters.when is not None or filters.limiter is not None:
+            try:
+                if not filters.allows_built(sig):
+                    self.refused += 1
+                    return None
+            except Exception as exc:
+                warn("filters", f"a call filter raised {exc!r}")
+                self.refused += 1
+                return None
+        if rate_limit is not None:
+            spec = rate_limit if isinstance(rate_limit, str) else ",".join(rate_limit)
+            limiter = self._call_limiters.get(spec)
+            if limiter is None:
+                limiter = self._call_limiters[spec] = RateLimiter(rate_limit)
+            if not limiter.allow((id or (loc and (loc.file, loc.line)), limit_by)):
+                self.refused += 1
+                return None
+        return sig
+
+    def _site(self, depth: int) -> tuple[str | None, Location | None]:
+        """Module name and location of the frame ``depth`` levels up, cached per call site."""
+        frame = _getframe(depth + 1)
+        key = (frame.f_code, frame.f_lasti)
+        site = self._sites.get(key)
+        if site is None:
+            code = frame.f_code
+            site = (
+                frame.f_globals.get("__name__"),
+                Location(file=code.co_filename, line=frame.f_lineno, function=code.co_name)
+                if self.location
+                else None,
+            )
+            if len(self._sites) < _SITE_CACHE_MAX:
+                self._sites[key] = site
+        return site
+
+    def _dispatch(self, sig: Signal, lv: int, accept: bool = False) -> list[Handler] | None:
+        """Offer ``sig`` to every handler without waiting; return those that need an await
+        (blocking mode with a full queue, synchronous handlers)."""
+        self.emitted += 1
+        waits: list[Handler] | None = None
+        open_ = self.state == "open" or accept
+        for h in self._active:
+            if h.filters is not None and not h.wants(sig, lv):
+                continue
+            if not open_:
+                h.emitted += 1
+                h.dropped["closed"] += 1
+            elif h.sync or not h.offer(sig):
+                waits = [h] if waits is None else [*waits, h]
+        return waits
+
+    async def _emit(self, sig: Signal, lv: int) -> bool:
+        if _get_ident() != self._thread_id:
+            self._from_thread(sig, lv)
+            return True
+        waits = self._dispatch(sig, lv)
+        if waits is not None:
+            for h in waits:
+                if h.sync:
+                    await h.write_inline(sig)
+                else:
+                    await h.offer_wait(sig)
+        return True
+
+    def _emit_nowait(self, sig: Signal, lv: int) -> None:
+        if _get_ident() != self._thread_id:
+            self._from_thread(sig, lv)
+            return
+        waits = self._dispatch(sig, lv)
+        if waits is not None:
+            self._settle_nowait(waits, sig)
+
+    def _settle_nowait(self, waits: list[Handler], sig: Signal) -> None:
+        for h in waits:
+            if h.sync:
+                if not h.write_inline_nowait(sig) and not h.offer(sig):
+                    h.refuse_full()
+            else:
+                h.refuse_full()
+
+    # -- signals from other threads ----------------------------------------------------------
+
+    def _from_thread(self, sig: Signal, lv: int) -> None:
+        loop = self._loop
+        if self.state != "open" or loop is None:
+            self._dispatch(sig, lv)  # counted as closed
+            return
+        if len(self._inbox) + self._overflow_len >= self._inbox_limit and any(
+            h.mode == "blocking" for h in self._active
+        ):
+            # Back-pressure for blocking handlers: this thread waits, the loop never does.
+            self._room.clear()
+            while (
+                len(self._inbox) + self._overflow_len >= self._inbox_limit and self.state == "open"
+            ):
+                self._room.wait(0.05)
+        self._inbox.append((sig, lv))
+        if not self._inbox_scheduled:
+            self._inbox_scheduled = True
+            try:
+                loop.call_soon_threadsafe(self._drain_inbox)
+            except RuntimeError:  # the loop is closed: the exit fallback will count it
+                self._inbox_scheduled = False
+
+    def _drain_inbox(self, accept: bool = False) -> None:
+        self._inbox_scheduled = False
+        inbox = self._inbox
+        while inbox:
+            sig, lv = inbox.popleft()
+            waits = self._dispatch(sig, lv, accept)
+            if waits is None:
+                continue
+            for h in waits:
+                if h.sync and h.write_inline_nowait(sig):
+                    continue
+                if h.mode == "blocking" or h.sync:
+                    self._park(h, sig)
+                else:
+                    h.refuse_full()
+        if not self._room.is_set() and self._overflow_len < self._inbox_limit:
+            self._room.set()
+
+    def _drain_inbox_sync(self) -> None:
+        while self._inbox:
+            sig, lv = self._inbox.popleft()
+            waits = self._dispatch(sig, lv, accept=True)
+            if waits is not None:
+                self._settle_nowait(waits, sig)
+
+    def _park(self, handler: Handler, sig: Signal) -> None:
+        """A thread's signal for a full blocking handler waits here, in order, for room."""
+        q = self._overflow.get(handler.name)
+        if q is None:
+            q = self._overflow[handler.name] = deque()
+        q.append(sig)
+        self._overflow_len += 1
+        if len(q) == 1 and self._tg is not None:
+            self._tg.start_soon(self._pump, handler, q)
+
+    async def _pump(self, handler: Handler, q: deque[Signal]) -> None:
+        while q:
+            sig = q[0]
+            await handler.offer_wait(sig)
+            q.popleft()
+            self._overflow_len -= 1
+            if (
+                not self._room.is_set()
+                and self._overflow_len + len(self._inbox) < self._inbox_limit
+            ):
+                self._room.set()
+
+    async def _drain_overflow(self) -> None:
+        # Each parked handler has a pump task doing the real waiting; this only polls its count.
+        while self._overflow_len:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)

@@ -1,0 +1,49 @@
+"""Exceptions raised by aiotelemetry.
+
+Only wrong *use* of the library raises; nothing that happens while a signal travels (a sink that
+fails, an encoder that chokes, a middleware that raises) ever reaches the code that emitted it.
+
+The tree::
+
+    TelemetryError
+    ├── ConfigError          a parameter has a value that is not allowed (also a ValueError)
+    ├── ClosedError          a hub, handler or sink was used after it was closed
+    └── SinkError            a sink could not open, write or close (raised inside the pipeline
+                             and counted there; raised to the caller only by ``open``)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["ClosedError", "ConfigError", "SinkError", "TelemetryError"]
+
+
+class TelemetryError(Exception):
+    """Root of every exception this library raises."""
+
+
+class ConfigError(TelemetryError, ValueError):
+    """A parameter has a value that is not allowed.
+
+    The message names the parameter, what was given and what is allowed, for example
+    ``mode must be one of 'blocking', 'dropping', 'sliding'; got 'drop'``.
+    """
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(f"{param} {message}")
+
+    @classmethod
+    def choice(cls, param: str, value: object, allowed: Iterable[str]) -> ConfigError:
+        """Build the error for a value that is not one of ``allowed``."""
+        names = ", ".join(repr(a) for a in sorted(allowed))
+        return cls(param, f"must be one of {names}; got {value!r}")
+
+
+class ClosedError(TelemetryError):
+    """A hub, handler or sink was used after it was closed."""
+
+
+class SinkError(TelemetryError):
+    """A sink could not open, write or close; ``__cause__`` holds the underlying error."""

@@ -1,0 +1,144 @@
+"""The bounded queue between the emitting code and a handler's workers.
+
+Not ``asyncio.Queue``: this one is used only from the event loop thread and does exactly what a
+handler needs, at a fraction of the cost per signal. ``put_nowait`` is a length check and an
+append (plus one wake-up when a worker is idle); workers take whole batches; the sliding mode
+evicts the oldest item in place; the depth high-water mark is tracked for free; and ``close()``
+lets workers drain what is left and then stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Generic, TypeVar
+
+__all__ = ["SignalQueue"]
+
+T = TypeVar("T")
+
+
+class SignalQueue(Generic[T]):
+    """A bounded FIFO with batch reads, for one loop."""
+
+    __slots__ = ("_getters", "_items", "_putters", "closed", "maxsize", "peak")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: deque[T] = deque()
+        self._getters: deque[asyncio.Future[None]] = deque()
+        self._putters: deque[asyncio.Future[None]] = deque()
+        self.peak = 0
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def full(self) -> bool:
+        """Whether a ``put_nowait`` would be refused."""
+        return len(self._items) >= self.maxsize
+
+    def put_nowait(self, item: T) -> bool:
+        """Append ``item`` unless the queue is full; return whether it was appended."""
+        items = self._items
+        n = len(items)
+        if n >= self.maxsize:
+            return False
+        items.append(item)
+        if n >= self.peak:
+            self.peak = n + 1
+        if self._getters:
+            self._wake(self._getters)
+        return True
+
+    def put_evicting(self, item: T) -> T | None:
+        """Append ``item``; when full, first remove and return the oldest item."""
+        evicted = self._items.popleft() if len(self._items) >= self.maxsize else None
+        self.put_nowait(item)
+        return evicted
+
+    async def put(self, item: T) -> bool:
+        """Append ``item``, waiting for room while the queue is full (back-pressure).
+
+        Returns ``False``, without appending, when the queue is closed before there is room.
+        """
+        while len(self._items) >= self.maxsize and not self.closed:
+            fut = asyncio.get_running_loop().create_future()
+            self._putters.append(fut)
+            try:
+                await fut
+            except BaseException:
+                fut.cancel()
+                # Pass the wake-up on if this waiter was woken and then cancelled.
+                if not self.full():
+                    self._wake(self._putters)
+                raise
+        if self.closed:
+            return False
+        self._items.append(item)
+        n = len(self._items)
+        if n > self.peak:
+            self.peak = n
+        if self._getters:
+            self._wake(self._getters)
+        return True
+
+    def get_batch_nowait(self, limit: int) -> list[T]:
+        """Remove and return up to ``limit`` items, oldest first (maybe none)."""
+        items = self._items
+        n = min(limit, len(items))
+        if n == len(items):
+            batch = list(items)
+            items.clear()
+        else:
+            popleft = items.popleft
+            batch = [popleft() for _ in range(n)]
+        if n and self._putters:
+            for _ in range(n):
+                if not self._putters:
+                    break
+                self._wake(self._putters)
+        return batch
+
+    async def get_batch(self, limit: int) -> list[T]:
+        """Wait for at least one item, then take up to ``limit``; ``[]`` once closed and empty."""
+        while not self._items:
+            if self.closed:
+                return []
+            fut = asyncio.get_running_loop().create_future()
+            self._getters.append(fut)
+            try:
+                await fut
+            except BaseException:
+                fut.cancel()
+                if self._items:
+                    self._wake(self._getters)
+                raise
+        return self.get_batch_nowait(limit)
+
+    def drain_nowait(self) -> list[T]:
+        """Remove and return everything."""
+        return self.get_batch_nowait(len(self._items))
+
+    def close(self) -> None:
+        """Wake everyone: workers return ``[]`` once the queue is empty, waiting puts give up."""
+        self.closed = True
+        while self._getters:
+            self._wake(self._getters)
+        while self._putters:
+            self._wake(self._putters)
+
+    def reset(self) -> None:
+        """Forget every item and waiter (after a fork: they belong to the parent)."""
+        self._items.clear()
+        self._getters.clear()
+        self._putters.clear()
+        self.peak = 0
+
+    @staticmethod
+    def _wake(waiters: deque[asyncio.Future[None]]) -> None:
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return

@@ -1,0 +1,217 @@
+"""The signal: one immutable record of something that happened, and the values it is made of.
+
+A :class:`Signal` is built once at the call site and shared, unchanged and uncopied, by every
+handler it goes to. Levels carry fixed numbers so that filters compare integers and sinks map them
+to syslog severities and OpenTelemetry severity numbers without a look-up by name.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import random
+import socket
+import traceback
+from types import TracebackType
+from typing import Any
+
+import msgspec
+
+from ._errors import ConfigError
+
+__all__ = [
+    "ErrorInfo",
+    "Frame",
+    "Level",
+    "Location",
+    "Signal",
+    "error_info",
+    "new_span_id",
+    "new_trace_id",
+    "new_uid",
+    "parse_level",
+]
+
+
+class Level(enum.IntEnum):
+    """Signal levels. The values are OpenTelemetry severity numbers, so they order naturally."""
+
+    TRACE = 1
+    DEBUG = 5
+    INFO = 9
+    WARN = 13
+    ERROR = 17
+    FATAL = 21
+
+    @property
+    def label(self) -> str:
+        """The lower-case name written in signals: ``"info"``, ``"warn"``, ..."""
+        return _LABELS[self]
+
+    @property
+    def syslog_severity(self) -> int:
+        """The RFC 5424 severity: 7 debug, 6 informational, 4 warning, 3 error, 2 critical."""
+        return _SYSLOG[self]
+
+
+_LABELS = {lv: lv.name.lower() for lv in Level}
+_SYSLOG = {
+    Level.TRACE: 7,
+    Level.DEBUG: 7,
+    Level.INFO: 6,
+    Level.WARN: 4,
+    Level.ERROR: 3,
+    Level.FATAL: 2,
+}
+
+#: Every accepted spelling of a level, to its number. Signals store the canonical label.
+LEVELS: dict[str | int, int] = {}
+for _lv in Level:
+    LEVELS[_lv.label] = int(_lv)
+    LEVELS[_lv.name] = int(_lv)
+    LEVELS[int(_lv)] = int(_lv)
+LEVELS.update({"warning": 13, "WARNING": 13, "critical": 21, "CRITICAL": 21})
+#: Level number to the label stored in a signal.
+LABEL_OF: dict[int, str] = {int(lv): lv.label for lv in Level}
+
+
+def parse_level(value: object, param: str = "level") -> int:
+    """Return the number of a level given by name (``"info"``), number or :class:`Level`.
+
+    Raises :class:`ConfigError` naming ``param`` and the allowed names for anything else.
+    """
+    try:
+        return LEVELS[value]  # type: ignore[index]
+    except (KeyError, TypeError):
+        raise ConfigError.choice(param, value, (lv.label for lv in Level)) from None
+
+
+class Location(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Where a signal was created: source file, line and function."""
+
+    file: str
+    line: int
+    function: str
+
+
+class Frame(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One frame of a structured traceback."""
+
+    file: str
+    line: int
+    function: str
+
+
+class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """An exception as data: qualified type, message, traceback frames and the chained cause."""
+
+    type: str
+    message: str
+    frames: tuple[Frame, ...] = ()
+    cause: ErrorInfo | None = None
+
+
+class Signal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """One immutable record: a log line, an event, an error or a finished span.
+
+    ``inst`` is the wall-clock time in nanoseconds since the epoch. ``level`` is the label
+    (``"info"``); :attr:`severity` gives the number. ``inst``, ``uid``, ``kind`` and ``level``
+    are always present in encoded output; unset optional fields are omitted. Signals are shared
+    between handlers as they are: treat ``data`` and ``ctx`` as read-only.
+    """
+
+    inst: int
+    uid: str
+    kind: str
+    level: str
+    id: str | None = None
+    ns: str | None = None
+    msg: str | None = None
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+    ctx: dict[str, Any] = msgspec.field(default_factory=dict)
+    error: ErrorInfo | None = None
+    location: Location | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_id: str | None = None
+    duration_ns: int | None = None
+    sample: float | None = None
+    host: str = ""
+    pid: int = 0
+    thread: str | None = None
+    task: str | None = None
+
+    @property
+    def severity(self) -> int:
+        """The level's number (an OpenTelemetry severity number)."""
+        return LEVELS[self.level]
+
+
+# uids only need to be unique, not unpredictable: a Mersenne Twister draw is about ten times
+# cheaper than os.urandom, which is a system call.
+_rand = random.Random()
+_getrandbits = _rand.getrandbits
+
+
+def new_uid() -> str:
+    """A fresh 64-bit identifier as 16 hex digits."""
+    return f"{_getrandbits(64):016x}"
+
+
+def new_trace_id() -> str:
+    """A W3C trace id: 16 random bytes as 32 hex digits, never all zero."""
+    return f"{_getrandbits(128) | 1:032x}"
+
+
+def new_span_id() -> str:
+    """A W3C span id: 8 random bytes as 16 hex digits, never all zero."""
+    return f"{_getrandbits(64) | 1:016x}"
+
+
+class ProcessInfo:
+    """Host name and pid, stamped into every signal; refreshed in a forked child."""
+
+    host: str = socket.gethostname()
+    pid: int = os.getpid()
+
+    @classmethod
+    def refresh(cls) -> None:
+        """Re-read the pid (and host) after a fork, and reseed the uid generator."""
+        cls.pid = os.getpid()
+        cls.host = socket.gethostname()
+        _rand.seed()
+
+
+os.register_at_fork(after_in_child=ProcessInfo.refresh)
+
+_MAX_CHAIN = 8
+
+
+def error_info(exc: BaseException, _depth: int = 0) -> ErrorInfo:
+    """Turn an exception into an :class:`ErrorInfo`, with its traceback and its cause chain.
+
+    Follows ``__cause__``, or ``__context__`` unless suppressed, up to eight levels deep.
+    """
+    cls = type(exc)
+    qualname = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+    frames = _frames(exc.__traceback__)
+    nxt = (
+        exc.__cause__
+        if exc.__cause__ is not None
+        else (None if exc.__suppress_context__ else exc.__context__)
+    )
+    cause = error_info(nxt, _depth + 1) if nxt is not None and _depth < _MAX_CHAIN else None
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not break the signal
+        message = f"<unprintable {cls.__name__}>"
+    return ErrorInfo(type=qualname, message=message, frames=frames, cause=cause)
+
+
+def _frames(tb: TracebackType | None) -> tuple[Frame, ...]:
+    return tuple(
+        Frame(file=fs.filename, line=fs.lineno or 0, function=fs.name)
+        for fs in traceback.extract_tb(tb)
+    )

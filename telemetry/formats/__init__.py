@@ -1,0 +1,38 @@
+"""Encoders that turn batches of signals into bytes: JSON lines, readable text, logfmt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .._errors import ConfigError
+from .._signal import Signal
+from .json import JsonFormat
+from .logfmt import LogfmtFormat
+from .text import TextFormat
+
+__all__ = ["FORMATS", "Format", "JsonFormat", "LogfmtFormat", "TextFormat", "make_format"]
+
+
+class Format(Protocol):
+    """What a sink needs from a format: a name, and a batch turned into bytes without raising."""
+
+    name: str
+
+    def encode_batch(self, batch: Sequence[Signal]) -> bytes:
+        """Encode the batch; one line per signal for line-oriented formats."""
+        ...
+
+
+FORMATS = ("json", "logfmt", "text")
+
+
+def make_format(name: str, *, param: str = "format") -> Format:
+    """A new format instance by name (``"json"``, ``"text"`` or ``"logfmt"``)."""
+    if name == "json":
+        return JsonFormat()
+    if name == "text":
+        return TextFormat()
+    if name == "logfmt":
+        return LogfmtFormat()
+    raise ConfigError.choice(param, name, FORMATS)

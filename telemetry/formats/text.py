@@ -1,0 +1,108 @@
+"""Human-readable lines: time, level, namespace, id, message, then data as ``key=value``.
+
+Every signal is exactly one line: newlines and other control characters in messages and values
+are escaped, so a value can never forge an extra line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .._signal import ErrorInfo, Signal
+from ._safe import safe_repr
+
+__all__ = ["TextFormat", "escape", "format_time"]
+
+_COLOURS = {
+    "trace": "\x1b[2m",
+    "debug": "\x1b[36m",
+    "info": "\x1b[32m",
+    "warn": "\x1b[33m",
+    "error": "\x1b[31m",
+    "fatal": "\x1b[1;31m",
+}
+_DIM = "\x1b[2m"
+_BOLD = "\x1b[1m"
+_RESET = "\x1b[0m"
+_ESCAPES = {i: f"\\x{i:02x}" for i in range(32)} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    0x7F: "\\x7f",
+}
+
+
+def escape(text: str) -> str:
+    """``text`` with control characters (newline, carriage return, ESC, ...) escaped."""
+    return text.translate(_ESCAPES)
+
+
+def format_time(inst_ns: int, *, utc: bool = True) -> str:
+    """ISO 8601 with microseconds: ``2026-08-10T17:15:34.892341Z``."""
+    secs, ns = divmod(inst_ns, 1_000_000_000)
+    if utc:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ns // 1000:06d}Z"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(secs)) + f".{ns // 1000:06d}"
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, str):
+        s = escape(v)
+        return f'"{s}"' if (" " in s or "=" in s or not s) else s
+    return escape(safe_repr(v))
+
+
+def _error(err: ErrorInfo) -> str:
+    parts = []
+    e: ErrorInfo | None = err
+    while e is not None:
+        where = f" at {e.frames[-1].file}:{e.frames[-1].line}" if e.frames else ""
+        parts.append(f"{e.type}: {escape(e.message)}{where}")
+        e = e.cause
+    return " <- ".join(parts)
+
+
+class TextFormat:
+    """Format signals as single readable lines, optionally with ANSI colour."""
+
+    name = "text"
+
+    def __init__(self, *, colour: bool = False, utc: bool = True) -> None:
+        self.colour = colour
+        self.utc = utc
+
+    def format(self, sig: Signal) -> str:
+        """One signal as one line, without the trailing newline."""
+        level = sig.level.upper()
+        parts = [format_time(sig.inst, utc=self.utc)]
+        if self.colour:
+            parts[0] = f"{_DIM}{parts[0]}{_RESET}"
+            parts.append(f"{_COLOURS.get(sig.level, '')}{level:<5}{_RESET}")
+        else:
+            parts.append(f"{level:<5}")
+        if sig.ns:
+            parts.append(f"[{sig.ns}]")
+        if sig.kind not in ("log",):
+            parts.append(sig.kind)
+        if sig.id:
+            parts.append(f"{_BOLD}{sig.id}{_RESET}" if self.colour else sig.id)
+        if sig.msg is not None:
+            parts.append(escape(sig.msg))
+        if sig.duration_ns is not None:
+            parts.append(f"duration={sig.duration_ns / 1e6:.3f}ms")
+        for k, v in sig.data.items():
+            parts.append(f"{escape(str(k))}={_value(v)}")
+        for k, v in sig.ctx.items():
+            parts.append(f"{escape(str(k))}={_value(v)}")
+        if sig.trace_id:
+            parts.append(f"trace={sig.trace_id}")
+        if sig.error is not None:
+            parts.append(f"error={_error(sig.error)}")
+        return " ".join(parts)
+
+    def encode_batch(self, batch: Sequence[Signal]) -> bytes:
+        """The batch as text lines, UTF-8, one ``\\n`` after each."""
+        fmt = self.format
+        return "".join([fmt(s) + "\n" for s in batch]).encode("utf-8", "backslashreplace")

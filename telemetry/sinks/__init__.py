@@ -1,0 +1,14 @@
+"""Where signals go. Every sink is an async resource driven by one handler.
+
+- :class:`FileSink`: JSON lines (or text / logfmt) appended to a file.
+- :class:`ConsoleSink`: readable and coloured on a terminal, JSON lines otherwise.
+- :class:`MemorySink`: a list, for tests and examples.
+- :class:`Sink`: the base class for writing your own.
+"""
+
+from ._base import Sink, SinkState
+from .console import ConsoleSink
+from .file import FileSink
+from .memory import MemorySink
+
+__all__ = ["ConsoleSink", "FileSink", "MemorySink", "Sink", "SinkState"]

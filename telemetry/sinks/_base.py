@@ -1,0 +1,92 @@
+"""The sink contract: where batches of signals end up.
+
+A sink is an async resource with a visible state (``new`` -> ``open`` -> ``closed``). The handler
+that owns it is the only caller, from one worker at a time unless the handler runs several
+workers, and it does all the deciding: a sink raises on failure and never retries, counts or
+drops on its own, except for losses only it can see (a datagram truncated, a journal field that
+cannot be named), which it records with :meth:`Sink.count_drop` / :meth:`Sink.count`.
+A sink never calls back into the hub.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections import Counter
+from collections.abc import Sequence
+from typing import Literal
+
+from .._errors import ClosedError
+from .._signal import Signal
+
+__all__ = ["Sink", "SinkState"]
+
+SinkState = Literal["new", "open", "closed"]
+
+
+class Sink(abc.ABC):
+    """Base class of every sink. Subclasses implement :meth:`write` and usually :meth:`_open`."""
+
+    #: Short name used in warnings and stats.
+    kind: str = "sink"
+
+    def __init__(self) -> None:
+        self.state: SinkState = "new"
+        self._drops: Counter[str] = Counter()
+        #: Sink-specific counters (reconnects, truncations, ...), shown in handler stats.
+        self.counters: Counter[str] = Counter()
+
+    async def open(self) -> None:
+        """Acquire what the sink needs (file, socket). Raises ``TelemetryError`` when it cannot."""
+        if self.state == "closed":
+            raise ClosedError(f"{self.kind} sink is closed")
+        if self.state == "new":
+            await self._open()
+            self.state = "open"
+
+    async def _open(self) -> None:  # noqa: B027 - optional hook
+        """Subclass hook for :meth:`open`."""
+
+    @abc.abstractmethod
+    async def write(self, batch: Sequence[Signal]) -> None:
+        """Write a batch: one encode and one I/O call. Raise on failure."""
+
+    def write_sync(self, batch: Sequence[Signal]) -> None:
+        """Write a batch without an event loop (synchronous mode, exit fallback).
+
+        Sinks that cannot write synchronously raise :class:`NotImplementedError`, and the
+        signals are counted as dropped.
+        """
+        raise NotImplementedError(f"{self.kind} sink cannot write synchronously")
+
+    async def flush(self) -> None:  # noqa: B027 - optional hook
+        """Push buffered bytes to their destination (an ``fsync`` for durable sinks)."""
+
+    async def aclose(self) -> None:
+        """Flush and release resources. Idempotent."""
+        if self.state == "closed":
+            return
+        was_open = self.state == "open"
+        self.state = "closed"
+        if was_open:
+            await self._aclose()
+
+    async def _aclose(self) -> None:  # noqa: B027 - optional hook
+        """Subclass hook for :meth:`aclose`, called once, only if the sink was opened."""
+
+    def close_sync(self) -> None:  # noqa: B027 - optional hook
+        """Release resources without an event loop (exit fallback). Idempotent."""
+
+    def after_fork(self) -> None:  # noqa: B027 - optional hook
+        """In a forked child: drop what belongs to the parent (a connection, say)."""
+
+    def count_drop(self, reason: str, n: int = 1) -> None:
+        """Record signals of the current batch that this sink could not deliver."""
+        self._drops[reason] += n
+
+    def take_drops(self) -> Counter[str]:
+        """Return and reset the drops recorded since the last call (the handler's job)."""
+        drops, self._drops = self._drops, Counter()
+        return drops
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.state}>"
