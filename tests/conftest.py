@@ -1,0 +1,35 @@
+"""Shared test configuration.
+
+A test that needs a real receiver (rsyslogd, systemd-journald, ...) calls :func:`require`: on a
+developer's machine a missing receiver skips the test with the reason; under ``CI`` it fails,
+because CI must run every test.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from telemetry import Stats
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def require(ok: bool, reason: str) -> None:
+    """Skip (or, under CI, fail) the calling test unless ``ok``."""
+    if ok:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must run every test, but: {reason}")
+    pytest.skip(reason)
+
+
+def assert_accounted(stats: Stats) -> None:
+    """The accounting invariant: after close, every signal offered to a handler was written or
+    counted as dropped under a reason, exactly."""
+    for name, h in stats.handlers.items():
+        assert h.queued == 0, f"{name}: {h.queued} still queued"
+        assert h.emitted == h.written + h.dropped_total, (
+            f"{name}: emitted {h.emitted} != written {h.written} + dropped {h.dropped}"
+        )
