@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 from ._creators import Creators
 from ._filters import RateSpec
-from ._hub import current_hub
+from ._hub import _stack, current_hub
+from ._signal import LEVELS
 from ._spans import Span
 from ._spans import traced as _traced
 from ._stats import Health, Stats
@@ -51,7 +52,11 @@ def signal(
     limit_by: object = None,
 ) -> Awaitable[bool]:
     """Emit a signal on the default hub; see :meth:`Telemetry.signal`."""
-    return current_hub().signal(
+    hub = _stack[-1] if _stack else current_hub()
+    lv = LEVELS.get(level)
+    if lv is not None and lv < hub._floor:
+        return hub._no
+    return hub.signal(
         msg,
         level=level,
         kind=kind,
@@ -102,24 +107,48 @@ def log(
     level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
 ) -> Awaitable[bool]:
     """``await tel.log("info", "user joined", room=r)``; see :meth:`Telemetry.log`."""
-    return current_hub().log(level, msg, error=error, stacklevel=2, **data)
+    hub = _stack[-1] if _stack else current_hub()
+    lv = LEVELS.get(level)
+    if lv is None:
+        lv = hub._level(level)
+    if lv < hub._floor:
+        return hub._no
+    return hub._emit_kw(lv, "log", None, msg, error, data, 2)
 
 
 def log_nowait(
     level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
 ) -> bool:
     """:func:`log` without awaiting, from any thread."""
-    return current_hub().log_nowait(level, msg, error=error, stacklevel=2, **data)
+    hub = _stack[-1] if _stack else current_hub()
+    lv = LEVELS.get(level)
+    if lv is None:
+        lv = hub._level(level)
+    if lv < hub._floor:
+        return False
+    return hub._emit_kw_nowait(lv, "log", None, msg, error, data, 2)
 
 
 def event(id: str, /, *, level: str | int = "info", **data: Any) -> Awaitable[bool]:
     """``await tel.event("user.signup", plan="pro")``; see :meth:`Telemetry.event`."""
-    return current_hub().event(id, level=level, stacklevel=2, **data)
+    hub = _stack[-1] if _stack else current_hub()
+    lv = LEVELS.get(level)
+    if lv is None:
+        lv = hub._level(level)
+    if lv < hub._floor:
+        return hub._no
+    return hub._emit_kw(lv, "event", id, None, None, data, 2)
 
 
 def event_nowait(id: str, /, *, level: str | int = "info", **data: Any) -> bool:
     """:func:`event` without awaiting, from any thread."""
-    return current_hub().event_nowait(id, level=level, stacklevel=2, **data)
+    hub = _stack[-1] if _stack else current_hub()
+    lv = LEVELS.get(level)
+    if lv is None:
+        lv = hub._level(level)
+    if lv < hub._floor:
+        return False
+    return hub._emit_kw_nowait(lv, "event", id, None, None, data, 2)
 
 
 def error(

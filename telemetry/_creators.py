@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from ._dispatch import REFUSED, Dispatcher, Ready
+from ._dispatch import Dispatcher, Ready
 from ._errors import ConfigError
 from ._filters import RateSpec
 from ._signal import LEVELS, Signal
@@ -35,6 +35,46 @@ class Creators(Dispatcher):
             if isinstance(level, int) and not isinstance(level, bool) and level >= 0:
                 return level
             raise ConfigError.choice("level", level, LEVEL_NAMES) from None
+
+    # The creators that take ``**data`` funnel into these two, positionally: forwarding
+    # ``**data`` from one function to the next would cost more than the rest of the call.
+
+    def _emit_kw(
+        self,
+        lv: int,
+        kind: str,
+        id: str | None,
+        msg: object,
+        error: BaseException | None,
+        data: dict[str, Any],
+        depth: int,
+    ) -> Awaitable[bool]:
+        """Build a signal adopting ``data`` and submit it; ``depth`` counts from here."""
+        sig = self._build(
+            lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
+        )
+        if sig is None:
+            return self._no
+        return self._submit(sig, lv)
+
+    def _emit_kw_nowait(
+        self,
+        lv: int,
+        kind: str,
+        id: str | None,
+        msg: object,
+        error: BaseException | None,
+        data: dict[str, Any],
+        depth: int,
+    ) -> bool:
+        """:meth:`_emit_kw` without awaiting."""
+        sig = self._build(
+            lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
+        )
+        if sig is None:
+            return False
+        self._emit_nowait(sig, lv)
+        return True
 
     def signal(
         self,
@@ -65,13 +105,13 @@ class Creators(Dispatcher):
         if lv is None:
             lv = self._level(level)
         if lv < self._floor:
-            return REFUSED
+            return self._no
         sig = self._build(
             lv, msg, kind, id, data, ctx, error, ns, sample, rate_limit, limit_by, stacklevel + 1
         )
         if sig is None:
-            return REFUSED
-        return self._emit(sig, lv)
+            return self._no
+        return self._submit(sig, lv)
 
     def signal_nowait(
         self,
@@ -124,13 +164,8 @@ class Creators(Dispatcher):
         if lv is None:
             lv = self._level(level)
         if lv < self._floor:
-            return REFUSED
-        sig = self._build(
-            lv, msg, "log", None, data, None, error, None, None, None, None, stacklevel + 1
-        )
-        if sig is None:
-            return REFUSED
-        return self._emit(sig, lv)
+            return self._no
+        return self._emit_kw(lv, "log", None, msg, error, data, stacklevel + 1)
 
     def log_nowait(
         self,
@@ -148,13 +183,7 @@ class Creators(Dispatcher):
             lv = self._level(level)
         if lv < self._floor:
             return False
-        sig = self._build(
-            lv, msg, "log", None, data, None, error, None, None, None, None, stacklevel + 1
-        )
-        if sig is None:
-            return False
-        self._emit_nowait(sig, lv)
-        return True
+        return self._emit_kw_nowait(lv, "log", None, msg, error, data, stacklevel + 1)
 
     def event(
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
@@ -164,13 +193,8 @@ class Creators(Dispatcher):
         if lv is None:
             lv = self._level(level)
         if lv < self._floor:
-            return REFUSED
-        sig = self._build(
-            lv, None, "event", id, data, None, None, None, None, None, None, stacklevel + 1
-        )
-        if sig is None:
-            return REFUSED
-        return self._emit(sig, lv)
+            return self._no
+        return self._emit_kw(lv, "event", id, None, None, data, stacklevel + 1)
 
     def event_nowait(
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
@@ -181,13 +205,7 @@ class Creators(Dispatcher):
             lv = self._level(level)
         if lv < self._floor:
             return False
-        sig = self._build(
-            lv, None, "event", id, data, None, None, None, None, None, None, stacklevel + 1
-        )
-        if sig is None:
-            return False
-        self._emit_nowait(sig, lv)
-        return True
+        return self._emit_kw_nowait(lv, "event", id, None, None, data, stacklevel + 1)
 
     def error(
         self,
@@ -210,14 +228,14 @@ class Creators(Dispatcher):
         if msg is None:
             msg = str(exc) or type(exc).__name__
         sig = self._build(
-            lv, msg, "error", id, data, None, exc, None, None, None, None, stacklevel + 1
+            lv, msg, "error", id, data, None, exc, None, None, None, None, stacklevel + 1, False
         )
         if sig is None:
             return Ready(exc)
         return self._emit_then(sig, lv, exc)
 
     async def _emit_then(self, sig: Signal, lv: int, value: T) -> T:
-        await self._emit(sig, lv)
+        await self._submit(sig, lv)
         return value
 
     def error_nowait(
@@ -240,7 +258,7 @@ class Creators(Dispatcher):
         if msg is None:
             msg = str(exc) or type(exc).__name__
         sig = self._build(
-            lv, msg, "error", id, data, None, exc, None, None, None, None, stacklevel + 1
+            lv, msg, "error", id, data, None, exc, None, None, None, None, stacklevel + 1, False
         )
         if sig is not None:
             self._emit_nowait(sig, lv)
@@ -262,7 +280,7 @@ class Creators(Dispatcher):
 
     def emit_signal(self, sig: Signal) -> Awaitable[bool]:
         """Dispatch an already built signal (from a bridge, or to re-emit); no call filters."""
-        return self._emit(sig, sig.severity)
+        return self._submit(sig, sig.severity)
 
     def emit_signal_nowait(self, sig: Signal) -> None:
         """:meth:`emit_signal` without awaiting, from any thread."""

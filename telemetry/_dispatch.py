@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Generator, Mapping
+from collections.abc import Awaitable, Generator, Mapping
 from random import random as _rand
 from types import CodeType
 from typing import Any, Generic, Literal, TypeVar
@@ -30,8 +30,7 @@ from ._context import SpanContext, _ctx, _span
 from ._errors import ConfigError
 from ._filters import Filters, RateLimiter, RateSpec
 from ._handler import Handler
-from ._signal import LABEL_OF, ErrorInfo, Location, ProcessInfo, Signal, error_info
-from ._signal import new_uid as _new_uid
+from ._signal import LABEL_OF, ErrorInfo, Location, ProcessInfo, Signal, _getrandbits, error_info
 from ._warn import warn
 
 __all__ = ["REFUSED", "Dispatcher", "Ready"]
@@ -41,6 +40,7 @@ _SITE_CACHE_MAX = 8192
 _time_ns = time.time_ns
 _get_ident = threading.get_ident
 _getframe = sys._getframe
+_id_of = id  # _build has a parameter named id
 
 
 class Ready(Generic[T]):
@@ -70,7 +70,7 @@ class Dispatcher:
     _filters: Filters
     _floor: int
     _active: tuple[Handler, ...]
-    _sites: dict[tuple[CodeType, int], tuple[str | None, Location | None]]
+    _sites: dict[int, tuple[str | None, Location | None, CodeType]]
     _call_limiters: dict[str, RateLimiter]
     _loop: asyncio.AbstractEventLoop | None
     _thread_id: int
@@ -81,6 +81,10 @@ class Dispatcher:
     _overflow: dict[str, deque[Signal]]
     _overflow_len: int
     _room: threading.Event
+    #: Finished awaitables returned by the creators: done futures once the hub is open (the
+    #: cheapest thing to await), ``Ready`` objects before.
+    _yes: Awaitable[bool]
+    _no: Awaitable[bool]
 
     def _build(
         self,
@@ -96,6 +100,7 @@ class Dispatcher:
         rate_limit: RateSpec,
         limit_by: object,
         depth: int,
+        copy_data: bool = True,
         span: SpanContext | None = None,
         duration_ns: int | None = None,
         inst: int | None = None,
@@ -104,11 +109,20 @@ class Dispatcher:
         """Apply the call filters past the level floor and build the signal (or ``None``).
 
         ``depth`` is the frame of the code that emitted, for its module name and location.
-        ``span`` (with ``duration_ns`` and ``inst``) is given for the signal that ends a span.
+        ``copy_data=False`` adopts ``data`` as it is (a fresh ``**kwargs`` dict: string keys,
+        owned by nobody else). ``span`` (with ``duration_ns`` and ``inst``) is given for the
+        signal that ends a span.
         """
         loc: Location | None = location
         if location is None and (ns is None or self.location):
-            site_ns, loc = self._site(depth)
+            # _site(), inlined: this runs for every signal.
+            frame = _getframe(depth)
+            code = frame.f_code
+            site = self._sites.get(_id_of(code) ^ (frame.f_lasti << 52))
+            if site is None or site[2] is not code:
+                site_ns, loc = self._site(depth)
+            else:
+                site_ns, loc = site[0], site[1]
             if ns is None:
                 ns = site_ns
         filters = self._filters
@@ -129,14 +143,14 @@ class Dispatcher:
                 return None
         if type(msg) is not str and msg is not None:
             msg = str(msg)
-        if data:
+        if not data:
+            data = {}
+        elif copy_data:
             data = (
                 dict(data)
                 if all(type(k) is str for k in data)
                 else {str(k): v for k, v in data.items()}
             )
-        else:
-            data = {}
         bound = _ctx.get()
         ctx = {**bound, **{str(k): v for k, v in ctx.items()}} if ctx else bound
         if error is not None and not isinstance(error, ErrorInfo):
@@ -148,27 +162,29 @@ class Dispatcher:
                 trace_id, span_id = current.trace_id, current.span_id
         else:
             trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_id
+        # Positional, in field order: see the note on Signal.
         sig = Signal(
-            inst=_time_ns() if inst is None else inst,
-            uid=_new_uid(),
-            kind=kind,
-            level=LABEL_OF[lv] if lv in LABEL_OF else str(lv),
-            id=id,
-            ns=ns,
-            msg=msg,
-            data=data,
-            ctx=ctx,
-            error=error,
-            location=loc,
-            trace_id=trace_id,
-            span_id=span_id,
-            parent_id=parent_id,
-            duration_ns=duration_ns,
-            sample=sample,
-            host=ProcessInfo.host,
-            pid=ProcessInfo.pid,
+            _time_ns() if inst is None else inst,
+            _getrandbits(64).to_bytes(8, "little").hex(),  # new_uid(), inlined
+            kind,
+            LABEL_OF.get(lv) or str(lv),
+            id,
+            ns,
+            msg,
+            data,  # type: ignore[arg-type]
+            ctx,
+            error,
+            loc,
+            trace_id,
+            span_id,
+            parent_id,
+            duration_ns,
+            sample,
+            ProcessInfo.host,
+            ProcessInfo.pid,
+            None if _get_ident() == self._thread_id else threading.current_thread().name,
         )
-        if filters.when is not None or filters.limiter is not None:
+        if filters.post_build:
             try:
                 if not filters.allows_built(sig):
                     self.refused += 1
@@ -190,19 +206,23 @@ class Dispatcher:
     def _site(self, depth: int) -> tuple[str | None, Location | None]:
         """Module name and location of the frame ``depth`` levels up, cached per call site."""
         frame = _getframe(depth + 1)
-        key = (frame.f_code, frame.f_lasti)
+        code = frame.f_code
+        # An int key: hashing a code object (or a tuple holding one) costs more than the rest
+        # of the look-up. The code object is kept in the entry, which both pins its id (so it
+        # cannot be reused by another code object) and lets a colliding key be told apart.
+        key = id(code) ^ (frame.f_lasti << 52)
         site = self._sites.get(key)
-        if site is None:
-            code = frame.f_code
+        if site is None or site[2] is not code:
             site = (
                 frame.f_globals.get("__name__"),
                 Location(file=code.co_filename, line=frame.f_lineno, function=code.co_name)
                 if self.location
                 else None,
+                code,
             )
             if len(self._sites) < _SITE_CACHE_MAX:
                 self._sites[key] = site
-        return site
+        return site[0], site[1]
 
     def _dispatch(self, sig: Signal, lv: int, accept: bool = False) -> list[Handler] | None:
         """Offer ``sig`` to every handler without waiting; return those that need an await
@@ -220,17 +240,23 @@ class Dispatcher:
                 waits = [h] if waits is None else [*waits, h]
         return waits
 
-    async def _emit(self, sig: Signal, lv: int) -> bool:
+    def _submit(self, sig: Signal, lv: int) -> Awaitable[bool]:
+        """Dispatch ``sig`` now; the awaitable is already done unless a handler must wait
+        (blocking mode with a full queue, or a synchronous handler)."""
         if _get_ident() != self._thread_id:
             self._from_thread(sig, lv)
-            return True
+            return self._yes
         waits = self._dispatch(sig, lv)
-        if waits is not None:
-            for h in waits:
-                if h.sync:
-                    await h.write_inline(sig)
-                else:
-                    await h.offer_wait(sig)
+        if waits is None:
+            return self._yes
+        return self._wait_for(waits, sig)
+
+    async def _wait_for(self, waits: list[Handler], sig: Signal) -> bool:
+        for h in waits:
+            if h.sync:
+                await h.write_inline(sig)
+            else:
+                await h.offer_wait(sig)
         return True
 
     def _emit_nowait(self, sig: Signal, lv: int) -> None:

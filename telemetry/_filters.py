@@ -274,6 +274,8 @@ class Filters:
             raise ConfigError(f"{prefix}limit_by", f"must be a callable, got {limit_by!r}")
         self.limit_by = limit_by
         self.names = bool(self.ns or self.kind or self.id)
+        #: Whether checks remain once the signal is built (``when``, the rate limit).
+        self.post_build = when is not None or self.limiter is not None
         #: Whether anything past the level needs checking (the emitting path skips it if not).
         self.active = bool(
             self.names

@@ -167,12 +167,16 @@ class Handler:
         if self.state != "open":
             self.dropped["closed"] += 1
             return True
-        if self.queue.put_nowait(sig):
+        queue = self.queue
+        if queue.put_nowait(sig):
             self._accepted += 1
             return True
         if self.mode == "sliding":
-            self.queue.put_evicting(sig)
+            queue.put_evicting(sig)
+            self._accepted += 1
             self.dropped["evicted"] += 1
+            # The evicted signal was accepted earlier and will never be processed: settle it.
+            self._finished(1, processed=False)
             return True
         if self.mode == "dropping":
             self.dropped["queue_full"] += 1
@@ -290,8 +294,9 @@ class Handler:
         finally:
             self._finished(len(batch))
 
-    def _finished(self, n: int) -> None:
-        self.processed += n
+    def _finished(self, n: int, *, processed: bool = True) -> None:
+        if processed:
+            self.processed += n
         self._done += n
         if self._flush_waiters:
             done = self._done
@@ -385,7 +390,7 @@ class Handler:
         rest = self.queue.drain_nowait()
         if rest:
             self.dropped[reason] += len(rest)
-            self._finished(len(rest))
+            self._finished(len(rest), processed=False)
 
     async def close_sink(self) -> None:
         """Flush and close the sink; failures are counted and reported, never raised."""

@@ -152,7 +152,7 @@ class Telemetry(Creators):
         self.state: HubState = "new"
         self._handlers: dict[str, Handler] = {}
         self._active: tuple[Handler, ...] = ()
-        self._sites: dict[tuple[CodeType, int], tuple[str | None, Location | None]] = {}
+        self._sites: dict[int, tuple[str | None, Location | None, CodeType]] = {}
         self._call_limiters: dict[str, RateLimiter] = {}
         self.emitted = 0
         self.refused = 0
@@ -170,6 +170,8 @@ class Telemetry(Creators):
         self._inbox_limit = DEFAULT_BUFFER_SIZE * 8
         self._stop_workers: asyncio.Event | None = None
         self._closed: asyncio.Event | None = None
+        self._yes = Ready(True)
+        self._no = Ready(False)
         self._last_health: dict[str, tuple[int, int, int]] = {}
 
         for name, spec in (handlers or {}).items():
@@ -352,6 +354,11 @@ class Telemetry(Creators):
         self._thread_id = threading.get_ident()
         self._stop_workers = asyncio.Event()
         self._closed = asyncio.Event()
+        yes: asyncio.Future[bool] = self._loop.create_future()
+        yes.set_result(True)
+        no: asyncio.Future[bool] = self._loop.create_future()
+        no.set_result(False)
+        self._yes, self._no = yes, no
         opened: list[Handler] = []
         try:
             for handler in self._handlers.values():
@@ -564,9 +571,9 @@ class _StderrHub(Telemetry):
         ) as exc:  # stderr closed or broken: nowhere to report, not our caller's problem
             warn("fallback", f"could not write to stderr: {exc!r}")
 
-    def _emit(self, sig: Signal, lv: int) -> Awaitable[bool]:  # type: ignore[override]
+    def _submit(self, sig: Signal, lv: int) -> Awaitable[bool]:
         self._print(sig)
-        return Ready(True)
+        return self._yes
 
     def _emit_nowait(self, sig: Signal, lv: int) -> None:
         self._print(sig)

@@ -111,7 +111,10 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
     cause: ErrorInfo | None = None
 
 
-class Signal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+# Not kw_only, unlike the other structs: the emitting path builds signals positionally, which
+# msgspec does several times faster than with 16 or more keyword arguments. Build signals with
+# keywords in your own code; the field order is not part of the API.
+class Signal(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """One immutable record: a log line, an event, an error or a finished span.
 
     ``inst`` is the wall-clock time in nanoseconds since the epoch. ``level`` is the label
@@ -139,7 +142,6 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=F
     host: str = ""
     pid: int = 0
     thread: str | None = None
-    task: str | None = None
 
     @property
     def severity(self) -> int:
@@ -155,7 +157,7 @@ _getrandbits = _rand.getrandbits
 
 def new_uid() -> str:
     """A fresh 64-bit identifier as 16 hex digits."""
-    return f"{_getrandbits(64):016x}"
+    return _getrandbits(64).to_bytes(8, "little").hex()
 
 
 def new_trace_id() -> str:

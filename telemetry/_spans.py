@@ -159,7 +159,7 @@ class Span:
     ) -> None:
         done = self._finish(exc)
         if done is not None:
-            await self._hub._emit(*done)
+            await self._hub._submit(*done)
 
 
 def traced(
