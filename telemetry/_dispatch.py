@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from random import random as _rand
 from types import CodeType
 from typing import Any, Generic, Literal, TypeVar
@@ -33,7 +33,7 @@ from ._handler import Handler
 from ._signal import LABEL_OF, ErrorInfo, Location, ProcessInfo, Signal, _getrandbits, error_info
 from ._warn import warn
 
-__all__ = ["REFUSED", "Dispatcher", "Ready"]
+__all__ = ["REFUSED", "TAPS", "Dispatcher", "Ready"]
 
 T = TypeVar("T")
 _SITE_CACHE_MAX = 8192
@@ -58,6 +58,10 @@ class Ready(Generic[T]):
 
 
 REFUSED: Ready[bool] = Ready(False)
+
+#: Callables that see every signal every hub dispatches, synchronously, before any handler
+#: (``telemetry.testing.capture_signals`` uses this). Empty in production: one truth test.
+TAPS: list[Callable[[Signal], None]] = []
 
 
 class Dispatcher:
@@ -228,6 +232,9 @@ class Dispatcher:
         """Offer ``sig`` to every handler without waiting; return those that need an await
         (blocking mode with a full queue, synchronous handlers)."""
         self.emitted += 1
+        if TAPS:
+            for tap in TAPS:
+                tap(sig)
         waits: list[Handler] | None = None
         open_ = self.state == "open" or accept
         for h in self._active:

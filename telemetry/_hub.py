@@ -29,7 +29,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._creators import Creators
-from ._dispatch import Ready
+from ._dispatch import TAPS, Ready
 from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, MinLevel, NameSpec, RateLimiter, RateSpec
@@ -559,6 +559,8 @@ class _StderrHub(Telemetry):
 
         stream = sys.stderr
         self.emitted += 1
+        for tap in TAPS:
+            tap(sig)
         try:
             if self.env.format == "json":
                 line = JsonFormat().encode(sig).decode()
