@@ -11,6 +11,8 @@ without losing anything silently::
         await tel.log("info", "user joined", room="lobby")
 """
 
+import msgspec
+
 from ._api import (
     error,
     error_nowait,
@@ -83,9 +85,12 @@ __all__ = [
 ]
 
 # Tracebacks and docs show the public path, telemetry.Telemetry, not telemetry._hub.Telemetry.
+# Not for msgspec structs: msgspec resolves their annotations in their __module__.
 for _name in __all__:
     _obj = globals()[_name]
-    if isinstance(_obj, type) or callable(_obj):
+    if (isinstance(_obj, type) or callable(_obj)) and not (
+        isinstance(_obj, type) and issubclass(_obj, msgspec.Struct)
+    ):
         try:
             if getattr(_obj, "__module__", "").startswith("telemetry._"):
                 _obj.__module__ = "telemetry"

@@ -125,7 +125,11 @@ class Handler:
 
         self.queue: SignalQueue[Signal] = SignalQueue(self.buffer_size)
         self.state: Literal["new", "open", "closing", "closed"] = "new"
-        self._running = 0
+        #: Whether offered signals are queued: from creation (a handler added to a running hub
+        #: queues while its sink opens) until begin_close().
+        self.accepting = True
+        self._running = 0  # worker coroutines running now
+        self._live = False  # workers scheduled and not yet finished (set before they first run)
         self._stopped = asyncio.Event()
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._reset_counts()
@@ -164,7 +168,7 @@ class Handler:
         """Queue ``sig`` without waiting. Returns ``False`` only in blocking mode when the queue
         is full, so that the caller can wait with :meth:`offer_wait` (or count the drop)."""
         self.emitted += 1
-        if self.state != "open":
+        if not self.accepting:
             self.dropped["closed"] += 1
             return True
         queue = self.queue
@@ -187,7 +191,7 @@ class Handler:
     async def offer_wait(self, sig: Signal) -> None:
         """Blocking mode: wait for room in the queue (back-pressure on the calling task)."""
         self.emitted += 1
-        if self.state != "open" or not await self.queue.put(sig):
+        if not self.accepting or not await self.queue.put(sig):
             self.dropped["closed"] += 1
             return
         self._accepted += 1
@@ -200,7 +204,7 @@ class Handler:
     async def write_inline(self, sig: Signal) -> None:
         """Synchronous mode: run middleware and write ``sig`` before returning."""
         self.emitted += 1
-        if self.state != "open":
+        if not self.accepting:
             self.dropped["closed"] += 1
             return
         self._accepted += 1
@@ -212,7 +216,7 @@ class Handler:
         if type(self.sink).write_sync is Sink.write_sync:
             return False
         self.emitted += 1
-        if self.state != "open":
+        if not self.accepting:
             self.dropped["closed"] += 1
             return True
         self._accepted += 1
@@ -227,14 +231,23 @@ class Handler:
         self.state = "open"
 
     @property
-    def running(self) -> int:
-        """How many workers are running now."""
-        return self._running
+    def running(self) -> bool:
+        """Whether this handler's workers are scheduled or running."""
+        return self._live
+
+    def workers_scheduled(self) -> None:
+        """The hub has scheduled this handler's workers (they may not have run yet)."""
+        self._live = True
+        self._stopped.clear()
+
+    def workers_finished(self) -> None:
+        """Every worker of this handler has returned, or was cancelled."""
+        self._live = False
+        self._stopped.set()
 
     async def run_worker(self) -> None:
         """Take batches from the queue and write them until the queue is closed and empty."""
         self._running += 1
-        self._stopped.clear()
         queue = self.queue
         try:
             while True:
@@ -247,8 +260,6 @@ class Handler:
                     warn(f"worker:{self.name}", f"handler {self.name!r}: worker error {exc!r}")
         finally:
             self._running -= 1
-            if self._running == 0:
-                self._stopped.set()
 
     def _chain(self) -> tuple[Middleware, ...]:
         return self.hub_middleware + self.middleware
@@ -363,7 +374,7 @@ class Handler:
         """Return once everything accepted before the call is written (or dropped); then flush
         the sink."""
         target = self._accepted
-        if self._done < target and (self._running or self.sync):
+        if self._done < target and self.state != "closed":
             fut = asyncio.get_running_loop().create_future()
             self._flush_waiters.append((target, fut))
             await fut
@@ -376,13 +387,14 @@ class Handler:
 
     def begin_close(self) -> None:
         """Stop accepting; idle workers will exit once the queue is empty."""
+        self.accepting = False
         if self.state in ("open", "new"):
             self.state = "closing"
         self.queue.close()
 
     async def wait_drained(self) -> None:
         """Wait for the workers to finish the queue."""
-        if self._running:
+        if self._live:
             await self._stopped.wait()
 
     def abandon(self, reason: str) -> None:
@@ -395,6 +407,7 @@ class Handler:
     async def close_sink(self) -> None:
         """Flush and close the sink; failures are counted and reported, never raised."""
         self.state = "closed"
+        self.accepting = False
         for waiter in self._flush_waiters:
             if not waiter[1].done():
                 waiter[1].set_result(None)
@@ -408,6 +421,7 @@ class Handler:
     def close_sync(self, deadline: float) -> None:
         """Without a loop (at exit): write what is queued while time remains, then close."""
         self.state = "closed"
+        self.accepting = False
         while len(self.queue) and time.monotonic() < deadline:
             batch = self.queue.get_batch_nowait(self.batch_size)
             try:

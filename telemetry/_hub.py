@@ -393,12 +393,22 @@ class Telemetry(Creators):
         scope = anyio.CancelScope()
         self._scopes[handler.name] = scope
 
-        async def work() -> None:
-            with scope:
-                await handler.run_worker()
+        # One task per handler hosts its workers under one cancel scope, so that a close that
+        # times out can cancel exactly that handler's workers. Task names start with
+        # "telemetry-": the logging bridge uses that to recognise the pipeline's own tasks.
+        async def host() -> None:
+            try:
+                with scope:
+                    async with anyio.create_task_group() as workers:
+                        for i in range(handler.workers):
+                            workers.start_soon(
+                                handler.run_worker, name=f"telemetry-worker-{handler.name}-{i}"
+                            )
+            finally:
+                handler.workers_finished()
 
-        for i in range(handler.workers):
-            self._tg.start_soon(work, name=f"telemetry-{handler.name}-{i}")
+        handler.workers_scheduled()
+        self._tg.start_soon(host, name=f"telemetry-handler-{handler.name}")
 
     async def flush(self) -> None:
         """Return once every signal accepted so far is written (or dropped), sinks flushed."""

@@ -1,0 +1,47 @@
+"""Sinks with controllable behaviour, next to (never instead of) the real sinks' tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import anyio
+
+from telemetry import Signal
+from telemetry.sinks import MemorySink
+
+
+class SlowSink(MemorySink):
+    """A memory sink that takes ``delay`` seconds per batch, like a slow disk or network."""
+
+    kind = "slow"
+
+    def __init__(self, delay: float = 0.05) -> None:
+        super().__init__()
+        self.delay = delay
+        self.batch_sizes: list[int] = []
+
+    async def write(self, batch: Sequence[Signal]) -> None:
+        """Sleep, then keep the batch."""
+        await anyio.sleep(self.delay)
+        self.batch_sizes.append(len(batch))
+        self.signals.extend(batch)
+
+
+class FlakySink(MemorySink):
+    """A memory sink whose writes raise while ``failing`` is true (or for ``fail_times`` writes)."""
+
+    kind = "flaky"
+
+    def __init__(self, fail_times: int = 0, *, failing: bool = False) -> None:
+        super().__init__()
+        self.fail_times = fail_times
+        self.failing = failing
+        self.attempts = 0
+
+    async def write(self, batch: Sequence[Signal]) -> None:
+        """Raise OSError when told to, else keep the batch."""
+        self.attempts += 1
+        if self.failing or self.fail_times > 0:
+            self.fail_times -= 1
+            raise OSError(28, "No space left on device")
+        self.signals.extend(batch)

@@ -1,0 +1,214 @@
+"""The hub's lifecycle, handlers, default hub, stats and health."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import telemetry as tel
+from telemetry import ClosedError, ConfigError, Telemetry, TelemetryError
+from telemetry.sinks import FileSink, MemorySink
+
+from .conftest import assert_accounted
+
+
+async def test_signals_reach_every_handler() -> None:
+    """Every handler receives each signal, and aclose() writes everything accepted."""
+    a, b = MemorySink(), MemorySink()
+    async with Telemetry(handlers={"a": a, "b": b}) as hub:
+        for i in range(100):
+            await hub.log("info", "hello", i=i)
+    assert [s.data["i"] for s in a.signals] == list(range(100))
+    assert [s.uid for s in a.signals] == [s.uid for s in b.signals]
+    assert a.signals[0] is b.signals[0], "one immutable signal is shared, not copied"
+    assert_accounted(hub.stats())
+
+
+async def test_module_level_calls_use_the_default_hub() -> None:
+    """Entering a hub makes it the default for tel.log & co.; leaving restores the previous."""
+    outer_sink, inner_sink = MemorySink(), MemorySink()
+    async with Telemetry(handlers={"m": outer_sink}) as outer:
+        assert tel.get_hub() is outer
+        async with Telemetry(handlers={"m": inner_sink}) as inner:
+            assert tel.get_hub() is inner
+            await tel.log("info", "to inner")
+        assert tel.get_hub() is outer
+        await tel.event("to.outer")
+    assert tel.get_hub() is None
+    assert [s.msg for s in inner_sink.signals] == ["to inner"]
+    assert [s.id for s in outer_sink.signals] == ["to.outer"]
+
+
+async def test_without_a_hub_signals_print_one_readable_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With no hub open, a signal becomes one human-readable line on stderr."""
+    assert tel.get_hub() is None
+    await tel.log("info", "no hub yet", user=42)
+    tel.log_nowait("warn", "still none")
+    await tel.log("debug", "below the default level")
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2
+    assert "INFO" in err[0] and "no hub yet" in err[0] and "user=42" in err[0]
+    assert "WARN" in err[1] and "still none" in err[1]
+
+
+async def test_fields_of_a_signal() -> None:
+    """A signal records time, uid, level, kind, namespace, location, host and pid."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}):
+        await tel.log("warn", "disk low", free_mb=12)
+    (sig,) = sink.signals
+    assert sig.level == "warn" and sig.kind == "log" and sig.msg == "disk low"
+    assert sig.ns == __name__
+    assert sig.location is not None and sig.location.file == __file__
+    assert sig.location.function == "test_fields_of_a_signal"
+    assert len(sig.uid) == 16 and int(sig.uid, 16) >= 0
+    assert sig.data == {"free_mb": 12} and sig.pid > 0 and sig.host
+    assert sig.severity == tel.Level.WARN == 13
+
+
+async def test_add_and_remove_handlers_while_running() -> None:
+    """A handler added while running gets later signals; a removed one is drained and closed."""
+    first, second = MemorySink(), MemorySink()
+    async with Telemetry(handlers={"first": first}) as hub:
+        await hub.log("info", "one")
+        hub.add_handler("second", second)
+        await hub.flush()
+        await hub.log("info", "two")
+        stats = await hub.remove_handler("first")
+        await hub.log("info", "three")
+    assert [s.msg for s in first.signals] == ["one", "two"]
+    assert stats.written == 2 and stats.state == "closed" and first.state == "closed"
+    assert [s.msg for s in second.signals] == ["two", "three"]
+
+
+async def test_flush_returns_when_everything_accepted_is_written() -> None:
+    """flush() waits for the workers to write what was accepted before the call."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}) as hub:
+        for i in range(500):
+            hub.log_nowait("info", "x", i=i)
+        assert len(sink.signals) < 500  # nothing has yielded to the worker yet
+        await hub.flush()
+        assert len(sink.signals) == 500
+
+
+async def test_aclose_twice_and_signals_after_close() -> None:
+    """aclose() is idempotent; signals after it are counted as dropped ('closed'), not raised."""
+    sink = MemorySink()
+    hub = Telemetry(handlers={"m": sink})
+    async with hub:
+        await hub.log("info", "before")
+    first = await hub.aclose()
+    second = await hub.aclose()
+    assert first == second
+    assert await hub.log("info", "after") is True
+    assert hub.log_nowait("info", "after again")
+    stats = hub.stats()
+    assert stats.handlers["m"].dropped == {"closed": 2}
+    assert [s.msg for s in sink.signals] == ["before"]
+    assert_accounted(stats)
+
+
+async def test_a_hub_opens_once() -> None:
+    """Reopening a closed hub is a clear error, not a silent no-op."""
+    hub = Telemetry(handlers={"m": MemorySink()})
+    async with hub:
+        pass
+    with pytest.raises(ClosedError):
+        await hub.open()
+
+
+async def test_a_sink_that_cannot_open_fails_the_hub_at_open(tmp_path: object) -> None:
+    """An unwritable path raises a TelemetryError naming the parameter at open time."""
+    sink = MemorySink()
+    bad = FileSink("/proc/version/cannot/exist.jsonl")
+    hub = Telemetry(handlers={"m": sink, "bad": bad})
+    with pytest.raises(TelemetryError, match="path"):
+        await hub.open()
+    assert sink.state == "closed", "sinks already opened are closed again"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"mode": "drop"}, "mode"),
+        ({"buffer_size": 0}, "buffer_size"),
+        ({"buffer_size": -5}, "buffer_size"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"workers": 0}, "workers"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"min_level": "loud"}, "min_level"),
+        ({"sample": 1.5}, "sample"),
+        ({"rate_limit": "ten per sec"}, "rate_limit"),
+    ],
+)
+def test_bad_handler_options_name_the_parameter(kwargs: dict[str, object], param: str) -> None:
+    """Every bad handler option raises ConfigError naming the parameter and what is allowed."""
+    hub = Telemetry()
+    with pytest.raises(ConfigError) as info:
+        hub.add_handler("m", MemorySink(), **kwargs)  # type: ignore[arg-type]
+    assert info.value.param == param
+    assert str(info.value).startswith(param)
+
+
+def test_bad_hub_options_and_duplicate_names() -> None:
+    """Bad hub options and a handler name used twice raise ConfigError at construction."""
+    with pytest.raises(ConfigError, match="min_level must be one of 'debug', 'error'"):
+        Telemetry(min_level="verbose")
+    with pytest.raises(ConfigError, match="handlers\\['x'\\]"):
+        Telemetry(handlers={"x": object()})  # type: ignore[dict-item]
+    hub = Telemetry(handlers={"x": MemorySink()})
+    with pytest.raises(ConfigError, match="unique"):
+        hub.add_handler("x", MemorySink())
+    with pytest.raises(ConfigError, match="mode must be one of 'blocking', 'dropping', 'sliding'"):
+        Telemetry(handlers={"y": {"sink": MemorySink(), "mode": "fast"}})
+
+
+async def test_a_bad_level_at_the_call_site_raises() -> None:
+    """A misspelt level is a programming error: ConfigError naming 'level'."""
+    async with Telemetry(handlers={"m": MemorySink()}) as hub:
+        with pytest.raises(ConfigError, match="^level must be one of"):
+            await hub.log("verbose", "x")
+        with pytest.raises(ConfigError, match="^level"):
+            tel.log_nowait("loud", "x")
+
+
+async def test_stats_and_health() -> None:
+    """Stats count per handler; health reports drops since the last look, then recovers."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": {"sink": sink, "buffer_size": 4}}) as hub:
+        assert hub.health().healthy
+        for i in range(10):
+            hub.log_nowait("info", "x", i=i)
+        health = hub.health()
+        assert not health.healthy
+        assert any("6 dropped (queue_full=6)" in p for p in health.problems)
+        await hub.flush()
+        assert hub.health().healthy, "no new drops since the last look"
+        stats = hub.stats()
+        h = stats.handlers["m"]
+        assert (h.emitted, h.written, h.dropped, h.peak_queued) == (10, 4, {"queue_full": 6}, 4)
+        assert h.latency.count == h.batches >= 1 and h.latency.max_us >= h.latency.p50_us
+    final = hub.stats()
+    assert final.to_dict()["handlers"]["m"]["written"] == 4
+    assert not hub.health().healthy  # the hub is closed
+
+
+async def test_open_hub_garbage_collected_warns() -> None:
+    """A hub left open warns with ResourceWarning when it is collected (anyio's habit)."""
+    import gc
+    import warnings
+
+    hub = Telemetry(handlers={"m": MemorySink()})
+    await hub.open()
+    await hub.aclose()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hub.state = "open"  # pretend it was never closed
+        del hub
+        gc.collect()
+    assert any(issubclass(w.category, ResourceWarning) for w in caught)
+    await asyncio.sleep(0)

@@ -1,0 +1,171 @@
+"""Overflow modes, back-pressure, sink failures and the accounting invariant."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from telemetry import Telemetry
+from telemetry.sinks import MemorySink
+
+from ._sinks import FlakySink, SlowSink
+from .conftest import assert_accounted
+
+N = 200_000
+
+
+@pytest.mark.parametrize("mode", ["dropping", "blocking", "sliding"])
+async def test_accounting_is_exact_with_a_slow_sink(mode: str) -> None:
+    """200,000 signals into a slow sink: emitted == written + dropped, exactly, in every mode;
+    the sink holds exactly the written signals; the caller never sees an error."""
+    sink = SlowSink(delay=0.002)
+    hub = Telemetry(
+        handlers={"slow": {"sink": sink, "mode": mode, "buffer_size": 1024, "batch_size": 512}}
+    )
+    async with hub:
+        for i in range(N):
+            await hub.log("info", "x", i=i)
+            if i % 1000 == 0:
+                await asyncio.sleep(0)  # an app that yields now and then
+    stats = hub.stats()
+    h = stats.handlers["slow"]
+    assert_accounted(stats)
+    assert h.emitted == N
+    assert h.written == len(sink.signals)
+    if mode == "blocking":
+        assert h.dropped == {} and h.written == N
+        assert [s.data["i"] for s in sink.signals] == list(range(N))
+    elif mode == "dropping":
+        assert set(h.dropped) == {"queue_full"} and h.written < N
+        # dropping keeps the oldest queued: what is written is in order, with gaps
+        written = [s.data["i"] for s in sink.signals]
+        assert written == sorted(written)
+    else:
+        assert set(h.dropped) == {"evicted"} and h.written < N
+        written = [s.data["i"] for s in sink.signals]
+        assert written == sorted(written)
+        assert written[-1] == N - 1, "sliding keeps the newest"
+
+
+async def test_blocking_mode_applies_back_pressure_to_the_caller() -> None:
+    """In blocking mode an awaited call waits for room; the queue never exceeds its size."""
+    sink = SlowSink(delay=0.01)
+    async with Telemetry(
+        handlers={"s": {"sink": sink, "mode": "blocking", "buffer_size": 8, "batch_size": 4}}
+    ) as hub:
+        for i in range(40):
+            await hub.log("info", "x", i=i)
+        assert hub.stats().handlers["s"].peak_queued <= 8
+    assert len(sink.signals) == 40
+
+
+async def test_nowait_in_blocking_mode_drops_instead_of_blocking_the_loop() -> None:
+    """The *_nowait form never waits: with a full blocking queue it counts queue_full."""
+    sink = MemorySink()
+    async with Telemetry(
+        handlers={"b": {"sink": sink, "mode": "blocking", "buffer_size": 5}}
+    ) as hub:
+        for i in range(12):
+            hub.log_nowait("info", "x", i=i)
+    h = hub.stats().handlers["b"]
+    assert (h.written, h.dropped) == (5, {"queue_full": 7})
+    assert [s.data["i"] for s in sink.signals] == [0, 1, 2, 3, 4]
+
+
+async def test_sliding_mode_drops_the_oldest() -> None:
+    """Sliding mode evicts the oldest queued signal to make room for the new one."""
+    sink = MemorySink()
+    async with Telemetry(
+        handlers={"s": {"sink": sink, "mode": "sliding", "buffer_size": 3}}
+    ) as hub:
+        for i in range(10):
+            hub.log_nowait("info", "x", i=i)
+        await hub.flush()
+    assert [s.data["i"] for s in sink.signals] == [7, 8, 9]
+    assert hub.stats().handlers["s"].dropped == {"evicted": 7}
+
+
+async def test_a_failing_sink_is_retried_then_its_batch_counted() -> None:
+    """A sink that raises is retried with backoff; a batch still failing is dropped as
+    sink_error; other handlers are unaffected; the caller never sees the exception."""
+    flaky = FlakySink(failing=True)
+    good = MemorySink()
+    hub = Telemetry(
+        handlers={
+            "flaky": {"sink": flaky, "max_retries": 2, "retry_backoff": 0.001},
+            "good": good,
+        }
+    )
+    async with hub:
+        for i in range(5):
+            await hub.log("info", "x", i=i)
+    stats = hub.stats()
+    f = stats.handlers["flaky"]
+    assert f.dropped == {"sink_error": 5} and f.written == 0
+    assert (
+        f.errors == flaky.attempts == 3 * f.batches_failed
+        if hasattr(f, "batches_failed")
+        else f.errors >= 3
+    )
+    assert f.retries >= 2
+    assert len(good.signals) == 5
+    assert_accounted(stats)
+
+
+async def test_a_sink_that_recovers_loses_nothing() -> None:
+    """A sink failing twice then working writes every signal once (retries succeed)."""
+    flaky = FlakySink(fail_times=2)
+    async with Telemetry(
+        handlers={"f": {"sink": flaky, "max_retries": 3, "retry_backoff": 0.001}}
+    ) as hub:
+        for i in range(20):
+            hub.log_nowait("info", "x", i=i)
+    h = hub.stats().handlers["f"]
+    assert h.written == 20 and h.dropped == {} and h.errors == 2 and h.retries == 2
+    assert [s.data["i"] for s in flaky.signals] == list(range(20))
+
+
+async def test_aclose_timeout_counts_what_could_not_be_written() -> None:
+    """A sink too slow for the close timeout: the rest is counted as 'timeout', exactly."""
+    sink = SlowSink(delay=0.2)
+    hub = Telemetry(handlers={"s": {"sink": sink, "batch_size": 1}})
+    async with hub:
+        for i in range(50):
+            hub.log_nowait("info", "x", i=i)
+        stats = await hub.aclose(timeout=0.3)
+    h = stats.handlers["s"]
+    assert h.dropped.get("timeout", 0) > 0
+    assert h.written == len(sink.signals) < 50
+    assert_accounted(stats)
+
+
+async def test_sync_handlers_write_inline() -> None:
+    """sync=True writes before the awaited call returns (for debugging)."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": {"sink": sink, "sync": True}}) as hub:
+        await hub.log("info", "one")
+        assert [s.msg for s in sink.signals] == ["one"]
+        hub.log_nowait("info", "two")
+        assert [s.msg for s in sink.signals] == ["one", "two"]
+    assert_accounted(hub.stats())
+
+
+async def test_telemetry_sync_env_forces_every_handler_inline() -> None:
+    """TELEMETRY_SYNC=1 makes every handler synchronous."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}, env={"TELEMETRY_SYNC": "1"}) as hub:
+        await hub.log("info", "one")
+        assert len(sink.signals) == 1
+
+
+async def test_several_workers_share_one_queue() -> None:
+    """workers=N runs N tasks on the handler's queue; everything is written once."""
+    sink = SlowSink(delay=0.001)
+    async with Telemetry(
+        handlers={"s": {"sink": sink, "workers": 4, "mode": "blocking", "batch_size": 8}}
+    ) as hub:
+        for i in range(2000):
+            await hub.log("info", "x", i=i)
+    assert sorted(s.data["i"] for s in sink.signals) == list(range(2000))
+    assert_accounted(hub.stats())
