@@ -170,9 +170,9 @@ def test_bad_hub_options_and_duplicate_names() -> None:
 async def test_a_bad_level_at_the_call_site_raises() -> None:
     """A misspelt level is a programming error: ConfigError naming 'level'."""
     async with Telemetry(handlers={"m": MemorySink()}) as hub:
-        with pytest.raises(ConfigError, match="^level must be one of"):
+        with pytest.raises(ConfigError, match=r"^level must be one of"):
             await hub.log("verbose", "x")
-        with pytest.raises(ConfigError, match="^level"):
+        with pytest.raises(ConfigError, match=r"^level"):
             tel.log_nowait("loud", "x")
 
 
