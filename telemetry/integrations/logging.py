@@ -16,15 +16,20 @@ The handler is safe from any thread: the record is turned into a signal in the t
 it (the exception and the context are captured there, before any hop) and handed to the hub's
 thread-safe ``emit_signal_nowait``. It takes no lock of its own, so threads that log do not queue
 behind each other. The SDK's own warnings go straight to stderr, never through ``logging``; a
-record logged while a record is being bridged (a sink that logs, say) is not bridged again, so
-the bridge cannot recurse: it is counted in :attr:`TelemetryHandler.skipped` instead.
+record logged while a record is being bridged (a sink writing inline that logs, say) is not
+bridged again, so the bridge cannot recurse; nor is a record logged by the hub's own worker tasks
+(a sink's HTTP client logging each request it sends), which would otherwise feed the pipeline its
+own output without end. Both are counted in :attr:`TelemetryHandler.skipped`, and still reach
+every other ``logging`` handler.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import weakref
+from collections import Counter
 from collections.abc import Iterable
 
 from msgspec.structs import replace
@@ -82,7 +87,18 @@ _WARN, _ERROR, _FATAL = int(Level.WARN), int(Level.ERROR), int(Level.FATAL)
 # Set while this thread is turning a record into a signal: a record logged meanwhile (by a sink
 # writing inline, a filter, a broken __repr__ that logs) is not bridged again.
 _guard = threading.local()
+# The hub names the tasks that run its handlers' workers and open late sinks "telemetry-...".
+_PIPELINE_TASK_PREFIX = "telemetry-"
 _installed: list[TelemetryHandler] = []
+
+
+def _in_pipeline() -> bool:
+    """Whether this runs in one of the hub's own tasks (its workers are named ``telemetry-*``)."""
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return False
+    task = asyncio.current_task(loop)
+    return task is not None and task.get_name().startswith(_PIPELINE_TASK_PREFIX)
 
 
 def logging_level(value: object, param: str = "level") -> int:
@@ -133,8 +149,10 @@ class TelemetryHandler(logging.Handler):
             raise ConfigError("hub", f"must be a telemetry.Telemetry or None, got {hub!r}")
         self.hub = hub
         self.ignore_extras = frozenset(ignore_extras)
-        #: Records not bridged because they were logged while another was being bridged.
-        self.skipped = 0
+        #: Records not bridged, by reason: ``"reentrant"`` (logged while another record was
+        #: being bridged) and ``"pipeline"`` (logged by the hub's own worker tasks, a sink's
+        #: HTTP client say: bridging those would feed the pipeline its own output, forever).
+        self.skipped: Counter[str] = Counter()
         self._attached: list[tuple[logging.Logger, int, int]] = []
         self._seen = threading.local()
 
@@ -150,15 +168,18 @@ class TelemetryHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Turn ``record`` into a signal and hand it to the hub; never raises."""
         if getattr(_guard, "active", False):
-            self.skipped += 1
+            self.skipped["reentrant"] += 1
             warn(
                 "logging-bridge-reentry",
                 f"a log record from {record.name!r} was logged while another was being bridged "
-                f"and is not bridged ({self.skipped} so far)",
+                f"and is not bridged ({self.skipped['reentrant']} so far)",
             )
             return
         name = record.name
         if name == "telemetry" or name.startswith("telemetry."):
+            return
+        if _in_pipeline():
+            self.skipped["pipeline"] += 1
             return
         last = getattr(self._seen, "last", None)
         if last is not None and last() is record:
