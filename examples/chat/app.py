@@ -163,42 +163,36 @@ async def chat_lifespan(app: FastAPI) -> AsyncIterator[None]:
     log.info("chat app stopping", extra={"messages": chat.messages})
 
 
-if TELEMETRY:
-    app = FastAPI(
-        title="chat",
-        lifespan=telemetry_lifespan(
-            handlers,
-            lifespan=chat_lifespan,
-            logging_bridge="info",
-            on_close=write_stats,
-            middleware=[tel.redact()],
-        ),
+api = FastAPI(
+    title="chat",
+    lifespan=telemetry_lifespan(
+        handlers,
+        lifespan=chat_lifespan,
+        logging_bridge="info",
+        on_close=write_stats,
+        middleware=[tel.redact()],
     )
-    app.add_middleware(
-        TelemetryMiddleware,
-        skip_paths=["/healthz"],
-        record_headers=["user-agent", "authorization"],
-    )
-else:
-    app = FastAPI(title="chat", lifespan=chat_lifespan)
+    if TELEMETRY
+    else chat_lifespan,
+)
 
 
-@app.get("/healthz")
+@api.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.get("/")
+@api.get("/")
 async def rooms() -> dict[str, Any]:
     return {room: len(members) for room, members in chat.members.items()}
 
 
-@app.get("/rooms/{room}/messages")
+@api.get("/rooms/{room}/messages")
 async def history(room: str) -> list[dict[str, str]]:
     return list(chat.history[room])
 
 
-@app.post("/rooms/{room}/messages", status_code=201)
+@api.post("/rooms/{room}/messages", status_code=201)
 async def post(room: str, body: Post) -> dict[str, int]:
     delivered = await chat.say(room, body.user, body.text)
     with cost.timed():
@@ -206,7 +200,7 @@ async def post(room: str, body: Post) -> dict[str, int]:
     return {"delivered": delivered}
 
 
-@app.get("/rooms/{room}/report")
+@api.get("/rooms/{room}/report")
 def report(room: str) -> dict[str, Any]:
     """A sync route: FastAPI runs it in a worker thread, where the *_nowait forms are used."""
     words = sum(len(m["text"].split()) for m in chat.history[room])
@@ -214,12 +208,12 @@ def report(room: str) -> dict[str, Any]:
     return {"room": room, "words": words}
 
 
-@app.get("/boom")
+@api.get("/boom")
 async def boom() -> None:
     raise RuntimeError("the kitchen is on fire")
 
 
-@app.websocket("/ws/{room}")
+@api.websocket("/ws/{room}")
 async def join(ws: WebSocket, room: str, user: str = "anon") -> None:
     await ws.accept()
     chat.members[room].add(ws)
@@ -239,7 +233,7 @@ async def join(ws: WebSocket, room: str, user: str = "anon") -> None:
         chat.members[room].discard(ws)
 
 
-@app.websocket("/echo")
+@api.websocket("/echo")
 async def echo(ws: WebSocket) -> None:
     """Echo every message: one signal per message (the round-trip measurement uses it)."""
     await ws.accept()
@@ -249,3 +243,14 @@ async def echo(ws: WebSocket) -> None:
             with cost.timed():
                 await tel.log("info", "echo", size=len(text))
             await ws.send_text(text)
+
+
+# The middleware wraps the whole app, outside FastAPI's own error handling, so that the 500
+# response FastAPI sends for an unhandled exception carries the request id too.
+app = (
+    TelemetryMiddleware(
+        api, skip_paths=["/healthz"], record_headers=["user-agent", "authorization"]
+    )
+    if TELEMETRY
+    else api
+)

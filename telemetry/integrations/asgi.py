@@ -6,8 +6,15 @@
     from telemetry.integrations.asgi import TelemetryMiddleware, telemetry_lifespan
     from telemetry.sinks import FileSink
 
-    app = FastAPI(lifespan=telemetry_lifespan(lambda: {"file": FileSink("logs/app.jsonl")}))
-    app.add_middleware(TelemetryMiddleware, skip_paths=["/healthz"])
+    api = FastAPI(lifespan=telemetry_lifespan(lambda: {"file": FileSink("logs/app.jsonl")}))
+    ...  # routes on api
+    app = TelemetryMiddleware(api, skip_paths=["/healthz"])   # serve this one
+
+Wrapping the whole app puts the middleware outside the framework's own error handling, so the
+500 response it sends for an unhandled exception also carries the request id.
+``api.add_middleware(TelemetryMiddleware, ...)`` works too, but Starlette places such
+middleware inside its error handler, whose 500 responses then go around it (the span still
+records the exception and the status).
 
 :class:`TelemetryMiddleware` is pure ASGI: it never wraps the app in a task of its own (as
 Starlette's ``BaseHTTPMiddleware`` does), so what it binds with :func:`telemetry.bind` is seen by

@@ -332,6 +332,29 @@ async def test_exception_is_recorded_and_reraised_unchanged() -> None:
     assert span.ctx["request_id"] == "boom-1"
 
 
+async def test_wrapping_the_whole_app_puts_the_request_id_on_error_responses() -> None:
+    """Wrapped around the whole FastAPI app, the middleware sees FastAPI's own 500 response:
+    it carries the request id, and the span its size."""
+    api = FastAPI()
+
+    @api.get("/fail")
+    async def fail() -> None:
+        raise ArithmeticError("nope")
+
+    catcher = Catcher(TelemetryMiddleware(api))
+    async with running(catcher) as srv:
+        r = await srv.client.get("/fail", headers={"x-request-id": "err-1"})
+    assert r.status_code == 500
+    assert r.headers["x-request-id"] == "err-1"
+    assert [type(e) for e in catcher.raised] == [ArithmeticError]
+    (span,) = spans(srv.sink)
+    assert span.data["status"] == 500
+    assert span.data["route"] == "/fail"
+    assert span.data["response_size"] == len(r.content)
+    assert span.error is not None
+    assert span.error.type == "ArithmeticError"
+
+
 async def test_exception_before_any_response_is_recorded_as_500() -> None:
     """A bare ASGI app that raises before answering: status 500, the error, re-raised."""
     boom = KeyError("raw")
