@@ -165,8 +165,10 @@ class TelemetryMiddleware:
 
     Each websocket connection runs inside a span (id ``"websocket"``) from the handshake to the
     end, recording ``messages_in``, ``messages_out``, ``close_code``, ``closed_by``
-    (``"client"`` or ``"server"``) and whether it was ``accepted``; a ``connection_id`` is
-    bound into the context and returned in the handshake response header.
+    (``"client"`` or ``"server"``) and whether it was ``accepted``; a ``connection_id`` (the
+    handshake's ``X-Request-ID`` if it has a valid one, else generated) is bound into the
+    context, so every signal the websocket endpoint emits carries it, and it is returned in the
+    handshake response header.
 
     Options: ``hub`` (default: the default hub at request time), ``skip_paths`` (exact paths,
     or prefixes ending in ``*``, passed through untouched: ``["/healthz", "/static/*"]``),
