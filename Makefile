@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 
 env: $(STAMP)
 
+# The chat server (examples/chat/app.py) under uvicorn, driven by real HTTP and websocket
+# clients, stopped with SIGTERM; then what was written, dropped, and what it cost.
 demo: $(STAMP)
-	$(RUN) python examples/quickstart.py
+	$(RUN) python examples/demo.py
 
 test: $(STAMP)
 	$(RUN) pytest -q

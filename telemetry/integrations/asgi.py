@@ -1,0 +1,520 @@
+"""ASGI: a span per HTTP request and per websocket connection, and a lifespan for the hub.
+
+::
+
+    from fastapi import FastAPI
+    from telemetry.integrations.asgi import TelemetryMiddleware, telemetry_lifespan
+    from telemetry.sinks import FileSink
+
+    api = FastAPI(lifespan=telemetry_lifespan(lambda: {"file": FileSink("logs/app.jsonl")}))
+    ...  # routes on api
+    app = TelemetryMiddleware(api, skip_paths=["/healthz"])   # serve this one
+
+Wrapping the whole app puts the middleware outside the framework's own error handling, so the
+500 response it sends for an unhandled exception also carries the request id.
+``api.add_middleware(TelemetryMiddleware, ...)`` works too, but Starlette places such
+middleware inside its error handler, whose 500 responses then go around it (the span still
+records the exception and the status).
+
+:class:`TelemetryMiddleware` is pure ASGI: it never wraps the app in a task of its own (as
+Starlette's ``BaseHTTPMiddleware`` does), so what it binds with :func:`telemetry.bind` is seen by
+the endpoint, and what the endpoint emits carries the request id. It needs neither Starlette nor
+FastAPI and works in front of any ASGI app; with Starlette or FastAPI it also records the route
+template. All per-request state lives in the frame of ``__call__``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    MutableMapping,
+)
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from .._context import SpanContext, bind, reset_span, set_span
+from .._errors import ConfigError
+from .._hub import Telemetry, current_hub
+from .._redact import DEFAULT_REDACT_KEYS, REDACTED
+from .._signal import Level, Location, parse_level
+from .._spans import Span
+from .._stats import Stats
+from ..sinks._base import Sink
+
+__all__ = [
+    "DEFAULT_REDACT_HEADERS",
+    "DEFAULT_REQUEST_ID_HEADER",
+    "MAX_REQUEST_ID_LENGTH",
+    "REQUEST_SPAN_ID",
+    "WEBSOCKET_SPAN_ID",
+    "TelemetryMiddleware",
+    "parse_traceparent",
+    "telemetry_lifespan",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Handlers = Mapping[str, Sink | Mapping[str, Any]]
+
+#: The header a request id is read from and returned in.
+DEFAULT_REQUEST_ID_HEADER = "x-request-id"
+#: Header values never recorded as they are, whatever ``record_headers`` asks for.
+DEFAULT_REDACT_HEADERS = DEFAULT_REDACT_KEYS | frozenset(
+    {"proxy-authorization", "x-auth-token", "x-csrf-token", "x-xsrf-token", "x-amz-security-token"}
+)
+#: An incoming request id longer than this, or with other characters than
+#: ``A-Z a-z 0-9 . _ : / + = @ -``, is replaced by a generated one.
+MAX_REQUEST_ID_LENGTH = 128
+#: The id of the span signal of an HTTP request.
+REQUEST_SPAN_ID = "http.request"
+#: The id of the span signal of a websocket connection.
+WEBSOCKET_SPAN_ID = "websocket"
+
+_SAFE_ID = re.compile(rf"[A-Za-z0-9._:/+=@-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
+_HEX = frozenset("0123456789abcdef")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+
+
+def parse_traceparent(value: str) -> SpanContext | None:
+    """Read a W3C ``traceparent`` header (``00-<trace id>-<parent id>-<flags>``).
+
+    Returns the remote span as a :class:`~telemetry.SpanContext` (its ``span_id`` is the
+    caller's span, to become the parent of ours), or ``None`` for anything malformed: the
+    header comes from outside, so a bad one is ignored, never an error.
+    """
+    parts = value.strip().split("-")
+    if len(parts) < 4:
+        return None
+    version, trace_id, parent_id, flags = parts[:4]
+    if len(version) != 2 or not _HEX.issuperset(version) or version == "ff":
+        return None
+    if version == "00" and len(parts) != 4:
+        return None
+    if len(trace_id) != 32 or len(parent_id) != 16 or len(flags) != 2:
+        return None
+    if not (_HEX.issuperset(trace_id) and _HEX.issuperset(parent_id) and _HEX.issuperset(flags)):
+        return None
+    if trace_id == _ZERO_TRACE or parent_id == _ZERO_SPAN:
+        return None
+    return SpanContext(trace_id=trace_id, span_id=parent_id)
+
+
+def _names(param: str, values: Iterable[str]) -> frozenset[str]:
+    if isinstance(values, str):
+        raise ConfigError(param, f"must be a collection of strings, not the string {values!r}")
+    out = set()
+    for v in values:
+        if not isinstance(v, str) or not v:
+            raise ConfigError(param, f"must contain non-empty strings, got {v!r}")
+        out.add(v.lower())
+    return frozenset(out)
+
+
+def _client(scope: Scope) -> str | None:
+    client = scope.get("client")
+    if not client:
+        return None
+    host, port = client[0], client[1]
+    return f"{host}:{port}"
+
+
+def _route(scope: Scope, entry_root: str) -> str | None:
+    """The route template the router matched (Starlette and FastAPI leave it in the scope).
+
+    A mounted sub-application's router overwrites ``scope["route"]`` with its own route, whose
+    template is relative to the mount; the mount's part is what it appended to ``root_path``.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if not isinstance(template, str):
+        return None
+    root = scope.get("root_path", "")
+    prefix = root[len(entry_root) :] if root != entry_root and root.startswith(entry_root) else ""
+    if hasattr(route, "routes"):
+        # The mount itself answered (a static files app, say): the rest is a free path.
+        return f"{prefix or template}/{{path}}"
+    return prefix + template
+
+
+class TelemetryMiddleware:
+    """Pure ASGI middleware: one span per HTTP request and per websocket connection.
+
+    Each HTTP request runs inside a span (id ``"http.request"``) whose signal records
+    ``method``, ``route`` (the template, ``/items/{item_id}``, when the framework leaves its
+    route in the scope as Starlette and FastAPI do; else the path), ``path``, ``status``,
+    ``client``, ``response_size`` (body bytes), the duration, and the exception if the app
+    raised; the exception is re-raised unchanged and the status recorded as 500 when no
+    response was started. The span's module and location are the endpoint's when known.
+
+    A request id is taken from the ``X-Request-ID`` header (``request_id_header``), else from the
+    trace id of a W3C ``traceparent``, else generated; it is bound into the context
+    (``request_id``) so that every signal emitted while handling the request carries it, and it
+    is returned in the response header. A valid ``traceparent`` also makes the request span a
+    child of the caller's span, in the caller's trace.
+
+    Each websocket connection runs inside a span (id ``"websocket"``) from the handshake to the
+    end, recording ``messages_in``, ``messages_out``, ``close_code``, ``closed_by``
+    (``"client"`` or ``"server"``) and whether it was ``accepted``; a ``connection_id`` (the
+    handshake's ``X-Request-ID`` if it has a valid one, else generated) is bound into the
+    context, so every signal the websocket endpoint emits carries it, and it is returned in the
+    handshake response header.
+
+    Options: ``hub`` (default: the default hub at request time), ``skip_paths`` (exact paths,
+    or prefixes ending in ``*``, passed through untouched: ``["/healthz", "/static/*"]``),
+    ``record_headers`` / ``record_response_headers`` (header names whose values are added as
+    ``request_headers`` / ``response_headers``), ``redact_headers`` (names whose values are
+    replaced by ``[REDACTED]`` even when asked for; :data:`DEFAULT_REDACT_HEADERS` covers
+    ``authorization``, ``cookie``, ``set-cookie``, ``x-api-key``, ...), ``trust_request_id`` /
+    ``trust_traceparent`` (whether to take these from the client), and ``level`` of the spans.
+    Other scope types (``lifespan``) are passed through.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        hub: Telemetry | None = None,
+        skip_paths: Iterable[str] = (),
+        record_headers: Iterable[str] = (),
+        record_response_headers: Iterable[str] = (),
+        redact_headers: Iterable[str] = DEFAULT_REDACT_HEADERS,
+        request_id_header: str = DEFAULT_REQUEST_ID_HEADER,
+        trust_request_id: bool = True,
+        trust_traceparent: bool = True,
+        level: str | int = "info",
+    ) -> None:
+        if not callable(app):
+            raise ConfigError("app", f"must be an ASGI application (a callable), got {app!r}")
+        if hub is not None and not isinstance(hub, Telemetry):
+            raise ConfigError("hub", f"must be a telemetry.Telemetry or None, got {hub!r}")
+        if not isinstance(request_id_header, str) or not request_id_header:
+            raise ConfigError(
+                "request_id_header", f"must be a header name, got {request_id_header!r}"
+            )
+        self.app = app
+        self.hub = hub
+        skip = _names("skip_paths", skip_paths)
+        self._skip_exact = frozenset(p for p in skip if not p.endswith("*"))
+        self._skip_prefixes = tuple(p[:-1] for p in skip if p.endswith("*"))
+        self.record_headers = _names("record_headers", record_headers)
+        self.record_response_headers = _names("record_response_headers", record_response_headers)
+        self.redact_headers = _names("redact_headers", redact_headers)
+        self.request_id_header = request_id_header.lower()
+        self._rid_key = self.request_id_header.encode("latin-1")
+        self.trust_request_id = bool(trust_request_id)
+        self.trust_traceparent = bool(trust_traceparent)
+        self.level = parse_level(level, "level")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _skipped(self, path: str) -> bool:
+        return path in self._skip_exact or (
+            bool(self._skip_prefixes) and path.startswith(self._skip_prefixes)
+        )
+
+    def _read_headers(
+        self, raw: Iterable[tuple[bytes, bytes]], wanted: frozenset[str]
+    ) -> tuple[str | None, SpanContext | None, dict[str, str]]:
+        """The trusted request id, the remote parent span, and the headers to record."""
+        rid: str | None = None
+        parent: SpanContext | None = None
+        recorded: dict[str, str] = {}
+        rid_key = self._rid_key
+        for key, value in raw:
+            if key == rid_key and self.trust_request_id:
+                text = value.decode("latin-1").strip()
+                if _SAFE_ID.fullmatch(text):
+                    rid = text
+            elif key == b"traceparent" and self.trust_traceparent:
+                parent = parse_traceparent(value.decode("latin-1"))
+            if wanted:
+                name = key.decode("latin-1").lower()
+                if name in wanted:
+                    text = REDACTED if name in self.redact_headers else value.decode("latin-1")
+                    recorded[name] = f"{recorded[name]}, {text}" if name in recorded else text
+        return rid, parent, recorded
+
+    def _locate(self, span: Span, scope: Scope, hub: Telemetry) -> None:
+        """Credit the span to the endpoint that handled it, when the router says which."""
+        endpoint = scope.get("endpoint")
+        code = getattr(endpoint, "__code__", None)
+        if code is None:
+            return
+        span.ns = getattr(endpoint, "__module__", span.ns)
+        if hub.location:
+            span.location = Location(
+                file=code.co_filename,
+                line=code.co_firstlineno,
+                function=getattr(endpoint, "__qualname__", code.co_name),
+            )
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if self._skipped(path):
+            await self.app(scope, receive, send)
+            return
+        hub = self.hub if self.hub is not None else current_hub()
+        rid, parent, recorded = self._read_headers(scope.get("headers") or (), self.record_headers)
+        if rid is None:
+            rid = parent.trace_id if parent is not None else uuid.uuid4().hex
+        entry_root: str = scope.get("root_path", "")
+        data: dict[str, Any] = {"method": scope.get("method"), "path": path}
+        client = _client(scope)
+        if client is not None:
+            data["client"] = client
+        if recorded:
+            data["request_headers"] = recorded
+
+        status: int | None = None
+        size = 0
+        response_headers: dict[str, str] = {}
+        rid_key = self._rid_key
+        rid_value = rid.encode("latin-1")
+        wanted_out = self.record_response_headers
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, size
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers") or ())
+                if not any(k.lower() == rid_key for k, _ in headers):
+                    headers.append((rid_key, rid_value))
+                    message = {**message, "headers": headers}
+                if wanted_out:
+                    for k, v in headers:
+                        name = k.decode("latin-1").lower()
+                        if name in wanted_out:
+                            text = REDACTED if name in self.redact_headers else v.decode("latin-1")
+                            response_headers[name] = (
+                                f"{response_headers[name]}, {text}"
+                                if name in response_headers
+                                else text
+                            )
+            elif kind == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        with bind(request_id=rid):
+            token = set_span(parent) if parent is not None else None
+            try:
+                span = Span(hub, REQUEST_SPAN_ID, self.level, data, 1)
+                async with span:
+                    try:
+                        await self.app(scope, receive, send_wrapper)
+                    except Exception:
+                        if status is None:
+                            status = 500
+                        raise
+                    finally:
+                        if status is None:
+                            # The app returned without answering: the server sends a 500.
+                            status = 500
+                        data["route"] = _route(scope, entry_root) or path
+                        data["status"] = status
+                        data["response_size"] = size
+                        if response_headers:
+                            data["response_headers"] = response_headers
+                        if status >= 500 and span.level < Level.ERROR:
+                            span.level = int(Level.ERROR)
+                        self._locate(span, scope, hub)
+            finally:
+                if token is not None:
+                    reset_span(token)
+
+    # -- websockets -----------------------------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if self._skipped(path):
+            await self.app(scope, receive, send)
+            return
+        hub = self.hub if self.hub is not None else current_hub()
+        cid, parent, recorded = self._read_headers(scope.get("headers") or (), self.record_headers)
+        if cid is None:
+            cid = uuid.uuid4().hex
+        entry_root: str = scope.get("root_path", "")
+        data: dict[str, Any] = {"path": path}
+        client = _client(scope)
+        if client is not None:
+            data["client"] = client
+        if recorded:
+            data["request_headers"] = recorded
+
+        messages_in = messages_out = 0
+        close_code: int | None = None
+        closed_by: str | None = None
+        accepted = False
+        status: int | None = None
+        rid_key = self._rid_key
+        cid_value = cid.encode("latin-1")
+
+        async def receive_wrapper() -> Message:
+            nonlocal messages_in, close_code, closed_by
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                messages_in += 1
+            elif kind == "websocket.disconnect" and close_code is None:
+                close_code = int(message.get("code", 1005))
+                closed_by = "client"
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal messages_out, close_code, closed_by, accepted, status
+            kind = message["type"]
+            if kind == "websocket.send":
+                messages_out += 1
+            elif kind == "websocket.accept":
+                accepted = True
+                headers = list(message.get("headers") or ())
+                if not any(k.lower() == rid_key for k, _ in headers):
+                    headers.append((rid_key, cid_value))
+                    message = {**message, "headers": headers}
+            elif kind == "websocket.close" and close_code is None:
+                close_code = int(message.get("code", 1000))
+                closed_by = "server"
+            elif kind == "websocket.http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        with bind(connection_id=cid):
+            token = set_span(parent) if parent is not None else None
+            try:
+                span = Span(hub, WEBSOCKET_SPAN_ID, self.level, data, 1)
+                disconnect: BaseException | None = None
+                async with span:
+                    try:
+                        await self.app(scope, receive_wrapper, send_wrapper)
+                    except Exception as exc:
+                        if not _is_disconnect(exc):
+                            raise
+                        # The client went away and the endpoint did not catch it: a normal
+                        # end of the connection for the span, re-raised once the span is done.
+                        disconnect = exc
+                        code = getattr(exc, "code", None)
+                        if close_code is None and isinstance(code, int):
+                            close_code, closed_by = code, "client"
+                    finally:
+                        data["route"] = _route(scope, entry_root) or path
+                        data["accepted"] = accepted
+                        data["messages_in"] = messages_in
+                        data["messages_out"] = messages_out
+                        if close_code is not None:
+                            data["close_code"] = close_code
+                            data["closed_by"] = closed_by
+                        if status is not None:
+                            data["status"] = status
+                        self._locate(span, scope, hub)
+                if disconnect is not None:
+                    raise disconnect
+            finally:
+                if token is not None:
+                    reset_span(token)
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    """Starlette's ``WebSocketDisconnect``, recognised without importing Starlette."""
+    return type(exc).__name__ == "WebSocketDisconnect"
+
+
+# -- lifespan -----------------------------------------------------------------------------------
+
+Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
+
+
+def telemetry_lifespan(
+    handlers: Handlers | Callable[[], Handlers] | None = None,
+    *,
+    lifespan: Lifespan | None = None,
+    hub: Callable[[], Telemetry] | None = None,
+    logging_bridge: str | int | None = None,
+    on_close: Callable[[Stats], object] | None = None,
+    **options: Any,
+) -> Lifespan:
+    """A lifespan that runs a :class:`~telemetry.Telemetry` hub for as long as the app.
+
+    ``FastAPI(lifespan=telemetry_lifespan(handlers={...}, min_level="info"))``: at startup a hub
+    is made from ``handlers`` and ``options`` (the :class:`~telemetry.Telemetry` keywords) and
+    opened, becoming the default hub; at shutdown, when uvicorn stops on SIGTERM or SIGINT,
+    :meth:`~telemetry.Telemetry.aclose` is awaited, so every accepted signal is written before
+    the process exits. A hub can be opened only once and sinks closed only once, so give
+    ``handlers`` as a function returning the mapping, or ``hub`` as a function returning a hub,
+    when the app may start more than once in a process (tests).
+
+    ``lifespan`` is the app's own lifespan, run inside (its startup and shutdown can emit
+    signals); the state it yields is passed on. ``logging_bridge`` (a level such as
+    ``"info"``) installs :func:`telemetry.integrations.logging.install_logging_bridge` once the
+    hub is open, and removes it before the hub closes. ``on_close`` receives the final stats.
+    """
+    if hub is not None and (handlers is not None or options):
+        raise ConfigError("hub", "give either hub= (a factory) or handlers= and hub options")
+    if hub is not None and not callable(hub):
+        raise ConfigError("hub", f"must be a function returning a Telemetry, got {hub!r}")
+    if lifespan is not None and not callable(lifespan):
+        raise ConfigError(
+            "lifespan", f"must be a lifespan function (app -> context manager), got {lifespan!r}"
+        )
+    if logging_bridge is not None:
+        from .logging import logging_level
+
+        logging_level(logging_bridge, "logging_bridge")
+
+    def make_hub() -> Telemetry:
+        if hub is not None:
+            made = hub()
+            if not isinstance(made, Telemetry):
+                raise ConfigError("hub", f"must return a telemetry.Telemetry, got {made!r}")
+            return made
+        spec = handlers() if callable(handlers) else handlers
+        return Telemetry(spec, **options)
+
+    @contextlib.asynccontextmanager
+    async def run(app: Any) -> AsyncIterator[Any]:
+        tel = make_hub()
+        try:
+            async with tel:
+                bridge = None
+                if logging_bridge is not None:
+                    from .logging import install_logging_bridge
+
+                    bridge = install_logging_bridge(logging_bridge, hub=tel)
+                try:
+                    if lifespan is None:
+                        yield None
+                    else:
+                        async with lifespan(app) as state:
+                            yield state
+                finally:
+                    if bridge is not None:
+                        from .logging import uninstall_logging_bridge
+
+                        uninstall_logging_bridge(bridge)
+        finally:
+            if on_close is not None and tel.state == "closed":
+                on_close(tel.stats())
+
+    return run

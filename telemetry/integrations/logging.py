@@ -1,0 +1,288 @@
+"""The bridge from the standard library's ``logging`` to signals.
+
+Libraries log through ``logging`` (uvicorn, asyncio, httpx, ...). :class:`TelemetryHandler`
+turns each record into a signal on a hub: the logger's name becomes the signal's ``ns``, the level
+is mapped (``DEBUG`` -> ``debug``, ``INFO`` -> ``info``, ``WARNING`` -> ``warn``, ``ERROR`` ->
+``error``, ``CRITICAL`` -> ``fatal``), ``exc_info`` becomes the signal's error, ``extra=`` fields
+its data, and the record's file, line and function its location. Context bound with
+:func:`telemetry.bind` and the current span are picked up as for any signal, so a library's record
+logged while a request is handled carries the request id::
+
+    from telemetry.integrations.logging import install_logging_bridge
+
+    install_logging_bridge("info")   # root, "uvicorn" and "uvicorn.access"
+
+The handler is safe from any thread: the record is turned into a signal in the thread that logged
+it (the exception and the context are captured there, before any hop) and handed to the hub's
+thread-safe ``emit_signal_nowait``. It takes no lock of its own, so threads that log do not queue
+behind each other. The SDK's own warnings go straight to stderr, never through ``logging``; a
+record logged while a record is being bridged (a sink writing inline that logs, say) is not
+bridged again, so the bridge cannot recurse; nor is a record logged by the hub's own worker tasks
+(a sink's HTTP client logging each request it sends), which would otherwise feed the pipeline its
+own output without end. Both are counted in :attr:`TelemetryHandler.skipped`, and still reach
+every other ``logging`` handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Iterable
+
+from msgspec.structs import replace
+
+from .._errors import ConfigError
+from .._hub import Telemetry, current_hub
+from .._signal import Level, Location, error_info
+from .._warn import warn
+
+__all__ = [
+    "DEFAULT_BRIDGE_LEVEL",
+    "DEFAULT_LOGGERS",
+    "IGNORED_EXTRAS",
+    "TelemetryHandler",
+    "install_logging_bridge",
+    "logging_level",
+    "signal_level",
+    "uninstall_logging_bridge",
+]
+
+#: Loggers the bridge attaches to: the root, and uvicorn's two, which do not propagate to it.
+DEFAULT_LOGGERS = ("", "uvicorn", "uvicorn.access")
+#: The level :func:`install_logging_bridge` passes on from.
+DEFAULT_BRIDGE_LEVEL = "info"
+#: ``extra=`` keys not copied into data: uvicorn's ANSI-coloured copy of the message.
+IGNORED_EXTRAS = frozenset({"color_message"})
+
+# Attributes every LogRecord has; whatever else a record carries came from ``extra=``.
+_RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+_BY_NAME = {
+    "trace": 5,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+    "critical": logging.CRITICAL,
+}
+_BY_LEVEL = {
+    Level.TRACE: 5,
+    Level.DEBUG: logging.DEBUG,
+    Level.INFO: logging.INFO,
+    Level.WARN: logging.WARNING,
+    Level.ERROR: logging.ERROR,
+    Level.FATAL: logging.CRITICAL,
+}
+_TRACE, _DEBUG, _INFO = int(Level.TRACE), int(Level.DEBUG), int(Level.INFO)
+_WARN, _ERROR, _FATAL = int(Level.WARN), int(Level.ERROR), int(Level.FATAL)
+
+# Set while this thread is turning a record into a signal: a record logged meanwhile (by a sink
+# writing inline, a filter, a broken __repr__ that logs) is not bridged again.
+_guard = threading.local()
+# The hub names the tasks that run its handlers' workers and open late sinks "telemetry-...".
+_PIPELINE_TASK_PREFIX = "telemetry-"
+_installed: list[TelemetryHandler] = []
+
+
+def _in_pipeline() -> bool:
+    """Whether this runs in one of the hub's own tasks (its workers are named ``telemetry-*``)."""
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return False
+    task = asyncio.current_task(loop)
+    return task is not None and task.get_name().startswith(_PIPELINE_TASK_PREFIX)
+
+
+def logging_level(value: object, param: str = "level") -> int:
+    """A ``logging`` level number from a level name (``"info"``, ``"warn"``, ``"WARNING"``),
+    a :class:`~telemetry.Level`, or a ``logging`` number (``logging.INFO``)."""
+    if isinstance(value, Level):
+        return _BY_LEVEL[value]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.lower() in _BY_NAME:
+        return _BY_NAME[value.lower()]
+    raise ConfigError.choice(param, value, ("trace", "debug", "info", "warn", "error", "fatal"))
+
+
+def signal_level(levelno: int) -> int:
+    """The signal level of a ``logging`` level number; levels in between round down."""
+    if levelno >= logging.CRITICAL:
+        return _FATAL
+    if levelno >= logging.ERROR:
+        return _ERROR
+    if levelno >= logging.WARNING:
+        return _WARN
+    if levelno >= logging.INFO:
+        return _INFO
+    if levelno >= logging.DEBUG:
+        return _DEBUG
+    return _TRACE
+
+
+class TelemetryHandler(logging.Handler):
+    """A ``logging.Handler`` that emits every record it handles as a signal of kind ``log``.
+
+    ``hub`` defaults to the default hub at the time of each record (before any hub is open,
+    that is the stderr fallback). ``level`` is a ``logging`` level or a level name. Records of
+    the SDK's own ``telemetry`` loggers are not bridged. Attached to a logger and to one of its
+    ancestors, the handler sees a propagated record twice and bridges it once.
+    """
+
+    def __init__(
+        self,
+        level: str | int = logging.NOTSET,
+        *,
+        hub: Telemetry | None = None,
+        ignore_extras: Iterable[str] = IGNORED_EXTRAS,
+    ) -> None:
+        super().__init__(logging_level(level))
+        if hub is not None and not isinstance(hub, Telemetry):
+            raise ConfigError("hub", f"must be a telemetry.Telemetry or None, got {hub!r}")
+        self.hub = hub
+        self.ignore_extras = frozenset(ignore_extras)
+        #: Records not bridged, by reason: ``"reentrant"`` (logged while another record was
+        #: being bridged) and ``"pipeline"`` (logged by the hub's own worker tasks, a sink's
+        #: HTTP client say: bridging those would feed the pipeline its own output, forever).
+        self.skipped: Counter[str] = Counter()
+        self._attached: list[tuple[logging.Logger, int, int]] = []
+        self._seen = threading.local()
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Filter and emit ``record``; no handler lock is taken (:meth:`emit` is thread-safe)."""
+        rv: object = self.filter(record)
+        if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may replace the record
+            record = rv
+        if rv:
+            self.emit(record)
+        return bool(rv)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Turn ``record`` into a signal and hand it to the hub; never raises."""
+        if getattr(_guard, "active", False):
+            self.skipped["reentrant"] += 1
+            warn(
+                "logging-bridge-reentry",
+                f"a log record from {record.name!r} was logged while another was being bridged "
+                f"and is not bridged ({self.skipped['reentrant']} so far)",
+            )
+            return
+        name = record.name
+        if name == "telemetry" or name.startswith("telemetry."):
+            return
+        if _in_pipeline():
+            self.skipped["pipeline"] += 1
+            return
+        last = getattr(self._seen, "last", None)
+        if last is not None and last() is record:
+            return  # the same record, propagated to a second logger this handler is on
+        self._seen.last = weakref.ref(record)
+        _guard.active = True
+        try:
+            self._bridge(record)
+        except Exception as exc:  # the app's logging call must never fail because of us
+            warn("logging-bridge", f"could not bridge a log record from {name!r}: {exc!r}")
+        finally:
+            _guard.active = False
+
+    def _bridge(self, record: logging.LogRecord) -> None:
+        hub = self.hub if self.hub is not None else current_hub()
+        lv = signal_level(record.levelno)
+        if lv < hub._floor:
+            return
+        try:
+            msg = record.getMessage()
+        except Exception:  # bad format arguments: keep what we have rather than lose the record
+            msg = f"{record.msg!s} % {record.args!r}"
+        exc = record.exc_info[1] if record.exc_info else None
+        # The traceback is read here, in the thread that logged, while its frames still exist.
+        error = error_info(exc) if exc is not None else None
+        ignore = self.ignore_extras
+        data = {
+            k: v
+            for k, v in record.__dict__.items()
+            if k not in _RECORD_FIELDS and k not in ignore and not k.startswith("_")
+        }
+        if record.stack_info:
+            data["stack_info"] = record.stack_info
+        location = (
+            Location(file=record.pathname, line=record.lineno, function=record.funcName)
+            if hub.location
+            else None
+        )
+        sig = hub._build(
+            lv,
+            msg,
+            "log",
+            None,
+            data,
+            None,
+            error,
+            record.name,
+            None,
+            None,
+            None,
+            0,
+            inst=int(record.created * 1e9),
+            location=location,
+        )
+        if sig is None:
+            return
+        sig = replace(sig, thread=record.threadName, task=getattr(record, "taskName", None))
+        hub.emit_signal_nowait(sig)
+
+    def __repr__(self) -> str:
+        return f"<TelemetryHandler {logging.getLevelName(self.level)} hub={self.hub!r}>"
+
+
+def install_logging_bridge(
+    level: str | int = DEFAULT_BRIDGE_LEVEL,
+    *,
+    hub: Telemetry | None = None,
+    loggers: Iterable[str] = DEFAULT_LOGGERS,
+) -> TelemetryHandler:
+    """Attach a :class:`TelemetryHandler` to ``loggers`` (``""`` is the root) and return it.
+
+    Records at ``level`` and above become signals on ``hub`` (default: the default hub at the
+    time of each record). A logger whose effective level is above ``level`` is lowered to it,
+    so that the records get through at all; :func:`uninstall_logging_bridge` restores it.
+    The default loggers are the root and uvicorn's ``uvicorn`` and ``uvicorn.access``, which do
+    not propagate to the root.
+    """
+    number = logging_level(level)
+    names = [loggers] if isinstance(loggers, str) else list(loggers)
+    for n in names:
+        if not isinstance(n, str):
+            raise ConfigError("loggers", f"must be logger names, got {n!r}")
+    handler = TelemetryHandler(number, hub=hub)
+    for n in names:
+        logger = logging.getLogger(n or None)
+        previous = logger.level
+        logger.addHandler(handler)
+        if logger.getEffectiveLevel() > number:
+            logger.setLevel(number)
+        handler._attached.append((logger, previous, logger.level))
+    _installed.append(handler)
+    return handler
+
+
+def uninstall_logging_bridge(handler: TelemetryHandler | None = None) -> None:
+    """Detach ``handler`` (default: every bridge installed) and restore the logger levels it
+    lowered, unless something else changed them since."""
+    handlers = [handler] if handler is not None else list(_installed)
+    for h in handlers:
+        for logger, previous, ours in h._attached:
+            logger.removeHandler(h)
+            if logger.level == ours:
+                logger.setLevel(previous)
+        h._attached.clear()
+        if h in _installed:
+            _installed.remove(h)
