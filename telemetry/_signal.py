@@ -142,6 +142,7 @@ class Signal(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     host: str = ""
     pid: int = 0
     thread: str | None = None
+    task: str | None = None
 
     @property
     def severity(self) -> int:
