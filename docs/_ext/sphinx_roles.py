@@ -1,9 +1,10 @@
 """A griffe extension: make the reST spellings in the docstrings read well as Markdown.
 
 The library's docstrings use Sphinx roles (``:class:`~telemetry.Signal```) and ``::`` before
-literal blocks; mkdocstrings renders Markdown, where those would show as they are. Roles become
-code spans (``~a.b.C`` shows ``C``, as in Sphinx) and a closing ``::`` becomes ``:`` (a ``::`` alone on its line goes).
-The docstrings themselves stay as they are, for ``help()`` and editors.
+literal blocks; mkdocstrings renders Markdown, where those would show as they are. Roles
+become code spans (``~a.b.C`` shows ``C``, as in Sphinx); a closing ``::`` becomes ``:``, and a
+``::`` alone on its line goes. The docstrings themselves stay as they are, for ``help()`` and
+editors.
 """
 
 from __future__ import annotations
@@ -34,10 +35,18 @@ def to_markdown(text: str) -> str:
     return _LITERAL.sub(":", text)
 
 
+def _rewrite(obj: griffe.Object) -> None:
+    if obj.docstring is not None:
+        obj.docstring.value = to_markdown(obj.docstring.value)
+
+
 class SphinxRoles(griffe.Extension):
     """Rewrite each docstring once the object tree is built."""
 
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        """The top package (``on_object`` runs for its members only)."""
+        _rewrite(pkg)
+
     def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
-        """Rewrite ``obj``'s docstring in place."""
-        if obj.docstring is not None:
-            obj.docstring.value = to_markdown(obj.docstring.value)
+        """Every object below the top package."""
+        _rewrite(obj)
