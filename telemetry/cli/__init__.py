@@ -11,7 +11,8 @@ and ``--since`` (``10m``, ``2h``, ``1d`` back from now, or an ISO 8601 time). Li
 signals (not JSON, cut short, of another shape) are shown as such and counted, never dropped.
 
 :func:`main` takes the arguments as a list and returns the exit status, so it can be called
-in-process: 0 when all went well, 1 when a file could not be read, 2 for a usage error.
+in-process: 0 when all went well, 1 when a file could not be read, 2 for a usage error, 130
+when interrupted (except ``tail --follow``, which Ctrl-C ends normally, with 0).
 """
 
 from __future__ import annotations
@@ -215,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out.write(render(stats, top=args.top or None))
             return status
         return run_demo(args.args, err=err)
+    except KeyboardInterrupt:  # Ctrl-C while reading (--follow handles its own): no traceback
+        return 130
     except BrokenPipeError:
         # The reader went away (| head): stop quietly, and keep Python from complaining about
         # the unflushable stdout at exit.
