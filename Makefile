@@ -30,6 +30,9 @@ lint: $(STAMP)
 	$(RUN) ruff format --check telemetry
 	$(RUN) mypy telemetry
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs build --strict
+
 bench: $(STAMP)
 	$(RUN) python bench/run.py
 

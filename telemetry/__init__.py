@@ -11,7 +11,7 @@ without losing anything silently::
         await tel.log("info", "user joined", room="lobby")
 """
 
-import msgspec
+import msgspec as _msgspec
 
 from ._api import (
     error,
@@ -85,15 +85,17 @@ __all__ = [
 ]
 
 # Tracebacks and docs show the public path, telemetry.Telemetry, not telemetry._hub.Telemetry.
-# Not for msgspec structs: msgspec resolves their annotations in their __module__.
+# msgspec resolves a struct's annotations lazily, in the module that __module__ names, where
+# names such as Any are not defined once it says "telemetry": resolve them first, so that
+# decoding into Signal (msgspec.json.Decoder(Signal), msgspec.convert) keeps working.
 for _name in __all__:
     _obj = globals()[_name]
-    if (isinstance(_obj, type) or callable(_obj)) and not (
-        isinstance(_obj, type) and issubclass(_obj, msgspec.Struct)
-    ):
+    if isinstance(_obj, type) and issubclass(_obj, _msgspec.Struct):
+        _msgspec.json.Decoder(_obj)
+    if isinstance(_obj, type) or callable(_obj):
         try:
             if getattr(_obj, "__module__", "").startswith("telemetry._"):
                 _obj.__module__ = "telemetry"
         except (AttributeError, TypeError):
             pass
-del _name, _obj
+del _name, _obj, _msgspec
