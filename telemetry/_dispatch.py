@@ -228,9 +228,12 @@ class Dispatcher:
                 self._sites[key] = site
         return site[0], site[1]
 
-    def _dispatch(self, sig: Signal, lv: int, accept: bool = False) -> list[Handler] | None:
+    def _dispatch(
+        self, sig: Signal, lv: int, accept: bool = False, from_thread: bool = False
+    ) -> list[Handler] | None:
         """Offer ``sig`` to every handler without waiting; return those that need an await
-        (blocking mode with a full queue, synchronous handlers)."""
+        (blocking mode with a full queue, synchronous handlers). A signal from another thread
+        goes behind the ones already parked for a handler, so that each thread's order holds."""
         self.emitted += 1
         if TAPS:
             for tap in TAPS:
@@ -243,7 +246,11 @@ class Dispatcher:
             if not open_:
                 h.emitted += 1
                 h.dropped["closed"] += 1
-            elif h.sync or not h.offer(sig):
+            elif (
+                h.sync
+                or (from_thread and self._overflow_len and self._overflow.get(h.name))
+                or not h.offer(sig)
+            ):
                 waits = [h] if waits is None else [*waits, h]
         return waits
 
@@ -311,7 +318,7 @@ class Dispatcher:
         inbox = self._inbox
         while inbox:
             sig, lv = inbox.popleft()
-            waits = self._dispatch(sig, lv, accept)
+            waits = self._dispatch(sig, lv, accept, from_thread=True)
             if waits is None:
                 continue
             for h in waits:

@@ -587,6 +587,9 @@ class _StderrHub(Telemetry):
         self._print(sig)
         return self._yes
 
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        pass  # always "open", and nothing to close
+
     def _emit_nowait(self, sig: Signal, lv: int) -> None:
         self._print(sig)
 

@@ -35,8 +35,8 @@ class ConsoleSink(Sink):
     """Write signals to ``stream`` (default: ``sys.stderr``).
 
     ``format="auto"`` (the default) writes coloured text when the stream is a terminal and JSON
-    lines when it is not (a pipe, a file, a container log collector). ``NO_COLOR`` and
-    ``FORCE_COLOR`` are honoured. Each batch is written with one call in a worker thread, so a
+    lines when it is not (a pipe, a file, a container log collector), unless
+    ``TELEMETRY_FORMAT`` names a format. ``NO_COLOR`` and ``FORCE_COLOR`` are honoured. Each batch is written with one call in a worker thread, so a
     stalled terminal or pipe never stalls the event loop.
     """
 
@@ -57,7 +57,11 @@ class ConsoleSink(Sink):
 
     def _choose(self) -> Format:
         if self._format is None:
-            name = self.format_name
+            name: str = self.format_name
+            if name == "auto":
+                name = os.environ.get("TELEMETRY_FORMAT", "auto").strip().lower() or "auto"
+                if name not in _CONSOLE_FORMATS:
+                    raise ConfigError.choice("TELEMETRY_FORMAT", name, _CONSOLE_FORMATS)
             if name == "auto":
                 colour = _wants_colour(self.stream)
                 self._format = TextFormat(colour=True) if colour else JsonFormat()

@@ -1,0 +1,97 @@
+"""Signals from other threads: handed to the loop, never blocking it, never lost uncounted."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from telemetry import Telemetry
+from telemetry.sinks import MemorySink
+
+from ._sinks import SlowSink
+from .conftest import assert_accounted
+
+THREADS = 8
+PER_THREAD = 50_000
+FROM_LOOP = 20_000
+
+
+async def run_threads_and_loop(hub: Telemetry) -> None:
+    """8 threads emit 50,000 signals each while the loop emits 20,000 of its own."""
+    start = threading.Barrier(THREADS + 1)
+
+    def producer(t: int) -> None:
+        start.wait()
+        for i in range(PER_THREAD):
+            hub.log_nowait("info", "thread", t=t, i=i)
+
+    threads = [threading.Thread(target=producer, args=(t,)) for t in range(THREADS)]
+    for th in threads:
+        th.start()
+    await asyncio.to_thread(start.wait)
+    for i in range(FROM_LOOP):
+        await hub.log("info", "loop", t=-1, i=i)
+        if i % 100 == 0:
+            await asyncio.sleep(0)
+    await asyncio.to_thread(lambda: [th.join() for th in threads])
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.001])
+async def test_blocking_mode_loses_nothing_from_threads(delay: float) -> None:
+    """Blocking mode: every signal from 8 threads and from the loop is written, in order per
+    thread; a slow sink makes the threads wait, not the loop, and not lose."""
+    sink = SlowSink(delay=delay)
+    hub = Telemetry(
+        handlers={"s": {"sink": sink, "mode": "blocking", "buffer_size": 4096, "batch_size": 1024}}
+    )
+    async with hub:
+        await run_threads_and_loop(hub)
+    stats = hub.stats()
+    h = stats.handlers["s"]
+    total = THREADS * PER_THREAD + FROM_LOOP
+    assert (h.emitted, h.written, h.dropped) == (total, total, {})
+    assert_accounted(stats)
+    per_thread: dict[int, list[int]] = {}
+    for sig in sink.signals:
+        per_thread.setdefault(sig.data["t"], []).append(sig.data["i"])
+    for t in range(THREADS):
+        assert per_thread[t] == list(range(PER_THREAD)), f"thread {t} out of order or lossy"
+    assert per_thread[-1] == list(range(FROM_LOOP))
+    assert {s.thread for s in sink.signals if s.data["t"] >= 0} != {None}
+
+
+async def test_dropping_mode_accounts_for_every_thread_signal() -> None:
+    """Dropping mode: what does not fit is counted as queue_full, exactly."""
+    sink = SlowSink(delay=0.002)
+    hub = Telemetry(handlers={"s": {"sink": sink, "buffer_size": 512, "batch_size": 128}})
+    async with hub:
+        await run_threads_and_loop(hub)
+    stats = hub.stats()
+    h = stats.handlers["s"]
+    assert h.emitted == THREADS * PER_THREAD + FROM_LOOP
+    assert h.written == len(sink.signals)
+    assert h.dropped_total > 0
+    assert set(h.dropped) == {"queue_full"}
+    assert_accounted(stats)
+
+
+async def test_thread_signals_emitted_before_close_are_written() -> None:
+    """Signals handed over by a thread just before aclose() are accepted and written."""
+    sink = MemorySink()
+    hub = Telemetry(handlers={"m": {"sink": sink, "buffer_size": 10_000}})
+    async with hub:
+        await asyncio.to_thread(lambda: [hub.log_nowait("info", "t", i=i) for i in range(5000)])
+    assert len(sink.signals) == 5000
+    assert_accounted(hub.stats())
+
+
+async def test_a_thread_never_sees_an_error_after_close() -> None:
+    """A thread emitting after the hub closed gets no exception; the signal counts as closed."""
+    sink = MemorySink()
+    hub = Telemetry(handlers={"m": sink})
+    async with hub:
+        pass
+    await asyncio.to_thread(hub.log_nowait, "info", "late")
+    assert hub.stats().handlers["m"].dropped == {"closed": 1}
