@@ -35,9 +35,8 @@ async def test_bind_nests_and_per_signal_ctx_merges_over_it(sink: MemorySink) ->
 
 async def test_bind_works_as_async_context_manager_too(sink: MemorySink) -> None:
     """`async with tel.bind(...)` behaves as `with`."""
-    async with Telemetry(handlers={"m": sink}) as hub:
-        async with tel.bind(k=1):
-            await hub.log("info", "x")
+    async with Telemetry(handlers={"m": sink}) as hub, tel.bind(k=1):
+        await hub.log("info", "x")
     assert sink.signals[0].ctx == {"k": 1}
 
 
@@ -125,9 +124,8 @@ async def test_span_records_the_exception_and_reraises_it_unchanged(sink: Memory
             async with hub.span("lookup"):
                 raise boom
         assert info.value is boom
-        with pytest.raises(ZeroDivisionError):
-            with hub.span("sync.block"):
-                _ = 1 / 0
+        with pytest.raises(ZeroDivisionError), hub.span("sync.block"):
+            _ = 1 / 0
     lookup, sync_block = sink.signals
     assert lookup.level == "error" and lookup.error is not None
     assert lookup.error.type == "KeyError" and lookup.error.message == "'missing'"
@@ -179,8 +177,10 @@ async def test_error_signals_carry_structured_tracebacks_and_causes(sink: Memory
         try:
             outer()
         except RuntimeError as exc:
-            assert await hub.error(exc, id="config.load") is exc
+            returned = await hub.error(exc, id="config.load")
             await hub.log("warn", "degraded", error=exc, retry=True)
+            caught = exc
+        assert returned is caught
         with pytest.raises(ValueError, match="bad input"):
             raise await tel.error(ValueError("bad input"))
     err, warn, raised = sink.signals

@@ -36,8 +36,9 @@ class ConsoleSink(Sink):
 
     ``format="auto"`` (the default) writes coloured text when the stream is a terminal and JSON
     lines when it is not (a pipe, a file, a container log collector), unless
-    ``TELEMETRY_FORMAT`` names a format. ``NO_COLOR`` and ``FORCE_COLOR`` are honoured. Each batch is written with one call in a worker thread, so a
-    stalled terminal or pipe never stalls the event loop.
+    ``TELEMETRY_FORMAT`` names a format. ``NO_COLOR`` and ``FORCE_COLOR`` are honoured. Each
+    batch is written with one call in a worker thread, so a stalled terminal or pipe never
+    stalls the event loop.
     """
 
     kind = "console"
