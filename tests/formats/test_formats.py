@@ -1,0 +1,118 @@
+"""Encoders: JSON lines, text, logfmt never raise and never lose the rest of a batch."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from telemetry import Signal
+from telemetry.formats import JsonFormat, LogfmtFormat, TextFormat, make_format
+from telemetry.testing import make_signal
+
+
+class Opaque:
+    def __repr__(self) -> str:
+        return "<Opaque thing>"
+
+
+class Hostile:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr exploded")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+weird_values = st.one_of(
+    json_values,
+    st.binary(max_size=16),
+    st.sets(st.integers(), max_size=3),
+    st.builds(Opaque),
+    st.builds(Hostile),
+    st.integers(min_value=2**70, max_value=2**80),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+@settings(max_examples=200)
+@given(data=st.dictionaries(st.text(), weird_values, max_size=5), msg=st.text())
+def test_json_never_raises_and_every_line_parses(data: dict[str, Any], msg: str) -> None:
+    """Any data value (objects, sets, bytes, huge ints, NaN, a raising repr) encodes to lines
+    that parse as JSON, one per signal, with the message intact."""
+    fmt = JsonFormat()
+    batch = [make_signal(msg, data=data), make_signal("next")]
+    lines = fmt.encode_batch(batch).rstrip(b"\n").split(b"\n")  # lines end in \n only
+    assert len(lines) == 2
+    first = json.loads(lines[0])
+    assert first["msg"] == msg
+    assert set(first.get("data", {})) == set(data)
+    assert json.loads(lines[1])["msg"] == "next"
+
+
+def test_json_survives_cycles_and_non_string_keys() -> None:
+    """A reference cycle or non-string keys cost only that signal's odd values, not the batch."""
+    cyclic: dict[str, Any] = {"name": "loop"}
+    cyclic["self"] = cyclic
+    batch = [
+        make_signal("ok-1"),
+        make_signal("cycle", data={"c": cyclic}),
+        make_signal("keys", data={"k": {1: "one", (2, 3): "pair"}}),
+        make_signal("hostile", data={"h": Hostile(), "o": Opaque()}),
+        make_signal("ok-2"),
+    ]
+    lines = [json.loads(line) for line in JsonFormat().encode_batch(batch).splitlines()]
+    assert [r["msg"] for r in lines] == ["ok-1", "cycle", "keys", "hostile", "ok-2"]
+    assert lines[1]["data"]["c"] == {"name": "loop", "self": "<cycle>"}
+    assert lines[2]["data"]["k"] == {"1": "one", "(2, 3)": "pair"}
+    assert lines[3]["data"] == {"h": "<unrepresentable Hostile>", "o": "<Opaque thing>"}
+
+
+def test_json_round_trips_into_signal() -> None:
+    """What the JSON format writes decodes back into an equal Signal."""
+    sig = make_signal("hi", id="x.y", data={"n": 1, "s": "two"}, ctx={"rid": "r"})
+    line = JsonFormat().encode(sig)
+    assert msgspec.json.decode(line, type=Signal) == sig
+
+
+@given(msg=st.text(), value=st.text())
+def test_text_and_logfmt_are_one_line_per_signal(msg: str, value: str) -> None:
+    """Newlines and control characters in messages and values never forge extra lines."""
+    sig = make_signal(msg, data={"v": value, "obj": Opaque()})
+    for fmt in (TextFormat(), TextFormat(colour=True), LogfmtFormat()):
+        out = fmt.encode_batch([sig, sig]).decode()
+        assert out.count("\n") == 2
+        assert all(ch == "\n" or ch == "\x1b" or ord(ch) >= 32 for ch in out if ch != "\t")
+
+
+def test_text_line_reads_well() -> None:
+    """The text format: time, level, namespace, id, message, data, error on one line."""
+    sig = make_signal(
+        "user joined", level="warn", ns="app.chat", id="room.join", data={"room": "lobby", "n": 3}
+    )
+    line = TextFormat().format(sig)
+    assert line.endswith("WARN  [app.chat] room.join user joined room=lobby n=3")
+    assert line[:4].isdigit() and "T" in line[:20]
+
+
+def test_logfmt_quotes_and_escapes() -> None:
+    """logfmt quotes values with spaces, quotes or equals signs, and escapes quotes."""
+    sig = make_signal('say "hi"', data={"path": "/a b", "ok": True, "n": 2, "none": None})
+    line = LogfmtFormat().format(sig)
+    assert 'msg="say \\"hi\\""' in line
+    assert 'path="/a b" ok=true n=2 none=' in line
+
+
+def test_make_format_names_the_allowed_formats() -> None:
+    """An unknown format name is a ConfigError listing json, logfmt, text."""
+    import pytest
+
+    from telemetry import ConfigError
+
+    with pytest.raises(ConfigError, match="format must be one of 'json', 'logfmt', 'text'"):
+        make_format("xml")
