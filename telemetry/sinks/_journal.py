@@ -93,12 +93,31 @@ def _put(out: bytearray, name: bytes, value: bytes) -> None:
         out += b"\n"
 
 
+def _put_text(out: bytearray, name: bytes, text: str) -> None:
+    """Append a text field, choosing the form by looking at the text itself."""
+    if "\n" in text or "\0" in text:
+        _put_binary(out, name, _utf8(text))
+    else:
+        out += b"%s=%s\n" % (name, _utf8(text))
+
+
 def _put_binary(out: bytearray, name: bytes, value: bytes) -> None:
     out += name
     out += b"\n"
     out += _LEN.pack(len(value))
     out += value
     out += b"\n"
+
+
+def _priority(level: str) -> bytes:
+    """The syslog severity of a level given by number (a custom level): that of the nearest
+    standard level at or below it; informational when it is not a number."""
+    try:
+        number = int(level)
+    except ValueError:
+        return b"6"
+    below = [lv for lv in Level if lv <= number]
+    return str((max(below) if below else Level.TRACE).syslog_severity).encode()
 
 
 def format_traceback(err: ErrorInfo) -> str:
@@ -169,103 +188,122 @@ class JournalEncoder:
     ) -> None:
         self.counters: Counter[str] = Counter() if counters is None else counters
         self._identifier = bytearray()
-        _put(self._identifier, b"SYSLOG_IDENTIFIER", _utf8(identifier))
+        _put_text(self._identifier, b"SYSLOG_IDENTIFIER", identifier)
         self._message_ids = {
             sig_id: b"MESSAGE_ID=" + mid.encode("ascii") + b"\n"
             for sig_id, mid in (message_ids or {}).items()
         }
         self._json = msgspec.json.Encoder(enc_hook=enc_hook)
+        # Key -> sanitised segment ("" when it has no letter or digit); path -> field name.
         self._segments: dict[str, str] = {}
+        self._names: dict[tuple[str, str], str] = {}
 
     def encode(self, sig: Signal) -> bytes:
         """The journal entry for ``sig``."""
         out = bytearray()
-        put = _put
+        text = _put_text
         msg = sig.msg if sig.msg is not None else (sig.id if sig.id is not None else sig.kind)
-        put(out, b"MESSAGE", _utf8(msg))
-        out += b"PRIORITY=" + _PRIORITY.get(sig.level, b"6") + b"\n"
+        text(out, b"MESSAGE", msg)
+        out += b"PRIORITY=%s\n" % (_PRIORITY.get(sig.level) or _priority(sig.level))
         out += self._identifier
         if sig.id is not None:
             mid = self._message_ids.get(sig.id)
             if mid is not None:
                 out += mid
-            put(out, b"TELEMETRY_ID", _utf8(sig.id))
+            text(out, b"TELEMETRY_ID", sig.id)
         loc = sig.location
         if loc is not None:
-            put(out, b"CODE_FILE", _utf8(loc.file))
+            text(out, b"CODE_FILE", loc.file)
             out += b"CODE_LINE=%d\n" % loc.line
-            put(out, b"CODE_FUNC", _utf8(loc.function))
-        put(out, b"TELEMETRY_KIND", _utf8(sig.kind))
-        put(out, b"TELEMETRY_LEVEL", _utf8(sig.level))
-        put(out, b"TELEMETRY_UID", _utf8(sig.uid))
+            text(out, b"CODE_FUNC", loc.function)
+        text(out, b"TELEMETRY_KIND", sig.kind)
+        text(out, b"TELEMETRY_LEVEL", sig.level)
+        text(out, b"TELEMETRY_UID", sig.uid)
         out += b"TELEMETRY_INST=%d\n" % sig.inst
         if sig.ns is not None:
-            put(out, b"TELEMETRY_NS", _utf8(sig.ns))
+            text(out, b"TELEMETRY_NS", sig.ns)
         if sig.trace_id is not None:
-            put(out, b"TELEMETRY_TRACE_ID", _utf8(sig.trace_id))
+            text(out, b"TELEMETRY_TRACE_ID", sig.trace_id)
         if sig.span_id is not None:
-            put(out, b"TELEMETRY_SPAN_ID", _utf8(sig.span_id))
+            text(out, b"TELEMETRY_SPAN_ID", sig.span_id)
         if sig.parent_id is not None:
-            put(out, b"TELEMETRY_PARENT_ID", _utf8(sig.parent_id))
+            text(out, b"TELEMETRY_PARENT_ID", sig.parent_id)
         if sig.duration_ns is not None:
             out += b"TELEMETRY_DURATION_NS=%d\n" % sig.duration_ns
         if sig.sample is not None:
-            put(out, b"TELEMETRY_SAMPLE", self._json.encode(sig.sample))
+            out += b"TELEMETRY_SAMPLE=%s\n" % self._json.encode(sig.sample)
         if sig.thread is not None:
-            put(out, b"TELEMETRY_THREAD", _utf8(sig.thread))
-            if sig.thread.isdigit() and sig.thread.isascii():
-                out += b"TID=" + sig.thread.encode("ascii") + b"\n"
+            text(out, b"TELEMETRY_THREAD", sig.thread)
+            if sig.thread.isascii() and sig.thread.isdigit():
+                out += b"TID=%s\n" % sig.thread.encode("ascii")
         if sig.task is not None:
-            put(out, b"TELEMETRY_TASK", _utf8(sig.task))
+            text(out, b"TELEMETRY_TASK", sig.task)
         err = sig.error
         if err is not None:
-            put(out, b"TELEMETRY_ERROR_TYPE", _utf8(err.type))
-            put(out, b"TELEMETRY_ERROR_MESSAGE", _utf8(err.message))
+            text(out, b"TELEMETRY_ERROR_TYPE", err.type)
+            text(out, b"TELEMETRY_ERROR_MESSAGE", err.message)
             if err.frames or err.cause is not None:
-                put(out, b"TELEMETRY_ERROR_TRACEBACK", _utf8(format_traceback(err)))
+                text(out, b"TELEMETRY_ERROR_TRACEBACK", format_traceback(err))
         if sig.data or sig.ctx:
             # The fixed part above has at most len(RESERVED) fields.
-            state = _Fields(out, set(RESERVED), MAX_FIELDS - len(RESERVED))
+            state = _Fields(out, MAX_FIELDS - len(RESERVED))
             for key, value in sig.data.items():
                 self._field(state, "DATA_", "", key, value, 0)
             for key, value in sig.ctx.items():
                 self._field(state, "CTX_", "", key, value, 0)
         return bytes(out)
 
+    def _name(self, prefix: str, raw: str) -> str:
+        """The field name of a sanitised path, cached."""
+        names = self._names
+        name = names.get((prefix, raw))
+        if name is None:
+            name = _finish(raw, prefix)
+            if len(names) < _NAME_CACHE_MAX:
+                names[(prefix, raw)] = name
+        return name
+
     def _field(
         self, st: _Fields, prefix: str, parent: str, key: object, value: Any, depth: int
     ) -> None:
+        """Append the field(s) of one data or context item, flattening mappings."""
         key = key if type(key) is str else str(key)
         seg = self._segments.get(key)
         if seg is None:
             seg = _segment(key)
+            if _ALNUM.isdisjoint(seg):
+                seg = ""
             if len(self._segments) < _NAME_CACHE_MAX:
                 self._segments[key] = seg
-        if _ALNUM.isdisjoint(seg):
+        if not seg:
             self.counters["invalid_fields"] += 1
             return
         raw = f"{parent}_{seg}" if parent else seg
-        if isinstance(value, Mapping) and value and depth < _MAX_DEPTH:
+        kind = type(value)
+        nested = kind is not str and kind is not int and isinstance(value, Mapping)
+        if nested and value and depth < _MAX_DEPTH:  # an empty or too deep one is JSON
             for k, v in value.items():
                 self._field(st, prefix, raw, k, v, depth + 1)
             return
         if st.room <= 0:
             self.counters["excess_fields"] += 1
             return
-        name = _finish(raw, prefix)
-        if name in st.used:
-            name = _unused(name, st.used)
-        st.used.add(name)
         st.room -= 1
+        name = self._name(prefix, raw)
+        used = st.used
+        if name in used or name in RESERVED:
+            name = _unused(name, used)
+        used.add(name)
         bname = name.encode("ascii")
-        if type(value) is str:
-            _put(st.out, bname, _utf8(value))
+        out = st.out
+        if kind is str:
+            _put_text(out, bname, value)
+        elif kind is int:
+            out += b"%s=%d\n" % (bname, value)
         elif isinstance(value, (bytes, bytearray, memoryview)):
-            _put_binary(st.out, bname, bytes(value))
-        elif type(value) is int:
-            st.out += bname + b"=%d\n" % value
+            _put_binary(out, bname, bytes(value))
         else:
-            _put(st.out, bname, self._to_json(value))
+            _put(out, bname, self._to_json(value))
 
     def _to_json(self, value: Any) -> bytes:
         """``value`` as JSON; made safe first when msgspec refuses it, its repr as a last
@@ -285,10 +323,10 @@ class _Fields:
 
     __slots__ = ("out", "room", "used")
 
-    def __init__(self, out: bytearray, used: set[str], room: int) -> None:
+    def __init__(self, out: bytearray, room: int) -> None:
         self.out = out
-        self.used = used
         self.room = room
+        self.used: set[str] = set()
 
 
 def _unused(name: str, used: set[str]) -> str:
@@ -297,6 +335,6 @@ def _unused(name: str, used: set[str]) -> str:
     while True:
         suffix = f"_{n}"
         candidate = name[: FIELD_NAME_MAX - len(suffix)] + suffix
-        if candidate not in used:
+        if candidate not in used and candidate not in RESERVED:
             return candidate
         n += 1

@@ -363,8 +363,12 @@ class JournaldSink(Sink):
             raise SinkError(f"journald at {self.path!r} accepted nothing for {self.send_timeout} s")
 
     def _start(self, batch: Sequence[Signal]) -> int:
-        resume, self._resume = self._resume, None
-        return resume[1] if resume is not None and resume[0] is batch else 0
+        """Where to start ``batch``: past what an earlier failed attempt already sent."""
+        resume = self._resume
+        if resume is not None and resume[0] is batch:
+            self._resume = None
+            return resume[1]
+        return 0
 
     def _encode(self, sig: Signal) -> bytes | None:
         data = self.encoder.encode(sig)

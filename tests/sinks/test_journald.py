@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import anyio.to_thread
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -185,6 +186,16 @@ def test_too_many_fields_are_capped_and_counted() -> None:
     assert len(parsed) <= MAX_FIELDS
     data_fields = [n for n, _ in parsed if n.startswith("K")]
     assert len(data_fields) + encoder.counters["excess_fields"] == 1500
+
+
+def test_priority_is_the_syslog_severity_of_the_level() -> None:
+    """PRIORITY is Level.syslog_severity; a custom numeric level takes the one below it."""
+    encoder = JournalEncoder(identifier="t")
+    for lv in Level:
+        assert entry_of(encoder, level=lv.label)["PRIORITY"] == str(lv.syslog_severity).encode()
+    custom = msgspec.structs.replace(make_signal(), level=str(int(Level.ERROR) + 2))
+    fields = dict(parse_entry(encoder.encode(custom)))
+    assert fields["PRIORITY"] == str(Level.ERROR.syslog_severity).encode()
 
 
 @pytest.mark.parametrize(
