@@ -3,12 +3,15 @@ property tests of its encoder with a small parser of the native protocol."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import struct
 import sys
 import time
 import unicodedata
 import uuid
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -41,6 +44,11 @@ from tests.sinks.journal import (  # noqa: F401 - journald_fixture provides `jou
 VALID_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 BURST = 20_000
 MEGABYTE = 1_000_000
+
+
+def unix_queue_length() -> int:
+    """How many datagrams a unix socket queues before its senders must wait."""
+    return int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text())
 
 
 def parse_entry(data: bytes) -> list[tuple[str, bytes]]:
@@ -248,6 +256,37 @@ async def test_missing_ok_counts_and_drops(tmp_path: Any) -> None:
     stats = await hub.aclose()
     assert_accounted(stats)
     assert stats.handlers["journal"].dropped == {"journald_missing": 5}
+
+
+async def test_full_queue_times_out_and_the_retry_resumes(tmp_path: Any) -> None:
+    """A receiver that stops reading makes write() fail after send_timeout; retrying the same
+    batch sends only what is left, so nothing arrives twice. (A plain socket stands in for a
+    stalled journald, which cannot be made to stall on cue.)"""
+    path = str(tmp_path / "stalled.socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(path)
+        receiver.setblocking(False)
+        batch = [make_signal(f"m{i}") for i in range(unix_queue_length() + 5)]
+        sink = JournaldSink(path, send_timeout=0.1)
+        await sink.open()
+        received: list[bytes] = []
+        failures = 0
+        for _attempt in range(10):
+            try:
+                await sink.write(batch)
+                break
+            except SinkError:
+                failures += 1
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    received.append(receiver.recv(65536))
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                received.append(receiver.recv(65536))
+        await sink.aclose()
+    uids = [dict(parse_entry(d))["TELEMETRY_UID"].decode() for d in received]
+    assert failures >= 1
+    assert uids == [sig.uid for sig in batch]
 
 
 # -- against systemd-journald ---------------------------------------------------------------------
