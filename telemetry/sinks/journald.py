@@ -47,21 +47,28 @@ What an entry holds:
   cut to 55 plus ``_`` and 8 hex digits of a hash. A name already taken (by the sink's own
   fields, or an earlier key) gets ``_2``, ``_3``, ... in order. A key with no letter or digit
   (``"日本"``, ``""``) cannot be named: the field is left out and counted in
-  ``counters["invalid_fields"]``. Data keys may set well-known journal fields on purpose:
-  ``errno=2`` is ``ERRNO=2``.
+  ``counters["invalid_fields"]``. journald refuses whole entries of 1024 fields or more, so
+  fields past :data:`MAX_FIELDS` are left out and counted in ``counters["excess_fields"]``.
+  Data keys may set well-known journal fields on purpose: ``errno=2`` is ``ERRNO=2``.
 
 Transport: a value with a newline or a NUL byte, and every bytes value, uses the protocol's
 length-prefixed binary form; the rest ``KEY=VALUE``. An entry over ``max_datagram`` bytes
 (256 KiB), or one the kernel refuses as a datagram (``EMSGSIZE`` / ``ENOBUFS``), goes through a
-sealed memfd passed over the socket (``counters["memfd"]``), as libsystemd does. When journald
-is busy the sink waits for room on the loop (``counters["waits"]``), so a blocking-mode handler
-slows the app down rather than losing entries.
+sealed memfd passed over the socket (``counters["memfd"]``), as libsystemd does; entries over
+:data:`MAX_ENTRY_SIZE` (32 MiB) are counted as dropped (``journald_too_large``). When journald's
+queue is full the worker waits for room on the loop (``counters["waits"]``), up to
+``send_timeout`` (5 s) per entry: in blocking mode that slows the emitting tasks down instead of
+losing entries.
 
 Failures: with no journald socket ``open()`` raises :class:`~telemetry.SinkError` naming the
 path, unless ``missing_ok=True``, when signals are counted as dropped (``journald_missing``)
 and the sink keeps trying to connect on each batch. If journald goes away during a run the sink
-reconnects once at once (``counters["reconnects"]``); if that fails the write raises inside the
-pipeline, the handler retries the rest of the batch and at last counts it as ``sink_error``.
+reconnects at once (``counters["reconnects"]``); if that fails, or journald accepts nothing for
+``send_timeout``, the write raises inside the pipeline and the handler retries: a retried batch
+resumes after the entries already sent. When the handler gives up the batch is counted as
+``sink_error``, entries of it that did get through included (the count errs towards loss);
+with ``missing_ok=True`` only the unsent rest is counted, as ``journald_missing``. The app
+never sees an error.
 """
 
 from __future__ import annotations
