@@ -2,6 +2,7 @@
 
 - :class:`FileSink`: JSON lines (or text / logfmt) appended to a file.
 - :class:`ConsoleSink`: readable and coloured on a terminal, JSON lines otherwise.
+- :class:`JournaldSink`: the systemd journal, over its native protocol.
 - :class:`MemorySink`: a list, for tests and examples.
 - :class:`Sink`: the base class for writing your own.
 """
@@ -9,6 +10,7 @@
 from ._base import Sink, SinkState
 from .console import ConsoleSink
 from .file import FileSink
+from .journald import JournaldSink
 from .memory import MemorySink
 
-__all__ = ["ConsoleSink", "FileSink", "MemorySink", "Sink", "SinkState"]
+__all__ = ["ConsoleSink", "FileSink", "JournaldSink", "MemorySink", "Sink", "SinkState"]

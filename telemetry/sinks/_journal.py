@@ -1,0 +1,340 @@
+"""The journal's native entry format: valid field names, and one signal as one entry.
+
+Kept apart from the sink so that it can be read and tested without a socket: it only turns a
+:class:`~telemetry.Signal` into the bytes of one datagram (``KEY=VALUE\\n``, or ``KEY\\n`` +
+64-bit little-endian length + value + ``\\n`` for values with a newline or binary content). The
+rules for names and values are described in :mod:`telemetry.sinks.journald`.
+"""
+
+from __future__ import annotations
+
+import struct
+import unicodedata
+import zlib
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from .._signal import ErrorInfo, Level, Signal
+from ..formats._safe import enc_hook, safe_repr, safe_value
+
+__all__ = [
+    "FIELD_NAME_MAX",
+    "MAX_FIELDS",
+    "RESERVED",
+    "JournalEncoder",
+    "field_name",
+    "format_traceback",
+]
+
+#: Longest journal field name.
+FIELD_NAME_MAX = 64
+#: journald refuses whole entries with 1024 fields or more; the encoder writes at most this many.
+MAX_FIELDS = 1000
+
+_LEN = struct.Struct("<Q")
+_MAX_DEPTH = 32
+_NAME_CACHE_MAX = 4096
+_FIELD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_JSON_ERRORS = (RecursionError, TypeError, ValueError, msgspec.EncodeError, OverflowError)
+_PRIORITY = {lv.label: str(lv.syslog_severity).encode() for lv in Level}
+_PRIORITY.update({"warning": b"4", "critical": b"2"})
+
+
+def _segment(key: str) -> str:
+    """One key, upper-cased, accents dropped, every other character that is not allowed as
+    ``_``; empty when nothing of it can be written in ASCII."""
+    if not key.isascii():
+        key = unicodedata.normalize("NFKD", key).encode("ascii", "ignore").decode("ascii")
+    key = key.upper()
+    return "".join(c if c in _FIELD_CHARS else "_" for c in key)
+
+
+def _finish(raw: str, prefix: str) -> str:
+    """A joined, sanitised path as a valid field name (``raw`` has a letter or digit)."""
+    name = raw.lstrip("_")
+    if name[0].isdigit():
+        name = prefix + name
+    if len(name) > FIELD_NAME_MAX:
+        digest = f"{zlib.crc32(name.encode('ascii')):08X}"
+        name = f"{name[: FIELD_NAME_MAX - 9]}_{digest}"
+    return name
+
+
+def field_name(key: str, *, prefix: str = "DATA_") -> str | None:
+    """The journal field name for the key ``key``: upper case, ``[A-Z0-9_]``, not starting with
+    ``_`` or a digit (``prefix`` goes in front of a digit), at most 64 characters; ``None`` when
+    the key has no letter or digit to make a name of."""
+    seg = _segment(key)
+    if _ALNUM.isdisjoint(seg):
+        return None
+    return _finish(seg, prefix)
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return text.encode("utf-8", "backslashreplace")
+
+
+def _put(out: bytearray, name: bytes, value: bytes) -> None:
+    """Append one field: ``KEY=VALUE\\n``, or the binary form when the value has a newline or a
+    NUL byte."""
+    if b"\n" in value or b"\0" in value:
+        _put_binary(out, name, value)
+    else:
+        out += name
+        out += b"="
+        out += value
+        out += b"\n"
+
+
+def _put_text(out: bytearray, name: bytes, text: str) -> None:
+    """Append a text field, choosing the form by looking at the text itself."""
+    if "\n" in text or "\0" in text:
+        _put_binary(out, name, _utf8(text))
+    else:
+        out += b"%s=%s\n" % (name, _utf8(text))
+
+
+def _put_binary(out: bytearray, name: bytes, value: bytes) -> None:
+    out += name
+    out += b"\n"
+    out += _LEN.pack(len(value))
+    out += value
+    out += b"\n"
+
+
+def _priority(level: str) -> bytes:
+    """The syslog severity of a level given by number (a custom level): that of the nearest
+    standard level at or below it; informational when it is not a number."""
+    try:
+        number = int(level)
+    except ValueError:
+        return b"6"
+    below = [lv for lv in Level if lv <= number]
+    return str((max(below) if below else Level.TRACE).syslog_severity).encode()
+
+
+def format_traceback(err: ErrorInfo) -> str:
+    """A Python-style traceback text for an :class:`~telemetry.ErrorInfo`, causes first."""
+    chain = []
+    node: ErrorInfo | None = err
+    while node is not None:
+        chain.append(node)
+        node = node.cause
+    parts = []
+    for info in reversed(chain):
+        lines = []
+        if info.frames:
+            lines.append("Traceback (most recent call last):")
+            lines.extend(
+                f'  File "{fr.file}", line {fr.line}, in {fr.function}' for fr in info.frames
+            )
+        lines.append(f"{info.type}: {info.message}" if info.message else info.type)
+        parts.append("\n".join(lines))
+    return "\n\nThe above exception led to the following exception:\n\n".join(parts)
+
+
+#: Every name the sink may write itself; data and context keys never take them.
+RESERVED = frozenset(
+    {
+        "MESSAGE",
+        "MESSAGE_ID",
+        "PRIORITY",
+        "SYSLOG_IDENTIFIER",
+        "CODE_FILE",
+        "CODE_LINE",
+        "CODE_FUNC",
+        "TID",
+        "TELEMETRY_KIND",
+        "TELEMETRY_LEVEL",
+        "TELEMETRY_UID",
+        "TELEMETRY_INST",
+        "TELEMETRY_ID",
+        "TELEMETRY_NS",
+        "TELEMETRY_TRACE_ID",
+        "TELEMETRY_SPAN_ID",
+        "TELEMETRY_PARENT_ID",
+        "TELEMETRY_DURATION_NS",
+        "TELEMETRY_SAMPLE",
+        "TELEMETRY_THREAD",
+        "TELEMETRY_TASK",
+        "TELEMETRY_ERROR_TYPE",
+        "TELEMETRY_ERROR_MESSAGE",
+        "TELEMETRY_ERROR_TRACEBACK",
+    }
+)
+
+
+class JournalEncoder:
+    """Turns a signal into one native-protocol journal entry (see the module docstring).
+
+    One per sink: it owns a reused JSON encoder and a cache of field names. Never raises.
+    Fields it must leave out are counted in ``counters``: ``invalid_fields`` (no name can be
+    made of the key) and ``excess_fields`` (over :data:`MAX_FIELDS`).
+    """
+
+    def __init__(
+        self,
+        *,
+        identifier: str,
+        message_ids: Mapping[str, str] | None = None,
+        counters: Counter[str] | None = None,
+    ) -> None:
+        self.counters: Counter[str] = Counter() if counters is None else counters
+        self._identifier = bytearray()
+        _put_text(self._identifier, b"SYSLOG_IDENTIFIER", identifier)
+        self._message_ids = {
+            sig_id: b"MESSAGE_ID=" + mid.encode("ascii") + b"\n"
+            for sig_id, mid in (message_ids or {}).items()
+        }
+        self._json = msgspec.json.Encoder(enc_hook=enc_hook)
+        # Key -> sanitised segment ("" when it has no letter or digit); path -> field name.
+        self._segments: dict[str, str] = {}
+        self._names: dict[tuple[str, str], str] = {}
+
+    def encode(self, sig: Signal) -> bytes:
+        """The journal entry for ``sig``."""
+        out = bytearray()
+        text = _put_text
+        msg = sig.msg if sig.msg is not None else (sig.id if sig.id is not None else sig.kind)
+        text(out, b"MESSAGE", msg)
+        out += b"PRIORITY=%s\n" % (_PRIORITY.get(sig.level) or _priority(sig.level))
+        out += self._identifier
+        if sig.id is not None:
+            mid = self._message_ids.get(sig.id)
+            if mid is not None:
+                out += mid
+            text(out, b"TELEMETRY_ID", sig.id)
+        loc = sig.location
+        if loc is not None:
+            text(out, b"CODE_FILE", loc.file)
+            out += b"CODE_LINE=%d\n" % loc.line
+            text(out, b"CODE_FUNC", loc.function)
+        text(out, b"TELEMETRY_KIND", sig.kind)
+        text(out, b"TELEMETRY_LEVEL", sig.level)
+        text(out, b"TELEMETRY_UID", sig.uid)
+        out += b"TELEMETRY_INST=%d\n" % sig.inst
+        if sig.ns is not None:
+            text(out, b"TELEMETRY_NS", sig.ns)
+        if sig.trace_id is not None:
+            text(out, b"TELEMETRY_TRACE_ID", sig.trace_id)
+        if sig.span_id is not None:
+            text(out, b"TELEMETRY_SPAN_ID", sig.span_id)
+        if sig.parent_id is not None:
+            text(out, b"TELEMETRY_PARENT_ID", sig.parent_id)
+        if sig.duration_ns is not None:
+            out += b"TELEMETRY_DURATION_NS=%d\n" % sig.duration_ns
+        if sig.sample is not None:
+            out += b"TELEMETRY_SAMPLE=%s\n" % self._json.encode(sig.sample)
+        if sig.thread is not None:
+            text(out, b"TELEMETRY_THREAD", sig.thread)
+            if sig.thread.isascii() and sig.thread.isdigit():
+                out += b"TID=%s\n" % sig.thread.encode("ascii")
+        if sig.task is not None:
+            text(out, b"TELEMETRY_TASK", sig.task)
+        err = sig.error
+        if err is not None:
+            text(out, b"TELEMETRY_ERROR_TYPE", err.type)
+            text(out, b"TELEMETRY_ERROR_MESSAGE", err.message)
+            if err.frames or err.cause is not None:
+                text(out, b"TELEMETRY_ERROR_TRACEBACK", format_traceback(err))
+        if sig.data or sig.ctx:
+            # The fixed part above has at most len(RESERVED) fields.
+            state = _Fields(out, MAX_FIELDS - len(RESERVED))
+            for key, value in sig.data.items():
+                self._field(state, "DATA_", "", key, value, 0)
+            for key, value in sig.ctx.items():
+                self._field(state, "CTX_", "", key, value, 0)
+        return bytes(out)
+
+    def _name(self, prefix: str, raw: str) -> str:
+        """The field name of a sanitised path, cached."""
+        names = self._names
+        name = names.get((prefix, raw))
+        if name is None:
+            name = _finish(raw, prefix)
+            if len(names) < _NAME_CACHE_MAX:
+                names[(prefix, raw)] = name
+        return name
+
+    def _field(
+        self, st: _Fields, prefix: str, parent: str, key: object, value: Any, depth: int
+    ) -> None:
+        """Append the field(s) of one data or context item, flattening mappings."""
+        key = key if type(key) is str else str(key)
+        seg = self._segments.get(key)
+        if seg is None:
+            seg = _segment(key)
+            if _ALNUM.isdisjoint(seg):
+                seg = ""
+            if len(self._segments) < _NAME_CACHE_MAX:
+                self._segments[key] = seg
+        if not seg:
+            self.counters["invalid_fields"] += 1
+            return
+        raw = f"{parent}_{seg}" if parent else seg
+        kind = type(value)
+        nested = kind is not str and kind is not int and isinstance(value, Mapping)
+        if nested and value and depth < _MAX_DEPTH:  # an empty or too deep one is JSON
+            for k, v in value.items():
+                self._field(st, prefix, raw, k, v, depth + 1)
+            return
+        if st.room <= 0:
+            self.counters["excess_fields"] += 1
+            return
+        st.room -= 1
+        name = self._name(prefix, raw)
+        used = st.used
+        if name in used or name in RESERVED:
+            name = _unused(name, used)
+        used.add(name)
+        bname = name.encode("ascii")
+        out = st.out
+        if kind is str:
+            _put_text(out, bname, value)
+        elif kind is int:
+            out += b"%s=%d\n" % (bname, value)
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            _put_binary(out, bname, bytes(value))
+        else:
+            _put(out, bname, self._to_json(value))
+
+    def _to_json(self, value: Any) -> bytes:
+        """``value`` as JSON; made safe first when msgspec refuses it, its repr as a last
+        resort (an integer wider than 64 bits)."""
+        try:
+            return self._json.encode(value)
+        except _JSON_ERRORS:
+            pass
+        try:
+            return self._json.encode(safe_value(value))
+        except _JSON_ERRORS:
+            return _utf8(safe_repr(value))
+
+
+class _Fields:
+    """Per-entry state while data and context are flattened."""
+
+    __slots__ = ("out", "room", "used")
+
+    def __init__(self, out: bytearray, room: int) -> None:
+        self.out = out
+        self.room = room
+        self.used: set[str] = set()
+
+
+def _unused(name: str, used: set[str]) -> str:
+    """``name`` with the first free ``_2``, ``_3``, ... suffix, kept within 64 characters."""
+    n = 2
+    while True:
+        suffix = f"_{n}"
+        candidate = name[: FIELD_NAME_MAX - len(suffix)] + suffix
+        if candidate not in used and candidate not in RESERVED:
+            return candidate
+        n += 1

@@ -1,0 +1,468 @@
+"""A sink that writes signals to the systemd journal, speaking journald's native protocol.
+
+No libsystemd and no python-systemd: entries are encoded here and sent as datagrams on a
+non-blocking unix socket driven by the event loop, so the journal never stalls the app. Every
+signal becomes one journal entry with searchable fields, and nothing is lost quietly: what
+journald would silently discard (a badly named field, an entry with too many fields) is fixed or
+counted before it is sent.
+
+Configuration, copy-paste::
+
+    import telemetry as tel
+    from telemetry.sinks import JournaldSink
+
+    journal = JournaldSink(
+        identifier="myapp",                      # SYSLOG_IDENTIFIER, for journalctl -t myapp
+        message_ids={"user.login": "4f1c2b0a9d8e4c7f8a6b5d4c3b2a1f0e"},  # MESSAGE_ID per signal id
+        # namespace="myapp",                     # /run/systemd/journal.myapp/socket
+        # missing_ok=True,                       # no journald (a container): count and drop
+    )
+    async with tel.Telemetry(handlers={"journal": journal}):
+        await tel.event("user.login", user="ada", http={"status": 200})
+
+Checking that it arrived::
+
+    journalctl -t myapp -o json-pretty -n 5
+    journalctl -t myapp TELEMETRY_ID=user.login USER=ada -o json-pretty
+    journalctl --namespace=myapp -o json-pretty     # when a namespace is used
+
+What an entry holds:
+
+- ``MESSAGE`` (the signal's message, else its id, else its kind), ``PRIORITY`` (the level's
+  syslog severity), ``SYSLOG_IDENTIFIER``, ``CODE_FILE`` / ``CODE_LINE`` / ``CODE_FUNC`` (where
+  the signal was made), ``MESSAGE_ID`` (from ``message_ids``), ``TID`` (when the signal's
+  ``thread`` is a numeric thread id).
+- The signal's own fields as ``TELEMETRY_KIND``, ``TELEMETRY_LEVEL``, ``TELEMETRY_UID``,
+  ``TELEMETRY_INST`` (nanoseconds since the epoch: journald stamps entries when it receives
+  them), ``TELEMETRY_ID``, ``TELEMETRY_NS``, ``TELEMETRY_TRACE_ID``, ``TELEMETRY_SPAN_ID``,
+  ``TELEMETRY_PARENT_ID``, ``TELEMETRY_DURATION_NS``, ``TELEMETRY_SAMPLE``,
+  ``TELEMETRY_THREAD``, ``TELEMETRY_TASK``, and for errors ``TELEMETRY_ERROR_TYPE``,
+  ``TELEMETRY_ERROR_MESSAGE`` and ``TELEMETRY_ERROR_TRACEBACK``. Host and pid are journald's
+  own trusted ``_HOSTNAME`` and ``_PID``.
+- ``data`` then ``ctx``, flattened: ``http={"status": 200}`` becomes ``HTTP_STATUS=200``.
+  Strings are sent as they are, bytes as binary, anything else as JSON (``true``, ``3``,
+  ``[1,2]``). Keys become valid journal field names (``[A-Z][A-Z0-9_]{0,63}``): upper-cased,
+  accents dropped (``café`` -> ``CAFE``), other characters to ``_``, leading underscores
+  stripped, ``DATA_`` / ``CTX_`` put in front of a leading digit, names over 64 characters
+  cut to 55 plus ``_`` and 8 hex digits of a hash. A name already taken (by the sink's own
+  fields, or an earlier key) gets ``_2``, ``_3``, ... in order. A key with no letter or digit
+  (``"日本"``, ``""``) cannot be named: the field is left out and counted in
+  ``counters["invalid_fields"]``. journald refuses whole entries of 1024 fields or more, so
+  fields past :data:`MAX_FIELDS` are left out and counted in ``counters["excess_fields"]``.
+  Data keys may set well-known journal fields on purpose: ``errno=2`` is ``ERRNO=2``.
+
+Transport: a value with a newline or a NUL byte, and every bytes value, uses the protocol's
+length-prefixed binary form; the rest ``KEY=VALUE``. An entry over ``max_datagram`` bytes
+(256 KiB), or one the kernel refuses as a datagram (``EMSGSIZE`` / ``ENOBUFS``), goes through a
+sealed memfd passed over the socket (``counters["memfd"]``), as libsystemd does; entries over
+:data:`MAX_ENTRY_SIZE` (32 MiB) are counted as dropped (``journald_too_large``). When journald's
+queue is full the worker waits for room on the loop (``counters["waits"]``), up to
+``send_timeout`` (5 s) per entry: in blocking mode that slows the emitting tasks down instead of
+losing entries.
+
+Failures: with no journald socket ``open()`` raises :class:`~telemetry.SinkError` naming the
+path, unless ``missing_ok=True``, when signals are counted as dropped (``journald_missing``)
+and the sink keeps trying to connect on each batch. If journald goes away during a run the sink
+reconnects at once (``counters["reconnects"]``); if that fails, or journald accepts nothing for
+``send_timeout``, the write raises inside the pipeline and the handler retries: a retried batch
+resumes after the entries already sent. When the handler gives up the batch is counted as
+``sink_error``, entries of it that did get through included (the count errs towards loss);
+with ``missing_ok=True`` only the unsent rest is counted, as ``journald_missing``. The app
+never sees an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import socket
+import sys
+import uuid
+from collections.abc import Generator, Mapping, Sequence
+
+from .._errors import ConfigError, SinkError
+from .._signal import Signal
+from .._warn import warn
+from ._base import Sink
+from ._journal import (
+    FIELD_NAME_MAX,
+    MAX_FIELDS,
+    RESERVED,
+    JournalEncoder,
+    field_name,
+    format_traceback,
+)
+
+__all__ = [
+    "DEFAULT_MAX_DATAGRAM",
+    "DEFAULT_SEND_TIMEOUT_S",
+    "DEFAULT_SNDBUF",
+    "DEFAULT_SOCKET_PATH",
+    "FIELD_NAME_MAX",
+    "MAX_ENTRY_SIZE",
+    "MAX_FIELDS",
+    "RESERVED",
+    "JournalEncoder",
+    "JournaldSink",
+    "field_name",
+    "format_traceback",
+    "namespace_socket",
+]
+
+#: journald's native socket outside any namespace.
+DEFAULT_SOCKET_PATH = "/run/systemd/journal/socket"
+#: Entries larger than this go through a memfd without trying a datagram first: a datagram this
+#: big needs one large kernel allocation, which can fail (ENOBUFS) when memory is fragmented.
+DEFAULT_MAX_DATAGRAM = 256 * 1024
+#: Send buffer asked for, as libsystemd does (the kernel caps it at twice ``wmem_max``).
+DEFAULT_SNDBUF = 8 * 1024 * 1024
+#: How long one entry may wait for journald to make room before the write fails.
+DEFAULT_SEND_TIMEOUT_S = 5.0
+#: Entries over this size are counted as dropped (``journald_too_large``) instead of being
+#: sent: current journald refuses larger entries from unprivileged senders.
+MAX_ENTRY_SIZE = 32 * 1024 * 1024
+
+_NAMESPACE_MAX = 64
+_NAMESPACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:")
+_SEAL_ALL = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+#: Errors meaning nobody is listening on the path (any more).
+_GONE = frozenset(
+    {errno.ENOENT, errno.ECONNREFUSED, errno.ENOTCONN, errno.EDESTADDRREQ, errno.ENOTDIR}
+)
+#: Errors meaning the entry is too big for a datagram.
+_TOO_BIG = frozenset({errno.EMSGSIZE, errno.ENOBUFS})
+
+
+def namespace_socket(namespace: str) -> str:
+    """The native socket of a journal namespace: ``/run/systemd/journal.NAMESPACE/socket``."""
+    return f"/run/systemd/journal.{namespace}/socket"
+
+
+class _Gone(Exception):
+    """journald is not listening on the path."""
+
+
+def _default_identifier() -> str:
+    argv0 = sys.argv[0] if sys.argv else ""
+    name = os.path.basename(argv0)
+    return name if name and name != "-c" else "python"
+
+
+def _message_id(sig_id: object, value: object) -> str:
+    try:
+        if isinstance(value, uuid.UUID):
+            return value.hex
+        if not isinstance(value, str):
+            raise TypeError
+        return uuid.UUID(value).hex
+    except (TypeError, ValueError):
+        raise ConfigError(
+            "message_ids",
+            f"must map signal ids to 128-bit ids (32 hex digits or a uuid.UUID); "
+            f"got {value!r} for {sig_id!r}",
+        ) from None
+
+
+def _sealed_memfd(data: bytes) -> int:
+    """A memfd holding ``data``, sealed against any change, as journald wants it."""
+    fd = os.memfd_create("journal-entry", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEAL_ALL)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class JournaldSink(Sink):
+    """Write signals to systemd-journald over its native protocol (see the module docstring).
+
+    ``path`` is the native socket (default ``/run/systemd/journal/socket``); ``namespace="NAME"``
+    means ``/run/systemd/journal.NAME/socket``. ``identifier`` is ``SYSLOG_IDENTIFIER``
+    (default: the program's name from ``sys.argv[0]``). ``message_ids`` maps signal ids to
+    ``MESSAGE_ID`` values. ``missing_ok=True`` counts and drops signals when journald is not
+    there instead of failing at open. ``max_datagram``, ``sndbuf`` and ``send_timeout`` tune the
+    transport.
+    """
+
+    kind = "journald"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        namespace: str | None = None,
+        identifier: str | None = None,
+        message_ids: Mapping[str, str | uuid.UUID] | None = None,
+        missing_ok: bool = False,
+        max_datagram: int = DEFAULT_MAX_DATAGRAM,
+        sndbuf: int = DEFAULT_SNDBUF,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT_S,
+    ) -> None:
+        super().__init__()
+        if namespace is not None:
+            if path is not None:
+                raise ConfigError("namespace", "cannot be given together with path")
+            if (
+                not isinstance(namespace, str)
+                or not 0 < len(namespace) <= _NAMESPACE_MAX
+                or not _NAMESPACE_CHARS.issuperset(namespace)
+            ):
+                raise ConfigError(
+                    "namespace",
+                    f"must be 1 to {_NAMESPACE_MAX} characters of A-Z a-z 0-9 _ - :, "
+                    f"got {namespace!r}",
+                )
+            self.path = namespace_socket(namespace)
+        else:
+            self.path = os.fspath(path) if path is not None else DEFAULT_SOCKET_PATH
+        self.namespace = namespace
+        if identifier is None:
+            identifier = _default_identifier()
+        elif not isinstance(identifier, str) or not identifier:
+            raise ConfigError("identifier", f"must be a non-empty string, got {identifier!r}")
+        self.identifier = identifier
+        if message_ids is not None and not isinstance(message_ids, Mapping):
+            raise ConfigError("message_ids", f"must be a mapping, got {message_ids!r}")
+        self.message_ids = {str(k): _message_id(k, v) for k, v in (message_ids or {}).items()}
+        for name, value in (("max_datagram", max_datagram), ("sndbuf", sndbuf)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
+        if send_timeout is not None and (
+            isinstance(send_timeout, bool)
+            or not isinstance(send_timeout, (int, float))
+            or send_timeout <= 0
+        ):
+            raise ConfigError("send_timeout", f"must be a number > 0 or None, got {send_timeout!r}")
+        self.missing_ok = bool(missing_ok)
+        self.max_datagram = max_datagram
+        self.sndbuf = sndbuf
+        self.send_timeout = None if send_timeout is None else float(send_timeout)
+        self.encoder = JournalEncoder(
+            identifier=identifier, message_ids=self.message_ids, counters=self.counters
+        )
+        self._sock: socket.socket | None = None
+        # A batch that failed part-way, and how much of it journald already has: the handler
+        # retries the very same batch object, which then resumes instead of sending twice.
+        self._resume: tuple[Sequence[Signal], int] | None = None
+
+    # -- connecting ---------------------------------------------------------------------------
+
+    def _connect(self) -> socket.socket:
+        """A non-blocking datagram socket connected to journald; raises :class:`_Gone`."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):  # a smaller buffer only means waiting sooner
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
+            # Connected rather than sendto(): the kernel then wakes a writer when journald's
+            # queue has room, so waiting for "writable" is exact instead of a busy loop.
+            sock.connect(self.path)
+        except OSError as exc:
+            sock.close()
+            if exc.errno in _GONE:
+                raise _Gone(f"no journald listening at {self.path!r}: {exc.strerror}") from exc
+            raise SinkError(f"cannot connect to journald at {self.path!r}: {exc}") from exc
+        return sock
+
+    def _socket(self) -> socket.socket:
+        sock = self._sock
+        if sock is None:
+            sock = self._sock = self._connect()
+            if self.state == "open":
+                self.counters["reconnects"] += 1
+        return sock
+
+    def _drop_socket(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    async def _open(self) -> None:
+        try:
+            self._sock = self._connect()
+        except _Gone as exc:
+            if not self.missing_ok:
+                hint = (
+                    f" (is systemd-journald@{self.namespace} running?)"
+                    if self.namespace
+                    else " (is systemd-journald running?)"
+                )
+                raise SinkError(
+                    f"{exc}{hint}; pass missing_ok=True to count and drop signals instead"
+                ) from exc.__cause__
+            warn(
+                f"journald-missing:{self.path}",
+                f"journald sink: {exc}; signals are counted as dropped (journald_missing)",
+            )
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _deliver(self, data: bytes) -> Generator[socket.socket, None, None]:
+        """Send one entry; yields the socket each time it must wait for room.
+
+        Raises :class:`_Gone` when journald is not there even after one reconnect, and
+        :class:`SinkError` for anything else.
+        """
+        fd: int | None = None
+        reconnected = False
+        try:
+            while True:
+                sock = self._socket()
+                try:
+                    if fd is None and len(data) <= self.max_datagram:
+                        sock.send(data)
+                    else:
+                        if fd is None:
+                            fd = _sealed_memfd(data)
+                        socket.send_fds(sock, [], [fd])
+                        self.counters["memfd"] += 1
+                    return
+                except BlockingIOError:
+                    self.counters["waits"] += 1
+                    yield sock
+                except OSError as exc:
+                    if fd is None and exc.errno in _TOO_BIG:
+                        fd = _sealed_memfd(data)
+                    elif exc.errno in _GONE and not reconnected:
+                        reconnected = True
+                        self._drop_socket()
+                    elif exc.errno in _GONE:
+                        self._drop_socket()
+                        raise _Gone(f"journald at {self.path!r} went away: {exc}") from exc
+                    else:
+                        raise SinkError(f"journald at {self.path!r}: {exc}") from exc
+        except OSError as exc:  # memfd_create or its write failed
+            raise SinkError(f"journald sink: cannot pass a large entry: {exc}") from exc
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    async def _wait_writable(self, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        if fd < 0:  # another worker replaced the socket meanwhile: just try again
+            return
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.add_writer(fd, _set_ready, ready)
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await ready
+        except TimeoutError:
+            raise SinkError(
+                f"journald at {self.path!r} accepted nothing for {self.send_timeout} s"
+            ) from None
+        finally:
+            loop.remove_writer(fd)
+
+    def _poll_writable(self, sock: socket.socket) -> None:
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLOUT)
+        timeout_ms = None if self.send_timeout is None else int(self.send_timeout * 1000)
+        if not poller.poll(timeout_ms):
+            raise SinkError(f"journald at {self.path!r} accepted nothing for {self.send_timeout} s")
+
+    def _start(self, batch: Sequence[Signal]) -> int:
+        """Where to start ``batch``: past what an earlier failed attempt already sent."""
+        resume = self._resume
+        if resume is not None and resume[0] is batch:
+            self._resume = None
+            return resume[1]
+        return 0
+
+    def _encode(self, sig: Signal) -> bytes | None:
+        data = self.encoder.encode(sig)
+        if len(data) > MAX_ENTRY_SIZE:
+            self.count_drop("journald_too_large")
+            return None
+        return data
+
+    def _gone(self, batch: Sequence[Signal], i: int, exc: _Gone) -> None:
+        if self.missing_ok:
+            self.count_drop("journald_missing", len(batch) - i)
+            return
+        self._resume = (batch, i)
+        raise SinkError(str(exc)) from exc
+
+    def _send_now(self, data: bytes) -> bool:
+        """The common case in one system call: a datagram that fits, journald has room."""
+        sock = self._sock
+        if sock is None or len(data) > self.max_datagram:
+            return False
+        try:
+            sock.send(data)
+        except OSError:
+            return False  # _deliver() tries again and sorts out why
+        return True
+
+    async def write(self, batch: Sequence[Signal]) -> None:
+        """Send each signal of the batch as one journal entry, waiting on the loop whenever
+        journald's queue is full."""
+        if self.state != "open":
+            raise SinkError("journald sink is not open")
+        pos = self._start(batch)
+        try:
+            while pos < len(batch):
+                data = self._encode(batch[pos])
+                if data is not None and not self._send_now(data):
+                    with contextlib.closing(self._deliver(data)) as steps:
+                        for sock in steps:
+                            await self._wait_writable(sock)
+                pos += 1
+        except _Gone as exc:
+            self._gone(batch, pos, exc)
+        except BaseException:
+            self._resume = (batch, pos)
+            raise
+
+    def write_sync(self, batch: Sequence[Signal]) -> None:
+        """Send the batch with blocking waits (exit fallback, synchronous mode)."""
+        if self.state != "open":
+            raise SinkError("journald sink is not open")
+        pos = self._start(batch)
+        try:
+            while pos < len(batch):
+                data = self._encode(batch[pos])
+                if data is not None and not self._send_now(data):
+                    with contextlib.closing(self._deliver(data)) as steps:
+                        for sock in steps:
+                            self._poll_writable(sock)
+                pos += 1
+        except _Gone as exc:
+            self._gone(batch, pos, exc)
+        except BaseException:
+            self._resume = (batch, pos)
+            raise
+
+    # -- closing ------------------------------------------------------------------------------
+
+    async def _aclose(self) -> None:
+        self._resume = None
+        self._drop_socket()
+
+    def close_sync(self) -> None:
+        """Close the socket without a loop (exit fallback). Idempotent."""
+        self.state = "closed"
+        self._resume = None
+        self._drop_socket()
+
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's socket; the next write connects anew."""
+        self._resume = None
+        # Closing the child's copy leaves the parent's socket (and its loop) untouched.
+        self._drop_socket()
+
+    def __repr__(self) -> str:
+        return f"<JournaldSink {self.path!r} {self.state}>"
+
+
+def _set_ready(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
