@@ -250,10 +250,12 @@ def _aiotel_syslog(port: int | None) -> Any:
     kwargs: dict[str, Any] = {}
     if "transport" in params:
         kwargs["transport"] = "udp"
-    if "address" in params:
-        kwargs["address"] = ("127.0.0.1", port)
-    elif "host" in params and "port" in params:
+    if "host" in params and "port" in params:
         kwargs.update(host="127.0.0.1", port=port)
+    elif "address" in params and "port" in params:
+        kwargs.update(address="127.0.0.1", port=port)
+    elif "address" in params:
+        kwargs["address"] = ("127.0.0.1", port)
     else:
         raise NotApplicable(f"SyslogSink{inspect.signature(cls)}: no address/host+port option")
     return cls(**kwargs)

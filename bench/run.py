@@ -71,7 +71,13 @@ class UdpDrain:
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        # A big receive buffer, so that datagrams are not lost here while this thread waits
+        # for the GIL (SO_RCVBUFFORCE passes the system cap when allowed).
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, 32 << 20)
+        except (AttributeError, PermissionError):
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
+        self.rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.1)
         self.port: int = self.sock.getsockname()[1]
@@ -208,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": {},
     }
     udp = UdpDrain()
+    report["udp_rcvbuf"] = udp.rcvbuf
     try:
         for scenario in scenarios:
             sizes = dict(table[scenario])
