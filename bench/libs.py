@@ -450,9 +450,7 @@ class Structlog(Lib):
         processors: list[Any] = [
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.CallsiteParameterAdder(
-                {CP.PATHNAME, CP.FUNC_NAME, CP.LINENO}, additional_ignores=["bench"]
-            ),
+            structlog.processors.CallsiteParameterAdder({CP.PATHNAME, CP.FUNC_NAME, CP.LINENO}),
             structlog.processors.format_exc_info,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
         ]

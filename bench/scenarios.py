@@ -29,6 +29,8 @@ BURST = 100
 PAUSE_S = 0.0005
 #: Calls between pauses in the slow-sink scenario.
 SLOW_BURST = 10
+#: How much of one written line the report shows.
+SAMPLE_CHARS = 600
 #: Calls per timed chunk of the untimed refused loop.
 REFUSED_CHUNK = 1000
 #: Call-site warm-up before any timing.
@@ -64,19 +66,23 @@ def timer_overhead_ns() -> float:
     return float(samples[len(samples) // 2])
 
 
-def verify_files(files: list[Path]) -> dict[str, int]:
-    """Count the lines of ``files``; JSON-parse every one and check it carries the fields."""
+def verify_files(files: list[Path]) -> dict[str, Any]:
+    """Count the lines of ``files``; JSON-parse every one and check it carries the fields.
+    ``sample`` is the first line, to show what each library writes."""
     lines = valid = 0
+    sample = ""
     for path in files:
         with path.open("rb") as fh:
             for raw in fh:
+                if not lines:
+                    sample = raw.decode("utf-8", "replace").strip()[:SAMPLE_CHARS]
                 lines += 1
                 try:
                     if record_ok(raw.decode("utf-8")):
                         valid += 1
                 except ValueError:
                     pass
-    return {"lines": lines, "valid": valid, "files": len(files)}
+    return {"lines": lines, "valid": valid, "files": len(files), "sample": sample}
 
 
 def _closed(c: Closed) -> Result:
