@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from ._creators import Creators
+from ._dispatch import REFUSED
 from ._filters import RateSpec
-from ._hub import _stack, current_hub
+from ._hub import Telemetry, _default_listeners, _stack, current_hub
 from ._signal import LEVELS
 from ._spans import Span
 from ._spans import traced as _traced
@@ -36,6 +37,21 @@ __all__ = [
 E = TypeVar("E", bound=BaseException)
 F = TypeVar("F", bound=Callable[..., Any])
 
+# What the default hub refuses outright, precomputed whenever it or its level changes, so that
+# a refused module-level call costs one set look-up: every spelling of every level below the
+# hub's floor, and the hub's finished "refused" awaitable.
+_REFUSE: frozenset[object] = frozenset()
+_NO: Awaitable[bool] = REFUSED
+
+
+def _default_changed(hub: Telemetry) -> None:
+    global _REFUSE, _NO
+    _REFUSE = frozenset(k for k, v in LEVELS.items() if v < hub._floor)
+    _NO = hub._no
+
+
+_default_listeners.append(_default_changed)
+
 
 def signal(
     msg: object = None,
@@ -52,6 +68,11 @@ def signal(
     limit_by: object = None,
 ) -> Awaitable[bool]:
     """Emit a signal on the default hub; see :meth:`Telemetry.signal`."""
+    try:
+        if level in _REFUSE:
+            return _NO
+    except TypeError:  # unhashable: the full path raises the ConfigError
+        pass
     hub = _stack[-1] if _stack else current_hub()
     lv = LEVELS.get(level)
     if lv is not None and lv < hub._floor:
@@ -87,6 +108,11 @@ def signal_nowait(
     limit_by: object = None,
 ) -> bool:
     """Emit without awaiting, from any thread; see :meth:`Telemetry.signal_nowait`."""
+    try:
+        if level in _REFUSE:
+            return False
+    except TypeError:  # unhashable: the full path raises the ConfigError
+        pass
     return current_hub().signal_nowait(
         msg,
         level=level,
@@ -107,6 +133,11 @@ def log(
     level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
 ) -> Awaitable[bool]:
     """``await tel.log("info", "user joined", room=r)``; see :meth:`Telemetry.log`."""
+    try:
+        if level in _REFUSE:
+            return _NO
+    except TypeError:  # unhashable: the full path raises the ConfigError
+        pass
     hub = _stack[-1] if _stack else current_hub()
     lv = LEVELS.get(level)
     if lv is None:
@@ -120,6 +151,11 @@ def log_nowait(
     level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
 ) -> bool:
     """:func:`log` without awaiting, from any thread."""
+    try:
+        if level in _REFUSE:
+            return False
+    except TypeError:  # unhashable: the full path raises the ConfigError
+        pass
     hub = _stack[-1] if _stack else current_hub()
     lv = LEVELS.get(level)
     if lv is None:
@@ -131,6 +167,11 @@ def log_nowait(
 
 def event(id: str, /, *, level: str | int = "info", **data: Any) -> Awaitable[bool]:
     """``await tel.event("user.signup", plan="pro")``; see :meth:`Telemetry.event`."""
+    try:
+        if level in _REFUSE:
+            return _NO
+    except TypeError:  # unhashable: the full path raises the ConfigError
+        pass
     hub = _stack[-1] if _stack else current_hub()
     lv = LEVELS.get(level)
     if lv is None:
@@ -142,6 +183,11 @@ def event(id: str, /, *, level: str | int = "info", **data: Any) -> Awaitable[bo
 
 def event_nowait(id: str, /, *, level: str | int = "info", **data: Any) -> bool:
     """:func:`event` without awaiting, from any thread."""
+    try:
+        if level in _REFUSE:
+            return False
+    except TypeError:  # unhashable: the full path raises the ConfigError
+        pass
     hub = _stack[-1] if _stack else current_hub()
     lv = LEVELS.get(level)
     if lv is None:

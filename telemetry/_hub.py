@@ -62,6 +62,17 @@ _fallback: Telemetry | None = None
 _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 
 
+#: Called with the default hub whenever it changes, or its level does (the module-level
+#: creators keep a precomputed refusal set; see telemetry._api).
+_default_listeners: list[Callable[[Telemetry], None]] = []
+
+
+def _default_changed() -> None:
+    hub = current_hub()
+    for listener in _default_listeners:
+        listener(hub)
+
+
 def get_hub() -> Telemetry | None:
     """The default hub: the most recently opened one that is still open, or ``None``."""
     return _stack[-1] if _stack else None
@@ -75,6 +86,8 @@ def current_hub() -> Telemetry:
     global _fallback
     if _fallback is None:
         _fallback = _StderrHub()
+        for listener in _default_listeners:
+            listener(_fallback)
     return _fallback
 
 
@@ -322,6 +335,8 @@ class Telemetry(Creators):
         )
         if not self.env.disabled:
             self._floor = filters.levels.floor
+        if self is current_hub():
+            _default_changed()
 
     @property
     def min_level(self) -> int:
@@ -376,6 +391,7 @@ class Telemetry(Creators):
         await started.wait()
         self.state = "open"
         _stack.append(self)
+        _default_changed()
         _live.add(self)
 
     async def _host_workers(self, started: anyio.Event) -> None:
@@ -453,6 +469,7 @@ class Telemetry(Creators):
                 self._room.set()
                 if self in _stack:
                     _stack.remove(self)
+                    _default_changed()
                 assert self._stop_workers is not None
                 self._stop_workers.set()
                 await self._host
