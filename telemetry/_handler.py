@@ -445,10 +445,19 @@ class Handler:
             warn(f"close:{self.name}", f"handler {self.name!r}: closing at exit failed: {exc!r}")
 
     def after_fork(self) -> None:
-        """In a forked child: the queued signals are the parent's to write; start from zero."""
-        self.queue.reset()
-        self._flush_waiters.clear()
+        """In a forked child: the queued signals are the parent's to write, the parent's loop
+        is gone. Start from zero, ready to be opened again; the sink lets go of the parent's
+        resources (see ``Sink.after_fork``)."""
+        self.queue = SignalQueue(self.buffer_size)
+        self._flush_waiters = []
+        self._stopped = asyncio.Event()
+        self._running = 0
+        self._live = False
+        if self.state != "closed":
+            self.state = "new"
+            self.accepting = True
         self._reset_counts()
+        self.sink.after_fork()
 
     # -- stats --------------------------------------------------------------------------------
 

@@ -515,17 +515,27 @@ class Telemetry(Creators):
             _stack.remove(self)
 
     def _after_fork(self) -> None:
+        """In a forked child. asyncio will not run a loop inherited through fork, so the
+        parent's loop, tasks, waiters and queued signals (the parent writes those) are
+        forgotten, and an open hub goes back to ``new``: the child's own loop opens it again,
+        as a gunicorn or uvicorn worker's lifespan does (``async with hub:``)."""
         self._inbox.clear()
         self._inbox_scheduled = False
-        for q in self._overflow.values():
-            q.clear()
+        self._overflow.clear()
         self._overflow_len = 0
         self._room = threading.Event()
         self._room.set()
         self.emitted = self.refused = 0
+        if self.state in ("open", "closing"):
+            self.state = "new"
+        self._loop = None
+        self._thread_id = 0
+        self._tg = None
+        self._scopes = {}
+        self._stop_workers = self._closed = None
+        self._yes, self._no = Ready(True), Ready(False)
         for handler in self._handlers.values():
             handler.after_fork()
-            handler.sink.after_fork()
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         if getattr(self, "state", "closed") == "open":
@@ -620,8 +630,10 @@ def _close_all_at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
+    _stack.clear()
     for hub in list(_live):
         hub._after_fork()
+    _default_changed()
 
 
 atexit.register(_close_all_at_exit)

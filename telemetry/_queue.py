@@ -129,11 +129,14 @@ class SignalQueue(Generic[T]):
             self._wake(self._putters)
 
     def reset(self) -> None:
-        """Forget every item and waiter (after a fork: they belong to the parent)."""
+        """Forget every item (after a fork: they are the parent's to write). Waiters are woken,
+        not forgotten: a worker copied into the child must not wait forever."""
         self._items.clear()
-        self._getters.clear()
-        self._putters.clear()
         self.peak = 0
+        while self._getters:
+            self._wake(self._getters)
+        while self._putters:
+            self._wake(self._putters)
 
     @staticmethod
     def _wake(waiters: deque[asyncio.Future[None]]) -> None:

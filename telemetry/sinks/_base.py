@@ -76,8 +76,21 @@ class Sink(abc.ABC):
     def close_sync(self) -> None:  # noqa: B027 - optional hook
         """Release resources without an event loop (exit fallback). Idempotent."""
 
-    def after_fork(self) -> None:  # noqa: B027 - optional hook
-        """In a forked child: drop what belongs to the parent (a connection, say)."""
+    def after_fork(self) -> None:
+        """In a forked child: let go of what belongs to the parent (an open file, a connection)
+        without flushing or closing it for the parent, and become openable again.
+
+        The default only resets the state; sinks that hold descriptors override
+        :meth:`_after_fork` to drop the child's copies.
+        """
+        if self.state == "open":
+            self._after_fork()
+            self.state = "new"
+        self._drops = Counter()
+        self.counters = Counter()
+
+    def _after_fork(self) -> None:  # noqa: B027 - optional hook
+        """Subclass hook for :meth:`after_fork`: drop the child's copies of descriptors."""
 
     def count_drop(self, reason: str, n: int = 1) -> None:
         """Record signals of the current batch that this sink could not deliver."""

@@ -121,6 +121,12 @@ class FileSink(Sink):
                 await anyio.to_thread.run_sync(os.fsync, file.fileno())
             await file.close()
 
+    def _after_fork(self) -> None:
+        # The child's copy of the descriptor: closing it leaves the parent's open.
+        raw, self._raw, self._file = self._raw, None, None
+        if raw is not None:
+            raw.close()
+
     def close_sync(self) -> None:
         """Close the file without a loop (exit fallback)."""
         raw, self._raw, self._file = self._raw, None, None
