@@ -3,6 +3,7 @@
 - :class:`FileSink`: JSON lines (or text / logfmt) appended to a file.
 - :class:`ConsoleSink`: readable and coloured on a terminal, JSON lines otherwise.
 - :class:`MemorySink`: a list, for tests and examples.
+- :class:`SyslogSink`: syslog over the local socket, UDP, TCP or TLS (RFC 5424 / RFC 3164).
 - :class:`Sink`: the base class for writing your own.
 """
 
@@ -10,5 +11,6 @@ from ._base import Sink, SinkState
 from .console import ConsoleSink
 from .file import FileSink
 from .memory import MemorySink
+from .syslog import SyslogSink
 
-__all__ = ["ConsoleSink", "FileSink", "MemorySink", "Sink", "SinkState"]
+__all__ = ["ConsoleSink", "FileSink", "MemorySink", "Sink", "SinkState", "SyslogSink"]
