@@ -23,7 +23,7 @@ import socket
 import ssl
 import time
 from collections.abc import Generator, Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 import anyio
 
@@ -40,6 +40,7 @@ Want = Literal["r", "w"]
 #: A wait-capable operation: yields what to wait for on which socket, until it returns.
 Steps = Generator[tuple[Want, socket.socket], None, None]
 PeerState = Literal["open", "closed", "reset"]
+R = TypeVar("R")
 #: Largest plaintext handed to the TLS layer at once: one TLS record.
 TLS_CHUNK = 16384
 
@@ -80,8 +81,9 @@ def _wait_sync(sock: socket.socket, want: Want, deadline: float) -> None:
     raise TimeoutError("the syslog receiver did not get ready in time")
 
 
-async def drive(steps: Steps, deadline: float) -> None:
-    """Run ``steps`` on the event loop; a timeout is thrown into the generator."""
+async def drive(steps: Generator[tuple[Want, socket.socket], None, R], deadline: float) -> R:
+    """Run ``steps`` on the event loop and return what it returns; a timeout is thrown into
+    the generator (which may turn it into a result or an error)."""
     try:
         want, sock = next(steps)
         while True:
@@ -91,13 +93,14 @@ async def drive(steps: Steps, deadline: float) -> None:
                 want, sock = steps.throw(exc)
             else:
                 want, sock = next(steps)
-    except StopIteration:
-        return
+    except StopIteration as stop:
+        result: R = stop.value
+        return result
     finally:
         steps.close()
 
 
-def drive_sync(steps: Steps, deadline: float) -> None:
+def drive_sync(steps: Generator[tuple[Want, socket.socket], None, R], deadline: float) -> R:
     """Run ``steps`` on the calling thread, waiting with ``select``."""
     try:
         want, sock = next(steps)
@@ -108,8 +111,9 @@ def drive_sync(steps: Steps, deadline: float) -> None:
                 want, sock = steps.throw(exc)
             else:
                 want, sock = next(steps)
-    except StopIteration:
-        return
+    except StopIteration as stop:
+        result: R = stop.value
+        return result
     finally:
         steps.close()
 
@@ -299,8 +303,43 @@ class Connection:
         finally:
             view.release()
 
+    def goodbye_steps(self) -> Generator[tuple[Want, socket.socket], None, PeerState]:
+        """End a stream gracefully and learn whether the receiver read everything.
+
+        Says goodbye to a TLS peer (close_notify, and waits for its own), shuts the sending
+        side, and waits for the receiver to close its side: a receiver reads to the end before
+        it sees the end, so a clean close means it read every byte (``closed``), a reset that
+        it did not (``reset``). Some receivers (rsyslog's TLS input) drop what they have not
+        processed yet when a connection simply vanishes, so this is also what makes the last
+        messages of a connection arrive.
+        """
+        if not self.stream or self.broken:
+            return "open"
+        sock = self.sock
+        try:
+            if self.tls and isinstance(sock, ssl.SSLSocket):
+                while True:
+                    try:
+                        sock.unwrap()
+                        break
+                    except ssl.SSLWantReadError:
+                        yield "r", sock
+                    except ssl.SSLWantWriteError:
+                        yield "w", sock
+                    except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                        return "closed"
+            sock.shutdown(socket.SHUT_WR)
+            while True:
+                try:
+                    if not sock.recv(4096):
+                        return "closed"
+                except BlockingIOError:
+                    yield "r", sock
+        except OSError:  # including TimeoutError thrown in by the driver
+            return "reset"
+
     def close(self, *, notify: bool = True) -> None:
-        """Close the socket; with ``notify``, say goodbye to a TLS peer first (best effort)."""
+        """Close the socket; with ``notify``, send a TLS peer its close_notify (best effort)."""
         sock = self.sock
         if notify and self.tls and not self.broken and isinstance(sock, ssl.SSLSocket):
             with contextlib.suppress(OSError, ValueError):

@@ -126,7 +126,10 @@ DEFAULT_MAX_BACKOFF_S = 2.0
 INITIAL_BACKOFF_S = 0.05
 #: The exit fallback waits at most this long for the receiver.
 SYNC_TIMEOUT_S = 1.0
+#: Closing waits at most this long for the receiver to confirm it read everything.
+CLOSE_TIMEOUT_S = 2.0
 _UNIX_PATH_MAX = 107
+_LOST_COUNTER = {"reset": "resets", "closed": "disconnects", "broken": "abandoned"}
 
 
 class _Default(enum.Enum):
@@ -349,12 +352,34 @@ class SyslogSink(Sink):
         return ssl.create_default_context(cafile=self.ca_file)
 
     async def _aclose(self) -> None:
-        self._drop_connection(notify=True)
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                deadline = time.monotonic() + min(self.timeout, CLOSE_TIMEOUT_S)
+                try:
+                    self._said_goodbye(await drive(conn.goodbye_steps(), deadline))
+                finally:
+                    conn.close(notify=False)
 
     def close_sync(self) -> None:
         """Close the connection without a loop (exit fallback)."""
         self.state = "closed"
-        self._drop_connection(notify=True)
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            deadline = time.monotonic() + min(self.timeout, SYNC_TIMEOUT_S)
+            try:
+                self._said_goodbye(drive_sync(conn.goodbye_steps(), deadline))
+            finally:
+                conn.close(notify=False)
+
+    def _said_goodbye(self, state: PeerState) -> None:
+        if state == "reset":
+            self.counters["resets"] += 1
+            warn(
+                f"syslog-close:{self._endpoint}",
+                f"syslog sink: {self._endpoint} did not confirm the end of the stream; "
+                f"the last {self._inflight} signals written may be lost",
+            )
 
     def after_fork(self) -> None:
         """In a forked child: let go of the parent's connection without closing it for it."""
@@ -482,17 +507,33 @@ class SyslogSink(Sink):
         return self._connected(out[0])
 
     def _check_peer(self, conn: Connection) -> PeerState:
-        """Whether the receiver is still there; a connection it left is dropped (and a reset
-        costs the last write on it, which it did not read)."""
+        """Whether the receiver is still there; a connection it left is dropped."""
+        if conn.broken:  # a write was cancelled in the middle of a message
+            self._lost("broken")
+            return "reset"
         state = conn.peer_state()
-        if state != "open":
-            if state == "reset" and self._inflight:
-                self.count_drop("connection_lost", self._inflight)
+        if state == "reset":
+            # It went away with data unread: at least the end of the last write, which was
+            # sent after the last check found the connection healthy.
+            self._reset(self._inflight)
+        elif state == "closed":
             self._lost(state)
         return state
 
-    def _lost(self, state: str) -> None:
-        self.counters["resets" if state == "reset" else "disconnects"] += 1
+    def _reset(self, lost: int) -> None:
+        if lost:
+            self.count_drop("connection_lost", lost)
+        warn(
+            f"syslog-reset:{self._endpoint}",
+            f"syslog sink: {self._endpoint} reset the connection with data unread; "
+            f"{lost} signals of the last write counted as connection_lost",
+        )
+        self._lost("reset")
+
+    def _lost(self, why: Literal["reset", "closed", "broken"]) -> None:
+        # resets: the receiver went away with data unread; disconnects: it closed cleanly
+        # (or a datagram socket failed); abandoned: this sink gave up a stalled or cut stream.
+        self.counters[_LOST_COUNTER[why]] += 1
         self._drop_connection(notify=False)
         self._retry_at = 0.0  # reconnect at once; back off only if that fails
         self._backoff = INITIAL_BACKOFF_S
@@ -526,13 +567,12 @@ class SyslogSink(Sink):
     def _send_failed(self, err: SendError) -> int:
         """Account for a send that stopped; return the index to resume from."""
         self._last_error = err.error
-        if self._stream and not isinstance(err.error, TimeoutError):
-            # The receiver reset the stream: what it had not read of the last write is lost.
-            if self._inflight:
-                self.count_drop("connection_lost", self._inflight)
-            self._lost("reset")
+        if not self._stream:
+            self._lost("closed")  # the datagram that failed did not leave: send it again
+        elif isinstance(err.error, TimeoutError):
+            self._lost("broken")  # a stalled receiver: give up this connection
         else:
-            self._lost("reset" if self._stream else "disconnect")
+            self._reset(self._inflight)
         if err.unsure > err.sent:
             self.count_drop("connection_lost", err.unsure - err.sent)
         return err.unsure
