@@ -75,7 +75,8 @@ _HAS_SD_SPECIAL = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029\\\\"\\]]').search
 # SD-NAME (SD-ID and PARAM-NAME): 1 to 32 printable US-ASCII characters except '=', ' ', ']', '"'.
 _NOT_SD_NAME = re.compile('[^\x21-\x7e]|[= \\]"]')
 _NOT_PRINTUSASCII = re.compile("[^\x21-\x7e]")
-_SD_ID = re.compile('[^@= \\]"\x00-\x20\x7f-\uffff]{1,30}@[0-9]+(?:\\.[0-9]+)*')
+# A private SD-ID: a name of SD-NAME characters but '@', then '@' and an enterprise number.
+_SD_ID = re.compile(r"[\x21\x23-\x3c\x3e\x3f\x41-\x5c\x5e-\x7e]+@[0-9]+(?:\.[0-9]+)*")
 _CACHE_MAX = 4096
 
 

@@ -23,8 +23,9 @@ Copy, paste, adapt::
     async with tel.Telemetry(handlers=handlers):
         await tel.log("info", "order placed", order=1234, total="12.50")
 
-That signal arrives as ``<134>1 2026-08-10T17:15:34.892341Z web1 shop 4711 - [shop@32473
-order="1234" total="12.50"] order placed`` (``-`` is the MSGID: an event's id goes there).
+The central receiver gets ``<14>1 2026-08-10T17:15:34.892341Z web1 shop 4711 - [shop@32473
+order="1234" total="12.50"] order placed`` (``-`` is the MSGID: an event's id goes there), the
+local one ``<134>Aug 10 19:15:34 shop[4711]: order placed order=1234 total=12.50``.
 
 To check what arrives, run a throwaway rsyslog in the foreground that prints what it parsed::
 
@@ -144,7 +145,8 @@ DEFAULT = _Default.TOKEN
 def _program_name() -> str:
     name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     clean = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in name)
-    return clean[:48] if clean and clean not in ("-c", "-m", "_c", "_m") else "python"
+    # "-" (a script on stdin), "-c": no name to speak of.
+    return clean[:48] if clean[:1].isalnum() else "python"
 
 
 def _positive(param: str, value: object) -> float:

@@ -297,3 +297,67 @@ def rsyslog_fresh_fixture(tmp_path: Path) -> Iterator[Rsyslog]:
         yield server
     finally:
         server.stop()
+
+
+# -- throughput: python -m tests.sinks.rsyslog [N] ---------------------------------------------
+
+
+async def _throughput(rs: Rsyslog, transport: str, n: int) -> tuple[float, float, int]:
+    """Send ``n`` signals over ``transport`` through a hub (blocking mode); return signals/s
+    handed to the socket, signals/s until rsyslog wrote them all, and how many arrived."""
+    import asyncio
+    import uuid
+
+    from telemetry import Telemetry
+    from telemetry.sinks import SyslogSink
+
+    app = f"b{uuid.uuid4().hex[:8]}"
+    if transport == "unix":
+        sink = SyslogSink(rs.unix_path, app_name=app)
+    elif transport == "tls":
+        port = rs.tls_port
+        sink = SyslogSink("127.0.0.1", transport="tcp", port=port, ca_file=rs.certs["ca.pem"],
+                          app_name=app)  # fmt: skip
+    else:
+        port = rs.udp_port if transport == "udp" else rs.tcp_port
+        sink = SyslogSink("127.0.0.1", transport=transport, port=port, app_name=app)  # type: ignore[arg-type]
+    handlers = {"syslog": {"sink": sink, "mode": "blocking"}}
+    t0 = time.perf_counter()
+    async with Telemetry(handlers=handlers) as hub:
+        for i in range(n):
+            await hub.log("info", "user joined", room="lobby", seq=i)
+    sent = time.perf_counter() - t0
+    needle = f'"app":"{app}"'.encode()
+    got, deadline = 0, time.monotonic() + WAIT_S
+    while got < n and time.monotonic() < deadline:
+        got = rs.out(transport).read_bytes().count(needle)
+        await asyncio.sleep(0.01)
+    done = time.perf_counter() - t0
+    return n / sent, n / done, got
+
+
+def main(n: int) -> None:
+    """Print the throughput of SyslogSink to a local rsyslogd over each transport."""
+    import asyncio
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rs = Rsyslog(Path(tmp), tls=have_tls())
+        rs.start()
+        try:
+            for transport in ("udp", "tcp", "tls", "unix"):
+                if transport == "tls" and not rs.tls_port:
+                    continue
+                sent, done, got = asyncio.run(_throughput(rs, transport, n))
+                print(
+                    f"{transport:5} {n} signals: {sent:9,.0f}/s sent, "
+                    f"{done:9,.0f}/s written by rsyslog, {got} arrived"
+                )
+        finally:
+            rs.stop()
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)

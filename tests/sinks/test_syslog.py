@@ -614,6 +614,7 @@ async def test_unreadable_ca_file_fails_at_open(tmp_path: Any) -> None:
         ({"sd_id": "nopen"}, "sd_id"),
         ({"sd_id": "a b@32473"}, "sd_id"),
         ({"sd_id": "x" * 30 + "@32473"}, "sd_id"),
+        ({"sd_id": "𝄞@32473"}, "sd_id"),
         ({"app_name": "my app"}, "app_name"),
         ({"app_name": "app[1]"}, "app_name"),
         ({"app_name": "a" * 49, "transport": "udp"}, "app_name"),
@@ -771,15 +772,16 @@ def test_sd_value_escaping_round_trips(text: str) -> None:
     assert value == expected_text(text)
 
 
-@given(_signals, st.booleans())
+@given(_signals, st.booleans(), st.integers(min_value=0, max_value=300))
 @settings(max_examples=200, deadline=None)
-def test_rfc3164_output_is_one_glibc_style_line(sig: Signal, with_host: bool) -> None:
+def test_rfc3164_output_is_one_glibc_style_line(sig: Signal, with_host: bool, limit: int) -> None:
     """Any signal becomes one ``<PRI>Mmm dd HH:MM:SS [host ]app[pid]: text`` line with no
-    control bytes."""
+    control bytes; cut to a limit, it is a prefix of that line ending on a whole character."""
     fmt = Rfc3164Formatter(
         facility=LOCAL3, app_name="app", hostname="h1", include_hostname=with_host
     )
-    out, _ = fmt.format(sig)
+    out, cut = fmt.format(sig)
+    assert not cut
     assert not _CONTROL.search(out)
     host = "h1 " if with_host else ""
     head = re.match(
@@ -789,3 +791,8 @@ def test_rfc3164_output_is_one_glibc_style_line(sig: Signal, with_host: bool) ->
     assert int(head[1]) == LOCAL3 * 8 + SEVERITY[sig.level]
     text = out[head.end() :].decode("utf-8")
     assert text.startswith(expected_text(sig.msg or sig.id or sig.kind))
+    short, cut = fmt.format(sig, limit)
+    assert cut == (len(out) > limit)
+    assert len(short) <= limit or not cut
+    assert out.startswith(short)
+    short.decode("utf-8")
