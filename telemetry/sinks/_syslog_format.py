@@ -19,7 +19,7 @@ import msgspec
 
 from .._errors import ConfigError
 from .._signal import Level, Signal
-from ..formats._safe import enc_hook, safe_value
+from ..formats._safe import enc_hook, safe_repr, safe_value
 
 __all__ = [
     "DEFAULT_SD_ID",
@@ -198,7 +198,7 @@ class _Base:
         """The PARAM-NAME (or logfmt key) for ``key``, cached."""
         name = self._names.get(key) if isinstance(key, str) else None
         if name is None:
-            name = sd_name(str(key))
+            name = sd_name(key if isinstance(key, str) else safe_repr(key))
             if isinstance(key, str) and len(self._names) < _CACHE_MAX:
                 self._names[key] = name
         return name

@@ -338,11 +338,7 @@ class Connection:
         except OSError:  # including TimeoutError thrown in by the driver
             return "reset"
 
-    def close(self, *, notify: bool = True) -> None:
-        """Close the socket; with ``notify``, send a TLS peer its close_notify (best effort)."""
-        sock = self.sock
-        if notify and self.tls and not self.broken and isinstance(sock, ssl.SSLSocket):
-            with contextlib.suppress(OSError, ValueError):
-                sock.unwrap()
+    def close(self) -> None:
+        """Close the socket at once (:meth:`goodbye_steps` first for a graceful end)."""
         with contextlib.suppress(OSError):
-            sock.close()
+            self.sock.close()

@@ -51,10 +51,19 @@ TCP connects on the first write, and after the receiver goes away it reconnects 
 until ``timeout`` seconds have passed; what is still unsent then is dropped and counted as
 ``unreachable``, and later writes fail fast (one connection attempt per backoff period) until
 the receiver is back. Nothing is sent twice: only messages of which no byte left are sent again.
+Closing ends the stream and waits (two seconds at most) for the receiver to close its side,
+which it does once it has read everything.
+
 Plain syslog over TCP has no acknowledgements, so a receiver that goes away with data unread
-loses it; the sink sees the reset, counts the messages of its last write on that connection
-(and any message cut in the middle) as ``connection_lost`` and the reset in
-``counters["resets"]``. Use RELP or a local relay when every message must be confirmed.
+loses it. The sink sees the reset and counts the messages of its last write on that connection
+(and any message cut in the middle) as ``connection_lost``, a lower bound when the receiver
+stopped reading several writes before it went; the reset itself is counted and warned about.
+Use RELP or a local relay when every message must be confirmed.
+
+Counters: ``connects``, ``connect_errors``, ``disconnects`` (the receiver closed cleanly),
+``resets`` (it went away with data unread), ``abandoned`` (a stream given up mid-message),
+``truncated``. Drop reasons: ``unreachable``, ``connection_lost``, ``too_large`` (a datagram
+the kernel refused).
 """
 
 from __future__ import annotations
@@ -122,7 +131,7 @@ MIN_MESSAGE = 480
 #: How long one write may spend (re)connecting and waiting for the receiver.
 DEFAULT_TIMEOUT_S = 5.0
 #: Longest wait between connection attempts.
-DEFAULT_MAX_BACKOFF_S = 2.0
+DEFAULT_MAX_BACKOFF_S = 1.0
 #: First wait between connection attempts; it doubles after every failure.
 INITIAL_BACKOFF_S = 0.05
 #: The exit fallback waits at most this long for the receiver.
@@ -252,6 +261,14 @@ class SyslogSink(Sink):
         self._inflight = 0  # signals of the last write on the current stream connection
         self._last_error: BaseException | None = None
 
+    def __repr__(self) -> str:
+        where = (
+            f"unix:{self.address}"
+            if self.transport == "unix"
+            else (f"{'tls' if self.tls else self.transport}://{self.address}:{self.port}")
+        )
+        return f"<SyslogSink {where} {self.format} {self.state}>"
+
     # -- configuration ------------------------------------------------------------------------
 
     def _check_tls_options(
@@ -361,7 +378,7 @@ class SyslogSink(Sink):
                 try:
                     self._said_goodbye(await drive(conn.goodbye_steps(), deadline))
                 finally:
-                    conn.close(notify=False)
+                    conn.close()
 
     def close_sync(self) -> None:
         """Close the connection without a loop (exit fallback)."""
@@ -372,7 +389,7 @@ class SyslogSink(Sink):
             try:
                 self._said_goodbye(drive_sync(conn.goodbye_steps(), deadline))
             finally:
-                conn.close(notify=False)
+                conn.close()
 
     def _said_goodbye(self, state: PeerState) -> None:
         if state == "reset":
@@ -387,7 +404,7 @@ class SyslogSink(Sink):
         """In a forked child: let go of the parent's connection without closing it for it."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            conn.close(notify=False)
+            conn.close()
         self._lock = asyncio.Lock()
         self._busy = False
         self._inflight = 0
@@ -536,7 +553,7 @@ class SyslogSink(Sink):
         # resets: the receiver went away with data unread; disconnects: it closed cleanly
         # (or a datagram socket failed); abandoned: this sink gave up a stalled or cut stream.
         self.counters[_LOST_COUNTER[why]] += 1
-        self._drop_connection(notify=False)
+        self._drop_connection()
         self._retry_at = 0.0  # reconnect at once; back off only if that fails
         self._backoff = INITIAL_BACKOFF_S
 
@@ -555,11 +572,11 @@ class SyslogSink(Sink):
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, self.max_backoff)
 
-    def _drop_connection(self, *, notify: bool) -> None:
+    def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
         self._inflight = 0
         if conn is not None:
-            conn.close(notify=notify)
+            conn.close()
 
     # -- accounting ---------------------------------------------------------------------------
 
