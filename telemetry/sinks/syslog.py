@@ -588,6 +588,9 @@ class SyslogSink(Sink):
         self._last_error = err.error
         if not self._stream:
             self._lost("closed")  # the datagram that failed did not leave: send it again
+            # UDP learns of a closed port only from an ICMP error: if "localhost" resolved
+            # to ::1 first and the receiver listens on 127.0.0.1, the next address is right.
+            self._addrs = self._addrs[1:] + self._addrs[:1]
         elif isinstance(err.error, TimeoutError):
             self._lost("broken")  # a stalled receiver: give up this connection
         else:
