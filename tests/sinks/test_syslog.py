@@ -12,9 +12,12 @@ import os
 import re
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -36,6 +39,7 @@ from telemetry.testing import make_signal
 from tests.conftest import assert_accounted, require
 from tests.sinks.rsyslog import Rsyslog, rsyslog_fixture, rsyslog_fresh_fixture  # noqa: F401
 
+ROOT = Path(__file__).resolve().parents[2]
 N = 10_000
 LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
 # RFC 5424 severities: debug 7, informational 6, warning 4, error 3, critical 2.
@@ -551,6 +555,39 @@ def test_write_sync_delivers_without_a_loop(rsyslog: Rsyslog, transport: str) ->
     assert sorted(r["msg"].strip() for r in records) == sorted(
         f"sync {i}" + (f" i={i}" if transport == "unix" else "") for i in range(20)
     )
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_signals_queued_at_exit_are_sent_by_the_exit_fallback(
+    rsyslog: Rsyslog, transport: str
+) -> None:
+    """A process that ends without closing its hub still delivers what was queued: the exit
+    fallback writes it through write_sync."""
+    app = app_name()
+    port = rsyslog.udp_port if transport == "udp" else rsyslog.tcp_port
+    script = f"""
+import asyncio
+from telemetry import Telemetry
+from telemetry.sinks import SyslogSink
+
+async def main():
+    global hub
+    sink = SyslogSink("127.0.0.1", transport={transport!r}, port={port}, app_name={app!r})
+    hub = Telemetry(handlers={{"syslog": sink}})
+    await hub.open()
+    await hub.log("info", "hello")
+    await hub.flush()
+
+asyncio.run(main())  # returns without aclose(): the hub stays open, its workers are gone
+for i in range(100):
+    hub.log_nowait("info", f"bye {{i}}")  # queued, for the exit fallback to write
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr.decode()
+    records = rsyslog.wait_records(transport, app, 101)
+    expected = ["hello"] + [f"bye {i}" for i in range(100)]
+    assert sorted(r["msg"] for r in records) == sorted(expected)
+    assert b"did not confirm" not in proc.stderr
 
 
 # -- without a receiver -------------------------------------------------------------------------
