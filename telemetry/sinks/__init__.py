@@ -4,6 +4,7 @@
 - :class:`ConsoleSink`: readable and coloured on a terminal, JSON lines otherwise.
 - :class:`JournaldSink`: the systemd journal, over its native protocol.
 - :class:`MemorySink`: a list, for tests and examples.
+- :class:`SyslogSink`: syslog over the local socket, UDP, TCP or TLS (RFC 5424 / RFC 3164).
 - :class:`Sink`: the base class for writing your own.
 """
 
@@ -12,5 +13,14 @@ from .console import ConsoleSink
 from .file import FileSink
 from .journald import JournaldSink
 from .memory import MemorySink
+from .syslog import SyslogSink
 
-__all__ = ["ConsoleSink", "FileSink", "JournaldSink", "MemorySink", "Sink", "SinkState"]
+__all__ = [
+    "ConsoleSink",
+    "FileSink",
+    "JournaldSink",
+    "MemorySink",
+    "Sink",
+    "SinkState",
+    "SyslogSink",
+]
