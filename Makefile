@@ -1,17 +1,19 @@
 # The two commands a fresh machine needs are `make demo` and `make test`; each bootstraps the
 # environment (uv, then the locked dependencies) when it is missing.
 PYTHON ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH if there is one, else the one pip installs for $(PYTHON) (run as a module, so it
+# does not matter which bin folder pip put it in).
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 STAMP := $(VENV)/.synced
 RUN := $(UV) run --frozen --no-sync
 
 .PHONY: demo test lint bench docs env clean
 
-$(UV):
-	$(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
-
-$(STAMP): pyproject.toml uv.lock | $(UV)
+$(STAMP): pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
+		|| $(PYTHON) -m pip install --quiet --user uv \
+		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
 	$(UV) sync --frozen --all-groups
 	@touch $(STAMP)
 
