@@ -2,12 +2,18 @@
 
 A sink that fails a thousand times a second must not write a thousand lines a second, and a
 warning about the pipeline must never become a signal in the pipeline (that way lies recursion).
+A write to stderr can block (a full pipe, a stalled terminal), so on a thread that runs an event
+loop the line is handed to one daemon writer thread instead; lines still pending at exit are
+written then.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextlib
 import os
+import queue
 import sys
 import threading
 import time
@@ -28,6 +34,8 @@ class Warner:
         self._lock = threading.Lock()
         #: Every warning issued or suppressed, by key (for tests and stats).
         self.counts: dict[str, int] = {}
+        self._pending: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
 
     def warn(self, key: str, message: str) -> bool:
         """Write ``message`` unless ``key`` was written in the last interval; say if written."""
@@ -42,22 +50,54 @@ class Warner:
             skipped = self._suppressed.pop(key, 0)
         more = f" ({skipped} similar warnings suppressed)" if skipped else ""
         line = f"aiotelemetry: {message}{more}\n"
-        try:
-            os.write(sys.stderr.fileno(), line.encode("utf-8", "backslashreplace"))
-        except (OSError, ValueError, AttributeError):
-            with contextlib.suppress(Exception):  # stderr is gone: nowhere left to say it
-                sys.stderr.write(line)
+        if asyncio._get_running_loop() is None:
+            _write(line)
+        else:
+            self._hand_over(line)
         return True
 
+    def _hand_over(self, line: str) -> None:
+        self._pending.put(line)
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = threading.Thread(
+                        target=self._write_pending, name="aiotelemetry-warnings", daemon=True
+                    )
+                    self._writer.start()
+
+    def _write_pending(self) -> None:
+        while True:
+            _write(self._pending.get())
+
+    def drain(self) -> None:
+        """Write the lines still waiting for the writer thread (at exit)."""
+        while True:
+            try:
+                _write(self._pending.get_nowait())
+            except queue.Empty:
+                return
+
     def after_fork(self) -> None:
-        """A fresh lock and budget in a forked child."""
+        """A fresh lock, budget and writer in a forked child."""
         self._lock = threading.Lock()
         self._last.clear()
         self._suppressed.clear()
+        self._pending = queue.SimpleQueue()
+        self._writer = None
+
+
+def _write(line: str) -> None:
+    try:
+        os.write(sys.stderr.fileno(), line.encode("utf-8", "backslashreplace"))
+    except (OSError, ValueError, AttributeError):
+        with contextlib.suppress(Exception):  # stderr is gone: nowhere left to say it
+            sys.stderr.write(line)
 
 
 _warner = Warner()
 os.register_at_fork(after_in_child=_warner.after_fork)
+atexit.register(_warner.drain)
 
 
 def warn(key: str, message: str) -> bool:

@@ -1,0 +1,75 @@
+"""The loop is sacred: the whole pipeline runs without one blocking call on the event loop.
+
+blockbuster (as anyio's own tests use) makes blocking calls on the loop thread (file I/O,
+``time.sleep``, blocking socket calls, ``os.write`` ...) raise instead of silently stalling.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from blockbuster import BlockingError, blockbuster_ctx
+
+import telemetry as tel
+from telemetry import Telemetry
+from telemetry.sinks import ConsoleSink, FileSink, JournaldSink, MemorySink, SyslogSink
+
+from .conftest import assert_accounted
+
+
+@pytest.fixture
+def udp_receiver() -> tuple[socket.socket, int]:
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    yield rx, rx.getsockname()[1]
+    rx.close()
+
+
+async def test_emitting_and_writing_make_no_blocking_call_on_the_loop(
+    tmp_path: Path, udp_receiver: tuple[socket.socket, int]
+) -> None:
+    """File, console, syslog (UDP), journald and memory handlers, spans, bound context,
+    flush and close: no blocking call on the loop thread."""
+    rx, port = udp_receiver
+    console_out = (tmp_path / "console.log").open("w")  # noqa: SIM115 - closed below
+    file_sink, memory = FileSink(tmp_path / "logs" / "app.jsonl", fsync="batch"), MemorySink()
+    with blockbuster_ctx(["telemetry"]):
+        hub = Telemetry(
+            handlers={
+                "file": {"sink": file_sink, "mode": "blocking"},
+                "console": ConsoleSink(console_out),
+                "syslog": SyslogSink("127.0.0.1", transport="udp", port=port),
+                "journald": JournaldSink(tmp_path / "no-journal.sock", missing_ok=True),
+                "memory": {"sink": memory, "mode": "blocking"},
+            }
+        )
+        async with hub:
+            with tel.bind(request_id="r1"):
+                for i in range(3000):
+                    async with tel.span("work", i=i):
+                        await tel.log("info", "step", i=i)
+                await hub.flush()
+    console_out.close()
+    stats = hub.stats()
+    assert_accounted(stats)
+    assert stats.handlers["file"].written == 6000
+    assert len(memory.signals) == 6000
+    assert len((tmp_path / "logs" / "app.jsonl").read_bytes().splitlines()) == 6000
+    journald = stats.handlers["journald"]  # dropping mode: the queue may overflow, counted too
+    assert set(journald.dropped) <= {"journald_missing", "queue_full"}
+    assert journald.dropped["journald_missing"] == journald.processed
+
+
+def test_blockbuster_does_catch_a_blocking_call() -> None:
+    """The guard is live: a blocking call on the loop raises (so the test above can fail)."""
+    import asyncio
+    import time
+
+    async def naughty() -> None:
+        time.sleep(0.001)
+
+    with blockbuster_ctx(), pytest.raises(BlockingError):
+        asyncio.run(naughty())
