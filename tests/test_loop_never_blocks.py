@@ -6,6 +6,7 @@ blockbuster (as anyio's own tests use) makes blocking calls on the loop thread (
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from pathlib import Path
 
@@ -34,7 +35,7 @@ async def test_emitting_and_writing_make_no_blocking_call_on_the_loop(
     """File, console, syslog (UDP), journald and memory handlers, spans, bound context,
     flush and close: no blocking call on the loop thread."""
     rx, port = udp_receiver
-    console_out = (tmp_path / "console.log").open("w")  # noqa: SIM115 - closed below
+    console_out = (tmp_path / "console.log").open("w")
     file_sink, memory = FileSink(tmp_path / "logs" / "app.jsonl", fsync="batch"), MemorySink()
     with blockbuster_ctx(["telemetry"]):
         hub = Telemetry(
@@ -56,6 +57,12 @@ async def test_emitting_and_writing_make_no_blocking_call_on_the_loop(
     stats = hub.stats()
     assert_accounted(stats)
     assert stats.handlers["file"].written == 6000
+    rx.settimeout(0.5)
+    received = 0
+    with contextlib.suppress(TimeoutError):
+        while rx.recv(65536):
+            received += 1
+    assert received == stats.handlers["syslog"].written > 0
     assert len(memory.signals) == 6000
     assert len((tmp_path / "logs" / "app.jsonl").read_bytes().splitlines()) == 6000
     journald = stats.handlers["journald"]  # dropping mode: the queue may overflow, counted too
