@@ -76,7 +76,7 @@ def test_blockbuster_does_catch_a_blocking_call() -> None:
     import time
 
     async def naughty() -> None:
-        time.sleep(0.001)
+        time.sleep(0.001)  # noqa: ASYNC251 - the blocking call this test wants caught
 
     with blockbuster_ctx(), pytest.raises(BlockingError):
         asyncio.run(naughty())
