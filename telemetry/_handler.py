@@ -57,6 +57,16 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def check_middleware(middleware: Sequence[Middleware]) -> tuple[Middleware, ...]:
+    """The middleware as a tuple, or ConfigError if one of them is not callable."""
+    for mw in middleware:
+        if not callable(mw):
+            raise ConfigError(
+                "middleware", f"must be callables Signal -> Signal | None, got {mw!r}"
+            )
+    return tuple(middleware)
+
+
 def run_middleware(
     chain: Sequence[Middleware], sig: Signal, on_error: Callable[[Middleware, Exception], None]
 ) -> Signal | None:
@@ -116,12 +126,7 @@ class Handler:
         self.retry_backoff = float(retry_backoff)
         self.sync = bool(sync)
         self.filters = filters
-        for mw in middleware:
-            if not callable(mw):
-                raise ConfigError(
-                    "middleware", f"must be callables Signal -> Signal | None, got {mw!r}"
-                )
-        self.middleware: tuple[Middleware, ...] = tuple(middleware)
+        self.middleware = check_middleware(middleware)
         self.hub_middleware: tuple[Middleware, ...] = ()
 
         self.queue: SignalQueue[Signal] = SignalQueue(self.buffer_size)

@@ -41,6 +41,7 @@ from ._handler import (
     Handler,
     Middleware,
     Mode,
+    check_middleware,
 )
 from ._signal import Location, Signal
 from ._stats import HandlerStats, Health, Stats
@@ -151,12 +152,7 @@ class Telemetry(Creators):
             default_level="info",
         )
         self._floor = _DISABLED_FLOOR if self.env.disabled else self._filters.levels.floor
-        for mw in middleware:
-            if not callable(mw):
-                raise ConfigError(
-                    "middleware", f"must be callables Signal -> Signal | None, got {mw!r}"
-                )
-        self._middleware: tuple[Middleware, ...] = tuple(middleware)
+        self._middleware = check_middleware(middleware)
         self.location = bool(location)
         if close_timeout is not None and close_timeout <= 0:
             raise ConfigError("close_timeout", f"must be > 0 or None, got {close_timeout!r}")
