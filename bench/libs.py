@@ -132,6 +132,8 @@ class Lib:
 
 # -- aiotelemetry ---------------------------------------------------------------------------
 
+from telemetry import DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_SIZE  # noqa: E402 - beside its user
+
 
 class AioTelemetry(Lib):
     """aiotelemetry: ``await tel.log(...)`` through one FileSink handler (dropping mode)."""
@@ -140,10 +142,11 @@ class AioTelemetry(Lib):
     label = "aiotelemetry"
     dist = "aiotelemetry"
     config = (
-        "`Telemetry(handlers={'file': FileSink(path)})`, defaults (dropping mode, buffer 1024, "
-        "batch 256, fsync at close); `await tel.log('info', 'msg', a=1, b='x', c=2.5)`"
+        "`Telemetry(handlers={'file': FileSink(path)})`, defaults (dropping mode, buffer "
+        f"{DEFAULT_BUFFER_SIZE}, batch {DEFAULT_BATCH_SIZE}, fsync at close); "
+        "`await tel.log('info', 'msg', a=1, b='x', c=2.5)`"
     )
-    dropping = "default dropping mode (buffer 1024)"
+    dropping = f"default dropping mode (buffer {DEFAULT_BUFFER_SIZE})"
 
     async def open(self) -> None:
         import telemetry as tel
