@@ -481,6 +481,27 @@ async def test_max_age_deletes_files_not_modified_for_that_long(tmp_path: Path) 
     assert old[-1] in survivors
 
 
+async def test_session_files_are_pruned_when_a_new_session_opens(tmp_path: Path) -> None:
+    """With {time} in the path and keep=N, opening a new session deletes all but the N newest
+    earlier session files; files of other names are left alone."""
+    clock = FakeClock(datetime(2026, 8, 10, 9, 0, tzinfo=UTC).timestamp())
+    for hour in range(5):
+        clock.now += 3600
+        async with hub_for(
+            FileSink(tmp_path / "session_{time}.jsonl", clock=clock, utc=True)
+        ) as hub:
+            await emit(hub, range(hour, hour + 1))
+    (tmp_path / "notes.txt").write_text("mine\n")
+    clock.now += 3600
+    sink = FileSink(tmp_path / "session_{time}.jsonl", keep=2, clock=clock, utc=True)
+    async with hub_for(sink) as hub:
+        await emit(hub, range(5, 6))
+    sessions = listing(tmp_path, "session_*.jsonl")
+    assert [numbers(read_lines(p)) for p in sessions] == [[3], [4], [5]]
+    assert sessions[-1] == sink.path
+    assert (tmp_path / "notes.txt").exists()
+
+
 async def test_gzip_rotation_produces_complete_archives_of_exactly_the_rotated_lines(
     tmp_path: Path,
 ) -> None:
@@ -734,6 +755,40 @@ async def test_a_deleted_file_or_folder_is_recreated_and_the_batch_retried(
     assert numbers(read_lines(path)) == list(range(50, 100))
     assert h.dropped == {}
     assert h.errors == h.retries == 1
+
+
+def chattr(flag: str, path: Path) -> bool:
+    """Set or clear a file attribute (``+i``: immutable, even for root); whether it worked."""
+    tool = shutil.which("chattr")
+    return tool is not None and subprocess.run([tool, flag, str(path)]).returncode == 0
+
+
+async def test_a_refused_rotation_keeps_writing_to_the_current_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rename the file system refuses (an immutable folder: EPERM even for root) is counted
+    and warned about; the signals go on into the current file and rotation resumes later."""
+    import telemetry.sinks.file as file_module
+
+    monkeypatch.setattr(file_module, "ROTATION_RETRY_S", 0.0)
+    folder = tmp_path / "logs"
+    path = folder / "app.jsonl"
+    async with hub_for(FileSink(path, rotate_bytes=2000), batch_size=8) as hub:
+        await emit(hub, range(10))
+        require(chattr("+i", folder), "needs chattr and a file system with the immutable flag")
+        try:
+            await emit(hub, range(10, 100))
+        finally:
+            chattr("-i", folder)
+        refused = handler(hub.stats()).sink_counters["rotation_errors"]
+        await emit(hub, range(100, 150))
+    stats = hub.stats()
+    assert_accounted(stats)
+    assert refused >= 1
+    assert handler(stats).dropped == {}
+    assert handler(stats).sink_counters["rotations"] >= 1
+    everything = [n for p in [*rotated_files(folder), path] for n in numbers(read_lines(p))]
+    assert everything == list(range(150))
 
 
 _CRASHER = textwrap.dedent(
