@@ -14,16 +14,18 @@ is what retention counts and deletes; the active file is excluded by the caller.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import string
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .._errors import ConfigError
 from .._signal import ProcessInfo
 
-__all__ = ["GZ_SUFFIX", "PLACEHOLDERS", "STAMP_FORMAT", "PathTemplate", "stamp"]
+__all__ = ["GZ_SUFFIX", "PLACEHOLDERS", "STAMP_FORMAT", "PathTemplate", "first_free", "stamp"]
 
 #: The placeholders a file name may contain.
 PLACEHOLDERS = ("host", "pid", "time")
@@ -37,6 +39,25 @@ GZ_SUFFIX = ".gz"
 def stamp(t: float, *, utc: bool) -> str:
     """The epoch time ``t`` as ``20260810_171534_892341`` (local time unless ``utc``)."""
     return datetime.fromtimestamp(t, UTC if utc else None).strftime(STAMP_FORMAT)
+
+
+def first_free(
+    name_for: Callable[[int], Path], taken: Path | None = None, *, tries: int = 1000
+) -> Path:
+    """The first of ``name_for(0)``, ``name_for(1)``, ... that names no file (nor its .gz) and
+    is not ``taken``; ``name_for(n)`` is the name for a time ``n`` microseconds later.
+
+    Runs in a thread: it looks at the disk.
+    """
+    for n in range(tries):
+        path = name_for(n)
+        if (
+            path != taken
+            and not path.exists()
+            and not path.with_name(path.name + GZ_SUFFIX).exists()
+        ):
+            return path
+    raise FileExistsError(errno.EEXIST, "no free name for a finished file", str(name_for(0)))
 
 
 def _host() -> str:

@@ -35,14 +35,14 @@ from typing import Literal
 import anyio.to_thread
 from aiofiles.threadpool.binary import AsyncFileIO
 
-from .._errors import ConfigError, SinkError
+from .._errors import ClosedError, ConfigError, SinkError
 from .._signal import Signal
 from .._warn import warn
 from ..formats import FORMATS, Format, make_format
 from ._append import AppendFile, fsync_dir
 from ._base import Sink
 from ._housekeeping import Housekeeper
-from ._naming import GZ_SUFFIX, PathTemplate
+from ._naming import PathTemplate, first_free
 from ._rotation import Interval, next_boundary, parse_duration, parse_interval, parse_size
 
 __all__ = ["DEFAULT_FILE_MODE", "ROTATION_RETRY_S", "FileSink"]
@@ -55,7 +55,6 @@ FsyncPolicy = Literal["never", "batch", "close"]
 _FSYNC = ("batch", "close", "never")
 Compression = Literal["gzip"]
 _COMPRESS = ("gzip",)
-_MAX_NAME_TRIES = 1000
 _MICROSECOND = 1e-6
 
 
@@ -209,7 +208,7 @@ class FileSink(Sink):
             return None
         if st.st_size == 0 or next_boundary(st.st_mtime, every, utc=self.utc) > self._clock():
             return None
-        target = self._free_name(
+        target = first_free(
             lambda n: self.template.rotated(self.path, st.st_mtime + n * _MICROSECOND, utc=self.utc)
         )
         os.rename(self.path, target)
@@ -234,10 +233,15 @@ class FileSink(Sink):
 
     # -- writing ------------------------------------------------------------------------------
 
-    async def write(self, batch: Sequence[Signal]) -> None:
-        """Encode the batch and append it with one write (rotating or reopening first if due)."""
+    def _check_open(self) -> None:
         if self.state == "new":
             raise SinkError("file sink is not open")
+        if self.state == "closed":
+            raise ClosedError("file sink is closed")
+
+    async def write(self, batch: Sequence[Signal]) -> None:
+        """Encode the batch and append it with one write (rotating or reopening first if due)."""
+        self._check_open()
         data = self.format.encode_batch(batch)
         async with self._lock:
             try:
@@ -252,8 +256,7 @@ class FileSink(Sink):
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Encode and append the batch on the calling thread (exit fallback, sync mode)."""
-        if self.state == "new":
-            raise SinkError("file sink is not open")
+        self._check_open()
         data = self.format.encode_batch(batch)
         try:
             if self._event_due(len(data)):
@@ -314,13 +317,13 @@ class FileSink(Sink):
         try:
             if self.template.has_time:
                 finished = self.path
-                path = self._free_name(
+                path = first_free(
                     lambda n: self.template.render(now + n * _MICROSECOND, utc=self.utc), finished
                 )
                 new = self._open_file(path)
                 self.path = path
             else:
-                finished = self._free_name(
+                finished = first_free(
                     lambda n: self.template.rotated(self.path, now + n * _MICROSECOND, utc=self.utc)
                 )
                 os.rename(self.path, finished)
@@ -345,16 +348,6 @@ class FileSink(Sink):
         if self.fsync != "never":
             fsync_dir(self.path.parent)
             self._dir_dirty = False
-
-    def _free_name(self, name_for: Callable[[int], Path], taken: Path | None = None) -> Path:
-        """The first of ``name_for(0)``, ``name_for(1)``, ... that names no file (nor its .gz);
-        ``name_for(n)`` is the name for a time ``n`` microseconds later."""
-        for n in range(_MAX_NAME_TRIES):
-            path = name_for(n)
-            gz = path.with_name(path.name + GZ_SUFFIX)
-            if path != taken and not path.exists() and not gz.exists():
-                return path
-        raise FileExistsError(errno.EEXIST, "no free name for a rotated file", str(name_for(0)))
 
     def _failed(self, exc: OSError) -> SinkError:
         self._failures += 1

@@ -553,14 +553,21 @@ async def test_disk_work_stays_off_the_loop_and_happens_once_per_event(
     per batch (the write) and one per event (open, rotation, flush, close), never per signal."""
     loop_thread = threading.get_ident()
     on_loop: list[str] = []
+
+    def called_from_a_sink() -> bool:
+        frame = sys._getframe(2)
+        while frame is not None:
+            if "telemetry/sinks/" in frame.f_code.co_filename:
+                return True
+            frame = frame.f_back
+        return False
+
     for name in ("open", "write", "fsync", "rename", "replace", "stat", "fstat", "scandir",
                  "unlink", "mkdir", "ftruncate", "utime"):  # fmt: skip
         real = getattr(os, name)
 
         def spy(*args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
-            if threading.get_ident() == loop_thread and "telemetry/sinks" in (
-                sys._getframe(1).f_code.co_filename
-            ):
+            if threading.get_ident() == loop_thread and called_from_a_sink():
                 on_loop.append(_name)
             return _real(*args, **kw)
 
