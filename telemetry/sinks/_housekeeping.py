@@ -137,20 +137,32 @@ class Housekeeper:
         """Whether there is anything to do at all."""
         return self.compress or self.keep is not None or self.max_age is not None
 
-    def submit(self, finished: Path | None, *, active: Path, recover: bool = False) -> None:
-        """Queue a job: compress ``finished`` (if compressing), then apply retention.
+    def submit(
+        self,
+        finished: Path | None,
+        *,
+        active: Path,
+        recover: bool = False,
+        first: Callable[[], None] | None = None,
+    ) -> None:
+        """Queue a job: ``first()`` (the sink's own closing of the finished file), then compress
+        ``finished`` (if compressing), then apply retention.
 
-        ``recover`` (at open) first cleans up after a process that died mid-compression.
+        ``recover`` (at open) first cleans up after a process that died mid-compression. When
+        the job cannot be queued (the interpreter is exiting) ``first`` runs here and now.
         """
-        if not self.needed:
+        if not self.needed and first is None:
             return
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="telemetry-file")
             try:
-                self._last = self._executor.submit(self._job, finished, active, recover)
+                self._last = self._executor.submit(self._job, finished, active, recover, first)
+                return
             except RuntimeError:  # interpreter shutting down: the files stay as they are
                 self.counters["housekeeping_skipped"] += 1
+        if first is not None:
+            first()
 
     async def wait(self) -> None:
         """Return once every job submitted so far has finished."""
@@ -174,8 +186,16 @@ class Housekeeper:
 
     # -- in the worker thread -----------------------------------------------------------------
 
-    def _job(self, finished: Path | None, active: Path, recover: bool) -> None:
+    def _job(
+        self,
+        finished: Path | None,
+        active: Path,
+        recover: bool,
+        first: Callable[[], None] | None,
+    ) -> None:
         try:
+            if first is not None:
+                first()
             if recover:
                 self._recover(active)
             if finished is not None and self.compress:

@@ -336,18 +336,25 @@ class FileSink(Sink):
                 f"file sink could not rotate {str(self.path)!r}, writing on to it: {exc}",
             )
             return
-        self._dir_dirty = True
         self._use(None)
         # From here the finished file holds everything written so far: a crash before the new
         # file is open loses nothing, and an open that fails leaves the next write to reopen.
-        self._close_file(old)
+        # Making it durable (fsync of the file, then of the folder for the rename) is the
+        # housekeeper's first job, so that a rotation does not hold up the writes that follow;
+        # aclose() waits for it.
         self.counters["rotations"] += 1
         self._schedule(now)
-        self._housekeeper.submit(finished, active=self.path)
+        self._housekeeper.submit(finished, active=self.path, first=lambda: self._retire(old))
         self._use(new if new is not None else self._open_file(self.path))
+
+    def _retire(self, old: AppendFile) -> None:
+        """Close a finished file; fsync it and its folder unless ``fsync="never"``."""
+        self._close_file(old)
         if self.fsync != "never":
-            fsync_dir(self.path.parent)
-            self._dir_dirty = False
+            try:
+                fsync_dir(Path(old.path).parent)
+            except OSError as exc:
+                warn(f"file-fsync:{old.path}", f"file sink could not fsync the folder: {exc}")
 
     def _failed(self, exc: OSError) -> SinkError:
         self._failures += 1
