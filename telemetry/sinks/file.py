@@ -1,36 +1,89 @@
-"""A sink that appends encoded signals to a file, one write per batch."""
+"""A sink that appends encoded signals to a file: one write per batch, rotation and retention.
+
+Who does what, and on which thread:
+
+- the event loop encodes a batch and decides, from numbers it already has (the size ``fstat``
+  reported after the last write, the clock, the next rotation boundary), whether something must
+  happen before the write: no I/O, no system call;
+- the write itself is one aiofiles call per batch, that is one thread hop, in which
+  :class:`~telemetry.sinks._append.AppendFile` appends the batch with one ``O_APPEND`` write,
+  fsyncs it if asked, and checks with ``fstat`` / ``stat`` whether the file was deleted or moved;
+- an event (open, reopen after a move or a deletion, rotation) is one ``anyio.to_thread`` hop:
+  rename, open, fsync, all together, once per event;
+- compression and retention run on the :class:`~telemetry.sinks._housekeeping.Housekeeper`'s
+  own thread, one job per rotation, so that a slow gzip never holds up the writer.
+
+A lock makes "check, rotate, write" one step for a batch, so a rotation never closes the file
+under another worker's write. Failures raise :class:`SinkError` inside the pipeline, where the
+handler retries and counts them; the sink adds a rate-limited warning naming the cause and the
+path, and says so again when writing resumes.
+"""
 
 from __future__ import annotations
 
-import io
+import asyncio
+import contextlib
+import errno
+import math
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 import anyio.to_thread
 from aiofiles.threadpool.binary import AsyncFileIO
 
-from .._errors import ConfigError, SinkError
+from .._errors import ClosedError, ConfigError, SinkError
 from .._signal import Signal
+from .._warn import warn
 from ..formats import FORMATS, Format, make_format
+from ._append import AppendFile, fsync_dir
 from ._base import Sink
+from ._housekeeping import Housekeeper
+from ._naming import PathTemplate, first_free
+from ._rotation import Interval, next_boundary, parse_duration, parse_interval, parse_size
 
-__all__ = ["DEFAULT_FILE_MODE", "FileSink"]
+__all__ = ["DEFAULT_FILE_MODE", "ROTATION_RETRY_S", "FileSink"]
 
 DEFAULT_FILE_MODE = 0o640
+#: After a rotation that failed (rename refused), writing goes on to the current file and the
+#: rotation is tried again this many seconds later.
+ROTATION_RETRY_S = 5.0
 FsyncPolicy = Literal["never", "batch", "close"]
 _FSYNC = ("batch", "close", "never")
+Compression = Literal["gzip"]
+_COMPRESS = ("gzip",)
+_MICROSECOND = 1e-6
 
 
 class FileSink(Sink):
     """Append signals to ``path`` as JSON lines (or ``text`` / ``logfmt``).
 
     Parent folders are created on open; new files get ``file_mode`` (0o640). Each batch is one
-    ``O_APPEND`` write of the whole encoded batch through aiofiles, so lines from several
-    processes sharing the file never interleave. ``fsync`` says when data is forced to disk:
-    ``"close"`` (default: what ``aclose()`` reported as written is on disk), ``"batch"`` (after
-    every write) or ``"never"``.
+    ``O_APPEND`` write, so lines from several processes sharing the file never interleave.
+    ``fsync`` says when data is forced to disk: ``"close"`` (default: what ``aclose()``
+    reported as written is on disk, directory entries included), ``"batch"`` (after every
+    write) or ``"never"``.
+
+    ``path`` may contain ``{time}`` (the time the file was started, with microseconds:
+    ``session_{time}.jsonl`` gives ``session_20260810_171534_892341.jsonl``), ``{pid}`` and
+    ``{host}``; with ``{pid}``, processes forked after the sink was made get their own file.
+
+    Rotation: ``rotate_bytes`` (``"100 MB"``, ``"1 GiB"`` or an int) starts a new file before a
+    batch that would take the file past that size; ``rotate_every`` (``"30m"``, ``"1h"``,
+    ``"1d"``, ``"1w"``) at each boundary of the local clock (or UTC with ``utc=True``); both may
+    be given. The active file is always ``path``: the finished one is renamed with the rotation
+    time (``app.20260810_171534_892341.jsonl``), unless ``path`` has ``{time}``, in which case a
+    new name is started instead. ``compress="gzip"`` compresses finished files; ``keep`` (N
+    newest) and ``max_age`` (``"7d"``, seconds or a timedelta) delete old ones. ``clock``
+    (epoch seconds) drives boundaries, names and ages, so tests can move time.
+
+    A file moved away (logrotate) or deleted is noticed after the next write and reopened,
+    without losing the batch. Several processes may share one file and even rotate it: each
+    notices the move and follows, but file sizes are then approximate; prefer ``{pid}`` or an
+    external rotator.
     """
 
     kind = "file"
@@ -42,26 +95,100 @@ class FileSink(Sink):
         format: str = "json",
         file_mode: int = DEFAULT_FILE_MODE,
         fsync: FsyncPolicy = "close",
+        rotate_bytes: int | str | None = None,
+        rotate_every: str | None = None,
+        utc: bool = False,
+        keep: int | None = None,
+        max_age: float | str | timedelta | None = None,
+        compress: Compression | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         if format not in FORMATS:
             raise ConfigError.choice("format", format, FORMATS)
         if fsync not in _FSYNC:
             raise ConfigError.choice("fsync", fsync, _FSYNC)
-        if not 0 <= file_mode <= 0o7777:
+        if not isinstance(file_mode, int) or not 0 <= file_mode <= 0o7777:
             raise ConfigError(
                 "file_mode", f"must be a permission mode like 0o640, got {file_mode!r}"
             )
-        self.path = Path(path)
+        if compress is not None and compress not in _COMPRESS:
+            raise ConfigError.choice("compress", compress, _COMPRESS)
+        if not callable(clock):
+            raise ConfigError("clock", f"must be a callable returning epoch seconds, got {clock!r}")
+        self.template = PathTemplate(path)
+        self.rotate_bytes = (
+            None if rotate_bytes is None else parse_size(rotate_bytes, "rotate_bytes")
+        )
+        self.rotate_every: Interval | None = (
+            None if rotate_every is None else parse_interval(rotate_every, "rotate_every")
+        )
+        rotates = self.rotate_bytes is not None or self.rotate_every is not None
+        if compress is not None and not rotates:
+            raise ConfigError(
+                "compress", "needs rotate_bytes or rotate_every: only finished files are compressed"
+            )
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
+            raise ConfigError("keep", f"must be an integer >= 0 (files kept), got {keep!r}")
+        self.keep = keep
+        self.max_age = None if max_age is None else parse_duration(max_age, "max_age")
+        for name, value in (("keep", keep), ("max_age", max_age)):
+            if value is not None and not rotates and not self.template.has_time:
+                raise ConfigError(
+                    name,
+                    "needs rotate_bytes, rotate_every or {time} in path: "
+                    "only finished files are deleted",
+                )
         self.format: Format = make_format(format)
         self.file_mode = file_mode
         self.fsync = fsync
-        self._raw: io.FileIO | None = None
+        self.utc = bool(utc)
+        self.compress = compress
+        self._clock = clock
+        #: The file being written now (the template rendered at construction, again at open).
+        self.path: Path = self.template.render(clock(), utc=self.utc)
+        self._housekeeper = Housekeeper(
+            self.template,
+            compress=compress is not None,
+            keep=keep,
+            max_age=self.max_age,
+            fsync=fsync != "never",
+            file_mode=file_mode,
+            clock=clock,
+            counters=self.counters,
+        )
+        self._raw: AppendFile | None = None
         self._file: AsyncFileIO | None = None
+        self._lock = asyncio.Lock()
+        self._next_rotation = math.inf
+        self._rotation_retry_at = 0.0  # time.monotonic(); rotations wait until then
+        self._dir_dirty = False  # a file was created or renamed since the last directory fsync
+        self._failures = 0  # failed writes in a row, to say when writing resumes
+
+    # -- opening ------------------------------------------------------------------------------
 
     async def _open(self) -> None:
+        # Rendered again now: a sink made before a fork opens in the child under the child's pid.
+        self.path = self.template.render(self._clock(), utc=self.utc)
+        finished = await anyio.to_thread.run_sync(self._open_first)
+        self._housekeeper.submit(finished, active=self.path, recover=True)
+
+    def _open_first(self) -> Path | None:
+        """Open the file (in a thread); a file left from an earlier period is rotated first."""
+        finished = None
         try:
-            raw = await anyio.to_thread.run_sync(self._open_raw)
+            if self.path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "is a directory", str(self.path))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.rotate_every is not None and not self.template.has_time:
+                try:
+                    finished = self._rotate_stale(self.rotate_every)
+                except OSError as exc:  # appending to the old file loses nothing; say so
+                    warn(
+                        f"file-rotate:{self.path}",
+                        f"file sink could not rotate {str(self.path)!r}, appending to it: {exc}",
+                    )
+            self._use(self._open_file(self.path))
         except IsADirectoryError:
             raise ConfigError(
                 "path", f"must name a file, but {str(self.path)!r} is a directory"
@@ -70,56 +197,225 @@ class FileSink(Sink):
             raise ConfigError(
                 "path", f"must be a file that can be created and appended to: {exc}"
             ) from exc
-        # aiofiles does the per-batch writes in the loop's executor; the raw FileIO is kept so
-        # that the exit fallback can write and close the very same file without a loop.
+        self._schedule(self._clock())
+        return finished
+
+    def _rotate_stale(self, every: Interval) -> Path | None:
+        """Rename a file whose period ended before we started (named by its last write)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        if st.st_size == 0 or next_boundary(st.st_mtime, every, utc=self.utc) > self._clock():
+            return None
+        target = first_free(
+            lambda n: self.template.rotated(self.path, st.st_mtime + n * _MICROSECOND, utc=self.utc)
+        )
+        os.rename(self.path, target)
+        self._dir_dirty = True
+        self.counters["rotations"] += 1
+        return target
+
+    def _open_file(self, path: Path) -> AppendFile:
+        raw = AppendFile(str(path), self.file_mode, fsync_each=self.fsync == "batch")
+        self._dir_dirty = True
+        return raw
+
+    def _use(self, raw: AppendFile | None) -> None:
+        # aiofiles does the per-batch write in the loop's executor; the raw file is kept so that
+        # the exit fallback can write and close the very same file without a loop.
         self._raw = raw
-        self._file = AsyncFileIO(raw, loop=None, executor=None)
+        self._file = None if raw is None else AsyncFileIO(raw, loop=None, executor=None)
 
-    def _open_raw(self) -> io.FileIO:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return io.FileIO(self.path, "ab", opener=self._opener)
+    def _schedule(self, now: float) -> None:
+        if self.rotate_every is not None:
+            self._next_rotation = next_boundary(now, self.rotate_every, utc=self.utc)
 
-    def _opener(self, path: str, flags: int) -> int:
-        return os.open(path, flags | os.O_APPEND, self.file_mode)
+    # -- writing ------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.state == "new":
+            raise SinkError("file sink is not open")
+        if self.state == "closed":
+            raise ClosedError("file sink is closed")
 
     async def write(self, batch: Sequence[Signal]) -> None:
-        """Encode the batch and append it with one write (and an fsync under ``"batch"``)."""
-        assert self._file is not None, "write() before open()"
+        """Encode the batch and append it with one write (rotating or reopening first if due)."""
+        self._check_open()
         data = self.format.encode_batch(batch)
-        if self.fsync == "batch":
-            await anyio.to_thread.run_sync(self._write_fd, data, True)
-        else:
-            written = await self._file.write(data)
-            if written is not None and written < len(data):
-                await anyio.to_thread.run_sync(self._write_fd, data[written:], False)
+        async with self._lock:
+            try:
+                if self._event_due(len(data)):
+                    await anyio.to_thread.run_sync(self._handle_event, len(data))
+                assert self._file is not None
+                await self._file.write(data)
+            except OSError as exc:
+                raise self._failed(exc) from exc
+            if self._failures:
+                self._resumed()
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Encode and append the batch on the calling thread (exit fallback, sync mode)."""
-        if self._file is None:
-            raise SinkError("file sink is not open")
-        self._write_fd(self.format.encode_batch(batch), self.fsync == "batch")
+        self._check_open()
+        data = self.format.encode_batch(batch)
+        try:
+            if self._event_due(len(data)):
+                self._handle_event(len(data))
+            assert self._raw is not None
+            self._raw.write(data)
+        except OSError as exc:
+            raise self._failed(exc) from exc
+        if self._failures:
+            self._resumed()
 
-    def _write_fd(self, data: bytes, sync: bool) -> None:
-        assert self._file is not None
-        fd = self._file.fileno()
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        if sync:
-            os.fsync(fd)
+    def _event_due(self, size: int) -> bool:
+        """Whether the next write needs a reopen or a rotation first; on the loop, no I/O."""
+        raw = self._raw
+        if raw is None or raw.moved or raw.gone:
+            return True
+        if not raw.regular or time.monotonic() < self._rotation_retry_at:
+            return False
+        if self._clock() >= self._next_rotation:
+            return True
+        limit = self.rotate_bytes
+        return limit is not None and raw.size > 0 and raw.size + size > limit
+
+    def _handle_event(self, size: int) -> None:
+        """Reopen and / or rotate, in a thread, before a write of ``size`` bytes."""
+        raw = self._raw
+        if raw is None or raw.moved or raw.gone:
+            raw = self._reopen()
+        if not raw.regular or time.monotonic() < self._rotation_retry_at:
+            return
+        now = self._clock()
+        limit = self.rotate_bytes
+        time_due = now >= self._next_rotation
+        size_due = limit is not None and raw.size > 0 and raw.size + size > limit
+        if time_due and raw.size == 0:
+            self._schedule(now)  # nothing to rotate in this period
+        elif time_due or size_due:
+            self._rotate(now)
+
+    def _reopen(self) -> AppendFile:
+        old = self._raw
+        self._use(None)
+        if old is not None:
+            self._close_file(old)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        raw = self._open_file(self.path)
+        self._use(raw)
+        self.counters["reopened"] += 1
+        return raw
+
+    def _rotate(self, now: float) -> None:
+        old = self._raw
+        assert old is not None
+        if not old.names_this_file():  # another process rotated it, or logrotate moved it
+            self._reopen()
+            self._schedule(now)
+            return
+        try:
+            if self.template.has_time:
+                finished = self.path
+                path = first_free(
+                    lambda n: self.template.render(now + n * _MICROSECOND, utc=self.utc), finished
+                )
+                new = self._open_file(path)
+                self.path = path
+            else:
+                finished = first_free(
+                    lambda n: self.template.rotated(self.path, now + n * _MICROSECOND, utc=self.utc)
+                )
+                os.rename(self.path, finished)
+                new = None
+        except OSError as exc:
+            self.counters["rotation_errors"] += 1
+            self._rotation_retry_at = time.monotonic() + ROTATION_RETRY_S
+            warn(
+                f"file-rotate:{self.path}",
+                f"file sink could not rotate {str(self.path)!r}, writing on to it: {exc}",
+            )
+            return
+        self._use(None)
+        # From here the finished file holds everything written so far: a crash before the new
+        # file is open loses nothing, and an open that fails leaves the next write to reopen.
+        # Making it durable (fsync of the file, then of the folder for the rename) is the
+        # housekeeper's first job, so that a rotation does not hold up the writes that follow;
+        # aclose() waits for it.
+        self.counters["rotations"] += 1
+        self._schedule(now)
+        self._housekeeper.submit(finished, active=self.path, first=lambda: self._retire(old))
+        self._use(new if new is not None else self._open_file(self.path))
+
+    def _retire(self, old: AppendFile) -> None:
+        """Close a finished file; fsync it and its folder unless ``fsync="never"``."""
+        self._close_file(old)
+        if self.fsync != "never":
+            try:
+                fsync_dir(Path(old.path).parent)
+            except OSError as exc:
+                warn(f"file-fsync:{old.path}", f"file sink could not fsync the folder: {exc}")
+
+    def _failed(self, exc: OSError) -> SinkError:
+        self._failures += 1
+        self.counters["write_errors"] += 1
+        code = errno.errorcode.get(exc.errno or 0, "error")
+        warn(
+            f"file-error:{self.path}:{code}",
+            f"file sink cannot write to {str(self.path)!r} ({code}: {exc.strerror or exc}); "
+            "retrying, and counting signals as dropped (sink_error) while it lasts",
+        )
+        return SinkError(f"cannot write to {str(self.path)!r}: {exc.strerror or exc}")
+
+    def _resumed(self) -> None:
+        warn(
+            f"file-resumed:{self.path}",
+            f"file sink writes to {str(self.path)!r} again after {self._failures} failed attempts",
+        )
+        self._failures = 0
+
+    # -- durability and closing ---------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Force written data to disk (``fsync``) unless ``fsync="never"``."""
-        if self._file is not None and self.fsync != "never":
-            await anyio.to_thread.run_sync(os.fsync, self._file.fileno())
+        """Force written data to disk (``fsync``, and the folder's entries) unless ``"never"``."""
+        if self.fsync == "never" or self._raw is None:
+            return
+        async with self._lock:
+            await anyio.to_thread.run_sync(self._sync)
+
+    def _sync(self) -> None:
+        raw = self._raw
+        if raw is not None and not raw.closed:
+            os.fsync(raw.fileno())
+        if self._dir_dirty:
+            self._dir_dirty = False
+            fsync_dir(self.path.parent)
+
+    def _close_file(self, raw: AppendFile) -> None:
+        """Close a file we are done with; fsync it first unless it was deleted or "never"."""
+        try:
+            if self.fsync != "never" and not raw.gone:
+                os.fsync(raw.fileno())
+        except OSError as exc:
+            warn(f"file-fsync:{raw.path}", f"file sink could not fsync {raw.path!r}: {exc}")
+        finally:
+            raw.close()
+
+    def _close_now(self) -> None:
+        raw = self._raw
+        self._use(None)
+        if raw is not None:
+            self._close_file(raw)
+        if self.fsync != "never" and self._dir_dirty:
+            self._dir_dirty = False
+            with contextlib.suppress(OSError):
+                fsync_dir(self.path.parent)
 
     async def _aclose(self) -> None:
-        file, self._file, self._raw = self._file, None, None
-        if file is not None:
-            if self.fsync != "never":
-                await anyio.to_thread.run_sync(os.fsync, file.fileno())
-            await file.close()
+        async with self._lock:
+            await anyio.to_thread.run_sync(self._close_now)
+        await self._housekeeper.wait()
+        await anyio.to_thread.run_sync(self._housekeeper.shutdown)
 
     def _after_fork(self) -> None:
         # The child's copy of the descriptor: closing it leaves the parent's open.
@@ -129,9 +425,18 @@ class FileSink(Sink):
 
     def close_sync(self) -> None:
         """Close the file without a loop (exit fallback)."""
-        raw, self._raw, self._file = self._raw, None, None
         self.state = "closed"
-        if raw is not None:
-            if self.fsync != "never":
-                os.fsync(raw.fileno())
-            raw.close()
+        self._close_now()
+        self._housekeeper.shutdown()
+
+    def after_fork(self) -> None:
+        """In a forked child: a ``{pid}`` path gets the child's own file; threads start afresh."""
+        self._lock = asyncio.Lock()
+        self._housekeeper.after_fork()
+        if self.template.has_pid:
+            raw = self._raw
+            self._use(None)
+            if raw is not None:
+                with contextlib.suppress(OSError):
+                    raw.close()  # the child's copy of the descriptor only
+            self.path = self.template.render(self._clock(), utc=self.utc)

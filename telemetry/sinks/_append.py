@@ -1,0 +1,127 @@
+"""An append-only file that writes whole batches and notices when it is moved or deleted.
+
+:class:`AppendFile` is an :class:`io.FileIO` whose ``write`` is the file sink's whole per-batch
+job, so that aiofiles runs all of it in one thread hop:
+
+- the batch goes out with one ``write(2)`` on an ``O_APPEND`` descriptor, so batches from
+  several processes sharing the file never interleave (see below);
+- a batch cut short by an error (disk full) is taken back, so the file never keeps half a
+  line: the handler retries the whole batch;
+- ``fsync`` after the write when asked (``fsync="batch"``);
+- then ``fstat`` and ``stat``: if the file was deleted (its link count is 0) the batch went
+  nowhere, and ``write`` raises so that it is retried into a new file; if the path now names
+  another file or none (``logrotate`` moved it), the batch is safe in the moved file and
+  :attr:`AppendFile.moved` tells the sink to reopen before the next one, as
+  ``logging.handlers.WatchedFileHandler`` does.
+
+Why batches are not split: on Linux local filesystems (ext4, xfs, btrfs, tmpfs) a write to an
+``O_APPEND`` file takes the inode lock for its whole length, so it lands in one piece whatever
+its size; only a short write (disk full, file size limit) can cut it, and that is taken back
+here. Pipes have ``PIPE_BUF``, regular files do not. Over NFS ``O_APPEND`` is not atomic at all
+(open(2)), and splitting would not help there either.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import stat
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+__all__ = ["AppendFile", "fsync_dir"]
+
+
+class AppendFile(io.FileIO):
+    """``path`` opened for appending (created with ``file_mode`` if missing)."""
+
+    def __init__(self, path: str, file_mode: int, *, fsync_each: bool = False) -> None:
+        def opener(p: str, flags: int) -> int:
+            return os.open(p, flags | os.O_APPEND | os.O_CLOEXEC, file_mode)
+
+        # "a+" (read/write) so that a torn batch can be read back before it is taken back.
+        super().__init__(path, "a+b", opener=opener)
+        st = os.fstat(self.fileno())
+        self.path = path
+        self.fsync_each = fsync_each
+        self.ident = (st.st_dev, st.st_ino)
+        #: Whether this is a regular file (rotation and moves mean nothing for a FIFO).
+        self.regular = stat.S_ISREG(st.st_mode)
+        #: The file's size after the last write, as ``fstat`` saw it (other writers included).
+        self.size = st.st_size
+        self.mtime = st.st_mtime
+        #: The path no longer names this file: reopen before the next write.
+        self.moved = False
+        #: The file was deleted: the last batch was lost and must be written again elsewhere.
+        self.gone = False
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        """Append all of ``data`` or nothing of it; raise ``OSError`` on failure."""
+        view = memoryview(data).cast("B")
+        fd = self.fileno()
+        done = 0
+        try:
+            while done < len(view):
+                done += os.write(fd, view[done:])
+            if self.fsync_each:
+                os.fsync(fd)
+        except OSError:
+            if done:
+                self._take_back(view[:done])
+            raise
+        self._observe()
+        return done
+
+    def _take_back(self, written: memoryview) -> None:
+        """Truncate away a torn batch, if the file still ends with exactly what we wrote.
+
+        The check matters when other processes append to the same file; when the disk is full
+        they cannot append either, so the file cannot change between the read and the cut.
+        """
+        fd = self.fileno()
+        try:
+            end = os.fstat(fd).st_size
+            start = end - len(written)
+            if start >= 0 and os.pread(fd, len(written), start) == written:
+                os.ftruncate(fd, start)
+        except OSError:
+            pass  # a torn line stays; the write's own error is the one to report
+
+    def _observe(self) -> None:
+        st = os.fstat(self.fileno())
+        self.size = st.st_size
+        self.mtime = st.st_mtime
+        if not self.regular:
+            return
+        if st.st_nlink == 0:
+            self.gone = True
+            raise FileNotFoundError(
+                errno.ENOENT, "the file was deleted while being written; reopening", self.path
+            )
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            self.moved = True
+            return
+        if (now.st_dev, now.st_ino) != self.ident:
+            self.moved = True
+
+    def names_this_file(self) -> bool:
+        """Whether the path still names this file (a fresh ``stat``)."""
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (now.st_dev, now.st_ino) == self.ident
+
+
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
+    """Make the directory's entries (a created or renamed file) durable, as fsync(2) advises."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
