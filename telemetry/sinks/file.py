@@ -417,26 +417,25 @@ class FileSink(Sink):
         await self._housekeeper.wait()
         await anyio.to_thread.run_sync(self._housekeeper.shutdown)
 
-    def _after_fork(self) -> None:
-        # The child's copy of the descriptor: closing it leaves the parent's open.
-        raw, self._raw, self._file = self._raw, None, None
-        if raw is not None:
-            raw.close()
-
     def close_sync(self) -> None:
         """Close the file without a loop (exit fallback)."""
         self.state = "closed"
         self._close_now()
         self._housekeeper.shutdown()
 
+    def _after_fork(self) -> None:
+        # Close the child's copy of the descriptor only: the parent's stays open.
+        raw = self._raw
+        self._use(None)
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.close()
+
     def after_fork(self) -> None:
-        """In a forked child: a ``{pid}`` path gets the child's own file; threads start afresh."""
+        """In a forked child: fresh lock and housekeeping thread; the child's hub reopens the
+        file, and a ``{pid}`` path then names the child's own file."""
         self._lock = asyncio.Lock()
         self._housekeeper.after_fork()
         if self.template.has_pid:
-            raw = self._raw
-            self._use(None)
-            if raw is not None:
-                with contextlib.suppress(OSError):
-                    raw.close()  # the child's copy of the descriptor only
             self.path = self.template.render(self._clock(), utc=self.utc)
+        super().after_fork()
