@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from ._dispatch import Dispatcher, Ready
+from ._dispatch import Dispatcher, Ready, _get_ident
 from ._errors import ConfigError
 from ._filters import RateSpec
 from ._signal import LEVELS, Signal
@@ -50,12 +50,23 @@ class Creators(Dispatcher):
         depth: int,
     ) -> Awaitable[bool]:
         """Build a signal adopting ``data`` and submit it; ``depth`` counts from here."""
-        sig = self._build(
-            lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
-        )
-        if sig is None:
-            return self._no
-        return self._submit(sig, lv)
+        if self._plain and error is None and (msg is None or type(msg) is str):
+            sig = self._quick(lv, kind, id, msg, data, depth + 1)
+        else:
+            built = self._build(
+                lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
+            )
+            if built is None:
+                return self._no
+            sig = built
+        # _submit(), inlined
+        if _get_ident() != self._thread_id:
+            self._from_thread(sig, lv)
+            return self._yes
+        waits = self._dispatch(sig, lv)
+        if waits is None:
+            return self._yes
+        return self._wait_for(waits, sig)
 
     def _emit_kw_nowait(
         self,
@@ -68,11 +79,15 @@ class Creators(Dispatcher):
         depth: int,
     ) -> bool:
         """:meth:`_emit_kw` without awaiting."""
-        sig = self._build(
-            lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
-        )
-        if sig is None:
-            return False
+        if self._plain and error is None and (msg is None or type(msg) is str):
+            sig = self._quick(lv, kind, id, msg, data, depth + 1)
+        else:
+            built = self._build(
+                lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
+            )
+            if built is None:
+                return False
+            sig = built
         self._emit_nowait(sig, lv)
         return True
 

@@ -69,6 +69,8 @@ class Dispatcher:
 
     state: Literal["new", "open", "closing", "closed"]
     location: bool
+    #: No call filter past the level and locations on: the creators may use :meth:`_quick`.
+    _plain: bool
     emitted: int
     refused: int
     _filters: Filters
@@ -206,6 +208,41 @@ class Dispatcher:
                 self.refused += 1
                 return None
         return sig
+
+    def _quick(
+        self, lv: int, kind: str, id: str | None, msg: str | None, data: dict[str, Any], depth: int
+    ) -> Signal:
+        """:meth:`_build` for the common case, when :attr:`_plain` holds: no call filter past
+        the level, locations on, no error, a ``str`` message and adopted ``**data``."""
+        frame = _getframe(depth)
+        code = frame.f_code
+        site = self._sites.get(_id_of(code) ^ (frame.f_lasti << 52))
+        if site is None or site[2] is not code:
+            ns, loc = self._site(depth)
+        else:
+            ns, loc = site[0], site[1]
+        span = _span.get()
+        return Signal(
+            _time_ns(),
+            _getrandbits(64).to_bytes(8, "little").hex(),
+            kind,
+            LABEL_OF.get(lv) or str(lv),
+            id,
+            ns,
+            msg,
+            data,
+            _ctx.get(),
+            None,
+            loc,
+            None if span is None else span.trace_id,
+            None if span is None else span.span_id,
+            None,
+            None,
+            None,
+            ProcessInfo.host,
+            ProcessInfo.pid,
+            None if _get_ident() == self._thread_id else threading.current_thread().name,
+        )
 
     def _site(self, depth: int) -> tuple[str | None, Location | None]:
         """Module name and location of the frame ``depth`` levels up, cached per call site."""

@@ -21,7 +21,7 @@ import time
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import CodeType, TracebackType
 from typing import Any, Literal
 
@@ -154,6 +154,7 @@ class Telemetry(Creators):
         self._floor = _DISABLED_FLOOR if self.env.disabled else self._filters.levels.floor
         self._middleware = check_middleware(middleware)
         self.location = bool(location)
+        self._plain = self._is_plain()
         if close_timeout is not None and close_timeout <= 0:
             raise ConfigError("close_timeout", f"must be > 0 or None, got {close_timeout!r}")
         self.close_timeout = close_timeout
@@ -329,10 +330,15 @@ class Telemetry(Creators):
             or old.when is not None
             or old.limiter is not None
         )
+        self._plain = self._is_plain()
         if not self.env.disabled:
             self._floor = filters.levels.floor
         if self is current_hub():
             _default_changed()
+
+    def _is_plain(self) -> bool:
+        f = self._filters
+        return self.location and not f.active and not f.post_build
 
     @property
     def min_level(self) -> int:
@@ -606,15 +612,18 @@ class _StderrHub(Telemetry):
         ) as exc:  # stderr closed or broken: nowhere to report, not our caller's problem
             warn("fallback", f"could not write to stderr: {exc!r}")
 
-    def _submit(self, sig: Signal, lv: int) -> Awaitable[bool]:
+    # Every route a signal takes (awaited, nowait, from any thread) ends in one of these two.
+    def _dispatch(
+        self, sig: Signal, lv: int, accept: bool = False, from_thread: bool = False
+    ) -> list[Handler] | None:
         self._print(sig)
-        return self._yes
+        return None
+
+    def _from_thread(self, sig: Signal, lv: int) -> None:
+        self._print(sig)
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         pass  # always "open", and nothing to close
-
-    def _emit_nowait(self, sig: Signal, lv: int) -> None:
-        self._print(sig)
 
 
 def _close_all_at_exit() -> None:
