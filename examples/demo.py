@@ -143,7 +143,9 @@ async def http_user(client: httpx.AsyncClient, n: int, stop_at: float, tally: Ta
         room = ROOMS[i % len(ROOMS)]
         kind = i % 10
         if kind == 0:
-            r = await client.get("/boom", headers=headers)
+            # uvicorn closes the connection after a 500 from an app that raised; say so up
+            # front, or the client may reuse that connection and race the close.
+            r = await client.get("/boom", headers={**headers, "connection": "close"})
         elif kind == 1:
             trace_id = secrets.token_hex(16)  # as if a traced caller had sent the request
             headers = {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
