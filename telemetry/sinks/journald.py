@@ -128,7 +128,12 @@ MAX_ENTRY_SIZE = 32 * 1024 * 1024
 
 _NAMESPACE_MAX = 64
 _NAMESPACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:")
-_SEAL_ALL = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+# Linux only; looked up with getattr so that importing telemetry.sinks works elsewhere too
+# (there is no journald there, and open() says so).
+_SEAL_ALL = sum(
+    getattr(fcntl, name, 0)
+    for name in ("F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE")
+)
 #: Errors meaning nobody is listening on the path (any more).
 _GONE = frozenset(
     {errno.ENOENT, errno.ECONNREFUSED, errno.ENOTCONN, errno.EDESTADDRREQ, errno.ENOTDIR}
