@@ -173,6 +173,32 @@ async def test_tail_colour_always_uses_the_coloured_format(
     assert out.splitlines() == [TextFormat(colour=True).format(s) for s in written]
 
 
+async def test_tail_reads_a_real_gzip_rotation_of_the_file_sink(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file sink's own daily rotation with gzip: the rotated .gz and the live file read
+    back, together, as exactly what was emitted, in order."""
+    now = [1_795_000_000.0]
+    memory = MemorySink()
+    sink = FileSink(
+        tmp_path / "app.jsonl", rotate_every="1d", utc=True, compress="gzip", clock=lambda: now[0]
+    )
+    async with tel.Telemetry(
+        handlers={"file": {"sink": sink, "mode": "blocking"}, "memory": memory}
+    ) as hub:
+        for i in range(5):
+            await hub.log("info", "old", i=i)
+        await hub.flush()
+        now[0] += 86_400
+        for i in range(4):
+            await hub.log("info", "new", i=i)
+    (rotated,) = tmp_path.glob("app.*.jsonl.gz")
+    status, out, err = run(["tail", "--json", str(rotated), str(tmp_path / "app.jsonl")], capsys)
+    assert (status, err) == (0, "")
+    assert decode_lines(out) == memory.signals
+    assert [s.msg for s in memory.signals] == ["old"] * 5 + ["new"] * 4
+
+
 async def test_tail_reads_a_gzip_rotation_then_the_live_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
