@@ -173,6 +173,10 @@ async def test_tail_colour_always_uses_the_coloured_format(
     assert out.splitlines() == [TextFormat(colour=True).format(s) for s in written]
 
 
+def rotated_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("app.*.jsonl.gz"))
+
+
 async def test_tail_reads_a_real_gzip_rotation_of_the_file_sink(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -192,7 +196,7 @@ async def test_tail_reads_a_real_gzip_rotation_of_the_file_sink(
         now[0] += 86_400
         for i in range(4):
             await hub.log("info", "new", i=i)
-    (rotated,) = tmp_path.glob("app.*.jsonl.gz")
+    (rotated,) = rotated_files(tmp_path)
     status, out, err = run(["tail", "--json", str(rotated), str(tmp_path / "app.jsonl")], capsys)
     assert (status, err) == (0, "")
     assert decode_lines(out) == memory.signals
