@@ -386,11 +386,12 @@ class Dispatcher:
             self._tg.start_soon(self._pump, handler, q)
 
     async def _pump(self, handler: Handler, q: deque[Signal]) -> None:
+        # The signal in hand is taken off the deque first: if the hub closes meanwhile,
+        # offer_wait() counts it (as closed) and _abandon_overflow() counts only what is left.
         while q:
-            sig = q[0]
-            await handler.offer_wait(sig)
-            q.popleft()
+            sig = q.popleft()
             self._overflow_len -= 1
+            await handler.offer_wait(sig)
             if (
                 not self._room.is_set()
                 and self._overflow_len + len(self._inbox) < self._inbox_limit

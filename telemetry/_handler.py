@@ -242,7 +242,8 @@ class Handler:
     async def open(self) -> None:
         """Open the sink. Raises whatever the sink raises (a ``TelemetryError``)."""
         await self.sink.open()
-        self.state = "open"
+        if self.state == "new":  # not closed while the sink was opening
+            self.state = "open"
 
     @property
     def running(self) -> bool:

@@ -288,6 +288,9 @@ class Telemetry(Creators):
             handler.abandon("sink_error")
             handler.state = "closed"
             return
+        if handler.state == "closed":  # removed, or the hub closed, while the sink opened
+            await handler.close_sink()
+            return
         self._start_workers(handler)
 
     async def remove_handler(self, name: str) -> HandlerStats:
@@ -474,7 +477,10 @@ class Telemetry(Creators):
                     _default_changed()
                 assert self._stop_workers is not None
                 self._stop_workers.set()
-                await self._host
+                try:
+                    await self._host
+                except Exception as exc:  # a bug in a worker; the counts above still hold
+                    warn("host", f"the workers' task group failed: {exc!r}")
                 assert self._closed is not None
                 self._closed.set()
         return self.stats()

@@ -95,3 +95,31 @@ async def test_a_thread_never_sees_an_error_after_close() -> None:
         pass
     await asyncio.to_thread(hub.log_nowait, "info", "late")
     assert hub.stats().handlers["m"].dropped == {"closed": 1}
+
+
+async def test_close_while_thread_signals_wait_for_room_counts_each_once() -> None:
+    """Threads flooding a blocking handler whose sink is stuck, then a close that times out:
+    every signal is counted exactly once (written, closed or timeout), and close returns."""
+    sink = SlowSink(delay=0.05)
+    hub = Telemetry(
+        handlers={"s": {"sink": sink, "mode": "blocking", "buffer_size": 16, "batch_size": 4}}
+    )
+    async with hub:
+        await asyncio.to_thread(lambda: [hub.log_nowait("info", "t", i=i) for i in range(400)])
+        stats = await hub.aclose(timeout=0.2)
+    h = stats.handlers["s"]
+    assert h.emitted == 400
+    assert h.written == len(sink.signals)
+    assert_accounted(stats)
+
+
+async def test_a_handler_added_and_removed_at_once_closes_its_sink() -> None:
+    """A handler removed while its sink is still opening ends with the sink closed."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": MemorySink()}) as hub:
+        hub.add_handler("late", sink)
+        hub.log_nowait("info", "queued while opening")
+        stats = await hub.remove_handler("late")
+        await asyncio.sleep(0.01)
+    assert sink.state == "closed"
+    assert stats.emitted == stats.written + stats.dropped_total
