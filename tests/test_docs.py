@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,3 +194,26 @@ def test_snippet_helper_reads_files_from_the_root() -> None:
         x = 1
     """)
     assert resolve_snippets(body) == (ROOT / "examples/quickstart.py").read_text() + "x = 1\n"
+
+
+def test_readme_example_runs_as_a_script(tmp_path: Path) -> None:
+    """The README's example, run as the script it is, writes its three signals to the file."""
+    (code,) = [b.body for b in blocks(ROOT / "README.md") if b.lang == "python"]
+    script = tmp_path / "readme_example.py"
+    script.write_text(code)
+    subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        check=True,
+        timeout=60,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    records = [json.loads(line) for line in (tmp_path / "logs/app.jsonl").read_text().splitlines()]
+    assert [(r["kind"], r.get("id"), r.get("msg")) for r in records] == [
+        ("log", None, "payment accepted"),
+        ("event", "order.placed", None),
+        ("span", "checkout", None),
+    ]
+    assert all(r["ctx"] == {"request_id": "r-42"} for r in records)
+    assert records[0]["trace_id"] == records[2]["trace_id"]
