@@ -338,8 +338,12 @@ class Dispatcher:
         ):
             # Back-pressure for blocking handlers: this thread waits, the loop never does.
             self._room.clear()
+            # ... unless the loop has stopped (the app died without aclose()): nothing will
+            # make room then, and the exit fallback writes what the inbox holds.
             while (
-                len(self._inbox) + self._overflow_len >= self._inbox_limit and self.state == "open"
+                len(self._inbox) + self._overflow_len >= self._inbox_limit
+                and self.state == "open"
+                and loop.is_running()
             ):
                 self._room.wait(0.05)
         self._inbox.append((sig, lv))
@@ -368,12 +372,19 @@ class Dispatcher:
         if not self._room.is_set() and self._overflow_len < self._inbox_limit:
             self._room.set()
 
-    def _drain_inbox_sync(self) -> None:
+    def _drain_inbox_sync(self, deadline: float) -> None:
+        """At exit, with no loop: dispatch what threads handed over. A full blocking handler
+        has no worker left to make room, so one of its batches is written here first."""
         while self._inbox:
             sig, lv = self._inbox.popleft()
-            waits = self._dispatch(sig, lv, accept=True)
-            if waits is not None:
-                self._settle_nowait(waits, sig)
+            for h in self._dispatch(sig, lv, accept=True) or ():
+                if h.sync and h.write_inline_nowait(sig):
+                    continue
+                if time.monotonic() < deadline:
+                    h.write_batch_sync()
+                    if h.offer(sig):
+                        continue
+                h.refuse_full()
 
     def _park(self, handler: Handler, sig: Signal) -> None:
         """A thread's signal for a full blocking handler waits here, in order, for room."""

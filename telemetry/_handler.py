@@ -433,17 +433,19 @@ class Handler:
             self.errors += 1
             warn(f"close:{self.name}", f"handler {self.name!r}: closing the sink failed: {exc!r}")
 
+    def write_batch_sync(self) -> None:
+        """Without a loop (at exit): write one batch from the queue on this thread. A sink
+        that cannot write synchronously counts it as dropped (``sink_error``)."""
+        batch = self.queue.get_batch_nowait(self.batch_size)
+        if batch:
+            self._process_sync(batch)
+
     def close_sync(self, deadline: float) -> None:
         """Without a loop (at exit): write what is queued while time remains, then close."""
         self.state = "closed"
         self.accepting = False
         while len(self.queue) and time.monotonic() < deadline:
-            batch = self.queue.get_batch_nowait(self.batch_size)
-            try:
-                self._process_sync(batch)
-            except NotImplementedError:
-                self.dropped["exit"] += len(batch)
-                self._finished(len(batch))
+            self.write_batch_sync()
         self.abandon("exit")
         try:
             self.sink.close_sync()

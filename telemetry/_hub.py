@@ -516,7 +516,7 @@ class Telemetry(Creators):
             return
         self.state = "closed"
         deadline = time.monotonic() + EXIT_DEADLINE_S
-        self._drain_inbox_sync()
+        self._drain_inbox_sync(deadline)
         for handler in self._handlers.values():
             handler.close_sync(deadline)
         if self in _stack:

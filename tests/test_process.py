@@ -94,3 +94,30 @@ def test_a_forked_child_reopens_the_hub_in_its_own_loop(tmp_path: Path) -> None:
     assert {r["pid"] for r in parent} == {pids["parent"]}
     assert [r["data"]["i"] for r in child] == list(range(10))
     assert {r["pid"] for r in child} == {pids["child"]}
+
+
+def test_a_thread_never_hangs_when_the_loop_has_stopped(tmp_path: Path) -> None:
+    """Threads emitting to a blocking handler of a hub whose loop stopped without aclose() do
+    not wait forever: they return, and the exit fallback writes what they handed over."""
+    result = run_script(
+        """
+        import asyncio, threading
+        from telemetry import Telemetry
+        from telemetry.sinks import FileSink
+
+        hub = Telemetry(handlers={"f": {"sink": FileSink("out.jsonl"), "mode": "blocking",
+                                        "buffer_size": 8}})
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(hub.open())
+        # the loop no longer runs: nothing drains the inbox while the thread floods it
+        t = threading.Thread(target=lambda: [hub.log_nowait("info", "x", i=i)
+                                             for i in range(20_000)])
+        t.start()
+        t.join(timeout=20)
+        assert not t.is_alive(), "the thread hung"
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert [json.loads(line)["data"]["i"] for line in lines] == list(range(20_000))
