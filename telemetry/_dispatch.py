@@ -121,14 +121,7 @@ class Dispatcher:
         """
         loc: Location | None = location
         if location is None and (ns is None or self.location):
-            # _site(), inlined: this runs for every signal.
-            frame = _getframe(depth)
-            code = frame.f_code
-            site = self._sites.get(_id_of(code) ^ (frame.f_lasti << 52))
-            if site is None or site[2] is not code:
-                site_ns, loc = self._site(depth)
-            else:
-                site_ns, loc = site[0], site[1]
+            site_ns, loc = self._site(depth)
             if ns is None:
                 ns = site_ns
         filters = self._filters

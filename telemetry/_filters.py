@@ -276,14 +276,22 @@ class Filters:
         self.names = bool(self.ns or self.kind or self.id)
         #: Whether checks remain once the signal is built (``when``, the rate limit).
         self.post_build = when is not None or self.limiter is not None
-        #: Whether anything past the level needs checking (the emitting path skips it if not).
-        self.active = bool(
+        self.active = self._active()
+
+    def _active(self) -> bool:
+        """Whether anything past the level needs checking (the emitting path skips it if not)."""
+        return bool(
             self.names
             or self.levels.per_namespace
             or self.sample is not None
-            or when is not None
+            or self.when is not None
             or self.limiter is not None
         )
+
+    def set_levels(self, levels: LevelSpec) -> None:
+        """Swap in new minimum levels (while running, from any thread: one assignment each)."""
+        self.levels = levels
+        self.active = self._active()
 
     def allows_names(self, level: int, ns: str | None, kind: str, id: str | None) -> bool:
         """Level for the namespace, and the namespace / kind / id patterns."""

@@ -32,7 +32,7 @@ from ._creators import Creators
 from ._dispatch import TAPS, Ready
 from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
-from ._filters import Filters, MinLevel, NameSpec, RateLimiter, RateSpec
+from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
 from ._handler import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUFFER_SIZE,
@@ -316,26 +316,14 @@ class Telemetry(Creators):
     def set_min_level(self, level: MinLevel) -> None:
         """Change the minimum level (a level, or namespace patterns to levels) while running.
 
-        Safe from any thread: the new filters are built first and swapped in with one
+        Safe from any thread: the new levels are parsed first and swapped in with one
         assignment, so a concurrent signal sees either the old or the new setting.
         """
-        filters = Filters(
-            min_level=level,
-            ns_filter=None,
-            default_level="info",
-        )
-        old = self._filters
-        old.levels = filters.levels
-        old.active = bool(
-            old.names
-            or old.levels.per_namespace
-            or old.sample is not None
-            or old.when is not None
-            or old.limiter is not None
-        )
+        levels = LevelSpec(level, default="info")
+        self._filters.set_levels(levels)
         self._plain = self._is_plain()
         if not self.env.disabled:
-            self._floor = filters.levels.floor
+            self._floor = levels.floor
         if self is current_hub():
             _default_changed()
 
