@@ -274,8 +274,7 @@ class Dispatcher:
             if h.filters is not None and not h.wants(sig, lv):
                 continue
             if not open_:
-                h.emitted += 1
-                h.dropped["closed"] += 1
+                h.reject("closed")
             elif (
                 h.sync
                 or (from_thread and self._overflow_len and self._overflow.get(h.name))

@@ -141,7 +141,10 @@ class Handler:
         self._reset_counts()
 
     def _reset_counts(self) -> None:
-        self.emitted = 0
+        # Signals offered but never queued (closed, queue_full, abandoned while parked). What
+        # is queued is counted by the queue itself, so the emitting path counts nothing.
+        self._rejected = 0
+        self._inline = 0  # signals accepted for a synchronous write, not queued
         self.processed = 0
         self.written = 0
         self.dropped: Counter[str] = Counter()
@@ -151,8 +154,23 @@ class Handler:
         self.middleware_errors = 0
         self.batches = 0
         self.latency = LatencyRecorder()
-        self._accepted = 0  # signals put in the queue (or written inline) so far
         self._done = 0  # of those, how many the workers have finished with
+
+    @property
+    def accepted(self) -> int:
+        """Signals accepted so far: queued (whether still queued, taken or evicted since) or
+        written inline."""
+        return self.queue.appended + self._inline
+
+    @property
+    def emitted(self) -> int:
+        """Signals offered to this handler so far (after its filters)."""
+        return self.queue.appended + self._inline + self._rejected
+
+    def reject(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` signals offered to this handler and dropped before they were queued."""
+        self._rejected += n
+        self.dropped[reason] += n
 
     # -- the emitting side (event loop thread) ------------------------------------------------
 
@@ -173,55 +191,43 @@ class Handler:
     def offer(self, sig: Signal) -> bool:
         """Queue ``sig`` without waiting. Returns ``False`` only in blocking mode when the queue
         is full, so that the caller can wait with :meth:`offer_wait` (or count the drop)."""
-        self.emitted += 1
         if not self.accepting:
-            self.dropped["closed"] += 1
+            self.reject("closed")
             return True
         queue = self.queue
         # queue.put_nowait(sig), inlined: this runs for every signal and every handler.
         items = queue._items
-        n = len(items)
-        if n < queue.maxsize:
+        if len(items) < queue.maxsize:
             items.append(sig)
-            if n >= queue.peak:
-                queue.peak = n + 1
             if queue._getters:
                 queue._wake(queue._getters)
-            self._accepted += 1
             return True
         if self.mode == "sliding":
             queue.put_evicting(sig)
-            self._accepted += 1
             self.dropped["evicted"] += 1
             # The evicted signal was accepted earlier and will never be processed: settle it.
             self._finished(1, processed=False)
             return True
         if self.mode == "dropping":
-            self.dropped["queue_full"] += 1
+            self.reject("queue_full")
             return True
-        self.emitted -= 1  # counted again by whichever path settles it
-        return False
+        return False  # counted by whichever path settles it
 
     async def offer_wait(self, sig: Signal) -> None:
         """Blocking mode: wait for room in the queue (back-pressure on the calling task)."""
-        self.emitted += 1
         if not self.accepting or not await self.queue.put(sig):
-            self.dropped["closed"] += 1
-            return
-        self._accepted += 1
+            self.reject("closed")
 
     def refuse_full(self) -> None:
         """Count a blocking-mode signal that could not wait (the ``*_nowait`` form)."""
-        self.emitted += 1
-        self.dropped["queue_full"] += 1
+        self.reject("queue_full")
 
     async def write_inline(self, sig: Signal) -> None:
         """Synchronous mode: run middleware and write ``sig`` before returning."""
-        self.emitted += 1
         if not self.accepting:
-            self.dropped["closed"] += 1
+            self.reject("closed")
             return
-        self._accepted += 1
+        self._inline += 1
         await self._process([sig])
 
     def write_inline_nowait(self, sig: Signal) -> bool:
@@ -229,11 +235,10 @@ class Handler:
         ``False`` if it cannot (the caller then queues instead)."""
         if type(self.sink).write_sync is Sink.write_sync:
             return False
-        self.emitted += 1
         if not self.accepting:
-            self.dropped["closed"] += 1
+            self.reject("closed")
             return True
-        self._accepted += 1
+        self._inline += 1
         self._process_sync([sig])
         return True
 
@@ -388,7 +393,7 @@ class Handler:
     async def flush(self) -> None:
         """Return once everything accepted before the call is written (or dropped); then flush
         the sink."""
-        target = self._accepted
+        target = self.accepted
         if self._done < target and self.state != "closed":
             fut = asyncio.get_running_loop().create_future()
             self._flush_waiters.append((target, fut))

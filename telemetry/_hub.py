@@ -477,8 +477,7 @@ class Telemetry(Creators):
         for name, q in self._overflow.items():
             handler = self._handlers.get(name)
             if handler is not None and q:
-                handler.emitted += len(q)
-                handler.dropped["timeout"] += len(q)
+                handler.reject("timeout", len(q))
             self._overflow_len -= len(q)
             q.clear()
 

@@ -3,8 +3,12 @@
 Not ``asyncio.Queue``: this one is used only from the event loop thread and does exactly what a
 handler needs, at a fraction of the cost per signal. ``put_nowait`` is a length check and an
 append (plus one wake-up when a worker is idle); workers take whole batches; the sliding mode
-evicts the oldest item in place; the depth high-water mark is tracked for free; and ``close()``
-lets workers drain what is left and then stop.
+evicts the oldest item in place; and ``close()`` lets workers drain what is left and then stop.
+
+Nothing is counted per item on the way in. Items leave only through counted takes, so
+``taken + len(queue)`` is everything ever appended; and since the depth only grows between two
+takes, the high-water mark is the largest depth seen at a take (or now), recorded by the taker.
+The emitting path may therefore append to ``_items`` directly after a length check.
 """
 
 from __future__ import annotations
@@ -21,15 +25,27 @@ T = TypeVar("T")
 class SignalQueue(Generic[T]):
     """A bounded FIFO with batch reads, for one loop."""
 
-    __slots__ = ("_getters", "_items", "_putters", "closed", "maxsize", "peak")
+    __slots__ = ("_getters", "_items", "_peak", "_putters", "closed", "maxsize", "taken")
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
         self._items: deque[T] = deque()
         self._getters: deque[asyncio.Future[None]] = deque()
         self._putters: deque[asyncio.Future[None]] = deque()
-        self.peak = 0
+        self._peak = 0
+        #: Items removed so far (taken in batches, drained, or evicted).
+        self.taken = 0
         self.closed = False
+
+    @property
+    def appended(self) -> int:
+        """Items appended so far."""
+        return self.taken + len(self._items)
+
+    @property
+    def peak(self) -> int:
+        """The highest depth reached so far."""
+        return max(self._peak, len(self._items))
 
     def __len__(self) -> int:
         return len(self._items)
@@ -45,15 +61,19 @@ class SignalQueue(Generic[T]):
         if n >= self.maxsize:
             return False
         items.append(item)
-        if n >= self.peak:
-            self.peak = n + 1
         if self._getters:
             self._wake(self._getters)
         return True
 
     def put_evicting(self, item: T) -> T | None:
         """Append ``item``; when full, first remove and return the oldest item."""
-        evicted = self._items.popleft() if len(self._items) >= self.maxsize else None
+        items = self._items
+        evicted = None
+        if len(items) >= self.maxsize:
+            if len(items) > self._peak:
+                self._peak = len(items)
+            evicted = items.popleft()
+            self.taken += 1
         self.put_nowait(item)
         return evicted
 
@@ -76,9 +96,6 @@ class SignalQueue(Generic[T]):
         if self.closed:
             return False
         self._items.append(item)
-        n = len(self._items)
-        if n > self.peak:
-            self.peak = n
         if self._getters:
             self._wake(self._getters)
         return True
@@ -86,8 +103,12 @@ class SignalQueue(Generic[T]):
     def get_batch_nowait(self, limit: int) -> list[T]:
         """Remove and return up to ``limit`` items, oldest first (maybe none)."""
         items = self._items
-        n = min(limit, len(items))
-        if n == len(items):
+        depth = len(items)
+        if depth > self._peak:
+            self._peak = depth
+        n = min(limit, depth)
+        self.taken += n
+        if n == depth:
             batch = list(items)
             items.clear()
         else:
@@ -123,16 +144,6 @@ class SignalQueue(Generic[T]):
     def close(self) -> None:
         """Wake everyone: workers return ``[]`` once the queue is empty, waiting puts give up."""
         self.closed = True
-        while self._getters:
-            self._wake(self._getters)
-        while self._putters:
-            self._wake(self._putters)
-
-    def reset(self) -> None:
-        """Forget every item (after a fork: they are the parent's to write). Waiters are woken,
-        not forgotten: a worker copied into the child must not wait forever."""
-        self._items.clear()
-        self.peak = 0
         while self._getters:
             self._wake(self._getters)
         while self._putters:
