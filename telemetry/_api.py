@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from ._creators import Creators
 from ._dispatch import REFUSED
+from ._fastpath import FastEmit
 from ._filters import RateSpec
 from ._hub import Telemetry, _default_listeners, _stack, current_hub
 from ._signal import LEVELS
@@ -42,12 +43,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 # hub's floor, and the hub's finished "refused" awaitable.
 _REFUSE: frozenset[object] = frozenset()
 _NO: Awaitable[bool] = REFUSED
+# The default hub's compiled emitters (see telemetry._fastpath): the hub updates the table in
+# place whenever its configuration changes, so this reference stays good until the default
+# hub itself changes.
+_FAST: dict[object, FastEmit] = {}
 
 
 def _default_changed(hub: Telemetry) -> None:
-    global _REFUSE, _NO
+    global _REFUSE, _NO, _FAST
     _REFUSE = frozenset(k for k, v in LEVELS.items() if v < hub._floor)
     _NO = hub._no
+    _FAST = hub._fast
 
 
 _default_listeners.append(_default_changed)
@@ -136,8 +142,11 @@ def log(
     try:
         if level in _REFUSE:
             return _NO
+        fast = _FAST.get(level)
     except TypeError:  # unhashable: the full path raises the ConfigError
-        pass
+        fast = None
+    if fast is not None and error is None:
+        return fast("log", None, msg, data)
     hub = _stack[-1] if _stack else current_hub()
     lv = LEVELS.get(level)
     if lv is None:
@@ -170,8 +179,11 @@ def event(id: str, /, *, level: str | int = "info", **data: Any) -> Awaitable[bo
     try:
         if level in _REFUSE:
             return _NO
+        fast = _FAST.get(level)
     except TypeError:  # unhashable: the full path raises the ConfigError
-        pass
+        fast = None
+    if fast is not None:
+        return fast("event", id, None, data)
     hub = _stack[-1] if _stack else current_hub()
     lv = LEVELS.get(level)
     if lv is None:

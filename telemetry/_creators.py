@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from ._dispatch import Dispatcher, Ready, _get_ident
+from ._dispatch import Dispatcher, Ready
 from ._errors import ConfigError
 from ._filters import RateSpec
 from ._signal import LEVELS, Signal
@@ -35,61 +35,6 @@ class Creators(Dispatcher):
             if isinstance(level, int) and not isinstance(level, bool) and level >= 0:
                 return level
             raise ConfigError.choice("level", level, LEVEL_NAMES) from None
-
-    # The creators that take ``**data`` funnel into these two, positionally: forwarding
-    # ``**data`` from one function to the next would cost more than the rest of the call.
-
-    def _emit_kw(
-        self,
-        lv: int,
-        kind: str,
-        id: str | None,
-        msg: object,
-        error: BaseException | None,
-        data: dict[str, Any],
-        depth: int,
-    ) -> Awaitable[bool]:
-        """Build a signal adopting ``data`` and submit it; ``depth`` counts from here."""
-        if self._plain and error is None and (msg is None or type(msg) is str):
-            sig = self._quick(lv, kind, id, msg, data, depth + 1)
-        else:
-            built = self._build(
-                lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
-            )
-            if built is None:
-                return self._no
-            sig = built
-        # _submit(), inlined
-        if _get_ident() != self._thread_id:
-            self._from_thread(sig, lv)
-            return self._yes
-        waits = self._dispatch(sig, lv)
-        if waits is None:
-            return self._yes
-        return self._wait_for(waits, sig)
-
-    def _emit_kw_nowait(
-        self,
-        lv: int,
-        kind: str,
-        id: str | None,
-        msg: object,
-        error: BaseException | None,
-        data: dict[str, Any],
-        depth: int,
-    ) -> bool:
-        """:meth:`_emit_kw` without awaiting."""
-        if self._plain and error is None and (msg is None or type(msg) is str):
-            sig = self._quick(lv, kind, id, msg, data, depth + 1)
-        else:
-            built = self._build(
-                lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
-            )
-            if built is None:
-                return False
-            sig = built
-        self._emit_nowait(sig, lv)
-        return True
 
     def signal(
         self,
@@ -175,6 +120,12 @@ class Creators(Dispatcher):
         **data: Any,
     ) -> Awaitable[bool]:
         """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``."""
+        try:
+            fast = self._fast.get(level)
+        except TypeError:  # unhashable: the general path raises the ConfigError
+            fast = None
+        if fast is not None and error is None and stacklevel == 1:
+            return fast("log", None, msg, data)
         lv = LEVELS.get(level) if type(level) is str else None
         if lv is None:
             lv = self._level(level)
@@ -204,6 +155,12 @@ class Creators(Dispatcher):
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
     ) -> Awaitable[bool]:
         """``await tel.event("user.signup", plan="pro")``: a signal of kind ``event``."""
+        try:
+            fast = self._fast.get(level)
+        except TypeError:  # unhashable: the general path raises the ConfigError
+            fast = None
+        if fast is not None and stacklevel == 1:
+            return fast("event", id, None, data)
         lv = LEVELS.get(level) if type(level) is str else None
         if lv is None:
             lv = self._level(level)

@@ -28,6 +28,7 @@ from anyio.abc import TaskGroup
 
 from ._context import SpanContext, _ctx, _span
 from ._errors import ConfigError
+from ._fastpath import FastEmit, compile_fast
 from ._filters import Filters, RateLimiter, RateSpec
 from ._handler import Handler
 from ._signal import LABEL_OF, ErrorInfo, Location, ProcessInfo, Signal, _getrandbits, error_info
@@ -67,7 +68,10 @@ TAPS: list[Callable[[Signal], None]] = []
 class Dispatcher:
     """The hub's emitting machinery (a base class of :class:`~telemetry.Telemetry`)."""
 
-    state: Literal["new", "open", "closing", "closed"]
+    _state: Literal["new", "open", "closing", "closed"]
+    #: The compiled emitters for this hub's current configuration (see telemetry._fastpath),
+    #: by level; updated in place.
+    _fast: dict[object, FastEmit]
     location: bool
     #: No call filter past the level and locations on: the creators may use :meth:`_quick`.
     _plain: bool
@@ -91,6 +95,22 @@ class Dispatcher:
     #: cheapest thing to await), ``Ready`` objects before.
     _yes: Awaitable[bool]
     _no: Awaitable[bool]
+
+    @property
+    def state(self) -> Literal["new", "open", "closing", "closed"]:
+        """``new``, ``open``, ``closing`` or ``closed``."""
+        return self._state
+
+    @state.setter
+    def state(self, value: Literal["new", "open", "closing", "closed"]) -> None:
+        self._state = value
+        self._refresh_fast()
+
+    def _refresh_fast(self) -> None:
+        """Recompile the emitters; call after any change to what they bind."""
+        fast = compile_fast(self)
+        self._fast.clear()
+        self._fast.update(fast)
 
     def _build(
         self,
@@ -258,6 +278,61 @@ class Dispatcher:
                 self._sites[key] = site
         return site[0], site[1]
 
+    # The creators that take ``**data`` funnel into these two, positionally: forwarding
+    # ``**data`` from one function to the next would cost more than the rest of the call.
+
+    def _emit_kw(
+        self,
+        lv: int,
+        kind: str,
+        id: str | None,
+        msg: object,
+        error: BaseException | None,
+        data: dict[str, Any],
+        depth: int,
+    ) -> Awaitable[bool]:
+        """Build a signal adopting ``data`` and submit it; ``depth`` counts from here."""
+        if self._plain and error is None and (msg is None or type(msg) is str):
+            sig = self._quick(lv, kind, id, msg, data, depth + 1)
+        else:
+            built = self._build(
+                lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
+            )
+            if built is None:
+                return self._no
+            sig = built
+        # _submit(), inlined
+        if _get_ident() != self._thread_id:
+            self._from_thread(sig, lv)
+            return self._yes
+        waits = self._dispatch(sig, lv)
+        if waits is None:
+            return self._yes
+        return self._wait_for(waits, sig)
+
+    def _emit_kw_nowait(
+        self,
+        lv: int,
+        kind: str,
+        id: str | None,
+        msg: object,
+        error: BaseException | None,
+        data: dict[str, Any],
+        depth: int,
+    ) -> bool:
+        """:meth:`_emit_kw` without awaiting."""
+        if self._plain and error is None and (msg is None or type(msg) is str):
+            sig = self._quick(lv, kind, id, msg, data, depth + 1)
+        else:
+            built = self._build(
+                lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
+            )
+            if built is None:
+                return False
+            sig = built
+        self._emit_nowait(sig, lv)
+        return True
+
     def _dispatch(
         self, sig: Signal, lv: int, accept: bool = False, from_thread: bool = False
     ) -> list[Handler] | None:
@@ -269,7 +344,7 @@ class Dispatcher:
             for tap in TAPS:
                 tap(sig)
         waits: list[Handler] | None = None
-        open_ = self.state == "open" or accept
+        open_ = self._state == "open" or accept
         for h in self._active:
             if h.filters is not None and not h.wants(sig, lv):
                 continue
@@ -322,7 +397,7 @@ class Dispatcher:
 
     def _from_thread(self, sig: Signal, lv: int) -> None:
         loop = self._loop
-        if self.state != "open" or loop is None:
+        if self._state != "open" or loop is None:
             self._dispatch(sig, lv)  # counted as closed
             return
         if len(self._inbox) + self._overflow_len >= self._inbox_limit and any(

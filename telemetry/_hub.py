@@ -159,7 +159,8 @@ class Telemetry(Creators):
             raise ConfigError("close_timeout", f"must be > 0 or None, got {close_timeout!r}")
         self.close_timeout = close_timeout
 
-        self.state: HubState = "new"
+        self._fast = {}
+        self.state = "new"
         self._handlers: dict[str, Handler] = {}
         self._active: tuple[Handler, ...] = ()
         self._sites: dict[int, tuple[str | None, Location | None, CodeType]] = {}
@@ -305,6 +306,7 @@ class Telemetry(Creators):
 
     def _refresh_active(self) -> None:
         self._active = tuple(self._handlers.values())
+        self._refresh_fast()
 
     @property
     def handlers(self) -> Mapping[str, Handler]:
@@ -324,6 +326,7 @@ class Telemetry(Creators):
         self._plain = self._is_plain()
         if not self.env.disabled:
             self._floor = levels.floor
+        self._refresh_fast()
         if self is current_hub():
             _default_changed()
 
