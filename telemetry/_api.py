@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from ._creators import Creators
 from ._dispatch import REFUSED
-from ._fastpath import FastEmit
+from ._fastpath import FastTable
 from ._filters import RateSpec
 from ._hub import Telemetry, _default_listeners, _stack, current_hub
 from ._signal import LEVELS
@@ -43,10 +43,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 # hub's floor, and the hub's finished "refused" awaitable.
 _REFUSE: frozenset[object] = frozenset()
 _NO: Awaitable[bool] = REFUSED
-# The default hub's compiled emitters (see telemetry._fastpath): the hub updates the table in
-# place whenever its configuration changes, so this reference stays good until the default
-# hub itself changes.
-_FAST: dict[object, FastEmit] = {}
+# The default hub's table of refusals and compiled emitters (see telemetry._fastpath), which
+# ``log`` and ``event`` use instead: the hub updates it in place whenever its configuration
+# changes, so this reference stays good until the default hub itself changes.
+_FAST: FastTable = {}
 
 
 def _default_changed(hub: Telemetry) -> None:
@@ -140,12 +140,12 @@ def log(
 ) -> Awaitable[bool]:
     """``await tel.log("info", "user joined", room=r)``; see :meth:`Telemetry.log`."""
     try:
-        if level in _REFUSE:
-            return _NO
-        fast = _FAST.get(level)
-    except TypeError:  # unhashable: the full path raises the ConfigError
+        fast = _FAST[level]
+    except (KeyError, TypeError):  # not a level's name: the general path will tell
         fast = None
-    if fast is not None and error is None:
+    if fast is False:
+        return _NO
+    if fast and error is None:
         return fast("log", None, msg, data)
     hub = _stack[-1] if _stack else current_hub()
     lv = LEVELS.get(level)
@@ -177,12 +177,12 @@ def log_nowait(
 def event(id: str, /, *, level: str | int = "info", **data: Any) -> Awaitable[bool]:
     """``await tel.event("user.signup", plan="pro")``; see :meth:`Telemetry.event`."""
     try:
-        if level in _REFUSE:
-            return _NO
-        fast = _FAST.get(level)
-    except TypeError:  # unhashable: the full path raises the ConfigError
+        fast = _FAST[level]
+    except (KeyError, TypeError):  # not a level's name: the general path will tell
         fast = None
-    if fast is not None:
+    if fast is False:
+        return _NO
+    if fast:
         return fast("event", id, None, data)
     hub = _stack[-1] if _stack else current_hub()
     lv = LEVELS.get(level)

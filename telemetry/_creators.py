@@ -121,10 +121,12 @@ class Creators(Dispatcher):
     ) -> Awaitable[bool]:
         """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``."""
         try:
-            fast = self._fast.get(level)
-        except TypeError:  # unhashable: the general path raises the ConfigError
+            fast = self._fast[level]
+        except (KeyError, TypeError):  # not a level's name: the general path will tell
             fast = None
-        if fast is not None and error is None and stacklevel == 1:
+        if fast is False:
+            return self._no
+        if fast and error is None and stacklevel == 1:
             return fast("log", None, msg, data)
         lv = LEVELS.get(level) if type(level) is str else None
         if lv is None:
@@ -156,10 +158,12 @@ class Creators(Dispatcher):
     ) -> Awaitable[bool]:
         """``await tel.event("user.signup", plan="pro")``: a signal of kind ``event``."""
         try:
-            fast = self._fast.get(level)
-        except TypeError:  # unhashable: the general path raises the ConfigError
+            fast = self._fast[level]
+        except (KeyError, TypeError):  # not a level's name: the general path will tell
             fast = None
-        if fast is not None and stacklevel == 1:
+        if fast is False:
+            return self._no
+        if fast and stacklevel == 1:
             return fast("event", id, None, data)
         lv = LEVELS.get(level) if type(level) is str else None
         if lv is None:

@@ -28,10 +28,10 @@ from anyio.abc import TaskGroup
 
 from ._context import SpanContext, _ctx, _span
 from ._errors import ConfigError
-from ._fastpath import FastEmit, compile_fast
+from ._fastpath import FastTable, compile_fast
 from ._filters import Filters, RateLimiter, RateSpec
 from ._handler import Handler
-from ._signal import LABEL_OF, ErrorInfo, Location, ProcessInfo, Signal, _getrandbits, error_info
+from ._signal import LABEL_OF, ErrorInfo, Location, ProcessInfo, Signal, error_info, new_uid
 from ._warn import warn
 
 __all__ = ["REFUSED", "TAPS", "Dispatcher", "Ready"]
@@ -69,9 +69,9 @@ class Dispatcher:
     """The hub's emitting machinery (a base class of :class:`~telemetry.Telemetry`)."""
 
     _state: Literal["new", "open", "closing", "closed"]
-    #: The compiled emitters for this hub's current configuration (see telemetry._fastpath),
-    #: by level; updated in place.
-    _fast: dict[object, FastEmit]
+    #: Each level's refusal or compiled emitter for this hub's current configuration (see
+    #: telemetry._fastpath); updated in place.
+    _fast: FastTable
     location: bool
     #: No call filter past the level and locations on: the creators may use :meth:`_quick`.
     _plain: bool
@@ -184,7 +184,7 @@ class Dispatcher:
         # Positional, in field order: see the note on Signal.
         sig = Signal(
             _time_ns() if inst is None else inst,
-            _getrandbits(64).to_bytes(8, "little").hex(),  # new_uid(), inlined
+            new_uid(),
             kind,
             LABEL_OF.get(lv) or str(lv),
             id,
@@ -237,7 +237,7 @@ class Dispatcher:
         span = _span.get()
         return Signal(
             _time_ns(),
-            _getrandbits(64).to_bytes(8, "little").hex(),
+            new_uid(),
             kind,
             LABEL_OF.get(lv) or str(lv),
             id,

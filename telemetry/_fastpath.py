@@ -7,10 +7,14 @@ does what the general path (``Dispatcher._quick`` then ``Dispatcher._dispatch``)
 calls, with everything it reads bound in advance: no attribute look-up on the hub or its
 handlers, no method call, one length check and one append per handler.
 
-The hub recompiles whenever something bound here changes (its state, its handlers, its filters,
-its level), in place, so that the module-level creators keep one reference to the table. A
-creator uses the table only when it has an entry for the level; the function itself hands the
-call to the general path when it needs more: another thread, a capture tap, a full queue.
+The table holds every spelling of every level: ``False`` below the hub's floor, else the
+compiled emitter, or ``None`` when the configuration needs the general path. One subscript
+tells a creator what to do (a level the table lacks, such as a custom number, goes the general
+way too). The
+hub recompiles whenever something bound here changes (its state, its handlers, its filters, its
+level), in place, so that the module-level creators keep one reference to the table. The
+emitter itself hands a call to the general path when it needs more: another thread, a capture
+tap, a full queue.
 """
 
 from __future__ import annotations
@@ -19,41 +23,47 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._context import _ctx, _span
 from ._handler import Handler
 from ._queue import SignalQueue
-from ._signal import LABEL_OF, LEVELS, ProcessInfo, Signal, _getrandbits
+from ._signal import LABEL_OF, LEVELS, ProcessInfo, Signal, _getrandbits, _spare_uids
 
 if TYPE_CHECKING:
     from collections import deque
 
     from ._dispatch import Dispatcher
 
-__all__ = ["FastEmit", "compile_fast"]
+__all__ = ["FastEmit", "FastTable", "compile_fast"]
 
 #: ``emit(kind, id, msg, data)``: ``data`` is adopted (a fresh ``**kwargs`` dict); called
 #: directly by the creator that the user called, for the call site two frames up.
 FastEmit = Callable[[str, "str | None", object, "dict[str, Any]"], Awaitable[bool]]
 
+#: Every spelling of a level to ``False`` (below the floor: refuse), its compiled emitter, or
+#: ``None`` (take the general path).
+FastTable = dict[object, "FastEmit | Literal[False] | None"]
+
 _Target = tuple[Handler, "deque[Signal]", int, "deque[Any]"]
 
 
-def compile_fast(hub: Dispatcher) -> dict[object, FastEmit]:
-    """Every spelling of every level the hub accepts, to its compiled emitter; empty when the
-    hub's configuration needs the general path."""
+def compile_fast(hub: Dispatcher) -> FastTable:
+    """The hub's table: ``False`` for every spelling of a level below its floor; for the
+    others, the compiled emitter when the hub's configuration allows one, else ``None``."""
+    floor = hub._floor
+    table: FastTable = {key: False if lv < floor else None for key, lv in LEVELS.items()}
     if hub._state != "open" or not hub._plain or hub._loop is None or not hub._active:
-        return {}
+        return table
     targets: list[_Target] = []
     for h in hub._active:
         if h.filters is not None or h.sync or not h.accepting:
-            return {}
+            return table
         q = h.queue
         targets.append((h, q._items, q.maxsize, q._getters))
-    floor = hub._floor
     by_level = {lv: _emitter(hub, lv, tuple(targets)) for lv in LABEL_OF if lv >= floor}
-    return {key: by_level[lv] for key, lv in LEVELS.items() if lv in by_level}
+    table.update((key, by_level[lv]) for key, lv in LEVELS.items() if lv in by_level)
+    return table
 
 
 def _emitter(hub: Dispatcher, lv: int, targets: tuple[_Target, ...]) -> FastEmit:
@@ -74,6 +84,8 @@ def _emitter(hub: Dispatcher, lv: int, targets: tuple[_Target, ...]) -> FastEmit
     getframe = sys._getframe
     time_ns = time.time_ns
     getrandbits = _getrandbits
+    spare = _spare_uids
+    take_uid = spare.pop
     ctx_get = _ctx.get
     span_get = _span.get
     id_of = id
@@ -92,9 +104,11 @@ def _emitter(hub: Dispatcher, lv: int, targets: tuple[_Target, ...]) -> FastEmit
         if type(msg) is not str and msg is not None:
             msg = str(msg)
         span = span_get()
+        # new_uid(), inlined; testing the list first, as an IndexError costs more than a uid.
+        uid = take_uid() if spare else getrandbits(64).to_bytes(8, "little").hex()
         sig = Signal(
             time_ns(),
-            getrandbits(64).to_bytes(8, "little").hex(),
+            uid,
             kind,
             label,
             id,

@@ -20,7 +20,7 @@ import anyio
 from ._errors import ConfigError
 from ._filters import Filters
 from ._queue import SignalQueue
-from ._signal import Signal
+from ._signal import Signal, top_up_uids
 from ._stats import HandlerStats, LatencyRecorder
 from ._warn import warn
 from .sinks._base import Sink
@@ -278,6 +278,8 @@ class Handler:
                     await self._process(batch)
                 except Exception as exc:  # a bug here must not take the app's task group down
                     warn(f"worker:{self.name}", f"handler {self.name!r}: worker error {exc!r}")
+                # Off the emitting path, replace the uids those signals took (see new_uid).
+                top_up_uids(len(batch))
         finally:
             self._running -= 1
 

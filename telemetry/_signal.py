@@ -30,6 +30,7 @@ __all__ = [
     "new_trace_id",
     "new_uid",
     "parse_level",
+    "top_up_uids",
 ]
 
 
@@ -156,9 +157,30 @@ _rand = random.Random()
 _getrandbits = _rand.getrandbits
 
 
+#: Spare uids, made in bulk off the emitting path (the handlers' workers top it up after each
+#: batch), so that building a signal takes one with a list pop instead of making it. Shared by
+#: every hub and thread (a pop is atomic); emptied in a forked child, whose uids must differ.
+_spare_uids: list[str] = []
+_SPARE_UIDS = 4096
+
+
 def new_uid() -> str:
     """A fresh 64-bit identifier as 16 hex digits."""
+    if _spare_uids:  # tested first: an IndexError costs more than making a uid
+        try:
+            return _spare_uids.pop()
+        except IndexError:  # another thread took the last one
+            pass
     return _getrandbits(64).to_bytes(8, "little").hex()
+
+
+def top_up_uids(most: int = _SPARE_UIDS) -> None:
+    """Add up to ``most`` spare uids (fewer if the spares are nearly full): one random draw for
+    all of them, then cut into 16-hex-digit strings."""
+    n = min(most, _SPARE_UIDS - len(_spare_uids))
+    if n > 0:
+        digits = _getrandbits(64 * n).to_bytes(8 * n, "little").hex()
+        _spare_uids.extend([digits[i : i + 16] for i in range(0, 16 * n, 16)])
 
 
 def new_trace_id() -> str:
@@ -183,6 +205,7 @@ class ProcessInfo:
         cls.pid = os.getpid()
         cls.host = socket.gethostname()
         _rand.seed()
+        _spare_uids.clear()
 
 
 os.register_at_fork(after_in_child=ProcessInfo.refresh)
