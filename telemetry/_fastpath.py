@@ -89,6 +89,8 @@ def _emitter(hub: Dispatcher, lv: int, targets: tuple[_Target, ...]) -> FastEmit
     ctx_get = _ctx.get
     span_get = _span.get
     id_of = id
+    (h0, items0, max0, getters0), *others = targets
+    rest = tuple(others)
 
     def emit(kind: str, id: str | None, msg: object, data: dict[str, Any]) -> Awaitable[bool]:
         if get_ident() != loop_thread or taps:
@@ -111,29 +113,35 @@ def _emitter(hub: Dispatcher, lv: int, targets: tuple[_Target, ...]) -> FastEmit
             uid,
             kind,
             label,
+            host,
+            pid,
             id,
             ns,
             msg,
             data,
             ctx_get(),
-            None,
             loc,
             None if span is None else span.trace_id,
             None if span is None else span.span_id,
-            None,
-            None,
-            None,
-            host,
-            pid,
         )
         hub.emitted += 1
+        # The first handler inline (most hubs have one), then the others in a loop. A full
+        # queue goes through Handler.offer: evict, drop or (blocking) wait, as the mode says.
         waits: list[Handler] | None = None
-        for h, items, maxsize, getters in targets:
+        if len(items0) < max0:
+            items0.append(sig)
+            if getters0:
+                wake(getters0)
+            if not rest:
+                return yes
+        elif not h0.offer(sig):
+            waits = [h0]
+        for h, items, maxsize, getters in rest:
             if len(items) < maxsize:
                 items.append(sig)
                 if getters:
                     wake(getters)
-            elif not h.offer(sig):  # full: evict, drop or (blocking) wait, as the mode says
+            elif not h.offer(sig):
                 waits = [h] if waits is None else [*waits, h]
         if waits is None:
             return yes

@@ -113,8 +113,9 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # Not kw_only, unlike the other structs: the emitting path builds signals positionally, which
-# msgspec does several times faster than with 16 or more keyword arguments. Build signals with
-# keywords in your own code; the field order is not part of the API.
+# msgspec does several times faster than with 16 or more keyword arguments; the fields a log
+# call always sets come first, so that it can leave the rest to their defaults. Build signals
+# with keywords in your own code; the field order is not part of the API.
 class Signal(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """One immutable record: a log line, an event, an error or a finished span.
 
@@ -128,20 +129,20 @@ class Signal(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     uid: str
     kind: str
     level: str
+    host: str = ""
+    pid: int = 0
     id: str | None = None
     ns: str | None = None
     msg: str | None = None
     data: dict[str, Any] = msgspec.field(default_factory=dict)
     ctx: dict[str, Any] = msgspec.field(default_factory=dict)
-    error: ErrorInfo | None = None
     location: Location | None = None
     trace_id: str | None = None
     span_id: str | None = None
+    error: ErrorInfo | None = None
     parent_id: str | None = None
     duration_ns: int | None = None
     sample: float | None = None
-    host: str = ""
-    pid: int = 0
     thread: str | None = None
     task: str | None = None
 
