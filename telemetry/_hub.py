@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import math
 import os
 import sys
 import threading
@@ -172,6 +173,9 @@ class Telemetry(Creators):
         self._thread_id = 0
         self._tg: TaskGroup | None = None
         self._scopes: dict[str, anyio.CancelScope] = {}
+        #: Handlers added while running whose sinks are still opening, with an event set when
+        #: the open has succeeded or failed.
+        self._opening: dict[Handler, anyio.Event] = {}
         self._inbox: deque[tuple[Signal, int]] = deque()
         self._inbox_scheduled = False
         self._overflow: dict[str, deque[Signal]] = {}
@@ -274,6 +278,7 @@ class Telemetry(Creators):
         self._inbox_limit = max(self._inbox_limit, buffer_size * 8)
         if self.state == "open":
             assert self._tg is not None
+            self._opening[handler] = anyio.Event()
             self._tg.start_soon(self._open_late, handler, name=f"telemetry-open-{name}")
         self._refresh_active()
         return handler
@@ -283,13 +288,16 @@ class Telemetry(Creators):
             await handler.open()
         except Exception as exc:
             warn(f"open:{handler.name}", f"handler {handler.name!r} could not open: {exc!r}")
-            self._handlers.pop(handler.name, None)
-            self._refresh_active()
+            if self._handlers.get(handler.name) is handler:
+                del self._handlers[handler.name]
+                self._refresh_active()
             handler.begin_close()
             handler.abandon("sink_error")
             handler.state = "closed"
             return
-        if handler.state == "closed":  # removed, or the hub closed, while the sink opened
+        finally:
+            self._opening.pop(handler).set()
+        if handler.state == "closed":  # the close gave up waiting while the sink opened
             await handler.close_sink()
             return
         self._start_workers(handler)
@@ -485,8 +493,15 @@ class Telemetry(Creators):
             q.clear()
 
     async def _close_handler(self, handler: Handler, limit: float | None) -> None:
+        deadline = math.inf if limit is None else anyio.current_time() + limit
+        opening = self._opening.get(handler)
+        if opening is not None:
+            # Added while running and its sink still opening: what it queued meanwhile is
+            # written once the sink is open, within the same time limit as the drain.
+            with anyio.CancelScope(deadline=deadline):
+                await opening.wait()
         handler.begin_close()
-        with anyio.move_on_after(limit):
+        with anyio.CancelScope(deadline=deadline):
             await handler.wait_drained()
         scope = self._scopes.pop(handler.name, None)
         if handler.running and scope is not None:
@@ -530,6 +545,7 @@ class Telemetry(Creators):
         self._thread_id = 0
         self._tg = None
         self._scopes = {}
+        self._opening = {}
         self._stop_workers = self._closed = None
         self._yes, self._no = Ready(True), Ready(False)
         for handler in self._handlers.values():

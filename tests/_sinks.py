@@ -45,3 +45,18 @@ class FlakySink(MemorySink):
             self.fail_times -= 1
             raise OSError(28, "No space left on device")
         self.signals.extend(batch)
+
+
+class SlowOpeningSink(MemorySink):
+    """A memory sink whose ``open`` takes ``delay`` seconds, like a connection being made."""
+
+    kind = "slow-open"
+
+    def __init__(self, delay: float = 0.05) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def open(self) -> None:
+        """Sleep, then open."""
+        await anyio.sleep(self.delay)
+        await super().open()

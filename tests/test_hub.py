@@ -10,6 +10,7 @@ import telemetry as tel
 from telemetry import ClosedError, ConfigError, Telemetry, TelemetryError
 from telemetry.sinks import FileSink, MemorySink
 
+from ._sinks import SlowOpeningSink
 from .conftest import assert_accounted
 
 
@@ -82,6 +83,24 @@ async def test_add_and_remove_handlers_while_running() -> None:
     assert [s.msg for s in first.signals] == ["one", "two"]
     assert stats.written == 2 and stats.state == "closed" and first.state == "closed"
     assert [s.msg for s in second.signals] == ["two", "three"]
+
+
+@pytest.mark.parametrize("how", ["remove_handler", "aclose"])
+async def test_a_handler_closed_while_its_sink_opens_writes_what_it_queued(how: str) -> None:
+    """Added to a running hub and closed before its sink finished opening: the close waits
+    for the open, then drains, so the signals queued meanwhile are written, not dropped."""
+    sink = SlowOpeningSink(0.05)
+    async with Telemetry() as hub:
+        hub.add_handler("late", sink)
+        for i in range(3):
+            await hub.log("info", "queued while opening", i=i)
+        if how == "remove_handler":
+            stats = await hub.remove_handler("late")
+    if how == "aclose":
+        stats = hub.stats().handlers["late"]
+    assert [s.data["i"] for s in sink.signals] == [0, 1, 2]
+    assert (stats.emitted, stats.written, stats.dropped) == (3, 3, {})
+    assert sink.state == "closed"
 
 
 async def test_flush_returns_when_everything_accepted_is_written() -> None:
