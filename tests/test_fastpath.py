@@ -1,0 +1,311 @@
+"""The compiled emitting path (telemetry._fastpath): same signals as the general path, and every
+change of configuration honoured at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import telemetry as tel
+from telemetry import Telemetry, bind
+from telemetry._queue import SignalQueue
+from telemetry._signal import _spare_uids, top_up_uids
+from telemetry.sinks import MemorySink
+from telemetry.testing import capture_signals, make_signal
+
+LEVEL_NAMES = ["trace", "debug", "info", "warn", "error", "fatal"]
+
+
+def _same(a: tel.Signal, b: tel.Signal) -> None:
+    """Equal but for the time, the uid and the line of the call."""
+    assert a.location is not None and b.location is not None
+    assert (a.location.file, a.location.function) == (b.location.file, b.location.function)
+    blank = {"inst": 0, "uid": "", "location": None}
+    assert msgspec.structs.replace(a, **blank) == msgspec.structs.replace(b, **blank)
+
+
+async def test_the_compiled_path_builds_what_the_general_path_builds() -> None:
+    """log and event through the compiled emitter (module-level and hub methods) give the same
+    signal as the general path: namespace, location, bound context, span ids, data."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}) as hub:
+        assert callable(hub._fast["info"]), "this configuration compiles"
+        with bind(user="ada"):
+            async with hub.span("outer"):
+                await tel.log("info", "hello", n=1, s="x")
+                await hub.signal("hello", level="info", data={"n": 1, "s": "x"})
+                await hub.log("warn", "hi", n=2)
+                await hub.signal("hi", level="warn", data={"n": 2})
+                await tel.event("user.joined", room="lobby")
+                await hub.signal(kind="event", id="user.joined", data={"room": "lobby"})
+                await hub.event("user.left", level="debug")  # below info: refused
+        await tel.log("info", 42)  # not a string: made one, as the general path does
+        await hub.signal(42)
+    sigs = sink.signals
+    assert len(sigs) == 9
+    for a, b in zip(sigs[0:6:2], sigs[1:6:2], strict=True):
+        _same(a, b)
+    assert sigs[0].ns == __name__ and sigs[0].ctx == {"user": "ada"}
+    assert sigs[0].trace_id == sigs[6].trace_id and sigs[0].span_id == sigs[6].span_id
+    assert sigs[6].kind == "span" and sigs[0].trace_id is not None
+    _same(sigs[7], sigs[8])
+    assert sigs[7].msg == "42"
+
+
+async def test_location_and_namespace_are_the_callers_for_every_call_site() -> None:
+    """Each call site gets its own line, even several on one line of source."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}):
+        for i in range(3):
+            await tel.log("info", "a", i=i)
+            await tel.log("info", "b", i=i)
+    lines = [s.location.line for s in sink.signals if s.location]
+    assert lines[0::2] == [lines[0]] * 3 and lines[1::2] == [lines[0] + 1] * 3
+    assert {s.location.function for s in sink.signals if s.location} == {
+        "test_location_and_namespace_are_the_callers_for_every_call_site"
+    }
+
+
+async def test_capture_sees_what_handlers_get_while_the_compiled_path_is_on() -> None:
+    """capture_signals taps the general path: with a capture active, signals are still delivered
+    to the handlers, and captured as well."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}):
+        await tel.log("info", "before")
+        with capture_signals() as captured:
+            await tel.log("info", "during", k=1)
+        await tel.log("info", "after")
+    assert [s.msg for s in sink.signals] == ["before", "during", "after"]
+    assert [s.msg for s in captured.signals] == ["during"]
+
+
+async def test_configuration_changes_take_effect_on_the_next_call() -> None:
+    """set_min_level, add_handler with filters, remove_handler and aclose while calls go
+    through the compiled path: each change applies to the very next call."""
+    a, b = MemorySink(), MemorySink()
+    async with Telemetry(handlers={"a": a}) as hub:
+        assert await tel.log("info", "1") is True
+        hub.set_min_level("warn")
+        assert await tel.log("info", "refused") is False
+        assert await tel.log("warn", "2") is True
+        hub.set_min_level({__name__: "debug", "*": "error"})
+        assert await tel.log("debug", "3") is True  # this module is at debug
+        assert await hub.signal("other", level="warn", ns="elsewhere") is False
+        hub.set_min_level("info")
+        hub.add_handler("b", b, min_level="error", kind_filter={"deny": ["event"]})
+        await tel.log("info", "4")
+        await tel.log("error", "5")
+        await tel.event("e", level="error")
+        await hub.remove_handler("a")
+        await tel.log("error", "6")
+    assert [s.msg for s in a.signals] == ["1", "2", "3", "4", "5", None]
+    assert [s.msg for s in b.signals] == ["5", "6"]
+    stats = hub.stats()
+    assert stats.handlers["b"].filtered == 2
+    assert stats.emitted == 7 and stats.refused == 1
+    assert hub._fast.get("info") is None, "a closed hub compiles nothing"
+    assert await hub.log("error", "late") is True
+    assert hub.handlers["b"].dropped["closed"] == 1
+
+
+async def test_a_hub_that_needs_the_general_path_compiles_nothing_and_still_delivers() -> None:
+    """Call filters, handler filters, synchronous handlers or locations off: no compiled
+    emitter, and the general path delivers as before."""
+    configs: list[dict[str, Any]] = [
+        {"handlers": {"m": MemorySink()}, "ns_filter": {"deny": ["nothing.*"]}},
+        {"handlers": {"m": {"sink": MemorySink(), "min_level": "info"}}},
+        {"handlers": {"m": {"sink": MemorySink(), "sync": True}}},
+        {"handlers": {"m": MemorySink()}, "location": False},
+    ]
+    for cfg in configs:
+        async with Telemetry(**cfg) as hub:
+            assert hub._fast.get("info") is None
+            assert hub._fast.get("trace") is False
+            assert await tel.log("info", "x", k=1) is True
+            assert await tel.log("trace", "no") is False
+        (h,) = hub.handlers.values()
+        assert h.written == 1
+        sink = h.sink
+        assert isinstance(sink, MemorySink) and sink.signals[0].data == {"k": 1}
+
+
+async def test_other_threads_and_full_queues_leave_the_compiled_path() -> None:
+    """From another thread the call goes through the inbox (with the thread's name); a full
+    queue drops (dropping) or waits (blocking), counted exactly."""
+    drop, block = MemorySink(), MemorySink()
+    async with Telemetry(
+        handlers={
+            "drop": {"sink": drop, "buffer_size": 4},
+            "block": {"sink": block, "buffer_size": 4, "mode": "blocking"},
+        }
+    ) as hub:
+        for i in range(50):  # no await that yields: the workers cannot run meanwhile
+            await tel.log("info", "burst", i=i)
+
+        def from_thread() -> None:
+            tel.log_nowait("info", "thread")
+
+        t = threading.Thread(target=from_thread, name="worker-7")
+        t.start()
+        t.join()
+    st = hub.stats().handlers
+    assert st["drop"].emitted == st["block"].emitted == 51
+    assert st["drop"].written + st["drop"].dropped.get("queue_full", 0) == 51
+    assert st["drop"].dropped.get("queue_full", 0) > 0
+    assert st["block"].written == 51 and not st["block"].dropped
+    assert [s.data.get("i") for s in block.signals[:50]] == list(range(50))
+    assert block.signals[50].thread == "worker-7"
+
+
+@pytest.mark.parametrize("n", [1, 3])
+async def test_uids_are_unique_and_spares_are_topped_up(n: int) -> None:
+    """Signals take spare uids made by the workers, and make one when none is left: all of
+    them distinct 16-hex-digit strings."""
+    _spare_uids.clear()
+    sinks = [MemorySink() for _ in range(n)]
+    async with Telemetry(handlers={f"m{i}": s for i, s in enumerate(sinks)}) as hub:
+        for _ in range(20):
+            for i in range(500):
+                await tel.log("info", "u", i=i)
+            await hub.flush()
+        spares = len(_spare_uids)
+        assert spares > 0, "the workers made spares"
+        await tel.log("info", "u", i=-1)
+        assert len(_spare_uids) == spares - 1, "a signal took one"
+    uids = [s.uid for s in sinks[0].signals]
+    assert len(uids) == 10_001 == len(set(uids))
+    assert all(len(u) == 16 and int(u, 16) >= 0 for u in uids)
+    for other in sinks[1:]:
+        assert [s.uid for s in other.signals] == uids, "one signal, shared by every handler"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_never_reuses_the_parents_spare_uids() -> None:
+    top_up_uids()
+    parents = set(_spare_uids)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            uids = [make_signal().uid for _ in range(100)]
+            ok = not _spare_uids and not parents.intersection(uids)
+            os.write(w, b"ok" if ok else b"reused")
+        finally:
+            os._exit(0)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(r, 16) == b"ok" and status == 0
+    os.close(r)
+
+
+# -- the queue under the handlers: counts it keeps so that the emitting path keeps none --------
+
+
+@given(st.lists(st.tuples(st.sampled_from(["put", "evict", "take"]), st.integers(1, 6))))
+def test_signal_queue_counts_what_went_through_it(ops: list[tuple[str, int]]) -> None:
+    """appended == taken + depth, peak is the deepest the queue ever was, order is FIFO."""
+    q: SignalQueue[int] = SignalQueue(5)
+    model: list[int] = []
+    appended = taken = peak = 0
+    out: list[int] = []
+    for op, k in ops:
+        if op == "put":
+            for _ in range(k):
+                if q.put_nowait(appended):
+                    model.append(appended)
+                    appended += 1
+        elif op == "evict":
+            evicted = q.put_evicting(appended)
+            if len(model) == 5:
+                assert evicted == model.pop(0)
+                taken += 1
+            model.append(appended)
+            appended += 1
+        else:
+            batch = q.get_batch_nowait(k)
+            assert batch == model[:k]
+            out += batch
+            del model[:k]
+            taken += len(batch)
+        peak = max(peak, len(model))
+    assert (q.appended, q.taken, len(q), q.peak) == (appended, taken, len(model), peak)
+
+
+# -- any sequence of calls and changes: each handler gets exactly what the model says ---------
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("log"), st.sampled_from(LEVEL_NAMES), st.booleans()),
+        st.tuples(st.just("event"), st.sampled_from(LEVEL_NAMES), st.booleans()),
+        st.tuples(st.just("level"), st.sampled_from(LEVEL_NAMES), st.booleans()),
+        st.tuples(st.just("add"), st.sampled_from([None, *LEVEL_NAMES]), st.booleans()),
+        st.tuples(st.just("remove"), st.just(""), st.booleans()),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_ops)
+def test_any_sequence_of_calls_and_changes_matches_the_model(
+    ops: list[tuple[str, str | None, bool]],
+) -> None:
+    rank = {name: i for i, name in enumerate(LEVEL_NAMES)}
+
+    async def run() -> None:
+        sinks: dict[str, MemorySink] = {}
+        expected: dict[str, list[int]] = {}
+        floors: dict[str, int] = {}  # handler min levels (rank), -1 for none
+        active: list[str] = []
+        hub_floor = rank["info"]
+        n = 0
+        async with Telemetry() as hub:
+            for op, arg, flag in ops:
+                if op in ("log", "event"):
+                    assert arg is not None
+                    n += 1
+                    if op == "log":
+                        ok = await (tel.log if flag else hub.log)(arg, None, n=n)
+                    else:
+                        ok = await (
+                            tel.event("e", level=arg, n=n)
+                            if flag
+                            else hub.event("e", level=arg, n=n)
+                        )
+                    assert ok is (rank[arg] >= hub_floor)
+                    if ok:
+                        for name in active:
+                            if rank[arg] >= floors[name]:
+                                expected[name].append(n)
+                elif op == "level":
+                    assert arg is not None
+                    hub.set_min_level(arg)
+                    hub_floor = rank[arg]
+                elif op == "add":
+                    name = f"h{len(sinks)}"
+                    sinks[name] = MemorySink()
+                    expected[name] = []
+                    floors[name] = -1 if arg is None else rank[arg]
+                    active.append(name)
+                    hub.add_handler(
+                        name,
+                        sinks[name],
+                        buffer_size=10_000,
+                        min_level=arg,
+                        mode="blocking" if flag else "dropping",
+                    )
+                elif active:
+                    await hub.remove_handler(active.pop(0))
+        for name, sink in sinks.items():
+            assert [s.data["n"] for s in sink.signals] == expected[name]
+        for h in hub.stats().handlers.values():
+            assert h.emitted == h.written + h.dropped_total
+
+    asyncio.run(run())
