@@ -191,7 +191,9 @@ class AioTelemetry(Lib):
         out.timed_out = stats.dropped.get("timeout", 0) > 0
         for name, h in stats.handlers.items():
             out.notes.append(
-                f"{name}: emitted {h.emitted}, written {h.written}, dropped {dict(h.dropped)}"
+                f"{name}: emitted {h.emitted}, written {h.written}, dropped {dict(h.dropped)}, "
+                f"{h.batches} batches, peak queue {h.peak_queued}, write latency p50 "
+                f"{h.latency.p50_us:,.0f} µs, p99 {h.latency.p99_us:,.0f} µs"
             )
         if self.cfg.variant == "fanout":
             out.delivered["memory"] = len(self.memory.signals)

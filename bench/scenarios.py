@@ -27,6 +27,9 @@ BURST = 100
 #: The pause between bursts: the idle time a service has between requests, in which background
 #: writers (tasks or threads) catch up.
 PAUSE_S = 0.0005
+#: The fan-out scenario's schedule: one burst of BURST calls every this many seconds (100,000
+#: calls/s), whatever the library's speed, so that every library gets the same offered load.
+FANOUT_PERIOD_S = 0.001
 #: Calls between pauses in the slow-sink scenario.
 SLOW_BURST = 10
 #: How much of one written line the report shows.
@@ -98,16 +101,29 @@ def _closed(c: Closed) -> Result:
 
 
 async def _paced_timed(
-    lib: Lib, n: int, budget_s: float, burst: int = BURST, pause_s: float = PAUSE_S
+    lib: Lib,
+    n: int,
+    budget_s: float,
+    burst: int = BURST,
+    pause_s: float = PAUSE_S,
+    period_s: float | None = None,
 ) -> tuple[array[int], int]:
+    """Timed calls in bursts: a pause of ``pause_s`` after each burst or, with ``period_s``, one
+    burst per period on a fixed schedule (a library behind schedule goes on without pausing)."""
     lat = array("q", bytes(8 * n))
     i = 0
-    until = time.perf_counter() + budget_s
+    start = time.perf_counter()
+    until = start + budget_s
+    bursts = 0
     while i < n and time.perf_counter() < until:
         k = min(burst, n - i)
         await lib.timed(lat, i, k)
         i += k
-        await asyncio.sleep(pause_s)
+        bursts += 1
+        if period_s is None:
+            await asyncio.sleep(pause_s)
+        else:
+            await asyncio.sleep(max(0.0, start + bursts * period_s - time.perf_counter()))
     return lat, i
 
 
@@ -196,7 +212,7 @@ async def fanout(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
     lib = cls(Cfg(d, variant="fanout", udp_port=sz["udp_port"]))
     await lib.open()
     await _warm(lib)
-    lat, n = await _paced_timed(lib, sz["n"], sz["budget_s"])
+    lat, n = await _paced_timed(lib, sz["n"], sz["budget_s"], period_s=FANOUT_PERIOD_S)
     closed = await lib.close(sz["deadline_s"])
     check = verify_files(lib.output_files())
     return {
