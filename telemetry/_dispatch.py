@@ -15,6 +15,7 @@ loop never does).
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 import time
@@ -42,6 +43,16 @@ _time_ns = time.time_ns
 _get_ident = threading.get_ident
 _getframe = sys._getframe
 _id_of = id  # _build has a parameter named id
+_refresh_lock = threading.Lock()
+
+
+def _new_refresh_lock() -> None:
+    # A forked child has only the forking thread: a lock held by another one stays held.
+    global _refresh_lock
+    _refresh_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_refresh_lock)
 
 
 class Ready(Generic[T]):
@@ -107,10 +118,16 @@ class Dispatcher:
         self._refresh_fast()
 
     def _refresh_fast(self) -> None:
-        """Recompile the emitters; call after any change to what they bind."""
-        fast = compile_fast(self)
-        self._fast.clear()
-        self._fast.update(fast)
+        """Recompile the emitters; call after any change to what they bind.
+
+        ``set_min_level`` may call this from another thread while the loop's thread does (a
+        handler added): compiling and swapping under one lock makes the last swap the one
+        compiled from the latest state. Readers take no lock: a look-up between the two steps
+        of the swap finds no entry and takes the general path, which is always right."""
+        with _refresh_lock:
+            fast = compile_fast(self)
+            self._fast.clear()
+            self._fast.update(fast)
 
     def _build(
         self,

@@ -309,3 +309,28 @@ def test_any_sequence_of_calls_and_changes_matches_the_model(
             assert h.emitted == h.written + h.dropped_total
 
     asyncio.run(run())
+
+
+async def test_level_changes_from_a_thread_never_leave_a_new_handler_out() -> None:
+    """set_min_level from another thread while the loop adds handlers: once both are done,
+    every handler gets the next signal (the last table swapped in is the latest state's)."""
+    stop = threading.Event()
+    sinks = [MemorySink() for _ in range(40)]
+    async with Telemetry() as hub:
+
+        def flip() -> None:
+            while not stop.is_set():
+                hub.set_min_level("debug")
+                hub.set_min_level("info")
+
+        t = threading.Thread(target=flip)
+        t.start()
+        try:
+            for i, sink in enumerate(sinks):
+                hub.add_handler(f"h{i}", sink)
+                await asyncio.sleep(0)
+        finally:
+            stop.set()
+            t.join()
+        assert await tel.log("info", "after") is True
+    assert all([s.msg for s in sink.signals] == ["after"] for sink in sinks)
