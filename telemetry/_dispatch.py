@@ -295,8 +295,26 @@ class Dispatcher:
                 self._sites[key] = site
         return site[0], site[1]
 
-    # The creators that take ``**data`` funnel into these two, positionally: forwarding
-    # ``**data`` from one function to the next would cost more than the rest of the call.
+    # The creators that take ``**data`` funnel into these, positionally: forwarding ``**data``
+    # from one function to the next would cost more than the rest of the call. (The common
+    # configuration does not come here at all: see telemetry._fastpath.)
+
+    def _kw_signal(
+        self,
+        lv: int,
+        kind: str,
+        id: str | None,
+        msg: object,
+        error: BaseException | None,
+        data: dict[str, Any],
+        depth: int,
+    ) -> Signal | None:
+        """Build a signal adopting ``data`` (or ``None``: filtered); ``depth`` counts from here."""
+        if self._plain and error is None and (msg is None or type(msg) is str):
+            return self._quick(lv, kind, id, msg, data, depth + 1)
+        return self._build(
+            lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
+        )
 
     def _emit_kw(
         self,
@@ -309,23 +327,10 @@ class Dispatcher:
         depth: int,
     ) -> Awaitable[bool]:
         """Build a signal adopting ``data`` and submit it; ``depth`` counts from here."""
-        if self._plain and error is None and (msg is None or type(msg) is str):
-            sig = self._quick(lv, kind, id, msg, data, depth + 1)
-        else:
-            built = self._build(
-                lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
-            )
-            if built is None:
-                return self._no
-            sig = built
-        # _submit(), inlined
-        if _get_ident() != self._thread_id:
-            self._from_thread(sig, lv)
-            return self._yes
-        waits = self._dispatch(sig, lv)
-        if waits is None:
-            return self._yes
-        return self._wait_for(waits, sig)
+        sig = self._kw_signal(lv, kind, id, msg, error, data, depth + 1)
+        if sig is None:
+            return self._no
+        return self._submit(sig, lv)
 
     def _emit_kw_nowait(
         self,
@@ -338,15 +343,9 @@ class Dispatcher:
         depth: int,
     ) -> bool:
         """:meth:`_emit_kw` without awaiting."""
-        if self._plain and error is None and (msg is None or type(msg) is str):
-            sig = self._quick(lv, kind, id, msg, data, depth + 1)
-        else:
-            built = self._build(
-                lv, msg, kind, id, data, None, error, None, None, None, None, depth + 1, False
-            )
-            if built is None:
-                return False
-            sig = built
+        sig = self._kw_signal(lv, kind, id, msg, error, data, depth + 1)
+        if sig is None:
+            return False
         self._emit_nowait(sig, lv)
         return True
 
