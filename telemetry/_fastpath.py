@@ -10,11 +10,10 @@ handlers, no method call, one length check and one append per handler.
 The table holds every spelling of every level: ``False`` below the hub's floor, else the
 compiled emitter, or ``None`` when the configuration needs the general path. One subscript
 tells a creator what to do (a level the table lacks, such as a custom number, goes the general
-way too). The
-hub recompiles whenever something bound here changes (its state, its handlers, its filters, its
-level), in place, so that the module-level creators keep one reference to the table. The
-emitter itself hands a call to the general path when it needs more: another thread, a capture
-tap, a full queue.
+way too). The hub recompiles whenever something bound here changes (its state, its handlers,
+its filters, its level), in place, so that the module-level creators keep one reference to the
+table. The emitter itself hands a call to the general path when it needs more: another thread,
+a capture tap; and a full queue to ``Handler.offer``.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._context import _ctx, _span
 from ._handler import Handler
 from ._queue import SignalQueue
-from ._signal import LABEL_OF, LEVELS, ProcessInfo, Signal, _getrandbits, _spare_uids
+from ._signal import LABEL_OF, LEVELS, ProcessInfo, Signal, _spare_uids, new_uid
 
 if TYPE_CHECKING:
     from collections import deque
@@ -83,7 +82,6 @@ def _emitter(hub: Dispatcher, lv: int, targets: tuple[_Target, ...]) -> FastEmit
     get_ident = threading.get_ident
     getframe = sys._getframe
     time_ns = time.time_ns
-    getrandbits = _getrandbits
     spare = _spare_uids
     take_uid = spare.pop
     ctx_get = _ctx.get
@@ -106,8 +104,10 @@ def _emitter(hub: Dispatcher, lv: int, targets: tuple[_Target, ...]) -> FastEmit
         if type(msg) is not str and msg is not None:
             msg = str(msg)
         span = span_get()
-        # new_uid(), inlined; testing the list first, as an IndexError costs more than a uid.
-        uid = take_uid() if spare else getrandbits(64).to_bytes(8, "little").hex()
+        try:  # new_uid(), inlined for the common case: a spare one
+            uid = take_uid() if spare else new_uid()
+        except IndexError:  # another thread took the last spare meanwhile
+            uid = new_uid()
         sig = Signal(
             time_ns(),
             uid,

@@ -296,7 +296,9 @@ class Telemetry(Creators):
             handler.state = "closed"
             return
         finally:
-            self._opening.pop(handler).set()
+            opening = self._opening.pop(handler, None)
+            if opening is not None:
+                opening.set()
         if handler.state == "closed":  # the close gave up waiting while the sink opened
             await handler.close_sink()
             return

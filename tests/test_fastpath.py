@@ -334,3 +334,35 @@ async def test_level_changes_from_a_thread_never_leave_a_new_handler_out() -> No
             t.join()
         assert await tel.log("info", "after") is True
     assert all([s.msg for s in sink.signals] == ["after"] for sink in sinks)
+
+
+async def test_threads_taking_spare_uids_never_break_a_call() -> None:
+    """Other threads take spare uids too (a pop each): when one takes the last spare between
+    the emitter's test and its pop, the call makes its own uid instead of failing."""
+    from telemetry._signal import new_uid
+
+    stop = threading.Event()
+    taken: list[list[str]] = [[] for _ in range(3)]
+
+    def take(out: list[str]) -> None:
+        while not stop.is_set():
+            out.append(new_uid())
+
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": {"sink": sink, "buffer_size": 50_000}}) as hub:
+        threads = [threading.Thread(target=take, args=(out,)) for out in taken]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(20_000):
+                assert await tel.log("info", "u", i=i) is True
+                if i % 500 == 0:
+                    top_up_uids(64)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        await hub.flush()
+    uids = [s.uid for s in sink.signals] + [u for out in taken for u in out]
+    assert len(sink.signals) == 20_000
+    assert len(uids) == len(set(uids))
