@@ -104,3 +104,13 @@ def test_charts_are_pngs(quick_run: Path) -> None:
     for p in charts:
         assert p.read_bytes()[:8] == PNG, p
         assert f"(charts/{p.name})" in text
+
+
+def test_the_call_report_gives_the_pure_python_floor(quick_run: Path) -> None:
+    """Scenario 1 records, once, what a bare awaited call and one that also builds a struct
+    cost, and the report quotes both next to the table."""
+    res = json.loads((quick_run / "results.json").read_text())["results"]["call"]
+    floor = res["aiotelemetry"]["floor"]
+    assert floor["bare"] > 0 and floor["built"] > 0, floor
+    assert "floor" not in res["logging-queue"]
+    assert "any pure-Python awaited call" in (quick_run / "results.md").read_text()
