@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -73,6 +72,7 @@ _HAS_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]").search
 _SD_VALUE: dict[int, str] = _CONTROL | {0x5C: "\\\\", 0x22: '\\"', 0x5D: "\\]"}
 _HAS_SD_SPECIAL = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029\\\\"\\]]').search
 # SD-NAME (SD-ID and PARAM-NAME): 1 to 32 printable US-ASCII characters except '=', ' ', ']', '"'.
+_NEEDS_QUOTES = re.compile('[ ="]').search
 _NOT_SD_NAME = re.compile('[^\x21-\x7e]|[= \\]"]')
 _NOT_PRINTUSASCII = re.compile("[^\x21-\x7e]")
 # A private SD-ID: a name of SD-NAME characters but '@', then '@' and an enterprise number.
@@ -156,16 +156,16 @@ def _text(sig: Signal) -> str:
     return text
 
 
-def _items(sig: Signal) -> Iterator[tuple[Any, Any]]:
+def _items(sig: Signal) -> list[tuple[Any, Any]]:
     """The key/value pairs a message carries: ctx, then data, then the trace ids."""
-    yield from sig.ctx.items()
-    yield from sig.data.items()
+    items = [*sig.ctx.items(), *sig.data.items()]
     if sig.trace_id is not None:
-        yield "trace_id", sig.trace_id
+        items.append(("trace_id", sig.trace_id))
     if sig.span_id is not None:
-        yield "span_id", sig.span_id
+        items.append(("span_id", sig.span_id))
     if sig.duration_ns is not None:
-        yield "duration_ns", sig.duration_ns
+        items.append(("duration_ns", sig.duration_ns))
+    return items
 
 
 class _Base:
@@ -260,15 +260,29 @@ class Rfc5424Formatter(_Base):
 
     def params(self, sig: Signal) -> list[str]:
         """Each SD-PARAM as `` name="value"`` (with its leading space)."""
-        name, value = self.param_name, self.value
-        return [f' {name(k)}="{escape_sd_value(value(v))}"' for k, v in _items(sig)]
+        # escape_sd_value(self.value(v)) and self.param_name(k), inlined for the common case
+        # (a known string key, a string value): this runs for every field of every signal.
+        names, value = self._names, self.value
+        out = []
+        for k, v in _items(sig):
+            name = names.get(k) if type(k) is str else None
+            if name is None:
+                name = self.param_name(k)
+            text = v if type(v) is str else value(v)
+            if _HAS_SD_SPECIAL(text) is not None:
+                text = text.translate(_SD_VALUE)
+            out.append(f' {name}="{text}"')
+        return out
 
     def format(self, sig: Signal, limit: int | None = None) -> tuple[bytes, bool]:
         """The message, and whether it was truncated to ``limit`` bytes."""
-        head = (
-            f"{self.pri(sig)}1 {self.timestamp(sig.inst)} {self.host(sig)} {self.app_name} "
-            f"{sig.pid or '-'} {self.msgid(sig)} "
-        )
+        # The cached parts looked up here, the methods called only on a miss.
+        pri = self._pri.get(sig.level) or self.pri(sig)
+        host = self.hostname
+        if host is None:
+            host = self._hosts.get(sig.host) or self.host(sig)
+        msgid = (self._msgids.get(sig.id) or self.msgid(sig)) if sig.id else "-"
+        head = f"{pri}1 {self.timestamp(sig.inst)} {host} {self.app_name} {sig.pid or '-'} {msgid} "
         params = self.params(sig)
         text = escape_msg(_text(sig))
         body = text.encode("utf-8", "backslashreplace")
@@ -338,10 +352,11 @@ class Rfc3164Formatter(_Base):
 
     def pair(self, key: Any, v: Any) -> str:
         """``key=value``; a value with a space, ``=`` or ``"`` is quoted with ``\\`` escapes."""
-        s = escape_msg(self.value(v))
-        if not s or any(c in s for c in ' ="'):
+        s = escape_msg(v if type(v) is str else self.value(v))
+        if not s or _NEEDS_QUOTES(s) is not None:
             s = '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return f"{self.param_name(key)}={s}"
+        name = self._names.get(key) if type(key) is str else None
+        return f"{name if name is not None else self.param_name(key)}={s}"
 
     def format(self, sig: Signal, limit: int | None = None) -> tuple[bytes, bool]:
         """The message, and whether it was truncated to ``limit`` bytes."""
