@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from ._creators import Creators
 from ._dispatch import REFUSED
-from ._fastpath import FastTable
+from ._fastpath import FastTable, FastTableNowait
 from ._filters import RateSpec
 from ._hub import Telemetry, _default_listeners, _stack, current_hub
 from ._signal import LEVELS
@@ -43,17 +43,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 # hub's floor, and the hub's finished "refused" awaitable.
 _REFUSE: frozenset[object] = frozenset()
 _NO: Awaitable[bool] = REFUSED
-# The default hub's table of refusals and compiled emitters (see telemetry._fastpath), which
-# ``log`` and ``event`` use instead: the hub updates it in place whenever its configuration
-# changes, so this reference stays good until the default hub itself changes.
+# The default hub's tables of refusals and compiled emitters (see telemetry._fastpath), which
+# ``log``, ``event`` and their ``*_nowait`` forms use instead: the hub updates them in place
+# whenever its configuration changes, so these references stay good until the default hub
+# itself changes.
 _FAST: FastTable = {}
+_FAST_NOWAIT: FastTableNowait = {}
 
 
 def _default_changed(hub: Telemetry) -> None:
-    global _REFUSE, _NO, _FAST
+    global _REFUSE, _NO, _FAST, _FAST_NOWAIT
     _REFUSE = frozenset(k for k, v in LEVELS.items() if v < hub._floor)
     _NO = hub._no
     _FAST = hub._fast
+    _FAST_NOWAIT = hub._fast_nowait
 
 
 _default_listeners.append(_default_changed)
@@ -161,10 +164,13 @@ def log_nowait(
 ) -> bool:
     """:func:`log` without awaiting, from any thread."""
     try:
-        if level in _REFUSE:
-            return False
-    except TypeError:  # unhashable: the full path raises the ConfigError
-        pass
+        fast = _FAST_NOWAIT[level]
+    except (KeyError, TypeError):  # not a level's name: the general path will tell
+        fast = None
+    if fast is False:
+        return False
+    if fast and error is None:
+        return fast("log", None, msg, data)
     hub = _stack[-1] if _stack else current_hub()
     lv = LEVELS.get(level)
     if lv is None:
@@ -196,10 +202,13 @@ def event(id: str, /, *, level: str | int = "info", **data: Any) -> Awaitable[bo
 def event_nowait(id: str, /, *, level: str | int = "info", **data: Any) -> bool:
     """:func:`event` without awaiting, from any thread."""
     try:
-        if level in _REFUSE:
-            return False
-    except TypeError:  # unhashable: the full path raises the ConfigError
-        pass
+        fast = _FAST_NOWAIT[level]
+    except (KeyError, TypeError):  # not a level's name: the general path will tell
+        fast = None
+    if fast is False:
+        return False
+    if fast:
+        return fast("event", id, None, data)
     hub = _stack[-1] if _stack else current_hub()
     lv = LEVELS.get(level)
     if lv is None:

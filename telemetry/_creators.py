@@ -146,6 +146,14 @@ class Creators(Dispatcher):
         **data: Any,
     ) -> bool:
         """:meth:`log` without awaiting (see :meth:`signal_nowait`)."""
+        try:
+            fast = self._fast_nowait[level]
+        except (KeyError, TypeError):  # not a level's name: the general path will tell
+            fast = None
+        if fast is False:
+            return False
+        if fast and error is None and stacklevel == 1:
+            return fast("log", None, msg, data)
         lv = LEVELS.get(level) if type(level) is str else None
         if lv is None:
             lv = self._level(level)
@@ -176,6 +184,14 @@ class Creators(Dispatcher):
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
     ) -> bool:
         """:meth:`event` without awaiting (see :meth:`signal_nowait`)."""
+        try:
+            fast = self._fast_nowait[level]
+        except (KeyError, TypeError):  # not a level's name: the general path will tell
+            fast = None
+        if fast is False:
+            return False
+        if fast and stacklevel == 1:
+            return fast("event", id, None, data)
         lv = LEVELS.get(level) if type(level) is str else None
         if lv is None:
             lv = self._level(level)

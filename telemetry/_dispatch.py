@@ -29,7 +29,7 @@ from anyio.abc import TaskGroup
 
 from ._context import SpanContext, _ctx, _span
 from ._errors import ConfigError
-from ._fastpath import FastTable, compile_fast
+from ._fastpath import FastTable, FastTableNowait, compile_fast
 from ._filters import Filters, RateLimiter, RateSpec
 from ._handler import Handler
 from ._signal import LABEL_OF, ErrorInfo, Location, ProcessInfo, Signal, error_info, new_uid
@@ -83,6 +83,7 @@ class Dispatcher:
     #: Each level's refusal or compiled emitter for this hub's current configuration (see
     #: telemetry._fastpath); updated in place.
     _fast: FastTable
+    _fast_nowait: FastTableNowait
     location: bool
     #: No call filter past the level and locations on: the creators may use :meth:`_quick`.
     _plain: bool
@@ -125,9 +126,11 @@ class Dispatcher:
         compiled from the latest state. Readers take no lock: a look-up between the two steps
         of the swap finds no entry and takes the general path, which is always right."""
         with _refresh_lock:
-            fast = compile_fast(self)
+            fast, fast_nowait = compile_fast(self)
             self._fast.clear()
             self._fast.update(fast)
+            self._fast_nowait.clear()
+            self._fast_nowait.update(fast_nowait)
 
     def _build(
         self,

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._context import _ctx, _span
 from ._handler import Handler
@@ -34,46 +34,81 @@ if TYPE_CHECKING:
 
     from ._dispatch import Dispatcher
 
-__all__ = ["FastEmit", "FastTable", "compile_fast"]
+__all__ = [
+    "FastEmit",
+    "FastEmitNowait",
+    "FastTable",
+    "FastTableNowait",
+    "FastTables",
+    "compile_fast",
+]
+
+R = TypeVar("R")
 
 #: ``emit(kind, id, msg, data)``: ``data`` is adopted (a fresh ``**kwargs`` dict); called
 #: directly by the creator that the user called, for the call site two frames up.
 FastEmit = Callable[[str, "str | None", object, "dict[str, Any]"], Awaitable[bool]]
+#: The same for the ``*_nowait`` creators: returns ``True`` (the signal passed the filters).
+FastEmitNowait = Callable[[str, "str | None", object, "dict[str, Any]"], bool]
 
 #: Every spelling of a level to ``False`` (below the floor: refuse), its compiled emitter, or
 #: ``None`` (take the general path).
 FastTable = dict[object, "FastEmit | Literal[False] | None"]
+FastTableNowait = dict[object, "FastEmitNowait | Literal[False] | None"]
+#: A hub's two tables: for the awaited creators, and for the ``*_nowait`` ones.
+FastTables = tuple[FastTable, FastTableNowait]
 
 _Target = tuple[Handler, "deque[Signal]", int, "deque[Any]"]
 
 
-def compile_fast(hub: Dispatcher) -> FastTable:
-    """The hub's table: ``False`` for every spelling of a level below its floor; for the
+def compile_fast(hub: Dispatcher) -> FastTables:
+    """The hub's tables: ``False`` for every spelling of a level below its floor; for the
     others, the compiled emitter when the hub's configuration allows one, else ``None``."""
     floor = hub._floor
     table: FastTable = {key: False if lv < floor else None for key, lv in LEVELS.items()}
+    table_nowait: FastTableNowait = dict(table)  # type: ignore[arg-type]
     if hub._state != "open" or not hub._plain or hub._loop is None or not hub._active:
-        return table
+        return table, table_nowait
     targets: list[_Target] = []
     for h in hub._active:
         if h.filters is not None or h.sync or not h.accepting:
-            return table
+            return table, table_nowait
         q = h.queue
         targets.append((h, q._items, q.maxsize, q._getters))
-    by_level = {lv: _emitter(hub, lv, tuple(targets)) for lv in LABEL_OF if lv >= floor}
-    table.update((key, by_level[lv]) for key, lv in LEVELS.items() if lv in by_level)
-    return table
+    tgts = tuple(targets)
+
+    def settle_now(waits: list[Handler], sig: Signal) -> bool:
+        hub._settle_nowait(waits, sig)  # a *_nowait call never waits: full means dropped
+        return True
+
+    for lv in LABEL_OF:
+        if lv < floor:
+            continue
+        emit = _emitter(hub, lv, tgts, hub._emit_kw, hub._yes, hub._wait_for)
+        emit_nowait = _emitter(hub, lv, tgts, hub._emit_kw_nowait, True, settle_now)
+        for key, key_lv in LEVELS.items():
+            if key_lv == lv:
+                table[key] = emit
+                table_nowait[key] = emit_nowait
+    return table, table_nowait
 
 
-def _emitter(hub: Dispatcher, lv: int, targets: tuple[_Target, ...]) -> FastEmit:
+def _emitter(
+    hub: Dispatcher,
+    lv: int,
+    targets: tuple[_Target, ...],
+    general: Callable[[int, str, str | None, object, None, dict[str, Any], int], R],
+    done: R,
+    settle: Callable[[list[Handler], Signal], R],
+) -> Callable[[str, str | None, object, dict[str, Any]], R]:
+    """One level's emitter. ``done`` is what it returns once every handler took the signal;
+    ``settle`` deals with the handlers that could not (``Dispatcher._wait_for``, or a drop for
+    the ``*_nowait`` forms); ``general`` is the general path, for other threads and taps."""
     # Everything the call reads, as closure cells (cheaper to read than attributes).
     label = LABEL_OF[lv]
     loop_thread = hub._thread_id
     sites_get = hub._sites.get
     site_of = hub._site
-    general = hub._emit_kw
-    wait_for = hub._wait_for
-    yes = hub._yes
     host = ProcessInfo.host
     pid = ProcessInfo.pid
     from ._dispatch import TAPS as taps
@@ -90,7 +125,7 @@ def _emitter(hub: Dispatcher, lv: int, targets: tuple[_Target, ...]) -> FastEmit
     (h0, items0, max0, getters0), *others = targets
     rest = tuple(others)
 
-    def emit(kind: str, id: str | None, msg: object, data: dict[str, Any]) -> Awaitable[bool]:
+    def emit(kind: str, id: str | None, msg: object, data: dict[str, Any]) -> R:
         if get_ident() != loop_thread or taps:
             return general(lv, kind, id, msg, None, data, 3)
         # The call site (see Dispatcher._site): frame 1 is the creator, 2 its caller.
@@ -133,7 +168,7 @@ def _emitter(hub: Dispatcher, lv: int, targets: tuple[_Target, ...]) -> FastEmit
             if getters0:
                 wake(getters0)
             if not rest:
-                return yes
+                return done
         elif not h0.offer(sig):
             waits = [h0]
         for h, items, maxsize, getters in rest:
@@ -144,7 +179,7 @@ def _emitter(hub: Dispatcher, lv: int, targets: tuple[_Target, ...]) -> FastEmit
             elif not h.offer(sig):
                 waits = [h] if waits is None else [*waits, h]
         if waits is None:
-            return yes
-        return wait_for(waits, sig)
+            return done
+        return settle(waits, sig)
 
     return emit

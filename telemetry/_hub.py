@@ -161,6 +161,7 @@ class Telemetry(Creators):
         self.close_timeout = close_timeout
 
         self._fast = {}
+        self._fast_nowait = {}
         self.state = "new"
         self._handlers: dict[str, Handler] = {}
         self._active: tuple[Handler, ...] = ()

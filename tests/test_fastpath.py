@@ -244,6 +244,8 @@ _ops = st.lists(
     st.one_of(
         st.tuples(st.just("log"), st.sampled_from(LEVEL_NAMES), st.booleans()),
         st.tuples(st.just("event"), st.sampled_from(LEVEL_NAMES), st.booleans()),
+        st.tuples(st.just("log_nowait"), st.sampled_from(LEVEL_NAMES), st.booleans()),
+        st.tuples(st.just("event_nowait"), st.sampled_from(LEVEL_NAMES), st.booleans()),
         st.tuples(st.just("level"), st.sampled_from(LEVEL_NAMES), st.booleans()),
         st.tuples(st.just("add"), st.sampled_from([None, *LEVEL_NAMES]), st.booleans()),
         st.tuples(st.just("remove"), st.just(""), st.booleans()),
@@ -257,6 +259,10 @@ _ops = st.lists(
 def test_any_sequence_of_calls_and_changes_matches_the_model(
     ops: list[tuple[str, str | None, bool]],
 ) -> None:
+    """Calls through the module-level and hub creators (awaited and ``*_nowait``),
+    interleaved with level changes and handlers added (with and without their own level,
+    dropping or blocking) and removed: each sink holds exactly the signals the model says, in
+    order, and the counts add up."""
     rank = {name: i for i, name in enumerate(LEVEL_NAMES)}
 
     async def run() -> None:
@@ -268,17 +274,15 @@ def test_any_sequence_of_calls_and_changes_matches_the_model(
         n = 0
         async with Telemetry() as hub:
             for op, arg, flag in ops:
-                if op in ("log", "event"):
+                if op in ("log", "event", "log_nowait", "event_nowait"):
                     assert arg is not None
                     n += 1
-                    if op == "log":
-                        ok = await (tel.log if flag else hub.log)(arg, None, n=n)
+                    creator = getattr(tel if flag else hub, op)
+                    if op.startswith("log"):
+                        res = creator(arg, None, n=n)
                     else:
-                        ok = await (
-                            tel.event("e", level=arg, n=n)
-                            if flag
-                            else hub.event("e", level=arg, n=n)
-                        )
+                        res = creator("e", level=arg, n=n)
+                    ok = res if op.endswith("_nowait") else await res
                     assert ok is (rank[arg] >= hub_floor)
                     if ok:
                         for name in active:
@@ -366,3 +370,25 @@ async def test_threads_taking_spare_uids_never_break_a_call() -> None:
     uids = [s.uid for s in sink.signals] + [u for out in taken for u in out]
     assert len(sink.signals) == 20_000
     assert len(uids) == len(set(uids))
+
+
+async def test_nowait_forms_take_the_compiled_path_and_never_wait() -> None:
+    """log_nowait / event_nowait on the loop build what the general path builds; a full
+    blocking queue drops (queue_full) instead of waiting, as the general path does."""
+    sink = MemorySink()
+    async with Telemetry(
+        handlers={"m": {"sink": sink, "mode": "blocking", "buffer_size": 3}}
+    ) as hub:
+        assert callable(hub._fast_nowait["info"])
+        with bind(user="ada"):
+            assert tel.log_nowait("info", "hello", n=1) is True
+            assert hub.signal_nowait("hello", level="info", data={"n": 1}) is True
+            assert hub.event_nowait("e", k=2) is True
+        assert tel.log_nowait("debug", "refused") is False
+        assert tel.event_nowait("e", level="trace") is False
+        for i in range(5):  # the queue holds 3 and nothing yields: 5 dropped
+            assert hub.log_nowait("info", "burst", i=i) is True
+    _same(sink.signals[0], sink.signals[1])
+    assert sink.signals[2].kind == "event" and sink.signals[2].data == {"k": 2}
+    stats = hub.stats().handlers["m"]
+    assert (stats.emitted, stats.written, dict(stats.dropped)) == (8, 3, {"queue_full": 5})
