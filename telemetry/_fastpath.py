@@ -1,11 +1,13 @@
 """The emitting path compiled for the common case.
 
 ``log`` and ``event`` are most of what an application emits, and most hubs run in the common
-configuration: locations on, no call filter past the level, handlers without filters of their
-own and not synchronous. For such a hub :func:`compile_fast` builds one function per level that
-does what the general path (``Dispatcher._quick`` then ``Dispatcher._dispatch``) does for those
-calls, with everything it reads bound in advance: no attribute look-up on the hub or its
-handlers, no method call, one length check and one append per handler.
+configuration: locations on, no call filter past the level but per-namespace levels and the
+namespace patterns (both decided once per namespace, then cached), handlers without filters of
+their own and not synchronous. For such a hub :func:`compile_fast` builds one function per
+level that does what the general path (``Dispatcher._build`` or ``_quick``, then
+``Dispatcher._dispatch``) does for those calls, with everything it reads bound in advance: no
+attribute look-up on the hub or its handlers, no method call, one length check and one append
+per handler.
 
 The table holds every spelling of every level: ``False`` below the hub's floor, else the
 compiled emitter, or ``None`` when the configuration needs the general path. One subscript
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from collections import deque
 
     from ._dispatch import Dispatcher
+    from ._filters import Filters
 
 __all__ = [
     "FastEmit",
@@ -67,7 +70,17 @@ def compile_fast(hub: Dispatcher) -> FastTables:
     floor = hub._floor
     table: FastTable = {key: False if lv < floor else None for key, lv in LEVELS.items()}
     table_nowait: FastTableNowait = dict(table)  # type: ignore[arg-type]
-    if hub._state != "open" or not hub._plain or hub._loop is None or not hub._active:
+    f = hub._filters
+    if (
+        hub._state != "open"
+        or hub._loop is None
+        or not hub._active
+        or not hub.location
+        or f.post_build  # when, rate limit
+        or f.sample is not None
+        or f.kind
+        or f.id
+    ):
         return table, table_nowait
     targets: list[_Target] = []
     for h in hub._active:
@@ -76,6 +89,7 @@ def compile_fast(hub: Dispatcher) -> FastTables:
         q = h.queue
         targets.append((h, q._items, q.maxsize, q._getters))
     tgts = tuple(targets)
+    ns_floors = _NamespaceFloors(f) if f.levels.per_namespace or f.ns else None
 
     def settle_now(waits: list[Handler], sig: Signal) -> bool:
         hub._settle_nowait(waits, sig)  # a *_nowait call never waits: full means dropped
@@ -84,8 +98,10 @@ def compile_fast(hub: Dispatcher) -> FastTables:
     for lv in LABEL_OF:
         if lv < floor:
             continue
-        emit = _emitter(hub, lv, tgts, hub._emit_kw, hub._yes, hub._wait_for)
-        emit_nowait = _emitter(hub, lv, tgts, hub._emit_kw_nowait, True, settle_now)
+        emit = _emitter(hub, lv, tgts, ns_floors, hub._emit_kw, hub._yes, hub._no, hub._wait_for)
+        emit_nowait = _emitter(
+            hub, lv, tgts, ns_floors, hub._emit_kw_nowait, True, False, settle_now
+        )
         for key, key_lv in LEVELS.items():
             if key_lv == lv:
                 table[key] = emit
@@ -93,17 +109,43 @@ def compile_fast(hub: Dispatcher) -> FastTables:
     return table, table_nowait
 
 
+class _NamespaceFloors(dict[str | None, int]):
+    """Namespace to the lowest level accepted from it: its own minimum level, or above every
+    level when the namespace patterns refuse it. Filled on first use, at most 4,096 entries."""
+
+    __slots__ = ("_filters",)
+
+    def __init__(self, filters: Filters) -> None:
+        super().__init__()
+        self._filters = filters
+
+    def __missing__(self, ns: str | None) -> int:
+        f = self._filters
+        floor = f.levels.level_for(ns) if f.ns.allows(ns) else _REFUSE_ALL
+        if len(self) < _NS_CACHE_MAX:
+            self[ns] = floor
+        return floor
+
+
+_REFUSE_ALL = 1 << 30
+_NS_CACHE_MAX = 4096
+
+
 def _emitter(
     hub: Dispatcher,
     lv: int,
     targets: tuple[_Target, ...],
+    ns_floors: _NamespaceFloors | None,
     general: Callable[[int, str, str | None, object, None, dict[str, Any], int], R],
     done: R,
+    refused: R,
     settle: Callable[[list[Handler], Signal], R],
 ) -> Callable[[str, str | None, object, dict[str, Any]], R]:
-    """One level's emitter. ``done`` is what it returns once every handler took the signal;
-    ``settle`` deals with the handlers that could not (``Dispatcher._wait_for``, or a drop for
-    the ``*_nowait`` forms); ``general`` is the general path, for other threads and taps."""
+    """One level's emitter. ``done`` is what it returns once every handler took the signal,
+    ``refused`` what it returns when the namespace's level or patterns refuse it (with
+    ``ns_floors``: see :class:`_NamespaceFloors`); ``settle`` deals with the handlers that
+    could not take it (``Dispatcher._wait_for``, or a drop for the ``*_nowait`` forms);
+    ``general`` is the general path, for other threads and taps."""
     # Everything the call reads, as closure cells (cheaper to read than attributes).
     label = LABEL_OF[lv]
     loop_thread = hub._thread_id
@@ -136,6 +178,9 @@ def _emitter(
             ns, loc = site_of(2)
         else:
             ns, loc = site[0], site[1]
+        if ns_floors is not None and lv < ns_floors[ns]:
+            hub.refused += 1
+            return refused
         if type(msg) is not str and msg is not None:
             msg = str(msg)
         span = span_get()

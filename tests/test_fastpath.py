@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import types
 from typing import Any
 
 import msgspec
@@ -119,7 +120,8 @@ async def test_a_hub_that_needs_the_general_path_compiles_nothing_and_still_deli
     """Call filters, handler filters, synchronous handlers or locations off: no compiled
     emitter, and the general path delivers as before."""
     configs: list[dict[str, Any]] = [
-        {"handlers": {"m": MemorySink()}, "ns_filter": {"deny": ["nothing.*"]}},
+        {"handlers": {"m": MemorySink()}, "kind_filter": {"deny": ["nothing"]}},
+        {"handlers": {"m": MemorySink()}, "sample": 1.0},
         {"handlers": {"m": {"sink": MemorySink(), "min_level": "info"}}},
         {"handlers": {"m": {"sink": MemorySink(), "sync": True}}},
         {"handlers": {"m": MemorySink()}, "location": False},
@@ -247,6 +249,7 @@ _ops = st.lists(
         st.tuples(st.just("log_nowait"), st.sampled_from(LEVEL_NAMES), st.booleans()),
         st.tuples(st.just("event_nowait"), st.sampled_from(LEVEL_NAMES), st.booleans()),
         st.tuples(st.just("level"), st.sampled_from(LEVEL_NAMES), st.booleans()),
+        st.tuples(st.just("nslevel"), st.sampled_from(LEVEL_NAMES), st.booleans()),
         st.tuples(st.just("add"), st.sampled_from([None, *LEVEL_NAMES]), st.booleans()),
         st.tuples(st.just("remove"), st.just(""), st.booleans()),
     ),
@@ -291,6 +294,10 @@ def test_any_sequence_of_calls_and_changes_matches_the_model(
                 elif op == "level":
                     assert arg is not None
                     hub.set_min_level(arg)
+                    hub_floor = rank[arg]
+                elif op == "nslevel":  # this module at arg, everything else at fatal
+                    assert arg is not None
+                    hub.set_min_level({__name__: arg, "*": "fatal"})
                     hub_floor = rank[arg]
                 elif op == "add":
                     name = f"h{len(sinks)}"
@@ -392,3 +399,31 @@ async def test_nowait_forms_take_the_compiled_path_and_never_wait() -> None:
     assert sink.signals[2].kind == "event" and sink.signals[2].data == {"k": 2}
     stats = hub.stats().handlers["m"]
     assert (stats.emitted, stats.written, dict(stats.dropped)) == (8, 3, {"queue_full": 5})
+
+
+async def test_namespace_levels_and_patterns_are_decided_on_the_compiled_path() -> None:
+    """Per-namespace levels and namespace patterns compile (decided once per namespace): a
+    call from a refused namespace, or below its namespace's level but above the floor,
+    returns False and counts as refused, exactly as on the general path."""
+    sink = MemorySink()
+    levels = {__name__: "debug", "*": "error"}
+    async with Telemetry(
+        handlers={"m": sink}, min_level=levels, ns_filter={"deny": ["tests.quiet*"]}
+    ) as hub:
+        assert callable(hub._fast["debug"]) and hub._fast["trace"] is False
+        assert await tel.log("debug", "mine") is True
+        assert tel.log_nowait("trace", "below every level") is False
+        assert await hub.signal("theirs", level="warn", ns="other") is False  # general path
+        assert await hub.signal("theirs", level="error", ns="other") is True
+        assert await hub.signal("quiet", level="error", ns="tests.quiet.db") is False
+
+        quiet = types.ModuleType("tests.quiet.db")
+        quiet.tel = tel  # type: ignore[attr-defined]
+        exec("async def emit():\n    return await tel.log('error', 'denied')", quiet.__dict__)
+        assert await quiet.emit() is False  # denied by the namespace patterns, compiled
+        hub.set_min_level({__name__: "warn", "*": "error"})
+        assert await tel.log("info", "now below this module's level") is False
+        assert tel.event_nowait("e", level="warn") is True
+    assert [s.msg or s.id for s in sink.signals] == ["mine", "theirs", "e"]
+    # Counted as refused: the three past the floor (below the floor nothing is even counted).
+    assert hub.stats().refused == 3
