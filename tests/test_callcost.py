@@ -23,3 +23,4 @@ def test_callcost_runs_and_reports_every_figure() -> None:
     assert re.search(r"allowed .* median [\d.]+ us", out)
     assert re.search(r"refused .* median [\d.]+ us", out)
     assert re.search(r"end-to-end to a file .*: [\d,]+ signals/s", out)
+    assert len(re.findall(r"paced .*: median [\d.]+ us", out)) == 4
