@@ -620,10 +620,13 @@ def write_charts(report: R, folder: Path) -> list[Path]:
         ax.invert_yaxis()
         if values_all and max(values_all) / max(min(values_all), 1e-9) > 30:
             ax.set_xscale("log")
+            ax.set_xlim(right=max(values_all) * 8)  # room for the longest bar's label
+        elif values_all:
+            ax.set_xlim(right=max(values_all) * 1.15)
         ax.set_xlabel(unit)
         ax.set_title(title + (" (quick run)" if report["quick"] else ""), fontsize=10)
-        if len(series) > 1:
-            ax.legend(fontsize=8, loc="lower right")
+        if len(series) > 1:  # outside the axes, where no bar or label can be under it
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         p = folder / f"{name}.png"
         fig.savefig(p, dpi=110)
