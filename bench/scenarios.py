@@ -187,6 +187,19 @@ async def _paced_timed(
     return lat, i
 
 
+async def _flood(lib: Lib, n: int, budget_s: float) -> int:
+    """Untimed calls in bursts of 1,000, one loop iteration between bursts, until ``n`` calls
+    or ``budget_s`` seconds; returns the number of calls made."""
+    i = 0
+    until = time.perf_counter() + budget_s
+    while i < n and time.perf_counter() < until:
+        k = min(1000, n - i)
+        await lib.burst(k)
+        i += k
+        await asyncio.sleep(0)
+    return i
+
+
 async def _warm(lib: Lib) -> None:
     scratch = array("q", bytes(8 * BURST))
     for _ in range(WARMUP // BURST):
@@ -245,15 +258,8 @@ async def throughput(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
     """(3) First call to everything on disk (after the library's close), file verified."""
     lib = cls(Cfg(d, mode="deliver"))
     await lib.open()
-    n = sz["n"]
-    i = 0
     t0 = time.perf_counter()
-    until = t0 + sz["budget_s"]
-    while i < n and time.perf_counter() < until:
-        k = min(1000, n - i)
-        await lib.burst(k)
-        i += k
-        await asyncio.sleep(0)
+    i = await _flood(lib, sz["n"], sz["budget_s"])
     emit_s = time.perf_counter() - t0
     closed = await lib.close(sz["deadline_s"])
     total_s = time.perf_counter() - t0
@@ -393,15 +399,8 @@ async def memory(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
     hwm_reset = _reset_hwm()
     rss0 = _status_kb("VmRSS")
     hwm0 = _status_kb("VmHWM")
-    n = sz["n"]
-    i = 0
     t0 = time.perf_counter()
-    until = t0 + sz["budget_s"]
-    while i < n and time.perf_counter() < until:
-        k = min(1000, n - i)
-        await lib.burst(k)
-        i += k
-        await asyncio.sleep(0)
+    i = await _flood(lib, sz["n"], sz["budget_s"])
     flood_s = time.perf_counter() - t0
     hwm1 = _status_kb("VmHWM")
     rss1 = _status_kb("VmRSS")

@@ -165,7 +165,7 @@ class Handler:
     @property
     def emitted(self) -> int:
         """Signals offered to this handler so far (after its filters)."""
-        return self.queue.appended + self._inline + self._rejected
+        return self.accepted + self._rejected
 
     def reject(self, reason: str, n: int = 1) -> None:
         """Count ``n`` signals offered to this handler and dropped before they were queued."""
