@@ -58,7 +58,10 @@ Plain syslog over TCP has no acknowledgements, so a receiver that goes away with
 loses it. The sink sees the reset and counts the messages of its last write on that connection
 (and any message cut in the middle) as ``connection_lost``, a lower bound when the receiver
 stopped reading several writes before it went; the reset itself is counted and warned about.
-Use RELP or a local relay when every message must be confirmed.
+A receiver that reads the last write and then discards it as it stops (rsyslog shutting down
+with messages still in its queue) closes cleanly, and nothing on the connection tells: that
+loss is not counted, only the ``disconnects``. Use RELP or a local relay when every message must
+be confirmed.
 
 Counters: ``connects``, ``connect_errors``, ``disconnects`` (the receiver closed cleanly),
 ``resets`` (it went away with data unread), ``abandoned`` (a stream given up mid-message),

@@ -421,7 +421,8 @@ async def test_tcp_receiver_restart_loses_nothing_silently(rsyslog_fresh: Rsyslo
 
 async def test_tcp_receiver_killed_mid_stream(rsyslog_fresh: Rsyslog) -> None:
     """The receiver stops while signals stream: nothing arrives twice, every signal sent once
-    the receiver is back arrives, and any loss comes with a visible reset and drop count."""
+    the receiver is back arrives, and any uncounted loss comes with a visible departure of the
+    receiver (reset or close) and is at most its last write."""
     rs = rsyslog_fresh
     app = app_name()
     sink = sink_for(rs, "tcp", app, timeout=0.5, max_backoff=0.1)
@@ -469,9 +470,14 @@ async def test_tcp_receiver_killed_mid_stream(rsyslog_fresh: Rsyslog) -> None:
         f"\nkilled mid-stream: {seq} sent, {len(seqs)} arrived, {missing} missing, "
         f"{counted} counted as dropped {h.dropped}, counters {h.sink_counters}"
     )
-    if missing > counted:  # the receiver went away with data unread: never without a reset
-        assert h.sink_counters.get("resets", 0) >= 1
-        assert h.dropped.get("connection_lost", 0) >= 1
+    if missing > counted:
+        # Signals go missing uncounted only when the receiver went away: with data unread (a
+        # reset; the sink counts its last write as connection_lost, a lower bound), or after
+        # reading data that it then discarded while stopping (a clean close: nothing on the
+        # connection says so). Either way, at most the last write (64 signals) per departure.
+        departures = h.sink_counters.get("resets", 0) + h.sink_counters.get("disconnects", 0)
+        assert departures >= 1
+        assert missing - counted <= 64 * departures
 
 
 async def test_a_frozen_receiver_does_not_block_the_loop(rsyslog_fresh: Rsyslog) -> None:
