@@ -31,9 +31,16 @@ from ._api import (
 from ._context import SpanContext, bind, current_context, current_span
 from ._errors import ClosedError, ConfigError, SinkError, TelemetryError
 from ._filters import RateLimiter
-from ._handler import DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_SIZE, Handler, Middleware
-from ._hub import DEFAULT_CLOSE_TIMEOUT_S, Telemetry, get_hub
+from ._handler import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BUFFER_SIZE,
+    DEFAULT_MAX_WAIT_S,
+    Handler,
+    Middleware,
+)
+from ._hub import DEFAULT_CLOSE_TIMEOUT_S, Telemetry
 from ._redact import DEFAULT_REDACT_KEYS, redact
+from ._registry import get_hub
 from ._signal import ErrorInfo, Frame, Level, Location, Signal
 from ._spans import Span
 from ._stats import HandlerStats, Health, LatencyStats, Stats
@@ -44,6 +51,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_BUFFER_SIZE",
     "DEFAULT_CLOSE_TIMEOUT_S",
+    "DEFAULT_MAX_WAIT_S",
     "DEFAULT_REDACT_KEYS",
     "ClosedError",
     "ConfigError",

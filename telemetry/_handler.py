@@ -1,18 +1,25 @@
 """A handler: one sink, its bounded queue, its workers, its filters and its counts.
 
-Ownership: the queue belongs to the handler; only the event loop thread touches it. Signals enter
-through :meth:`Handler.offer` (never waits) or :meth:`Handler.offer_wait` (blocking mode), and
-leave through the workers, which take whole batches, run middleware, and call ``sink.write``
-once per batch. Every signal offered is, in the end, either written or counted in ``dropped``
-under a reason; :meth:`Handler.aclose` is what makes "in the end" arrive.
+Ownership: the queue belongs to the handler; only the event loop thread touches it. Signals
+enter by an append when there is room (the hub's compiled emitter does that itself), else
+through :meth:`Handler._offer_full`, which applies the mode, and, when the caller can wait,
+:meth:`Handler._offer_wait`, built on the same non-waiting append. Signals from other threads
+arrive on the loop through :meth:`Handler._offer_parking`, which keeps each thread's order by
+parking them behind any that are already waiting. They leave through the workers, which take
+whole batches, run middleware, and call ``sink.write`` once per batch. Every signal offered is,
+in the end, either written or counted in ``dropped`` under a reason; the hub's close is what
+makes "in the end" arrive.
+
+The public surface is the handler's name, its options and :meth:`Handler.stats`; everything
+else is the hub's business.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
 import anyio
@@ -29,8 +36,10 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_BUFFER_SIZE",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MAX_WAIT_S",
     "DEFAULT_RETRY_BACKOFF_S",
     "MODES",
+    "WAITING_MODES",
     "Handler",
     "Middleware",
 ]
@@ -40,13 +49,19 @@ DEFAULT_BUFFER_SIZE = 1024
 #: Most signals a worker hands to the sink at once: a whole default queue, so that a busy
 #: handler pays one encode and one I/O call (a thread hop, for files) per queue-full.
 DEFAULT_BATCH_SIZE = 1024
+#: Longest an awaited call waits for room in ``backpressure`` mode (the default) before it
+#: counts its signal as dropped (``stalled``); until the queue moves again, later calls do not
+#: wait at all.
+DEFAULT_MAX_WAIT_S = 0.1
 #: Retries of a failed batch before it is dropped as ``sink_error``.
 DEFAULT_MAX_RETRIES = 3
 #: First retry delay; it doubles with every retry.
 DEFAULT_RETRY_BACKOFF_S = 0.05
 
-Mode = Literal["dropping", "blocking", "sliding"]
-MODES = ("blocking", "dropping", "sliding")
+Mode = Literal["backpressure", "blocking", "dropping", "sliding"]
+MODES = ("backpressure", "blocking", "dropping", "sliding")
+#: The modes in which an awaited call waits for room.
+WAITING_MODES = frozenset({"backpressure", "blocking"})
 #: A middleware enriches or rewrites a signal, or drops it by returning ``None``.
 Middleware = Callable[[Signal], Signal | None]
 
@@ -90,7 +105,7 @@ class Handler:
     """Delivers the signals offered to it to one :class:`~telemetry.sinks.Sink`.
 
     Created by :meth:`Telemetry.add_handler <telemetry.Telemetry.add_handler>`; see there for the
-    options.
+    options, which are readable here as attributes. :meth:`stats` tells what it did.
     """
 
     def __init__(
@@ -98,10 +113,11 @@ class Handler:
         name: str,
         sink: Sink,
         *,
-        mode: Mode = "dropping",
+        mode: Mode = "backpressure",
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         workers: int = 1,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        max_wait: float = DEFAULT_MAX_WAIT_S,
         sync: bool = False,
         filters: Filters | None = None,
         middleware: Sequence[Middleware] = (),
@@ -114,8 +130,11 @@ class Handler:
             raise ConfigError("sink", f"must be a telemetry.sinks.Sink, got {sink!r}")
         if mode not in MODES:
             raise ConfigError.choice("mode", mode, MODES)
+        #: The handler's name, unique in its hub.
         self.name = name
+        #: The sink it writes to.
         self.sink = sink
+        #: What a full queue does: ``backpressure``, ``blocking``, ``dropping`` or ``sliding``.
         self.mode = mode
         self.buffer_size = _check_int("buffer_size", buffer_size, 1)
         self.workers = _check_int("workers", workers, 1)
@@ -124,57 +143,68 @@ class Handler:
         if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
             raise ConfigError("retry_backoff", f"must be a number >= 0, got {retry_backoff!r}")
         self.retry_backoff = float(retry_backoff)
+        if (
+            isinstance(max_wait, bool)
+            or not isinstance(max_wait, (int, float))
+            or not 0 < max_wait < float("inf")
+        ):
+            raise ConfigError("max_wait", f"must be a number of seconds > 0, got {max_wait!r}")
+        self.max_wait = float(max_wait)
         self.sync = bool(sync)
         self.filters = filters
         self.middleware = check_middleware(middleware)
-        self.hub_middleware: tuple[Middleware, ...] = ()
+        self._hub_middleware: tuple[Middleware, ...] = ()
 
-        self.queue: SignalQueue[Signal] = SignalQueue(self.buffer_size)
-        self.state: Literal["new", "open", "closing", "closed"] = "new"
+        self._queue: SignalQueue[Signal] = SignalQueue(self.buffer_size)
+        self._state: Literal["new", "open", "closing", "closed"] = "new"
         #: Whether offered signals are queued: from creation (a handler added to a running hub
-        #: queues while its sink opens) until begin_close().
-        self.accepting = True
-        self._running = 0  # worker coroutines running now
+        #: queues while its sink opens) until _begin_close().
+        self._accepting = True
         self._live = False  # workers scheduled and not yet finished (set before they first run)
         self._stopped = asyncio.Event()
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        #: Signals from other threads waiting, in arrival order, for room (see _offer_parking).
+        self._parked: deque[Signal] = deque()
+        self._pumping = False
+        #: Starts a task in the hub's task group (set by the hub while it runs).
+        self._spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None
+        #: Told whenever a parked signal leaves (the hub wakes threads waiting for room).
+        self._on_unpark: Callable[[], None] = _nothing
         self._reset_counts()
 
     def _reset_counts(self) -> None:
-        # Signals offered but never queued (closed, queue_full, abandoned while parked). What
-        # is queued is counted by the queue itself, so the emitting path counts nothing.
+        # Signals offered but never queued (closed, queue_full, stalled, abandoned while
+        # parked). What is queued is counted by the queue itself, so the emitting path counts
+        # nothing.
         self._rejected = 0
         self._inline = 0  # signals accepted for a synchronous write, not queued
-        self.processed = 0
-        self.written = 0
-        self.dropped: Counter[str] = Counter()
-        self.filtered = 0
-        self.errors = 0
-        self.retries = 0
-        self.middleware_errors = 0
-        self.batches = 0
-        self.latency = LatencyRecorder()
+        self._processed = 0
+        self._written = 0
+        self._dropped: Counter[str] = Counter()
+        self._filtered = 0
+        self._errors = 0
+        self._retries = 0
+        self._middleware_errors = 0
+        self._batches = 0
+        self._latency = LatencyRecorder()
         self._done = 0  # of those, how many the workers have finished with
+        #: Backpressure mode: the last wait for room ran out; calls drop at once until the
+        #: workers take from the queue again.
+        self._stalled = False
 
     @property
-    def accepted(self) -> int:
-        """Signals accepted so far: queued (whether still queued, taken or evicted since) or
-        written inline."""
-        return self.queue.appended + self._inline
+    def _accepted(self) -> int:
+        # Queued (whether still queued, taken or evicted since) or written inline.
+        return self._queue.appended + self._inline
 
-    @property
-    def emitted(self) -> int:
-        """Signals offered to this handler so far (after its filters)."""
-        return self.accepted + self._rejected
-
-    def reject(self, reason: str, n: int = 1) -> None:
+    def _reject(self, reason: str, n: int = 1) -> None:
         """Count ``n`` signals offered to this handler and dropped before they were queued."""
         self._rejected += n
-        self.dropped[reason] += n
+        self._dropped[reason] += n
 
     # -- the emitting side (event loop thread) ------------------------------------------------
 
-    def wants(self, sig: Signal, level: int) -> bool:
+    def _wants(self, sig: Signal, level: int) -> bool:
         """Apply this handler's own filters; count what they refuse."""
         filters = self.filters
         if filters is None:
@@ -185,58 +215,134 @@ class Handler:
             warn(f"filter:{self.name}", f"handler {self.name!r}: a filter raised {exc!r}")
             ok = False
         if not ok:
-            self.filtered += 1
+            self._filtered += 1
         return ok
 
-    def offer(self, sig: Signal) -> bool:
-        """Queue ``sig`` without waiting. Returns ``False`` only in blocking mode when the queue
-        is full, so that the caller can wait with :meth:`offer_wait` (or count the drop)."""
-        if not self.accepting:
-            self.reject("closed")
+    def _offer_full(self, sig: Signal) -> bool:
+        """Offer ``sig`` when the emitter's own append found no room (or this handler takes no
+        appends: closed, synchronous). Returns ``False`` when the caller should wait with
+        :meth:`_offer_wait` (a waiting mode, or a synchronous handler), else ``True``: queued
+        after all, evicted the oldest, or counted as dropped."""
+        if not self._accepting:
+            self._reject("closed")
             return True
-        queue = self.queue
-        # queue.put_nowait(sig), inlined: this runs for every signal and every handler.
-        items = queue._items
-        if len(items) < queue.maxsize:
-            items.append(sig)
-            if queue._getters:
-                queue._wake(queue._getters)
+        if self.sync:
+            return False
+        queue = self._queue
+        if queue.put_nowait(sig):
             return True
-        if self.mode == "sliding":
+        mode = self.mode
+        if mode == "sliding":
             queue.put_evicting(sig)
-            self.dropped["evicted"] += 1
+            self._dropped["evicted"] += 1
             # The evicted signal was accepted earlier and will never be processed: settle it.
             self._finished(1, processed=False)
             return True
-        if self.mode == "dropping":
-            self.reject("queue_full")
+        if mode == "dropping":
+            self._reject("queue_full")
             return True
-        return False  # counted by whichever path settles it
+        if self._stalled:  # backpressure, and the sink has not moved since the last wait ran out
+            self._reject("stalled")
+            return True
+        return False
 
-    async def offer_wait(self, sig: Signal) -> None:
-        """Blocking mode: wait for room in the queue (back-pressure on the calling task)."""
-        if not self.accepting or not await self.queue.put(sig):
-            self.reject("closed")
+    async def _offer_wait(self, sig: Signal) -> None:
+        """Wait for room (the waiting modes) or write inline (synchronous); count what fails."""
+        if self.sync:
+            await self._write_inline(sig)
+            return
+        if not self._accepting:
+            self._reject("closed")
+            return
+        bounded = self.mode == "backpressure"
+        if bounded and self._stalled and self._queue.full():
+            self._reject("stalled")  # parked signals of a stuck sink do not wait one by one
+            return
+        done = await self._queue.put(sig, self.max_wait if bounded else None)
+        if done is None:
+            self._stalled = True
+            self._reject("stalled")
+        elif not done:
+            self._reject("closed")
 
-    def refuse_full(self) -> None:
-        """Count a blocking-mode signal that could not wait (the ``*_nowait`` form)."""
-        self.reject("queue_full")
+    def _refuse_closed(self, sig: Signal) -> bool:
+        """Count a signal offered while the hub is not open (``closed``)."""
+        self._reject("closed")
+        return True
 
-    async def write_inline(self, sig: Signal) -> None:
+    def _refuse_full(self) -> None:
+        """Count a signal that found the queue full and could not wait (``*_nowait``)."""
+        self._reject("queue_full")
+
+    def _settle_nowait(self, sig: Signal) -> None:
+        """Settle ``sig`` for a caller that cannot wait (after :meth:`_offer_full` said wait):
+        a synchronous handler writes it through the sink's ``write_sync`` if it has one, else
+        queues it; a waiting mode counts it as dropped."""
+        if self.sync:
+            if not self._write_inline_nowait(sig) and not self._queue.put_nowait(sig):
+                self._refuse_full()
+        else:
+            self._refuse_full()
+
+    def _offer_parking(self, sig: Signal) -> bool:
+        """Offer a signal that another thread emitted. Where the caller would have waited,
+        the signal is parked instead and a pump task waits for it; a signal that arrives while
+        others are parked goes behind them, so each thread's order holds in every mode. Always
+        ``True``: the signal is settled or in the handler's care."""
+        if not self._pumping:
+            if self._accepting and not self.sync and self._queue.put_nowait(sig):
+                return True
+            if self._offer_full(sig) or (self.sync and self._write_inline_nowait(sig)):
+                return True
+        self._parked.append(sig)
+        if not self._pumping:
+            if self._spawn is None:  # not running: nothing will make room
+                self._parked.pop()
+                self._refuse_full()
+                return True
+            self._pumping = True
+            self._spawn(self._pump)
+        return True
+
+    async def _pump(self) -> None:
+        # _pumping stays set from the first parked signal to the last, so that arrivals queue
+        # behind the one in hand; the one in hand is off the deque, so a close that gives up
+        # on the deque never counts it twice.
+        parked = self._parked
+        try:
+            while parked:
+                sig = parked.popleft()
+                try:
+                    await self._offer_wait(sig)
+                except BaseException:  # cancelled: the hub's close gave up on it
+                    self._reject("timeout")
+                    raise
+                self._on_unpark()
+        finally:
+            self._pumping = False
+
+    def _abandon_parked(self, reason: str) -> None:
+        """Count the parked signals as dropped for ``reason`` (the close gave up on them)."""
+        if self._parked:
+            self._reject(reason, len(self._parked))
+            self._parked.clear()
+            self._on_unpark()
+
+    async def _write_inline(self, sig: Signal) -> None:
         """Synchronous mode: run middleware and write ``sig`` before returning."""
-        if not self.accepting:
-            self.reject("closed")
+        if not self._accepting:
+            self._reject("closed")
             return
         self._inline += 1
         await self._process([sig])
 
-    def write_inline_nowait(self, sig: Signal) -> bool:
+    def _write_inline_nowait(self, sig: Signal) -> bool:
         """Synchronous mode without awaiting: write through ``sink.write_sync`` if the sink can;
         ``False`` if it cannot (the caller then queues instead)."""
         if type(self.sink).write_sync is Sink.write_sync:
             return False
-        if not self.accepting:
-            self.reject("closed")
+        if not self._accepting:
+            self._reject("closed")
             return True
         self._inline += 1
         self._process_sync([sig])
@@ -244,62 +350,51 @@ class Handler:
 
     # -- the worker side ----------------------------------------------------------------------
 
-    async def open(self) -> None:
+    async def _open(self) -> None:
         """Open the sink. Raises whatever the sink raises (a ``TelemetryError``)."""
         await self.sink.open()
-        if self.state == "new":  # not closed while the sink was opening
-            self.state = "open"
+        if self._state == "new":  # not closed while the sink was opening
+            self._state = "open"
 
-    @property
-    def running(self) -> bool:
-        """Whether this handler's workers are scheduled or running."""
-        return self._live
-
-    def workers_scheduled(self) -> None:
+    def _workers_scheduled(self) -> None:
         """The hub has scheduled this handler's workers (they may not have run yet)."""
         self._live = True
         self._stopped.clear()
 
-    def workers_finished(self) -> None:
+    def _workers_finished(self) -> None:
         """Every worker of this handler has returned, or was cancelled."""
         self._live = False
         self._stopped.set()
 
-    async def run_worker(self) -> None:
+    async def _run_worker(self) -> None:
         """Take batches from the queue and write them until the queue is closed and empty."""
-        self._running += 1
-        queue = self.queue
-        try:
-            while True:
-                batch = await queue.get_batch(self.batch_size)
-                if not batch:
-                    break
-                try:
-                    await self._process(batch)
-                except Exception as exc:  # a bug here must not take the app's task group down
-                    warn(f"worker:{self.name}", f"handler {self.name!r}: worker error {exc!r}")
-                # Off the emitting path, replace the uids those signals took (see new_uid).
-                top_up_uids(len(batch))
-        finally:
-            self._running -= 1
-
-    def _chain(self) -> tuple[Middleware, ...]:
-        return self.hub_middleware + self.middleware
+        queue = self._queue
+        while True:
+            batch = await queue.get_batch(self.batch_size)
+            if not batch:
+                break
+            self._stalled = False  # the queue moved: calls may wait for room again
+            try:
+                await self._process(batch)
+            except Exception as exc:  # a bug here must not take the app's task group down
+                warn(f"worker:{self.name}", f"handler {self.name!r}: worker error {exc!r}")
+            # Off the emitting path, replace the uids those signals took (see new_uid).
+            top_up_uids(len(batch))
 
     def _middleware_failed(self, mw: Middleware, exc: Exception) -> None:
-        self.middleware_errors += 1
+        self._middleware_errors += 1
         name = getattr(mw, "__qualname__", repr(mw))
         warn(f"mw:{self.name}:{name}", f"handler {self.name!r}: middleware {name} raised {exc!r}")
 
     def _apply_middleware(self, batch: list[Signal]) -> list[Signal]:
-        chain = self._chain()
+        chain = self._hub_middleware + self.middleware
         if not chain:
             return batch
         out = []
         for sig in batch:
             res = run_middleware(chain, sig, self._middleware_failed)
             if res is None:
-                self.dropped["middleware"] += 1
+                self._dropped["middleware"] += 1
             else:
                 out.append(res)
         return out
@@ -312,9 +407,9 @@ class Handler:
                 await self._write_with_retries(todo)
                 todo = []
         except BaseException:
-            # Cancelled mid-write (aclose timed out): the batch is lost, and says so.
+            # Cancelled mid-write (the close timed out): the batch is lost, and says so.
             if todo:
-                self.dropped["timeout"] += len(todo)
+                self._dropped["timeout"] += len(todo)
             raise
         finally:
             self._finished(len(batch))
@@ -329,7 +424,7 @@ class Handler:
 
     def _finished(self, n: int, *, processed: bool = True) -> None:
         if processed:
-            self.processed += n
+            self._processed += n
         self._done += n
         if self._flush_waiters:
             done = self._done
@@ -350,10 +445,10 @@ class Handler:
             try:
                 await sink.write(batch)
             except Exception as exc:
-                self.errors += 1
-                self.sink.take_drops()  # a failed write is retried whole
-                if attempt >= self.max_retries or self.state == "closed":
-                    self.dropped["sink_error"] += len(batch)
+                self._errors += 1
+                sink.take_drops()  # a failed write is retried whole
+                if attempt >= self.max_retries or self._state == "closed":
+                    self._dropped["sink_error"] += len(batch)
                     warn(
                         f"sink:{self.name}",
                         f"handler {self.name!r}: {sink.kind} sink failed, {len(batch)} signals "
@@ -361,7 +456,7 @@ class Handler:
                     )
                     return
                 attempt += 1
-                self.retries += 1
+                self._retries += 1
                 await anyio.sleep(self.retry_backoff * (2 ** (attempt - 1)))
                 continue
             self._settle(batch, time.perf_counter_ns() - t0)
@@ -372,9 +467,9 @@ class Handler:
         try:
             self.sink.write_sync(batch)
         except Exception as exc:
-            self.errors += 1
+            self._errors += 1
             self.sink.take_drops()
-            self.dropped["sink_error"] += len(batch)
+            self._dropped["sink_error"] += len(batch)
             warn(
                 f"sink:{self.name}", f"handler {self.name!r}: {self.sink.kind} sink failed: {exc!r}"
             )
@@ -382,21 +477,21 @@ class Handler:
         self._settle(batch, time.perf_counter_ns() - t0)
 
     def _settle(self, batch: list[Signal], elapsed_ns: int) -> None:
-        self.latency.add(elapsed_ns)
-        self.batches += 1
+        self._latency.add(elapsed_ns)
+        self._batches += 1
         lost = self.sink.take_drops()
         n_lost = sum(lost.values())
         if n_lost:
-            self.dropped.update(lost)
-        self.written += len(batch) - n_lost
+            self._dropped.update(lost)
+        self._written += len(batch) - n_lost
 
     # -- flushing and closing -----------------------------------------------------------------
 
-    async def flush(self) -> None:
+    async def _flush(self) -> None:
         """Return once everything accepted before the call is written (or dropped); then flush
         the sink."""
-        target = self.accepted
-        if self._done < target and self.state != "closed":
+        target = self._accepted
+        if self._done < target and self._state != "closed":
             fut = asyncio.get_running_loop().create_future()
             self._flush_waiters.append((target, fut))
             await fut
@@ -404,32 +499,33 @@ class Handler:
             try:
                 await self.sink.flush()
             except Exception as exc:
-                self.errors += 1
+                self._errors += 1
                 warn(f"flush:{self.name}", f"handler {self.name!r}: flush failed: {exc!r}")
 
-    def begin_close(self) -> None:
+    def _begin_close(self) -> None:
         """Stop accepting; idle workers will exit once the queue is empty."""
-        self.accepting = False
-        if self.state in ("open", "new"):
-            self.state = "closing"
-        self.queue.close()
+        self._accepting = False
+        if self._state in ("open", "new"):
+            self._state = "closing"
+        self._queue.close()
 
-    async def wait_drained(self) -> None:
+    async def _wait_drained(self) -> None:
         """Wait for the workers to finish the queue."""
         if self._live:
             await self._stopped.wait()
 
-    def abandon(self, reason: str) -> None:
-        """Count whatever is still queued as dropped for ``reason`` (timeout, exit)."""
-        rest = self.queue.drain_nowait()
+    def _abandon(self, reason: str) -> None:
+        """Count whatever is still queued or parked as dropped for ``reason`` (timeout, exit)."""
+        rest = self._queue.drain_nowait()
         if rest:
-            self.dropped[reason] += len(rest)
+            self._dropped[reason] += len(rest)
             self._finished(len(rest), processed=False)
+        self._abandon_parked(reason)
 
-    async def close_sink(self) -> None:
+    async def _close_sink(self) -> None:
         """Flush and close the sink; failures are counted and reported, never raised."""
-        self.state = "closed"
-        self.accepting = False
+        self._state = "closed"
+        self._accepting = False
         for waiter in self._flush_waiters:
             if not waiter[1].done():
                 waiter[1].set_result(None)
@@ -437,40 +533,47 @@ class Handler:
         try:
             await self.sink.aclose()
         except Exception as exc:
-            self.errors += 1
+            self._errors += 1
             warn(f"close:{self.name}", f"handler {self.name!r}: closing the sink failed: {exc!r}")
 
-    def write_batch_sync(self) -> None:
+    def _write_batch_sync(self) -> None:
         """Without a loop (at exit): write one batch from the queue on this thread. A sink
         that cannot write synchronously counts it as dropped (``sink_error``)."""
-        batch = self.queue.get_batch_nowait(self.batch_size)
+        batch = self._queue.get_batch_nowait(self.batch_size)
         if batch:
             self._process_sync(batch)
 
-    def close_sync(self, deadline: float) -> None:
-        """Without a loop (at exit): write what is queued while time remains, then close."""
-        self.state = "closed"
-        self.accepting = False
-        while len(self.queue) and time.monotonic() < deadline:
-            self.write_batch_sync()
-        self.abandon("exit")
+    def _close_sync(self, deadline: float) -> None:
+        """Without a loop (at exit): write what is queued, then what is parked, while time
+        remains; count the rest (``exit``); close the sink."""
+        self._state = "closed"
+        self._accepting = False
+        queue = self._queue
+        parked = self._parked
+        while (len(queue) or parked) and time.monotonic() < deadline:
+            while parked and queue.put_nowait(parked[0]):
+                parked.popleft()
+            self._write_batch_sync()
+        self._abandon("exit")
         try:
             self.sink.close_sync()
         except Exception as exc:
             warn(f"close:{self.name}", f"handler {self.name!r}: closing at exit failed: {exc!r}")
 
-    def after_fork(self) -> None:
+    def _after_fork(self) -> None:
         """In a forked child: the queued signals are the parent's to write, the parent's loop
         is gone. Start from zero, ready to be opened again; the sink lets go of the parent's
         resources (see ``Sink.after_fork``)."""
-        self.queue = SignalQueue(self.buffer_size)
+        self._queue = SignalQueue(self.buffer_size)
         self._flush_waiters = []
         self._stopped = asyncio.Event()
-        self._running = 0
         self._live = False
-        if self.state != "closed":
-            self.state = "new"
-            self.accepting = True
+        self._parked = deque()
+        self._pumping = False
+        self._spawn = None
+        if self._state != "closed":
+            self._state = "new"
+            self._accepting = True
         self._reset_counts()
         self.sink.after_fork()
 
@@ -482,22 +585,26 @@ class Handler:
             name=self.name,
             sink=self.sink.kind,
             mode=self.mode,
-            state=self.state,
-            emitted=self.emitted,
-            processed=self.processed,
-            written=self.written,
-            dropped=dict(self.dropped),
-            filtered=self.filtered,
-            queued=len(self.queue),
-            peak_queued=self.queue.peak,
+            state=self._state,
+            emitted=self._accepted + self._rejected,
+            processed=self._processed,
+            written=self._written,
+            dropped=dict(self._dropped),
+            filtered=self._filtered,
+            queued=len(self._queue) + len(self._parked),
+            peak_queued=self._queue.peak,
             buffer_size=self.buffer_size,
-            errors=self.errors,
-            middleware_errors=self.middleware_errors,
-            retries=self.retries,
-            batches=self.batches,
-            latency=self.latency.snapshot(),
+            errors=self._errors,
+            middleware_errors=self._middleware_errors,
+            retries=self._retries,
+            batches=self._batches,
+            latency=self._latency.snapshot(),
             sink_counters=dict(self.sink.counters),
         )
 
     def __repr__(self) -> str:
-        return f"<Handler {self.name!r} {self.mode} {self.sink!r} {self.state}>"
+        return f"<Handler {self.name!r} {self.mode} {self.sink!r} {self._state}>"
+
+
+def _nothing() -> None:
+    pass

@@ -1,36 +1,30 @@
-"""The hub: its configuration, its handlers, its lifecycle and its stats.
+"""The hub: its configuration, its handlers, its creators, its lifecycle and its stats.
 
-The emitting path lives in :mod:`telemetry._dispatch` and the creators in
-:mod:`telemetry._creators`; :class:`Telemetry` puts them together.
+A :class:`Telemetry` is put together from parts, each in a module of its own: the call filters
+(``_filters``), the call-site cache (``_sites``), the compiled emitting path (``_emit``), the
+hand-over from other threads (``_threads``), and, while it runs, the loop-bound machinery
+(``_runtime``). The creators here are one-line forwards to the compiled emitter for the level.
 
-Shutdown order (``aclose``): stop accepting; dispatch what other threads handed over before
-the close; let parked blocking-mode signals in; close every queue so that workers exit once it
-is empty; wait (bounded by the timeout, shielded from cancellation); count what is left as
-``timeout``; flush and close every sink. Only then is the hub ``closed``: after that, and only
-then, emitted == written + dropped for every handler.
+Shutdown order (``aclose``): deliver what other threads handed over before the close; stop
+accepting; then, for every handler at once and within the timeout: let its parked signals in,
+drain its queue, count what is left as ``timeout``, flush and close its sink. Only then is the
+hub ``closed``: after that, and only then, emitted == written + dropped for every handler.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import math
-import os
-import sys
 import threading
 import time
 import warnings
 import weakref
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from types import CodeType, TracebackType
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Generic, Literal, TypeVar
 
 import anyio
-from anyio.abc import TaskGroup
 
-from ._creators import Creators
-from ._dispatch import TAPS, Ready
+from . import _hooks, _registry, _taps
+from ._emit import Counts, EmitTable, More, Plan, compile_emitters, text
 from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
@@ -38,62 +32,83 @@ from ._handler import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUFFER_SIZE,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_WAIT_S,
     DEFAULT_RETRY_BACKOFF_S,
+    WAITING_MODES,
     Handler,
     Middleware,
     Mode,
     check_middleware,
 )
-from ._signal import Location, Signal
+from ._runtime import Runtime
+from ._signal import LEVELS, Signal
+from ._sites import Sites
+from ._spans import Span, traced
 from ._stats import HandlerStats, Health, Stats
+from ._threads import ThreadBridge
 from ._warn import warn
 from .sinks._base import Sink
 
-__all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Telemetry", "current_hub", "get_hub"]
+__all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Ready", "Telemetry"]
+
+T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: How long ``aclose()`` waits for queues to drain before counting the rest as ``timeout``.
 DEFAULT_CLOSE_TIMEOUT_S = 10.0
 #: How long the exit fallback may spend writing what an unclosed hub still holds.
 EXIT_DEADLINE_S = 2.0
 _DISABLED_FLOOR = 1 << 30
+_LEVEL_NAMES = ("trace", "debug", "info", "warn", "error", "fatal")
+State = Literal["new", "open", "closing", "closed"]
 
-HubState = Literal["new", "open", "closing", "closed"]
-
-_stack: list[Telemetry] = []
-_fallback: Telemetry | None = None
 _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+# Compiling and swapping the emitters is one step: set_min_level may run on another thread
+# while the loop's thread adds a handler, and the last swap must be compiled from the latest
+# state.
+_compile_lock = threading.Lock()
 
 
-#: Called with the default hub whenever it changes, or its level does (the module-level
-#: creators keep a precomputed refusal set; see telemetry._api).
-_default_listeners: list[Callable[[Telemetry], None]] = []
+class Ready(Generic[T]):
+    """An awaitable that is already done: what a creator returns before the hub has a loop
+    (once it has one, a finished future, cheaper still to await)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, T]:
+        yield from ()
+        return self.value
 
 
-def _default_changed() -> None:
-    hub = current_hub()
-    for listener in _default_listeners:
-        listener(hub)
+def level_number(level: object) -> int:
+    """The number of a level given by name or number; ``ConfigError`` for anything else."""
+    try:
+        return LEVELS[level]  # type: ignore[index]
+    except (KeyError, TypeError):
+        if isinstance(level, int) and not isinstance(level, bool) and level >= 0:
+            return level
+        raise ConfigError.choice("level", level, _LEVEL_NAMES) from None
 
 
-def get_hub() -> Telemetry | None:
-    """The default hub: the most recently opened one that is still open, or ``None``."""
-    return _stack[-1] if _stack else None
+def _own(data: Mapping[Any, Any] | None) -> dict[str, Any]:
+    """A fresh dict with string keys, for ``data=`` given as a mapping of the caller's."""
+    if not data:
+        return {}
+    if all(type(k) is str for k in data):
+        return dict(data)
+    return {text(k): v for k, v in data.items()}
 
 
-def current_hub() -> Telemetry:
-    """The default hub, or when none is open the stderr fallback (one readable line per
-    signal, as a new user expects before configuring anything)."""
-    if _stack:
-        return _stack[-1]
-    global _fallback
-    if _fallback is None:
-        _fallback = _StderrHub()
-        for listener in _default_listeners:
-            listener(_fallback)
-    return _fallback
+async def _then(emitted: Awaitable[bool], value: T) -> T:
+    await emitted
+    return value
 
 
-class Telemetry(Creators):
+class Telemetry:
     """The hub: creates signals and dispatches them to handlers.
 
     ::
@@ -109,6 +124,7 @@ class Telemetry(Creators):
     The call filters (``min_level``, which may map namespace patterns to levels,
     ``ns_filter``, ``kind_filter``, ``id_filter``, ``sample``, ``when``, ``rate_limit``) apply
     to every signal; handlers can add their own. ``middleware`` runs in every handler's worker.
+    ``location=False`` records the module but not the file and line of each call.
 
     Entering opens every sink and starts the workers, and makes this the default hub used by
     the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`.
@@ -152,43 +168,30 @@ class Telemetry(Creators):
             limit_by=limit_by,
             default_level="info",
         )
-        self._floor = _DISABLED_FLOOR if self.env.disabled else self._filters.levels.floor
         self._middleware = check_middleware(middleware)
+        #: Whether signals record the file, line and function of their call.
         self.location = bool(location)
-        self._plain = self._is_plain()
         if close_timeout is not None and close_timeout <= 0:
             raise ConfigError("close_timeout", f"must be > 0 or None, got {close_timeout!r}")
         self.close_timeout = close_timeout
 
-        self._fast = {}
-        self._fast_nowait = {}
-        self.state = "new"
+        self._state: State = "new"
         self._handlers: dict[str, Handler] = {}
-        self._active: tuple[Handler, ...] = ()
-        self._sites: dict[int, tuple[str | None, Location | None, CodeType]] = {}
-        self._call_limiters: dict[str, RateLimiter] = {}
-        self.emitted = 0
-        self.refused = 0
-
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread_id = 0
-        self._tg: TaskGroup | None = None
-        self._scopes: dict[str, anyio.CancelScope] = {}
-        #: Handlers added while running whose sinks are still opening, with an event set when
-        #: the open has succeeded or failed.
-        self._opening: dict[Handler, anyio.Event] = {}
-        self._inbox: deque[tuple[Signal, int]] = deque()
-        self._inbox_scheduled = False
-        self._overflow: dict[str, deque[Signal]] = {}
-        self._overflow_len = 0
-        self._room = threading.Event()
-        self._room.set()
-        self._inbox_limit = DEFAULT_BUFFER_SIZE * 8
-        self._stop_workers: asyncio.Event | None = None
-        self._closed: asyncio.Event | None = None
-        self._yes = Ready(True)
-        self._no = Ready(False)
-        self._last_health: dict[str, tuple[int, int, int]] = {}
+        self._sites = Sites(self.location)
+        self._counts = Counts()
+        self._limiters: dict[str, RateLimiter] = {}
+        self._bridge = ThreadBridge(DEFAULT_BUFFER_SIZE * 8)
+        self._runtime: Runtime | None = None
+        #: Run on the calling thread, with no loop: the stderr fallback.
+        self._inline = False
+        self._yes: Awaitable[bool] = Ready(True)
+        self._no: Awaitable[bool] = Ready(False)
+        self._last_health: dict[str, tuple[int, int]] = {}
+        self._emitters = compile_emitters(self._plan())
+        # The tables are updated in place on every recompile: these references stay good.
+        self._table: EmitTable[Awaitable[bool]] = self._emitters.table
+        self._table_nowait: EmitTable[bool] = self._emitters.table_nowait
+        _live.add(self)
 
         for name, spec in (handlers or {}).items():
             if isinstance(spec, Sink):
@@ -202,6 +205,50 @@ class Telemetry(Creators):
                     f"must be a Sink or a mapping with a 'sink' key, got {spec!r}",
                 )
 
+    # -- the compiled emitting path -----------------------------------------------------------
+
+    def _plan(self) -> Plan:
+        runtime = self._runtime
+        return Plan(
+            floor=_DISABLED_FLOOR if self.env.disabled else self._filters.levels.floor,
+            filters=self._filters,
+            sites=self._sites,
+            handlers=tuple(self._handlers.values()),
+            open=self._state == "open",
+            loop_thread=None if self._inline or runtime is None else runtime.thread_id,
+            handoff=None if runtime is None or self._inline else self._bridge.put,
+            counts=self._counts,
+            limiters=self._limiters,
+            yes=self._yes,
+            no=self._no,
+        )
+
+    def _recompile(self) -> None:
+        """Recompile the emitters; called after any change to what they bind. Readers take
+        no lock: they see the old emitter or the new one, and either is right for a call
+        that raced with the change."""
+        with _compile_lock:
+            self._emitters.swap(compile_emitters(self._plan()))
+            handlers = self._handlers.values()
+            if self._runtime is not None and not self._inline:
+                self._bridge.attach(
+                    self._runtime.loop,
+                    self._emitters.deliver,
+                    lambda: sum(len(h._parked) for h in handlers),
+                    any(h.mode in WAITING_MODES or h.sync for h in handlers),
+                )
+        if _registry.stack and _registry.stack[-1] is self:
+            _registry.changed()
+
+    @property
+    def state(self) -> State:
+        """``new``, ``open``, ``closing`` or ``closed``."""
+        return self._state
+
+    def _set_state(self, state: State) -> None:
+        self._state = state
+        self._recompile()
+
     # -- handlers -----------------------------------------------------------------------------
 
     def add_handler(
@@ -209,10 +256,11 @@ class Telemetry(Creators):
         name: str,
         sink: Sink,
         *,
-        mode: Mode = "dropping",
+        mode: Mode = "backpressure",
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         workers: int = 1,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        max_wait: float = DEFAULT_MAX_WAIT_S,
         sync: bool = False,
         min_level: MinLevel | None = None,
         ns_filter: NameSpec = None,
@@ -229,13 +277,18 @@ class Telemetry(Creators):
     ) -> Handler:
         """Register a handler that delivers signals to ``sink``.
 
-        ``mode``: what happens when the queue (``buffer_size`` signals) is full. ``"dropping"``
-        (default) drops the new signal; ``"blocking"`` makes ``await tel.signal(...)`` wait for
-        room (the ``*_nowait`` forms drop instead, they never block the loop); ``"sliding"``
-        drops the oldest queued signal. ``workers`` tasks take up to ``batch_size`` signals at
-        a time. ``sync=True`` (or ``TELEMETRY_SYNC=1``) writes inline, for debugging.
-        The filter options are the hub's, applied after them. A batch the sink fails to write
-        is retried ``max_retries`` times, ``retry_backoff`` seconds apart, doubling.
+        ``mode``: what an awaited call does when the queue (``buffer_size`` signals) is full.
+        ``"backpressure"`` (default) waits, yielding to the loop, until the workers make room,
+        so a loop of awaited calls loses nothing; but never longer than ``max_wait`` seconds
+        (0.1): a sink that makes no progress in that time has its signals counted as dropped
+        (``stalled``), and later calls drop at once until the queue moves again.
+        ``"blocking"`` waits as long as it takes; ``"dropping"`` drops the new signal;
+        ``"sliding"`` drops the oldest queued one. The ``*_nowait`` forms never wait on the
+        loop: in the waiting modes a full queue drops their signal (``queue_full``).
+        ``workers`` tasks take up to ``batch_size`` signals at a time. ``sync=True`` (or
+        ``TELEMETRY_SYNC=1``) writes inline, for debugging. The filter options are the hub's,
+        applied after them. A batch the sink fails to write is retried ``max_retries`` times,
+        ``retry_backoff`` seconds apart, doubling.
 
         On a running hub the sink is opened in the background; signals are queued meanwhile.
         """
@@ -243,7 +296,7 @@ class Telemetry(Creators):
             raise ConfigError("name", f"must be a non-empty string, got {name!r}")
         if name in self._handlers:
             raise ConfigError("name", f"must be unique, but a handler named {name!r} exists")
-        if self.state in ("closing", "closed"):
+        if self._state in ("closing", "closed"):
             raise ClosedError("cannot add a handler to a closed hub")
         options: dict[str, Any] = {
             "min_level": min_level,
@@ -255,10 +308,9 @@ class Telemetry(Creators):
             "rate_limit": rate_limit,
             "limit_by": limit_by,
         }
-        has_filters = any(v is not None for v in options.values())
         filters = (
             Filters(**options, sample_errors=sample_errors, default_level="trace")
-            if has_filters
+            if any(v is not None for v in options.values())
             else None
         )
         handler = Handler(
@@ -268,63 +320,44 @@ class Telemetry(Creators):
             buffer_size=buffer_size,
             workers=workers,
             batch_size=batch_size,
+            max_wait=max_wait,
             sync=sync or self.env.sync,
             filters=filters,
             middleware=middleware,
             max_retries=max_retries,
             retry_backoff=retry_backoff,
         )
-        handler.hub_middleware = self._middleware
+        handler._hub_middleware = self._middleware
+        handler._on_unpark = self._bridge.unparked
         self._handlers[name] = handler
-        self._inbox_limit = max(self._inbox_limit, buffer_size * 8)
-        if self.state == "open":
-            assert self._tg is not None
-            self._opening[handler] = anyio.Event()
-            self._tg.start_soon(self._open_late, handler, name=f"telemetry-open-{name}")
-        self._refresh_active()
+        self._bridge.limit = max(self._bridge.limit, buffer_size * 8)
+        if self._state == "open" and self._runtime is not None:
+            self._runtime.open_late(handler, self._open_failed)
+        self._recompile()
         return handler
 
-    async def _open_late(self, handler: Handler) -> None:
-        try:
-            await handler.open()
-        except Exception as exc:
-            warn(f"open:{handler.name}", f"handler {handler.name!r} could not open: {exc!r}")
-            if self._handlers.get(handler.name) is handler:
-                del self._handlers[handler.name]
-                self._refresh_active()
-            handler.begin_close()
-            handler.abandon("sink_error")
-            handler.state = "closed"
-            return
-        finally:
-            opening = self._opening.pop(handler, None)
-            if opening is not None:
-                opening.set()
-        if handler.state == "closed":  # the close gave up waiting while the sink opened
-            await handler.close_sink()
-            return
-        self._start_workers(handler)
+    def _open_failed(self, handler: Handler) -> None:
+        if self._handlers.get(handler.name) is handler:
+            del self._handlers[handler.name]
+            self._recompile()
 
     async def remove_handler(self, name: str) -> HandlerStats:
         """Stop dispatching to ``name``, drain its queue, close its sink; return its final stats."""
         handler = self._handlers.pop(name, None)
         if handler is None:
             raise ConfigError.choice("name", name, self._handlers)
-        self._refresh_active()
-        with anyio.CancelScope(shield=True):
-            await self._close_handler(handler, self.close_timeout)
+        self._recompile()
+        if self._runtime is not None:
+            with anyio.CancelScope(shield=True):
+                await self._runtime.close_handler(handler, self.close_timeout)
         return handler.stats()
-
-    def _refresh_active(self) -> None:
-        self._active = tuple(self._handlers.values())
-        self._refresh_fast()
 
     @property
     def handlers(self) -> Mapping[str, Handler]:
         """The registered handlers by name (read-only view)."""
         return dict(self._handlers)
 
-    # -- filters that change while running -----------------------------------------------------
+    # -- levels --------------------------------------------------------------------------------
 
     def set_min_level(self, level: MinLevel) -> None:
         """Change the minimum level (a level, or namespace patterns to levels) while running.
@@ -332,23 +365,201 @@ class Telemetry(Creators):
         Safe from any thread: the new levels are parsed first and swapped in with one
         assignment, so a concurrent signal sees either the old or the new setting.
         """
-        levels = LevelSpec(level, default="info")
-        self._filters.set_levels(levels)
-        self._plain = self._is_plain()
-        if not self.env.disabled:
-            self._floor = levels.floor
-        self._refresh_fast()
-        if self is current_hub():
-            _default_changed()
-
-    def _is_plain(self) -> bool:
-        f = self._filters
-        return self.location and not f.active and not f.post_build
+        self._filters.set_levels(LevelSpec(level, default="info"))
+        self._recompile()
 
     @property
     def min_level(self) -> int:
         """The lowest level any namespace accepts now (a number; see :class:`Level`)."""
         return self._filters.levels.floor
+
+    @staticmethod
+    def _level(level: object) -> int:
+        return level_number(level)
+
+    # -- creators --------------------------------------------------------------------------------
+
+    def signal(
+        self,
+        msg: object = None,
+        *,
+        level: str | int = "info",
+        kind: str = "log",
+        id: str | None = None,
+        data: Mapping[Any, Any] | None = None,
+        ctx: Mapping[Any, Any] | None = None,
+        error: BaseException | None = None,
+        ns: str | None = None,
+        sample: float | None = None,
+        rate_limit: RateSpec = None,
+        limit_by: object = None,
+        stacklevel: int = 1,
+    ) -> Awaitable[bool]:
+        """Emit a signal; await the result (``True`` if it passed the call filters).
+
+        ``level`` is a name (``"info"``) or number; ``kind`` a free word (``log``, ``event``,
+        ``error``, ``span``, ...); ``id`` names the call site or event; ``data`` is any mapping
+        (keys that are not strings are converted with ``str()``); ``ctx`` merges over the bound
+        context; ``error`` is an exception to record; ``ns`` overrides the calling module's name;
+        ``sample`` keeps that fraction of calls; ``rate_limit`` (``"10/s"``, ``["5/s", "100/m"]``)
+        limits this call site, separately per ``limit_by`` value when given. ``stacklevel``
+        says whose location to record, as in ``logging``: 1 is the caller.
+        """
+        emit = self._table[level] if type(level) is str else self._table[level_number(level)]
+        if emit is False:
+            return self._no
+        more = More(
+            ctx=ctx,  # type: ignore[arg-type]
+            ns=ns,
+            sample=sample,
+            rate_limit=rate_limit,
+            limit_by=limit_by,
+            up=stacklevel - 1,
+        )
+        return emit(kind, id, msg, _own(data), error, more)  # type: ignore[no-any-return]
+
+    def signal_nowait(
+        self,
+        msg: object = None,
+        *,
+        level: str | int = "info",
+        kind: str = "log",
+        id: str | None = None,
+        data: Mapping[Any, Any] | None = None,
+        ctx: Mapping[Any, Any] | None = None,
+        error: BaseException | None = None,
+        ns: str | None = None,
+        sample: float | None = None,
+        rate_limit: RateSpec = None,
+        limit_by: object = None,
+        stacklevel: int = 1,
+    ) -> bool:
+        """:meth:`signal` without awaiting, for sync code; safe from any thread.
+
+        Never blocks the event loop: when a handler's queue is full it drops the signal
+        (counted as ``queue_full``) on the loop's thread. From another thread the signal is
+        handed to the loop; there a waiting mode parks it until there is room, and the thread
+        itself waits when the loop falls far behind. Returns whether the signal passed the
+        call filters.
+        """
+        table = self._table_nowait
+        emit = table[level] if type(level) is str else table[level_number(level)]
+        if emit is False:
+            return False
+        more = More(
+            ctx=ctx,  # type: ignore[arg-type]
+            ns=ns,
+            sample=sample,
+            rate_limit=rate_limit,
+            limit_by=limit_by,
+            up=stacklevel - 1,
+        )
+        return emit(kind, id, msg, _own(data), error, more)  # type: ignore[no-any-return]
+
+    def log(
+        self,
+        level: str | int,
+        msg: object = None,
+        /,
+        *,
+        error: BaseException | None = None,
+        stacklevel: int = 1,
+        **data: Any,
+    ) -> Awaitable[bool]:
+        """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``."""
+        emit = self._table[level]
+        if emit is False:
+            return self._no
+        return emit("log", None, msg, data, error, _up(stacklevel))  # type: ignore[no-any-return]
+
+    def log_nowait(
+        self,
+        level: str | int,
+        msg: object = None,
+        /,
+        *,
+        error: BaseException | None = None,
+        stacklevel: int = 1,
+        **data: Any,
+    ) -> bool:
+        """:meth:`log` without awaiting (see :meth:`signal_nowait`)."""
+        emit = self._table_nowait[level]
+        return emit is not False and emit("log", None, msg, data, error, _up(stacklevel))
+
+    def event(
+        self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
+    ) -> Awaitable[bool]:
+        """``await tel.event("user.signup", plan="pro")``: a signal of kind ``event``."""
+        emit = self._table[level]
+        if emit is False:
+            return self._no
+        return emit("event", id, None, data, None, _up(stacklevel))  # type: ignore[no-any-return]
+
+    def event_nowait(
+        self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
+    ) -> bool:
+        """:meth:`event` without awaiting (see :meth:`signal_nowait`)."""
+        emit = self._table_nowait[level]
+        return emit is not False and emit("event", id, None, data, None, _up(stacklevel))
+
+    def error(
+        self,
+        exc: E,
+        msg: object = None,
+        /,
+        *,
+        id: str | None = None,
+        level: str | int = "error",
+        stacklevel: int = 1,
+        **data: Any,
+    ) -> Awaitable[E]:
+        """Record an exception; the awaitable gives the exception back, so that
+        ``raise await tel.error(exc)`` reads well. Kind ``error``, level ``error``."""
+        emit = self._table[level]
+        if emit is False:
+            return Ready(exc)
+        msg = _error_message(exc) if msg is None else msg
+        return _then(emit("error", id, msg, data, exc, _up(stacklevel)), exc)
+
+    def error_nowait(
+        self,
+        exc: E,
+        msg: object = None,
+        /,
+        *,
+        id: str | None = None,
+        level: str | int = "error",
+        stacklevel: int = 1,
+        **data: Any,
+    ) -> E:
+        """:meth:`error` without awaiting; returns the exception (``raise tel.error_nowait(e)``)."""
+        emit = self._table_nowait[level]
+        if emit is not False:
+            msg = _error_message(exc) if msg is None else msg
+            emit("error", id, msg, data, exc, _up(stacklevel))
+        return exc
+
+    def span(
+        self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
+    ) -> Span:
+        """A span around a block: ``async with tel.span("db.query", table=t) as span:`` (or
+        ``with`` in sync code). One signal of kind ``span`` at exit, with its duration, its
+        trace / span / parent ids and the exception if the block raised (re-raised unchanged).
+        Signals emitted inside carry its trace and span ids."""
+        return Span(self, id, level_number(level), data, stacklevel)
+
+    def traced(self, id: str | None = None, /, *, level: str | int = "info") -> Callable[[F], F]:
+        """Decorator: run every call of a sync or async function in a :meth:`span` named ``id``
+        (default: the function's qualified name)."""
+        return traced(id, level=level, hub=self, default_hub=lambda: self)
+
+    def emit_signal(self, sig: Signal) -> Awaitable[bool]:
+        """Dispatch an already built signal (from a bridge, or to re-emit); no call filters."""
+        return self._emitters.dispatch(sig, sig.severity)
+
+    def emit_signal_nowait(self, sig: Signal) -> None:
+        """:meth:`emit_signal` without awaiting, from any thread."""
+        self._emitters.dispatch_nowait(sig, sig.severity)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -370,77 +581,45 @@ class Telemetry(Creators):
         A sink that cannot open raises its ``TelemetryError`` here, after the sinks already
         opened are closed again. Prefer ``async with``: it pairs this with :meth:`aclose`.
         """
-        if self.state != "new":
-            raise ClosedError(f"a hub can be opened once; this one is {self.state}")
-        self._loop = asyncio.get_running_loop()
-        self._thread_id = threading.get_ident()
-        self._stop_workers = asyncio.Event()
-        self._closed = asyncio.Event()
-        yes: asyncio.Future[bool] = self._loop.create_future()
+        if self._state != "new":
+            raise ClosedError(f"a hub can be opened once; this one is {self._state}")
+        runtime = Runtime()
+        yes = runtime.loop.create_future()
         yes.set_result(True)
-        no: asyncio.Future[bool] = self._loop.create_future()
+        no = runtime.loop.create_future()
         no.set_result(False)
-        self._yes, self._no = yes, no
         opened: list[Handler] = []
         try:
             for handler in self._handlers.values():
-                await handler.open()
+                await handler._open()
                 opened.append(handler)
         except BaseException:
             for handler in opened:
-                await handler.close_sink()
-            self.state = "closed"
+                await handler._close_sink()
+            self._state = "closed"
             raise
-        # The workers live in a task group hosted by a task of their own, so that aclose() can
-        # run from any task (a lifespan handler, a signal handler, the test that opened it).
-        started = anyio.Event()
-        self._host = asyncio.ensure_future(self._host_workers(started))
-        await started.wait()
-        self.state = "open"
-        _stack.append(self)
-        _default_changed()
-        _live.add(self)
+        await runtime.start(list(self._handlers.values()))
+        self._runtime = runtime
+        self._yes, self._no = yes, no
+        self._set_state("open")
+        _registry.push(self)
 
-    async def _host_workers(self, started: anyio.Event) -> None:
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            for handler in self._handlers.values():
-                self._start_workers(handler)
-            started.set()
-            assert self._stop_workers is not None
-            await self._stop_workers.wait()
-            tg.cancel_scope.cancel()
-
-    def _start_workers(self, handler: Handler) -> None:
-        assert self._tg is not None
-        scope = anyio.CancelScope()
-        self._scopes[handler.name] = scope
-
-        # One task per handler hosts its workers under one cancel scope, so that a close that
-        # times out can cancel exactly that handler's workers. Task names start with
-        # "telemetry-": the logging bridge uses that to recognise the pipeline's own tasks.
-        async def host() -> None:
-            try:
-                with scope:
-                    async with anyio.create_task_group() as workers:
-                        for i in range(handler.workers):
-                            workers.start_soon(
-                                handler.run_worker, name=f"telemetry-worker-{handler.name}-{i}"
-                            )
-            finally:
-                handler.workers_finished()
-
-        handler.workers_scheduled()
-        self._tg.start_soon(host, name=f"telemetry-handler-{handler.name}")
+    def _serve_inline(self) -> None:
+        """Open without a loop, delivering on the emitting thread (the stderr fallback)."""
+        self._inline = True
+        for handler in self._handlers.values():
+            handler._state = "open"
+        self._set_state("open")
 
     async def flush(self) -> None:
         """Return once every signal accepted so far is written (or dropped), sinks flushed."""
-        if self.state != "open":
+        if self._state != "open" or self._runtime is None:
             return
-        self._drain_inbox()
-        await self._drain_overflow()
-        for handler in self._active:
-            await handler.flush()
+        self._bridge.drain()
+        for handler in list(self._handlers.values()):
+            while handler._pumping:  # noqa: ASYNC110 - the pump does the real waiting
+                await anyio.sleep(0.001)
+            await handler._flush()
 
     async def aclose(self, timeout: float | Literal["default"] | None = "default") -> Stats:
         """Stop accepting signals, drain every queue, flush and close every sink.
@@ -451,111 +630,63 @@ class Telemetry(Creators):
         Shielded from cancellation, so that a cancelled shutdown still drains. Calling it again
         returns the same stats.
         """
-        if self.state in ("closing", "closed"):
-            if self._closed is not None:
-                await self._closed.wait()
+        runtime = self._runtime
+        if self._state in ("closing", "closed"):
+            if runtime is not None:
+                await runtime.closed.wait()
             return self.stats()
-        if self.state == "new":
-            self.state = "closed"
+        if self._state == "new" or runtime is None:
+            self._set_state("closed")
             return self.stats()
         limit = self.close_timeout if timeout == "default" else timeout
         with anyio.CancelScope(shield=True):
-            self.state = "closing"
+            # Thread signals emitted before the close are accepted, not refused.
+            self._bridge.drain()
+            self._set_state("closing")
             try:
-                # Thread signals emitted before the close are accepted, not refused.
-                self._drain_inbox(accept=True)
-                with anyio.move_on_after(limit):
-                    await self._drain_overflow()
-                handlers = list(self._handlers.values())
                 async with anyio.create_task_group() as tg:
-                    for handler in handlers:
-                        tg.start_soon(self._close_handler, handler, limit)
+                    for handler in list(self._handlers.values()):
+                        tg.start_soon(runtime.close_handler, handler, limit)
             finally:
-                self._abandon_overflow()
-                self.state = "closed"
-                self._room.set()
-                if self in _stack:
-                    _stack.remove(self)
-                    _default_changed()
-                assert self._stop_workers is not None
-                self._stop_workers.set()
-                try:
-                    await self._host
-                except Exception as exc:  # a bug in a worker; the counts above still hold
-                    warn("host", f"the workers' task group failed: {exc!r}")
-                assert self._closed is not None
-                self._closed.set()
+                self._set_state("closed")
+                self._bridge.attach(None, None, lambda: 0, False)
+                _registry.remove(self)
+                await runtime.stop()
         return self.stats()
-
-    def _abandon_overflow(self) -> None:
-        for name, q in self._overflow.items():
-            handler = self._handlers.get(name)
-            if handler is not None and q:
-                handler.reject("timeout", len(q))
-            self._overflow_len -= len(q)
-            q.clear()
-
-    async def _close_handler(self, handler: Handler, limit: float | None) -> None:
-        deadline = math.inf if limit is None else anyio.current_time() + limit
-        opening = self._opening.get(handler)
-        if opening is not None:
-            # Added while running and its sink still opening: what it queued meanwhile is
-            # written once the sink is open, within the same time limit as the drain.
-            with anyio.CancelScope(deadline=deadline):
-                await opening.wait()
-        handler.begin_close()
-        with anyio.CancelScope(deadline=deadline):
-            await handler.wait_drained()
-        scope = self._scopes.pop(handler.name, None)
-        if handler.running and scope is not None:
-            scope.cancel()
-            await handler.wait_drained()
-            warn(
-                f"timeout:{handler.name}",
-                f"handler {handler.name!r} did not drain within {limit}s; "
-                f"{len(handler.queue)} queued signals dropped",
-            )
-        handler.abandon("timeout")
-        await handler.close_sink()
 
     def _close_at_exit(self) -> None:
         """The exit fallback: write synchronously what an unclosed hub still holds."""
-        if self.state not in ("open", "closing"):
+        if self._state not in ("open", "closing") or self._inline:
             return
-        self.state = "closed"
+        self._state = "closed"
         deadline = time.monotonic() + EXIT_DEADLINE_S
-        self._drain_inbox_sync(deadline)
+        self._bridge.attach(None, None, lambda: 0, False)
+        for sig, lv in self._bridge.take_all():
+            self._counts.emitted += 1
+            for h in self._handlers.values():
+                if h._wants(sig, lv):
+                    h._parked.append(sig)
         for handler in self._handlers.values():
-            handler.close_sync(deadline)
-        if self in _stack:
-            _stack.remove(self)
+            handler._close_sync(deadline)
+        _registry.remove(self)
 
     def _after_fork(self) -> None:
         """In a forked child. asyncio will not run a loop inherited through fork, so the
         parent's loop, tasks, waiters and queued signals (the parent writes those) are
         forgotten, and an open hub goes back to ``new``: the child's own loop opens it again,
         as a gunicorn or uvicorn worker's lifespan does (``async with hub:``)."""
-        self._inbox.clear()
-        self._inbox_scheduled = False
-        self._overflow.clear()
-        self._overflow_len = 0
-        self._room = threading.Event()
-        self._room.set()
-        self.emitted = self.refused = 0
-        if self.state in ("open", "closing"):
-            self.state = "new"
-        self._loop = None
-        self._thread_id = 0
-        self._tg = None
-        self._scopes = {}
-        self._opening = {}
-        self._stop_workers = self._closed = None
+        self._bridge.after_fork()
+        self._counts.emitted = self._counts.refused = 0
+        if self._state in ("open", "closing") and not self._inline:
+            self._state = "new"
+        self._runtime = None
         self._yes, self._no = Ready(True), Ready(False)
         for handler in self._handlers.values():
-            handler.after_fork()
+            handler._after_fork()
+        self._recompile()
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
-        if getattr(self, "state", "closed") == "open":
+        if getattr(self, "_state", "closed") == "open" and not getattr(self, "_inline", True):
             _warn(
                 f"unclosed {self!r}: use 'async with Telemetry(...)' or 'await hub.aclose()'",
                 ResourceWarning,
@@ -564,16 +695,26 @@ class Telemetry(Creators):
             )
 
     def __repr__(self) -> str:
-        return f"<Telemetry {self.state} handlers={list(self._handlers)}>"
+        return f"<Telemetry {self._state} handlers={list(self._handlers)}>"
 
     # -- stats ----------------------------------------------------------------------------------
+
+    @property
+    def emitted(self) -> int:
+        """Signals that passed the call filters so far."""
+        return self._counts.emitted
+
+    @property
+    def refused(self) -> int:
+        """Signals the call filters refused past the level floor so far."""
+        return self._counts.refused
 
     def stats(self) -> Stats:
         """A snapshot: signals emitted, refused by the call filters, and each handler's stats."""
         return Stats(
-            state=self.state,
-            emitted=self.emitted,
-            refused=self.refused,
+            state=self._state,
+            emitted=self._counts.emitted,
+            refused=self._counts.refused,
             handlers={name: h.stats() for name, h in self._handlers.items()},
         )
 
@@ -581,64 +722,37 @@ class Telemetry(Creators):
         """Healthy, or not and why: a handler not open, sink errors or drops since the last
         call, a queue more than 80 % full."""
         problems: list[str] = []
-        if self.state != "open":
-            problems.append(f"hub is {self.state}")
+        if self._state != "open":
+            problems.append(f"hub is {self._state}")
         for name, h in self._handlers.items():
-            errors, drops = h.errors, sum(h.dropped.values())
-            last_errors, last_drops, _ = self._last_health.get(name, (0, 0, 0))
-            if h.state != "open" and self.state == "open":
-                problems.append(f"handler {name!r} is {h.state}")
+            s = h.stats()
+            errors, drops = s.errors, s.dropped_total
+            last_errors, last_drops = self._last_health.get(name, (0, 0))
+            if s.state != "open" and self._state == "open":
+                problems.append(f"handler {name!r} is {s.state}")
             if errors > last_errors:
                 problems.append(f"handler {name!r}: {errors - last_errors} sink errors")
             if drops > last_drops:
-                reasons = ", ".join(f"{k}={v}" for k, v in sorted(h.dropped.items()))
+                reasons = ", ".join(f"{k}={v}" for k, v in sorted(s.dropped.items()))
                 problems.append(f"handler {name!r}: {drops - last_drops} dropped ({reasons})")
-            if len(h.queue) > 0.8 * h.buffer_size:
-                problems.append(f"handler {name!r}: queue {len(h.queue)}/{h.buffer_size}")
-            self._last_health[name] = (errors, drops, 0)
+            if s.queued > 0.8 * h.buffer_size:
+                problems.append(f"handler {name!r}: queue {s.queued}/{h.buffer_size}")
+            self._last_health[name] = (errors, drops)
         return Health(healthy=not problems, problems=tuple(problems))
 
 
-class _StderrHub(Telemetry):
-    """What module-level calls use before any hub is open: each signal at or above the minimum
-    level (``info``, or ``TELEMETRY_MIN_LEVEL``) becomes one line on stderr, synchronously."""
+def _up(stacklevel: int) -> More | None:
+    """``None`` for the common ``stacklevel=1``; else the frames to go further out."""
+    return None if stacklevel == 1 else More(up=stacklevel - 1)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.state = "open"
-        self._thread_id = -1
 
-    def _print(self, sig: Signal) -> None:
-        from .formats import JsonFormat, TextFormat
+def _error_message(exc: BaseException) -> str:
+    return text(exc) or type(exc).__name__
 
-        stream = sys.stderr
-        self.emitted += 1
-        for tap in TAPS:
-            tap(sig)
-        try:
-            if self.env.format == "json":
-                line = JsonFormat().encode(sig).decode()
-            else:
-                line = TextFormat(colour=stream.isatty()).format(sig)
-            stream.write(line + "\n")
-            stream.flush()
-        except (
-            Exception
-        ) as exc:  # stderr closed or broken: nowhere to report, not our caller's problem
-            warn("fallback", f"could not write to stderr: {exc!r}")
 
-    # Every route a signal takes (awaited, nowait, from any thread) ends in one of these two.
-    def _dispatch(
-        self, sig: Signal, lv: int, accept: bool = False, from_thread: bool = False
-    ) -> list[Handler] | None:
-        self._print(sig)
-        return None
-
-    def _from_thread(self, sig: Signal, lv: int) -> None:
-        self._print(sig)
-
-    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
-        pass  # always "open", and nothing to close
+def _recompile_all() -> None:
+    for hub in list(_live):
+        hub._recompile()
 
 
 def _close_all_at_exit() -> None:
@@ -649,12 +763,20 @@ def _close_all_at_exit() -> None:
             warn("exit", f"writing queued signals at exit failed: {exc!r}")
 
 
+def _new_compile_lock() -> None:
+    # A forked child has only the forking thread: a lock held by another one stays held.
+    global _compile_lock
+    _compile_lock = threading.Lock()
+
+
 def _after_fork_in_child() -> None:
-    _stack.clear()
+    _registry.stack.clear()
     for hub in list(_live):
         hub._after_fork()
-    _default_changed()
+    _registry.changed()
 
 
-atexit.register(_close_all_at_exit)
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_taps.on_change(_recompile_all)
+_hooks.in_forked_child(_new_compile_lock, _hooks.LOCKS)
+_hooks.in_forked_child(_after_fork_in_child, _hooks.HUBS)
+_hooks.at_exit(_close_all_at_exit, _hooks.HUBS)

@@ -77,14 +77,23 @@ class SignalQueue(Generic[T]):
         self.put_nowait(item)
         return evicted
 
-    async def put(self, item: T) -> bool:
+    async def put(self, item: T, timeout: float | None = None) -> bool | None:
         """Append ``item``, waiting for room while the queue is full (back-pressure).
 
-        Returns ``False``, without appending, when the queue is closed before there is room.
+        Built on :meth:`put_nowait`: each wake-up tries it again. Returns ``True`` once
+        appended, ``False`` without appending when the queue is closed before there is room,
+        and ``None`` when ``timeout`` seconds pass without room.
         """
-        while len(self._items) >= self.maxsize and not self.closed:
-            fut = asyncio.get_running_loop().create_future()
+        if self.closed:
+            return False
+        if self.put_nowait(item):
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            fut = loop.create_future()
             self._putters.append(fut)
+            timer = None if deadline is None else loop.call_at(deadline, _expire, fut)
             try:
                 await fut
             except BaseException:
@@ -93,12 +102,17 @@ class SignalQueue(Generic[T]):
                 if not self.full():
                     self._wake(self._putters)
                 raise
-        if self.closed:
-            return False
-        self._items.append(item)
-        if self._getters:
-            self._wake(self._getters)
-        return True
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            if self.closed:
+                return False
+            if self.put_nowait(item):
+                return True
+            if deadline is not None and loop.time() >= deadline:
+                if fut in self._putters:
+                    self._putters.remove(fut)
+                return None
 
     def get_batch_nowait(self, limit: int) -> list[T]:
         """Remove and return up to ``limit`` items, oldest first (maybe none)."""
@@ -156,3 +170,8 @@ class SignalQueue(Generic[T]):
             if not fut.done():
                 fut.set_result(None)
                 return
+
+
+def _expire(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

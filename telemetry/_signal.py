@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from . import _hooks
 from ._errors import ConfigError
 
 __all__ = [
@@ -209,7 +210,7 @@ class ProcessInfo:
         _spare_uids.clear()
 
 
-os.register_at_fork(after_in_child=ProcessInfo.refresh)
+_hooks.in_forked_child(ProcessInfo.refresh, _hooks.PROCESS)
 
 _MAX_CHAIN = 8
 

@@ -2,31 +2,42 @@
 
 A span makes itself the current span (a ``ContextVar``) for the block, so every signal emitted
 inside, across ``await`` and in tasks created inside, carries its ``trace_id`` and ``span_id``,
-and spans opened inside become its children. Ids follow the W3C trace-context sizes.
+and spans opened inside become its children. Ids follow the W3C trace-context sizes. The
+signal at the end goes through the hub's compiled emitter for its level, like any other.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from ._context import SpanContext, _span, reset_span, set_span
+from ._emit import Emitters, More
 from ._signal import Level, Location, new_span_id, new_trace_id
+from ._sites import Sites
 
 if TYPE_CHECKING:
     import contextvars
 
-    from ._creators import Creators
-
-__all__ = ["Span", "traced"]
+__all__ = ["Span", "SpanHost", "traced"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _perf_ns = time.perf_counter_ns
 _time_ns = time.time_ns
+
+
+class SpanHost(Protocol):
+    """What a span needs of its hub: the call-site cache and the compiled emitters."""
+
+    _sites: Sites
+    _emitters: Emitters
+
+    def _level(self, level: object) -> int: ...
 
 
 class Span:
@@ -52,11 +63,11 @@ class Span:
 
     def __init__(
         self,
-        hub: Creators,
+        hub: SpanHost,
         id: str,
         level: int,
         data: dict[str, Any],
-        depth: int,
+        stacklevel: int = 1,
         *,
         ns: str | None = None,
         location: Location | None = None,
@@ -66,7 +77,8 @@ class Span:
         self.level = level
         self.data = data
         if location is None:
-            ns, location = hub._site(depth)
+            # Frame 1 is whoever made the span; the library's own frames are skipped.
+            ns, location, _ = hub._sites.resolve(sys._getframe(1), stacklevel - 1)
         self.ns = ns
         self.location = location
         self.context: SpanContext | None = None
@@ -102,36 +114,22 @@ class Span:
         self.inst = _time_ns()
         self._t0 = _perf_ns()
 
-    def _finish(self, exc: BaseException | None) -> tuple[Any, int] | None:
+    def _finish(self, exc: BaseException | None) -> tuple[int, More]:
         self.duration_ns = _perf_ns() - self._t0
         if self._token is not None:
             reset_span(self._token)
             self._token = None
-        hub = self._hub
         level = self.level
         if exc is not None and level < Level.ERROR:
             level = int(Level.ERROR)
-        if level < hub._floor:
-            return None
-        sig = hub._build(
-            level,
-            None,
-            "span",
-            self.id,
-            self.data,
-            None,
-            exc,
-            self.ns,
-            None,
-            None,
-            None,
-            0,
+        more = More(
+            ns=self.ns,
+            location=self.location,
             span=self.context,
             duration_ns=self.duration_ns,
             inst=self.inst,
-            location=self.location,
         )
-        return None if sig is None else (sig, level)
+        return level, more
 
     def __enter__(self) -> Span:
         self._start()
@@ -143,9 +141,10 @@ class Span:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        done = self._finish(exc)
-        if done is not None:
-            self._hub._emit_nowait(*done)
+        level, more = self._finish(exc)
+        emit = self._hub._emitters.table_nowait[level]
+        if emit is not False:
+            emit("span", self.id, None, self.data, exc, more)
 
     async def __aenter__(self) -> Span:
         self._start()
@@ -157,20 +156,24 @@ class Span:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        done = self._finish(exc)
-        if done is not None:
-            await self._hub._submit(*done)
+        level, more = self._finish(exc)
+        emit = self._hub._emitters.table[level]
+        if emit is not False:
+            await emit("span", self.id, None, self.data, exc, more)
 
 
 def traced(
-    id: str | None = None, /, *, level: str | int = "info", hub: Creators | None = None
+    id: str | None,
+    *,
+    level: str | int,
+    hub: SpanHost | None,
+    default_hub: Callable[[], SpanHost],
 ) -> Callable[[F], F]:
     """Decorator: run each call of a sync or async function inside a span.
 
     The span is named ``id`` (default: the function's qualified name) and emitted on ``hub``
-    (default: the default hub at call time). Exceptions are recorded and re-raised unchanged.
+    (default: ``default_hub()`` at call time). Exceptions are recorded and re-raised unchanged.
     """
-    from ._hub import current_hub
 
     def decorate(fn: F) -> F:
         name = id or fn.__qualname__
@@ -183,8 +186,8 @@ def traced(
         ns = getattr(fn, "__module__", None)
 
         def make_span() -> Span:
-            h = hub if hub is not None else current_hub()
-            return Span(h, name, h._level(level), {}, 0, ns=ns, location=location)
+            h = hub if hub is not None else default_hub()
+            return Span(h, name, h._level(level), {}, ns=ns, location=location)
 
         if inspect.iscoroutinefunction(fn):
 

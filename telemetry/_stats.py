@@ -15,7 +15,10 @@ __all__ = ["DROP_REASONS", "HandlerStats", "Health", "LatencyRecorder", "Latency
 
 #: Why a signal accepted by a handler was not written.
 DROP_REASONS = {
-    "queue_full": "dropping mode: the queue was full, the new signal was dropped",
+    "queue_full": "the queue was full and the call could not wait (dropping mode, or a *_nowait "
+    "call on the loop's thread)",
+    "stalled": "backpressure mode: the sink made no progress within max_wait, so the call "
+    "stopped waiting (and later calls did not wait until the queue moved again)",
     "evicted": "sliding mode: the oldest queued signal made room for a new one",
     "closed": "emitted after the handler or hub was closed",
     "sink_error": "the sink kept failing after every retry",

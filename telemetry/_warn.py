@@ -10,13 +10,14 @@ written then.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import os
 import queue
 import sys
 import threading
 import time
+
+from . import _hooks
 
 __all__ = ["WARN_INTERVAL_S", "Warner", "warn"]
 
@@ -96,8 +97,8 @@ def _write(line: str) -> None:
 
 
 _warner = Warner()
-os.register_at_fork(after_in_child=_warner.after_fork)
-atexit.register(_warner.drain)
+_hooks.in_forked_child(_warner.after_fork, _hooks.LOCKS)
+_hooks.at_exit(_warner.drain, _hooks.WARNINGS)
 
 
 def warn(key: str, message: str) -> bool:

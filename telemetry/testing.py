@@ -23,8 +23,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from ._dispatch import TAPS
 from ._signal import LABEL_OF, ProcessInfo, Signal, new_uid, parse_level
+from ._taps import add_tap, remove_tap
 
 __all__ = ["Captured", "capture_signals", "make_signal"]
 
@@ -126,11 +126,11 @@ def _describe(sig: Signal) -> str:
 def capture_signals() -> Iterator[Captured]:
     """Capture every signal dispatched by any hub while the block runs."""
     captured = Captured()
-    TAPS.append(captured._tap)
+    add_tap(captured._tap)
     try:
         yield captured
     finally:
-        TAPS.remove(captured._tap)
+        remove_tap(captured._tap)
 
 
 def make_signal(

@@ -41,7 +41,8 @@ from typing import Any
 
 from .._context import SpanContext, bind, reset_span, set_span
 from .._errors import ConfigError
-from .._hub import Telemetry, current_hub
+from .._fallback import current_hub
+from .._hub import Telemetry
 from .._redact import DEFAULT_REDACT_KEYS, REDACTED
 from .._signal import Level, Location, parse_level
 from .._spans import Span

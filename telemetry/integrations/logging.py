@@ -32,10 +32,10 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable
 
-from msgspec.structs import replace
-
+from .._emit import More
 from .._errors import ConfigError
-from .._hub import Telemetry, current_hub
+from .._fallback import current_hub
+from .._hub import Telemetry
 from .._signal import Level, Location, error_info
 from .._warn import warn
 
@@ -195,8 +195,8 @@ class TelemetryHandler(logging.Handler):
 
     def _bridge(self, record: logging.LogRecord) -> None:
         hub = self.hub if self.hub is not None else current_hub()
-        lv = signal_level(record.levelno)
-        if lv < hub._floor:
+        emit = hub._table_nowait[signal_level(record.levelno)]
+        if emit is False:
             return
         try:
             msg = record.getMessage()
@@ -218,26 +218,14 @@ class TelemetryHandler(logging.Handler):
             if hub.location
             else None
         )
-        sig = hub._build(
-            lv,
-            msg,
-            "log",
-            None,
-            data,
-            None,
-            error,
-            record.name,
-            None,
-            None,
-            None,
-            0,
-            inst=int(record.created * 1e9),
+        more = More(
+            ns=record.name,
             location=location,
+            inst=int(record.created * 1e9),
+            thread=record.threadName,
+            task=getattr(record, "taskName", None),
         )
-        if sig is None:
-            return
-        sig = replace(sig, thread=record.threadName, task=getattr(record, "taskName", None))
-        hub.emit_signal_nowait(sig)
+        emit("log", None, msg, data, error, more)
 
     def __repr__(self) -> str:
         return f"<TelemetryHandler {logging.getLevelName(self.level)} hub={self.hub!r}>"

@@ -1,0 +1,149 @@
+"""A running hub's machinery: its loop, the task that hosts the workers, and closing handlers
+within a deadline.
+
+Shutdown order for one handler (``close_handler``): wait, within the deadline, for a sink that
+is still opening; stop accepting (workers exit once the queue is empty); wait for the workers
+within the deadline; past it, cancel them and count what is left as ``timeout``; flush and
+close the sink. The workers live in a task group hosted by a task of their own, so that the
+hub can be closed from any task (a lifespan handler, a signal handler, the test that opened it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import Awaitable, Callable
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ._handler import Handler
+from ._warn import warn
+
+__all__ = ["Runtime"]
+
+
+class Runtime:
+    """The loop-bound part of an open hub."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.thread_id = threading.get_ident()
+        self._tg: TaskGroup | None = None
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        #: Handlers added while running whose sinks are still opening, with an event set when
+        #: the open has succeeded or failed.
+        self._opening: dict[Handler, anyio.Event] = {}
+        self._stop = asyncio.Event()
+        self.closed = asyncio.Event()
+        self._host: asyncio.Future[None] | None = None
+
+    async def start(self, handlers: list[Handler]) -> None:
+        """Start the task that hosts every handler's workers."""
+        started = anyio.Event()
+        self._host = asyncio.ensure_future(self._host_workers(handlers, started))
+        await started.wait()
+
+    async def _host_workers(self, handlers: list[Handler], started: anyio.Event) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            for handler in handlers:
+                self.start_workers(handler)
+            started.set()
+            await self._stop.wait()
+            tg.cancel_scope.cancel()
+
+    def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run ``fn`` in the hosting task group (a handler's pump)."""
+        assert self._tg is not None
+        self._tg.start_soon(fn)
+
+    def start_workers(self, handler: Handler) -> None:
+        """Schedule ``handler``'s workers, under a cancel scope of their own."""
+        assert self._tg is not None
+        scope = anyio.CancelScope()
+        self._scopes[handler.name] = scope
+        handler._spawn = self.spawn
+
+        # One task per handler hosts its workers under one cancel scope, so that a close that
+        # times out can cancel exactly that handler's workers. Task names start with
+        # "telemetry-": the logging bridge uses that to recognise the pipeline's own tasks.
+        async def host() -> None:
+            try:
+                with scope:
+                    async with anyio.create_task_group() as workers:
+                        for i in range(handler.workers):
+                            workers.start_soon(
+                                handler._run_worker, name=f"telemetry-worker-{handler.name}-{i}"
+                            )
+            finally:
+                handler._workers_finished()
+
+        handler._workers_scheduled()
+        self._tg.start_soon(host, name=f"telemetry-handler-{handler.name}")
+
+    def open_late(self, handler: Handler, failed: Callable[[Handler], None]) -> None:
+        """Open a handler added while running, in the background; ``failed`` is told if its
+        sink cannot open (the handler is then closed, everything it queued counted)."""
+        assert self._tg is not None
+        self._opening[handler] = anyio.Event()
+        self._tg.start_soon(self._open_late, handler, failed, name=f"telemetry-open-{handler.name}")
+
+    async def _open_late(self, handler: Handler, failed: Callable[[Handler], None]) -> None:
+        try:
+            await handler._open()
+        except Exception as exc:
+            warn(f"open:{handler.name}", f"handler {handler.name!r} could not open: {exc!r}")
+            failed(handler)
+            handler._begin_close()
+            handler._abandon("sink_error")
+            handler._state = "closed"
+            return
+        finally:
+            opening = self._opening.pop(handler, None)
+            if opening is not None:
+                opening.set()
+        if handler._state == "closed":  # the close gave up waiting while the sink opened
+            await handler._close_sink()
+            return
+        self.start_workers(handler)
+
+    async def close_handler(self, handler: Handler, limit: float | None) -> None:
+        """Drain ``handler`` within ``limit`` seconds, count the rest, close its sink."""
+        deadline = math.inf if limit is None else anyio.current_time() + limit
+        opening = self._opening.get(handler)
+        if opening is not None:
+            # Added while running and its sink still opening: what it queued meanwhile is
+            # written once the sink is open, within the same time limit as the drain.
+            with anyio.CancelScope(deadline=deadline):
+                await opening.wait()
+        with anyio.CancelScope(deadline=deadline):
+            # Parked signals from other threads first: they were emitted before the close.
+            while handler._pumping:  # noqa: ASYNC110 - the pump does the real waiting
+                await asyncio.sleep(0.001)
+        handler._begin_close()
+        with anyio.CancelScope(deadline=deadline):
+            await handler._wait_drained()
+        scope = self._scopes.pop(handler.name, None)
+        if handler._live and scope is not None:
+            scope.cancel()
+            await handler._wait_drained()
+            warn(
+                f"timeout:{handler.name}",
+                f"handler {handler.name!r} did not drain within {limit}s; "
+                f"{len(handler._queue)} queued signals dropped",
+            )
+        handler._abandon("timeout")
+        handler._spawn = None
+        await handler._close_sink()
+
+    async def stop(self) -> None:
+        """Stop the hosting task (after every handler is closed) and wait for it."""
+        self._stop.set()
+        try:
+            if self._host is not None:
+                await self._host
+        except Exception as exc:  # a bug in a worker; the counts still hold
+            warn("host", f"the workers' task group failed: {exc!r}")
+        self.closed.set()
