@@ -275,7 +275,7 @@ def compile_emitters(plan: Plan) -> Emitters:
             if key_lv == lv:
                 table[key] = emit
                 table_now[key] = emit_now
-    return Emitters(table, table_now, dispatch, dispatch_now, deliver)  # type: ignore[arg-type]
+    return Emitters(table, table_now, dispatch, dispatch_now, deliver)
 
 
 def _make_offer(
@@ -481,7 +481,7 @@ def _make_emitter(
             loc,
             None if span is None else span.trace_id,
             None if span is None else span.span_id,
-            error,  # type: ignore[arg-type]
+            error,
             parent_id,
             duration_ns,
             sample,

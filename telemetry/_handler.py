@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Literal
 
 import anyio
 
@@ -167,7 +167,7 @@ class Handler:
         self._parked: deque[Signal] = deque()
         self._pumping = False
         #: Starts a task in the hub's task group (set by the hub while it runs).
-        self._spawn: Callable[[Callable[[], Awaitable[None]]], None] | None = None
+        self._spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None] | None = None
         #: Told whenever a parked signal leaves (the hub wakes threads waiting for room).
         self._on_unpark: Callable[[], None] = _nothing
         self._reset_counts()
@@ -241,9 +241,6 @@ class Handler:
         if mode == "dropping":
             self._reject("queue_full")
             return True
-        if self._stalled:  # backpressure, and the sink has not moved since the last wait ran out
-            self._reject("stalled")
-            return True
         return False
 
     async def _offer_wait(self, sig: Signal) -> None:
@@ -255,8 +252,13 @@ class Handler:
             self._reject("closed")
             return
         bounded = self.mode == "backpressure"
-        if bounded and self._stalled and self._queue.full():
-            self._reject("stalled")  # parked signals of a stuck sink do not wait one by one
+        if bounded and self._stalled:
+            # The sink has not moved since a wait ran out: no wait for it, only one turn of
+            # the loop, so that a loop that awaits nothing else still lets the workers run
+            # and notices at once when the sink moves again.
+            await asyncio.sleep(0)
+            if not self._queue.put_nowait(sig):
+                self._reject("stalled")
             return
         done = await self._queue.put(sig, self.max_wait if bounded else None)
         if done is None:

@@ -416,7 +416,7 @@ class Telemetry:
             limit_by=limit_by,
             up=stacklevel - 1,
         )
-        return emit(kind, id, msg, _own(data), error, more)  # type: ignore[no-any-return]
+        return emit(kind, id, msg, _own(data), error, more)
 
     def signal_nowait(
         self,
@@ -454,7 +454,7 @@ class Telemetry:
             limit_by=limit_by,
             up=stacklevel - 1,
         )
-        return emit(kind, id, msg, _own(data), error, more)  # type: ignore[no-any-return]
+        return emit(kind, id, msg, _own(data), error, more)
 
     def log(
         self,
@@ -470,7 +470,7 @@ class Telemetry:
         emit = self._table[level]
         if emit is False:
             return self._no
-        return emit("log", None, msg, data, error, _up(stacklevel))  # type: ignore[no-any-return]
+        return emit("log", None, msg, data, error, _up(stacklevel))
 
     def log_nowait(
         self,
@@ -493,7 +493,7 @@ class Telemetry:
         emit = self._table[level]
         if emit is False:
             return self._no
-        return emit("event", id, None, data, None, _up(stacklevel))  # type: ignore[no-any-return]
+        return emit("event", id, None, data, None, _up(stacklevel))
 
     def event_nowait(
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any

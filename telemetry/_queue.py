@@ -84,13 +84,13 @@ class SignalQueue(Generic[T]):
         appended, ``False`` without appending when the queue is closed before there is room,
         and ``None`` when ``timeout`` seconds pass without room.
         """
-        if self.closed:
-            return False
-        if self.put_nowait(item):
-            return True
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        while True:
+        while not self.closed:
+            if self.put_nowait(item):
+                return True
+            if deadline is not None and loop.time() >= deadline:
+                return None
             fut = loop.create_future()
             self._putters.append(fut)
             timer = None if deadline is None else loop.call_at(deadline, _expire, fut)
@@ -105,14 +105,9 @@ class SignalQueue(Generic[T]):
             finally:
                 if timer is not None:
                     timer.cancel()
-            if self.closed:
-                return False
-            if self.put_nowait(item):
-                return True
-            if deadline is not None and loop.time() >= deadline:
-                if fut in self._putters:
-                    self._putters.remove(fut)
-                return None
+                    if fut in self._putters:  # expired: no wake-up will take it out
+                        self._putters.remove(fut)
+        return False
 
     def get_batch_nowait(self, limit: int) -> list[T]:
         """Remove and return up to ``limit`` items, oldest first (maybe none)."""

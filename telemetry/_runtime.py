@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -54,7 +55,7 @@ class Runtime:
             await self._stop.wait()
             tg.cancel_scope.cancel()
 
-    def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
+    def spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``fn`` in the hosting task group (a handler's pump)."""
         assert self._tg is not None
         self._tg.start_soon(fn)

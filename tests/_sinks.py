@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 
 import anyio
 
@@ -60,3 +61,24 @@ class SlowOpeningSink(MemorySink):
         """Sleep, then open."""
         await anyio.sleep(self.delay)
         await super().open()
+
+
+class GatedSink(MemorySink):
+    """A memory sink whose writes wait for ``gate`` (a sink that hangs until told); ``on_write``
+    runs first, synchronously, with each batch (the worker has just taken it)."""
+
+    kind = "gated"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+        self.on_write: Callable[[Sequence[Signal]], None] | None = None
+
+    async def write(self, batch: Sequence[Signal]) -> None:
+        """Run ``on_write``, then wait for the gate, then keep the batch."""
+        if self.on_write is not None:
+            self.on_write(batch)
+        self.entered.set()
+        await self.gate.wait()
+        self.signals.extend(batch)

@@ -182,7 +182,8 @@ def test_bad_hub_options_and_duplicate_names() -> None:
     hub = Telemetry(handlers={"x": MemorySink()})
     with pytest.raises(ConfigError, match="unique"):
         hub.add_handler("x", MemorySink())
-    with pytest.raises(ConfigError, match="mode must be one of 'blocking', 'dropping', 'sliding'"):
+    modes = "'backpressure', 'blocking', 'dropping', 'sliding'"
+    with pytest.raises(ConfigError, match=f"mode must be one of {modes}"):
         Telemetry(handlers={"y": {"sink": MemorySink(), "mode": "fast"}})
 
 
@@ -226,7 +227,7 @@ async def test_open_hub_garbage_collected_warns() -> None:
     await hub.aclose()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        hub.state = "open"  # pretend it was never closed
+        hub._state = "open"  # pretend it was never closed
         del hub
         gc.collect()
     assert any(issubclass(w.category, ResourceWarning) for w in caught)

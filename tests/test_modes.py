@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import anyio
+import msgspec
 import pytest
 
-from telemetry import Telemetry
-from telemetry.sinks import MemorySink
+import telemetry as tel
+from telemetry import ConfigError, Telemetry
+from telemetry.sinks import FileSink, MemorySink
 
-from ._sinks import FlakySink, SlowSink
+from ._sinks import FlakySink, GatedSink, SlowSink
 from .conftest import assert_accounted
 
 N = 200_000
@@ -169,3 +173,71 @@ async def test_several_workers_share_one_queue() -> None:
             await hub.log("info", "x", i=i)
     assert sorted(s.data["i"] for s in sink.signals) == list(range(2000))
     assert_accounted(hub.stats())
+
+
+# -- the default: backpressure, bounded by max_wait --------------------------------------------
+
+
+async def test_the_default_loses_nothing_in_a_loop_that_never_yields(tmp_path: Path) -> None:
+    """With the defaults, a loop of awaited calls that awaits nothing else writes every signal
+    to a real file: a full queue makes the call wait for the worker instead of dropping."""
+    path = tmp_path / "flood.jsonl"
+    async with Telemetry(handlers={"f": FileSink(path)}) as hub:
+        for i in range(20_000):
+            await tel.log("info", "request handled", user_id=i, path="/x", ms=1.5)
+    h = hub.stats().handlers["f"]
+    assert (h.mode, h.written, h.dropped) == ("backpressure", 20_000, {})
+    lines = path.read_bytes().splitlines()
+    assert [msgspec.json.decode(line)["data"]["user_id"] for line in lines] == list(range(20_000))
+
+
+async def test_a_stuck_sink_costs_one_bounded_wait_then_drops_at_once() -> None:
+    """A sink whose write never returns: the call that first finds the queue full waits for
+    max_wait and counts its signal as stalled; the calls after it do not wait for the sink
+    (one turn of the loop each) and count theirs; after aclose(timeout=...) emitted = written
+    + dropped."""
+    sink = GatedSink()
+    hub = Telemetry(handlers={"s": {"sink": sink, "buffer_size": 4, "max_wait": 0.05}})
+    async with hub:
+        await hub.log("info", "taken by the worker")
+        await sink.entered.wait()  # the worker is stuck in write() with one signal
+        for i in range(4):
+            assert hub.log_nowait("info", "fills the queue", i=i)
+        await hub.log("info", "waits")
+        assert hub.stats().handlers["s"].dropped == {"stalled": 1}
+        # Were each call to wait max_wait, these would take 50 s: the guard is 100 waits.
+        with anyio.fail_after(5):
+            for i in range(1000):
+                assert await hub.log("info", "while stuck", i=i) is True
+        assert hub.stats().handlers["s"].dropped == {"stalled": 1001}
+        assert hub.log_nowait("info", "nowait never waits") is True
+        await hub.aclose(timeout=0.2)
+    h = hub.stats().handlers["s"]
+    assert h.dropped["stalled"] == 1001 and h.dropped["queue_full"] == 1
+    assert h.emitted == 1007 == h.written + h.dropped_total
+
+
+async def test_calls_wait_again_once_a_stuck_sink_moves() -> None:
+    """After a stall, the first batch the worker takes ends it: later calls wait for room
+    again and lose nothing."""
+    sink = GatedSink()
+    async with Telemetry(
+        handlers={"s": {"sink": sink, "buffer_size": 2, "batch_size": 2, "max_wait": 0.02}}
+    ) as hub:
+        await hub.log("info", "first")
+        await sink.entered.wait()
+        for i in range(3):
+            await hub.log("info", "stuck", i=i)  # 2 queued, the third stalls
+        sink.gate.set()
+        for i in range(500):
+            await hub.log("info", "flowing", i=i)
+    h = hub.stats().handlers["s"]
+    assert h.dropped == {"stalled": 1}
+    assert [s.data["i"] for s in sink.signals if s.msg == "flowing"] == list(range(500))
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), "1", True])
+def test_max_wait_must_be_a_positive_number_of_seconds(bad: object) -> None:
+    """max_wait is validated when the handler is added, naming the parameter."""
+    with pytest.raises(ConfigError, match="max_wait must be a number of seconds > 0"):
+        Telemetry(handlers={"s": {"sink": MemorySink(), "max_wait": bad}})

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 
+import anyio
 import pytest
 
-from telemetry import Telemetry
+from telemetry import Signal, Telemetry
 from telemetry.sinks import MemorySink
 
-from ._sinks import SlowSink
+from ._sinks import GatedSink, SlowSink
 from .conftest import assert_accounted
 
 THREADS = 8
@@ -65,7 +67,9 @@ async def test_blocking_mode_loses_nothing_from_threads(delay: float) -> None:
 async def test_dropping_mode_accounts_for_every_thread_signal() -> None:
     """Dropping mode: what does not fit is counted as queue_full, exactly."""
     sink = SlowSink(delay=0.002)
-    hub = Telemetry(handlers={"s": {"sink": sink, "buffer_size": 512, "batch_size": 128}})
+    hub = Telemetry(
+        handlers={"s": {"sink": sink, "mode": "dropping", "buffer_size": 512, "batch_size": 128}}
+    )
     async with hub:
         await run_threads_and_loop(hub)
     stats = hub.stats()
@@ -123,3 +127,38 @@ async def test_a_handler_added_and_removed_at_once_closes_its_sink() -> None:
         await asyncio.sleep(0.01)
     assert sink.state == "closed"
     assert stats.emitted == stats.written + stats.dropped_total
+
+
+@pytest.mark.parametrize("mode", ["blocking", "backpressure"])
+async def test_a_thread_signal_arriving_while_one_is_parked_goes_behind_it(mode: str) -> None:
+    """A thread emits A while the queue (1 signal) is full, so A parks and a pump waits for
+    room with it in hand. The worker takes a signal, which makes room, and B and C are
+    delivered before the pump lets A in: they must still queue behind A, and the sink
+    receives W X A B C (once, B went first)."""
+    sink = GatedSink()
+    hub = Telemetry(handlers={"s": {"sink": sink, "mode": mode, "buffer_size": 1, "batch_size": 1}})
+
+    def emit(*msgs: str) -> None:
+        t = threading.Thread(target=lambda: [hub.log_nowait("info", m) for m in msgs])
+        t.start()
+        t.join()
+
+    def when_x_is_taken(batch: Sequence[Signal]) -> None:
+        if batch[0].msg == "X":  # room was just made; the pump has not run yet
+            emit("B", "C")
+            hub._bridge.drain()
+
+    async with hub:
+        await hub.log("info", "W")
+        await sink.entered.wait()  # the worker holds W in write()
+        hub.log_nowait("info", "X")  # the queue is full
+        emit("A")
+        while not hub.handlers["s"]._pumping:  # noqa: ASYNC110 - handed over, then parked
+            await asyncio.sleep(0)
+        sink.on_write = when_x_is_taken
+        sink.gate.set()
+        with anyio.fail_after(10):  # a guard against a hang, not a timing
+            while len(sink.signals) < 5:  # noqa: ASYNC110 - written within the block
+                await asyncio.sleep(0)
+    assert [s.msg for s in sink.signals] == ["W", "X", "A", "B", "C"]
+    assert_accounted(hub.stats())

@@ -1,10 +1,11 @@
-"""The compiled emitting path (telemetry._fastpath): same signals as the general path, and every
-change of configuration honoured at once."""
+"""The one emitting path (telemetry._emit): what every creator builds, for every configuration,
+and every change of configuration honoured at once."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import types
 from typing import Any
@@ -32,12 +33,11 @@ def _same(a: tel.Signal, b: tel.Signal) -> None:
     assert msgspec.structs.replace(a, **blank) == msgspec.structs.replace(b, **blank)
 
 
-async def test_the_compiled_path_builds_what_the_general_path_builds() -> None:
-    """log and event through the compiled emitter (module-level and hub methods) give the same
-    signal as the general path: namespace, location, bound context, span ids, data."""
+async def test_every_creator_builds_the_same_signal() -> None:
+    """log and event (module-level and hub methods) give the same signal as ``signal()`` with
+    the same content: namespace, location, bound context, span ids, data."""
     sink = MemorySink()
     async with Telemetry(handlers={"m": sink}) as hub:
-        assert callable(hub._fast["info"]), "this configuration compiles"
         with bind(user="ada"):
             async with hub.span("outer"):
                 await tel.log("info", "hello", n=1, s="x")
@@ -47,7 +47,7 @@ async def test_the_compiled_path_builds_what_the_general_path_builds() -> None:
                 await tel.event("user.joined", room="lobby")
                 await hub.signal(kind="event", id="user.joined", data={"room": "lobby"})
                 await hub.event("user.left", level="debug")  # below info: refused
-        await tel.log("info", 42)  # not a string: made one, as the general path does
+        await tel.log("info", 42)  # not a string: made one
         await hub.signal(42)
     sigs = sink.signals
     assert len(sigs) == 9
@@ -74,9 +74,9 @@ async def test_location_and_namespace_are_the_callers_for_every_call_site() -> N
     }
 
 
-async def test_capture_sees_what_handlers_get_while_the_compiled_path_is_on() -> None:
-    """capture_signals taps the general path: with a capture active, signals are still delivered
-    to the handlers, and captured as well."""
+async def test_capture_sees_what_handlers_get() -> None:
+    """capture_signals inserts a tap stage and removes it: with a capture active, signals are
+    still delivered to the handlers, and captured as well; afterwards the stage is gone."""
     sink = MemorySink()
     async with Telemetry(handlers={"m": sink}):
         await tel.log("info", "before")
@@ -87,9 +87,10 @@ async def test_capture_sees_what_handlers_get_while_the_compiled_path_is_on() ->
     assert [s.msg for s in captured.signals] == ["during"]
 
 
+
 async def test_configuration_changes_take_effect_on_the_next_call() -> None:
-    """set_min_level, add_handler with filters, remove_handler and aclose while calls go
-    through the compiled path: each change applies to the very next call."""
+    """set_min_level, add_handler with filters, remove_handler and aclose between calls: each
+    change applies to the very next call."""
     a, b = MemorySink(), MemorySink()
     async with Telemetry(handlers={"a": a}) as hub:
         assert await tel.log("info", "1") is True
@@ -111,41 +112,44 @@ async def test_configuration_changes_take_effect_on_the_next_call() -> None:
     stats = hub.stats()
     assert stats.handlers["b"].filtered == 2
     assert stats.emitted == 7 and stats.refused == 1
-    assert hub._fast.get("info") is None, "a closed hub compiles nothing"
     assert await hub.log("error", "late") is True
-    assert hub.handlers["b"].dropped["closed"] == 1
+    assert hub.handlers["b"].stats().dropped["closed"] == 1
 
 
-async def test_a_hub_that_needs_the_general_path_compiles_nothing_and_still_delivers() -> None:
-    """Call filters, handler filters, synchronous handlers or locations off: no compiled
-    emitter, and the general path delivers as before."""
+async def test_every_configuration_takes_the_one_path_and_delivers() -> None:
+    """Call filters, handler filters, synchronous handlers, locations off: each configuration
+    compiles its emitters (no second path to fall back to) and delivers."""
     configs: list[dict[str, Any]] = [
         {"handlers": {"m": MemorySink()}, "kind_filter": {"deny": ["nothing"]}},
         {"handlers": {"m": MemorySink()}, "sample": 1.0},
+        {"handlers": {"m": MemorySink()}, "when": lambda sig: True, "rate_limit": "1000/s"},
         {"handlers": {"m": {"sink": MemorySink(), "min_level": "info"}}},
         {"handlers": {"m": {"sink": MemorySink(), "sync": True}}},
         {"handlers": {"m": MemorySink()}, "location": False},
     ]
     for cfg in configs:
         async with Telemetry(**cfg) as hub:
-            assert hub._fast.get("info") is None
-            assert hub._fast.get("trace") is False
+            assert callable(hub._table["info"])
+            assert hub._table["trace"] is False
             assert await tel.log("info", "x", k=1) is True
             assert await tel.log("trace", "no") is False
         (h,) = hub.handlers.values()
-        assert h.written == 1
+        stats = h.stats()
+        assert stats.written == 1
         sink = h.sink
         assert isinstance(sink, MemorySink) and sink.signals[0].data == {"k": 1}
+        assert (sink.signals[0].location is None) is (cfg.get("location") is False)
 
 
-async def test_other_threads_and_full_queues_leave_the_compiled_path() -> None:
+async def test_other_threads_and_full_queues() -> None:
     """From another thread the call goes through the inbox (with the thread's name); a full
-    queue drops (dropping) or waits (blocking), counted exactly."""
-    drop, block = MemorySink(), MemorySink()
+    queue drops (dropping) or waits (blocking, and the default), counted exactly."""
+    drop, block, default = MemorySink(), MemorySink(), MemorySink()
     async with Telemetry(
         handlers={
-            "drop": {"sink": drop, "buffer_size": 4},
+            "drop": {"sink": drop, "buffer_size": 4, "mode": "dropping"},
             "block": {"sink": block, "buffer_size": 4, "mode": "blocking"},
+            "default": {"sink": default, "buffer_size": 4},
         }
     ) as hub:
         for i in range(50):  # no await that yields: the workers cannot run meanwhile
@@ -161,9 +165,10 @@ async def test_other_threads_and_full_queues_leave_the_compiled_path() -> None:
     assert st["drop"].emitted == st["block"].emitted == 51
     assert st["drop"].written + st["drop"].dropped.get("queue_full", 0) == 51
     assert st["drop"].dropped.get("queue_full", 0) > 0
-    assert st["block"].written == 51 and not st["block"].dropped
-    assert [s.data.get("i") for s in block.signals[:50]] == list(range(50))
-    assert block.signals[50].thread == "worker-7"
+    for name, sink in (("block", block), ("default", default)):
+        assert st[name].written == 51 and not st[name].dropped
+        assert [s.data.get("i") for s in sink.signals[:50]] == list(range(50))
+        assert sink.signals[50].thread == "worker-7"
 
 
 @pytest.mark.parametrize("n", [1, 3])
@@ -379,14 +384,14 @@ async def test_threads_taking_spare_uids_never_break_a_call() -> None:
     assert len(uids) == len(set(uids))
 
 
-async def test_nowait_forms_take_the_compiled_path_and_never_wait() -> None:
-    """log_nowait / event_nowait on the loop build what the general path builds; a full
-    blocking queue drops (queue_full) instead of waiting, as the general path does."""
+async def test_nowait_forms_never_wait() -> None:
+    """log_nowait / event_nowait on the loop build what signal_nowait builds; a full blocking
+    queue drops (queue_full) instead of waiting."""
     sink = MemorySink()
     async with Telemetry(
         handlers={"m": {"sink": sink, "mode": "blocking", "buffer_size": 3}}
     ) as hub:
-        assert callable(hub._fast_nowait["info"])
+        assert callable(hub._table_nowait["info"])
         with bind(user="ada"):
             assert tel.log_nowait("info", "hello", n=1) is True
             assert hub.signal_nowait("hello", level="info", data={"n": 1}) is True
@@ -401,29 +406,88 @@ async def test_nowait_forms_take_the_compiled_path_and_never_wait() -> None:
     assert (stats.emitted, stats.written, dict(stats.dropped)) == (8, 3, {"queue_full": 5})
 
 
-async def test_namespace_levels_and_patterns_are_decided_on_the_compiled_path() -> None:
-    """Per-namespace levels and namespace patterns compile (decided once per namespace): a
-    call from a refused namespace, or below its namespace's level but above the floor,
-    returns False and counts as refused, exactly as on the general path."""
+async def test_namespace_levels_and_patterns_are_decided_once_per_namespace() -> None:
+    """Per-namespace levels and namespace patterns are decided once per namespace: a call
+    from a refused namespace, or below its namespace's level but above the floor, returns
+    False and counts as refused."""
     sink = MemorySink()
     levels = {__name__: "debug", "*": "error"}
     async with Telemetry(
         handlers={"m": sink}, min_level=levels, ns_filter={"deny": ["tests.quiet*"]}
     ) as hub:
-        assert callable(hub._fast["debug"]) and hub._fast["trace"] is False
+        assert callable(hub._table["debug"]) and hub._table["trace"] is False
         assert await tel.log("debug", "mine") is True
         assert tel.log_nowait("trace", "below every level") is False
-        assert await hub.signal("theirs", level="warn", ns="other") is False  # general path
+        assert await hub.signal("theirs", level="warn", ns="other") is False
         assert await hub.signal("theirs", level="error", ns="other") is True
         assert await hub.signal("quiet", level="error", ns="tests.quiet.db") is False
 
         quiet = types.ModuleType("tests.quiet.db")
         quiet.tel = tel  # type: ignore[attr-defined]
         exec("async def emit():\n    return await tel.log('error', 'denied')", quiet.__dict__)
-        assert await quiet.emit() is False  # denied by the namespace patterns, compiled
+        assert await quiet.emit() is False  # denied by the namespace patterns
         hub.set_min_level({__name__: "warn", "*": "error"})
         assert await tel.log("info", "now below this module's level") is False
         assert tel.event_nowait("e", level="warn") is True
     assert [s.msg or s.id for s in sink.signals] == ["mine", "theirs", "e"]
     # Counted as refused: the three past the floor (below the floor nothing is even counted).
     assert hub.stats().refused == 3
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no str for you")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr either")
+
+
+async def test_a_message_or_key_whose_str_raises_never_reaches_the_caller() -> None:
+    """A message, an exception or a data key whose ``__str__`` raises: the call returns True,
+    the signal is delivered with a placeholder naming the type, and the rest is intact."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}) as hub:
+        assert await tel.log("info", _Unprintable(), k=1) is True
+        assert tel.log_nowait("info", _Unprintable()) is True
+        assert await hub.signal(_Unprintable(), data={_Unprintable(): 2}) is True
+
+        class Broken(Exception):
+            def __str__(self) -> str:
+                raise RuntimeError("broken")
+
+        assert isinstance(await tel.error(Broken()), Broken)
+    msgs = [s.msg for s in sink.signals]
+    assert msgs[:3] == ["<unprintable _Unprintable>"] * 3
+    assert sink.signals[0].data == {"k": 1}
+    assert sink.signals[2].data == {"<unprintable _Unprintable>": 2}
+    assert sink.signals[3].kind == "error" and sink.signals[3].msg == "<unprintable Broken>"
+
+
+def _helper_that_logs(hub: Telemetry) -> bool:
+    """An application helper: with stacklevel=2 its caller's line is recorded."""
+    return hub.log_nowait("info", "from helper", stacklevel=2)
+
+
+async def test_the_call_site_is_the_first_frame_outside_the_library() -> None:
+    """Module-level creators forward to the hub's; spans, signal() and error() take other
+    routes: every one records the application's line, found by skipping the library's own
+    frames; stacklevel=2 records the caller of a helper."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}) as hub:
+        line = sys._getframe().f_lineno
+        await tel.signal("a")
+        await hub.signal("b")
+        tel.signal_nowait("c")
+        await tel.error(ValueError("d"))
+        async with tel.span("e"):
+            pass
+        with hub.span("f"):
+            pass
+        _helper_that_logs(hub)
+    got = [(s.msg or s.id, s.location.line if s.location else None) for s in sink.signals]
+    offsets = {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 7, "from helper": 9}
+    assert got == [(m, line + k) for m, k in offsets.items()]
+    assert {s.ns for s in sink.signals} == {__name__}
+    assert {s.location.function for s in sink.signals if s.location} == {
+        "test_the_call_site_is_the_first_frame_outside_the_library"
+    }
