@@ -112,6 +112,11 @@ class More:
         self.task = task
 
 
+#: What the common emitter hands to ``emit_more`` for a call that needs it only because it
+#: comes from another thread.
+_NO_MORE = More()
+
+
 class Counts:
     """A hub's own counts: signals that passed the call filters, and those refused."""
 
@@ -255,17 +260,25 @@ def compile_emitters(plan: Plan) -> Emitters:
             h._settle_nowait(sig)
         return True
 
-    offer = _make_offer(plan, plan.yes, wait_for, parking=False)
-    offer_now = _make_offer(plan, True, settle_now, parking=False)
-    deliver = _make_offer(plan, None, None, parking=True)
-    dispatch = _make_dispatch(plan, offer, plan.yes)
-    dispatch_now = _make_dispatch(plan, offer_now, True)
+    def settle_parked(waits: list[Handler], sig: Signal) -> None:
+        return None  # unreachable: parking offers settle every signal themselves
+
+    base = _namespace(plan)
+    offer = _build(plan, base, "offer", plan.yes, wait_for, parking=False)
+    offer_now = _build(plan, base, "offer", True, settle_now, parking=False)
+    deliver = _build(plan, base, "offer", None, settle_parked, parking=True)
+    dispatch = _build(plan, base, "dispatch", plan.yes, wait_for, offer=offer)
+    dispatch_now = _build(plan, base, "dispatch", True, settle_now, offer=offer_now)
 
     def compile_level(lv: int) -> Emit[Awaitable[bool]] | Literal[False]:
-        return False if lv < plan.floor else _make_emitter(plan, lv, offer, plan.yes, plan.no)
+        if lv < plan.floor:
+            return False
+        return _build(plan, base, "emit", plan.yes, wait_for, offer=offer, lv=lv, no=plan.no)
 
     def compile_level_now(lv: int) -> Emit[bool] | Literal[False]:
-        return False if lv < plan.floor else _make_emitter(plan, lv, offer_now, True, False)
+        if lv < plan.floor:
+            return False
+        return _build(plan, base, "emit", True, settle_now, offer=offer_now, lv=lv, no=False)
 
     table: EmitTable[Awaitable[bool]] = EmitTable(compile_level)
     table_now: EmitTable[bool] = EmitTable(compile_level_now)
@@ -278,76 +291,284 @@ def compile_emitters(plan: Plan) -> Emitters:
     return Emitters(table, table_now, dispatch, dispatch_now, deliver)
 
 
-def _make_offer(
-    plan: Plan,
-    done: R,
-    settle: Callable[[list[Handler], Signal], R] | None,
-    *,
-    parking: bool,
-) -> Callable[[Signal, int], R]:
-    """On the loop's thread: count ``sig`` and give it to every handler that wants it.
+# -- the source of the compiled functions -----------------------------------------------------
+#
+# Each function is generated from the stages its configuration needs and compiled once per
+# distinct source (the cache below), then bound to its own values (the handlers' queues, the
+# level, the finished awaitables) by executing the code object in a fresh namespace. Nothing of
+# the user's reaches the source: only the shape of the configuration does.
 
-    A handler with room takes it with one append; the others go through ``Handler._offer_full``
-    and, when they say wait, through ``settle``. ``parking`` compiles the form for signals from
-    other threads: each handler takes them through ``Handler._offer_parking``, in order."""
-    counts = plan.counts
-    wake = SignalQueue._wake
-    taps = tuple(_taps.TAPS)
-    targets = []
+_SOURCE_CACHE: dict[str, Any] = {}
+
+
+def _namespace(plan: Plan) -> dict[str, Any]:
+    """What every compiled function of ``plan`` reads, as globals."""
+    f = plan.filters
+    ns: dict[str, Any] = {
+        "__builtins__": __builtins__,
+        "Signal": Signal,
+        "getframe": sys._getframe,
+        "id_of": id,
+        "cache_get": plan.sites.cache.get,
+        "resolve": plan.sites.resolve,
+        "text": text,
+        "error_info": error_info,
+        "ErrorInfo": ErrorInfo,
+        "span_get": _span.get,
+        "ctx_get": _ctx.get,
+        "time_ns": time.time_ns,
+        "spare": _spare_uids,
+        "take_uid": _spare_uids.pop,
+        "new_uid": new_uid,
+        "get_ident": threading.get_ident,
+        "current_thread": threading.current_thread,
+        "random": _random,
+        "counts": plan.counts,
+        "RateLimiter": RateLimiter,
+        "limiters": plan.limiters,
+        "HOST": ProcessInfo.host,
+        "PID": ProcessInfo.pid,
+        "LOOP": plan.loop_thread,
+        "handoff": plan.handoff,
+        "ns_floors": _NamespaceFloors(f) if f.levels.per_namespace or f.ns else None,
+        "filters": f,
+        "taps": tuple(_taps.TAPS),
+        "warn": warn,
+        "wake": SignalQueue._wake,
+        "NO_MORE": _NO_MORE,
+    }
+    return ns
+
+
+def _build(
+    plan: Plan,
+    base: dict[str, Any],
+    what: Literal["offer", "dispatch", "emit"],
+    done: object,
+    settle: Callable[[list[Handler], Signal], object],
+    *,
+    parking: bool = False,
+    offer: Callable[..., Any] | None = None,
+    lv: int = 0,
+    no: object = None,
+) -> Callable[..., Any]:
+    namespace = dict(base, DONE=done, REFUSED=no, settle=settle, offer=offer, LV=lv)
+    namespace["LABEL"] = LABEL_OF.get(lv) or str(lv)
+    targets = _targets(plan, parking)
+    for i, (items, maxsize, getters, wants, full, h) in enumerate(targets):
+        namespace.update(
+            {f"items{i}": items, f"max{i}": maxsize, f"getters{i}": getters}
+            | {f"wants{i}": wants, f"full{i}": full, f"h{i}": h}
+        )
+    shape = tuple((maxsize > 0, wants is not None) for _, maxsize, _, wants, _, _ in targets)
+    if what == "offer":
+        source = _offer_source(shape, bool(namespace["taps"]), parking)
+    elif what == "dispatch":
+        source = _DISPATCH_SOURCE
+    else:
+        source = _emitter_source(plan, shape, bool(namespace["taps"]))
+    code = _SOURCE_CACHE.get(source)
+    if code is None:
+        code = _SOURCE_CACHE[source] = compile(source, f"<telemetry {what}>", "exec")
+    exec(code, namespace)
+    fn: Callable[..., Any] = namespace[what]
+    return fn
+
+
+def _targets(
+    plan: Plan, parking: bool
+) -> list[tuple[Any, int, Any, Callable[..., bool] | None, Callable[[Signal], bool], Handler]]:
+    """Per handler: its queue's items, the bound below which an append is taken (0: every
+    signal goes through ``full``), the idle workers, its filter, what to call when the append
+    is not taken, and the handler."""
+    out = []
     for h in plan.handlers:
-        wants = h._wants if h.filters is not None else None
         if not plan.open:
             full: Callable[[Signal], bool] = h._refuse_closed
         elif parking:
             full = h._offer_parking
         else:
             full = h._offer_full
-        # A bound of 0 sends every signal through `full` (closed, synchronous, parking).
         plain = plan.open and not parking and not h.sync
         q = h._queue
-        targets.append((q._items, q.maxsize if plain else 0, q._getters, wants, full, h))
-    tgts = tuple(targets)
-
-    def offer(sig: Signal, lv: int) -> R:
-        counts.emitted += 1
-        if taps:
-            for tap in taps:
-                try:
-                    tap(sig)
-                except Exception as exc:
-                    warn("tap", f"a capture tap raised {exc!r}")
-        waits: list[Handler] | None = None
-        for items, maxsize, getters, wants, full, h in tgts:
-            if wants is not None and not wants(sig, lv):
-                continue
-            if len(items) < maxsize:
-                items.append(sig)
-                if getters:
-                    wake(getters)
-            elif not full(sig):
-                waits = [h] if waits is None else [*waits, h]
-        if waits is None or settle is None:
-            return done
-        return settle(waits, sig)
-
-    return offer
+        wants = h._wants if h.filters is not None else None
+        out.append((q._items, q.maxsize if plain else 0, q._getters, wants, full, h))
+    return out
 
 
-def _make_dispatch(
-    plan: Plan, offer: Callable[[Signal, int], R], done: R
-) -> Callable[[Signal, int], R]:
-    """Dispatch a signal built elsewhere: offer it on the loop's thread, or hand it over."""
-    loop_thread = plan.loop_thread
-    handoff = plan.handoff
-    get_ident = threading.get_ident
+_DISPATCH_SOURCE = """
+def dispatch(sig, lv):
+    if LOOP is not None and handoff is not None and get_ident() != LOOP and handoff(sig, lv):
+        return DONE
+    return offer(sig, lv)
+"""
 
-    def dispatch(sig: Signal, lv: int) -> R:
-        away = loop_thread is not None and get_ident() != loop_thread
-        if away and handoff is not None and handoff(sig, lv):
-            return done
-        return offer(sig, lv)
 
-    return dispatch
+def _offer_lines(shape: tuple[tuple[bool, bool], ...], taps: bool, level: str) -> list[str]:
+    """Count the signal, show it to the taps, give it to every handler; end by returning."""
+    lines = ["counts.emitted += 1"]
+    if taps:
+        lines += [
+            "for tap in taps:",
+            "    try:",
+            "        tap(sig)",
+            "    except Exception as exc:",
+            "        warn('tap', f'a capture tap raised {exc!r}')",
+        ]
+    if not shape:
+        return [*lines, "return DONE"]
+    single = len(shape) == 1
+    if not single:
+        lines.append("waits = None")
+    for i, (appends, filtered) in enumerate(shape):
+        pad = ""
+        if filtered:
+            lines.append(f"if wants{i}(sig, {level}):")
+            pad = "    "
+        wait = (
+            "return settle([h0], sig)"
+            if single
+            else f"waits = [h{i}] if waits is None else [*waits, h{i}]"
+        )
+        if appends:
+            lines += [
+                f"{pad}if len(items{i}) < max{i}:",
+                f"{pad}    items{i}.append(sig)",
+                f"{pad}    if getters{i}:",
+                f"{pad}        wake(getters{i})",
+                f"{pad}elif not full{i}(sig):",
+                f"{pad}    {wait}",
+            ]
+        else:
+            lines += [f"{pad}if not full{i}(sig):", f"{pad}    {wait}"]
+    if single:
+        return [*lines, "return DONE"]
+    return [*lines, "return DONE if waits is None else settle(waits, sig)"]
+
+
+def _offer_source(shape: tuple[tuple[bool, bool], ...], taps: bool, parking: bool) -> str:
+    body = _offer_lines(shape, taps, "lv")
+    if parking:  # a parking offer settles every signal itself, and returns nothing
+        body = [line.replace("return DONE", "return None") for line in body]
+    return "def offer(sig, lv):\n" + "".join(f"    {line}\n" for line in body)
+
+
+def _emitter_source(plan: Plan, shape: tuple[tuple[bool, bool], ...], taps: bool) -> str:
+    """Two functions: ``emit`` for the common call (the loop's thread, no options beyond
+    ``log`` / ``event``), which builds and offers the signal inline, and ``emit_more`` for the
+    rest (``signal()``, ``error()``, spans, bridges, other threads), which it hands to."""
+    f = plan.filters
+    refuse = ["    counts.refused += 1", "    return REFUSED"]
+    # The call filters past the level, each only if configured; `ns` and `sig` are bound.
+    before: list[str] = []
+    if f.levels.per_namespace or f.ns:
+        before += ["if LV < ns_floors[ns]:", *refuse]
+    if f.kind or f.id or f.sample is not None:
+        checks = []
+        if f.kind:
+            checks.append("filters.kind.allows(kind)")
+        if f.id:
+            checks.append("filters.id.allows(id)")
+        if f.sample is not None:
+            checks.append("not filters.sampled_out(LV, kind)")
+        before += _guarded(" and ".join(checks))
+    after = _guarded("filters.allows_built(sig)") if f.post_build else []
+    # Without a loop (the stderr fallback) every thread delivers itself: no thread check.
+    on_loop = "" if plan.loop_thread is None else " or get_ident() != LOOP"
+    common = [
+        f"if more is not None{on_loop}:",
+        "    return emit_more(kind, id, msg, data, error, NO_MORE if more is None else more)",
+        # The call site: frame 1 is the creator, 2 its caller; resolve() skips further
+        # frames of the library's own, for creators that forward.
+        "frame = getframe(2)",
+        "code = frame.f_code",
+        "site = cache_get(id_of(code) + frame.f_lasti)  # site_key(frame), inlined",
+        "if site is None or site[2] is not code:",
+        "    site = resolve(frame)",
+        "ns = site[0]",
+        *before,
+        *_VALUE_LINES,
+        "span = span_get()",
+        "sig = Signal(time_ns(), uid, kind, LABEL, HOST, PID, id, ns, msg, data, ctx_get(),"
+        " site[1], None if span is None else span.trace_id,"
+        " None if span is None else span.span_id, error)",
+        *after,
+        *_offer_lines(shape, taps, "LV"),
+    ]
+    more = [
+        "if more.sample is not None and more.sample < 1 and random() >= more.sample:",
+        *refuse,
+        "if more.location is None or more.ns is None:",
+        "    site = resolve(getframe(2), more.up)",
+        "    ns = site[0] if more.ns is None else more.ns",
+        "    loc = site[1] if more.location is None else more.location",
+        "else:",
+        "    ns, loc = more.ns, more.location",
+        *before,
+        *_VALUE_LINES,
+        "ctx = ctx_get()",
+        "if more.ctx:",
+        "    ctx = {**ctx, **{text(k): v for k, v in more.ctx.items()}}",
+        "span = span_get() if more.span is None else more.span",
+        "away = LOOP is not None and get_ident() != LOOP",
+        "thread = current_thread().name if away and more.thread is None else more.thread",
+        "sig = Signal(time_ns() if more.inst is None else more.inst, uid, kind, LABEL, HOST, PID,"
+        " id, ns, msg, data, ctx, loc, None if span is None else span.trace_id,"
+        " None if span is None else span.span_id, error,"
+        " None if more.span is None else more.span.parent_id, more.duration_ns, more.sample,"
+        " thread, more.task)",
+        *after,
+        "if more.rate_limit is not None:",
+        "    rate = more.rate_limit",
+        "    spec = rate if isinstance(rate, str) else ','.join(rate)",
+        "    limiter = limiters.get(spec)",
+        "    if limiter is None:",
+        "        limiter = limiters[spec] = RateLimiter(rate)",
+        "    if not limiter.allow((id or (loc and (loc.file, loc.line)), more.limit_by)):",
+        *[f"    {line}" for line in refuse],
+        "if away and handoff is not None and handoff(sig, LV):",
+        "    return DONE",
+        "return offer(sig, LV)",
+    ]
+    head = "(kind, id, msg, data, error=None, more=None):\n"
+    return (
+        "def emit"
+        + head
+        + "".join(f"    {line}\n" for line in common)
+        + "def emit_more"
+        + head
+        + "".join(f"    {line}\n" for line in more)
+    )
+
+
+#: Message, error and uid: the same for every emitter.
+_VALUE_LINES = [
+    "if type(msg) is not str and msg is not None:",
+    "    msg = text(msg)",
+    "if error is not None and type(error) is not ErrorInfo:",
+    "    error = error_info(error)",
+    "if spare:  # new_uid(), inlined for the common case: a spare one",
+    "    try:",
+    "        uid = take_uid()",
+    "    except IndexError:  # another thread took the last spare meanwhile",
+    "        uid = new_uid()",
+    "else:",
+    "    uid = new_uid()",
+]
+
+
+def _guarded(check: str) -> list[str]:
+    """A call filter of the user's that may raise: a failure refuses the signal and warns."""
+    return [
+        "try:",
+        f"    ok = {check}",
+        "except Exception as exc:  # a pattern or a predicate of the user's blew up",
+        "    warn('filters', f'a call filter raised {exc!r}')",
+        "    ok = False",
+        "if not ok:",
+        "    counts.refused += 1",
+        "    return REFUSED",
+    ]
 
 
 class _NamespaceFloors(dict[str | None, int]):
@@ -366,148 +587,3 @@ class _NamespaceFloors(dict[str | None, int]):
         if len(self) < _NS_CACHE_MAX:
             self[ns] = floor
         return floor
-
-
-def _make_emitter(
-    plan: Plan, lv: int, offer: Callable[[Signal, int], R], done: R, refused: R
-) -> Emit[R]:
-    """One level's emitter: ``emit(kind, id, msg, data, error=None, more=None)``, called by the
-    creator that the application called. Returns ``done`` (or what ``offer`` returns) once the
-    signal is offered, ``refused`` when a call filter refuses it."""
-    f = plan.filters
-    counts = plan.counts
-    label = LABEL_OF.get(lv) or str(lv)
-    sites = plan.sites
-    cache_get = sites.cache.get
-    resolve = sites.resolve
-    host = ProcessInfo.host
-    pid = ProcessInfo.pid
-    loop_thread = plan.loop_thread
-    handoff = plan.handoff
-    limiters = plan.limiters
-    # The stages of this configuration; None where it has none.
-    ns_floors = _NamespaceFloors(f) if f.levels.per_namespace or f.ns else None
-    names = f if (f.kind or f.id) else None
-    sampling = f if f.sample is not None else None
-    built = f if f.post_build else None
-    get_ident = threading.get_ident
-    current_thread = threading.current_thread
-    getframe = sys._getframe
-    time_ns = time.time_ns
-    spare = _spare_uids
-    take_uid = spare.pop
-    ctx_get = _ctx.get
-    span_get = _span.get
-    id_of = id
-
-    def emit(
-        kind: str,
-        id: str | None,
-        msg: object,
-        data: dict[str, Any],
-        error: BaseException | ErrorInfo | None = None,
-        more: More | None = None,
-    ) -> R:
-        # The call site: frame 1 is the creator, 2 its caller (resolve() skips further frames
-        # of the library's own, for creators that forward).
-        frame = getframe(2)
-        if more is None:
-            code = frame.f_code
-            site = cache_get(id_of(code) ^ (frame.f_lasti << 52))
-            if site is None or site[2] is not code:
-                site = resolve(frame)
-            ns = site[0]
-            loc = site[1]
-            ctx = ctx_get()
-            inst = time_ns()
-            span = span_get()
-            parent_id = duration_ns = sample = thread = task = None
-        else:
-            if more.sample is not None and more.sample < 1 and _random() >= more.sample:
-                counts.refused += 1
-                return refused
-            if more.location is None or more.ns is None:
-                site = resolve(frame, more.up)
-                ns = site[0] if more.ns is None else more.ns
-                loc = site[1] if more.location is None else more.location
-            else:
-                ns, loc = more.ns, more.location
-            ctx = ctx_get()
-            if more.ctx:
-                ctx = {**ctx, **{text(k): v for k, v in more.ctx.items()}}
-            inst = time_ns() if more.inst is None else more.inst
-            span = span_get() if more.span is None else more.span
-            parent_id = None if more.span is None else more.span.parent_id
-            duration_ns, sample = more.duration_ns, more.sample
-            thread, task = more.thread, more.task
-        if ns_floors is not None and lv < ns_floors[ns]:
-            counts.refused += 1
-            return refused
-        if names is not None or sampling is not None:
-            try:
-                ok = (names is None or (names.kind.allows(kind) and names.id.allows(id))) and (
-                    sampling is None or not sampling.sampled_out(lv, kind)
-                )
-            except Exception as exc:  # a pattern or a predicate of the user's blew up
-                warn("filters", f"a call filter raised {exc!r}")
-                ok = False
-            if not ok:
-                counts.refused += 1
-                return refused
-        if type(msg) is not str and msg is not None:
-            msg = text(msg)
-        if error is not None and type(error) is not ErrorInfo:
-            error = error_info(error)  # type: ignore[arg-type]
-        try:  # new_uid(), inlined for the common case: a spare one
-            uid = take_uid() if spare else new_uid()
-        except IndexError:  # another thread took the last spare meanwhile
-            uid = new_uid()
-        away = loop_thread is not None and get_ident() != loop_thread
-        if away and thread is None:
-            thread = current_thread().name
-        # Positional, in field order: see the note on Signal.
-        sig = Signal(
-            inst,
-            uid,
-            kind,
-            label,
-            host,
-            pid,
-            id,
-            ns,
-            msg,
-            data,
-            ctx,
-            loc,
-            None if span is None else span.trace_id,
-            None if span is None else span.span_id,
-            error,
-            parent_id,
-            duration_ns,
-            sample,
-            thread,
-            task,
-        )
-        if built is not None:
-            try:
-                ok = built.allows_built(sig)
-            except Exception as exc:
-                warn("filters", f"a call filter raised {exc!r}")
-                ok = False
-            if not ok:
-                counts.refused += 1
-                return refused
-        if more is not None and more.rate_limit is not None:
-            rate = more.rate_limit
-            spec = rate if isinstance(rate, str) else ",".join(rate)
-            limiter = limiters.get(spec)
-            if limiter is None:
-                limiter = limiters[spec] = RateLimiter(rate)
-            if not limiter.allow((id or (loc and (loc.file, loc.line)), more.limit_by)):
-                counts.refused += 1
-                return refused
-        if away and handoff is not None and handoff(sig, lv):
-            return done
-        return offer(sig, lv)
-
-    return emit

@@ -27,9 +27,12 @@ Site = tuple["str | None", "Location | None", CodeType]
 
 
 def site_key(frame: FrameType) -> int:
-    """The cache key of a frame's current instruction. An int: hashing a code object (or a
-    tuple holding one) costs more than the rest of the look-up."""
-    return id(frame.f_code) ^ (frame.f_lasti << 52)
+    """The cache key of a frame's current instruction: the code object's address plus the
+    instruction's offset. An int, because hashing a code object (or a tuple holding one) costs
+    more than the rest of the look-up; a sum, because it stays a small int. Two call sites may
+    share a key (one code object ending where another's offsets reach): the entry keeps its
+    code object, so the emitter tells them apart and resolves the other one afresh."""
+    return id(frame.f_code) + frame.f_lasti
 
 
 def is_library_code(code: CodeType) -> bool:
