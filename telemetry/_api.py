@@ -8,17 +8,19 @@ default hub or its configuration changes, so that a call is one look-up and one 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _registry
 from ._emit import EmitTable
 from ._fallback import current_hub
-from ._filters import RateSpec
-from ._hub import _error_message, _then
+from ._hub import SignalOptions, _error_message, _then
 from ._spans import Span, SpanHost
 from ._spans import traced as _traced
 from ._stats import Health, Stats
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "error",
@@ -55,64 +57,14 @@ _registry.listen(_default_changed)
 _default_changed()
 
 
-def signal(
-    msg: object = None,
-    *,
-    level: str | int = "info",
-    kind: str = "log",
-    id: str | None = None,
-    data: Mapping[Any, Any] | None = None,
-    ctx: Mapping[Any, Any] | None = None,
-    error: BaseException | None = None,
-    ns: str | None = None,
-    sample: float | None = None,
-    rate_limit: RateSpec = None,
-    limit_by: object = None,
-) -> Awaitable[bool]:
+def signal(msg: object = None, /, **options: Unpack[SignalOptions]) -> Awaitable[bool]:
     """Emit a signal on the default hub; see :meth:`Telemetry.signal`."""
-    return current_hub().signal(
-        msg,
-        level=level,
-        kind=kind,
-        id=id,
-        data=data,
-        ctx=ctx,
-        error=error,
-        ns=ns,
-        sample=sample,
-        rate_limit=rate_limit,
-        limit_by=limit_by,
-    )
+    return current_hub().signal(msg, **options)
 
 
-def signal_nowait(
-    msg: object = None,
-    *,
-    level: str | int = "info",
-    kind: str = "log",
-    id: str | None = None,
-    data: Mapping[Any, Any] | None = None,
-    ctx: Mapping[Any, Any] | None = None,
-    error: BaseException | None = None,
-    ns: str | None = None,
-    sample: float | None = None,
-    rate_limit: RateSpec = None,
-    limit_by: object = None,
-) -> bool:
+def signal_nowait(msg: object = None, /, **options: Unpack[SignalOptions]) -> bool:
     """Emit without awaiting, from any thread; see :meth:`Telemetry.signal_nowait`."""
-    return current_hub().signal_nowait(
-        msg,
-        level=level,
-        kind=kind,
-        id=id,
-        data=data,
-        ctx=ctx,
-        error=error,
-        ns=ns,
-        sample=sample,
-        rate_limit=rate_limit,
-        limit_by=limit_by,
-    )
+    return current_hub().signal_nowait(msg, **options)
 
 
 def log(

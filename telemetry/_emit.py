@@ -25,7 +25,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from random import random as _random
 from typing import Any, Generic, Literal, TypeVar
 
@@ -61,55 +62,30 @@ _CUSTOM_LEVELS_MAX = 64
 Emit = Callable[..., R]
 
 
+@dataclass(slots=True, kw_only=True)
 class More:
     """What a call says beyond ``log`` / ``event``: from ``signal()``, ``error()``, a span's end
-    and the logging bridge. Built only on those paths; a ``None`` in its place costs nothing."""
+    and the logging bridge. Built only on those paths; a ``None`` in its place costs nothing.
+    ``up`` is how many frames past the application's first one the call site is
+    (``stacklevel`` - 1)."""
 
-    __slots__ = (
-        "ctx",
-        "duration_ns",
-        "inst",
-        "limit_by",
-        "location",
-        "ns",
-        "rate_limit",
-        "sample",
-        "span",
-        "task",
-        "thread",
-        "up",
-    )
+    ctx: Mapping[Any, Any] | None = None
+    ns: str | None = None
+    location: Location | None = None
+    sample: float | None = None
+    rate_limit: RateSpec = None
+    limit_by: object = None
+    up: int = 0
+    span: SpanContext | None = None
+    duration_ns: int | None = None
+    inst: int | None = None
+    thread: str | None = None
+    task: str | None = None
 
-    def __init__(
-        self,
-        *,
-        ctx: dict[str, Any] | None = None,
-        ns: str | None = None,
-        location: Location | None = None,
-        sample: float | None = None,
-        rate_limit: RateSpec = None,
-        limit_by: object = None,
-        up: int = 0,
-        span: SpanContext | None = None,
-        duration_ns: int | None = None,
-        inst: int | None = None,
-        thread: str | None = None,
-        task: str | None = None,
-    ) -> None:
+    def __post_init__(self) -> None:
+        sample = self.sample
         if sample is not None and not 0 <= sample <= 1:
             raise ConfigError("sample", f"must be a number in [0, 1], got {sample!r}")
-        self.ctx = ctx
-        self.ns = ns
-        self.location = location
-        self.sample = sample
-        self.rate_limit = rate_limit
-        self.limit_by = limit_by
-        self.up = up
-        self.span = span
-        self.duration_ns = duration_ns
-        self.inst = inst
-        self.thread = thread
-        self.task = task
 
 
 #: What the common emitter hands to ``emit_more`` for a call that needs it only because it
@@ -117,61 +93,31 @@ class More:
 _NO_MORE = More()
 
 
+@dataclass(slots=True)
 class Counts:
     """A hub's own counts: signals that passed the call filters, and those refused."""
 
-    __slots__ = ("emitted", "refused")
-
-    def __init__(self) -> None:
-        self.emitted = 0
-        self.refused = 0
+    emitted: int = 0
+    refused: int = 0
 
 
+@dataclass(slots=True, kw_only=True)
 class Plan:
-    """Everything the emitters of one configuration bind."""
+    """Everything the emitters of one configuration bind. ``open``: whether handlers take
+    signals (else each one counts them as ``closed``); ``loop_thread``: the loop's thread, or
+    ``None`` to deliver on whichever thread emits (no loop to hand over to)."""
 
-    __slots__ = (
-        "counts",
-        "filters",
-        "floor",
-        "handlers",
-        "handoff",
-        "limiters",
-        "loop_thread",
-        "no",
-        "open",
-        "sites",
-        "yes",
-    )
-
-    def __init__(
-        self,
-        *,
-        floor: int,
-        filters: Filters,
-        sites: Sites,
-        handlers: tuple[Handler, ...],
-        open: bool,
-        loop_thread: int | None,
-        handoff: Callable[[Signal, int], bool] | None,
-        counts: Counts,
-        limiters: dict[str, RateLimiter],
-        yes: Awaitable[bool],
-        no: Awaitable[bool],
-    ) -> None:
-        self.floor = floor
-        self.filters = filters
-        self.sites = sites
-        self.handlers = handlers
-        #: Whether handlers take signals (else each one counts them as ``closed``).
-        self.open = open
-        #: The loop's thread; ``None``: deliver on whichever thread emits (no loop to hand to).
-        self.loop_thread = loop_thread
-        self.handoff = handoff
-        self.counts = counts
-        self.limiters = limiters
-        self.yes = yes
-        self.no = no
+    floor: int
+    filters: Filters
+    sites: Sites
+    handlers: tuple[Handler, ...]
+    open: bool
+    loop_thread: int | None
+    handoff: Callable[[Signal, int], bool] | None
+    counts: Counts
+    limiters: dict[str, RateLimiter]
+    yes: Awaitable[bool]
+    no: Awaitable[bool]
 
 
 class EmitTable(dict[object, "Emit[R] | Literal[False]"], Generic[R]):
@@ -200,28 +146,17 @@ class EmitTable(dict[object, "Emit[R] | Literal[False]"], Generic[R]):
             self.pop(key, None)
 
 
+@dataclass(slots=True)
 class Emitters:
-    """A hub's compiled emitting path."""
+    """A hub's compiled emitting path: level to the awaited emitter (or ``False``), the same
+    for the ``*_nowait`` forms, dispatching a signal built elsewhere (no call filters; from any
+    thread), and delivering on the loop a signal that another thread handed over."""
 
-    __slots__ = ("deliver", "dispatch", "dispatch_nowait", "table", "table_nowait")
-
-    def __init__(
-        self,
-        table: EmitTable[Awaitable[bool]],
-        table_nowait: EmitTable[bool],
-        dispatch: Callable[[Signal, int], Awaitable[bool]],
-        dispatch_nowait: Callable[[Signal, int], bool],
-        deliver: Callable[[Signal, int], None],
-    ) -> None:
-        #: Level to the awaited emitter, or ``False``.
-        self.table = table
-        #: Level to the ``*_nowait`` emitter, or ``False``.
-        self.table_nowait = table_nowait
-        #: Dispatch a built signal (no call filters), awaited / without waiting; any thread.
-        self.dispatch = dispatch
-        self.dispatch_nowait = dispatch_nowait
-        #: On the loop: deliver a signal another thread handed over.
-        self.deliver = deliver
+    table: EmitTable[Awaitable[bool]]
+    table_nowait: EmitTable[bool]
+    dispatch: Callable[[Signal, int], Awaitable[bool]]
+    dispatch_nowait: Callable[[Signal, int], bool]
+    deliver: Callable[[Signal, int], None]
 
     def swap(self, other: Emitters) -> None:
         """Take ``other``'s compiled functions, updating the tables in place (the module-level

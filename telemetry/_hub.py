@@ -19,7 +19,7 @@ import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar
 
 import anyio
 
@@ -49,7 +49,10 @@ from ._threads import ThreadBridge
 from ._warn import warn
 from .sinks._base import Sink
 
-__all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Ready", "Telemetry"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Ready", "SignalOptions", "Telemetry"]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=BaseException)
@@ -101,6 +104,28 @@ def _own(data: Mapping[Any, Any] | None) -> dict[str, Any]:
     if all(type(k) is str for k in data):
         return dict(data)
     return {text(k): v for k, v in data.items()}
+
+
+class SignalOptions(TypedDict, total=False):
+    """The keyword options of :meth:`Telemetry.signal` and ``signal_nowait`` (and of the
+    module-level forms), all optional: ``level`` (``"info"``), ``kind`` (``"log"``), ``id``,
+    ``data``, ``ctx``, ``error``, ``ns``, ``sample``, ``rate_limit``, ``limit_by``,
+    ``stacklevel`` (1). See :meth:`Telemetry.signal` for what each does."""
+
+    level: str | int
+    kind: str
+    id: str | None
+    data: Mapping[Any, Any] | None
+    ctx: Mapping[Any, Any] | None
+    error: BaseException | None
+    ns: str | None
+    sample: float | None
+    rate_limit: RateSpec
+    limit_by: object
+    stacklevel: int
+
+
+_SIGNAL_OPTIONS = frozenset(SignalOptions.__annotations__)
 
 
 async def _then(emitted: Awaitable[bool], value: T) -> T:
@@ -379,61 +404,21 @@ class Telemetry:
 
     # -- creators --------------------------------------------------------------------------------
 
-    def signal(
-        self,
-        msg: object = None,
-        *,
-        level: str | int = "info",
-        kind: str = "log",
-        id: str | None = None,
-        data: Mapping[Any, Any] | None = None,
-        ctx: Mapping[Any, Any] | None = None,
-        error: BaseException | None = None,
-        ns: str | None = None,
-        sample: float | None = None,
-        rate_limit: RateSpec = None,
-        limit_by: object = None,
-        stacklevel: int = 1,
-    ) -> Awaitable[bool]:
+    def signal(self, msg: object = None, /, **options: Unpack[SignalOptions]) -> Awaitable[bool]:
         """Emit a signal; await the result (``True`` if it passed the call filters).
 
-        ``level`` is a name (``"info"``) or number; ``kind`` a free word (``log``, ``event``,
-        ``error``, ``span``, ...); ``id`` names the call site or event; ``data`` is any mapping
-        (keys that are not strings are converted with ``str()``); ``ctx`` merges over the bound
-        context; ``error`` is an exception to record; ``ns`` overrides the calling module's name;
-        ``sample`` keeps that fraction of calls; ``rate_limit`` (``"10/s"``, ``["5/s", "100/m"]``)
-        limits this call site, separately per ``limit_by`` value when given. ``stacklevel``
-        says whose location to record, as in ``logging``: 1 is the caller.
+        The options (see :class:`SignalOptions`): ``level`` a name (``"info"``) or number;
+        ``kind`` a free word (``log``, ``event``, ``error``, ``span``, ...); ``id`` names the
+        call site or event; ``data`` is any mapping (keys that are not strings are converted
+        with ``str()``); ``ctx`` merges over the bound context; ``error`` is an exception to
+        record; ``ns`` overrides the calling module's name; ``sample`` keeps that fraction of
+        calls; ``rate_limit`` (``"10/s"``, ``["5/s", "100/m"]``) limits this call site,
+        separately per ``limit_by`` value when given; ``stacklevel`` says whose location to
+        record, as in ``logging``: 1 is the caller.
         """
-        emit = self._table[level] if type(level) is str else self._table[level_number(level)]
-        if emit is False:
-            return self._no
-        more = More(
-            ctx=ctx,  # type: ignore[arg-type]
-            ns=ns,
-            sample=sample,
-            rate_limit=rate_limit,
-            limit_by=limit_by,
-            up=stacklevel - 1,
-        )
-        return emit(kind, id, msg, _own(data), error, more)
+        return self._signal(self._table, self._no, msg, options)
 
-    def signal_nowait(
-        self,
-        msg: object = None,
-        *,
-        level: str | int = "info",
-        kind: str = "log",
-        id: str | None = None,
-        data: Mapping[Any, Any] | None = None,
-        ctx: Mapping[Any, Any] | None = None,
-        error: BaseException | None = None,
-        ns: str | None = None,
-        sample: float | None = None,
-        rate_limit: RateSpec = None,
-        limit_by: object = None,
-        stacklevel: int = 1,
-    ) -> bool:
+    def signal_nowait(self, msg: object = None, /, **options: Unpack[SignalOptions]) -> bool:
         """:meth:`signal` without awaiting, for sync code; safe from any thread.
 
         Never blocks the event loop: when a handler's queue is full it drops the signal
@@ -442,19 +427,29 @@ class Telemetry:
         itself waits when the loop falls far behind. Returns whether the signal passed the
         call filters.
         """
-        table = self._table_nowait
+        return self._signal(self._table_nowait, False, msg, options)
+
+    def _signal(
+        self, table: EmitTable[T], refused: T, msg: object, options: SignalOptions
+    ) -> T:
+        unknown = options.keys() - _SIGNAL_OPTIONS
+        if unknown:
+            raise TypeError(f"signal() got unexpected keyword arguments {sorted(unknown)}")
+        level = options.get("level", "info")
         emit = table[level] if type(level) is str else table[level_number(level)]
         if emit is False:
-            return False
+            return refused
         more = More(
-            ctx=ctx,  # type: ignore[arg-type]
-            ns=ns,
-            sample=sample,
-            rate_limit=rate_limit,
-            limit_by=limit_by,
-            up=stacklevel - 1,
+            ctx=options.get("ctx"),
+            ns=options.get("ns"),
+            sample=options.get("sample"),
+            rate_limit=options.get("rate_limit"),
+            limit_by=options.get("limit_by"),
+            up=options.get("stacklevel", 1) - 1,
         )
-        return emit(kind, id, msg, _own(data), error, more)
+        kind = options.get("kind", "log")
+        data = _own(options.get("data"))
+        return emit(kind, options.get("id"), msg, data, options.get("error"), more)
 
     def log(
         self,
