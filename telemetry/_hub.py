@@ -429,9 +429,7 @@ class Telemetry:
         """
         return self._signal(self._table_nowait, False, msg, options)
 
-    def _signal(
-        self, table: EmitTable[T], refused: T, msg: object, options: SignalOptions
-    ) -> T:
+    def _signal(self, table: EmitTable[T], refused: T, msg: object, options: SignalOptions) -> T:
         unknown = options.keys() - _SIGNAL_OPTIONS
         if unknown:
             raise TypeError(f"signal() got unexpected keyword arguments {sorted(unknown)}")
