@@ -295,7 +295,9 @@ def _build(
             {f"items{i}": items, f"max{i}": maxsize, f"getters{i}": getters}
             | {f"wants{i}": wants, f"full{i}": full, f"h{i}": h}
         )
-    shape = tuple((maxsize > 0, wants is not None) for _, maxsize, _, wants, _, _ in targets)
+    shape = tuple(
+        (maxsize > 0, _filter_stage(h, what == "emit", lv)) for _, maxsize, _, _, _, h in targets
+    )
     if what == "offer":
         source = _offer_source(shape, bool(namespace["taps"]), parking)
     elif what == "dispatch":
@@ -339,7 +341,22 @@ def dispatch(sig, lv):
 """
 
 
-def _offer_lines(shape: tuple[tuple[bool, bool], ...], taps: bool, level: str) -> list[str]:
+#: Per handler: whether appends are taken inline, and its filter stage ("none", "check" at run
+#: time, or "refuse": decided when compiling).
+Shape = tuple[tuple[bool, str], ...]
+
+
+def _filter_stage(h: Handler, level_known: bool, lv: int) -> str:
+    """A handler whose only filter is a level is decided when an emitter is compiled for a
+    level: the check is not there at run time (what it refuses is still counted)."""
+    if h.filters is None:
+        return "none"
+    if level_known and not h.filters.active:
+        return "none" if lv >= h.filters.levels.floor else "refuse"
+    return "check"
+
+
+def _offer_lines(shape: Shape, taps: bool, level: str) -> list[str]:
     """Count the signal, show it to the taps, give it to every handler; end by returning."""
     lines = ["counts.emitted += 1"]
     if taps:
@@ -355,9 +372,12 @@ def _offer_lines(shape: tuple[tuple[bool, bool], ...], taps: bool, level: str) -
     single = len(shape) == 1
     if not single:
         lines.append("waits = None")
-    for i, (appends, filtered) in enumerate(shape):
+    for i, (appends, stage) in enumerate(shape):
         pad = ""
-        if filtered:
+        if stage == "refuse":
+            lines.append(f"h{i}._filtered += 1")
+            continue
+        if stage == "check":
             lines.append(f"if wants{i}(sig, {level}):")
             pad = "    "
         wait = (
@@ -381,14 +401,14 @@ def _offer_lines(shape: tuple[tuple[bool, bool], ...], taps: bool, level: str) -
     return [*lines, "return DONE if waits is None else settle(waits, sig)"]
 
 
-def _offer_source(shape: tuple[tuple[bool, bool], ...], taps: bool, parking: bool) -> str:
+def _offer_source(shape: Shape, taps: bool, parking: bool) -> str:
     body = _offer_lines(shape, taps, "lv")
     if parking:  # a parking offer settles every signal itself, and returns nothing
         body = [line.replace("return DONE", "return None") for line in body]
     return "def offer(sig, lv):\n" + "".join(f"    {line}\n" for line in body)
 
 
-def _emitter_source(plan: Plan, shape: tuple[tuple[bool, bool], ...], taps: bool) -> str:
+def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
     """Two functions: ``emit`` for the common call (the loop's thread, no options beyond
     ``log`` / ``event``), which builds and offers the signal inline, and ``emit_more`` for the
     rest (``signal()``, ``error()``, spans, bridges, other threads), which it hands to."""

@@ -491,3 +491,20 @@ async def test_the_call_site_is_the_first_frame_outside_the_library() -> None:
     assert {s.location.function for s in sink.signals if s.location} == {
         "test_the_call_site_is_the_first_frame_outside_the_library"
     }
+
+
+async def test_a_handler_level_is_decided_when_compiling_and_still_counted() -> None:
+    """A handler whose only filter is its level gets no run-time check (the emitter of each
+    level includes it or not), and what it refuses is still counted as filtered."""
+    console, everything = MemorySink(), MemorySink()
+    async with Telemetry(
+        handlers={"console": {"sink": console, "min_level": "warn"}, "all": everything}
+    ) as hub:
+        for level in ("info", "warn", "info", "error"):
+            await tel.log(level, level)
+        tel.log_nowait("debug", "below the hub")
+        hub.emit_signal_nowait(make_signal("rebuilt", level="info"))
+    assert [s.msg for s in console.signals] == ["warn", "error"]
+    assert [s.msg for s in everything.signals] == ["info", "warn", "info", "error", "rebuilt"]
+    stats = hub.stats().handlers
+    assert (stats["console"].filtered, stats["console"].emitted) == (3, 2)
