@@ -162,3 +162,26 @@ async def test_a_thread_signal_arriving_while_one_is_parked_goes_behind_it(mode:
                 await asyncio.sleep(0)
     assert [s.msg for s in sink.signals] == ["W", "X", "A", "B", "C"]
     assert_accounted(hub.stats())
+
+
+async def test_threads_are_not_held_up_for_long_by_a_stuck_sink() -> None:
+    """The default mode with a sink whose write never returns: 4 threads emitting 10,000
+    signals each all finish, the loop keeps running, and after aclose(timeout=...) every
+    signal is accounted for (written, stalled, or timed out)."""
+    sink = GatedSink()
+    hub = Telemetry(handlers={"s": {"sink": sink, "buffer_size": 64, "max_wait": 0.02}})
+
+    def producer(t: int) -> None:
+        for i in range(10_000):
+            hub.log_nowait("info", "thread", t=t, i=i)
+
+    async with hub:
+        threads = [threading.Thread(target=producer, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        with anyio.fail_after(60):  # a guard against a hang, not a timing
+            await asyncio.to_thread(lambda: [th.join() for th in threads])
+        await hub.aclose(timeout=0.5)
+    h = hub.stats().handlers["s"]
+    assert h.emitted == 40_000 == h.written + h.dropped_total
+    assert h.dropped.get("stalled", 0) > 0
