@@ -44,8 +44,8 @@ class LogfmtFormat:
     """Format signals as logfmt lines; ``data`` keys are written as they are, ``ctx`` keys too."""
 
     name = "logfmt"
-    #: 256 ordinary signals format in about 0.9 ms (see ``Format.slice_size``).
-    slice_size = 256
+    #: 512 ordinary signals format in about 1.8 ms (see ``Format.slice_size``).
+    slice_size = 512
 
     def __init__(self) -> None:
         self._time = TimeFormatter()
