@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 
 import pytest
@@ -69,7 +70,7 @@ async def test_quick_slices_grow_back_to_the_format_limit(monkeypatch: pytest.Mo
 
 
 async def test_each_slice_is_its_own_loop_step() -> None:
-    """The slicer yields before every slice: another task runs between any two slices."""
+    """The first slice is encoded at once, and another task runs between any two slices."""
     fmt = Recording(JsonFormat())
     seen: list[int] = []
     stop = asyncio.Event()
@@ -83,5 +84,33 @@ async def test_each_slice_is_its_own_loop_step() -> None:
     await Slicer().encode(fmt, [make_signal("m") for _ in range(fmt.slice_size * 5)])  # type: ignore[arg-type]
     stop.set()
     await task
-    assert sorted(set(seen)) == list(range(len(set(seen))))  # counted up one slice at a time
-    assert set(range(5)) <= set(seen)
+    assert seen[0] == 1  # the first slice did not wait for a turn of the loop
+    assert all(b - a in (0, 1) for a, b in itertools.pairwise(seen))  # a slice per turn at most
+    assert set(range(1, 5)) <= set(seen) and len(fmt.slices) == 5
+
+
+async def test_two_batches_in_one_step_take_two_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second batch encoded in the same loop step as the first (a worker that finds its queue
+    full again) waits for the next step: still one slice per step."""
+    monkeypatch.setattr(_encode, "SLICE_BUDGET_S", math.inf)
+    fmt = Recording(TextFormat())
+    slicer = Slicer()
+    steps = 0
+    stop = asyncio.Event()
+
+    async def count_steps() -> None:
+        nonlocal steps
+        while not stop.is_set():
+            steps += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count_steps())
+    await asyncio.sleep(0)  # the counter has started
+    before = steps
+    await slicer.encode(fmt, [make_signal("a")])  # type: ignore[arg-type]
+    await slicer.encode(fmt, [make_signal("b")])  # type: ignore[arg-type]
+    between = steps - before
+    stop.set()
+    await counter
+    assert fmt.slices == [1, 1]
+    assert between >= 1
