@@ -9,11 +9,11 @@ Who does what, and on which thread (the measurements behind it are in ``docs/sin
   of the whole batch, then ``fstat`` / ``stat`` to notice a deleted or moved file. For a
   regular file, a batch of at most :data:`LOOP_WRITE_MAX_BYTES` and no fsync per batch, it
   runs on the loop's thread: a copy into the page cache takes tens of microseconds, while a
-  hop to a thread waits for the GIL's switch interval (5 ms) whenever the loop is busy, which
-  capped a busy application at about 200 batches a second. A larger batch, a FIFO, an fsync
-  per batch, or any write after one that took longer than :data:`SLOW_WRITE_S` (the disk
-  throttling its writers) goes to a thread instead (aiofiles, one hop), until
-  :data:`SLOW_WRITE_BACKOFF_S` later a write on the loop is tried again;
+  thread has to wait for the GIL whenever the loop is busy (up to the switch interval, 5 ms,
+  twice per write), so that under a flood of calls it wrote next to nothing. A larger batch,
+  a FIFO, an fsync per batch, or any write after one that took longer than
+  :data:`SLOW_WRITE_S` (the disk throttling its writers) goes to a thread instead (aiofiles,
+  one hop), until :data:`SLOW_WRITE_BACKOFF_S` later a write on the loop is tried again;
 - an event (open, reopen after a move or a deletion, rotation) is one ``anyio.to_thread`` hop:
   rename, open, fsync, all together, once per event;
 - compression and retention run on the :class:`~telemetry.sinks._housekeeping.Housekeeper`'s
