@@ -44,8 +44,8 @@ class LogfmtFormat:
     """Format signals as logfmt lines; ``data`` keys are written as they are, ``ctx`` keys too."""
 
     name = "logfmt"
-    #: 512 ordinary signals format in about 1.8 ms (see ``Format.slice_size``).
-    slice_size = 512
+    #: 384 ordinary signals format in about 1.3 ms (see ``Format.slice_size``).
+    slice_size = 384
 
     def __init__(self) -> None:
         self._time = TimeFormatter()

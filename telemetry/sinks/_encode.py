@@ -24,9 +24,10 @@ from ..formats import Format
 
 __all__ = ["SLICE_BUDGET_S", "Slicer"]
 
-#: The time one slice should take at most; a slower one halves the slices that follow, a
-#: much quicker one doubles them again (up to the format's ``slice_size``). Well under the
-#: 5 ms that asyncio's debug mode calls slow, on a slower machine too.
+#: The time one slice should take at most; a slower one halves the slices that follow, one
+#: under a quarter of it doubles them again (up to the format's ``slice_size``), so that a
+#: size that was once too slow is not tried again at once. Well under the 5 ms that asyncio's
+#: debug mode calls slow: the step that encodes the last slice also writes the batch.
 SLICE_BUDGET_S = 0.002
 
 
@@ -89,7 +90,7 @@ class Slicer:
         size = self._size(fmt)
         if took > SLICE_BUDGET_S and len(part) > 1:
             self.size = max(1, min(size, len(part)) // 2)
-        elif took < SLICE_BUDGET_S / 2 and len(part) >= size:
+        elif took < SLICE_BUDGET_S / 4 and len(part) >= size:
             self.size = min(fmt.slice_size, size * 2)
         self._spend()
         return data
