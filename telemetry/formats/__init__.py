@@ -18,6 +18,9 @@ class Format(Protocol):
     """What a sink needs from a format: a name, and a batch turned into bytes without raising."""
 
     name: str
+    #: Most signals a sink should encode in one step of the event loop: one or two milliseconds'
+    #: worth of ordinary signals (sinks make slices smaller for larger ones).
+    slice_size: int
 
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:
         """Encode the batch; one line per signal for line-oriented formats."""

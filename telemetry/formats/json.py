@@ -21,6 +21,8 @@ class JsonFormat:
     """
 
     name = "json"
+    #: 4,096 ordinary signals encode in about 1 ms (see ``Format.slice_size``).
+    slice_size = 4096
 
     def __init__(self) -> None:
         self._encoder = msgspec.json.Encoder(enc_hook=enc_hook)

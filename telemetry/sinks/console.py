@@ -1,20 +1,30 @@
-"""A sink for the terminal: readable and coloured on a TTY, JSON lines when piped."""
+"""A sink for the terminal: readable and coloured on a TTY, JSON lines when piped.
+
+A terminal or a pipe can take as long as it likes to accept a write (a paused terminal, a pipe
+whose reader is stuck), so batches are written by the sink's own daemon thread
+(:class:`~telemetry.sinks._writer.WriterThread`), never on the event loop; encoding happens on
+the loop, a slice per step (:mod:`telemetry.sinks._encode`).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import IO, Literal
 
-import anyio.to_thread
-
-from .._errors import ConfigError
+from .._errors import ConfigError, SinkError
 from .._signal import Signal
 from ..formats import Format, JsonFormat, LogfmtFormat, TextFormat
 from ._base import Sink
+from ._encode import Slicer
+from ._writer import WriterThread
 
-__all__ = ["ConsoleSink"]
+__all__ = ["WRITE_SYNC_WAIT_S", "ConsoleSink"]
+
+#: How long a synchronous write waits for the sink's thread to finish a write of its own.
+WRITE_SYNC_WAIT_S = 1.0
 
 ConsoleFormat = Literal["auto", "text", "json", "logfmt"]
 _CONSOLE_FORMATS = ("auto", "json", "logfmt", "text")
@@ -36,9 +46,10 @@ class ConsoleSink(Sink):
 
     ``format="auto"`` (the default) writes coloured text when the stream is a terminal and JSON
     lines when it is not (a pipe, a file, a container log collector), unless
-    ``TELEMETRY_FORMAT`` names a format. ``NO_COLOR`` and ``FORCE_COLOR`` are honoured. Each
-    batch is written with one call in a worker thread, so a stalled terminal or pipe never
-    stalls the event loop.
+    ``TELEMETRY_FORMAT`` names a format. ``NO_COLOR`` and ``FORCE_COLOR`` are honoured. Batches
+    are written by the sink's own thread, one call for all the batches waiting, so a stalled
+    terminal or pipe never stalls the event loop, and ``aclose(timeout=...)`` returns even
+    while a write is stuck.
     """
 
     kind = "console"
@@ -50,6 +61,10 @@ class ConsoleSink(Sink):
         self._stream = stream
         self.format_name = format
         self._format: Format | None = None
+        self._slicer = Slicer()
+        self._writer = WriterThread(self._emit, name="aiotelemetry-console")
+        # The writer thread and write_sync (synchronous mode, exit fallback) never interleave.
+        self._emitting = threading.Lock()
 
     @property
     def stream(self) -> IO[str]:
@@ -75,21 +90,54 @@ class ConsoleSink(Sink):
         return self._format
 
     async def write(self, batch: Sequence[Signal]) -> None:
-        """Encode the batch and write it in one call, off the event loop."""
-        data = self._choose().encode_batch(batch)
-        await anyio.to_thread.run_sync(self._emit, data)
+        """Encode the batch on the loop (a slice per step), then wait, without blocking the
+        loop, until the sink's thread has written it."""
+        data = await self._slicer.encode(self._choose(), batch)
+        await self._writer.write(data)
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
-        """Encode and write the batch on the calling thread."""
-        self._emit(self._choose().encode_batch(batch))
+        """Encode and write the batch on the calling thread.
+
+        Raises :class:`SinkError` if the sink's thread has been stuck in a write for
+        :data:`WRITE_SYNC_WAIT_S` (the exit fallback then counts the batch as dropped instead
+        of hanging the exit).
+        """
+        data = self._choose().encode_batch(batch)
+        if not self._emitting.acquire(timeout=WRITE_SYNC_WAIT_S):
+            raise SinkError("console stream does not accept writes (a stalled pipe?)")
+        try:
+            self._emit_locked(data)
+        finally:
+            self._emitting.release()
 
     def _emit(self, data: bytes) -> None:
+        """The writer thread's call: every batch handed over since it last woke up."""
+        with self._emitting:
+            self.counters["thread_writes"] += 1
+            self._emit_locked(data)
+
+    def _emit_locked(self, data: bytes) -> None:
         stream = self.stream
         buffer = getattr(stream, "buffer", None)
         if buffer is not None:
-            stream.flush()
+            stream.flush()  # what the application printed before comes first
             buffer.write(data)
             buffer.flush()
         else:
             stream.write(data.decode("utf-8", "replace"))
             stream.flush()
+
+    async def _aclose(self) -> None:
+        # Not waited for: a thread stuck in a write to a stalled pipe must not hold up close.
+        self._writer.stop()
+
+    def close_sync(self) -> None:
+        """Let the writer thread end (exit fallback); the stream itself is not ours to close."""
+        self.state = "closed"
+        self._writer.stop()
+
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock and writer thread (the parent's are not here)."""
+        self._emitting = threading.Lock()
+        self._writer.after_fork()
+        super().after_fork()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import gzip
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -546,11 +548,15 @@ async def test_an_interrupted_compression_is_finished_by_the_next_process(tmp_pa
 # -- the loop is sacred -------------------------------------------------------------------------
 
 
-async def test_disk_work_stays_off_the_loop_and_happens_once_per_event(
+async def test_only_the_append_runs_on_the_loop_and_events_hop_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No file system call of the sink runs on the event loop thread; there is one thread hop
-    per batch (the write) and one per event (open, rotation, flush, close), never per signal."""
+    """On the loop thread the sink makes exactly three system calls per batch (the append, and
+    the fstat and stat that notice a deleted or moved file); every other file system call
+    (open, rename, fsync, gzip, retention) is in a thread, one hop per event, none per batch."""
+    import telemetry.sinks.file as file_module
+
+    monkeypatch.setattr(file_module, "SLOW_WRITE_S", math.inf)  # a slow disk is tested apart
     loop_thread = threading.get_ident()
     on_loop: list[str] = []
 
@@ -595,10 +601,141 @@ async def test_disk_work_stays_off_the_loop_and_happens_once_per_event(
     async with hub_for(sink, batch_size=32) as hub:
         await emit(hub, range(2000))
     h = handler(hub.stats())
-    assert on_loop == []
-    assert writes == h.batches
+    assert on_loop == ["write", "fstat", "stat"] * h.batches
+    assert writes == h.batches == h.sink_counters["loop_writes"]
+    assert "thread_writes" not in h.sink_counters
     # open + each rotation + one hub.flush() + close + stopping the housekeeping thread
     assert hops == 1 + h.sink_counters["rotations"] + 1 + 2
+
+
+async def test_a_busy_loop_gets_every_batch_written_without_a_thread_hop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another task keeps the loop busy (it never idles), a flood of awaited calls in
+    blocking mode is written batch after batch on the loop: no write waits for a thread, so
+    none waits for the GIL's switch interval, and the busy task runs between batches."""
+    import telemetry.sinks.file as file_module
+
+    monkeypatch.setattr(file_module, "SLOW_WRITE_S", math.inf)  # a slow disk is tested apart
+    path = tmp_path / "app.jsonl"
+    done = asyncio.Event()
+    turns = 0
+
+    async def busy() -> None:
+        nonlocal turns
+        while not done.is_set():
+            sum(range(1000))
+            turns += 1
+            await asyncio.sleep(0)
+
+    async with hub_for(FileSink(path), batch_size=256) as hub:
+        other = asyncio.create_task(busy())
+        for i in range(20_000):
+            await hub.log("info", "line", i=i)
+        await hub.flush()
+        done.set()
+        await other
+    h = handler(hub.stats())
+    assert h.written == 20_000 and h.dropped == {}
+    assert h.batches >= 20_000 // 256
+    assert h.sink_counters["loop_writes"] == h.batches
+    assert "thread_writes" not in h.sink_counters
+    assert turns >= h.batches
+    assert numbers(read_lines(path)) == list(range(20_000))
+
+
+async def test_a_slow_write_sends_the_next_ones_to_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write on the loop slower than SLOW_WRITE_S (a disk throttling its writers) sends the
+    batches that follow to a thread until the back-off ends; nothing is lost or reordered."""
+    import telemetry.sinks.file as file_module
+
+    monkeypatch.setattr(file_module, "SLOW_WRITE_S", -1.0)  # every write counts as slow
+    monkeypatch.setattr(file_module, "SLOW_WRITE_BACKOFF_S", 3600.0)
+    path = tmp_path / "app.jsonl"
+    async with hub_for(FileSink(path), batch_size=10) as hub:
+        for k in range(5):
+            await emit(hub, range(k * 10, k * 10 + 10))
+    stats = hub.stats()
+    assert_accounted(stats)
+    c = handler(stats).sink_counters
+    assert (c["loop_writes"], c["slow_writes"], c["thread_writes"]) == (1, 1, 4)
+    assert numbers(read_lines(path)) == list(range(50))
+
+
+@pytest.mark.parametrize("why", ["larger than LOOP_WRITE_MAX_BYTES", "fsync per batch"])
+async def test_writes_the_loop_must_not_take_go_to_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    """A batch over LOOP_WRITE_MAX_BYTES, or any batch with fsync="batch" (an fsync takes
+    milliseconds), is written in a thread; the file is the same."""
+    import telemetry.sinks.file as file_module
+
+    options: dict[str, Any] = {}
+    if why == "fsync per batch":
+        options["fsync"] = "batch"
+    else:
+        monkeypatch.setattr(file_module, "LOOP_WRITE_MAX_BYTES", 100)
+    path = tmp_path / "app.jsonl"
+    async with hub_for(FileSink(path, **options), batch_size=10) as hub:
+        await emit(hub, range(30))
+    counters = handler(hub.stats()).sink_counters
+    assert "loop_writes" not in counters
+    assert counters["thread_writes"] == handler(hub.stats()).batches
+    assert numbers(read_lines(path)) == list(range(30))
+
+
+class StepRecorder:
+    """A format around a real one that records how many signals each loop step encoded."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.slice_size = inner.slice_size
+        self.now = 0
+        self.steps: list[int] = []
+
+    def encode_batch(self, batch: Any) -> bytes:
+        """Count, then encode with the real format."""
+        self.now += len(batch)
+        return bytes(self.inner.encode_batch(batch))
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Once per loop iteration: close the step, start the next."""
+        while not stop.is_set():
+            self.steps.append(self.now)
+            self.now = 0
+            await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("fmt", ["text", "logfmt", "json"])
+async def test_a_large_batch_is_encoded_a_slice_per_loop_step(tmp_path: Path, fmt: str) -> None:
+    """A batch larger than the format's slice_size is encoded over several loop steps, none
+    encoding more than slice_size signals; the file holds every line, in order."""
+    path = tmp_path / "app.log"
+    sink = FileSink(path, format=fmt)
+    recorder = StepRecorder(sink.format)
+    sink.format = recorder
+    n = recorder.slice_size * 4
+    async with hub_for(sink, buffer_size=n, batch_size=n) as hub:
+        for i in range(n):
+            await hub.log("info", "line", i=i)
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(recorder.watch(stop))
+        await hub.flush()
+        stop.set()
+        await watcher
+    assert handler(hub.stats()).batches == 1
+    assert sum(recorder.steps) + recorder.now == n
+    assert max(recorder.steps) <= recorder.slice_size
+    assert len([s for s in recorder.steps if s]) >= 4
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == n
+    if fmt == "json":
+        assert [json.loads(x)["data"]["i"] for x in lines] == list(range(n))
+    else:
+        assert all(f"i={i}".encode() in line for i, line in enumerate(lines))
 
 
 # -- many processes -----------------------------------------------------------------------------
