@@ -46,10 +46,10 @@ SYSTEMS: dict[str, list[str]] = {
     "paced": [k for k in _ALL if k != "aiotelemetry-blocking"],
     "single": ["aiotelemetry", "aiotelemetry-sync", "floor", *_FAST_PEERS],
     "refused": [k for k in _ALL if k not in ("aiotelemetry-blocking", "aiotelemetry-sync")],
-    "fields0": ["aiotelemetry", "floor", *_FAST_PEERS],
-    "fields20": ["aiotelemetry", "floor", *_FAST_PEERS],
-    "bind": ["aiotelemetry", "structlog", "loguru"],
-    "span": ["aiotelemetry"],
+    "fields0": ["aiotelemetry", "aiotelemetry-blocking", "floor", *_FAST_PEERS],
+    "fields20": ["aiotelemetry", "aiotelemetry-blocking", "floor", *_FAST_PEERS],
+    "bind": ["aiotelemetry", "aiotelemetry-blocking", "structlog", "loguru"],
+    "span": ["aiotelemetry", "aiotelemetry-blocking"],
     "threads": [
         "aiotelemetry",
         "aiotelemetry-blocking",
@@ -62,6 +62,7 @@ SYSTEMS: dict[str, list[str]] = {
     ],
     "fanout": [
         "aiotelemetry",
+        "aiotelemetry-blocking",
         "logging",
         "logging-queue-tuned",
         "picologging",
@@ -77,7 +78,7 @@ SYSTEMS: dict[str, list[str]] = {
         "otel",
         "fapilog",
     ],
-    "memory": ["aiotelemetry-blocking", "floor", "logging-queue-tuned"],
+    "memory": ["aiotelemetry-blocking", "floor", "logging-queue-tuned", "structlog"],
     "app": ["off", "aiotelemetry", "structlog", "picologging"],
 }
 
@@ -95,7 +96,7 @@ FULL: dict[str, dict[str, Any]] = {
     "fanout": {"n": 100_000, "n_slow": 5_000},
     "slow": {"n": 400, "slow_s": 0.01, "burst": 10, "pause_s": 0.001},
     "memory": {"n": 1_000_000},
-    "app": {"n": 0, "rate": 150, "seconds": 3},
+    "app": {"n": 0, "rate": 150, "seconds": 5},
 }
 #: Sizes of ``--quick``: enough to exercise every code path.
 QUICK: dict[str, dict[str, Any]] = {
