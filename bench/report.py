@@ -635,6 +635,19 @@ def _notes_for(rows: Runs, labels: dict[str, str]) -> list[str]:
 # -- charts -------------------------------------------------------------------------------------
 
 
+def _lost_mark(runs: list[R]) -> str:
+    """A label suffix for a system that lost signals in any repetition: a figure that dropped
+    most of its work must not read like one that did it all."""
+    worst = 0.0
+    for r in ok_runs(runs):
+        lost, expected = r.get("lost"), r.get("expected") or r.get("n")
+        if isinstance(lost, int) and lost > 0 and expected:
+            worst = max(worst, lost / expected)
+    if not worst:
+        return ""
+    return f" [lost up to {worst:.0%}]" if worst >= 0.01 else " [lost <1%]"
+
+
 def write_charts(report: R, folder: Path) -> list[Path]:
     """One PNG per scenario with a headline figure: the median as a bar, the range over the
     repetitions as an error bar (matplotlib, Agg backend)."""
@@ -671,7 +684,7 @@ def write_charts(report: R, folder: Path) -> list[Path]:
                 ax.text(s[1], y, f"  {_fmt(v)}", va="center", fontsize=7)
             top = max([top, *(s[1] for s in spans)])
         ax.set_yticks([i + height * (len(series) - 1) / 2 for i in range(len(keys))])
-        ax.set_yticklabels([labels[k] for k in keys], fontsize=8)
+        ax.set_yticklabels([labels[k] + _lost_mark(rows[k]) for k in keys], fontsize=8)
         for tick, k in zip(ax.get_yticklabels(), keys, strict=True):
             if k.startswith(OURS):
                 tick.set_fontweight("bold")

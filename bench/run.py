@@ -2,6 +2,7 @@
 
     python bench/run.py            # the full run (make bench): about 10 minutes on 2 cores
     python bench/run.py --quick    # tiny sizes: checks that the harness works, figures mean little
+    python bench/run.py --from-json bench/results.json   # the report again, nothing run
 
 Every (system, scenario) runs in its own fresh interpreter (``python -m bench.worker``), and
 every scenario is repeated (``--reps``, 3 by default) with the order of the systems alternating
@@ -198,7 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     ap.add_argument("--out", type=Path, default=HERE, help="where results.md and charts/ go")
     ap.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    ap.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="run nothing: write results.md and the charts again from a results.json",
+    )
     args = ap.parse_args(argv)
+    if args.from_json is not None:
+        return _rewrite(json.loads(args.from_json.read_text()), args.out, args.no_charts)
 
     only = [k for k in args.libs.split(",") if k]
     scenarios = [s for s in args.scenarios.split(",") if s]
@@ -249,12 +258,17 @@ def main(argv: list[str] | None = None) -> int:
     report["machine"]["loadavg_end"] = list(os.getloadavg())
     report["elapsed_s"] = time.perf_counter() - started
 
-    out: Path = args.out
+    (args.out).mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(report, indent=1) + "\n")
+    return _rewrite(report, args.out, args.no_charts)
+
+
+def _rewrite(report: dict[str, Any], out: Path, no_charts: bool) -> int:
+    """Write results.md and the charts of ``report`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    charts: list[Path] = [] if args.no_charts else write_charts(report, out / "charts")
+    charts: list[Path] = [] if no_charts else write_charts(report, out / "charts")
     write_markdown(report, out / "results.md", charts)
-    (out / "results.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {out / 'results.md'} and {len(charts)} charts in {report['elapsed_s']:.0f} s")
+    print(f"wrote {out / 'results.md'} and {len(charts)} charts ({report['elapsed_s']:.0f} s run)")
     return 0
 
 

@@ -190,3 +190,12 @@ def test_every_system_compiles_its_loops(key: str, tmp_path: Path) -> None:
         src = lib.call_src(fields)
         compile(f"async def f():\n    {src}\n", "<test>", "exec")
     assert callable(compile_loops)
+
+
+def test_the_report_can_be_written_again_from_the_json(quick_run: Path, tmp_path: Path) -> None:
+    """``--from-json`` runs nothing and writes the same results.md and charts again."""
+    assert main(["--from-json", str(quick_run / "results.json"), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "results.md").read_text() == (quick_run / "results.md").read_text()
+    assert {p.name for p in (tmp_path / "charts").glob("*.png")} == {
+        p.name for p in (quick_run / "charts").glob("*.png")
+    }
