@@ -69,7 +69,7 @@ async def call_cost(path: Path, n: int) -> dict[str, float]:
 
 async def paced(path: Path, n: int) -> dict[str, float]:
     """Median cost in microseconds of each creator form, in bursts of 100 calls with a 0.5 ms
-    pause (as bench/run.py's scenario 1), default buffer: the common configurations."""
+    pause (as bench/run.py's paced scenario), default buffer: the common configurations."""
     forms: list[tuple[str, str, dict[str, Any]]] = [
         ("await tel.log(...)", "log", {}),
         ("await tel.event(...)", "event", {}),

@@ -1,85 +1,100 @@
-"""One adapter per library: how it is configured, called, and shut down.
+"""One adapter per system compared: how it is configured, what one call is, how it shuts down.
 
-Every adapter is configured the way the library's documentation recommends for a production
-async service, and writes JSON lines carrying the same information (time, level, message,
-logger, the three fields ``a=1, b="x", c=2.5``, and the call site where the library records it)
-to a file. The measured call is written out literally in each adapter's loops (``timed``,
-``refused_timed``, ``burst``) so that no adapter layer sits between the timer and the call.
+Every system writes one JSON object per line, to a file, carrying the same message and fields
+(``msg``, level, logger or module, time, and the fields of the scenario). The measured call is
+not made through an adapter method: each adapter gives the *source text* of its call
+(``call_src``), and :func:`compile_loops` compiles the scenario's loops around it, so that the
+loop each system runs is the one an application would write, with nothing between the timer
+and the call but the call.
 
-Variants (``Cfg.variant``):
-
-- ``file``: one JSON-lines file (scenarios 1, 2, 3, 6, 7);
-- ``fanout``: file + syslog over UDP to the bench's own socket + an in-memory list (scenario 4);
-- ``fast`` / ``slow``: a sink that only counts what it receives, the slow one taking
-  ``Cfg.slow_s`` per write call (scenario 5). Libraries that batch get one call per batch;
-  libraries that write record by record get one call per record.
-
-Modes (``Cfg.mode``): ``default`` (the library's production default), ``deliver`` (nothing may
-be lost: aiotelemetry's blocking mode; the peers' defaults already never drop), ``dropping``
-(bounded memory: a full buffer drops; only where the library has such a mode).
+Variants (``Cfg``): ``sinks`` (1 or 3 files), ``mode`` (``None``: the system's defaults;
+``"blocking"``, aiotelemetry only), ``slow_s`` (a destination that sleeps this long per write
+call and only counts, instead of a file).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import collections
+import contextlib
 import logging
 import logging.handlers
 import queue
 import threading
 import time
-from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-__all__ = ["LIBS", "Cfg", "Closed", "Lib", "NotApplicable"]
+__all__ = ["FIELDS", "LIBS", "Cfg", "Closed", "Lib", "compile_loops", "record_ok"]
 
 _pc = time.perf_counter_ns
 
+#: The fields of a call, by count: 3 is the common case; 20 is a wide record.
+FIELDS: dict[int, dict[str, Any]] = {
+    0: {},
+    3: {"a": 1, "b": "x", "c": 2.5},
+    20: {
+        **{f"i{k}": k for k in range(7)},
+        **{f"s{k}": f"value-{k}" for k in range(7)},
+        **{f"f{k}": k + 0.5 for k in range(6)},
+    },
+}
+#: The context bound around the calls in the ``bind`` scenario.
+BOUND = {"request_id": "r-7f3a", "user": 42}
 
-class NotApplicable(Exception):
-    """The library has no equivalent for this scenario (the reason is the message)."""
+
+def kw_src(fields: dict[str, Any]) -> str:
+    """``, a=1, b='x', c=2.5`` (empty for no fields)."""
+    return "".join(f", {k}={v!r}" for k, v in fields.items())
+
+
+def dict_src(fields: dict[str, Any]) -> str:
+    """``{'a': 1, 'b': 'x', 'c': 2.5}``."""
+    return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in fields.items()) + "}"
 
 
 @dataclass
 class Cfg:
-    """How to set a library up for one run."""
+    """How to set a system up for one run."""
 
     dir: Path
-    variant: str = "file"
-    mode: str = "default"
-    udp_port: int | None = None
-    slow_s: float = 0.05
+    sinks: int = 1
+    mode: str | None = None
+    slow_s: float = 0.0
 
 
 @dataclass
 class Closed:
-    """What a library reported when it shut down, and what its own sinks counted."""
+    """What a system reported when it shut down, and what the bench's own sinks counted."""
 
     seconds: float = 0.0
     timed_out: bool = False
-    #: Drops the library itself counted (``None``: it keeps no such count).
+    #: Drops the system itself counted (``None``: it keeps no such count).
     reported_dropped: int | None = None
-    #: Records the library says it wrote (``None``: it does not say).
     reported_written: int | None = None
-    #: Per-destination counts seen by the bench's own in-process sinks (memory, slow/fast).
-    delivered: dict[str, int] = field(default_factory=dict)
-    #: emitted == written + dropped, as checked on the library's own stats (``None``: no stats).
+    #: Records the bench's counting sink received (slow-sink scenario).
+    delivered: int | None = None
+    #: emitted == written + dropped, on the system's own stats (``None``: no stats).
     accounted: bool | None = None
     notes: list[str] = field(default_factory=list)
 
 
-async def _close_in_thread(fn: Callable[[], None], deadline_s: float, out: Closed) -> None:
-    """Run a blocking shutdown (a thread join) off the loop, giving up after the deadline."""
+async def _in_thread(fn: Callable[[], Any], deadline_s: float, out: Closed) -> None:
+    """Run a blocking shutdown (a thread join) off the loop; give up after ``deadline_s``."""
     t = threading.Thread(target=fn, daemon=True, name="bench-close")
     t.start()
     until = time.monotonic() + deadline_s
     while t.is_alive() and time.monotonic() < until:  # noqa: ASYNC110 - polling a thread
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.002)
     if t.is_alive():
         out.timed_out = True
+
+
+#: How long a close may take before it is reported as stuck (the slow-sink scenario only
+#: reaches it: every other run is sized to finish).
+CLOSE_DEADLINE_S = 120.0
 
 
 class Lib:
@@ -89,199 +104,329 @@ class Lib:
     label: ClassVar[str]
     #: Distribution whose version is reported.
     dist: ClassVar[str]
-    #: One line on how it is configured, for results.md.
+    #: How it is configured, for the report.
     config: ClassVar[str]
-    #: Why a scenario does not apply, by scenario name.
+    #: What it guarantees: lossless or not, and what happens when it cannot keep up.
+    guarantee: ClassVar[str]
+    #: ``"fast"`` or ``"slow"``: slow systems get smaller runs (sized to finish).
+    speed: ClassVar[str] = "fast"
+    #: Whether the call is awaited (an async API).
+    awaited: ClassVar[bool] = False
+    #: Scenario-specific reasons why the system does not apply.
     na: ClassVar[dict[str, str]] = {}
-    #: What "dropping mode" means for this library (scenario 7).
-    dropping: ClassVar[str] = ""
 
     def __init__(self, cfg: Cfg) -> None:
         self.cfg = cfg
-        self.path = cfg.dir / f"{self.key}.jsonl"
-        self.counts: dict[str, int] = {}
+        self.paths = [cfg.dir / f"{self.key}-{i}.jsonl" for i in range(cfg.sinks)]
+        self.path = self.paths[0]
+
+    # -- what the loops are made of ------------------------------------------------------------
+
+    def call_src(self, fields: dict[str, Any]) -> str:
+        """The source of one accepted call (may start with ``await``)."""
+        raise NotImplementedError
+
+    def refused_src(self, fields: dict[str, Any]) -> str:
+        """The source of one call below the level."""
+        raise NotImplementedError
+
+    def thread_call_src(self, fields: dict[str, Any]) -> str | None:
+        """The source of one call from another thread (``None``: not supported)."""
+        src = self.call_src(fields)
+        return None if src.startswith("await") else src
+
+    def names(self) -> dict[str, Any]:
+        """The names the call sources use, bound after :meth:`open`."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def bound(self) -> Iterator[None]:
+        """Bind :data:`BOUND` around the calls, the system's way."""
+        raise NotImplementedError
+
+    # -- life cycle ----------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Configure the library."""
+        """Configure the system."""
         raise NotImplementedError
 
-    async def close(self, deadline_s: float) -> Closed:
-        """Flush and shut down; everything accepted is on disk (or counted) afterwards."""
-        raise NotImplementedError
-
-    async def timed(self, lat: array[int], start: int, k: int) -> None:
-        """``k`` accepted calls, each timed with perf_counter_ns, into ``lat[start:start+k]``."""
-        raise NotImplementedError
-
-    async def refused_timed(self, lat: array[int], start: int, k: int) -> None:
-        """``k`` calls below the level, each timed."""
-        raise NotImplementedError
-
-    async def refused_loop(self, k: int) -> None:
-        """``k`` calls below the level, untimed (for the mean over a loop)."""
-        raise NotImplementedError
-
-    async def burst(self, k: int) -> None:
-        """``k`` accepted calls, untimed."""
+    async def close(self) -> Closed:
+        """Flush and shut down; everything accepted is written (or counted) afterwards."""
         raise NotImplementedError
 
     def output_files(self) -> list[Path]:
         """The files the run wrote (to verify line by line)."""
-        return [self.path] if self.path.exists() else []
+        return [p for p in self.paths if p.exists()]
 
 
-# -- aiotelemetry ---------------------------------------------------------------------------
+def compile_loops(lib: Lib, fields: dict[str, Any]) -> dict[str, Any]:
+    """The scenario loops with ``lib``'s call written in: ``flood(n)``, ``timed(lat, start,
+    k)``, ``refused(n)``, ``one()`` and, where the system takes calls from threads,
+    ``thread_flood(n)``. Names the call uses are bound to locals first, as an application's
+    hot loop would."""
+    names = lib.names()
+    binds = "".join(f"    {n} = _n_{n}\n" for n in names)
+    call = lib.call_src(fields)
+    src = (
+        f"async def flood(n):\n{binds}    for _ in range(n):\n        {call}\n"
+        f"async def timed(lat, start, k):\n{binds}    pc = _pc\n"
+        f"    for i in range(start, start + k):\n        t0 = pc()\n        {call}\n"
+        "        lat[i] = pc() - t0\n"
+        f"async def refused(n):\n{binds}    for _ in range(n):\n"
+        f"        {lib.refused_src(fields)}\n"
+        f"async def one():\n{binds}    {call}\n"
+    )
+    thread_call = lib.thread_call_src(fields)
+    if thread_call is not None:
+        src += f"def thread_flood(n):\n{binds}    for _ in range(n):\n        {thread_call}\n"
+    ns: dict[str, Any] = {"_pc": _pc, **{f"_n_{k}": v for k, v in names.items()}}
+    exec(compile(src, f"<bench loops: {lib.key}>", "exec"), ns)  # our own source
+    return ns
 
-from telemetry import DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_SIZE  # noqa: E402 - beside its user
+
+# -- aiotelemetry -----------------------------------------------------------------------------
 
 
 class AioTelemetry(Lib):
-    """aiotelemetry: ``await tel.log(...)`` through one FileSink handler (dropping mode)."""
+    """aiotelemetry with its defaults: ``await tel.log(...)`` to one FileSink handler."""
 
     key = "aiotelemetry"
-    label = "aiotelemetry"
+    label = "aiotelemetry (defaults)"
     dist = "aiotelemetry"
+    awaited = True
+    handler_options: ClassVar[dict[str, Any]] = {}
     config = (
-        "`Telemetry(handlers={'file': FileSink(path)})`, defaults (dropping mode, buffer "
-        f"{DEFAULT_BUFFER_SIZE}, batch {DEFAULT_BATCH_SIZE}, fsync at close); "
-        "`await tel.log('info', 'msg', a=1, b='x', c=2.5)`"
+        "`Telemetry(handlers={'file': FileSink(path)})`, every option at its default; "
+        "`await tel.log('info', 'msg', a=1, b='x', c=2.5)`; threads: `tel.log_nowait(...)`; "
+        "close: `await hub.aclose()`"
     )
-    dropping = f"default dropping mode (buffer {DEFAULT_BUFFER_SIZE})"
+    guarantee = (
+        "every signal written or counted as dropped, by reason, in `stats()`; what a full "
+        "queue does is the default mode's (the mode each run used is noted under its table)"
+    )
+
+    def call_src(self, fields: dict[str, Any]) -> str:
+        return f"await log('info', 'msg'{kw_src(fields)})"
+
+    def refused_src(self, fields: dict[str, Any]) -> str:
+        return f"await log('debug', 'msg'{kw_src(fields)})"
+
+    def thread_call_src(self, fields: dict[str, Any]) -> str | None:
+        return f"log_nowait('info', 'msg'{kw_src(fields)})"
+
+    def names(self) -> dict[str, Any]:
+        import telemetry as tel
+
+        return {"log": tel.log, "log_nowait": tel.log_nowait}
+
+    @contextlib.contextmanager
+    def bound(self) -> Iterator[None]:
+        import telemetry as tel
+
+        with tel.bind(**BOUND):
+            yield
+
+    def _sink(self, path: Path) -> Any:
+        from telemetry.sinks import FileSink, Sink
+
+        if not self.cfg.slow_s:
+            return FileSink(path)
+        delay = self.cfg.slow_s
+        owner = self
+
+        class Slow(Sink):
+            kind = "slow"
+
+            async def write(self, batch: Any) -> None:
+                await asyncio.sleep(delay)
+                owner.delivered += len(batch)
+
+        return Slow()
 
     async def open(self) -> None:
         import telemetry as tel
-        from telemetry.sinks import FileSink, MemorySink, Sink
 
-        cfg = self.cfg
-        handlers: dict[str, Any] = {}
-        mode = "blocking" if cfg.mode == "deliver" else "dropping"
-        if cfg.variant in ("file", "fanout"):
-            handlers["file"] = {"sink": FileSink(self.path), "mode": mode}
-        if cfg.variant == "fanout":
-            handlers["syslog"] = {"sink": _aiotel_syslog(cfg.udp_port), "mode": mode}
-            self.memory = MemorySink()
-            handlers["memory"] = {"sink": self.memory, "mode": mode}
-        if cfg.variant in ("fast", "slow"):
-            delay = cfg.slow_s if cfg.variant == "slow" else 0.0
-
-            class Counting(Sink):
-                kind = "counting"
-                count = 0
-
-                async def write(self, batch: Any) -> None:
-                    self.count += len(batch)
-                    if delay:
-                        await asyncio.sleep(delay)
-
-            self.counting = Counting()
-            handlers["sink"] = {"sink": self.counting, "mode": mode}
+        self.delivered = 0
+        handlers = {
+            f"h{i}": {"sink": self._sink(p), **self.handler_options}
+            for i, p in enumerate(self.paths)
+        }
         self.hub = tel.Telemetry(handlers=handlers)
         await self.hub.open()
 
-    async def close(self, deadline_s: float) -> Closed:
-        t0 = time.perf_counter()
-        stats = await self.hub.aclose(timeout=deadline_s)
-        out = Closed(seconds=time.perf_counter() - t0)
-        out.reported_dropped = sum(h.dropped_total for h in stats.handlers.values())
-        out.reported_written = sum(h.written for h in stats.handlers.values())
-        out.accounted = all(
-            h.emitted == h.written + h.dropped_total and h.queued == 0
-            for h in stats.handlers.values()
-        )
-        out.timed_out = stats.dropped.get("timeout", 0) > 0
+    async def close(self) -> Closed:
+        stats = await self.hub.aclose()
+        out = Closed()
+        hs = stats.handlers.values()
+        out.reported_dropped = sum(h.dropped_total for h in hs)
+        out.reported_written = sum(h.written for h in hs)
+        out.accounted = all(h.emitted == h.written + h.dropped_total for h in hs)
+        out.timed_out = any(h.dropped.get("timeout", 0) for h in hs)
         for name, h in stats.handlers.items():
             out.notes.append(
-                f"{name}: emitted {h.emitted}, written {h.written}, dropped {dict(h.dropped)}, "
-                f"{h.batches} batches, peak queue {h.peak_queued}, write latency p50 "
-                f"{h.latency.p50_us:,.0f} µs, p99 {h.latency.p99_us:,.0f} µs"
+                f"{name} ({h.mode}): emitted {h.emitted:,}, written {h.written:,}, dropped "
+                f"{dict(h.dropped)}, {h.batches:,} batches, peak queue {h.peak_queued:,}"
             )
-        if self.cfg.variant == "fanout":
-            out.delivered["memory"] = len(self.memory.signals)
-        if self.cfg.variant in ("fast", "slow"):
-            out.delivered["sink"] = self.counting.count
+        if self.cfg.slow_s:
+            out.delivered = self.delivered
         return out
 
-    async def timed(self, lat: array[int], start: int, k: int) -> None:
-        import telemetry as tel
 
-        log = tel.log
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            await log("info", "msg", a=1, b="x", c=2.5)
-            lat[i] = pc() - t0
+class AioTelemetryBlocking(AioTelemetry):
+    """aiotelemetry, handler in ``mode="blocking"``: an awaited call waits for room."""
 
-    async def refused_timed(self, lat: array[int], start: int, k: int) -> None:
-        import telemetry as tel
-
-        log = tel.log
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            await log("debug", "msg", a=1, b="x", c=2.5)
-            lat[i] = pc() - t0
-
-    async def refused_loop(self, k: int) -> None:
-        import telemetry as tel
-
-        log = tel.log
-        for _ in range(k):
-            await log("debug", "msg", a=1, b="x", c=2.5)
-
-    async def burst(self, k: int) -> None:
-        import telemetry as tel
-
-        log = tel.log
-        for _ in range(k):
-            await log("info", "msg", a=1, b="x", c=2.5)
+    key = "aiotelemetry-blocking"
+    label = "aiotelemetry (blocking)"
+    handler_options = {"mode": "blocking"}
+    config = (
+        "as the defaults, with `{'sink': FileSink(path), 'mode': 'blocking'}`: an awaited "
+        "call waits for room in the queue"
+    )
+    guarantee = (
+        "lossless for awaited calls (the caller waits); `*_nowait` on a full queue drops, counted"
+    )
 
 
-def syslog_sink_class() -> Any:
-    """``telemetry.sinks.SyslogSink`` when this checkout has it, else ``None``."""
-    try:
-        from telemetry.sinks import SyslogSink  # type: ignore[attr-defined]
-    except ImportError:
+class AioTelemetrySync(AioTelemetry):
+    """aiotelemetry, handler with ``sync=True``: every signal written before the call returns."""
+
+    key = "aiotelemetry-sync"
+    label = "aiotelemetry (sync=True)"
+    handler_options = {"sync": True}
+    speed = "slow"
+    config = (
+        "as the defaults, with `{'sink': FileSink(path), 'sync': True}`: each signal is "
+        "written inline before the call returns (the debugging mode)"
+    )
+    guarantee = "lossless: the write happens in the call"
+
+
+# -- the floor --------------------------------------------------------------------------------
+
+
+def _floor_parts() -> tuple[Any, Any]:
+    import msgspec
+
+    class Rec(msgspec.Struct, array_like=False, gc=False):
+        time: int
+        level: str
+        msg: str
+        data: dict[str, Any]
+
+    return Rec, msgspec.json.Encoder()
+
+
+class Floor(Lib):
+    """The least an awaited structured call that is written in batches can cost."""
+
+    key = "floor"
+    label = "floor (msgspec + deque)"
+    dist = "msgspec"
+    awaited = True
+    config = (
+        "`await emit('info', 'msg', a=1, ...)`: a 4-field msgspec struct (time, level, msg, "
+        "data) appended to an unbounded deque, a finished future returned; a task takes "
+        "batches of up to 1,024, `encode_lines` once and one `os.write` per batch"
+    )
+    guarantee = "lossless, unbounded memory (no queue bound, no counts, no call site)"
+    na = {"refused": "no levels", "threads": "a deque append from threads has no wake-up"}
+    BATCH = 1024
+
+    async def open(self) -> None:
+        import os
+
+        Rec, enc = _floor_parts()
+        loop = asyncio.get_running_loop()
+        q: collections.deque[Any] = collections.deque()
+        done = loop.create_future()
+        done.set_result(True)
+        wake = asyncio.Event()
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.q, self.wake, self.stopping = q, wake, False
+        append, now, batch = q.append, time.time_ns, self.BATCH
+        fd = self.fd
+
+        def emit(level: str, msg: str, /, **data: Any) -> Any:
+            append(Rec(now(), level, msg, data))
+            if len(q) >= batch:
+                wake.set()
+            return done
+
+        async def writer() -> None:
+            popleft, write, encode_lines = q.popleft, os.write, enc.encode_lines
+            while True:
+                if not q:
+                    if self.stopping:
+                        return
+                    wake.clear()
+                    await wake.wait()
+                    continue
+                k = min(batch, len(q))
+                buf = encode_lines([popleft() for _ in range(k)])
+                view = memoryview(buf)
+                while view:
+                    view = view[write(fd, view) :]
+                await asyncio.sleep(0)
+
+        self.emit = emit
+        self.task = asyncio.create_task(writer())
+
+    def call_src(self, fields: dict[str, Any]) -> str:
+        return f"await emit('info', 'msg'{kw_src(fields)})"
+
+    def refused_src(self, fields: dict[str, Any]) -> str:
+        return self.call_src(fields)
+
+    def thread_call_src(self, fields: dict[str, Any]) -> str | None:
         return None
-    return SyslogSink
+
+    def names(self) -> dict[str, Any]:
+        return {"emit": self.emit}
+
+    async def close(self) -> Closed:
+        import os
+
+        self.stopping = True
+        self.wake.set()
+        await self.task
+        os.close(self.fd)
+        return Closed()
 
 
-def _aiotel_syslog(port: int | None) -> Any:
-    import inspect
+# -- stdlib logging ---------------------------------------------------------------------------
 
-    cls = syslog_sink_class()
-    if cls is None or port is None:
-        raise NotApplicable("telemetry.sinks.SyslogSink is not in this checkout")
-    params = inspect.signature(cls).parameters
-    kwargs: dict[str, Any] = {}
-    if "transport" in params:
-        kwargs["transport"] = "udp"
-    if "host" in params and "port" in params:
-        kwargs.update(host="127.0.0.1", port=port)
-    elif "address" in params and "port" in params:
-        kwargs.update(address="127.0.0.1", port=port)
-    elif "address" in params:
-        kwargs["address"] = ("127.0.0.1", port)
-    else:
-        raise NotApplicable(f"SyslogSink{inspect.signature(cls)}: no address/host+port option")
-    return cls(**kwargs)
+#: LogRecord attributes that are not the caller's ``extra`` fields.
+_STD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
-# -- stdlib logging --------------------------------------------------------------------------
+class OrjsonFormatter(logging.Formatter):
+    """A fast JSON formatter: one dict, one ``orjson.dumps``; the ``extra`` fields found by a
+    set difference on the record's attributes."""
 
-_STD_FIELDS = (
-    "%(asctime)s %(levelname)s %(name)s %(message)s %(pathname)s %(lineno)d %(funcName)s "
-    "%(process)d"
-)
+    def __init__(self) -> None:
+        super().__init__()
+        import orjson
 
+        self._dumps = orjson.dumps
 
-def _std_formatter() -> logging.Formatter:
-    from pythonjsonlogger.json import JsonFormatter
-
-    return JsonFormatter(_STD_FIELDS)
+    def format(self, record: logging.LogRecord) -> str:
+        d = record.__dict__
+        out = {
+            "time": record.created,
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "file": record.pathname,
+            "line": record.lineno,
+            "func": record.funcName,
+        }
+        for k in d.keys() - _STD_ATTRS:
+            out[k] = d[k]
+        return self._dumps(out).decode()
 
 
 class _CountingHandler(logging.Handler):
-    """The bench's fast / slow destination for stdlib handlers: one call per record."""
+    """The slow destination for stdlib handlers: sleeps per record, counts."""
 
     def __init__(self, delay: float) -> None:
         super().__init__()
@@ -289,59 +434,53 @@ class _CountingHandler(logging.Handler):
         self.count = 0
 
     def emit(self, record: logging.LogRecord) -> None:
+        time.sleep(self.delay)
         self.count += 1
-        if self.delay:
-            time.sleep(self.delay)
-
-
-class _MemoryHandler(logging.Handler):
-    """An in-memory list of formatted records (stdlib has no such handler; MemoryHandler is a
-    buffer in front of another handler)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 class StdlibFile(Lib):
-    """stdlib logging, synchronous: FileHandler with a JSON formatter."""
+    """stdlib logging, synchronous: a FileHandler with a fast JSON formatter."""
 
     key = "logging"
     label = "logging FileHandler"
-    dist = "python-json-logger"
+    dist = "orjson"
     config = (
-        "`logging.FileHandler` + `pythonjsonlogger.json.JsonFormatter`, "
-        "`log.info('msg', extra={'a': 1, 'b': 'x', 'c': 2.5})` (synchronous write on the caller)"
+        "`logging.FileHandler(path)` with an orjson formatter (time, level, logger, msg, "
+        "file, line, func, extra fields), `log.info('msg', extra={...})`"
     )
-    na = {"memory": "no queue, so no dropping mode: every call writes synchronously"}
-    threaded = False
+    guarantee = "lossless: the write happens on the caller (buffered; flushed per record)"
+    na = {"slow": "writes on the caller: each call waits for the slow sink"}
+
+    def call_src(self, fields: dict[str, Any]) -> str:
+        return f"info('msg', extra={dict_src(fields)})" if fields else "info('msg')"
+
+    def refused_src(self, fields: dict[str, Any]) -> str:
+        return self.call_src(fields).replace("info(", "debug(", 1)
+
+    def names(self) -> dict[str, Any]:
+        return {"info": self.log.info, "debug": self.log.debug}
 
     def _handlers(self) -> list[logging.Handler]:
-        cfg = self.cfg
-        fmt = _std_formatter()
+        if self.cfg.slow_s:
+            self.counting = _CountingHandler(self.cfg.slow_s)
+            return [self.counting]
+        fmt = OrjsonFormatter()
         hs: list[logging.Handler] = []
-        if cfg.variant in ("file", "fanout"):
-            hs.append(logging.FileHandler(self.path, encoding="utf-8"))
-        if cfg.variant == "fanout":
-            assert cfg.udp_port is not None
-            hs.append(logging.handlers.SysLogHandler(address=("127.0.0.1", cfg.udp_port)))
-            self.memory = _MemoryHandler()
-            hs.append(self.memory)
-        if cfg.variant in ("fast", "slow"):
-            self.counting = _CountingHandler(cfg.slow_s if cfg.variant == "slow" else 0.0)
-            hs.append(self.counting)
-        for h in hs:
+        for p in self.paths:
+            h = logging.FileHandler(p, encoding="utf-8")
             h.setFormatter(fmt)
+            hs.append(h)
         return hs
+
+    def _logger(self) -> logging.Logger:
+        log = logging.getLogger(f"bench.{self.key}")
+        log.propagate = False
+        log.setLevel(logging.INFO)
+        return log
 
     async def open(self) -> None:
         self.handlers = self._handlers()
-        self.log = logging.getLogger(f"bench.{self.key}")
-        self.log.propagate = False
-        self.log.setLevel(logging.INFO)
+        self.log = self._logger()
         for h in self.handlers:
             self.log.addHandler(h)
 
@@ -350,205 +489,213 @@ class StdlibFile(Lib):
             h.flush()
             h.close()
 
-    async def close(self, deadline_s: float) -> Closed:
+    async def close(self) -> Closed:
         out = Closed()
-        t0 = time.perf_counter()
-        await _close_in_thread(self._stop, deadline_s, out)
-        out.seconds = time.perf_counter() - t0
-        self._delivered(out)
+        await _in_thread(self._stop, CLOSE_DEADLINE_S, out)
+        if self.cfg.slow_s:
+            out.delivered = self.counting.count
         return out
 
-    def _delivered(self, out: Closed) -> None:
-        if self.cfg.variant == "fanout":
-            out.delivered["memory"] = len(self.memory.lines)
-        if self.cfg.variant in ("fast", "slow"):
-            out.delivered["sink"] = self.counting.count
 
-    async def timed(self, lat: array[int], start: int, k: int) -> None:
-        info = self.log.info
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            info("msg", extra={"a": 1, "b": "x", "c": 2.5})
-            lat[i] = pc() - t0
+class _PassThroughQueueHandler(logging.handlers.QueueHandler):
+    """QueueHandler whose ``prepare()`` hands the record over as it is (no format, no copy)."""
 
-    async def refused_timed(self, lat: array[int], start: int, k: int) -> None:
-        debug = self.log.debug
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            debug("msg", extra={"a": 1, "b": "x", "c": 2.5})
-            lat[i] = pc() - t0
-
-    async def refused_loop(self, k: int) -> None:
-        debug = self.log.debug
-        for _ in range(k):
-            debug("msg", extra={"a": 1, "b": "x", "c": 2.5})
-
-    async def burst(self, k: int) -> None:
-        info = self.log.info
-        for _ in range(k):
-            info("msg", extra={"a": 1, "b": "x", "c": 2.5})
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
 
 
 class StdlibQueue(StdlibFile):
-    """stdlib logging with QueueHandler + QueueListener (the cookbook's non-blocking recipe)."""
+    """The cookbook's QueueHandler + QueueListener."""
 
     key = "logging-queue"
-    label = "logging QueueHandler"
+    label = "logging QueueHandler (stock)"
     config = (
-        "`QueueHandler(queue.Queue(-1))` on the logger, `QueueListener(q, FileHandler + "
-        "JsonFormatter, respect_handler_level=True)` started at open and stopped at close"
+        "`QueueHandler(queue.Queue(-1))` on the logger (stock `prepare()`: formats and copies "
+        "the record on the caller), `QueueListener(q, FileHandler + orjson formatter, "
+        "respect_handler_level=True)`; close: `listener.stop()`"
     )
+    guarantee = "lossless, unbounded queue (memory grows while the listener lags)"
     na = {}
-    dropping = (
-        "`queue.Queue(maxsize=1024)`, `logging.raiseExceptions = False` "
-        "(a full queue loses the record, uncounted)"
-    )
+    queue_handler: ClassVar[type[logging.handlers.QueueHandler]] = logging.handlers.QueueHandler
+
+    def _queue(self) -> Any:
+        return queue.Queue(-1)
 
     async def open(self) -> None:
         self.handlers = self._handlers()
-        if self.cfg.mode == "dropping":
-            logging.raiseExceptions = False
-            self.q: queue.Queue[Any] = queue.Queue(maxsize=1024)
-        else:
-            self.q = queue.Queue(-1)
-        self.qh = logging.handlers.QueueHandler(self.q)
+        self.q = self._queue()
         self.listener = logging.handlers.QueueListener(
             self.q, *self.handlers, respect_handler_level=True
         )
         self.listener.start()
-        self.log = logging.getLogger(f"bench.{self.key}")
-        self.log.propagate = False
-        self.log.setLevel(logging.INFO)
-        self.log.addHandler(self.qh)
+        self.log = self._logger()
+        self.log.addHandler(self.queue_handler(self.q))
 
     def _stop(self) -> None:
         self.listener.stop()
         super()._stop()
 
 
+class StdlibQueueTuned(StdlibQueue):
+    """QueueHandler tuned: a SimpleQueue and a pass-through ``prepare()``."""
+
+    key = "logging-queue-tuned"
+    label = "logging QueueHandler (tuned)"
+    config = (
+        "`QueueHandler(queue.SimpleQueue())` with `prepare()` returning the record unchanged "
+        "(no format, no copy on the caller), `QueueListener(q, FileHandler + orjson "
+        "formatter)`; close: `listener.stop()`"
+    )
+    queue_handler = _PassThroughQueueHandler
+
+    def _queue(self) -> Any:
+        return queue.SimpleQueue()
+
+
+# -- picologging ------------------------------------------------------------------------------
+
+
+class Picologging(Lib):
+    """picologging (C++ logging): FileHandler, a dict message rendered with orjson."""
+
+    key = "picologging"
+    label = "picologging FileHandler"
+    dist = "picologging"
+    config = (
+        "`picologging.FileHandler(path)` with a Formatter subclass that renders time, level, "
+        "logger and the message dict with orjson; `log.info({'msg': 'msg', 'a': 1, ...})` "
+        "(picologging ignores `extra=`, so the fields travel in the message)"
+    )
+    guarantee = "lossless: the write happens on the caller; no call site recorded"
+    na = {
+        "slow": "writes on the caller: each call waits for the slow sink",
+        # Reproduced outside the bench: 4 threads x 500 calls into one FileHandler never
+        # finish (a single thread does), picologging 0.9.3 on CPython 3.11.
+        "threads": "**hangs**: 4 threads logging through one FileHandler deadlocked (0.9.3)",
+    }
+
+    def call_src(self, fields: dict[str, Any]) -> str:
+        return f"info({dict_src({'msg': 'msg', **fields})})"
+
+    def refused_src(self, fields: dict[str, Any]) -> str:
+        return f"debug({dict_src({'msg': 'msg', **fields})})"
+
+    def names(self) -> dict[str, Any]:
+        return {"info": self.log.info, "debug": self.log.debug}
+
+    async def open(self) -> None:
+        import orjson
+        import picologging
+
+        dumps = orjson.dumps
+
+        class Fmt(picologging.Formatter):  # type: ignore[misc]
+            def format(self, record: Any) -> str:
+                out = {"time": record.created, "level": record.levelname, "logger": record.name}
+                m = record.msg
+                if isinstance(m, dict):
+                    out.update(m)
+                else:
+                    out["msg"] = record.getMessage()
+                return dumps(out).decode()
+
+        self.log = picologging.getLogger(f"bench.{self.key}")
+        self.log.setLevel(picologging.INFO)
+        self.handlers = []
+        for p in self.paths:
+            h = picologging.FileHandler(str(p))
+            h.setFormatter(Fmt())
+            self.log.addHandler(h)
+            self.handlers.append(h)
+
+    async def close(self) -> Closed:
+        for h in self.handlers:
+            h.flush()
+            h.close()
+        return Closed()
+
+
 # -- structlog --------------------------------------------------------------------------------
 
 
 class Structlog(Lib):
-    """structlog's fast production config: orjson rendering straight to a BytesLogger."""
+    """structlog's performance recipe: orjson straight to a BytesLogger, cached logger."""
 
     key = "structlog"
     label = "structlog"
     dist = "structlog"
     config = (
-        "`make_filtering_bound_logger(INFO)`, `cache_logger_on_first_use=True`, processors "
-        "merge_contextvars, add_log_level, CallsiteParameterAdder (pathname, func_name, "
-        "lineno), TimeStamper(iso, utc), `JSONRenderer(serializer=orjson.dumps)`, "
-        "`BytesLoggerFactory(file)`; fan-out renders in structlog and hands the line to stdlib "
-        "handlers"
+        "the documentation's performance recipe: `make_filtering_bound_logger(INFO)`, "
+        "`cache_logger_on_first_use=True`, processors merge_contextvars, add_log_level, "
+        "format_exc_info, `TimeStamper(fmt='iso', utc=True)`, "
+        "`JSONRenderer(serializer=orjson.dumps)`, `BytesLoggerFactory(file)`; no call-site "
+        "capture; `log.info('msg', a=1, ...)`"
     )
-    na = {"memory": "no queue, so no dropping mode: every call writes synchronously"}
+    guarantee = "lossless: the write happens on the caller; no call site recorded"
+    na = {"fanout": "no fan-out of its own (one logger factory)"}
+
+    def call_src(self, fields: dict[str, Any]) -> str:
+        return f"info('msg'{kw_src(fields)})"
+
+    def refused_src(self, fields: dict[str, Any]) -> str:
+        return f"debug('msg'{kw_src(fields)})"
+
+    def names(self) -> dict[str, Any]:
+        return {"info": self.log.info, "debug": self.log.debug}
+
+    @contextlib.contextmanager
+    def bound(self) -> Iterator[None]:
+        import structlog
+
+        with structlog.contextvars.bound_contextvars(**BOUND):
+            yield
 
     async def open(self) -> None:
         import orjson
         import structlog
 
-        cfg = self.cfg
-        CP = structlog.processors.CallsiteParameter
-        processors: list[Any] = [
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.CallsiteParameterAdder({CP.PATHNAME, CP.FUNC_NAME, CP.LINENO}),
-            structlog.processors.format_exc_info,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-        ]
+        self.counting: _SlowBytesLogger | None = None
         self.file: Any = None
-        self.std: StdlibFile | None = None
-        if cfg.variant == "file":
-            processors.append(structlog.processors.JSONRenderer(serializer=orjson.dumps))
-            # Opened once at set-up, as an application does at start.
-            self.file = open(self.path, "ab")  # noqa: SIM115, ASYNC230 - closed in close()
-            factory: Any = structlog.BytesLoggerFactory(self.file)
-        elif cfg.variant == "fanout":
-            # structlog has no fan-out of its own: its docs route the rendered line through
-            # stdlib logging handlers ("rendering within structlog").
-            processors.append(structlog.processors.JSONRenderer())
-            self.std = StdlibFile(cfg)
-            self.std.path = self.path
-            handlers = self.std._handlers()
-            self.std.handlers = handlers
-            plain = logging.Formatter("%(message)s")
-            for h in handlers:
-                h.setFormatter(plain)
-            std_log = logging.getLogger("bench.structlog")
-            std_log.propagate = False
-            std_log.setLevel(logging.INFO)
-            for h in handlers:
-                std_log.addHandler(h)
-            factory = structlog.stdlib.LoggerFactory()
+        if self.cfg.slow_s:
+            self.counting = _SlowBytesLogger(self.cfg.slow_s)
+            factory: Any = lambda *a: self.counting  # noqa: E731
         else:
-            processors.append(structlog.processors.JSONRenderer(serializer=orjson.dumps))
-            delay = cfg.slow_s if cfg.variant == "slow" else 0.0
-            self.counting = _CountingLogger(delay)
-            counting = self.counting
-            factory = lambda *args: counting  # noqa: E731
+            self.file = open(self.path, "ab")  # noqa: SIM115, ASYNC230 - closed in close()
+            factory = structlog.BytesLoggerFactory(self.file)
         structlog.configure(
             cache_logger_on_first_use=True,
             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-            processors=processors,
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.format_exc_info,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.JSONRenderer(serializer=orjson.dumps),
+            ],
             logger_factory=factory,
         )
-        self.log = structlog.get_logger("bench.structlog")
+        self.log = structlog.get_logger("bench")
 
-    async def close(self, deadline_s: float) -> Closed:
+    async def close(self) -> Closed:
         out = Closed()
-        t0 = time.perf_counter()
         if self.file is not None:
             self.file.flush()
             self.file.close()
-        if self.std is not None:
-            self.std._stop()
-            out.delivered["memory"] = len(self.std.memory.lines)
-        if self.cfg.variant in ("fast", "slow"):
-            out.delivered["sink"] = self.counting.count
-        out.seconds = time.perf_counter() - t0
+        if self.counting is not None:
+            out.delivered = self.counting.count
         return out
 
-    async def timed(self, lat: array[int], start: int, k: int) -> None:
-        info = self.log.info
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            info("msg", a=1, b="x", c=2.5)
-            lat[i] = pc() - t0
 
-    async def refused_timed(self, lat: array[int], start: int, k: int) -> None:
-        debug = self.log.debug
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            debug("msg", a=1, b="x", c=2.5)
-            lat[i] = pc() - t0
-
-    async def refused_loop(self, k: int) -> None:
-        debug = self.log.debug
-        for _ in range(k):
-            debug("msg", a=1, b="x", c=2.5)
-
-    async def burst(self, k: int) -> None:
-        info = self.log.info
-        for _ in range(k):
-            info("msg", a=1, b="x", c=2.5)
-
-
-class _CountingLogger:
-    """A structlog output logger that counts (and, when slow, sleeps) per record."""
+class _SlowBytesLogger:
+    """A structlog output logger that sleeps per record and counts."""
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
         self.count = 0
 
     def msg(self, message: Any) -> None:
+        time.sleep(self.delay)
         self.count += 1
-        if self.delay:
-            time.sleep(self.delay)
 
     info = debug = warning = error = critical = msg
 
@@ -556,81 +703,74 @@ class _CountingLogger:
 # -- loguru -----------------------------------------------------------------------------------
 
 
-class Loguru(Lib):
-    """loguru with ``enqueue=True, serialize=True`` (its documented non-blocking set-up)."""
+class LoguruSync(Lib):
+    """loguru writing on the caller (``enqueue=False``, its default)."""
 
     key = "loguru"
-    label = "loguru"
+    label = "loguru (sync)"
     dist = "loguru"
     config = (
-        "`logger.add(path, enqueue=True, serialize=True, level='INFO')`, "
-        "`logger.info('msg', a=1, b='x', c=2.5)`; close: `await logger.complete()`, "
-        "`logger.remove()`"
+        "`logger.add(path, serialize=True, level='INFO')` (default `enqueue=False`: written "
+        "on the caller); `logger.info('msg', a=1, ...)`; close: `logger.remove()`"
     )
-    dropping = "no bound or dropping option: the queue is an OS pipe that blocks the caller"
+    guarantee = "lossless: the write happens on the caller"
+    speed = "slow"
+    enqueue = False
+    na = {"slow": "writes on the caller: each call waits for the slow sink"}
+
+    def call_src(self, fields: dict[str, Any]) -> str:
+        return f"info('msg'{kw_src(fields)})"
+
+    def refused_src(self, fields: dict[str, Any]) -> str:
+        return f"debug('msg'{kw_src(fields)})"
+
+    def names(self) -> dict[str, Any]:
+        return {"info": self.log.info, "debug": self.log.debug}
+
+    @contextlib.contextmanager
+    def bound(self) -> Iterator[None]:
+        with self.log.contextualize(**BOUND):
+            yield
 
     async def open(self) -> None:
         from loguru import logger
 
-        cfg = self.cfg
         logger.remove()
         self.log = logger
-        if cfg.variant in ("file", "fanout"):
-            logger.add(self.path, enqueue=True, serialize=True, level="INFO")
-        if cfg.variant == "fanout":
-            assert cfg.udp_port is not None
-            self.syslog = logging.handlers.SysLogHandler(address=("127.0.0.1", cfg.udp_port))
-            logger.add(self.syslog, enqueue=True, serialize=True, level="INFO")
-            self.memory: list[str] = []
-            logger.add(self.memory.append, enqueue=True, serialize=True, level="INFO")
-        if cfg.variant in ("fast", "slow"):
-            delay = cfg.slow_s if cfg.variant == "slow" else 0.0
-            self.count = [0]
-            count = self.count
+        self.count = [0]
+        if self.cfg.slow_s:
+            delay, count = self.cfg.slow_s, self.count
 
-            def counting(message: Any) -> None:
+            def slow(message: Any) -> None:
+                time.sleep(delay)
                 count[0] += 1
-                if delay:
-                    time.sleep(delay)
 
-            logger.add(counting, enqueue=True, serialize=True, level="INFO")
+            logger.add(slow, enqueue=self.enqueue, serialize=True, level="INFO")
+            return
+        for p in self.paths:
+            logger.add(p, enqueue=self.enqueue, serialize=True, level="INFO")
 
-    async def close(self, deadline_s: float) -> Closed:
+    async def close(self) -> Closed:
         out = Closed()
-        t0 = time.perf_counter()
-        await _close_in_thread(self.log.remove, deadline_s, out)
-        out.seconds = time.perf_counter() - t0
-        if self.cfg.variant == "fanout":
-            out.delivered["memory"] = len(self.memory)
-        if self.cfg.variant in ("fast", "slow"):
-            out.delivered["sink"] = self.count[0]
+        await _in_thread(self.log.remove, CLOSE_DEADLINE_S, out)
+        if self.cfg.slow_s:
+            out.delivered = self.count[0]
         return out
 
-    async def timed(self, lat: array[int], start: int, k: int) -> None:
-        info = self.log.info
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            info("msg", a=1, b="x", c=2.5)
-            lat[i] = pc() - t0
 
-    async def refused_timed(self, lat: array[int], start: int, k: int) -> None:
-        debug = self.log.debug
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            debug("msg", a=1, b="x", c=2.5)
-            lat[i] = pc() - t0
+class LoguruEnqueue(LoguruSync):
+    """loguru with ``enqueue=True``: records pickled into a pipe, written by a thread."""
 
-    async def refused_loop(self, k: int) -> None:
-        debug = self.log.debug
-        for _ in range(k):
-            debug("msg", a=1, b="x", c=2.5)
-
-    async def burst(self, k: int) -> None:
-        info = self.log.info
-        for _ in range(k):
-            info("msg", a=1, b="x", c=2.5)
+    key = "loguru-enqueue"
+    label = "loguru (enqueue=True)"
+    config = (
+        "`logger.add(path, enqueue=True, serialize=True, level='INFO')`; "
+        "`logger.info('msg', a=1, ...)`; close: `logger.remove()` (joins the writer)"
+    )
+    guarantee = "lossless; no bound: the pipe blocks the caller when full"
+    speed = "slow"
+    enqueue = True
+    na = {}
 
 
 # -- aiologger --------------------------------------------------------------------------------
@@ -642,108 +782,74 @@ class AioLogger(Lib):
     key = "aiologger"
     label = "aiologger"
     dist = "aiologger"
+    awaited = True
+    speed = "slow"
     config = (
         "`JsonLogger(level=INFO, flatten=True)` + `AsyncFileHandler` with "
-        "`ExtendedJsonFormatter`, `await log.info('msg', extra={...})`; close: "
+        "`ExtendedJsonFormatter`; `await log.info('msg', extra={...})`; close: "
         "`await log.shutdown()`"
     )
+    guarantee = "lossless when every call is awaited (one task per record, no bound)"
     na = {
-        "fanout": "no syslog handler (and no in-memory one)",
-        "memory": "no queue, so no dropping mode: every call is awaited until written",
+        "threads": "cannot log from threads (needs the running loop)",
+        "slow": "one task per record, no queue to observe",
     }
+
+    def call_src(self, fields: dict[str, Any]) -> str:
+        return f"await info('msg', extra={dict_src(fields)})"
+
+    def refused_src(self, fields: dict[str, Any]) -> str:
+        return f"await debug('msg', extra={dict_src(fields)})"
+
+    def names(self) -> dict[str, Any]:
+        return {"info": self.log.info, "debug": self.log.debug}
 
     async def open(self) -> None:
         from aiologger.formatters.json import ExtendedJsonFormatter
         from aiologger.handlers.files import AsyncFileHandler
         from aiologger.loggers.json import JsonLogger
 
-        cfg = self.cfg
         self.log = JsonLogger(name="bench.aiologger", level=logging.INFO, flatten=True)
-        if cfg.variant == "file":
-            h: Any = AsyncFileHandler(filename=str(self.path))
+        for p in self.paths:
+            h = AsyncFileHandler(filename=str(p))
             h.formatter = ExtendedJsonFormatter()
-        else:
-            h = _aiologger_counting(cfg.slow_s if cfg.variant == "slow" else 0.0)
-            self.counting = h
-        self.log.add_handler(h)
+            self.log.add_handler(h)
 
-    async def close(self, deadline_s: float) -> Closed:
-        out = Closed()
-        t0 = time.perf_counter()
-        try:
-            await asyncio.wait_for(self.log.shutdown(), deadline_s)
-        except TimeoutError:
-            out.timed_out = True
-        out.seconds = time.perf_counter() - t0
-        if self.cfg.variant in ("fast", "slow"):
-            out.delivered["sink"] = self.counting.count
-        return out
-
-    async def timed(self, lat: array[int], start: int, k: int) -> None:
-        info = self.log.info
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            await info("msg", extra={"a": 1, "b": "x", "c": 2.5})
-            lat[i] = pc() - t0
-
-    async def refused_timed(self, lat: array[int], start: int, k: int) -> None:
-        debug = self.log.debug
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            await debug("msg", extra={"a": 1, "b": "x", "c": 2.5})
-            lat[i] = pc() - t0
-
-    async def refused_loop(self, k: int) -> None:
-        debug = self.log.debug
-        for _ in range(k):
-            await debug("msg", extra={"a": 1, "b": "x", "c": 2.5})
-
-    async def burst(self, k: int) -> None:
-        info = self.log.info
-        for _ in range(k):
-            await info("msg", extra={"a": 1, "b": "x", "c": 2.5})
-
-
-def _aiologger_counting(delay: float) -> Any:
-    from aiologger.handlers.base import Handler
-
-    class Counting(Handler):  # type: ignore[misc]
-        count = 0
-
-        @property
-        def initialized(self) -> bool:
-            return True
-
-        async def emit(self, record: Any) -> None:
-            self.count += 1
-            if delay:
-                await asyncio.sleep(delay)
-
-        async def close(self) -> None:
-            pass
-
-    return Counting()
+    async def close(self) -> Closed:
+        await self.log.shutdown()
+        return Closed()
 
 
 # -- fapilog ----------------------------------------------------------------------------------
 
 
 class Fapilog(Lib):
-    """fapilog's async logger with its production preset, writing to its rotating file sink."""
+    """fapilog's async logger, production preset, writing to its rotating file sink."""
 
     key = "fapilog"
     label = "fapilog"
     dist = "fapilog"
+    awaited = True
+    speed = "slow"
     config = (
-        "`get_async_logger(settings=Settings(**production preset))` with the stdout sink "
-        "replaced by its `rotating_file` sink in the run's folder (no compression), adaptive "
-        "scaling off (see notes); `await log.info('msg', a=1, b='x', c=2.5)`; close: "
-        "`await log.drain()`"
+        "`await get_async_logger(settings=Settings(**production preset))` with the stdout "
+        "sink replaced by its `rotating_file` sink (no compression), adaptive scaling off; "
+        "`await log.info('msg', a=1, ...)`; close: `await log.drain()`"
     )
-    na = {"fanout": "no syslog sink (HTTP, webhook, CloudWatch, Loki, PostgreSQL only)"}
-    dropping = "production preset with `drop_on_full=True`"
+    guarantee = "drops when its queue is full (`drop_on_full=True` in the preset), counted"
+    na = {
+        "fanout": "no several-file fan-out in its configuration",
+        "threads": "the async facade is bound to the loop",
+    }
+
+    def call_src(self, fields: dict[str, Any]) -> str:
+        return f"await info('msg'{kw_src(fields)})"
+
+    def refused_src(self, fields: dict[str, Any]) -> str:
+        return f"await debug('msg'{kw_src(fields)})"
+
+    def names(self) -> dict[str, Any]:
+        return {"info": self.log.info, "debug": self.log.debug}
 
     async def open(self) -> None:
         import copy
@@ -751,84 +857,48 @@ class Fapilog(Lib):
         from fapilog import Settings, get_async_logger
         from fapilog.core.presets import get_preset
 
-        cfg = self.cfg
         conf = copy.deepcopy(get_preset("production"))
         conf.pop("_apply_credentials_preset", None)
         core = conf["core"]
         core["sinks"] = ["rotating_file"]
         core.pop("sink_circuit_breaker_fallback_sink", None)
         # With adaptive scaling on, drain() returned while most records were neither written
-        # nor counted as dropped (seen with 0.18.1): off, so that the comparison is of a
-        # configuration that delivers.
+        # nor counted as dropped (0.18.1): off, so that what is measured delivers.
         conf["adaptive"]["enabled"] = False
-        if cfg.mode == "dropping":
-            core["drop_on_full"] = True
-        self.outdir = cfg.dir / "fapilog"
+        self.outdir = self.cfg.dir / "fapilog"
         conf["sink_config"]["rotating_file"].update(
             directory=str(self.outdir), max_bytes=1 << 34, compress_rotated=False, max_files=None
         )
         sinks = None
-        if cfg.variant in ("fast", "slow"):
-            self.counting = _FapilogCounting(cfg.slow_s if cfg.variant == "slow" else 0.0)
+        if self.cfg.slow_s:
+            self.counting = _FapilogSlow(self.cfg.slow_s)
             sinks = [self.counting]
         self.log = await get_async_logger(
-            f"bench-{cfg.variant}", settings=Settings(**conf), sinks=sinks, reuse=False
+            "bench", settings=Settings(**conf), sinks=sinks, reuse=False
         )
 
     def output_files(self) -> list[Path]:
         return sorted(self.outdir.glob("*.jsonl")) if self.outdir.exists() else []
 
-    async def close(self, deadline_s: float) -> Closed:
+    async def close(self) -> Closed:
         out = Closed()
-        t0 = time.perf_counter()
-        try:
-            res = await asyncio.wait_for(self.log.drain(), deadline_s)
-        except TimeoutError:
-            out.timed_out = True
-        else:
-            out.reported_dropped = res.dropped
-            out.reported_written = res.processed
-            out.accounted = res.submitted == res.processed + res.dropped
-            out.notes.append(
-                f"drain: submitted {res.submitted}, processed {res.processed}, "
-                f"dropped {res.dropped}"
-            )
-        out.seconds = time.perf_counter() - t0
-        if self.cfg.variant in ("fast", "slow"):
-            out.delivered["sink"] = self.counting.count
+        res = await self.log.drain()
+        out.reported_dropped = res.dropped
+        out.reported_written = res.processed
+        out.accounted = res.submitted == res.processed + res.dropped
+        out.notes.append(
+            f"drain: submitted {res.submitted:,}, processed {res.processed:,}, "
+            f"dropped {res.dropped:,}"
+        )
+        if self.cfg.slow_s:
+            out.delivered = self.counting.count
         return out
 
-    async def timed(self, lat: array[int], start: int, k: int) -> None:
-        info = self.log.info
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            await info("msg", a=1, b="x", c=2.5)
-            lat[i] = pc() - t0
 
-    async def refused_timed(self, lat: array[int], start: int, k: int) -> None:
-        debug = self.log.debug
-        pc = _pc
-        for i in range(start, start + k):
-            t0 = pc()
-            await debug("msg", a=1, b="x", c=2.5)
-            lat[i] = pc() - t0
+class _FapilogSlow:
+    """A fapilog sink that sleeps per write and counts."""
 
-    async def refused_loop(self, k: int) -> None:
-        debug = self.log.debug
-        for _ in range(k):
-            await debug("msg", a=1, b="x", c=2.5)
-
-    async def burst(self, k: int) -> None:
-        info = self.log.info
-        for _ in range(k):
-            await info("msg", a=1, b="x", c=2.5)
-
-
-class _FapilogCounting:
-    """A fapilog sink (start / stop / write per entry) that counts and, when slow, sleeps."""
-
-    name = "bench_counting"
+    name = "bench_slow"
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
@@ -841,33 +911,191 @@ class _FapilogCounting:
         pass
 
     async def write(self, entry: dict[str, Any]) -> None:
+        await asyncio.sleep(self.delay)
         self.count += 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
+
+
+# -- OpenTelemetry SDK ------------------------------------------------------------------------
+
+
+class OTel(Lib):
+    """The OpenTelemetry SDK's logs: BatchLogRecordProcessor into a JSON-lines exporter."""
+
+    key = "otel"
+    label = "OpenTelemetry SDK (BatchLogRecordProcessor)"
+    dist = "opentelemetry-sdk"
+    config = (
+        "`LoggerProvider()` + `BatchLogRecordProcessor(exporter)` at its defaults (queue "
+        "2,048, batch 512, 1 s schedule), the exporter writing each batch as JSON lines "
+        "(orjson, one write per batch); `logger.emit(body='msg', severity_number=INFO, "
+        "severity_text='INFO', attributes={...})`; close: `provider.shutdown()`"
+    )
+    guarantee = (
+        "drops the oldest queued record when its queue is full; the drop is logged, not counted"
+    )
+    na = {"refused": "the SDK's LoggerProvider has no minimum level: a DEBUG record is exported"}
+
+    def call_src(self, fields: dict[str, Any]) -> str:
+        return (
+            f"emit(body='msg', severity_number=INFO, severity_text='INFO', "
+            f"attributes={dict_src(fields)})"
+        )
+
+    def refused_src(self, fields: dict[str, Any]) -> str:
+        return (
+            f"emit(body='msg', severity_number=DEBUG, severity_text='DEBUG', "
+            f"attributes={dict_src(fields)})"
+        )
+
+    def names(self) -> dict[str, Any]:
+        from opentelemetry._logs import SeverityNumber
+
+        return {
+            "emit": self.logger.emit,
+            "INFO": SeverityNumber.INFO,
+            "DEBUG": SeverityNumber.DEBUG,
+        }
+
+    async def open(self) -> None:
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+        self.provider = LoggerProvider()
+        self.exporters = []
+        if self.cfg.slow_s:
+            self.exporters.append(_otel_exporter(None, self.cfg.slow_s))
+        else:
+            self.exporters += [_otel_exporter(p, 0.0) for p in self.paths]
+        for e in self.exporters:
+            self.provider.add_log_record_processor(BatchLogRecordProcessor(e))
+        self.logger = self.provider.get_logger("bench")
+
+    async def close(self) -> Closed:
+        out = Closed()
+        await _in_thread(self.provider.shutdown, CLOSE_DEADLINE_S, out)
+        if self.cfg.slow_s:
+            out.delivered = self.exporters[0].count
+        return out
+
+
+def _otel_exporter(path: Path | None, delay: float) -> Any:
+    import orjson
+    from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+
+    class JsonLines(LogRecordExporter):  # type: ignore[misc]
+        count = 0
+
+        def __init__(self) -> None:
+            self.file = open(path, "ab") if path is not None else None  # noqa: SIM115
+
+        def export(self, batch: Any) -> Any:
+            if delay:
+                time.sleep(delay)
+                self.count += len(batch)
+                return LogRecordExportResult.SUCCESS
+            dumps = orjson.dumps
+            lines = []
+            for r in batch:
+                lr = r.log_record
+                rec = {
+                    "time": lr.timestamp or lr.observed_timestamp,
+                    "level": lr.severity_text,
+                    "logger": r.instrumentation_scope.name,
+                    "msg": lr.body,
+                }
+                if lr.attributes:
+                    rec.update(lr.attributes)
+                lines.append(dumps(rec))
+            lines.append(b"")
+            assert self.file is not None
+            self.file.write(b"\n".join(lines))
+            self.file.flush()
+            return LogRecordExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            if self.file is not None:
+                self.file.close()
+
+        def force_flush(self, timeout_millis: int = 30_000) -> bool:
+            return True
+
+    return JsonLines()
+
+
+# -- no telemetry -----------------------------------------------------------------------------
+
+
+class Off(Lib):
+    """No telemetry at all: the app scenario's baseline."""
+
+    key = "off"
+    label = "telemetry off"
+    dist = "aiotelemetry"
+    config = "no logging call in the app's handlers"
+    guarantee = "—"
+
+    def call_src(self, fields: dict[str, Any]) -> str:
+        return "pass"
+
+    def refused_src(self, fields: dict[str, Any]) -> str:
+        return "pass"
+
+    def names(self) -> dict[str, Any]:
+        return {}
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> Closed:
+        return Closed()
 
 
 LIBS: dict[str, type[Lib]] = {
     cls.key: cls
-    for cls in (AioTelemetry, StdlibFile, StdlibQueue, Structlog, Loguru, AioLogger, Fapilog)
+    for cls in (
+        AioTelemetry,
+        AioTelemetryBlocking,
+        AioTelemetrySync,
+        Floor,
+        StdlibFile,
+        StdlibQueue,
+        StdlibQueueTuned,
+        Picologging,
+        Structlog,
+        LoguruSync,
+        LoguruEnqueue,
+        AioLogger,
+        Fapilog,
+        OTel,
+        Off,
+    )
 }
+#: The systems that are aiotelemetry itself, and the floor: not peers.
+OURS = ("aiotelemetry", "aiotelemetry-blocking", "aiotelemetry-sync")
+NOT_PEERS = (*OURS, "floor", "off")
 
 
-def record_ok(line: str) -> bool:
-    """A written line is one JSON object carrying the three fields with their values."""
-    obj = json.loads(line)
+def record_ok(obj: Any, fields: dict[str, Any]) -> bool:
+    """A written line (parsed) is one object carrying the message and the scenario's fields."""
     if not isinstance(obj, dict):
         return False
-    found = _find_fields(obj)
-    return found == {"a": 1, "b": "x", "c": 2.5}
+    found = _find(obj, fields, 0)
+    return found == fields and _has_msg(obj, 0)
 
 
-def _find_fields(obj: dict[str, Any], depth: int = 0) -> dict[str, Any]:
-    out = {k: obj[k] for k in ("a", "b", "c") if k in obj}
-    if len(out) == 3 or depth > 3:
+def _has_msg(obj: dict[str, Any], depth: int) -> bool:
+    if "msg" in obj.values():
+        return True
+    return depth < 3 and any(_has_msg(v, depth + 1) for v in obj.values() if isinstance(v, dict))
+
+
+def _find(obj: dict[str, Any], fields: dict[str, Any], depth: int) -> dict[str, Any]:
+    out = {k: obj[k] for k in fields if k in obj}
+    if len(out) == len(fields) or depth > 3:
         return out
     for v in obj.values():
         if isinstance(v, dict):
-            sub = _find_fields(v, depth + 1)
-            if len(sub) == 3:
+            sub = _find(v, fields, depth + 1)
+            if len(sub) == len(fields):
                 return sub
     return out

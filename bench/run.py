@@ -1,12 +1,15 @@
-"""Run every scenario for aiotelemetry and each peer, side by side, and write the report.
+"""Run every scenario for aiotelemetry, the floor and each peer, and write the report.
 
-    python bench/run.py            # the full run (make bench), under 10 minutes on 2 cores
+    python bench/run.py            # the full run (make bench): about 10 minutes on 2 cores
     python bench/run.py --quick    # tiny sizes: checks that the harness works, figures mean little
+    python bench/run.py --from-json bench/results.json   # the report again, nothing run
 
-Each (scenario, library) pair runs in a fresh interpreter (``python -m bench.worker``), one
-after the other, all within this one invocation, so that every ratio compares figures taken on
-the same machine minutes apart. Writes ``results.md``, ``results.json`` and ``charts/*.png``
-into ``--out`` (default: this folder).
+Every (system, scenario) runs in its own fresh interpreter (``python -m bench.worker``), and
+every scenario is repeated (``--reps``, 3 by default) with the order of the systems alternating
+(forward, reverse, forward, ...), so that neither going first nor a slow drift of the machine
+favours anyone. Ratios are taken within a repetition, then the median over repetitions is
+reported with the spread. Writes ``results.md``, ``results.json`` and ``charts/*.png`` into
+``--out`` (default: this folder).
 """
 
 from __future__ import annotations
@@ -15,10 +18,8 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from importlib import metadata
@@ -35,78 +36,87 @@ from bench.report import write_charts, write_markdown  # noqa: E402
 from bench.scenarios import SCENARIOS  # noqa: E402
 from bench.worker import MARK  # noqa: E402
 
-#: Sizes of the full run. Every loop also stops at its time budget, and reports the count reached.
+_ALL = [k for k in LIBS if k != "off"]
+_FAST_PEERS = ["logging-queue-tuned", "picologging", "structlog", "otel"]
+
+#: Which systems each scenario runs, in forward order. The peers a scenario leaves out either
+#: have no equivalent (their ``na`` says why) or are shown in the flood and paced scenarios,
+#: where every system runs.
+SYSTEMS: dict[str, list[str]] = {
+    "flood": _ALL,
+    "paced": [k for k in _ALL if k != "aiotelemetry-blocking"],
+    "single": ["aiotelemetry", "aiotelemetry-sync", "floor", *_FAST_PEERS],
+    "refused": [k for k in _ALL if k not in ("aiotelemetry-blocking", "aiotelemetry-sync")],
+    "fields0": ["aiotelemetry", "aiotelemetry-blocking", "floor", *_FAST_PEERS],
+    "fields20": ["aiotelemetry", "aiotelemetry-blocking", "floor", *_FAST_PEERS],
+    "bind": ["aiotelemetry", "aiotelemetry-blocking", "structlog", "loguru"],
+    "span": ["aiotelemetry", "aiotelemetry-blocking"],
+    "threads": [
+        "aiotelemetry",
+        "aiotelemetry-blocking",
+        "logging",
+        "logging-queue-tuned",
+        "picologging",
+        "structlog",
+        "loguru-enqueue",
+        "otel",
+    ],
+    "fanout": [
+        "aiotelemetry",
+        "aiotelemetry-blocking",
+        "logging",
+        "logging-queue-tuned",
+        "picologging",
+        "loguru-enqueue",
+        "aiologger",
+        "otel",
+    ],
+    "slow": [
+        "aiotelemetry",
+        "aiotelemetry-blocking",
+        "logging-queue-tuned",
+        "loguru-enqueue",
+        "otel",
+        "fapilog",
+    ],
+    "memory": ["aiotelemetry-blocking", "floor", "logging-queue-tuned", "structlog"],
+    "app": ["off", "aiotelemetry", "structlog", "picologging"],
+}
+
+#: Sizes of the full run: every run is sized to finish; ``n_slow`` for the slow systems.
 FULL: dict[str, dict[str, Any]] = {
-    "call": {"n": 100_000, "budget_s": 4.0, "deadline_s": 10.0},
-    "refused": {"n": 200_000, "budget_s": 3.0, "deadline_s": 10.0},
-    "throughput": {"n": 200_000, "budget_s": 6.0, "deadline_s": 30.0},
-    "fanout": {"n": 30_000, "budget_s": 4.0, "deadline_s": 10.0},
-    "slow": {"n": 20_000, "budget_s": 3.0, "deadline_s": 5.0, "slow_s": 0.05},
-    "lag": {
-        "rate": 100_000,
-        "seconds": 2.0,
-        "baseline_s": 0.5,
-        "tick_s": 0.001,
-        "deadline_s": 10.0,
-    },
-    "memory": {"n": 1_000_000, "budget_s": 15.0, "deadline_s": 10.0},
+    "flood": {"n": 200_000, "n_slow": 10_000},
+    "paced": {"n": 100_000, "n_slow": 5_000},
+    "single": {"n": 20_000, "n_slow": 5_000},
+    "refused": {"n": 100_000},
+    "fields0": {"n": 100_000},
+    "fields20": {"n": 100_000},
+    "bind": {"n": 100_000, "n_slow": 10_000},
+    "span": {"n": 100_000},
+    "threads": {"n": 100_000, "n_slow": 10_000},
+    "fanout": {"n": 100_000, "n_slow": 5_000},
+    "slow": {"n": 400, "slow_s": 0.01, "burst": 10, "pause_s": 0.001},
+    "memory": {"n": 1_000_000},
+    "app": {"n": 0, "rate": 150, "seconds": 5},
 }
 #: Sizes of ``--quick``: enough to exercise every code path.
 QUICK: dict[str, dict[str, Any]] = {
-    "call": {"n": 500, "budget_s": 1.0, "deadline_s": 5.0},
-    "refused": {"n": 1_000, "budget_s": 1.0, "deadline_s": 5.0},
-    "throughput": {"n": 2_000, "budget_s": 1.0, "deadline_s": 5.0},
-    "fanout": {"n": 300, "budget_s": 1.0, "deadline_s": 5.0},
-    "slow": {"n": 200, "budget_s": 0.3, "deadline_s": 1.0, "slow_s": 0.05},
-    "lag": {"rate": 20_000, "seconds": 0.2, "baseline_s": 0.1, "tick_s": 0.001, "deadline_s": 5.0},
-    "memory": {"n": 5_000, "budget_s": 1.0, "deadline_s": 5.0},
+    "flood": {"n": 3_000, "n_slow": 300},
+    "paced": {"n": 1_000, "n_slow": 200},
+    "single": {"n": 300},
+    "refused": {"n": 2_000},
+    "fields0": {"n": 2_000},
+    "fields20": {"n": 2_000},
+    "bind": {"n": 2_000},
+    "span": {"n": 2_000},
+    "threads": {"n": 2_000, "n_slow": 400},
+    "fanout": {"n": 2_000, "n_slow": 300},
+    "slow": {"n": 40, "slow_s": 0.01, "burst": 10, "pause_s": 0.001},
+    "memory": {"n": 5_000},
+    "app": {"n": 0, "rate": 40, "seconds": 0.5},
 }
-#: How long one worker may take beyond its own budgets before it is killed and reported.
-WORKER_SLACK_S = 60.0
-
-
-class UdpDrain:
-    """The syslog receiver of the fan-out scenario: a UDP socket on 127.0.0.1 that a thread of
-    this (runner) process drains and counts, so that the library's process does no extra work."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        # A big receive buffer, so that datagrams are not lost here while this thread waits
-        # for the GIL (SO_RCVBUFFORCE passes the system cap when allowed).
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, 32 << 20)
-        except (AttributeError, PermissionError):
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
-        self.rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port: int = self.sock.getsockname()[1]
-        self.count = 0
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="bench-udp", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop:
-            try:
-                self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.count += 1
-
-    def take(self, settle_s: float = 0.3) -> int:
-        """The count since the last call, after letting late datagrams arrive."""
-        time.sleep(settle_s)
-        n, self.count = self.count, 0
-        return n
-
-    def close(self) -> None:
-        """Stop the thread and close the socket."""
-        self._stop = True
-        self._thread.join()
-        self.sock.close()
+#: How long one worker may take before it is killed and reported as failed.
+WORKER_TIMEOUT_S = 300.0
 
 
 def machine() -> dict[str, Any]:
@@ -134,26 +144,26 @@ def machine() -> dict[str, Any]:
 
 
 def versions(keys: list[str]) -> dict[str, str]:
-    """Installed versions of the libraries compared (and the JSON formatter stdlib uses)."""
+    """Installed versions of the systems compared."""
     out: dict[str, str] = {}
     for key in keys:
-        cls = LIBS[key]
-        dists = {"logging": "python-json-logger", "logging-queue": "python-json-logger"}
-        dist = dists.get(key, cls.dist)
+        dist = LIBS[key].dist
         try:
-            out[key] = metadata.version(dist)
+            v = metadata.version(dist)
         except metadata.PackageNotFoundError:
-            out[key] = "not installed"
+            v = "not installed"
         if key.startswith("logging"):
-            out[key] = f"stdlib {platform.python_version()} + python-json-logger {out[key]}"
+            v = f"stdlib {platform.python_version()}, orjson {v}"
+        elif key == "floor":
+            v = f"msgspec {v}"
+        elif key == "off":
+            v = "—"
+        out[key] = v
     return out
 
 
 def run_worker(key: str, scenario: str, sizes: dict[str, Any]) -> dict[str, Any]:
-    """Run one scenario for one library in a fresh interpreter; its result, or the error."""
-    budget = sum(v for k, v in sizes.items() if k.endswith("_s") or k == "seconds")
-    if scenario == "slow":
-        budget *= 2
+    """Run one scenario for one system in a fresh interpreter; its result, or the error."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("CI", None)
     try:
@@ -163,11 +173,11 @@ def run_worker(key: str, scenario: str, sizes: dict[str, Any]) -> dict[str, Any]
             env=env,
             capture_output=True,
             text=True,
-            timeout=budget + WORKER_SLACK_S,
+            timeout=WORKER_TIMEOUT_S,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return {"error": f"did not finish within {budget + WORKER_SLACK_S:.0f} s"}
+        return {"error": f"did not finish within {WORKER_TIMEOUT_S:.0f} s"}
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(MARK):
             res: dict[str, Any] = json.loads(line[len(MARK) :])
@@ -182,86 +192,106 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the options, run everything, write the report."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds, not minutes)")
-    ap.add_argument("--libs", default=",".join(LIBS), help="comma-separated: " + ",".join(LIBS))
+    ap.add_argument("--libs", default="", help="only these systems (comma-separated)")
     ap.add_argument(
         "--scenarios", default=",".join(SCENARIOS), help="comma-separated: " + ",".join(SCENARIOS)
     )
+    ap.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     ap.add_argument("--out", type=Path, default=HERE, help="where results.md and charts/ go")
     ap.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    ap.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="run nothing: write results.md and the charts again from a results.json",
+    )
     args = ap.parse_args(argv)
+    if args.from_json is not None:
+        return _rewrite(json.loads(args.from_json.read_text()), args.out, args.no_charts)
 
-    keys = [k for k in args.libs.split(",") if k]
+    only = [k for k in args.libs.split(",") if k]
     scenarios = [s for s in args.scenarios.split(",") if s]
-    for k in keys:
+    for k in only:
         if k not in LIBS:
-            ap.error(f"unknown library {k!r}; known: {', '.join(LIBS)}")
+            ap.error(f"unknown system {k!r}; known: {', '.join(LIBS)}")
     for s in scenarios:
         if s not in SCENARIOS:
             ap.error(f"unknown scenario {s!r}; known: {', '.join(SCENARIOS)}")
-    if "aiotelemetry" not in keys:
-        ap.error("the ratios are to aiotelemetry: it must be among --libs")
+    if args.reps < 1:
+        ap.error("--reps must be >= 1")
     table = QUICK if args.quick else FULL
+    plan = {s: [k for k in SYSTEMS[s] if not only or k in only] for s in scenarios}
+    keys = [k for k in LIBS if any(k in v for v in plan.values())]
 
     started = time.perf_counter()
     report: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "quick": args.quick,
+        "reps": args.reps,
         "command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine(),
         "versions": versions(keys),
         "configs": {k: LIBS[k].config for k in keys},
+        "guarantees": {k: LIBS[k].guarantee for k in keys},
         "sizes": {s: table[s] for s in scenarios},
+        "plan": plan,
+        "orders": {},
         "results": {},
     }
-    udp = UdpDrain()
-    report["udp_rcvbuf"] = udp.rcvbuf
-    try:
-        for scenario in scenarios:
-            sizes = dict(table[scenario])
-            if scenario == "fanout":
-                sizes["udp_port"] = udp.port
-            row: dict[str, Any] = {}
-            for key in keys:
+    for scenario in scenarios:
+        systems = plan[scenario]
+        if not systems:
+            continue
+        runs: dict[str, list[dict[str, Any]]] = {k: [] for k in systems}
+        report["orders"][scenario] = []
+        for rep in range(args.reps):
+            order = systems if rep % 2 == 0 else systems[::-1]
+            report["orders"][scenario].append(order)
+            for key in order:
                 t0 = time.perf_counter()
-                udp.take(0)
-                res = run_worker(key, scenario, sizes)
-                if scenario == "fanout" and "na" not in res and "error" not in res:
-                    res["syslog"] = udp.take()
+                res = run_worker(key, scenario, table[scenario])
                 res["wall_s"] = time.perf_counter() - t0
-                row[key] = res
-                print(f"{scenario:>10} {key:<14} {_summary(scenario, res)}", flush=True)
-            report["results"][scenario] = row
-    finally:
-        udp.close()
+                res["rep"] = rep
+                runs[key].append(res)
+                print(f"{scenario:>8} #{rep} {key:<22} {_summary(res)}", flush=True)
+        report["results"][scenario] = runs
     report["machine"]["loadavg_end"] = list(os.getloadavg())
     report["elapsed_s"] = time.perf_counter() - started
 
-    out: Path = args.out
+    (args.out).mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(report, indent=1) + "\n")
+    return _rewrite(report, args.out, args.no_charts)
+
+
+def _rewrite(report: dict[str, Any], out: Path, no_charts: bool) -> int:
+    """Write results.md and the charts of ``report`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(report, indent=1) + "\n")
-    charts: list[Path] = [] if args.no_charts else write_charts(report, out / "charts")
+    charts: list[Path] = [] if no_charts else write_charts(report, out / "charts")
     write_markdown(report, out / "results.md", charts)
-    print(f"wrote {out / 'results.md'} and {len(charts)} charts in {report['elapsed_s']:.0f} s")
+    print(f"wrote {out / 'results.md'} and {len(charts)} charts ({report['elapsed_s']:.0f} s run)")
     return 0
 
 
-def _summary(scenario: str, res: dict[str, Any]) -> str:
+def _summary(res: dict[str, Any]) -> str:
     if "na" in res:
         return f"n/a: {res['na']}"
     if "error" in res:
         return f"ERROR: {res['error']}"
-    if scenario in ("call", "refused", "fanout"):
-        return f"n={res['n']} p50={res['p50']:.2f}µs p99={res['p99']:.2f}µs"
-    if scenario == "throughput":
-        return f"n={res['n']} {res['rate']:,.0f}/s valid={res['valid']}"
-    if scenario == "slow":
-        f, s = res["fast"], res["slow"]
-        return f"fast p99={f['p99']:.2f}µs slow p99={s['p99']:.2f}µs slow n={s['n']}"
-    if scenario == "lag":
-        return f"rate={res['achieved_rate']:,.0f}/s lag p99={res['p99_ms']:.2f}ms"
-    if scenario == "memory":
-        return f"n={res['n']} growth={res['growth_mb']:.1f}MB"
-    return ""
+    parts = []
+    for k, fmt in (
+        ("per_call_us", "{:.2f}µs/call"),
+        ("p50", "p50 {:.2f}µs"),
+        ("p99", "p99 {:.2f}µs"),
+        ("refused_us", "refused {:.3f}µs"),
+        ("rate", "{:,.0f}/s"),
+        ("growth_mb", "+{:.1f}MB"),
+        ("lost", "lost {:,}"),
+    ):
+        if isinstance(res.get(k), int | float):
+            parts.append(fmt.format(res[k]))
+    if "http" in res:
+        parts.append(f"http p50 {res['http']['p50_ms']:.2f}ms p99 {res['http']['p99_ms']:.2f}ms")
+    return " ".join(parts) + f" ({res['wall_s']:.1f}s)"
 
 
 if __name__ == "__main__":
