@@ -1,13 +1,14 @@
 """The emitting path: one function per level, compiled for the hub's configuration.
 
 There is one path from a creator to the queues, and this module is it. For each level a hub
-accepts, :func:`compile_emitters` closes one function over everything the call will read (the
-call-site cache, the handlers' queues, the finished awaitables, host and pid) and binds in only
-the stages the configuration needs: per-namespace levels and namespace patterns (decided once
-per namespace, then cached), kind and id patterns, sampling, ``when`` and rate limits, the
-capture taps, each handler's own filters. A stage the configuration does not need is not
-skipped at run time; it is not there. The hub recompiles whenever something bound here changes
-(its state, handlers, filters, level, or the installed taps).
+accepts, :func:`compile_emitters` generates one function from the stages the configuration
+needs (per-namespace levels and namespace patterns, decided once per namespace and cached;
+kind and id patterns; sampling; ``when`` and rate limits; the capture taps; each handler's own
+filters, a plain level among them decided when compiling; one inline append per handler) and
+binds to it everything the call reads (the call-site cache, the handlers' queues, the finished
+awaitables, host and pid) as globals. A stage the configuration does not need is not skipped
+at run time; it is not there. The hub recompiles whenever something bound here changes (its
+state, handlers, filters, level, or the installed taps).
 
 An emitter finds its call site, builds one :class:`Signal` and hands it to an *offer*: on the
 loop's thread the offer appends to each handler's queue when there is room and otherwise asks
@@ -234,6 +235,9 @@ def compile_emitters(plan: Plan) -> Emitters:
 # the user's reaches the source: only the shape of the configuration does.
 
 _SOURCE_CACHE: dict[str, Any] = {}
+#: Distinct sources kept compiled; past it the cache starts again (a hub whose handlers keep
+#: changing makes a new shape each time).
+_SOURCE_CACHE_MAX = 256
 
 
 def _namespace(plan: Plan) -> dict[str, Any]:
@@ -287,6 +291,8 @@ def _build(
     lv: int = 0,
     no: object = None,
 ) -> Callable[..., Any]:
+    """Generate, compile (once per source) and bind one function: ``offer`` (from the loop's
+    thread, or ``parking`` for another thread's signals), ``dispatch`` or ``emit``."""
     namespace = dict(base, DONE=done, REFUSED=no, settle=settle, offer=offer, LV=lv)
     namespace["LABEL"] = LABEL_OF.get(lv) or str(lv)
     targets = _targets(plan, parking)
@@ -306,6 +312,8 @@ def _build(
         source = _emitter_source(plan, shape, bool(namespace["taps"]))
     code = _SOURCE_CACHE.get(source)
     if code is None:
+        if len(_SOURCE_CACHE) >= _SOURCE_CACHE_MAX:
+            _SOURCE_CACHE.clear()
         code = _SOURCE_CACHE[source] = compile(source, f"<telemetry {what}>", "exec")
     exec(code, namespace)
     fn: Callable[..., Any] = namespace[what]

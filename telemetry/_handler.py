@@ -47,11 +47,11 @@ __all__ = [
 #: Queue capacity per handler.
 DEFAULT_BUFFER_SIZE = 1024
 #: Most signals a worker hands to the sink at once: a whole default queue, so that a busy
-#: handler pays one encode and one I/O call (a thread hop, for files) per queue-full.
+#: handler pays one encode and one I/O call per queue-full.
 DEFAULT_BATCH_SIZE = 1024
 #: Longest an awaited call waits for room in ``backpressure`` mode (the default) before it
 #: counts its signal as dropped (``stalled``); until the queue moves again, later calls do not
-#: wait at all.
+#: wait for the sink (they give the loop one turn, then drop).
 DEFAULT_MAX_WAIT_S = 0.1
 #: Retries of a failed batch before it is dropped as ``sink_error``.
 DEFAULT_MAX_RETRIES = 3

@@ -254,7 +254,7 @@ class Telemetry:
         that raced with the change."""
         with _compile_lock:
             self._emitters.swap(compile_emitters(self._plan()))
-            handlers = self._handlers.values()
+            handlers = tuple(self._handlers.values())  # a snapshot: threads read it
             if self._runtime is not None and not self._inline:
                 self._bridge.attach(
                     self._runtime.loop,
