@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _registry
+from ._calls import SignalOptions, error_message, then
 from ._emit import EmitTable
 from ._fallback import current_hub
-from ._hub import SignalOptions, _error_message, _then
 from ._spans import Span, SpanHost
 from ._spans import traced as _traced
 from ._stats import Health, Stats
@@ -103,9 +103,9 @@ def error(
     """``raise await tel.error(exc)``: record the exception, get it back; see
     :meth:`Telemetry.error`."""
     if (emit := _T[level]) is False:
-        return _then(_NO, exc)
-    msg = _error_message(exc) if msg is None else msg
-    return _then(emit("error", id, msg, data, exc), exc)
+        return then(_NO, exc)
+    msg = error_message(exc) if msg is None else msg
+    return then(emit("error", id, msg, data, exc), exc)
 
 
 def error_nowait(
@@ -119,7 +119,7 @@ def error_nowait(
 ) -> E:
     """:func:`error` without awaiting, from any thread; returns the exception."""
     if (emit := _TN[level]) is not False:
-        emit("error", id, _error_message(exc) if msg is None else msg, data, exc)
+        emit("error", id, error_message(exc) if msg is None else msg, data, exc)
     return exc
 
 

@@ -17,14 +17,23 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
 from . import _hooks, _registry, _taps
-from ._emit import Counts, EmitTable, More, Plan, compile_emitters, text
+from ._calls import (
+    Ready,
+    SignalOptions,
+    call_signal,
+    error_message,
+    level_number,
+    then,
+    up,
+)
+from ._emit import Counts, EmitTable, Plan, compile_emitters
 from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
@@ -41,10 +50,10 @@ from ._handler import (
     check_middleware,
 )
 from ._runtime import Runtime
-from ._signal import LEVELS, Signal
+from ._signal import Signal
 from ._sites import Sites
 from ._spans import Span, traced
-from ._stats import HandlerStats, Health, Stats
+from ._stats import HandlerStats, Health, HealthTracker, Stats
 from ._threads import ThreadBridge
 from ._warn import warn
 from .sinks._base import Sink
@@ -52,7 +61,7 @@ from .sinks._base import Sink
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Ready", "SignalOptions", "Telemetry"]
+__all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Telemetry"]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=BaseException)
@@ -71,66 +80,6 @@ _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 # while the loop's thread adds a handler, and the last swap must be compiled from the latest
 # state.
 _compile_lock = threading.Lock()
-
-
-class Ready(Generic[T]):
-    """An awaitable that is already done: what a creator returns before the hub has a loop
-    (once it has one, a finished future, cheaper still to await)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: T) -> None:
-        self.value = value
-
-    def __await__(self) -> Generator[Any, None, T]:
-        yield from ()
-        return self.value
-
-
-def level_number(level: object) -> int:
-    """The number of a level given by name or number; ``ConfigError`` for anything else."""
-    try:
-        return LEVELS[level]  # type: ignore[index]
-    except (KeyError, TypeError):
-        if isinstance(level, int) and not isinstance(level, bool) and level >= 0:
-            return level
-        raise ConfigError.choice("level", level, _LEVEL_NAMES) from None
-
-
-def _own(data: Mapping[Any, Any] | None) -> dict[str, Any]:
-    """A fresh dict with string keys, for ``data=`` given as a mapping of the caller's."""
-    if not data:
-        return {}
-    if all(type(k) is str for k in data):
-        return dict(data)
-    return {text(k): v for k, v in data.items()}
-
-
-class SignalOptions(TypedDict, total=False):
-    """The keyword options of :meth:`Telemetry.signal` and ``signal_nowait`` (and of the
-    module-level forms), all optional: ``level`` (``"info"``), ``kind`` (``"log"``), ``id``,
-    ``data``, ``ctx``, ``error``, ``ns``, ``sample``, ``rate_limit``, ``limit_by``,
-    ``stacklevel`` (1). See :meth:`Telemetry.signal` for what each does."""
-
-    level: str | int
-    kind: str
-    id: str | None
-    data: Mapping[Any, Any] | None
-    ctx: Mapping[Any, Any] | None
-    error: BaseException | None
-    ns: str | None
-    sample: float | None
-    rate_limit: RateSpec
-    limit_by: object
-    stacklevel: int
-
-
-_SIGNAL_OPTIONS = frozenset(SignalOptions.__annotations__)
-
-
-async def _then(emitted: Awaitable[bool], value: T) -> T:
-    await emitted
-    return value
 
 
 class Telemetry:
@@ -211,7 +160,7 @@ class Telemetry:
         self._inline = False
         self._yes: Awaitable[bool] = Ready(True)
         self._no: Awaitable[bool] = Ready(False)
-        self._last_health: dict[str, tuple[int, int]] = {}
+        self._health = HealthTracker()
         self._emitters = compile_emitters(self._plan())
         # The tables are updated in place on every recompile: these references stay good.
         self._table: EmitTable[Awaitable[bool]] = self._emitters.table
@@ -416,7 +365,7 @@ class Telemetry:
         separately per ``limit_by`` value when given; ``stacklevel`` says whose location to
         record, as in ``logging``: 1 is the caller.
         """
-        return self._signal(self._table, self._no, msg, options)
+        return call_signal(self._table, self._no, msg, options)
 
     def signal_nowait(self, msg: object = None, /, **options: Unpack[SignalOptions]) -> bool:
         """:meth:`signal` without awaiting, for sync code; safe from any thread.
@@ -427,27 +376,7 @@ class Telemetry:
         itself waits when the loop falls far behind. Returns whether the signal passed the
         call filters.
         """
-        return self._signal(self._table_nowait, False, msg, options)
-
-    def _signal(self, table: EmitTable[T], refused: T, msg: object, options: SignalOptions) -> T:
-        unknown = options.keys() - _SIGNAL_OPTIONS
-        if unknown:
-            raise TypeError(f"signal() got unexpected keyword arguments {sorted(unknown)}")
-        level = options.get("level", "info")
-        emit = table[level] if type(level) is str else table[level_number(level)]
-        if emit is False:
-            return refused
-        more = More(
-            ctx=options.get("ctx"),
-            ns=options.get("ns"),
-            sample=options.get("sample"),
-            rate_limit=options.get("rate_limit"),
-            limit_by=options.get("limit_by"),
-            up=options.get("stacklevel", 1) - 1,
-        )
-        kind = options.get("kind", "log")
-        data = _own(options.get("data"))
-        return emit(kind, options.get("id"), msg, data, options.get("error"), more)
+        return call_signal(self._table_nowait, False, msg, options)
 
     def log(
         self,
@@ -463,7 +392,7 @@ class Telemetry:
         emit = self._table[level]
         if emit is False:
             return self._no
-        return emit("log", None, msg, data, error, _up(stacklevel))
+        return emit("log", None, msg, data, error, up(stacklevel))
 
     def log_nowait(
         self,
@@ -477,7 +406,7 @@ class Telemetry:
     ) -> bool:
         """:meth:`log` without awaiting (see :meth:`signal_nowait`)."""
         emit = self._table_nowait[level]
-        return emit is not False and emit("log", None, msg, data, error, _up(stacklevel))
+        return emit is not False and emit("log", None, msg, data, error, up(stacklevel))
 
     def event(
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
@@ -486,14 +415,14 @@ class Telemetry:
         emit = self._table[level]
         if emit is False:
             return self._no
-        return emit("event", id, None, data, None, _up(stacklevel))
+        return emit("event", id, None, data, None, up(stacklevel))
 
     def event_nowait(
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
     ) -> bool:
         """:meth:`event` without awaiting (see :meth:`signal_nowait`)."""
         emit = self._table_nowait[level]
-        return emit is not False and emit("event", id, None, data, None, _up(stacklevel))
+        return emit is not False and emit("event", id, None, data, None, up(stacklevel))
 
     def error(
         self,
@@ -511,8 +440,8 @@ class Telemetry:
         emit = self._table[level]
         if emit is False:
             return Ready(exc)
-        msg = _error_message(exc) if msg is None else msg
-        return _then(emit("error", id, msg, data, exc, _up(stacklevel)), exc)
+        msg = error_message(exc) if msg is None else msg
+        return then(emit("error", id, msg, data, exc, up(stacklevel)), exc)
 
     def error_nowait(
         self,
@@ -528,8 +457,8 @@ class Telemetry:
         """:meth:`error` without awaiting; returns the exception (``raise tel.error_nowait(e)``)."""
         emit = self._table_nowait[level]
         if emit is not False:
-            msg = _error_message(exc) if msg is None else msg
-            emit("error", id, msg, data, exc, _up(stacklevel))
+            msg = error_message(exc) if msg is None else msg
+            emit("error", id, msg, data, exc, up(stacklevel))
         return exc
 
     def span(
@@ -714,33 +643,7 @@ class Telemetry:
     def health(self) -> Health:
         """Healthy, or not and why: a handler not open, sink errors or drops since the last
         call, a queue more than 80 % full."""
-        problems: list[str] = []
-        if self._state != "open":
-            problems.append(f"hub is {self._state}")
-        for name, h in self._handlers.items():
-            s = h.stats()
-            errors, drops = s.errors, s.dropped_total
-            last_errors, last_drops = self._last_health.get(name, (0, 0))
-            if s.state != "open" and self._state == "open":
-                problems.append(f"handler {name!r} is {s.state}")
-            if errors > last_errors:
-                problems.append(f"handler {name!r}: {errors - last_errors} sink errors")
-            if drops > last_drops:
-                reasons = ", ".join(f"{k}={v}" for k, v in sorted(s.dropped.items()))
-                problems.append(f"handler {name!r}: {drops - last_drops} dropped ({reasons})")
-            if s.queued > 0.8 * h.buffer_size:
-                problems.append(f"handler {name!r}: queue {s.queued}/{h.buffer_size}")
-            self._last_health[name] = (errors, drops)
-        return Health(healthy=not problems, problems=tuple(problems))
-
-
-def _up(stacklevel: int) -> More | None:
-    """``None`` for the common ``stacklevel=1``; else the frames to go further out."""
-    return None if stacklevel == 1 else More(up=stacklevel - 1)
-
-
-def _error_message(exc: BaseException) -> str:
-    return text(exc) or type(exc).__name__
+        return self._health.check(self._state, {n: h.stats() for n, h in self._handlers.items()})
 
 
 def _recompile_all() -> None:

@@ -11,7 +11,15 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["DROP_REASONS", "HandlerStats", "Health", "LatencyRecorder", "LatencyStats", "Stats"]
+__all__ = [
+    "DROP_REASONS",
+    "HandlerStats",
+    "Health",
+    "HealthTracker",
+    "LatencyRecorder",
+    "LatencyStats",
+    "Stats",
+]
 
 #: Why a signal accepted by a handler was not written.
 DROP_REASONS = {
@@ -125,6 +133,35 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
 
     healthy: bool
     problems: tuple[str, ...] = ()
+
+
+class HealthTracker:
+    """Turns handler stats into a :class:`Health`, remembering what it saw last time, so that
+    errors and drops are reported once each (since the previous check)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[int, int]] = {}
+
+    def check(self, hub_state: str, handlers: dict[str, HandlerStats]) -> Health:
+        """The hub's health now: a hub or handler not open, sink errors or drops since the
+        last check, a queue more than 80 % full."""
+        problems: list[str] = []
+        if hub_state != "open":
+            problems.append(f"hub is {hub_state}")
+        for name, s in handlers.items():
+            errors, drops = s.errors, s.dropped_total
+            last_errors, last_drops = self._last.get(name, (0, 0))
+            if s.state != "open" and hub_state == "open":
+                problems.append(f"handler {name!r} is {s.state}")
+            if errors > last_errors:
+                problems.append(f"handler {name!r}: {errors - last_errors} sink errors")
+            if drops > last_drops:
+                reasons = ", ".join(f"{k}={v}" for k, v in sorted(s.dropped.items()))
+                problems.append(f"handler {name!r}: {drops - last_drops} dropped ({reasons})")
+            if s.queued > 0.8 * s.buffer_size:
+                problems.append(f"handler {name!r}: queue {s.queued}/{s.buffer_size}")
+            self._last[name] = (errors, drops)
+        return Health(healthy=not problems, problems=tuple(problems))
 
 
 class Stats(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,0 +1,121 @@
+"""What a creator's call is made of: its level, its options, its data, what it returns.
+
+The creators (hub methods and module-level functions) are short forwards to the compiled
+emitter for the level (:mod:`telemetry._emit`); what they need besides lives here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Generator, Mapping
+from typing import Any, Generic, TypedDict, TypeVar
+
+from ._emit import EmitTable, More, text
+from ._errors import ConfigError
+from ._filters import RateSpec
+from ._signal import LEVELS
+
+__all__ = [
+    "Ready",
+    "SignalOptions",
+    "call_signal",
+    "error_message",
+    "level_number",
+    "then",
+    "up",
+]
+
+T = TypeVar("T")
+_LEVEL_NAMES = ("trace", "debug", "info", "warn", "error", "fatal")
+
+
+class Ready(Generic[T]):
+    """An awaitable that is already done: what a creator returns before the hub has a loop
+    (once it has one, a finished future, cheaper still to await)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, T]:
+        yield from ()
+        return self.value
+
+
+def level_number(level: object) -> int:
+    """The number of a level given by name or number; ``ConfigError`` for anything else."""
+    try:
+        return LEVELS[level]  # type: ignore[index]
+    except (KeyError, TypeError):
+        if isinstance(level, int) and not isinstance(level, bool) and level >= 0:
+            return level
+        raise ConfigError.choice("level", level, _LEVEL_NAMES) from None
+
+
+class SignalOptions(TypedDict, total=False):
+    """The keyword options of :meth:`Telemetry.signal` and ``signal_nowait`` (and of the
+    module-level forms), all optional: ``level`` (``"info"``), ``kind`` (``"log"``), ``id``,
+    ``data``, ``ctx``, ``error``, ``ns``, ``sample``, ``rate_limit``, ``limit_by``,
+    ``stacklevel`` (1). See :meth:`Telemetry.signal` for what each does."""
+
+    level: str | int
+    kind: str
+    id: str | None
+    data: Mapping[Any, Any] | None
+    ctx: Mapping[Any, Any] | None
+    error: BaseException | None
+    ns: str | None
+    sample: float | None
+    rate_limit: RateSpec
+    limit_by: object
+    stacklevel: int
+
+
+_SIGNAL_OPTIONS = frozenset(SignalOptions.__annotations__)
+
+
+def call_signal(table: EmitTable[T], refused: T, msg: object, options: SignalOptions) -> T:
+    """``signal()`` / ``signal_nowait()``: check the options, then emit through ``table``."""
+    unknown = options.keys() - _SIGNAL_OPTIONS
+    if unknown:
+        raise TypeError(f"signal() got unexpected keyword arguments {sorted(unknown)}")
+    level = options.get("level", "info")
+    emit = table[level] if type(level) is str else table[level_number(level)]
+    if emit is False:
+        return refused
+    more = More(
+        ctx=options.get("ctx"),
+        ns=options.get("ns"),
+        sample=options.get("sample"),
+        rate_limit=options.get("rate_limit"),
+        limit_by=options.get("limit_by"),
+        up=options.get("stacklevel", 1) - 1,
+    )
+    kind = options.get("kind", "log")
+    data = _own(options.get("data"))
+    return emit(kind, options.get("id"), msg, data, options.get("error"), more)
+
+
+def _own(data: Mapping[Any, Any] | None) -> dict[str, Any]:
+    """A fresh dict with string keys, for ``data=`` given as a mapping of the caller's."""
+    if not data:
+        return {}
+    if all(type(k) is str for k in data):
+        return dict(data)
+    return {text(k): v for k, v in data.items()}
+
+
+def up(stacklevel: int) -> More | None:
+    """``None`` for the common ``stacklevel=1``; else the frames to go further out."""
+    return None if stacklevel == 1 else More(up=stacklevel - 1)
+
+
+def error_message(exc: BaseException) -> str:
+    """An exception's message for ``error()``, or its type's name; never raises."""
+    return text(exc) or type(exc).__name__
+
+
+async def then(emitted: Awaitable[bool], value: T) -> T:
+    """Await ``emitted``, then give ``value`` (``raise await tel.error(exc)``)."""
+    await emitted
+    return value
