@@ -417,9 +417,10 @@ def _offer_source(shape: Shape, taps: bool, parking: bool) -> str:
 
 
 def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
-    """Two functions: ``emit`` for the common call (the loop's thread, no options beyond
-    ``log`` / ``event``), which builds and offers the signal inline, and ``emit_more`` for the
-    rest (``signal()``, ``error()``, spans, bridges, other threads), which it hands to."""
+    """Two functions: ``emit`` for the common call (the loop's thread, no error, no options
+    beyond ``log`` / ``event``), which builds and offers the signal inline, and ``emit_more``
+    for the rest (``signal()``, ``error()``, spans, bridges, other threads), which it hands
+    to."""
     f = plan.filters
     refuse = ["    counts.refused += 1", "    return REFUSED"]
     # The call filters past the level, each only if configured; `ns` and `sig` are bound.
@@ -439,7 +440,7 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
     # Without a loop (the stderr fallback) every thread delivers itself: no thread check.
     on_loop = "" if plan.loop_thread is None else " or get_ident() != LOOP"
     common = [
-        f"if more is not None{on_loop}:",
+        f"if more is not None or error is not None{on_loop}:",
         "    return emit_more(kind, id, msg, data, error, NO_MORE if more is None else more)",
         # The call site: frame 1 is the creator, 2 its caller; resolve() skips further
         # frames of the library's own, for creators that forward.
@@ -454,7 +455,7 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         "span = span_get()",
         "sig = Signal(time_ns(), uid, kind, LABEL, HOST, PID, id, ns, msg, data, ctx_get(),"
         " site[1], None if span is None else span.trace_id,"
-        " None if span is None else span.span_id, error)",
+        " None if span is None else span.span_id)",
         *after,
         *_offer_lines(shape, taps, "LV"),
     ]
@@ -469,6 +470,8 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         "    ns, loc = more.ns, more.location",
         *before,
         *_VALUE_LINES,
+        "if error is not None and type(error) is not ErrorInfo:",
+        "    error = error_info(error)",
         "ctx = ctx_get()",
         "if more.ctx:",
         "    ctx = {**ctx, **{text(k): v for k, v in more.ctx.items()}}",
@@ -504,12 +507,10 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
     )
 
 
-#: Message, error and uid: the same for every emitter.
+#: The message and the uid: the same for every emitter.
 _VALUE_LINES = [
     "if type(msg) is not str and msg is not None:",
     "    msg = text(msg)",
-    "if error is not None and type(error) is not ErrorInfo:",
-    "    error = error_info(error)",
     "if spare:  # new_uid(), inlined for the common case: a spare one",
     "    try:",
     "        uid = take_uid()",
