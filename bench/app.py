@@ -17,6 +17,7 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,29 +152,35 @@ async def _client(addr: str, rate: int, seconds: float) -> dict[str, Any]:
         for _ in range(5):
             await asyncio.gather(*(client.get("/item") for _ in range(16)))
 
-        async def http() -> None:
-            tasks = []
+        async def on_schedule(step: Callable[[float], Awaitable[None]]) -> None:
+            """Call ``step(at)`` ``n`` times, ``1 / rate`` seconds apart (an open loop)."""
             t0 = loop.time()
             for i in range(n):
                 at = t0 + i / rate
                 delay = at - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                await step(at)
+
+        async def http() -> None:
+            tasks: list[asyncio.Task[None]] = []
+
+            async def start(at: float) -> None:
                 tasks.append(asyncio.create_task(one_request(at)))
+
+            await on_schedule(start)
             await asyncio.gather(*tasks)
 
         async def ws() -> None:
             async with websockets.connect(f"ws://{addr}/ws") as conn:
-                t0 = loop.time()
-                for i in range(n):
-                    at = t0 + i / rate
-                    delay = at - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+
+                async def ping(at: float) -> None:
                     sent = loop.time()
                     await conn.send("ping")
                     await conn.recv()
                     ws_lat.append(loop.time() - sent)
+
+                await on_schedule(ping)
 
         await asyncio.gather(http(), ws())
     return {

@@ -58,17 +58,32 @@ class _Floor(msgspec.Struct, gc=False):
     data: dict[str, Any]
 
 
-async def _floor(path: Path, n: int, timed: bool) -> list[int]:
+def _batch_file(
+    path: Path,
+) -> tuple[deque[Any], Callable[[], None], Awaitable[bool], Callable[[], None]]:
+    """What both floors share: a deque, ``flush()`` (one encode and one ``os.write`` for all it
+    holds), the finished awaitable their calls return, and ``close()`` (flush, fsync, close)."""
     enc = msgspec.json.Encoder()
-    queue: deque[_Floor] = deque()
+    queue: deque[Any] = deque()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     done = asyncio.get_running_loop().create_future()
     done.set_result(True)
-    time_ns = time.time_ns
 
     def flush() -> None:
         os.write(fd, enc.encode_lines(queue))
         queue.clear()
+
+    def close() -> None:
+        flush()
+        os.fsync(fd)
+        os.close(fd)
+
+    return queue, flush, done, close
+
+
+async def _floor(path: Path, n: int, timed: bool) -> list[int]:
+    queue, flush, done, close = _batch_file(path)
+    time_ns = time.time_ns
 
     def log(level: str, msg: str, /, **data: Any) -> Awaitable[bool]:
         queue.append(_Floor(time_ns(), level, msg, data))
@@ -77,9 +92,7 @@ async def _floor(path: Path, n: int, timed: bool) -> list[int]:
         return done
 
     lat = await _loop(log, n, timed)
-    flush()
-    os.fsync(fd)
-    os.close(fd)
+    close()
     return lat
 
 
@@ -106,11 +119,7 @@ async def _same_line_floor(path: Path, n: int, timed: bool) -> list[int]:
     """The floor, writing the line aiotelemetry writes: the same fields (a uid, host, pid, the
     caller's module and location, looked up per call and cached per call site), nothing else
     (no context, span, thread check, count or mode)."""
-    enc = msgspec.json.Encoder()
-    queue: deque[_Line] = deque()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    done = asyncio.get_running_loop().create_future()
-    done.set_result(True)
+    queue, flush, done, close = _batch_file(path)
     time_ns = time.time_ns
     getframe = sys._getframe
     host, pid = os.uname().nodename, os.getpid()
@@ -118,10 +127,6 @@ async def _same_line_floor(path: Path, n: int, timed: bool) -> list[int]:
     uids = random.getrandbits(64 * n).to_bytes(8 * n, "little").hex(" ", 8).split(" ")
     take = uids.pop
     sites: dict[int, tuple[str, _Location]] = {}
-
-    def flush() -> None:
-        os.write(fd, enc.encode_lines(queue))
-        queue.clear()
 
     def log(level: str, msg: str, /, **data: Any) -> Awaitable[bool]:
         frame = getframe(1)
@@ -138,9 +143,7 @@ async def _same_line_floor(path: Path, n: int, timed: bool) -> list[int]:
         return done
 
     lat = await _loop(log, n, timed)
-    flush()
-    os.fsync(fd)
-    os.close(fd)
+    close()
     return lat
 
 
