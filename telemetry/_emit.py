@@ -196,13 +196,11 @@ def compile_emitters(plan: Plan) -> Emitters:
             h._settle_nowait(sig)
         return True
 
-    def settle_parked(waits: list[Handler], sig: Signal) -> None:
-        return None  # unreachable: parking offers settle every signal themselves
-
     base = _namespace(plan)
     offer = _build(plan, base, "offer", plan.yes, wait_for, parking=False)
     offer_now = _build(plan, base, "offer", True, settle_now, parking=False)
-    deliver = _build(plan, base, "offer", None, settle_parked, parking=True)
+    # A parking offer settles every signal itself (Handler._offer_parking): nothing to wait for.
+    deliver = _build(plan, base, "offer", None, None, parking=True)
     dispatch = _build(plan, base, "dispatch", plan.yes, wait_for, offer=offer)
     dispatch_now = _build(plan, base, "dispatch", True, settle_now, offer=offer_now)
 
@@ -284,7 +282,7 @@ def _build(
     base: dict[str, Any],
     what: Literal["offer", "dispatch", "emit"],
     done: object,
-    settle: Callable[[list[Handler], Signal], object],
+    settle: Callable[[list[Handler], Signal], object] | None,
     *,
     parking: bool = False,
     offer: Callable[..., Any] | None = None,
@@ -305,7 +303,7 @@ def _build(
         (maxsize > 0, _filter_stage(h, what == "emit", lv)) for _, maxsize, _, _, _, h in targets
     )
     if what == "offer":
-        source = _offer_source(shape, bool(namespace["taps"]), parking)
+        source = _offer_source(shape, bool(namespace["taps"]))
     elif what == "dispatch":
         source = _DISPATCH_SOURCE
     else:
@@ -409,10 +407,8 @@ def _offer_lines(shape: Shape, taps: bool, level: str) -> list[str]:
     return [*lines, "return DONE if waits is None else settle(waits, sig)"]
 
 
-def _offer_source(shape: Shape, taps: bool, parking: bool) -> str:
+def _offer_source(shape: Shape, taps: bool) -> str:
     body = _offer_lines(shape, taps, "lv")
-    if parking:  # a parking offer settles every signal itself, and returns nothing
-        body = [line.replace("return DONE", "return None") for line in body]
     return "def offer(sig, lv):\n" + "".join(f"    {line}\n" for line in body)
 
 

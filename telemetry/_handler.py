@@ -166,6 +166,9 @@ class Handler:
         #: Signals from other threads waiting, in arrival order, for room (see _offer_parking).
         self._parked: deque[Signal] = deque()
         self._pumping = False
+        #: Set while no pump runs: what flush and close wait on for the parked signals.
+        self._pump_idle = asyncio.Event()
+        self._pump_idle.set()
         #: Starts a task in the hub's task group (set by the hub while it runs).
         self._spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None] | None = None
         #: Told whenever a parked signal leaves (the hub wakes threads waiting for room).
@@ -303,6 +306,7 @@ class Handler:
                 self._refuse_full()
                 return True
             self._pumping = True
+            self._pump_idle.clear()
             self._spawn(self._pump)
         return True
 
@@ -322,6 +326,11 @@ class Handler:
                 self._on_unpark()
         finally:
             self._pumping = False
+            self._pump_idle.set()
+
+    async def _wait_unparked(self) -> None:
+        """Wait until the signals parked so far have been let in (or counted)."""
+        await self._pump_idle.wait()
 
     def _abandon_parked(self, reason: str) -> None:
         """Count the parked signals as dropped for ``reason`` (the close gave up on them)."""
@@ -572,6 +581,8 @@ class Handler:
         self._live = False
         self._parked = deque()
         self._pumping = False
+        self._pump_idle = asyncio.Event()
+        self._pump_idle.set()
         self._spawn = None
         if self._state != "closed":
             self._state = "new"

@@ -539,8 +539,7 @@ class Telemetry:
             return
         self._bridge.drain()
         for handler in list(self._handlers.values()):
-            while handler._pumping:  # noqa: ASYNC110 - the pump does the real waiting
-                await anyio.sleep(0.001)
+            await handler._wait_unparked()
             await handler._flush()
 
     async def aclose(self, timeout: float | Literal["default"] | None = "default") -> Stats:

@@ -121,8 +121,7 @@ class Runtime:
                 await opening.wait()
         with anyio.CancelScope(deadline=deadline):
             # Parked signals from other threads first: they were emitted before the close.
-            while handler._pumping:  # noqa: ASYNC110 - the pump does the real waiting
-                await asyncio.sleep(0.001)
+            await handler._wait_unparked()
         handler._begin_close()
         with anyio.CancelScope(deadline=deadline):
             await handler._wait_drained()
