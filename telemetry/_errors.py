@@ -14,9 +14,16 @@ The tree::
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
-__all__ = ["ClosedError", "ConfigError", "SinkError", "TelemetryError"]
+__all__ = ["ClosedError", "ConfigError", "SinkError", "TelemetryError", "did_you_mean"]
+
+
+def did_you_mean(word: str, allowed: Iterable[str]) -> str:
+    """Return ``"; did you mean 'x'?"`` for the closest of ``allowed`` to ``word``, or ``""``."""
+    close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class TelemetryError(Exception):
@@ -37,8 +44,10 @@ class ConfigError(TelemetryError, ValueError):
     @classmethod
     def choice(cls, param: str, value: object, allowed: Iterable[str]) -> ConfigError:
         """Build the error for a value that is not one of ``allowed``."""
-        names = ", ".join(repr(a) for a in sorted(allowed))
-        return cls(param, f"must be one of {names}; got {value!r}")
+        choices = sorted(allowed)
+        names = ", ".join(repr(a) for a in choices)
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        return cls(param, f"must be one of {names}; got {value!r}{hint}")
 
 
 class ClosedError(TelemetryError):
