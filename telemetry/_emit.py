@@ -32,7 +32,7 @@ from random import random as _random
 from typing import Any, Generic, Literal, TypeVar
 
 from . import _taps
-from ._context import SpanContext, _ctx, _span
+from ._context import SpanContext, _scope
 from ._errors import ConfigError
 from ._filters import Filters, RateLimiter, RateSpec
 from ._handler import Handler
@@ -251,8 +251,7 @@ def _namespace(plan: Plan) -> dict[str, Any]:
         "text": text,
         "error_info": error_info,
         "ErrorInfo": ErrorInfo,
-        "span_get": _span.get,
-        "ctx_get": _ctx.get,
+        "scope_get": _scope.get,
         "time_ns": time.time_ns,
         "spare": _spare_uids,
         "take_uid": _spare_uids.pop,
@@ -448,10 +447,9 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         "ns = site[0]",
         *before,
         *_VALUE_LINES,
-        "span = span_get()",
-        "sig = Signal(time_ns(), uid, kind, LABEL, HOST, PID, id, ns, msg, data, ctx_get(),"
-        " site[1], None if span is None else span.trace_id,"
-        " None if span is None else span.span_id)",
+        "scope = scope_get()  # (ctx, trace id, span id, span)",
+        "sig = Signal(time_ns(), uid, kind, LABEL, HOST, PID, id, ns, msg, data, scope[0],"
+        " site[1], scope[1], scope[2])",
         *after,
         *_offer_lines(shape, taps, "LV"),
     ]
@@ -468,10 +466,11 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         *_VALUE_LINES,
         "if error is not None and type(error) is not ErrorInfo:",
         "    error = error_info(error)",
-        "ctx = ctx_get()",
+        "scope = scope_get()",
+        "ctx = scope[0]",
         "if more.ctx:",
         "    ctx = {**ctx, **{text(k): v for k, v in more.ctx.items()}}",
-        "span = span_get() if more.span is None else more.span",
+        "span = scope[3] if more.span is None else more.span",
         "away = LOOP is not None and get_ident() != LOOP",
         "thread = current_thread().name if away and more.thread is None else more.thread",
         "sig = Signal(time_ns() if more.inst is None else more.inst, uid, kind, LABEL, HOST, PID,"

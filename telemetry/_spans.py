@@ -16,7 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from ._context import SpanContext, _span, reset_span, set_span
+from ._context import SpanContext, current_span, reset_span, set_span
 from ._emit import Emitters, More
 from ._signal import Level, Location, new_span_id, new_trace_id
 from ._sites import Sites
@@ -102,7 +102,7 @@ class Span:
         self.data.update(data)
 
     def _start(self) -> None:
-        parent = _span.get()
+        parent = current_span()
         if parent is None:
             ctx = SpanContext(trace_id=new_trace_id(), span_id=new_span_id())
         else:
