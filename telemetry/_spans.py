@@ -16,7 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from ._context import SpanContext, current_span, reset_span, set_span
+from ._context import Scope, SpanContext, current_span, reset_span, set_span
 from ._emit import Emitters, More
 from ._signal import Level, Location, new_span_id, new_trace_id
 from ._sites import Sites
@@ -82,7 +82,7 @@ class Span:
         self.ns = ns
         self.location = location
         self.context: SpanContext | None = None
-        self._token: contextvars.Token[SpanContext | None] | None = None
+        self._token: contextvars.Token[Scope] | None = None
         self.inst = 0
         self._t0 = 0
         self.duration_ns: int | None = None
