@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from random import random as _random
 from typing import Any, Generic, Literal, TypeVar
 
@@ -96,10 +96,43 @@ _NO_MORE = More()
 
 @dataclass(slots=True)
 class Counts:
-    """A hub's own counts: signals that passed the call filters, and those refused."""
+    """A hub's own counts: signals that passed the call filters, and those refused.
 
-    emitted: int = 0
+    The emitting path counts no emitted signal while the hub has a handler: every signal it
+    emits is offered to the first handler, which counts what it is offered anyway (queued,
+    dropped or filtered; see ``Handler._offered``), so the hub reads its count there. Only a
+    hub with no handler counts each signal itself (``direct``).
+    """
+
+    direct: int = 0
     refused: int = 0
+    #: The handlers that counted for the hub, each with what it had been offered before.
+    tellers: list[tuple[Handler, int]] = field(default_factory=list)
+
+    @property
+    def emitted(self) -> int:
+        """Signals that passed the call filters so far (those still waiting for room in a
+        queue are counted once they are queued or dropped, as a handler counts them)."""
+        return self.direct + sum(h._offered - before for h, before in self.tellers)
+
+    def count_by(self, first: Handler | None) -> None:
+        """From now on, count what ``first`` (the first handler of a new plan, or ``None``)
+        is offered. A handler that stops counting keeps its place until it is closed, so the
+        signals still waiting for it when it stopped are counted when they settle."""
+        kept = []
+        for h, before in self.tellers:
+            if h._state == "closed" and h is not first:
+                self.direct += h._offered - before
+            else:
+                kept.append((h, before))
+        if first is not None and not any(h is first for h, _ in kept):
+            kept.append((first, first._offered))
+        self.tellers = kept
+
+    def reset(self) -> None:
+        """Start from zero (in a forked child, whose handlers start from zero too)."""
+        self.direct = self.refused = 0
+        self.tellers = []
 
 
 @dataclass(slots=True, kw_only=True)
@@ -214,6 +247,7 @@ def compile_emitters(plan: Plan) -> Emitters:
             h._settle_nowait(sig)
         return True
 
+    plan.counts.count_by(plan.handlers[0] if plan.handlers else None)
     base = _namespace(plan)
     offer = _build(plan, base, "offer", plan.yes, wait_for, parking=False)
     offer_now = _build(plan, base, "offer", True, settle_now, parking=False)
@@ -381,7 +415,8 @@ def _filter_stage(h: Handler, level_known: bool, lv: int) -> str:
 
 def _offer_lines(shape: Shape, taps: bool, level: str) -> list[str]:
     """Count the signal, show it to the taps, give it to every handler; end by returning."""
-    lines = ["counts.emitted += 1"]
+    # With a handler, the first one counts what the hub emits (Counts).
+    lines = [] if shape else ["counts.direct += 1"]
     if taps:
         lines += [
             "for tap in taps:",

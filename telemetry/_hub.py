@@ -603,7 +603,8 @@ class Telemetry:
         deadline = time.monotonic() + EXIT_DEADLINE_S
         self._bridge.attach(None, None, lambda: 0, False)
         for sig, lv in self._bridge.take_all():
-            self._counts.emitted += 1
+            if not self._handlers:  # else the first handler counts it (Counts)
+                self._counts.direct += 1
             for h in self._handlers.values():
                 if h._wants(sig, lv):
                     h._parked.append(sig)
@@ -617,7 +618,7 @@ class Telemetry:
         forgotten, and an open hub goes back to ``new``: the child's own loop opens it again,
         as a gunicorn or uvicorn worker's lifespan does (``async with hub:``)."""
         self._bridge.after_fork()
-        self._counts.emitted = self._counts.refused = 0
+        self._counts.reset()
         if self._state in ("open", "closing") and not self._inline:
             self._state = "new"
         self._runtime = None
