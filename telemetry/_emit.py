@@ -297,8 +297,7 @@ def _namespace(plan: Plan) -> dict[str, Any]:
         "__builtins__": __builtins__,
         "Signal": Signal,
         "getframe": sys._getframe,
-        "id_of": id,
-        "cache_get": plan.sites.cache.get,
+        "site_at": plan.sites.by_offset.get,
         "resolve": plan.sites.resolve,
         "text": text,
         "error_info": error_info,
@@ -493,9 +492,8 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         # The call site: frame 1 is the creator, 2 its caller; resolve() skips further
         # frames of the library's own, for creators that forward.
         "frame = getframe(2)",
-        "code = frame.f_code",
-        "site = cache_get(id_of(code) + frame.f_lasti)  # site_key(frame), inlined",
-        "if site is None or site[2] is not code:",
+        "site = site_at(frame.f_lasti)  # Sites.by_offset",
+        "if site is None or site[2] is not frame.f_code:",
         "    site = resolve(frame)",
         "ns = site[0]",
         *before,
