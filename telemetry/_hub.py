@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import anyio
 
 from . import _hooks, _registry, _taps
+from ._background import Background, run_in_background
 from ._calls import (
     Ready,
     SignalOptions,
@@ -156,6 +157,8 @@ class Telemetry:
         self._limiters: dict[str, RateLimiter] = {}
         self._bridge = ThreadBridge(DEFAULT_BUFFER_SIZE * 8)
         self._runtime: Runtime | None = None
+        #: The loop's thread when opened with ``with`` (no running loop), else ``None``.
+        self._background: Background | None = None
         #: Run on the calling thread, with no loop: the stderr fallback.
         self._inline = False
         self._yes: Awaitable[bool] = Ready(True)
@@ -496,6 +499,24 @@ class Telemetry:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    def __enter__(self) -> Telemetry:
+        """``with Telemetry(...) as tel:`` in a program with no running event loop: the hub
+        runs on a loop of its own in a daemon thread, and every thread (this one too) emits
+        with the ``*_nowait`` creators, ``bind``, sync spans and ``@traced``. Leaving the block
+        closes the hub as :meth:`aclose` does. Inside a running loop, use ``async with``."""
+        self._background = run_in_background(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        background, self._background = self._background, None
+        if background is not None:
+            background.close()
 
     async def open(self) -> None:
         """Open every sink and start the workers; make this the default hub.
