@@ -13,6 +13,7 @@ hub ``closed``: after that, and only then, emitted == written + dropped for ever
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import warnings
@@ -26,10 +27,12 @@ import anyio
 from . import _hooks, _registry, _taps
 from ._background import Background, run_in_background
 from ._calls import (
+    ExcInfo,
     Ready,
     SignalOptions,
     call_signal,
     error_message,
+    exc_of,
     level_number,
     then,
     up,
@@ -388,13 +391,19 @@ class Telemetry:
         /,
         *,
         error: BaseException | None = None,
+        exc_info: ExcInfo = None,
         stacklevel: int = 1,
         **data: Any,
     ) -> Awaitable[bool]:
-        """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``."""
+        """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``.
+
+        ``error`` records an exception; ``exc_info=True`` the one being handled (as in
+        ``logging``; an exception or a ``sys.exc_info()`` tuple works too)."""
         emit = self._table[level]
         if emit is False:
             return self._no
+        if exc_info is not None and error is None:
+            error = exc_of(exc_info)
         return emit("log", None, msg, data, error, up(stacklevel))
 
     def log_nowait(
@@ -404,12 +413,35 @@ class Telemetry:
         /,
         *,
         error: BaseException | None = None,
+        exc_info: ExcInfo = None,
         stacklevel: int = 1,
         **data: Any,
     ) -> bool:
         """:meth:`log` without awaiting (see :meth:`signal_nowait`)."""
         emit = self._table_nowait[level]
-        return emit is not False and emit("log", None, msg, data, error, up(stacklevel))
+        if emit is False:
+            return False
+        if exc_info is not None and error is None:
+            error = exc_of(exc_info)
+        return emit("log", None, msg, data, error, up(stacklevel))
+
+    def exception(
+        self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
+    ) -> Awaitable[bool]:
+        """In an ``except`` block: ``await tel.exception("payment failed", order=o)`` logs
+        ``msg`` at level ``error`` with the exception being handled and its traceback (as
+        ``logging``'s ``exception()``); ``log("error", msg, exc_info=True)`` in short."""
+        emit = self._table[level]
+        if emit is False:
+            return self._no
+        return emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
+
+    def exception_nowait(
+        self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
+    ) -> bool:
+        """:meth:`exception` without awaiting, for sync code; safe from any thread."""
+        emit = self._table_nowait[level]
+        return emit is not False and emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
 
     def event(
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any

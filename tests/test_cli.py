@@ -148,7 +148,7 @@ async def test_tail_prints_each_signal_as_a_text_line(
     status, out, err = run(["tail", str(path)], capsys)
     assert status == 0
     assert err == ""
-    assert out.splitlines() == [TextFormat().format(s) for s in written]
+    assert out == "".join(TextFormat(traceback=True).format(s) + "\n" for s in written)
     assert "\x1b[" not in out
 
 
@@ -170,7 +170,9 @@ async def test_tail_colour_always_uses_the_coloured_format(
     path = tmp_path / "app.jsonl"
     written = await write_log(path, mixed)
     _, out, _ = run(["tail", "--color", "always", str(path)], capsys)
-    assert out.splitlines() == [TextFormat(colour=True).format(s) for s in written]
+    assert out == "".join(
+        TextFormat(colour=True, traceback=True).format(s) + "\n" for s in written
+    )
 
 
 def rotated_files(folder: Path) -> list[Path]:
@@ -242,7 +244,7 @@ async def test_corrupted_and_truncated_lines_are_shown_and_counted(
     shown = out.splitlines()
     marked = [line for line in shown if line.startswith("!! ")]
     assert [line for line in shown if not line.startswith("!! ")] == [
-        TextFormat().format(s) for s in written
+        line for s in written for line in TextFormat(traceback=True).format(s).split("\n")
     ]
     assert marked[0].startswith(f"!! {path}:3: {PROBLEMS['not_json']}: ")
     assert "\x1b" not in marked[0]  # control characters are escaped, never passed through

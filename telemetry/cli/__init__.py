@@ -145,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
         "FORCE_COLOR), always, never",
     )
     t.add_argument(
+        "--no-traceback",
+        dest="traceback",
+        action="store_false",
+        help="leave out the traceback printed under a signal that carries an exception",
+    )
+    t.add_argument(
         "--interval",
         type=_interval,
         default=DEFAULT_POLL_INTERVAL_S,
@@ -200,7 +206,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             colour = not args.json and (
                 args.colour == "always" or (args.colour == "auto" and _wants_colour(out))
             )
-            printer = Printer(out, err, select=_select(args), json=args.json, colour=colour)
+            printer = Printer(
+                out,
+                err,
+                select=_select(args),
+                json=args.json,
+                colour=colour,
+                traceback=args.traceback,
+            )
             return tail(
                 args.files,
                 printer=printer,
