@@ -156,3 +156,22 @@ def test_forked_children_write_with_their_own_thread(tmp_path: Path) -> None:
     for name in ("forked", "mp"):
         assert [s["data"]["i"] for s in by_msg[name]] == list(range(200))
         assert {s["pid"] for s in by_msg[name]} - {parent} == {by_msg[name][0]["pid"]}
+
+
+def test_the_sync_example_runs_and_writes_its_traceback(tmp_path: Path) -> None:
+    """examples/sync_script.py, as a user runs it: every signal in the file, the failed order
+    with its traceback, context carried into the pool's threads."""
+    script = Path(__file__).resolve().parent.parent / "examples" / "sync_script.py"
+    result = run_script(script.read_text(), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "file: written=9 dropped=0",
+        "console: written=9 dropped=0",
+    ]
+    lines = (tmp_path / "logs" / "sync_script.jsonl").read_text().splitlines()
+    signals = [json.loads(line) for line in lines]
+    assert all(s["ctx"]["run"] == "nightly" for s in signals)
+    failed = next(s for s in signals if s.get("msg") == "order failed")
+    assert failed["level"] == "error"
+    assert "ZeroDivisionError: division by zero" in failed["error"]["stacktrace"]
+    assert "in order_total" in failed["error"]["stacktrace"]
