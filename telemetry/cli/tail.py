@@ -2,10 +2,10 @@
 
 Signals are printed with :class:`~telemetry.formats.TextFormat` (coloured on a terminal), a
 signal that carries an exception followed by its traceback, indented (``--no-traceback``
-leaves it out), or as the JSON lines they were with ``--json``. Lines that are not signals are never dropped
-quietly: in text output they are printed where they occur, marked ``!!`` with the reason; with
-``--json`` they go to stderr, so that stdout stays valid JSON lines. Either way they are counted,
-and the count is printed to stderr at the end.
+leaves it out), or as the JSON lines they were with ``--json``. Lines that are not signals are
+never dropped quietly: in text output they are printed where they occur, marked ``!!`` with
+the reason; with ``--json`` they go to stderr, so that stdout stays valid JSON lines. Either
+way they are counted, and the count is printed to stderr at the end.
 """
 
 from __future__ import annotations
