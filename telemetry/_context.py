@@ -7,6 +7,7 @@ dict per ``bind``), so a task that binds more never changes what its parent sees
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from collections.abc import Mapping
 from types import TracebackType
@@ -14,7 +15,14 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["SpanContext", "bind", "current_context", "current_span"]
+__all__ = [
+    "SpanContext",
+    "bind",
+    "current_context",
+    "current_span",
+    "raised_in",
+    "remember_context",
+]
 
 _EMPTY: dict[str, Any] = {}
 _ctx: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
@@ -103,3 +111,24 @@ def set_span(span: SpanContext | None) -> contextvars.Token[SpanContext | None]:
 def reset_span(token: contextvars.Token[SpanContext | None]) -> None:
     """Restore the span that was current before :func:`set_span`."""
     _span.reset(token)
+
+
+#: The attribute an exception keeps the context it was raised in under.
+_RAISED_IN = "__telemetry_context__"
+
+
+def remember_context(exc: BaseException, ctx: dict[str, Any], span: SpanContext | None) -> None:
+    """Keep on ``exc`` the bound values and the span it left, so that a record logged about it
+    later, outside that context (a server's "Exception in ASGI application"), carries them.
+    The innermost context wins: an exception already marked keeps its mark."""
+    if getattr(exc, _RAISED_IN, None) is not None:
+        return
+    # An exception type with __slots__ and no __dict__ cannot keep it: nothing to do then.
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(exc, _RAISED_IN, (ctx, span))
+
+
+def raised_in(exc: BaseException) -> tuple[dict[str, Any], SpanContext | None] | None:
+    """What :func:`remember_context` kept on ``exc``, if anything."""
+    found = getattr(exc, _RAISED_IN, None)
+    return found if isinstance(found, tuple) and len(found) == 2 else None
