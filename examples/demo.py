@@ -341,6 +341,11 @@ def report(
             f"  await tel.log(...) in the app   p50 {c['p50_us']:5.1f} µs   "
             f"p99 {c['p99_us']:5.1f} µs   max {c['max_us']:.0f} µs   (n={c['count']})"
         )
+        print(
+            "    (wall-clock inside the loaded app, on the cores the servers and the clients\n"
+            "     share; the benchmarks' sub-microsecond figure is the call alone: see\n"
+            "     docs/benchmarks.md, 'What a call costs, and why the demo shows more')"
+        )
     print(
         f"  websocket round trip at {RTT_RATE} msg/s, one signal per message "
         f"({RTT_ROUNDS} x {RTT_SEGMENT_S:.0f} s each, alternating):"
