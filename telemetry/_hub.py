@@ -105,7 +105,9 @@ class Telemetry:
     ``location=False`` records the module but not the file and line of each call.
 
     Entering opens every sink and starts the workers, and makes this the default hub used by
-    the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`.
+    the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`. A program
+    with no event loop uses ``with Telemetry(...) as tel:`` instead: the hub runs on a loop of
+    its own in a background thread, and the code emits with the ``*_nowait`` forms.
     The ``TELEMETRY_*`` environment variables are read here (see :mod:`telemetry._env`).
     """
 
