@@ -91,14 +91,23 @@ class Background:
 
     def close(self, timeout: float | None = None) -> None:
         """Close the hub on its loop (within ``timeout`` seconds, else the hub's own close
-        timeout), then stop the loop and join its thread."""
-        if self in _running:
-            _running.remove(self)
+        timeout), then stop the loop and join its thread.
+
+        Interrupted (Ctrl-C while waiting), the hub is left running, to be closed at exit."""
         try:
             if self.hub.state in ("open", "closing"):
-                self.call(self.hub.aclose("default" if timeout is None else timeout))
-        finally:
-            self._stop_loop()
+                limit = "default" if timeout is None else timeout
+                wait = None if timeout is None else timeout + JOIN_S
+                self.call(self.hub.aclose(limit), wait)
+        except Exception:
+            self._forget()
+            raise
+        self._forget()
+
+    def _forget(self) -> None:
+        if self in _running:
+            _running.remove(self)
+        self._stop_loop()
 
     def _stop_loop(self) -> None:
         loop, thread = self.loop, self.thread

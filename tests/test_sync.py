@@ -76,6 +76,24 @@ def test_module_level_creators_reach_the_background_hub() -> None:
     assert [s.msg for s in sink.signals] == ["via the module", "bad"]
 
 
+def test_an_exception_leaving_the_block_still_closes_the_hub() -> None:
+    """The block's exception propagates unchanged, after everything emitted is written."""
+    sink = MemorySink()
+    hub = Telemetry(handlers={"m": sink})
+
+    def run() -> None:
+        with hub:
+            tel.log_nowait("info", "before the failure")
+            raise KeyError("missing")
+
+    with pytest.raises(KeyError, match="missing"):
+        run()
+    assert hub.state == "closed"
+    assert [s.msg for s in sink.signals] == ["before the failure"]
+    assert_accounted(hub.stats())
+    assert _loop_threads() == []
+
+
 async def test_with_inside_a_running_loop_is_refused() -> None:
     """Inside a running loop the hub belongs on that loop: 'with' says to use 'async with'."""
     hub = Telemetry(handlers={"m": MemorySink()})
