@@ -27,8 +27,9 @@ metric                                             what it counts
 ``otel_sdk_processor_log_queue_size``              signals queued (or parked) now
 ``otel_sdk_processor_log_queue_capacity``          the queue's capacity (``buffer_size``)
 ``aiotelemetry_handler_accepted_total``            signals offered to the handler
-``otel_sdk_processor_log_processed_total``         finished with: written (``error_type``
-                                                   empty) or dropped (the reason)
+``otel_sdk_processor_log_processed_total``         handed to the sink (``error_type``
+                                                   empty), or dropped before (the reason;
+                                                   ``closed`` is ``already_shutdown``)
 ``otel_sdk_exporter_log_exported_total``           written, or dropped after the sink kept
                                                    failing (``error_type="sink_error"``)
 ``aiotelemetry_handler_sink_errors_total``         failed write attempts (retried or not)
@@ -66,6 +67,8 @@ __all__ = ["COMPONENT_TYPE", "TelemetryCollector"]
 #: The ``otel_component_type`` of every handler.
 COMPONENT_TYPE = "aiotelemetry_handler"
 _LABELS = ["otel_component_name", "otel_component_type"]
+#: Drop reasons that OpenTelemetry has a name of its own for (``error.type``).
+_OTEL_ERROR_TYPES = {"closed": "already_shutdown"}
 
 
 class TelemetryCollector(Collector):
@@ -113,8 +116,8 @@ def _families(stats: Stats | None) -> list[Metric]:
     )
     processed = counter(
         "otel_sdk_processor_log_processed",
-        "Signals a handler finished with: written (error_type empty) or dropped (error_type "
-        "is the reason).",
+        "Signals a handler handed to its sink (error_type empty) or dropped before that "
+        "(error_type is the reason).",
         labels=[*_LABELS, "error_type"],
     )
     exported = counter(
@@ -170,11 +173,16 @@ def _families(stats: Stats | None) -> list[Metric]:
         size.add_metric(who, h.queued)
         capacity.add_metric(who, h.buffer_size)
         accepted.add_metric(who, h.emitted)
-        processed.add_metric([*who, ""], h.written)
+        # OpenTelemetry counts a signal as processed once it is handed to the exporter (the
+        # sink), whatever the write's outcome: that outcome is the exporter's metric.
+        lost = h.dropped.get("sink_error", 0)
+        processed.add_metric([*who, ""], h.written + lost)
         for reason in (*DROP_REASONS, *sorted(set(h.dropped) - set(DROP_REASONS))):
-            processed.add_metric([*who, reason], h.dropped.get(reason, 0))
+            if reason != "sink_error":
+                error_type = _OTEL_ERROR_TYPES.get(reason, reason)
+                processed.add_metric([*who, error_type], h.dropped.get(reason, 0))
         exported.add_metric([*who, ""], h.written)
-        exported.add_metric([*who, "sink_error"], h.dropped.get("sink_error", 0))
+        exported.add_metric([*who, "sink_error"], lost)
         errors.add_metric(who, h.errors)
         retries.add_metric(who, h.retries)
         filtered.add_metric(who, h.filtered)

@@ -102,6 +102,12 @@ async def test_a_scrape_reports_each_handlers_pipeline(
     assert p99 == pytest.approx(f.latency.p99_us / 1e6)
 
     b = stats.handlers["flaky"]
+    # processed counts what was handed to the sink, whatever came of the write
+    assert live[("otel_sdk_processor_log_processed_total", who("flaky", error_type=""))] == 20
+    assert (
+        "otel_sdk_processor_log_processed_total",
+        who("flaky", error_type="sink_error"),
+    ) not in live
     lost = live[("otel_sdk_exporter_log_exported_total", who("flaky", error_type="sink_error"))]
     assert lost == b.dropped["sink_error"] == 20
     assert live[("aiotelemetry_handler_sink_errors_total", who("flaky"))] == b.errors > 0
@@ -135,3 +141,27 @@ def test_registering_twice_is_refused_by_name() -> None:
     registry.register(TelemetryCollector())
     with pytest.raises(ValueError, match="Duplicated"):
         registry.register(TelemetryCollector())
+
+
+async def test_signals_after_close_are_already_shutdown() -> None:
+    """OpenTelemetry's name for a drop after shutdown is already_shutdown (our `closed`); once
+    closed, accepted is exactly the sum of processed over its error types."""
+    registry = CollectorRegistry()
+    hub = Telemetry(handlers={"m": MemorySink()})
+    registry.register(TelemetryCollector(hub))
+    async with hub:
+        await hub.log("info", "in time")
+    hub.log_nowait("info", "too late")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for s in family.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    shutdown = ("otel_sdk_processor_log_processed_total", who("m", error_type="already_shutdown"))
+    assert samples[shutdown] == 1
+    processed = sum(
+        v
+        for (name, labels), v in samples.items()
+        if name == "otel_sdk_processor_log_processed_total"
+        and ("otel_component_name", "m") in labels
+    )
+    assert processed == samples[("aiotelemetry_handler_accepted_total", who("m"))] == 2
