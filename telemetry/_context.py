@@ -120,9 +120,8 @@ _RAISED_IN = "__telemetry_context__"
 def remember_context(exc: BaseException, ctx: dict[str, Any], span: SpanContext | None) -> None:
     """Keep on ``exc`` the bound values and the span it left, so that a record logged about it
     later, outside that context (a server's "Exception in ASGI application"), carries them.
-    The innermost context wins: an exception already marked keeps its mark."""
-    if getattr(exc, _RAISED_IN, None) is not None:
-        return
+    The last context it leaves wins (the outermost; and an exception object raised again in
+    another request never keeps the first one's)."""
     # An exception type with __slots__ and no __dict__ cannot keep it: nothing to do then.
     with contextlib.suppress(AttributeError, TypeError):
         setattr(exc, _RAISED_IN, (ctx, span))
