@@ -8,11 +8,12 @@ default hub or its configuration changes, so that a call is one look-up and one 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _registry
-from ._calls import SignalOptions, error_message, then
+from ._calls import ExcInfo, SignalOptions, error_message, exc_of, then
 from ._emit import Emit
 from ._fallback import current_hub
 from ._spans import Span, SpanHost
@@ -27,6 +28,8 @@ __all__ = [
     "error_nowait",
     "event",
     "event_nowait",
+    "exception",
+    "exception_nowait",
     "flush",
     "health",
     "log",
@@ -73,25 +76,66 @@ def signal_nowait(msg: object = None, /, **options: Unpack[SignalOptions]) -> bo
 
 
 def log(
-    level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
+    level: str | int,
+    msg: object = None,
+    /,
+    *,
+    error: BaseException | None = None,
+    exc_info: ExcInfo = None,
+    **data: Any,
 ) -> Awaitable[bool]:
     """``await tel.log("info", "user joined", room=r)``; see :meth:`Telemetry.log`."""
     try:
         emit = _T[level]
     except KeyError:
         emit = _TM(level)
-    return _NO if emit is False else emit("log", None, msg, data, error)
+    if emit is False:
+        return _NO
+    if exc_info is not None and error is None:
+        error = exc_of(exc_info)
+    return emit("log", None, msg, data, error)
 
 
 def log_nowait(
-    level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
+    level: str | int,
+    msg: object = None,
+    /,
+    *,
+    error: BaseException | None = None,
+    exc_info: ExcInfo = None,
+    **data: Any,
 ) -> bool:
     """:func:`log` without awaiting, from any thread."""
     try:
         emit = _TN[level]
     except KeyError:
         emit = _TNM(level)
-    return emit is not False and emit("log", None, msg, data, error)
+    if emit is False:
+        return False
+    if exc_info is not None and error is None:
+        error = exc_of(exc_info)
+    return emit("log", None, msg, data, error)
+
+
+def exception(msg: object = None, /, *, level: str | int = "error", **data: Any) -> Awaitable[bool]:
+    """In an ``except`` block: log ``msg`` with the exception being handled and its
+    traceback; see :meth:`Telemetry.exception`."""
+    try:
+        emit = _T[level]
+    except KeyError:
+        emit = _TM(level)
+    if emit is False:
+        return _NO
+    return emit("log", None, msg, data, sys.exc_info()[1])
+
+
+def exception_nowait(msg: object = None, /, *, level: str | int = "error", **data: Any) -> bool:
+    """:func:`exception` without awaiting, from any thread."""
+    try:
+        emit = _TN[level]
+    except KeyError:
+        emit = _TNM(level)
+    return emit is not False and emit("log", None, msg, data, sys.exc_info()[1])
 
 
 def event(id: str, /, *, level: str | int = "info", **data: Any) -> Awaitable[bool]:

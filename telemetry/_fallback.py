@@ -40,7 +40,7 @@ class _StderrSink(Sink):
                 if self.format == "json":
                     line = JsonFormat().encode(sig).decode()
                 else:
-                    line = TextFormat(colour=stream.isatty()).format(sig)
+                    line = TextFormat(colour=stream.isatty(), traceback=True).format(sig)
                 stream.write(line + "\n")
             stream.flush()
         except Exception as exc:  # stderr closed or broken: nowhere to report, not our caller's

@@ -13,6 +13,7 @@ hub ``closed``: after that, and only then, emitted == written + dropped for ever
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import warnings
@@ -24,11 +25,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import anyio
 
 from . import _hooks, _registry, _taps
+from ._background import Background, run_in_background
 from ._calls import (
+    ExcInfo,
     Ready,
     SignalOptions,
     call_signal,
     error_message,
+    exc_of,
     level_number,
     then,
     up,
@@ -101,7 +105,9 @@ class Telemetry:
     ``location=False`` records the module but not the file and line of each call.
 
     Entering opens every sink and starts the workers, and makes this the default hub used by
-    the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`.
+    the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`. A program
+    with no event loop uses ``with Telemetry(...) as tel:`` instead: the hub runs on a loop of
+    its own in a background thread, and the code emits with the ``*_nowait`` forms.
     The ``TELEMETRY_*`` environment variables are read here (see :mod:`telemetry._env`).
     """
 
@@ -156,6 +162,8 @@ class Telemetry:
         self._limiters: dict[str, RateLimiter] = {}
         self._bridge = ThreadBridge(DEFAULT_BUFFER_SIZE * 8)
         self._runtime: Runtime | None = None
+        #: The loop's thread when opened with ``with`` (no running loop), else ``None``.
+        self._background: Background | None = None
         #: Run on the calling thread, with no loop: the stderr fallback.
         self._inline = False
         self._yes: Awaitable[bool] = Ready(True)
@@ -387,16 +395,22 @@ class Telemetry:
         /,
         *,
         error: BaseException | None = None,
+        exc_info: ExcInfo = None,
         stacklevel: int = 1,
         **data: Any,
     ) -> Awaitable[bool]:
-        """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``."""
+        """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``.
+
+        ``error`` records an exception; ``exc_info=True`` the one being handled (as in
+        ``logging``; an exception or a ``sys.exc_info()`` tuple works too)."""
         try:
             emit = self._levels[level]
         except KeyError:
             emit = self._table.missing(level)
         if emit is False:
             return self._no
+        if exc_info is not None and error is None:
+            error = exc_of(exc_info)
         return emit("log", None, msg, data, error, up(stacklevel))
 
     def log_nowait(
@@ -406,6 +420,7 @@ class Telemetry:
         /,
         *,
         error: BaseException | None = None,
+        exc_info: ExcInfo = None,
         stacklevel: int = 1,
         **data: Any,
     ) -> bool:
@@ -414,7 +429,35 @@ class Telemetry:
             emit = self._levels_nowait[level]
         except KeyError:
             emit = self._table_nowait.missing(level)
-        return emit is not False and emit("log", None, msg, data, error, up(stacklevel))
+        if emit is False:
+            return False
+        if exc_info is not None and error is None:
+            error = exc_of(exc_info)
+        return emit("log", None, msg, data, error, up(stacklevel))
+
+    def exception(
+        self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
+    ) -> Awaitable[bool]:
+        """In an ``except`` block: ``await tel.exception("payment failed", order=o)`` logs
+        ``msg`` at level ``error`` with the exception being handled and its traceback (as
+        ``logging``'s ``exception()``); ``log("error", msg, exc_info=True)`` in short."""
+        try:
+            emit = self._levels[level]
+        except KeyError:
+            emit = self._table.missing(level)
+        if emit is False:
+            return self._no
+        return emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
+
+    def exception_nowait(
+        self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
+    ) -> bool:
+        """:meth:`exception` without awaiting, for sync code; safe from any thread."""
+        try:
+            emit = self._levels_nowait[level]
+        except KeyError:
+            emit = self._table_nowait.missing(level)
+        return emit is not False and emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
 
     def event(
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
@@ -516,6 +559,24 @@ class Telemetry:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    def __enter__(self) -> Telemetry:
+        """``with Telemetry(...) as tel:`` in a program with no running event loop: the hub
+        runs on a loop of its own in a daemon thread, and every thread (this one too) emits
+        with the ``*_nowait`` creators, ``bind``, sync spans and ``@traced``. Leaving the block
+        closes the hub as :meth:`aclose` does. Inside a running loop, use ``async with``."""
+        self._background = run_in_background(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        background, self._background = self._background, None
+        if background is not None:
+            background.close()
 
     async def open(self) -> None:
         """Open every sink and start the workers; make this the default hub.

@@ -6,8 +6,10 @@
 - ``stats FILE...``: counts by level, kind and id, error rate, first and last time.
 - ``demo``: run the demo, as ``make demo`` does.
 
-``tail`` and ``stats`` share the filters ``--level`` (a minimum), ``--id`` (a glob, repeatable)
-and ``--since`` (``10m``, ``2h``, ``1d`` back from now, or an ISO 8601 time). Lines that are not
+``tail`` and ``stats`` share the filters ``--level`` (a minimum), ``--id`` and ``--ns`` (globs,
+repeatable), ``--since`` (``10m``, ``2h``, ``1d`` back from now, or an ISO 8601 time),
+``--where KEY=VALUE`` (a data or context value, repeatable) and ``--grep TEXT``; every filter
+given must hold. Lines that are not
 signals (not JSON, cut short, of another shape) are shown as such and counted, never dropped.
 
 :func:`main` takes the arguments as a list and returns the exit status, so it can be called
@@ -28,7 +30,7 @@ from .._errors import ConfigError
 from .._signal import Level
 from ..sinks.console import _wants_colour
 from .demo import run_demo
-from .filters import SignalFilter, parse_since
+from .filters import SignalFilter, parse_since, parse_where
 from .follow import DEFAULT_POLL_INTERVAL_S
 from .stats import DEFAULT_TOP, collect, render
 from .tail import Printer, tail
@@ -53,6 +55,13 @@ def _since(text: str) -> str:
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _where(text: str) -> tuple[str, str]:
+    try:
+        return parse_where(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _count(text: str) -> int:
@@ -89,6 +98,28 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="PATTERN",
         help="only signals whose id matches this glob (*, ?, [abc]); repeat for several",
+    )
+    g.add_argument(
+        "--ns",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only signals whose namespace (module or logger) matches this glob "
+        "(app.*, uvicorn.*); repeat for several",
+    )
+    g.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        type=_where,
+        metavar="KEY=VALUE",
+        help="only signals whose data or context has KEY equal to VALUE "
+        "(request_id=abc123, status=500); repeat: all must hold",
+    )
+    g.add_argument(
+        "--grep",
+        metavar="TEXT",
+        help="only signals whose printed line contains TEXT (case-sensitive)",
     )
     g.add_argument(
         "--since",
@@ -145,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         "FORCE_COLOR), always, never",
     )
     t.add_argument(
+        "--no-traceback",
+        dest="traceback",
+        action="store_false",
+        help="leave out the traceback printed under a signal that carries an exception",
+    )
+    t.add_argument(
         "--interval",
         type=_interval,
         default=DEFAULT_POLL_INTERVAL_S,
@@ -184,6 +221,9 @@ def _select(args: argparse.Namespace) -> SignalFilter:
         min_level=args.level,
         ids=args.id,
         since_ns=None if args.since is None else parse_since(args.since),
+        namespaces=args.ns,
+        where=args.where,
+        grep=args.grep,
     )
 
 
@@ -200,7 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             colour = not args.json and (
                 args.colour == "always" or (args.colour == "auto" and _wants_colour(out))
             )
-            printer = Printer(out, err, select=_select(args), json=args.json, colour=colour)
+            printer = Printer(
+                out,
+                err,
+                select=_select(args),
+                json=args.json,
+                colour=colour,
+                traceback=args.traceback,
+            )
             return tail(
                 args.files,
                 printer=printer,

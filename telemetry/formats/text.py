@@ -1,7 +1,10 @@
 """Human-readable lines: time, level, namespace, id, message, then data as ``key=value``.
 
-Every signal is exactly one line: newlines and other control characters in messages and values
-are escaped, so a value can never forge an extra line.
+Every signal is one line: newlines and other control characters in messages and values are
+escaped, so a value can never forge an extra line. With ``traceback=True`` (the console's
+choice) a signal that carries an exception is followed by its traceback, each line of it
+indented by four spaces and escaped the same way, so that it cannot be taken for a signal
+either (a signal's line starts with its time).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 from .._signal import ErrorInfo, Signal
 from ._safe import safe_repr
 
-__all__ = ["TextFormat", "TimeFormatter", "escape", "format_time"]
+__all__ = ["TextFormat", "TimeFormatter", "escape", "format_time", "traceback_lines"]
 
 _COLOURS = {
     "trace": "\x1b[2m",
@@ -87,16 +90,40 @@ def _error(err: ErrorInfo) -> str:
     return " <- ".join(parts)
 
 
+_RED = "\x1b[31m"
+#: The lines of a Python traceback that are not frames or source: they are not indented.
+_HEADINGS = ("Traceback (most recent call last):", "During handling", "The above exception")
+
+
+def traceback_lines(err: ErrorInfo, *, colour: bool = False, indent: str = "    ") -> list[str]:
+    """The traceback of ``err`` as lines to print under its signal: indented, control
+    characters escaped; with ``colour``, frames dimmed and the exception lines in red."""
+    out = []
+    for line in err.traceback().splitlines():
+        if not line:
+            continue
+        text = escape(line)
+        if colour:
+            if line[0] in " \t" or line.startswith(_HEADINGS):
+                text = f"{_DIM}{text}{_RESET}"
+            else:  # "ZeroDivisionError: division by zero"
+                text = f"{_RED}{text}{_RESET}"
+        out.append(indent + text)
+    return out
+
+
 class TextFormat:
-    """Format signals as single readable lines, optionally with ANSI colour."""
+    """Format signals as readable lines, optionally with ANSI colour; with ``traceback=True``,
+    a signal's exception is followed by its traceback (see :func:`traceback_lines`)."""
 
     name = "text"
     #: 512 ordinary signals format in about 1.3 ms (see ``Format.slice_size``).
     slice_size = 512
 
-    def __init__(self, *, colour: bool = False, utc: bool = True) -> None:
+    def __init__(self, *, colour: bool = False, utc: bool = True, traceback: bool = False) -> None:
         self.colour = colour
         self.utc = utc
+        self.traceback = traceback
         self._time = TimeFormatter(utc=utc)
         self._levels: dict[str, str] = {}
 
@@ -111,7 +138,8 @@ class TextFormat:
         return label
 
     def format(self, sig: Signal) -> str:
-        """One signal as one line, without the trailing newline."""
+        """One signal as one line (and its traceback's, with ``traceback=True``), without the
+        trailing newline."""
         stamp = self._time(sig.inst)
         parts = [f"{_DIM}{stamp}{_RESET}" if self.colour else stamp, self._level(sig.level)]
         if sig.ns:
@@ -132,6 +160,9 @@ class TextFormat:
             parts.append(f"trace={sig.trace_id}")
         if sig.error is not None:
             parts.append(f"error={_error(sig.error)}")
+            if self.traceback and (sig.error.frames or sig.error.stacktrace):
+                lines = traceback_lines(sig.error, colour=self.colour)
+                return "\n".join([" ".join(parts), *lines])
         return " ".join(parts)
 
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:

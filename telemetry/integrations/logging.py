@@ -32,6 +32,7 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable
 
+from .._context import SpanContext, current_context, current_span, raised_in
 from .._emit import More
 from .._errors import ConfigError
 from .._fallback import current_hub
@@ -202,6 +203,8 @@ class TelemetryHandler(logging.Handler):
             msg = record.getMessage()
         except Exception:  # bad format arguments: keep what we have rather than lose the record
             msg = f"{record.msg!s} % {record.args!r}"
+        if msg.endswith("\n"):  # "Exception in ASGI application\n": the traceback follows
+            msg = msg.rstrip("\n")
         exc = record.exc_info[1] if record.exc_info else None
         # The traceback is read here, in the thread that logged, while its frames still exist.
         error = error_info(exc) if exc is not None else None
@@ -225,6 +228,16 @@ class TelemetryHandler(logging.Handler):
             thread=record.threadName,
             task=getattr(record, "taskName", None),
         )
+        if exc is not None:
+            # Logged after the code that raised it left its context (a server logging what the
+            # app raised): the request id and the span it was raised in come back with it.
+            found = raised_in(exc)
+            if found is not None:
+                ctx, span = found
+                here = current_context()
+                more.ctx = {k: v for k, v in ctx.items() if k not in here} or None
+                if span is not None and current_span() is None:
+                    more.span = SpanContext(trace_id=span.trace_id, span_id=span.span_id)
         emit("log", None, msg, data, error, more)
 
     def __repr__(self) -> str:
@@ -243,7 +256,9 @@ def install_logging_bridge(
     time of each record). A logger whose effective level is above ``level`` is lowered to it,
     so that the records get through at all; :func:`uninstall_logging_bridge` restores it.
     The default loggers are the root and uvicorn's ``uvicorn`` and ``uvicorn.access``, which do
-    not propagate to the root.
+    not propagate to the root. A logger that already has a :class:`TelemetryHandler` for the
+    same hub (or for the default hub), as :func:`~telemetry.integrations.uvicorn.uvicorn_log_config`
+    gives uvicorn's, is left as it is, so that no record is bridged twice.
     """
     number = logging_level(level)
     names = [loggers] if isinstance(loggers, str) else list(loggers)
@@ -253,6 +268,8 @@ def install_logging_bridge(
     handler = TelemetryHandler(number, hub=hub)
     for n in names:
         logger = logging.getLogger(n or None)
+        if any(_same_bridge(h, hub) for h in logger.handlers):
+            continue  # bridged already (uvicorn_log_config, say): once is enough
         previous = logger.level
         logger.addHandler(handler)
         if logger.getEffectiveLevel() > number:
@@ -260,6 +277,11 @@ def install_logging_bridge(
         handler._attached.append((logger, previous, logger.level))
     _installed.append(handler)
     return handler
+
+
+def _same_bridge(handler: logging.Handler, hub: Telemetry | None) -> bool:
+    """Whether ``handler`` bridges to the same hub as a new bridge for ``hub`` would."""
+    return isinstance(handler, TelemetryHandler) and (handler.hub is None or handler.hub is hub)
 
 
 def uninstall_logging_bridge(handler: TelemetryHandler | None = None) -> None:

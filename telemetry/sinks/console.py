@@ -46,7 +46,8 @@ class ConsoleSink(Sink):
 
     ``format="auto"`` (the default) writes coloured text when the stream is a terminal and JSON
     lines when it is not (a pipe, a file, a container log collector), unless
-    ``TELEMETRY_FORMAT`` names a format. ``NO_COLOR`` and ``FORCE_COLOR`` are honoured. Batches
+    ``TELEMETRY_FORMAT`` names a format. ``NO_COLOR`` and ``FORCE_COLOR`` are honoured. In
+    text, a signal that carries an exception is followed by its traceback, indented. Batches
     are written by the sink's own thread, one call for all the batches waiting, so a stalled
     terminal or pipe never stalls the event loop, and ``aclose(timeout=...)`` returns even
     while a write is stuck.
@@ -80,9 +81,9 @@ class ConsoleSink(Sink):
                     raise ConfigError.choice("TELEMETRY_FORMAT", name, _CONSOLE_FORMATS)
             if name == "auto":
                 colour = _wants_colour(self.stream)
-                self._format = TextFormat(colour=True) if colour else JsonFormat()
+                self._format = TextFormat(colour=True, traceback=True) if colour else JsonFormat()
             elif name == "text":
-                self._format = TextFormat(colour=_wants_colour(self.stream))
+                self._format = TextFormat(colour=_wants_colour(self.stream), traceback=True)
             elif name == "logfmt":
                 self._format = LogfmtFormat()
             else:
