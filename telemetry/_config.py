@@ -169,6 +169,19 @@ def _expand(
     return _VAR.sub(put, value)
 
 
+def _switch(value: Any) -> Any:
+    """A switch read from the environment, spelled as the ``TELEMETRY_*`` switches are
+    (``1``, ``true``, ``yes``, ``on``; ``0``, ``false``, ``no``, ``off`` or empty), as a
+    string msgspec reads as a boolean; any other value as it is."""
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("yes", "on"):
+            return "true"
+        if low in ("", "no", "off"):
+            return "false"
+    return value
+
+
 def _secret(name: str) -> bool:
     low = name.lower()
     return low in DEFAULT_REDACT_KEYS or any(w in low for w in _SECRET_WORDS)
@@ -267,6 +280,8 @@ def _value(
     """The value code receives for ``opt``, or ``None`` after recording a problem."""
     if opt.nullable and value == "none":
         return None
+    if lenient:
+        value = _switch(value)
     if opt.ref is Ref.MIDDLEWARE:
         return _middleware(value, path, problems)
     struct = schema.schema(owner, (opt,))
@@ -371,9 +386,9 @@ def _handler(
     enabled = True
     if "enabled" in table:
         try:
-            enabled = msgspec.convert(
-                table["enabled"], bool, strict=f"{path}.enabled" not in lenient
-            )
+            raw = table["enabled"]
+            lax = f"{path}.enabled" in lenient
+            enabled = msgspec.convert(_switch(raw) if lax else raw, bool, strict=not lax)
         except msgspec.ValidationError:
             problems.append(
                 Problem(f"{path}.enabled", f"must be true or false; got {_found(table['enabled'])}")

@@ -29,8 +29,8 @@ import msgspec
 
 from .._errors import ConfigError
 from .._signal import Level
-from .config import DEFAULT_CONFIG_FILE, check_config, write_template
 from ..sinks.console import _wants_colour
+from .config import DEFAULT_CONFIG_FILE, check_config, write_template
 from .demo import run_demo
 from .filters import SignalFilter, parse_since
 from .follow import DEFAULT_POLL_INTERVAL_S
