@@ -278,6 +278,8 @@ def _value(
     opt: Option, owner: str, value: Any, path: str, lenient: bool, problems: list[Problem]
 ) -> Any:
     """The value code receives for ``opt``, or ``None`` after recording a problem."""
+    if any(p.path == path for p in problems):  # a variable it needs is not set
+        return None
     if opt.nullable and value == "none":
         return None
     if lenient:
@@ -384,7 +386,7 @@ def _handler(
     before = len(problems)
     lenient = ctx.lenient
     enabled = True
-    if "enabled" in table:
+    if "enabled" in table and not any(p.path == f"{path}.enabled" for p in problems):
         try:
             raw = table["enabled"]
             lax = f"{path}.enabled" in lenient
@@ -438,7 +440,8 @@ def _handler(
                 )
             )
     ctx.resolved[name] = resolved
-    if sink_type is None or len(problems) > before:
+    unset = any(p.path.startswith(f"{path}.") for p in problems[:before])  # ${VAR}s unset
+    if sink_type is None or len(problems) > before or unset:
         return
     # The real constructor and add_handler: the same checks as code, across options too.
     # TELEMETRY_FORMAT overrides a console's format given in the file, as it would "auto".
@@ -514,21 +517,21 @@ def load(
         before = len(problems)
         converted = _value(hub_opts[key], "hub", value, key, key in ctx.lenient, problems)
         resolved[key] = converted if hub_opts[key].ref is None else value
-        if len(problems) == before:
+        if len(problems) == before and not any(p.path == key for p in problems):
             options[key] = converted
         else:
             hub_ok = False
+    if hub_ok:  # the hub's own checks, across options too
+        try:
+            hub_type(**options, env={})
+        except ConfigError as exc:
+            problems.append(_code_error("", exc))
     handlers = expanded.get("handlers", {})
     if isinstance(handlers, dict):
         for name, table in handlers.items():
             _handler(str(name), table, ctx)
     else:
         problems.append(Problem("handlers", f"must be a table of handlers; got {_found(handlers)}"))
-    if hub_ok:  # the hub's own checks, across options too
-        try:
-            hub_type(**options, env={})
-        except ConfigError as exc:
-            problems.append(_code_error("", exc))
     if problems:
         raise ConfigFileError(source, problems)
     resolved["handlers"] = ctx.resolved
