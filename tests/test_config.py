@@ -7,6 +7,7 @@ import inspect
 import json
 import math
 import os
+import pkgutil
 import ssl
 import sys
 import tomllib
@@ -24,24 +25,25 @@ from telemetry._config import ConfigFileError, load, mask
 from telemetry._config_schema import CONSTRAINTS, KINDS, Ref
 from telemetry.cli import main as cli_main
 from telemetry.cli.config import TEMPLATE
-from telemetry.sinks import ConsoleSink, FileSink, JournaldSink, MemorySink, Sink, SyslogSink
+from telemetry.sinks import FileSink, MemorySink, Sink, SyslogSink
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILTIN = {
-    "console": ConsoleSink,
-    "file": FileSink,
-    "journald": JournaldSink,
-    "memory": MemorySink,
-    "syslog": SyslogSink,
-}
+
+
+def _importable(path: str) -> type[Any] | None:
+    try:
+        found: type[Any] = pkgutil.resolve_name(path)
+    except Exception:  # not installed here (an optional extra)
+        return None
+    return found
+
+
+#: Every sink kind whose class imports here (otlp only with its extra).
+BUILTIN = {k: cls for k, path in KINDS.items() if (cls := _importable(path)) is not None}
 
 
 def otlp_importable() -> bool:
-    try:
-        __import__("telemetry.sinks.otlp")
-    except ImportError:
-        return False
-    return True
+    return "otlp" in BUILTIN
 
 
 def problems(config: dict[str, Any], env: dict[str, str] | None = None) -> list[str]:
@@ -791,3 +793,15 @@ def test_an_option_missing_its_variable_is_one_problem_and_nothing_is_built() ->
         "min_level uses ${LEVEL}, which is not set (${LEVEL:-default} gives one)",
         "handlers.f.path uses ${DIR}, which is not set (${DIR:-default} gives one)",
     ]
+
+
+def test_the_stderr_fallback_never_reads_telemetry_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before any hub is open, module-level calls go to stderr only, whatever the file says."""
+    from telemetry import _fallback
+
+    monkeypatch.setenv("TELEMETRY_CONFIG", write(tmp_path, '[handlers.m]\nsink = "memroy"\n'))
+    monkeypatch.setattr(_fallback, "_fallback", None)
+    hub = _fallback.current_hub()
+    assert list(hub.handlers) == ["stderr"]
