@@ -26,42 +26,24 @@ leniently (``"${WORKERS:-2}"`` is the integer 2).
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import json
 import os
 import pkgutil
-import re
 import sys
-import tomllib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from . import _config_schema as schema
+from ._config_files import expand, mask, read_file, switch
 from ._config_schema import KINDS, Option, Ref
 from ._errors import ConfigError, did_you_mean
-from ._redact import DEFAULT_REDACT_KEYS
 
-__all__ = [
-    "ConfigFileError",
-    "Plan",
-    "Problem",
-    "load",
-    "load_file",
-    "mask",
-    "read_file",
-]
+__all__ = ["ConfigFileError", "Plan", "Problem", "load", "load_file"]
 
 #: Keys of a handler's table that are neither the sink's options nor the handler's.
 RESERVED = ("sink", "enabled")
-#: File suffixes and the format each is read as.
-FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
-MASK = "***"
-_VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key")
 
 
 class Problem(msgspec.Struct, frozen=True):
@@ -99,112 +81,6 @@ class Plan(msgspec.Struct, kw_only=True):
     disabled: list[str]
     #: Where the configuration came from.
     source: str
-
-
-# -- reading --------------------------------------------------------------------------------
-
-
-def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The mapping in a TOML, YAML (when PyYAML is installed) or JSON file, by its suffix."""
-    p = Path(path)
-    kind = FORMATS.get(p.suffix.lower())
-    if kind is None:
-        raise ConfigError.choice(f"{p} suffix", p.suffix, FORMATS)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(str(p), f"cannot be read: {exc.strerror or exc}") from None
-    data: object
-    try:
-        if kind == "toml":
-            data = tomllib.loads(raw.decode("utf-8"))
-        elif kind == "json":
-            data = json.loads(raw)
-        else:
-            try:
-                yaml = importlib.import_module("yaml")
-            except ImportError:
-                raise ConfigError(
-                    str(p), "is YAML, which needs PyYAML: pip install 'aiotelemetry[yaml]'"
-                ) from None
-            data = yaml.safe_load(raw) or {}
-    except ConfigError:
-        raise
-    except Exception as exc:  # each parser has its own error type; all say where
-        raise ConfigError(str(p), f"is not valid {kind.upper()}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(p), f"must hold a table of options, got {type(data).__name__}")
-    return data
-
-
-def _expand(
-    value: Any, path: str, env: Mapping[str, str], problems: list[Problem], seen: dict[str, bool]
-) -> Any:
-    """``value`` with ``${VAR}`` put in; ``seen`` records the paths that used a variable (and
-    whether one of them had a secret's name)."""
-    if isinstance(value, dict):
-        return {
-            k: _expand(v, f"{path}.{k}" if path else str(k), env, problems, seen)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_expand(v, f"{path}[{i}]", env, problems, seen) for i, v in enumerate(value)]
-    if not isinstance(value, str) or "$" not in value:
-        return value
-
-    def put(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        if name is None:
-            return "$"
-        seen[path] = seen.get(path, False) or _secret(name)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        problems.append(
-            Problem(path, f"uses ${{{name}}}, which is not set (${{{name}:-default}} gives one)")
-        )
-        return ""
-
-    return _VAR.sub(put, value)
-
-
-def _switch(value: Any) -> Any:
-    """A switch read from the environment, spelled as the ``TELEMETRY_*`` switches are
-    (``1``, ``true``, ``yes``, ``on``; ``0``, ``false``, ``no``, ``off`` or empty), as a
-    string msgspec reads as a boolean; any other value as it is."""
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low in ("yes", "on"):
-            return "true"
-        if low in ("", "no", "off"):
-            return "false"
-    return value
-
-
-def _secret(name: str) -> bool:
-    low = name.lower()
-    return low in DEFAULT_REDACT_KEYS or any(w in low for w in _SECRET_WORDS)
-
-
-def mask(resolved: Mapping[str, Any], secret_paths: frozenset[str] = frozenset()) -> Any:
-    """``resolved`` with the values of secret-looking keys, of ``headers`` tables and of
-    ``secret_paths`` replaced by ``***``."""
-
-    def walk(value: Any, path: str, key: str, hidden: bool) -> Any:
-        if isinstance(value, Mapping):
-            return {
-                k: walk(v, f"{path}.{k}" if path else str(k), str(k), hidden or key == "headers")
-                for k, v in value.items()
-            }
-        if isinstance(value, list):
-            return [walk(v, f"{path}[{i}]", key, hidden) for i, v in enumerate(value)]
-        if hidden or _secret(key) or path in secret_paths:
-            return MASK
-        return value
-
-    out: Any = walk(resolved, "", "", False)
-    return out
 
 
 # -- checking -------------------------------------------------------------------------------
@@ -283,7 +159,7 @@ def _value(
     if opt.nullable and value == "none":
         return None
     if lenient:
-        value = _switch(value)
+        value = switch(value)
     if opt.ref is Ref.MIDDLEWARE:
         return _middleware(value, path, problems)
     struct = schema.schema(owner, (opt,))
@@ -390,7 +266,7 @@ def _handler(
         try:
             raw = table["enabled"]
             lax = f"{path}.enabled" in lenient
-            enabled = msgspec.convert(_switch(raw) if lax else raw, bool, strict=not lax)
+            enabled = msgspec.convert(switch(raw) if lax else raw, bool, strict=not lax)
         except msgspec.ValidationError:
             problems.append(
                 Problem(f"{path}.enabled", f"must be true or false; got {_found(table['enabled'])}")
@@ -500,8 +376,11 @@ def load(
     problems: list[Problem] = []
     if not isinstance(config, Mapping):
         raise ConfigError(source, f"must be a table of options, got {type(config).__name__}")
-    used: dict[str, bool] = {}
-    expanded: dict[str, Any] = _expand(dict(config), "", env, problems, used)
+    expanded, used, unset = expand(dict(config), env)
+    problems += [
+        Problem(path, f"uses ${{{name}}}, which is not set (${{{name}:-default}} gives one)")
+        for path, name in unset
+    ]
     ctx = _Context(hub_type, env, set(used))
     ctx.problems = problems
     hub_opts = schema.hub_options(hub_type)

@@ -21,7 +21,8 @@ import pytest
 
 import telemetry as tel
 from telemetry import _config_schema as schema
-from telemetry._config import ConfigFileError, load, mask
+from telemetry._config import ConfigFileError, load
+from telemetry._config_files import mask
 from telemetry._config_schema import CONSTRAINTS, KINDS, Ref
 from telemetry.cli import main as cli_main
 from telemetry.cli.config import TEMPLATE
