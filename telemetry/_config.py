@@ -30,6 +30,7 @@ import inspect
 import os
 import pkgutil
 import sys
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,7 +39,9 @@ import msgspec
 from . import _config_schema as schema
 from ._config_files import expand, mask, read_file, switch
 from ._config_schema import KINDS, Option, Ref
+from ._env import read_env
 from ._errors import ConfigError, did_you_mean
+from .sinks._base import Sink
 
 __all__ = ["ConfigFileError", "Plan", "Problem", "load", "load_file"]
 
@@ -123,6 +126,9 @@ def _middleware(value: Any, path: str, problems: list[Problem]) -> list[Any]:
     for i, item in enumerate(items):
         where = f"{path}[{i}]"
         options: dict[str, Any] = {}
+        if callable(item):  # the middleware itself, in a mapping built in Python
+            out.append(item)
+            continue
         if isinstance(item, dict):
             options = dict(item)
             item = options.pop("use", None)
@@ -158,6 +164,8 @@ def _value(
         return None
     if opt.nullable and value == "none":
         return None
+    if opt.ref in (Ref.CALLABLE, Ref.OBJECT, Ref.STREAM) and not isinstance(value, str):
+        return value  # the object itself, in a mapping built in Python: code checks it
     if lenient:
         value = switch(value)
     if opt.ref is Ref.MIDDLEWARE:
@@ -187,8 +195,6 @@ def _value(
 
 
 def _choices(opt: Option) -> list[str]:
-    import typing
-
     out: list[str] = []
     for member in typing.get_args(opt.type) or (opt.type,):
         if typing.get_origin(member) is typing.Literal:
@@ -212,9 +218,24 @@ def _code_error(base: str, exc: ConfigError) -> Problem:
     return Problem(f"{base}.{exc.param}" if base else exc.param, message)
 
 
-def _sink_type(kind: Any, path: str, problems: list[Problem]) -> type[Any] | None:
-    from .sinks._base import Sink
+def _not_an_option(
+    where: str,
+    key: str,
+    kind: object,
+    sink_opts: Mapping[str, Option],
+    handler_opts: Mapping[str, Option],
+) -> Problem:
+    groups = [("the sink's", sink_opts), ("the handler's", handler_opts)]
+    allowed = "; ".join(f"{what} {', '.join(sorted(opts))}" for what, opts in groups if opts)
+    what = kind if isinstance(kind, str) else type(kind).__name__
+    return Problem(
+        where,
+        f"is not an option of a {what!r} handler; allowed: {allowed}; and {', '.join(RESERVED)}"
+        f"{did_you_mean(key, [*sink_opts, *handler_opts, *RESERVED])}",
+    )
 
+
+def _sink_type(kind: Any, path: str, problems: list[Problem]) -> type[Any] | None:
     allowed = ", ".join(repr(k) for k in sorted(KINDS))
     if not isinstance(kind, str) or not kind:
         problems.append(
@@ -271,15 +292,17 @@ def _handler(
             problems.append(
                 Problem(f"{path}.enabled", f"must be true or false; got {_found(table['enabled'])}")
             )
-    sink_type = _sink_type(table.get("sink"), f"{path}.sink", problems)
+    # A mapping built in Python may hold a sink already made: then only handler options.
+    built = table.get("sink") if isinstance(table.get("sink"), Sink) else None
+    sink_type = type(built) if built else _sink_type(table.get("sink"), f"{path}.sink", problems)
     if sink_type is None and not enabled:
         del problems[before:]  # a switched-off handler of a kind not installed here is fine
         ctx.resolved[name] = {**table, "enabled": False}
         ctx.disabled.append(name)
         return
-    sink_opts = schema.sink_options(sink_type) if sink_type is not None else {}
+    sink_opts = schema.sink_options(sink_type) if sink_type is not None and not built else {}
     handler_opts = schema.handler_options(ctx.hub_type)
-    open_ended = sink_type is None or schema.accepts_any(sink_type)
+    open_ended = not built and (sink_type is None or schema.accepts_any(sink_type))
     sink_kwargs: dict[str, Any] = {}
     handler_kwargs: dict[str, Any] = {}
     resolved: dict[str, Any] = {}
@@ -306,26 +329,17 @@ def _handler(
         elif open_ended:
             sink_kwargs[key] = value
         else:
-            problems.append(
-                Problem(
-                    where,
-                    f"is not an option of a {table['sink']!r} handler; allowed: the sink's "
-                    f"{', '.join(sorted(sink_opts))}; the handler's "
-                    f"{', '.join(sorted(handler_opts))}; and {', '.join(RESERVED)}"
-                    f"{did_you_mean(key, [*sink_opts, *handler_opts, *RESERVED])}",
-                )
-            )
+            problems.append(_not_an_option(where, key, table["sink"], sink_opts, handler_opts))
     ctx.resolved[name] = resolved
     unset = any(p.path.startswith(f"{path}.") for p in problems[:before])  # ${VAR}s unset
     if sink_type is None or len(problems) > before or unset:
         return
     # The real constructor and add_handler: the same checks as code, across options too.
     # TELEMETRY_FORMAT overrides a console's format given in the file, as it would "auto".
-    fmt = ctx.env.get("TELEMETRY_FORMAT", "").strip().lower()
-    if fmt and sink_type.__name__ == "ConsoleSink" and "format" in sink_opts:
-        sink_kwargs["format"] = fmt
+    if ctx.console_format and sink_type.__name__ == "ConsoleSink" and "format" in sink_opts:
+        sink_kwargs["format"] = ctx.console_format
     try:
-        sink = sink_type(**sink_kwargs)
+        sink = built or sink_type(**sink_kwargs)
     except ConfigError as exc:
         problems.append(_code_error(path, exc))
         return
@@ -355,6 +369,8 @@ class _Context:
         self.resolved: dict[str, Any] = {}
         self.disabled: list[str] = []
         self._dry: Any = None
+        #: TELEMETRY_FORMAT when set (checked as the hub checks it), for the file's consoles.
+        self.console_format = read_env(env).format if env.get("TELEMETRY_FORMAT") else None
 
     def dry_run(self) -> Any:
         """A hub that is never opened, to run each handler's options through add_handler."""

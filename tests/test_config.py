@@ -806,3 +806,50 @@ def test_the_stderr_fallback_never_reads_telemetry_config(
     monkeypatch.setattr(_fallback, "_fallback", None)
     hub = _fallback.current_hub()
     assert list(hub.handlers) == ["stderr"]
+
+
+class LooseSink(Sink):
+    """A user's sink without annotations: any value is passed on for the sink to judge."""
+
+    def __init__(self, where, level=1):  # type: ignore[no-untyped-def]
+        super().__init__()
+        if not isinstance(level, int):
+            raise tel.ConfigError("level", f"must be an integer, got {level!r}")
+        self.where, self.level = where, level
+
+    async def write(self, batch: Sequence[tel.Signal]) -> None:
+        pass
+
+
+def test_a_sink_without_annotations_takes_any_value_and_judges_it_itself() -> None:
+    """No annotations: values pass the schema; the constructor's ConfigError is reported."""
+    hub = tel.Telemetry.from_config(
+        {"handlers": {"l": {"sink": "tests.test_config:LooseSink", "where": [1, 2]}}}, env={}
+    )
+    assert hub.handlers["l"].sink.where == [1, 2]  # type: ignore[attr-defined]
+    assert problems(
+        {"handlers": {"l": {"sink": "tests.test_config:LooseSink", "where": 1, "level": "x"}}}
+    ) == ["handlers.l.level must be an integer, got 'x'"]
+
+
+async def test_a_mapping_built_in_python_may_hold_the_objects_themselves() -> None:
+    """from_config takes a sink, a function, middleware and a stream as objects too."""
+    memory = MemorySink()
+    hub = tel.Telemetry.from_config(
+        {
+            "middleware": [add_region],
+            "handlers": {
+                "m": {"sink": memory, "when": only_audit, "mode": "sliding"},
+                "c": {"sink": "console", "stream": sys.stderr, "format": "json"},
+            },
+        },
+        env={},
+    )
+    assert hub.handlers["m"].sink is memory and hub.handlers["m"].mode == "sliding"
+    async with hub:
+        await hub.event("audit")
+        await hub.event("other")
+    assert [s.data for s in memory.signals] == [{"region": "eu"}]
+    assert problems({"handlers": {"m": {"sink": MemorySink(), "maxlen": 3}}})[0].startswith(
+        "handlers.m.maxlen is not an option of a 'MemorySink' handler; allowed: the handler's"
+    )
