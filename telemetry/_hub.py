@@ -103,7 +103,9 @@ class Telemetry:
 
     Entering opens every sink and starts the workers, and makes this the default hub used by
     the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`.
-    The ``TELEMETRY_*`` environment variables are read here (see :mod:`telemetry._env`).
+    The ``TELEMETRY_*`` environment variables are read here (see :mod:`telemetry._env`); when
+    no ``handlers`` are given and ``TELEMETRY_CONFIG`` names a configuration file, the hub is
+    the one that file describes (its options over the ones given here), as :meth:`from_file`.
     """
 
     def __init__(
