@@ -134,13 +134,29 @@ def _describe(tp: Any, meta: msgspec.Meta | None = None) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin is list:
-        return "a list of " + _describe(typing.get_args(tp)[0]).split(" ", 1)[1] + "s"
+        return "a list of " + _plural(typing.get_args(tp)[0])
     if origin is dict:
-        return "a table"
+        value = typing.get_args(tp)[1]
+        return "a table" if value is Any else "a table of " + _plural(value)
     if origin in (UnionType, typing.Union):
         parts = [_describe(a, meta) for a in typing.get_args(tp) if a is not NoneType]
         return ", ".join(parts[:-1]) + " or " + parts[-1] if len(parts) > 1 else parts[0]
     return "any value"
+
+
+def _plural(tp: Any) -> str:
+    """``strings`` for ``str``, ``strings or lists of strings`` for ``str | list[str]``."""
+    members = typing.get_args(tp) if typing.get_origin(tp) in (UnionType, typing.Union) else (tp,)
+    words = []
+    for m in members:
+        if m is NoneType:
+            continue
+        text = _describe(m)
+        head, _, rest = text.partition(" of ")
+        noun = head.split(" ", 1)[-1] if head.startswith(("a ", "an ")) else head
+        noun = {"true or false": "booleans"}.get(noun, noun if noun.endswith("s") else noun + "s")
+        words.append(f"{noun} of {rest}" if rest else noun)
+    return " or ".join(words)
 
 
 def _union(members: list[Any]) -> Any:
@@ -204,7 +220,7 @@ def _constrain(tp: Any, meta: msgspec.Meta | None) -> Any:
     return tp
 
 
-def _option(owner: str, name: str, annotation: Any) -> Option:
+def _option(owner: str, name: str, annotation: Any, default: Any = None) -> Option:
     ptype, ref, expects = _plain(annotation)
     nullable = annotation is NoneType or NoneType in typing.get_args(annotation)
     meta = CONSTRAINTS.get(owner, {}).get(name)
@@ -217,6 +233,9 @@ def _option(owner: str, name: str, annotation: Any) -> Option:
         allowed = "a list of dotted names of middleware, or of tables { use = name, options }"
     else:
         allowed = _describe(ptype, meta)
+        # "none" is worth saying where it means something other than leaving the option out.
+        if nullable and default is not None and str not in (typing.get_args(ptype) or (ptype,)):
+            allowed += ', or "none"'
     ftype = _constrain(ptype, meta)
     if nullable:
         ftype = ftype | None
@@ -253,7 +272,7 @@ def _options(
             continue
         if keyword_only and p.kind is not p.KEYWORD_ONLY:
             continue
-        out[p.name] = _option(owner, p.name, hints.get(p.name, Any))
+        out[p.name] = _option(owner, p.name, hints.get(p.name, Any), p.default)
     return out
 
 
