@@ -8,6 +8,7 @@ import json
 import math
 import os
 import pkgutil
+import re
 import ssl
 import sys
 import tomllib
@@ -853,3 +854,19 @@ async def test_a_mapping_built_in_python_may_hold_the_objects_themselves() -> No
     assert problems({"handlers": {"m": {"sink": MemorySink(), "maxlen": 3}}})[0].startswith(
         "handlers.m.maxlen is not an option of a 'MemorySink' handler; allowed: the handler's"
     )
+
+
+def test_the_configuration_page_lists_every_option_of_the_code() -> None:
+    """The page's lists of hub, handler and sink options are the code's, in its order."""
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    section = text.split("## What a file holds", 1)[1].split("\n## ", 1)[0]
+    hub_part = section.split("**Hub options**", 1)[1].split("the keywords of", 1)[0]
+    assert re.findall(r"`(\w+)`", hub_part) == list(schema.hub_options(tel.Telemetry))
+    handler_part = section.split("the handler's options, the keywords of", 1)[1]
+    handler_part = handler_part.split("- `enabled`", 1)[0].split(":", 1)[1]
+    assert re.findall(r"`(\w+)`", handler_part) == list(schema.handler_options(tel.Telemetry))
+    rows = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| (.*) \|$", section, re.MULTILINE))
+    assert set(rows) == set(KINDS)
+    for kind, cls in BUILTIN.items():
+        if kind != "otlp":
+            assert re.findall(r"`(\w+)`", rows[kind]) == list(schema.sink_options(cls)), kind
