@@ -43,7 +43,7 @@ from ._env import read_env
 from ._errors import ConfigError, did_you_mean
 from .sinks._base import Sink
 
-__all__ = ["ConfigFileError", "Plan", "Problem", "load", "load_file"]
+__all__ = ["ConfigFileError", "Plan", "Problem", "load", "load_file", "load_over"]
 
 #: Keys of a handler's table that are neither the sink's options nor the handler's.
 RESERVED = ("sink", "enabled")
@@ -444,3 +444,16 @@ def load_file(
 ) -> Plan:
     """:func:`load` the mapping in a TOML, YAML or JSON file (see :func:`read_file`)."""
     return load(read_file(path), hub_type=hub_type, source=os.fspath(path), env=env)
+
+
+def load_over(
+    path: str,
+    hub_type: type[Any],
+    env: Mapping[str, str] | None,
+    given: Mapping[str, Any],
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """For ``TELEMETRY_CONFIG``: the file's handlers, and the hub options of ``given`` (the
+    keywords a hub was created with) with the file's over them."""
+    plan = load_file(path, hub_type=hub_type, env=env)
+    names = schema.hub_options(hub_type)
+    return plan.handlers, {**{k: v for k, v in given.items() if k in names}, **plan.options}

@@ -129,12 +129,10 @@ class Telemetry:
         self.env: EnvConfig = read_env(env)
         if handlers is None and self.env.config is not None:
             # TELEMETRY_CONFIG: the file's handlers, and its options over the ones given here.
-            given = dict(locals())
-            from ._config import load_file
+            from ._config import load_over
 
-            plan = load_file(self.env.config, hub_type=type(self), env=env)
-            options = {k: v for k, v in given.items() if k not in ("self", "handlers", "env")}
-            Telemetry.__init__(self, plan.handlers, **{**options, **plan.options}, env=env)
+            handlers, options = load_over(self.env.config, type(self), env, locals())
+            Telemetry.__init__(self, handlers, **options, env=env)
             return
         if self.env.min_level is not None:
             min_level = (
