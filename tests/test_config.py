@@ -668,22 +668,43 @@ def test_a_broken_telemetry_config_fails_the_hub_at_once(tmp_path: Path) -> None
         tel.Telemetry(env={"TELEMETRY_CONFIG": path})
 
 
-async def test_the_lifespan_helper_reads_telemetry_config(
+async def test_a_fastapi_service_under_uvicorn_takes_its_hub_from_telemetry_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """telemetry_lifespan() with no handlers runs the hub the file describes."""
-    from telemetry.integrations.asgi import telemetry_lifespan
+    """telemetry_lifespan() with no handlers runs the hub TELEMETRY_CONFIG describes, served
+    by uvicorn: requests are written to the file the configuration names."""
+    import httpx
+    from fastapi import FastAPI
+
+    from telemetry.integrations.asgi import TelemetryMiddleware, telemetry_lifespan
+    from tests.integrations.servers import serve
 
     log = tmp_path / "app.jsonl"
-    monkeypatch.setenv(
-        "TELEMETRY_CONFIG", write(tmp_path, f'[handlers.f]\nsink = "file"\npath = "{log}"\n')
-    )
+    config = f'min_level = "info"\n[handlers.f]\nsink = "file"\npath = "{log}"\nmode = "blocking"\n'
+    monkeypatch.setenv("TELEMETRY_CONFIG", write(tmp_path, config))
     finals: list[tel.Stats] = []
-    lifespan = telemetry_lifespan(on_close=finals.append)
-    async with lifespan(object()):
-        await tel.log("info", "started")
-    assert [h.written for h in finals[0].handlers.values()] == [1]
-    assert json.loads(log.read_text())["msg"] == "started"
+    api = FastAPI(lifespan=telemetry_lifespan(on_close=finals.append))
+
+    @api.get("/hello")
+    async def hello() -> dict[str, bool]:
+        await tel.log("info", "hello")
+        await tel.log("debug", "below the file's level")
+        return {"ok": True}
+
+    async with (
+        serve(TelemetryMiddleware(api), lifespan="on") as addr,
+        httpx.AsyncClient() as client,
+    ):
+        response = await client.get(f"http://{addr}/hello")
+    assert response.status_code == 200
+    [stats] = finals
+    assert (list(stats.handlers), stats.handlers["f"].mode) == (["f"], "blocking")
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [(s["kind"], s.get("msg"), s.get("id")) for s in lines] == [
+        ("log", "hello", None),
+        ("span", None, "http.request"),
+    ]
+    assert stats.handlers["f"].written == 2
 
 
 # -- the command line ---------------------------------------------------------------------------
