@@ -57,7 +57,7 @@ def current_hub() -> Telemetry:
         return _registry.stack[-1]  # type: ignore[no-any-return]
     global _fallback
     if _fallback is None:
-        hub = Telemetry()
+        hub = Telemetry({})  # never the handlers of TELEMETRY_CONFIG: stderr only
         hub.add_handler("stderr", _StderrSink(hub.env.format), sync=True)
         hub._serve_inline()
         _fallback = hub

@@ -13,6 +13,7 @@ hub ``closed``: after that, and only then, emitted == written + dropped for ever
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import anyio
 
@@ -108,7 +109,9 @@ class Telemetry:
     the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`. A program
     with no event loop uses ``with Telemetry(...) as tel:`` instead: the hub runs on a loop of
     its own in a background thread, and the code emits with the ``*_nowait`` forms.
-    The ``TELEMETRY_*`` environment variables are read here (see :mod:`telemetry._env`).
+    The ``TELEMETRY_*`` environment variables are read here (see :mod:`telemetry._env`); when
+    no ``handlers`` are given and ``TELEMETRY_CONFIG`` names a configuration file, the hub is
+    the one that file describes (its options over the ones given here), as :meth:`from_file`.
     """
 
     def __init__(
@@ -130,6 +133,13 @@ class Telemetry:
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.env: EnvConfig = read_env(env)
+        if handlers is None and self.env.config is not None:
+            # TELEMETRY_CONFIG: the file's handlers, and its options over the ones given here.
+            from ._config import load_over
+
+            handlers, options = load_over(self.env.config, type(self), env, locals())
+            Telemetry.__init__(self, handlers, **options, env=env)
+            return
         if self.env.min_level is not None:
             min_level = (
                 {**min_level, "*": self.env.min_level}
@@ -188,6 +198,34 @@ class Telemetry:
                     f"handlers[{name!r}]",
                     f"must be a Sink or a mapping with a 'sink' key, got {spec!r}",
                 )
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        source: str = "configuration",
+        env: Mapping[str, str] | None = None,
+    ) -> Self:
+        """A hub described by a mapping: hub options, and ``handlers`` as tables with a
+        ``sink`` kind and the sink's and handler's options beside it (see the configuration
+        page). Every mistake is reported at once, in one :class:`ConfigError` naming ``source``
+        and each option's path. ``env`` (default ``os.environ``) gives ``${VAR}`` values and the
+        ``TELEMETRY_*`` variables, which override the mapping."""
+        from ._config import load
+
+        plan = load(config, hub_type=cls, source=source, env=env)
+        return cls(plan.handlers, **plan.options, env=env)
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
+    ) -> Self:
+        """:meth:`from_config` with the mapping in a TOML, YAML (with PyYAML) or JSON file."""
+        from ._config import load_file
+
+        plan = load_file(path, hub_type=cls, env=env)
+        return cls(plan.handlers, **plan.options, env=env)
 
     # -- the compiled emitting path -----------------------------------------------------------
 

@@ -1,9 +1,11 @@
-"""The command line: ``python -m telemetry tail | stats | demo``.
+"""The command line: ``python -m telemetry tail | stats | check-config | init | demo``.
 
 - ``tail FILE...``: print the signals of JSON-lines files (plain or ``.gz`` rotations), readably
   and coloured on a terminal, or as JSON lines with ``--json``; ``--follow`` keeps printing what
   is appended, across rotations, until Ctrl-C.
 - ``stats FILE...``: counts by level, kind and id, error rate, first and last time.
+- ``check-config FILE``: check a configuration file, print it resolved (secrets masked).
+- ``init [FILE]``: write a commented starting configuration file.
 - ``demo``: run the demo, as ``make demo`` does.
 
 ``tail`` and ``stats`` share the filters ``--level`` (a minimum), ``--id`` and ``--ns`` (globs,
@@ -15,6 +17,7 @@ signals (not JSON, cut short, of another shape) are shown as such and counted, n
 :func:`main` takes the arguments as a list and returns the exit status, so it can be called
 in-process: 0 when all went well, 1 when a file could not be read, 2 for a usage error, 130
 when interrupted (except ``tail --follow``, which Ctrl-C ends normally, with 0).
+``check-config`` exits 1 when the file has mistakes, ``init`` when the file exists.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import msgspec
 from .._errors import ConfigError
 from .._signal import Level
 from ..sinks.console import _wants_colour
+from .config import DEFAULT_CONFIG_FILE, check_config, write_template
 from .demo import run_demo
 from .filters import SignalFilter, parse_since, parse_where
 from .follow import DEFAULT_POLL_INTERVAL_S
@@ -135,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Read the JSON-lines files that aiotelemetry's file sink writes.",
+        description="Read the JSON-lines files that aiotelemetry's file sink writes; check "
+        "and start configuration files.",
     )
     parser.add_argument("--version", action="version", version=f"aiotelemetry {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -206,6 +211,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_filters(s)
 
+    c = sub.add_parser(
+        "check-config",
+        help="check a configuration file; print it resolved, secrets masked",
+        description="Check a configuration file (TOML, YAML or JSON) as Telemetry.from_file "
+        "reads it: every mistake is listed, and the exit status is 1. Without mistakes, the "
+        "configuration is printed as JSON, with ${VAR} expanded and secrets masked.",
+    )
+    c.add_argument("file", metavar="FILE")
+
+    i = sub.add_parser(
+        "init",
+        help="write a commented starting configuration file",
+        description=f"Write a commented configuration file (default {DEFAULT_CONFIG_FILE}); "
+        "'-' prints it instead.",
+    )
+    i.add_argument("file", nargs="?", default=DEFAULT_CONFIG_FILE, metavar="FILE")
+    i.add_argument("--force", action="store_true", help="overwrite the file if it exists")
+
     d = sub.add_parser(
         "demo",
         help="run the demo (what 'make demo' runs)",
@@ -262,6 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 out.write(render(stats, top=args.top or None))
             return status
+        if args.command == "check-config":
+            return check_config(args.file, out=out, err=err)
+        if args.command == "init":
+            return write_template(args.file, out=out, err=err, force=args.force)
         return run_demo(args.args, err=err)
     except KeyboardInterrupt:  # Ctrl-C while reading (--follow handles its own): no traceback
         return 130

@@ -538,7 +538,9 @@ def telemetry_lifespan(
     :meth:`~telemetry.Telemetry.aclose` is awaited, so every accepted signal is written before
     the process exits. A hub can be opened only once and sinks closed only once, so give
     ``handlers`` as a function returning the mapping, or ``hub`` as a function returning a hub,
-    when the app may start more than once in a process (tests).
+    when the app may start more than once in a process (tests). With neither, the hub reads
+    the configuration file that ``TELEMETRY_CONFIG`` names, when it is set; for a file named
+    in code, ``hub=lambda: Telemetry.from_file("telemetry.toml")``.
 
     ``lifespan`` is the app's own lifespan, run inside (its startup and shutdown can emit
     signals); the state it yields is passed on. ``logging_bridge`` (a level such as
