@@ -31,6 +31,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from telemetry import ConfigError, Stats, Telemetry
+from telemetry._warn import _warner
 from telemetry.sinks import FileSink
 from telemetry.sinks._append import AppendFile
 from telemetry.sinks._rotation import SIZE_UNITS, next_boundary, parse_interval, parse_size
@@ -1091,6 +1092,8 @@ async def test_disk_full_is_counted_and_writing_resumes_when_space_returns(
     assert len(lines) == h.written
     assert len({line["uid"] for line in lines}) == len(lines)
     assert numbers(lines)[-500:] == list(range(2010, 2510))
+    # Warnings from the loop's thread reach stderr through a writer thread of their own.
+    assert _warner.wait_written()
     err = capfd.readouterr().err
     assert err.count(f"cannot write to {str(path)!r} (ENOSPC") == 1
     assert f"file sink writes to {str(path)!r} again" in err
