@@ -183,8 +183,6 @@ class Telemetry:
         # The tables are updated in place on every recompile: these references stay good.
         self._table: EmitTable[Awaitable[bool]] = self._emitters.table
         self._table_nowait: EmitTable[bool] = self._emitters.table_nowait
-        self._levels = self._table.levels
-        self._levels_nowait = self._table_nowait.levels
         _live.add(self)
 
         for name, spec in (handlers or {}).items():
@@ -441,10 +439,7 @@ class Telemetry:
 
         ``error`` records an exception; ``exc_info=True`` the one being handled (as in
         ``logging``; an exception or a ``sys.exc_info()`` tuple works too)."""
-        try:
-            emit = self._levels[level]
-        except KeyError:
-            emit = self._table.missing(level)
+        emit = self._table[level]
         if emit is False:
             return self._no
         if exc_info is not None and error is None:
@@ -463,10 +458,7 @@ class Telemetry:
         **data: Any,
     ) -> bool:
         """:meth:`log` without awaiting (see :meth:`signal_nowait`)."""
-        try:
-            emit = self._levels_nowait[level]
-        except KeyError:
-            emit = self._table_nowait.missing(level)
+        emit = self._table_nowait[level]
         if emit is False:
             return False
         if exc_info is not None and error is None:
@@ -479,10 +471,7 @@ class Telemetry:
         """In an ``except`` block: ``await tel.exception("payment failed", order=o)`` logs
         ``msg`` at level ``error`` with the exception being handled and its traceback (as
         ``logging``'s ``exception()``); ``log("error", msg, exc_info=True)`` in short."""
-        try:
-            emit = self._levels[level]
-        except KeyError:
-            emit = self._table.missing(level)
+        emit = self._table[level]
         if emit is False:
             return self._no
         return emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
@@ -491,20 +480,14 @@ class Telemetry:
         self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
     ) -> bool:
         """:meth:`exception` without awaiting, for sync code; safe from any thread."""
-        try:
-            emit = self._levels_nowait[level]
-        except KeyError:
-            emit = self._table_nowait.missing(level)
+        emit = self._table_nowait[level]
         return emit is not False and emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
 
     def event(
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
     ) -> Awaitable[bool]:
         """``await tel.event("user.signup", plan="pro")``: a signal of kind ``event``."""
-        try:
-            emit = self._levels[level]
-        except KeyError:
-            emit = self._table.missing(level)
+        emit = self._table[level]
         if emit is False:
             return self._no
         return emit("event", id, None, data, None, up(stacklevel))
@@ -513,10 +496,7 @@ class Telemetry:
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
     ) -> bool:
         """:meth:`event` without awaiting (see :meth:`signal_nowait`)."""
-        try:
-            emit = self._levels_nowait[level]
-        except KeyError:
-            emit = self._table_nowait.missing(level)
+        emit = self._table_nowait[level]
         return emit is not False and emit("event", id, None, data, None, up(stacklevel))
 
     def error(
@@ -532,10 +512,7 @@ class Telemetry:
     ) -> Awaitable[E]:
         """Record an exception; the awaitable gives the exception back, so that
         ``raise await tel.error(exc)`` reads well. Kind ``error``, level ``error``."""
-        try:
-            emit = self._levels[level]
-        except KeyError:
-            emit = self._table.missing(level)
+        emit = self._table[level]
         if emit is False:
             return Ready(exc)
         msg = error_message(exc) if msg is None else msg
@@ -553,10 +530,7 @@ class Telemetry:
         **data: Any,
     ) -> E:
         """:meth:`error` without awaiting; returns the exception (``raise tel.error_nowait(e)``)."""
-        try:
-            emit = self._levels_nowait[level]
-        except KeyError:
-            emit = self._table_nowait.missing(level)
+        emit = self._table_nowait[level]
         if emit is not False:
             msg = error_message(exc) if msg is None else msg
             emit("error", id, msg, data, exc, up(stacklevel))

@@ -121,23 +121,9 @@ def _priority(level: str) -> bytes:
 
 
 def format_traceback(err: ErrorInfo) -> str:
-    """A Python-style traceback text for an :class:`~telemetry.ErrorInfo`, causes first."""
-    chain = []
-    node: ErrorInfo | None = err
-    while node is not None:
-        chain.append(node)
-        node = node.cause
-    parts = []
-    for info in reversed(chain):
-        lines = []
-        if info.frames:
-            lines.append("Traceback (most recent call last):")
-            lines.extend(
-                f'  File "{fr.file}", line {fr.line}, in {fr.function}' for fr in info.frames
-            )
-        lines.append(f"{info.type}: {info.message}" if info.message else info.type)
-        parts.append("\n".join(lines))
-    return "\n\nThe above exception led to the following exception:\n\n".join(parts)
+    """A Python-style traceback text for an :class:`~telemetry.ErrorInfo`, causes first
+    (:meth:`ErrorInfo.traceback`)."""
+    return err.traceback()
 
 
 #: Every name the sink may write itself; data and context keys never take them.
