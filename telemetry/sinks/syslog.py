@@ -43,9 +43,13 @@ To check what arrives, run a throwaway rsyslog in the foreground that prints wha
 
 and point ``SyslogSink("127.0.0.1", transport="tcp", port=5514)`` (or ``"udp"``) at it.
 
-Delivery. Datagrams (unix socket, UDP) are sent one per message; a message longer than
-``max_message_size`` (2048 bytes for UDP, 8192 for the unix socket) is cut at a UTF-8 boundary
-and counted in ``counters["truncated"]``. UDP itself may lose datagrams without anyone knowing.
+Delivery. Datagrams (unix socket, UDP) are sent one per message; over TCP each message is
+framed by octet counting (``LEN SP MSG``, RFC 6587). A message longer than
+``max_message_size`` (2048 bytes for UDP, 8192 for the unix socket, 8096 over TCP) is cut at a UTF-8
+boundary, ends with ``[truncated]`` and is counted in ``counters["truncated"]``: a receiver
+cuts a longer frame itself and reads the rest as new records, which a value could forge.
+No message, key or value can carry a record boundary in either framing: control characters
+(newline, NUL, ...) are escaped, and the frame length always matches the bytes sent. UDP itself may lose datagrams without anyone knowing.
 TCP connects on the first write, and after the receiver goes away it reconnects with a backoff
 (doubling up to ``max_backoff``). A write keeps the signals it could not send and tries again
 until ``timeout`` seconds have passed; what is still unsent then is dropped and counted as
@@ -89,6 +93,7 @@ from ._base import Sink
 from ._syslog_format import (
     DEFAULT_SD_ID,
     FACILITIES,
+    TRUNCATION_MARK,
     Rfc3164Formatter,
     Rfc5424Formatter,
     check_name,
@@ -102,6 +107,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_SD_ID",
     "DEFAULT_SOCKET_PATH",
+    "DEFAULT_TCP_MAX_MESSAGE",
     "DEFAULT_TIMEOUT_S",
     "DEFAULT_TLS_PORT",
     "DEFAULT_UDP_MAX_MESSAGE",
@@ -109,6 +115,7 @@ __all__ = [
     "FACILITIES",
     "SYSLOG_FORMATS",
     "TRANSPORTS",
+    "TRUNCATION_MARK",
     "SyslogSink",
 ]
 
@@ -127,6 +134,11 @@ DEFAULT_TLS_PORT = 6514
 DEFAULT_UDP_MAX_MESSAGE = 2048
 #: rsyslog's default maxMessageSize; journald takes more.
 DEFAULT_UNIX_MAX_MESSAGE = 8192
+#: The longest message rsyslog takes over TCP with its default settings (maxMessageSize 8 KiB
+#: keeps 8096 bytes of a frame, as measured with rsyslog 8.2302); syslog-ng's default (64 KiB)
+#: takes it too. A receiver that gets a longer frame cuts it and reads the rest as records of
+#: their own, forged ones included: the sink must never send more than the receiver takes.
+DEFAULT_TCP_MAX_MESSAGE = 8096
 #: The largest UDP payload over IPv4.
 MAX_DATAGRAM = 65507
 #: Smallest message every receiver must accept (RFC 5424 section 6.1).
@@ -181,8 +193,9 @@ class SyslogSink(Sink):
     ``app_name`` defaults to the program's name, ``hostname`` to the signal's host.
 
     ``max_message_size`` bounds each message (bytes, before TCP framing): 2048 for UDP, 8192
-    for the unix socket, unbounded over TCP; longer messages are truncated and counted in
-    ``counters["truncated"]``. ``timeout`` bounds how long a write retries, ``max_backoff`` the
+    for the unix socket, 8096 over TCP (what rsyslog takes by default; ``None`` lifts it over
+    TCP, for receivers configured to take more); longer messages are cut, end with
+    :data:`TRUNCATION_MARK` and are counted in ``counters["truncated"]``. ``timeout`` bounds how long a write retries, ``max_backoff`` the
     wait between connection attempts. See the module documentation for what happens to the
     signals when the receiver goes away.
     """
@@ -338,7 +351,7 @@ class SyslogSink(Sink):
         if value is DEFAULT:
             if self.transport == "udp":
                 return DEFAULT_UDP_MAX_MESSAGE
-            return DEFAULT_UNIX_MAX_MESSAGE if datagram else None
+            return DEFAULT_UNIX_MAX_MESSAGE if datagram else DEFAULT_TCP_MAX_MESSAGE
         if value is None:
             return MAX_DATAGRAM if datagram else None
         top = MAX_DATAGRAM if datagram else sys.maxsize

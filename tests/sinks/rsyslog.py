@@ -100,8 +100,11 @@ def _free_port(kind: int) -> int:
 class Rsyslog:
     """One rsyslogd, its configuration, ports, sockets and output files, in ``folder``."""
 
-    def __init__(self, folder: Path, *, tls: bool) -> None:
+    def __init__(self, folder: Path, *, tls: bool, max_message_size: str | None = "256k") -> None:
+        """``max_message_size`` is rsyslog's ``maxMessageSize``; ``None`` keeps its default
+        (8 KiB), the one a receiver configured by nobody has."""
         assert RSYSLOGD is not None
+        self.max_message_size = max_message_size
         self.folder = folder
         self.work = folder / "work"
         self.work.mkdir(parents=True, exist_ok=True)
@@ -139,11 +142,13 @@ class Rsyslog:
             'template="parsed") }'
             for n in INPUTS
         )
+        size = self.max_message_size
+        max_size = f'maxMessageSize="{size}"' if size is not None else ""
         # main_queue: on SIGTERM rsyslog gives its queue 1.5 s to drain, then discards the rest;
         # on a busy machine a test that stops it mid-stream saw several writes vanish after a
         # clean close. Ten seconds lets it write everything it has read, as a receiver should.
         return f"""
-global(workDirectory="{self.work}" maxMessageSize="256k" net.enableDNS="off" {tls_global})
+global(workDirectory="{self.work}" {max_size} net.enableDNS="off" {tls_global})
 main_queue(queue.timeoutShutdown="10000" queue.timeoutActionCompletion="10000")
 module(load="imudp")
 module(load="imtcp" maxSessions="200")
