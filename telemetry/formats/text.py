@@ -7,11 +7,11 @@ are escaped, so a value can never forge an extra line.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._signal import ErrorInfo, Signal
-from ._safe import safe_repr
+from ._safe import Repairs, placeholder_signal, repair_signal, safe_repr
 
 __all__ = ["TextFormat", "TimeFormatter", "escape", "format_time"]
 
@@ -68,13 +68,13 @@ class TimeFormatter:
         return f"{self._prefix}.{ns // 1000:06d}{'Z' if self.utc else ''}"
 
 
-def _value(v: Any) -> str:
+def _value(v: Any, as_text: Callable[[object], str] = safe_repr) -> str:
     if isinstance(v, str):
         s = escape(v)
         return f'"{s}"' if (" " in s or "=" in s or not s) else s
     if type(v) is int:  # the commonest value: its repr needs no escaping
         return repr(v)
-    return escape(safe_repr(v))
+    return escape(as_text(v))
 
 
 def _error(err: ErrorInfo) -> str:
@@ -87,7 +87,7 @@ def _error(err: ErrorInfo) -> str:
     return " <- ".join(parts)
 
 
-class TextFormat:
+class TextFormat(Repairs):
     """Format signals as single readable lines, optionally with ANSI colour."""
 
     name = "text"
@@ -99,6 +99,7 @@ class TextFormat:
         self.utc = utc
         self._time = TimeFormatter(utc=utc)
         self._levels: dict[str, str] = {}
+        super().__init__()
 
     def _level(self, level: str) -> str:
         label = self._levels.get(level)
@@ -124,10 +125,11 @@ class TextFormat:
             parts.append(escape(sig.msg))
         if sig.duration_ns is not None:
             parts.append(f"duration={sig.duration_ns / 1e6:.3f}ms")
+        as_text = self.repr
         for k, v in sig.data.items():
-            parts.append(f"{escape(str(k))}={_value(v)}")
+            parts.append(f"{escape(str(k))}={_value(v, as_text)}")
         for k, v in sig.ctx.items():
-            parts.append(f"{escape(str(k))}={_value(v)}")
+            parts.append(f"{escape(str(k))}={_value(v, as_text)}")
         if sig.trace_id:
             parts.append(f"trace={sig.trace_id}")
         if sig.error is not None:
@@ -137,4 +139,21 @@ class TextFormat:
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:
         """The batch as text lines, UTF-8, one ``\\n`` after each."""
         fmt = self.format
-        return "".join([fmt(s) + "\n" for s in batch]).encode("utf-8", "backslashreplace")
+        try:
+            return "".join([fmt(s) + "\n" for s in batch]).encode("utf-8")
+        except Exception:  # a bad value: a lone surrogate, a huge int, a key's __str__ raising
+            return "".join([self._line(s) for s in batch]).encode("utf-8", "backslashreplace")
+
+    def _line(self, sig: Signal) -> str:
+        """One line, the signal's bad values replaced if it cannot be written as it is."""
+        try:
+            line = self.format(sig) + "\n"
+            line.encode("utf-8")
+            return line
+        except Exception:
+            pass
+        self.repaired += 1
+        try:
+            return self.format(repair_signal(sig)) + "\n"
+        except Exception:
+            return self.format(placeholder_signal(sig)) + "\n"

@@ -96,6 +96,14 @@ class Sink(abc.ABC):
         """Record signals of the current batch that this sink could not deliver."""
         self._drops[reason] += n
 
+    def note_repaired(self, source: object) -> None:
+        """Move the count of signals that ``source`` (a format or encoder with a ``repaired``
+        attribute) wrote with bad values replaced into ``counters["bad_values"]``."""
+        n = getattr(source, "repaired", 0)
+        if n:
+            source.repaired = 0  # type: ignore[attr-defined]
+            self.counters["bad_values"] += n
+
     def take_drops(self) -> Counter[str]:
         """Return and reset the drops recorded since the last call (the handler's job)."""
         drops, self._drops = self._drops, Counter()

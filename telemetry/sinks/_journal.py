@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from .._signal import ErrorInfo, Level, Signal
-from ..formats._safe import enc_hook, safe_repr, safe_value
+from ..formats._safe import placeholder_signal, repair_signal, repr_checked, safe_value
 
 __all__ = [
     "FIELD_NAME_MAX",
@@ -193,13 +193,26 @@ class JournalEncoder:
             sig_id: b"MESSAGE_ID=" + mid.encode("ascii") + b"\n"
             for sig_id, mid in (message_ids or {}).items()
         }
-        self._json = msgspec.json.Encoder(enc_hook=enc_hook)
+        self._json = msgspec.json.Encoder(enc_hook=self._hook)
         # Key -> sanitised segment ("" when it has no letter or digit); path -> field name.
         self._segments: dict[str, str] = {}
         self._names: dict[tuple[str, str], str] = {}
 
     def encode(self, sig: Signal) -> bytes:
-        """The journal entry for ``sig``."""
+        """The journal entry for ``sig``; a signal with a value that cannot be written (a key
+        whose ``__str__`` raises, an int of thousands of digits) has it replaced, and is
+        counted in ``counters["bad_values"]``."""
+        try:
+            return self._entry(sig)
+        except Exception:
+            pass
+        self.counters["bad_values"] += 1
+        try:
+            return self._entry(repair_signal(sig))
+        except Exception:
+            return self._entry(placeholder_signal(sig))
+
+    def _entry(self, sig: Signal) -> bytes:
         out = bytearray()
         text = _put_text
         msg = sig.msg if sig.msg is not None else (sig.id if sig.id is not None else sig.kind)
@@ -305,6 +318,12 @@ class JournalEncoder:
         else:
             _put(out, bname, self._to_json(value))
 
+    def _hook(self, obj: object) -> str:
+        text, ok = repr_checked(obj)
+        if not ok:
+            self.counters["bad_values"] += 1
+        return text
+
     def _to_json(self, value: Any) -> bytes:
         """``value`` as JSON; made safe first when msgspec refuses it, its repr as a last
         resort (an integer wider than 64 bits)."""
@@ -312,10 +331,11 @@ class JournalEncoder:
             return self._json.encode(value)
         except _JSON_ERRORS:
             pass
+        self.counters["bad_values"] += 1
         try:
             return self._json.encode(safe_value(value))
         except _JSON_ERRORS:
-            return _utf8(safe_repr(value))
+            return _utf8(self._hook(value))
 
 
 class _Fields:

@@ -18,7 +18,7 @@ import msgspec
 
 from .._errors import ConfigError
 from .._signal import Level, Signal
-from ..formats._safe import enc_hook, safe_repr, safe_value
+from ..formats._safe import Repairs, safe_value
 
 __all__ = [
     "DEFAULT_SD_ID",
@@ -173,15 +173,16 @@ def _items(sig: Signal) -> list[tuple[Any, Any]]:
     return items
 
 
-class _Base:
+class _Base(Repairs):
     """What both formats share: PRI, value rendering, bounded caches of sanitised names."""
 
     def __init__(self, *, facility: int, app_name: str, hostname: str | None) -> None:
+        super().__init__()
         self.facility = facility
         self.app_name = app_name
         self.hostname = hostname
         self._pri = {label: f"<{facility * 8 + sev}>" for label, sev in _SEVERITY.items()}
-        self._json = msgspec.json.Encoder(enc_hook=enc_hook)
+        self._json = msgspec.json.Encoder(enc_hook=self.enc_hook)
         self._names: dict[str, str] = {}
         self._hosts: dict[str, str] = {}
 
@@ -197,13 +198,14 @@ class _Base:
         try:
             return self._json.encode(v).decode("utf-8")
         except (RecursionError, TypeError, ValueError, msgspec.EncodeError, OverflowError):
+            self.repaired += 1
             return self._json.encode(safe_value(v)).decode("utf-8")
 
     def param_name(self, key: Any) -> str:
         """The PARAM-NAME (or logfmt key) for ``key``, cached."""
         name = self._names.get(key) if isinstance(key, str) else None
         if name is None:
-            name = sd_name(key if isinstance(key, str) else safe_repr(key))
+            name = sd_name(key if isinstance(key, str) else self.repr(key))
             if isinstance(key, str) and len(self._names) < _CACHE_MAX:
                 self._names[key] = name
         return name

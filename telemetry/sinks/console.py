@@ -92,7 +92,9 @@ class ConsoleSink(Sink):
     async def write(self, batch: Sequence[Signal]) -> None:
         """Encode the batch on the loop (a slice per step), then wait, without blocking the
         loop, until the sink's thread has written it."""
-        data = await self._slicer.encode(self._choose(), batch)
+        fmt = self._choose()
+        data = await self._slicer.encode(fmt, batch)
+        self.note_repaired(fmt)
         await self._writer.write(data)
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
@@ -102,7 +104,9 @@ class ConsoleSink(Sink):
         :data:`WRITE_SYNC_WAIT_S` (the exit fallback then counts the batch as dropped instead
         of hanging the exit).
         """
-        data = self._choose().encode_batch(batch)
+        fmt = self._choose()
+        data = fmt.encode_batch(batch)
+        self.note_repaired(fmt)
         if not self._emitting.acquire(timeout=WRITE_SYNC_WAIT_S):
             raise SinkError("console stream does not accept writes (a stalled pipe?)")
         try:

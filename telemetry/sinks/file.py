@@ -276,6 +276,7 @@ class FileSink(Sink):
         """
         self._check_open()
         data = await self._slicer.encode(self.format, batch)
+        self.note_repaired(self.format)
         async with self._lock:
             try:
                 if self._event_due(len(data)):
@@ -323,6 +324,7 @@ class FileSink(Sink):
         """Encode and append the batch on the calling thread (exit fallback, sync mode)."""
         self._check_open()
         data = self.format.encode_batch(batch)  # no loop to yield to: in one go
+        self.note_repaired(self.format)
         try:
             if self._event_due(len(data)):
                 self._handle_event(len(data))

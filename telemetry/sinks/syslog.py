@@ -49,7 +49,8 @@ framed by octet counting (``LEN SP MSG``, RFC 6587). A message longer than
 boundary, ends with ``[truncated]`` and is counted in ``counters["truncated"]``: a receiver
 cuts a longer frame itself and reads the rest as new records, which a value could forge.
 No message, key or value can carry a record boundary in either framing: control characters
-(newline, NUL, ...) are escaped, and the frame length always matches the bytes sent. UDP itself may lose datagrams without anyone knowing.
+(newline, NUL, ...) are escaped, and the frame length always matches the bytes sent.
+UDP itself may lose datagrams without anyone knowing.
 TCP connects on the first write, and after the receiver goes away it reconnects with a backoff
 (doubling up to ``max_backoff``). A write keeps the signals it could not send and tries again
 until ``timeout`` seconds have passed; what is still unsent then is dropped and counted as
@@ -89,6 +90,7 @@ import anyio.to_thread
 from .._errors import ConfigError, SinkError
 from .._signal import Signal
 from .._warn import warn
+from ..formats._safe import placeholder_signal, repair_signal
 from ._base import Sink
 from ._syslog_format import (
     DEFAULT_SD_ID,
@@ -195,9 +197,9 @@ class SyslogSink(Sink):
     ``max_message_size`` bounds each message (bytes, before TCP framing): 2048 for UDP, 8192
     for the unix socket, 8096 over TCP (what rsyslog takes by default; ``None`` lifts it over
     TCP, for receivers configured to take more); longer messages are cut, end with
-    :data:`TRUNCATION_MARK` and are counted in ``counters["truncated"]``. ``timeout`` bounds how long a write retries, ``max_backoff`` the
-    wait between connection attempts. See the module documentation for what happens to the
-    signals when the receiver goes away.
+    :data:`TRUNCATION_MARK` and are counted in ``counters["truncated"]``. ``timeout`` bounds
+    how long a write retries, ``max_backoff`` the wait between connection attempts. See the
+    module documentation for what happens to the signals when the receiver goes away.
     """
 
     kind = "syslog"
@@ -433,14 +435,25 @@ class SyslogSink(Sink):
         out: list[bytes] = []
         truncated = 0
         for sig in batch:
-            msg, cut = fmt(sig, limit)
+            try:
+                msg, cut = fmt(sig, limit)
+            except Exception:  # a bad value: it alone is replaced (see formats._safe)
+                msg, cut = self._repaired(sig, limit)
             truncated += cut
             out.append(msg)
         if truncated:
             self.counters["truncated"] += truncated
+        self.note_repaired(self._formatter)
         if self._stream:
             out = [b"%d %b" % (len(m), m) for m in out]
         return out
+
+    def _repaired(self, sig: Signal, limit: int | None) -> tuple[bytes, bool]:
+        self.counters["bad_values"] += 1
+        try:
+            return self._formatter.format(repair_signal(sig), limit)
+        except Exception:
+            return self._formatter.format(placeholder_signal(sig), limit)
 
     async def write(self, batch: Sequence[Signal]) -> None:
         """Encode the batch and send it: one send of the framed batch over TCP, one datagram

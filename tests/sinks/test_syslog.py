@@ -866,7 +866,8 @@ async def test_a_long_message_cannot_forge_records_or_swallow_the_next(
     tmp_path: Path, transport: str
 ) -> None:
     """Against an rsyslog with its default maxMessageSize (8 KiB: it keeps 8096 bytes of a
-    frame), a 20 KB message carrying a forged record where rsyslog would cut arrives as one record, cut and marked, counted as truncated; the signals
+    frame), a 20 KB message carrying a forged record where rsyslog would cut arrives as one
+    record, cut and marked, counted as truncated; the signals
     after it arrive as themselves; nothing from 'evilhost' appears."""
     require(transport != "tls" or have_tls(), "rsyslog's TLS driver or openssl is missing")
     rs = Rsyslog(tmp_path / "rs", tls=transport == "tls", max_message_size=None)
