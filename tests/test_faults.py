@@ -8,8 +8,11 @@ and after the close every signal is written or counted under a reason.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
@@ -20,6 +23,7 @@ from telemetry import Signal, Telemetry
 from telemetry.sinks import MemorySink
 from tests.conftest import assert_accounted
 
+ROOT = Path(__file__).resolve().parents[1]
 #: Far longer than any deadline the tests set: a test that reaches it has hung.
 HANG_S = 30.0
 
@@ -125,3 +129,59 @@ async def test_a_stuck_write_that_returns_later_is_not_counted_twice(
     later = hub.stats().handlers["stuck"]
     assert (later.written, later.dropped) == (stats.handlers["stuck"].written, {"timeout": 20})
     assert later.emitted == later.written + later.dropped_total
+
+
+# -- stalled pipes: the close returns, and so does the process ----------------------------------
+
+_STALLED_PIPE_APP = """
+import asyncio, os, sys
+from telemetry import Telemetry
+from telemetry.sinks import ConsoleSink, FileSink
+
+kind, path = sys.argv[1], sys.argv[2]
+if kind == "file":
+    os.mkfifo(path)
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a reader that never reads
+    sink = FileSink(path)
+else:
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        while True:
+            os.write(w, b"x" * 65536)  # fill the pipe: nobody reads it
+    except BlockingIOError:
+        pass
+    os.set_blocking(w, True)
+    sink = ConsoleSink(os.fdopen(w, "w"), format="json")
+
+async def main():
+    hub = Telemetry(handlers={"s": sink})
+    async with hub:
+        for i in range(5000):
+            await hub.log("info", "x" * 200, i=i)
+        stats = await hub.aclose(timeout=0.3)
+    h = stats.handlers["s"]
+    assert h.emitted == h.written + h.dropped_total, h
+    print("closed", h.written, sorted(h.dropped), flush=True)
+
+asyncio.run(main())
+print("exited", flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind", ["file", "console"])
+def test_a_stalled_pipe_holds_up_neither_the_close_nor_the_exit(tmp_path: Path, kind: str) -> None:
+    """A file sink on a FIFO, or a console on a pipe, that nobody reads: aclose(timeout=)
+    returns with every signal accounted for, and the process exits (the stuck writer is a
+    daemon thread, not one the interpreter waits for)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _STALLED_PIPE_APP, kind, str(tmp_path / "fifo")],
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("closed") and "timeout" in lines[0]
+    assert lines[-1] == "exited"

@@ -1,7 +1,7 @@
 """An append-only file that writes whole batches and notices when it is moved or deleted.
 
 :class:`AppendFile` is an :class:`io.FileIO` whose ``write`` is the file sink's whole per-batch
-job, so that aiofiles runs all of it in one thread hop:
+job, so that a writer thread runs all of it in one hand-over:
 
 - the batch goes out with one ``write(2)`` on an ``O_APPEND`` descriptor, so batches from
   several processes sharing the file never interleave (see below);
@@ -66,7 +66,7 @@ class AppendFile(io.FileIO):
         try:
             while done < len(view):
                 done += os.write(fd, view[done:])
-            if self.fsync_each:
+            if self.fsync_each and self.regular:  # a FIFO cannot be synced
                 os.fsync(fd)
         except OSError:
             if done:

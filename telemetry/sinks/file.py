@@ -12,8 +12,10 @@ Who does what, and on which thread (the measurements behind it are in ``docs/sin
   thread has to wait for the GIL whenever the loop is busy (up to the switch interval, 5 ms,
   twice per write), so that under a flood of calls it wrote next to nothing. A larger batch,
   a FIFO, an fsync per batch, or any write after one that took longer than
-  :data:`SLOW_WRITE_S` (the disk throttling its writers) goes to a thread instead (aiofiles,
-  one hop), until :data:`SLOW_WRITE_BACKOFF_S` later a write on the loop is tried again;
+  :data:`SLOW_WRITE_S` (the disk throttling its writers) goes to the sink's own daemon thread
+  instead (:class:`~telemetry.sinks._writer.WriterThread`, one hand-over), until
+  :data:`SLOW_WRITE_BACKOFF_S` later a write on the loop is tried again; a write stuck in that
+  thread (a FIFO nobody reads, a hung network mount) never holds up the close or the exit;
 - an event (open, reopen after a move or a deletion, rotation) is one ``anyio.to_thread`` hop:
   rename, open, fsync, all together, once per event;
 - compression and retention run on the :class:`~telemetry.sinks._housekeeping.Housekeeper`'s
@@ -39,7 +41,6 @@ from pathlib import Path
 from typing import Literal
 
 import anyio.to_thread
-from aiofiles.threadpool.binary import AsyncFileIO
 
 from .._errors import ClosedError, ConfigError, SinkError
 from .._signal import Signal
@@ -51,6 +52,7 @@ from ._encode import Slicer
 from ._housekeeping import Housekeeper
 from ._naming import PathTemplate, first_free
 from ._rotation import Interval, next_boundary, parse_duration, parse_interval, parse_size
+from ._writer import WriterThread
 
 __all__ = [
     "DEFAULT_FILE_MODE",
@@ -184,7 +186,7 @@ class FileSink(Sink):
             counters=self.counters,
         )
         self._raw: AppendFile | None = None
-        self._file: AsyncFileIO | None = None
+        self._writer = WriterThread(self._write_in_thread, name="aiotelemetry-file")
         self._lock = asyncio.Lock()
         self._next_rotation = math.inf
         self._rotation_retry_at = 0.0  # time.monotonic(); rotations wait until then
@@ -251,10 +253,15 @@ class FileSink(Sink):
         return raw
 
     def _use(self, raw: AppendFile | None) -> None:
-        # aiofiles does a write that must not run on the loop in the loop's executor; the raw
-        # file is what the loop and the exit fallback write to directly.
+        # The file the loop, the writer thread and the exit fallback write to.
         self._raw = raw
-        self._file = None if raw is None else AsyncFileIO(raw, loop=None, executor=None)
+
+    def _write_in_thread(self, data: bytes) -> None:
+        """The writer thread's call (the lock is held by the write that handed ``data`` over)."""
+        raw = self._raw
+        if raw is None:
+            raise FileNotFoundError(errno.ENOENT, "the file is not open", str(self.path))
+        raw.write(data)
 
     def _schedule(self, now: float) -> None:
         if self.rotate_every is not None:
@@ -285,8 +292,7 @@ class FileSink(Sink):
                     self._append_here(data)
                 else:
                     self.counters["thread_writes"] += 1
-                    assert self._file is not None
-                    await self._file.write(data)
+                    await self._writer.write(data)
             except OSError as exc:
                 raise self._failed(exc) from exc
             if self._failures:
@@ -452,7 +458,7 @@ class FileSink(Sink):
 
     def _sync(self) -> None:
         raw = self._raw
-        if raw is not None and not raw.closed:
+        if raw is not None and not raw.closed and raw.regular:  # a FIFO cannot be synced
             os.fsync(raw.fileno())
         if self._dir_dirty:
             self._dir_dirty = False
@@ -461,7 +467,7 @@ class FileSink(Sink):
     def _close_file(self, raw: AppendFile) -> None:
         """Close a file we are done with; fsync it first unless it was deleted or "never"."""
         try:
-            if self.fsync != "never" and not raw.gone:
+            if self.fsync != "never" and not raw.gone and raw.regular:
                 os.fsync(raw.fileno())
         except OSError as exc:
             warn(f"file-fsync:{raw.path}", f"file sink could not fsync {raw.path!r}: {exc}")
@@ -479,6 +485,7 @@ class FileSink(Sink):
                 fsync_dir(self.path.parent)
 
     async def _aclose(self) -> None:
+        self._writer.stop()
         async with self._lock:
             await anyio.to_thread.run_sync(self._close_now)
         await self._housekeeper.wait()
@@ -502,6 +509,7 @@ class FileSink(Sink):
         """In a forked child: fresh lock and housekeeping thread; the child's hub reopens the
         file, and a ``{pid}`` path then names the child's own file."""
         self._lock = asyncio.Lock()
+        self._writer.after_fork()
         self._housekeeper.after_fork()
         if self.template.has_pid:
             self.path = self.template.render(self._clock(), utc=self.utc)
