@@ -1,7 +1,9 @@
 """Human-readable lines: time, level, namespace, id, message, then data as ``key=value``.
 
-Every signal is exactly one line: newlines and other control characters in messages and values
-are escaped, so a value can never forge an extra line.
+Every signal is exactly one line: newlines, other control characters (C0, DEL, C1) and the
+Unicode line separators in every field (kind, level, id, namespace, message, keys, values,
+trace id, the error's parts) are escaped, so a value can never forge an extra line or send a
+terminal escape of its own.
 """
 
 from __future__ import annotations
@@ -26,16 +28,18 @@ _COLOURS = {
 _DIM = "\x1b[2m"
 _BOLD = "\x1b[1m"
 _RESET = "\x1b[0m"
-_ESCAPES = {i: f"\\x{i:02x}" for i in range(32)} | {
+_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(32), *range(0x7F, 0xA0))} | {
     ord("\n"): "\\n",
     ord("\r"): "\\r",
     ord("\t"): "\\t",
-    0x7F: "\\x7f",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
 }
 
 
 def escape(text: str) -> str:
-    """``text`` with control characters (newline, carriage return, ESC, ...) escaped."""
+    """``text`` with control characters (newline, carriage return, ESC, NEL, ...) and the
+    Unicode line separators escaped."""
     # Control characters are never printable, so a printable string (nearly all of them) has
     # nothing to escape; isprintable() costs a tenth of translate().
     return text if text.isprintable() else text.translate(_ESCAPES)
@@ -81,8 +85,8 @@ def _error(err: ErrorInfo) -> str:
     parts = []
     e: ErrorInfo | None = err
     while e is not None:
-        where = f" at {e.frames[-1].file}:{e.frames[-1].line}" if e.frames else ""
-        parts.append(f"{e.type}: {escape(e.message)}{where}")
+        where = f" at {escape(e.frames[-1].file)}:{e.frames[-1].line}" if e.frames else ""
+        parts.append(f"{escape(e.type)}: {escape(e.message)}{where}")
         e = e.cause
     return " <- ".join(parts)
 
@@ -104,7 +108,7 @@ class TextFormat(Repairs):
     def _level(self, level: str) -> str:
         label = self._levels.get(level)
         if label is None:
-            label = f"{level.upper():<5}"
+            label = f"{escape(level.upper()):<5}"
             if self.colour:
                 label = f"{_COLOURS.get(level, '')}{label}{_RESET}"
             if len(self._levels) < 64:  # levels are a handful of words; never grow unbounded
@@ -116,11 +120,12 @@ class TextFormat(Repairs):
         stamp = self._time(sig.inst)
         parts = [f"{_DIM}{stamp}{_RESET}" if self.colour else stamp, self._level(sig.level)]
         if sig.ns:
-            parts.append(f"[{sig.ns}]")
+            parts.append(f"[{escape(sig.ns)}]")
         if sig.kind != "log":
-            parts.append(sig.kind)
+            parts.append(escape(sig.kind))
         if sig.id:
-            parts.append(f"{_BOLD}{sig.id}{_RESET}" if self.colour else sig.id)
+            ident = escape(sig.id)
+            parts.append(f"{_BOLD}{ident}{_RESET}" if self.colour else ident)
         if sig.msg is not None:
             parts.append(escape(sig.msg))
         if sig.duration_ns is not None:
@@ -131,7 +136,7 @@ class TextFormat(Repairs):
         for k, v in sig.ctx.items():
             parts.append(f"{escape(str(k))}={_value(v, as_text)}")
         if sig.trace_id:
-            parts.append(f"trace={sig.trace_id}")
+            parts.append(f"trace={escape(sig.trace_id)}")
         if sig.error is not None:
             parts.append(f"error={_error(sig.error)}")
         return " ".join(parts)
