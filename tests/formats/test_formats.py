@@ -120,7 +120,8 @@ def test_make_format_names_the_allowed_formats() -> None:
 
 
 _hostile_text = st.text(
-    alphabet=st.characters(categories=("Cc", "Zl", "Zp", "Ll", "Zs")) | st.sampled_from("\x85\x1b["),
+    alphabet=st.characters(categories=("Cc", "Zl", "Zp", "Ll", "Zs"))
+    | st.sampled_from("\x85\x1b["),
     min_size=1,
 )
 _LINE_BREAKING = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"
