@@ -108,6 +108,11 @@ class FileSink(Sink):
     newest) and ``max_age`` (``"7d"``, seconds or a timedelta) delete old ones. ``clock``
     (epoch seconds) drives boundaries, names and ages, so tests can move time.
 
+    A symbolic link at ``path`` is refused (at open, a :class:`ConfigError`; put there later,
+    the reopen fails and the signals are counted as ``sink_error``), and so is one at a file
+    being compressed, unless ``follow_symlinks=True``: otherwise anyone who can write to the
+    log folder could make the sink append to any file it may write.
+
     A file moved away (logrotate) or deleted is noticed after the next write and reopened,
     without losing the batch. Several processes may share one file and even rotate it: each
     notices the move and follows, but file sizes are then approximate; prefer ``{pid}`` or an
@@ -129,6 +134,7 @@ class FileSink(Sink):
         keep: int | None = None,
         max_age: float | str | timedelta | None = None,
         compress: Compression | None = None,
+        follow_symlinks: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
@@ -172,6 +178,8 @@ class FileSink(Sink):
         self.fsync = fsync
         self.utc = bool(utc)
         self.compress = compress
+        #: Whether a symbolic link at the log path (or at a file being compressed) is followed.
+        self.follow_symlinks = bool(follow_symlinks)
         self._clock = clock
         #: The file being written now (the template rendered at construction, again at open).
         self.path: Path = self.template.render(clock(), utc=self.utc)
@@ -184,6 +192,7 @@ class FileSink(Sink):
             file_mode=file_mode,
             clock=clock,
             counters=self.counters,
+            follow_symlinks=self.follow_symlinks,
         )
         self._raw: AppendFile | None = None
         self._writer = WriterThread(self._write_in_thread, name="aiotelemetry-file")
@@ -225,6 +234,12 @@ class FileSink(Sink):
                 "path", f"must name a file, but {str(self.path)!r} is a directory"
             ) from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP and not self.follow_symlinks:
+                raise ConfigError(
+                    "path",
+                    f"must not be a symbolic link, but {str(self.path)!r} is one "
+                    "(follow_symlinks=True writes through it)",
+                ) from exc
             raise ConfigError(
                 "path", f"must be a file that can be created and appended to: {exc}"
             ) from exc
@@ -248,7 +263,12 @@ class FileSink(Sink):
         return target
 
     def _open_file(self, path: Path) -> AppendFile:
-        raw = AppendFile(str(path), self.file_mode, fsync_each=self.fsync == "batch")
+        raw = AppendFile(
+            str(path),
+            self.file_mode,
+            fsync_each=self.fsync == "batch",
+            follow_symlinks=self.follow_symlinks,
+        )
         self._dir_dirty = True
         return raw
 
