@@ -1203,8 +1203,7 @@ def test_gzip_does_not_follow_a_symlink(tmp_path: Path) -> None:
     victim.write_text("secret\n")
     src = tmp_path / "app.20260101_000000_000000.jsonl"
     src.symlink_to(victim)
-    with pytest.raises(OSError) as refused:
+    with pytest.raises(OSError, match="Too many levels of symbolic links"):
         gzip_file(src, fsync=False)
-    assert refused.value.errno == errno.ELOOP
     assert not (tmp_path / (src.name + ".gz")).exists()
     assert victim.read_text() == "secret\n"
