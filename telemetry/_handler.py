@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
 import anyio
@@ -38,10 +38,12 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_WAIT_S",
     "DEFAULT_RETRY_BACKOFF_S",
+    "HANDLER_OPTIONS",
     "MODES",
     "WAITING_MODES",
     "Handler",
     "Middleware",
+    "check_handler_options",
 ]
 
 #: Queue capacity per handler.
@@ -64,6 +66,39 @@ MODES = ("backpressure", "blocking", "dropping", "sliding")
 WAITING_MODES = frozenset({"backpressure", "blocking"})
 #: A middleware enriches or rewrites a signal, or drops it by returning ``None``.
 Middleware = Callable[[Signal], Signal | None]
+
+
+#: The options a handler takes besides its sink: the keyword arguments of
+#: ``Telemetry.add_handler``, and the keys of a handler's mapping in ``Telemetry(handlers=...)``.
+HANDLER_OPTIONS = (
+    "batch_size",
+    "buffer_size",
+    "id_filter",
+    "kind_filter",
+    "limit_by",
+    "max_retries",
+    "max_wait",
+    "middleware",
+    "min_level",
+    "mode",
+    "ns_filter",
+    "rate_limit",
+    "retry_backoff",
+    "sample",
+    "sample_errors",
+    "sync",
+    "when",
+    "workers",
+)
+
+
+def check_handler_options(name: str, options: Mapping[str, Any]) -> None:
+    """ConfigError naming the handler, the option and the allowed ones (with a "did you mean")
+    for the first key of ``options`` that is not a handler option."""
+    for key in options:
+        if key not in HANDLER_OPTIONS:
+            param = key if isinstance(key, str) else repr(key)
+            raise ConfigError.unknown(param, HANDLER_OPTIONS, what="a handler", handler=name)
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:

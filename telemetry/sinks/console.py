@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from typing import IO, Literal
+from typing import IO, Literal, Never
 
 from .._errors import ConfigError, SinkError
 from .._signal import Signal
@@ -54,8 +54,15 @@ class ConsoleSink(Sink):
 
     kind = "console"
 
-    def __init__(self, stream: IO[str] | None = None, *, format: ConsoleFormat = "auto") -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        format: ConsoleFormat = "auto",
+        **unknown: Never,
+    ) -> None:
         super().__init__()
+        self._reject_unknown(unknown)
         if format not in _CONSOLE_FORMATS:
             raise ConfigError.choice("format", format, _CONSOLE_FORMATS)
         self._stream = stream

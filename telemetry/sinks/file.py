@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Never
 
 import anyio.to_thread
 
@@ -136,8 +136,10 @@ class FileSink(Sink):
         compress: Compression | None = None,
         follow_symlinks: bool = False,
         clock: Callable[[], float] = time.time,
+        **unknown: Never,
     ) -> None:
         super().__init__()
+        self._reject_unknown(unknown)
         if format not in FORMATS:
             raise ConfigError.choice("format", format, FORMATS)
         if fsync not in _FSYNC:

@@ -83,6 +83,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Generator, Mapping, Sequence
+from typing import Never
 
 from .._errors import ConfigError, SinkError
 from .._signal import Signal
@@ -210,8 +211,10 @@ class JournaldSink(Sink):
         max_datagram: int = DEFAULT_MAX_DATAGRAM,
         sndbuf: int = DEFAULT_SNDBUF,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT_S,
+        **unknown: Never,
     ) -> None:
         super().__init__()
+        self._reject_unknown(unknown)
         if namespace is not None:
             if path is not None:
                 raise ConfigError("namespace", "cannot be given together with path")

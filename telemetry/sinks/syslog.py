@@ -83,7 +83,7 @@ import ssl
 import sys
 import time
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Never
 
 import anyio.to_thread
 
@@ -223,8 +223,10 @@ class SyslogSink(Sink):
         server_hostname: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         max_backoff: float = DEFAULT_MAX_BACKOFF_S,
+        **unknown: Never,
     ) -> None:
         super().__init__()
+        self._reject_unknown(unknown)
         if transport not in TRANSPORTS:
             raise ConfigError.choice("transport", transport, TRANSPORTS)
         self.transport: Transport = transport
