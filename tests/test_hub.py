@@ -178,7 +178,7 @@ def test_bad_hub_options_and_duplicate_names() -> None:
     """Bad hub options and a handler name used twice raise ConfigError at construction."""
     with pytest.raises(ConfigError, match="min_level must be one of 'debug', 'error'"):
         Telemetry(min_level="verbose")
-    with pytest.raises(ConfigError, match="^handler 'x': sink must be a telemetry.sinks.Sink"):
+    with pytest.raises(ConfigError, match=r"^handler 'x': sink must be a telemetry\.sinks\.Sink"):
         Telemetry(handlers={"x": object()})  # type: ignore[dict-item]
     hub = Telemetry(handlers={"x": MemorySink()})
     with pytest.raises(ConfigError, match="unique"):
