@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 
 from telemetry import Signal, Telemetry
 from telemetry.formats import make_format
+from telemetry.formats._safe import MAX_REPR, SLOW_REPR_S
 from telemetry.sinks import ConsoleSink, FileSink, JournaldSink, SyslogSink
 from telemetry.sinks._journal import JournalEncoder
 from telemetry.sinks._syslog_format import Rfc3164Formatter, Rfc5424Formatter
@@ -198,3 +200,76 @@ def test_no_value_makes_an_encoder_raise(
 ) -> None:
     """Whatever a signal holds, every encoder turns it into bytes without raising."""
     ENCODERS[encoder]([make_signal(msg, id=ident, data=data)])
+
+
+# -- unknown objects: repr once per object for every sink, bounded, a slow type skipped ---------
+
+
+class Counted:
+    """An object the formats do not know, whose ``__repr__`` counts its calls."""
+
+    calls = 0
+
+    def __init__(self, text: str = "<a Counted>", delay: float = 0.0) -> None:
+        self.text = text
+        self.delay = delay
+
+    def __repr__(self) -> str:
+        type(self).calls += 1
+        if self.delay:
+            time.sleep(self.delay)  # a __repr__ that queries a database, say
+        return self.text
+
+
+class SlowRepr(Counted):
+    """A type whose ``__repr__`` is slow."""
+
+    calls = 0
+
+
+async def three_files(tmp_path: Path, emit: Callable[[Telemetry], None]) -> list[str]:
+    """Emit through three file handlers (json, text, logfmt); return what each file holds."""
+    paths = {fmt: tmp_path / f"app.{fmt}" for fmt in ("json", "text", "logfmt")}
+    hub = Telemetry(handlers={fmt: FileSink(p, format=fmt) for fmt, p in paths.items()})
+    async with hub:
+        emit(hub)
+    stats = await hub.aclose()
+    assert_accounted(stats)
+    return [p.read_text() for p in paths.values()]
+
+
+async def test_repr_runs_once_per_object_whatever_the_number_of_sinks(tmp_path: Path) -> None:
+    """An unknown object in a signal that goes to three sinks has its __repr__ called once,
+    and every sink writes that text."""
+    Counted.calls = 0
+    thing = Counted("<the thing>")
+    outputs = await three_files(tmp_path, lambda hub: hub.log_nowait("info", "m", thing=thing))
+    assert Counted.calls == 1
+    assert all("<the thing>" in out for out in outputs)
+
+
+async def test_a_huge_repr_is_cut_and_marked(tmp_path: Path) -> None:
+    """A repr of a megabyte is written cut to MAX_REPR characters, with how much was left."""
+    big = Counted("x" * 1_000_000)
+    outputs = await three_files(tmp_path, lambda hub: hub.log_nowait("info", "m", big=big))
+    for out in outputs:
+        assert "x" * MAX_REPR in out
+        assert "x" * (MAX_REPR + 1) not in out
+        assert f"<{1_000_000 - MAX_REPR} more characters>" in out
+
+
+async def test_a_type_with_a_slow_repr_is_asked_once(tmp_path: Path) -> None:
+    """Fifty signals each carrying a new instance of a type whose __repr__ is slow: the first
+    is written with its repr, the others as ``<SlowRepr object>``: the slow call runs once,
+    not once per signal and sink."""
+    SlowRepr.calls = 0
+
+    def emit(hub: Telemetry) -> None:
+        for i in range(50):
+            hub.log_nowait("info", "m", slow=SlowRepr(f"<slow {i}>", delay=SLOW_REPR_S * 5))
+
+    outputs = await three_files(tmp_path, emit)
+    assert SlowRepr.calls == 1
+    for out in outputs:
+        assert out.count("<slow 0>") == 1
+        assert out.count("<SlowRepr object>") == 49

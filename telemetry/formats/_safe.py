@@ -41,7 +41,7 @@ _MAX_DEPTH = 32
 #: The longest ``repr`` written for an unknown object; a longer one is cut and marked.
 MAX_REPR = 2000
 #: A type whose ``repr`` took longer than this is not asked for its ``repr`` again.
-SLOW_REPR_S = 0.005
+SLOW_REPR_S = 0.02
 #: An int wider than this many bits cannot be written in decimal by default (Python refuses
 #: more than 4,300 digits); 14,000 bits are about 4,214 digits.
 _MAX_INT_BITS = 14_000
