@@ -85,11 +85,11 @@ def expected(case: str) -> dict[str, Any]:
     Text that is not valid Unicode is written with visible ``\\udcff`` escapes, as control
     characters are, and counted only where the format had to encode the signal again."""
     if case.startswith("surrogate"):
-        return {"written": N, "dropped": {}, "bad": Counted()}
+        return {"written": N, "dropped": {}, "bad": AtMostOne()}
     return {"written": N, "dropped": {}, "bad": 1}
 
 
-class Counted:
+class AtMostOne:
     """Equal to a count of at most one repair (or none)."""
 
     def __eq__(self, other: object) -> bool:
