@@ -23,10 +23,13 @@ from ..formats._safe import placeholder_signal, repair_signal, repr_checked, saf
 __all__ = [
     "FIELD_NAME_MAX",
     "MAX_FIELDS",
+    "PROTECTED",
+    "PROTECTED_PREFIXES",
     "RESERVED",
     "JournalEncoder",
     "field_name",
     "format_traceback",
+    "is_protected",
 ]
 
 #: Longest journal field name.
@@ -171,6 +174,29 @@ RESERVED = frozenset(
 )
 
 
+#: Fields journald's tools read as facts about an entry (``journalctl -u`` matches ``UNIT``,
+#: ``OBJECT_SYSTEMD_UNIT`` and ``COREDUMP_UNIT``; ``-o short`` shows ``SYSLOG_PID`` as the pid;
+#: ``OBJECT_*`` describe another process; coredump and syslog tooling trust their own): a data
+#: or context key that would make one of them is written under ``DATA_`` / ``CTX_`` instead,
+#: unless the sink's ``allow_fields`` names it.
+PROTECTED = frozenset(
+    {
+        "UNIT",
+        "USER_UNIT",
+        "INVOCATION_ID",
+        "USER_INVOCATION_ID",
+        "DOCUMENTATION",
+    }
+)
+#: Prefixes of protected fields (see :data:`PROTECTED`).
+PROTECTED_PREFIXES = ("OBJECT_", "COREDUMP_", "SYSLOG_", "SYSTEMD_")
+
+
+def is_protected(name: str) -> bool:
+    """Whether journald's tools treat the field ``name`` as a fact about the entry."""
+    return name in PROTECTED or name.startswith(PROTECTED_PREFIXES)
+
+
 class JournalEncoder:
     """Turns a signal into one native-protocol journal entry (see the module docstring).
 
@@ -185,8 +211,10 @@ class JournalEncoder:
         identifier: str,
         message_ids: Mapping[str, str] | None = None,
         counters: Counter[str] | None = None,
+        allow_fields: frozenset[str] = frozenset(),
     ) -> None:
         self.counters: Counter[str] = Counter() if counters is None else counters
+        self.allow_fields = allow_fields
         self._identifier = bytearray()
         _put_text(self._identifier, b"SYSLOG_IDENTIFIER", identifier)
         self._message_ids = {
@@ -272,6 +300,8 @@ class JournalEncoder:
         name = names.get((prefix, raw))
         if name is None:
             name = _finish(raw, prefix)
+            if is_protected(name) and name not in self.allow_fields:
+                name = _finish(prefix + name, prefix)
             if len(names) < _NAME_CACHE_MAX:
                 names[(prefix, raw)] = name
         return name
