@@ -50,7 +50,10 @@ boundary, ends with ``[truncated]`` and is counted in ``counters["truncated"]``:
 cuts a longer frame itself and reads the rest as new records, which a value could forge.
 No message, key or value can carry a record boundary in either framing: control characters
 (newline, NUL, ...) are escaped, and the frame length always matches the bytes sent.
-UDP itself may lose datagrams without anyone knowing.
+UDP has no acknowledgement: a datagram the receiver's socket buffer cannot take is lost, and
+neither the sink nor anyone else can know or count it. The sink sends a batch
+:data:`UDP_SLICE` datagrams at a time, :data:`UDP_PAUSE_S` apart, so that a burst does not
+overrun a receiver on the same host; use TCP when every message must be accounted for.
 TCP connects on the first write, and after the receiver goes away it reconnects with a backoff
 (doubling up to ``max_backoff``). A write keeps the signals it could not send and tries again
 until ``timeout`` seconds have passed; what is still unsent then is dropped and counted as
@@ -151,6 +154,14 @@ DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_MAX_BACKOFF_S = 1.0
 #: First wait between connection attempts; it doubles after every failure.
 INITIAL_BACKOFF_S = 0.05
+#: UDP datagrams sent back to back before the sink pauses: a receiver on the same host (or
+#: behind a switch) has a socket buffer of a few hundred datagrams, and a burst larger than it
+#: can drain is lost without anyone knowing, since UDP has no acknowledgement. A batch goes
+#: out a slice at a time, :data:`UDP_PAUSE_S` apart, which also lets the receiver's thread
+#: run on a busy machine.
+UDP_SLICE = 32
+#: The pause between two slices of UDP datagrams.
+UDP_PAUSE_S = 0.0005
 #: The exit fallback waits at most this long for the receiver.
 SYNC_TIMEOUT_S = 1.0
 #: Closing waits at most this long for the receiver to confirm it read everything.
@@ -475,7 +486,9 @@ class SyslogSink(Sink):
             conn = await self._connection(deadline)
             if conn is None:
                 break
-            steps = conn.send_steps(msgs, i)
+            # UDP: a slice at a time, with a pause between slices (see UDP_SLICE).
+            end = min(n, i + UDP_SLICE) if self.transport == "udp" else n
+            steps = conn.send_steps(msgs[:end], i)
             try:
                 await drive(steps, deadline)
             except SendError as err:
@@ -483,8 +496,10 @@ class SyslogSink(Sink):
                 continue
             finally:
                 self._take_oversize(conn)
-            self._sent(n - i)
-            i = n
+            self._sent(end - i)
+            i = end
+            if i < n:
+                await anyio.sleep(UDP_PAUSE_S)
         if i < n:
             self._give_up(n - i)
 
