@@ -1,18 +1,23 @@
-"""Fault injection: sinks stuck in threads, full disks, stalled pipes, killed receivers, fork.
+"""Fault injection: sinks stuck in threads, stalled pipes, and everything at once.
 
-Each test injects one fault the way it happens in production (a real tmpfs that fills up, a
-real pipe nobody reads, a real receiver killed and restarted, a thread that never returns) and
-checks the promises that must survive it: every deadline holds, the event loop keeps turning,
-and after the close every signal is written or counted under a reason.
+Each test injects faults the way they happen in production (a thread that never returns, a
+real pipe or FIFO nobody reads, a real tmpfs that fills up, a real rsyslogd killed with SIGKILL
+and restarted, threads emitting hostile values) and checks the promises that must survive
+them: every deadline holds, the process can exit, and after the close every signal is written
+or counted under a reason. Hostile values through every format and sink are in
+``tests/test_hostile_values.py``; a full disk alone and fork in ``tests/sinks/test_file.py`` and
+``tests/test_process.py``; receivers going away alone in the sinks' own tests.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -20,8 +25,10 @@ import anyio.to_thread
 import pytest
 
 from telemetry import Signal, Telemetry
-from telemetry.sinks import MemorySink
+from telemetry.sinks import FileSink, MemorySink, SyslogSink
 from tests.conftest import assert_accounted
+from tests.sinks.rsyslog import Rsyslog, rsyslog_fresh_fixture  # noqa: F401
+from tests.sinks.test_file import Disk, small_disk  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Far longer than any deadline the tests set: a test that reaches it has hung.
@@ -185,3 +192,70 @@ def test_a_stalled_pipe_holds_up_neither_the_close_nor_the_exit(tmp_path: Path, 
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("closed") and "timeout" in lines[0]
     assert lines[-1] == "exited"
+
+
+# -- everything at once: threads, hostile values, a full disk, a killed receiver, a stuck sink --
+
+KNOWN_REASONS = {"timeout", "sink_error", "queue_full", "stalled", "connection_lost", "unreachable"}
+
+
+async def test_every_signal_is_accounted_for_when_everything_goes_wrong_at_once(
+    small_disk: Disk,  # noqa: F811 - the fixture imported above
+    rsyslog_fresh: Rsyslog,
+    stuck: list[ThreadStuckSink],
+) -> None:
+    """Four threads emit (every 25th signal carrying a hostile value) into a file on a disk that
+    fills up, a syslog receiver that is killed (SIGKILL) and restarted, and a sink stuck in a
+    thread: aclose(timeout=) returns, every handler's counts are exact, every drop has a known
+    reason, the file holds only whole lines, and the hostile values were written, repaired."""
+    rs = rsyslog_fresh
+    path = small_disk.root / "app.jsonl"
+    stuck_sink = ThreadStuckSink()
+    stuck.append(stuck_sink)
+    retry = {"max_retries": 1, "retry_backoff": 0.001}
+    handlers: dict[str, Any] = {
+        "file": {"sink": FileSink(path), **retry},
+        "syslog": {
+            "sink": SyslogSink(
+                "127.0.0.1", transport="tcp", port=rs.tcp_port, timeout=0.3, max_backoff=0.05
+            ),
+            **retry,
+        },
+        "stuck": {"sink": stuck_sink, "batch_size": 16},
+    }
+    hostile: list[object] = [10**5000, "lone \udcff surrogate", {"nested": [10**4400]}]
+    started = threading.Barrier(5)
+
+    def emit(hub: Telemetry, t: int) -> None:
+        started.wait()
+        for i in range(500):
+            value = hostile[i % 3] if i % 25 == 0 else i
+            hub.log_nowait("info", f"t{t} s{i}", value=value, pad="x" * 200)
+
+    hub = Telemetry(handlers=handlers)
+    with anyio.fail_after(HANG_S):
+        async with hub:
+            threads = [threading.Thread(target=emit, args=(hub, t)) for t in range(4)]
+            for thread in threads:
+                thread.start()
+            await anyio.to_thread.run_sync(started.wait)
+            await anyio.to_thread.run_sync(small_disk.fill, 64 * 1024)
+            assert rs.proc is not None
+            rs.proc.kill()  # no goodbye: whatever it had not read is gone
+            await anyio.to_thread.run_sync(rs.proc.wait)
+            rs.proc = None
+            await anyio.to_thread.run_sync(rs.start)
+            for thread in threads:
+                await anyio.to_thread.run_sync(thread.join)
+            stats = await hub.aclose(timeout=1.0)
+    assert_accounted(stats)
+    for name, h in stats.handlers.items():
+        assert h.emitted == 2000, name
+        assert set(h.dropped) <= KNOWN_REASONS, (name, h.dropped)
+    assert stats.handlers["stuck"].written == 0
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == stats.handlers["file"].written
+    for line in lines:
+        json.loads(line)  # whole lines only, hostile values repaired into valid JSON
+    if stats.handlers["file"].written > 100:
+        assert stats.handlers["file"].sink_counters.get("bad_values", 0) >= 1
