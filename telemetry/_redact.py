@@ -47,8 +47,6 @@ DEFAULT_REDACT_KEYS = frozenset(
         "set_cookie",
         "*private_key*",
         "*credential*",
-        "signature",
-        "sig",
         # The names the patterns above cover, kept so that ``key in DEFAULT_REDACT_KEYS``
         # still answers for the common ones.
         "password",
