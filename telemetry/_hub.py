@@ -21,7 +21,7 @@ import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Never, Self, TypeVar
 
 import anyio
 
@@ -52,6 +52,7 @@ from ._handler import (
     Handler,
     Middleware,
     Mode,
+    check_handler_options,
     check_middleware,
 )
 from ._runtime import Runtime
@@ -77,6 +78,23 @@ DEFAULT_CLOSE_TIMEOUT_S = 10.0
 #: How long the exit fallback may spend writing what an unclosed hub still holds.
 EXIT_DEADLINE_S = 2.0
 _DISABLED_FLOOR = 1 << 30
+#: The keyword arguments of ``Telemetry(...)``, named by the error for a misspelt one.
+_HUB_OPTIONS = (
+    "close_timeout",
+    "env",
+    "handlers",
+    "id_filter",
+    "kind_filter",
+    "limit_by",
+    "location",
+    "middleware",
+    "min_level",
+    "ns_filter",
+    "rate_limit",
+    "sample",
+    "sample_errors",
+    "when",
+)
 _LEVEL_NAMES = ("trace", "debug", "info", "warn", "error", "fatal")
 State = Literal["new", "open", "closing", "closed"]
 
@@ -131,6 +149,7 @@ class Telemetry:
         location: bool = True,
         close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT_S,
         env: Mapping[str, str] | None = None,
+        **unknown: Never,
     ) -> None:
         self.env: EnvConfig = read_env(env)
         if handlers is None and self.env.config is not None:
@@ -185,16 +204,27 @@ class Telemetry:
         self._table_nowait: EmitTable[bool] = self._emitters.table_nowait
         _live.add(self)
 
+        if unknown:
+            raise ConfigError.unknown(next(iter(unknown)), _HUB_OPTIONS, what="Telemetry")
+        if handlers is not None and not isinstance(handlers, Mapping):
+            raise ConfigError(
+                "handlers",
+                "must be a mapping of handler names to sinks (or to mappings with a 'sink' "
+                f"key and handler options), got {type(handlers).__name__} {handlers!r:.200}",
+            )
         for name, spec in (handlers or {}).items():
             if isinstance(spec, Sink):
                 self.add_handler(name, spec)
             elif isinstance(spec, Mapping) and isinstance(spec.get("sink"), Sink):
                 options = {k: v for k, v in spec.items() if k != "sink"}
+                check_handler_options(str(name), options)
                 self.add_handler(name, spec["sink"], **options)
             else:
                 raise ConfigError(
-                    f"handlers[{name!r}]",
-                    f"must be a Sink or a mapping with a 'sink' key, got {spec!r}",
+                    "sink",
+                    "must be a telemetry.sinks.Sink, given as the handler itself or as the "
+                    f"'sink' key of a mapping of handler options; got {spec!r:.200}",
+                    handler=str(name),
                 )
 
     @classmethod
@@ -294,6 +324,7 @@ class Telemetry:
         middleware: Sequence[Middleware] = (),
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_backoff: float = DEFAULT_RETRY_BACKOFF_S,
+        **unknown: Never,
     ) -> Handler:
         """Register a handler that delivers signals to ``sink``.
 
@@ -318,35 +349,39 @@ class Telemetry:
             raise ConfigError("name", f"must be unique, but a handler named {name!r} exists")
         if self._state in ("closing", "closed"):
             raise ClosedError("cannot add a handler to a closed hub")
-        options: dict[str, Any] = {
-            "min_level": min_level,
-            "ns_filter": ns_filter,
-            "kind_filter": kind_filter,
-            "id_filter": id_filter,
-            "sample": sample,
-            "when": when,
-            "rate_limit": rate_limit,
-            "limit_by": limit_by,
-        }
-        filters = (
-            Filters(**options, sample_errors=sample_errors, default_level="trace")
-            if any(v is not None for v in options.values())
-            else None
-        )
-        handler = Handler(
-            name,
-            sink,
-            mode=mode,
-            buffer_size=buffer_size,
-            workers=workers,
-            batch_size=batch_size,
-            max_wait=max_wait,
-            sync=sync or self.env.sync,
-            filters=filters,
-            middleware=middleware,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-        )
+        check_handler_options(name, unknown)
+        try:
+            options: dict[str, Any] = {
+                "min_level": min_level,
+                "ns_filter": ns_filter,
+                "kind_filter": kind_filter,
+                "id_filter": id_filter,
+                "sample": sample,
+                "when": when,
+                "rate_limit": rate_limit,
+                "limit_by": limit_by,
+            }
+            filters = (
+                Filters(**options, sample_errors=sample_errors, default_level="trace")
+                if any(v is not None for v in options.values())
+                else None
+            )
+            handler = Handler(
+                name,
+                sink,
+                mode=mode,
+                buffer_size=buffer_size,
+                workers=workers,
+                batch_size=batch_size,
+                max_wait=max_wait,
+                sync=sync or self.env.sync,
+                filters=filters,
+                middleware=middleware,
+                max_retries=max_retries,
+                retry_backoff=retry_backoff,
+            )
+        except ConfigError as exc:  # a bad option: say which handler it belongs to
+            raise exc.for_handler(name) from None
         handler._hub_middleware = self._middleware
         handler._on_unpark = self._bridge.unparked
         self._handlers[name] = handler

@@ -52,7 +52,7 @@ from .._context import (
 from .._errors import ConfigError
 from .._fallback import current_hub
 from .._hub import Telemetry
-from .._redact import DEFAULT_REDACT_KEYS, REDACTED
+from .._redact import DEFAULT_REDACT_KEYS, REDACTED, KeyMatcher
 from .._signal import Level, Location, parse_level
 from .._spans import Span
 from .._stats import Stats
@@ -79,7 +79,8 @@ Handlers = Mapping[str, Sink | Mapping[str, Any]]
 
 #: The header a request id is read from and returned in.
 DEFAULT_REQUEST_ID_HEADER = "x-request-id"
-#: Header values never recorded as they are, whatever ``record_headers`` asks for.
+#: Header values never recorded as they are, whatever ``record_headers`` asks for: names and
+#: glob patterns (``*token*`` covers ``x-session-token``), ``-`` and ``_`` alike.
 DEFAULT_REDACT_HEADERS = DEFAULT_REDACT_KEYS | frozenset(
     {"proxy-authorization", "x-auth-token", "x-csrf-token", "x-xsrf-token", "x-amz-security-token"}
 )
@@ -191,12 +192,13 @@ class TelemetryMiddleware:
     Options: ``hub`` (default: the default hub at request time), ``skip_paths`` (exact paths,
     or prefixes ending in ``*``, passed through untouched: ``["/healthz", "/static/*"]``),
     ``record_headers`` / ``record_response_headers`` (header names whose values are added as
-    ``request_headers`` / ``response_headers``), ``redact_headers`` (names whose values are
-    replaced by ``[REDACTED]`` even when asked for; :data:`DEFAULT_REDACT_HEADERS` covers
-    ``authorization``, ``cookie``, ``set-cookie``, ``x-api-key``, ...), ``trust_request_id`` /
-    ``trust_traceparent`` (whether to take these from the client), ``level`` of the spans, and
-    ``ns``, the namespace of a span no route answered. Other scope types (``lifespan``) are
-    passed through.
+    ``request_headers`` / ``response_headers``), ``redact_headers`` (names and glob patterns
+    whose values are replaced by ``[REDACTED]`` even when asked for;
+    :data:`DEFAULT_REDACT_HEADERS` covers ``authorization``, ``cookie``, ``set-cookie`` and
+    any name with ``token``, ``secret``, ``session``, ``password`` or ``api-key`` in it),
+    ``trust_request_id`` / ``trust_traceparent`` (whether to take these from the client),
+    ``level`` of the spans, and ``ns``, the namespace of a span no route answered. Other scope
+    types (``lifespan``) are passed through.
     """
 
     def __init__(
@@ -230,6 +232,7 @@ class TelemetryMiddleware:
         self.record_headers = _names("record_headers", record_headers)
         self.record_response_headers = _names("record_response_headers", record_response_headers)
         self.redact_headers = _names("redact_headers", redact_headers)
+        self._secret = KeyMatcher(self.redact_headers)
         self.request_id_header = request_id_header.lower()
         self._rid_key = self.request_id_header.encode("latin-1")
         self.trust_request_id = bool(trust_request_id)
@@ -279,7 +282,7 @@ class TelemetryMiddleware:
             if wanted:
                 name = key.decode("latin-1").lower()
                 if name in wanted:
-                    text = REDACTED if name in self.redact_headers else value.decode("latin-1")
+                    text = REDACTED if self._secret(name) else value.decode("latin-1")
                     recorded[name] = f"{recorded[name]}, {text}" if name in recorded else text
         return rid, parent, recorded
 
@@ -344,7 +347,7 @@ class TelemetryMiddleware:
                     for k, v in headers:
                         name = k.decode("latin-1").lower()
                         if name in wanted_out:
-                            text = REDACTED if name in self.redact_headers else v.decode("latin-1")
+                            text = REDACTED if self._secret(name) else v.decode("latin-1")
                             response_headers[name] = (
                                 f"{response_headers[name]}, {text}"
                                 if name in response_headers

@@ -37,6 +37,7 @@ from .._emit import More
 from .._errors import ConfigError
 from .._fallback import current_hub
 from .._hub import Telemetry
+from .._redact import DEFAULT_REDACT_KEYS, Redactor
 from .._signal import Level, Location, error_info
 from .._warn import warn
 
@@ -133,7 +134,9 @@ class TelemetryHandler(logging.Handler):
     """A ``logging.Handler`` that emits every record it handles as a signal of kind ``log``.
 
     ``hub`` defaults to the default hub at the time of each record (before any hub is open,
-    that is the stderr fallback). ``level`` is a ``logging`` level or a level name. Records of
+    that is the stderr fallback). Secret query parameters in messages and exception messages,
+    and secret ``extra=`` keys, are redacted by ``redact_keys`` (see
+    :func:`install_logging_bridge`). ``level`` is a ``logging`` level or a level name. Records of
     the SDK's own ``telemetry`` loggers are not bridged. Attached to a logger and to one of its
     ancestors, the handler sees a propagated record twice and bridges it once.
     """
@@ -144,12 +147,22 @@ class TelemetryHandler(logging.Handler):
         *,
         hub: Telemetry | None = None,
         ignore_extras: Iterable[str] = IGNORED_EXTRAS,
+        redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
     ) -> None:
         super().__init__(logging_level(level))
         if hub is not None and not isinstance(hub, Telemetry):
             raise ConfigError("hub", f"must be a telemetry.Telemetry or None, got {hub!r}")
+        if redact_keys is not None and (
+            isinstance(redact_keys, str) or not all(isinstance(k, str) for k in redact_keys)
+        ):
+            raise ConfigError(
+                "redact_keys", f"must be key names and patterns, or None; got {redact_keys!r}"
+            )
         self.hub = hub
         self.ignore_extras = frozenset(ignore_extras)
+        #: Redacts secret query parameters in messages (uvicorn's access lines), and secret
+        #: ``extra=`` keys and exception messages; ``None`` with ``redact_keys=None``.
+        self.redactor = None if redact_keys is None else Redactor(redact_keys)
         #: Records not bridged, by reason: ``"reentrant"`` (logged while another record was
         #: being bridged) and ``"pipeline"`` (logged by the hub's own worker tasks, a sink's
         #: HTTP client say: bridging those would feed the pipeline its own output, forever).
@@ -214,6 +227,14 @@ class TelemetryHandler(logging.Handler):
             for k, v in record.__dict__.items()
             if k not in _RECORD_FIELDS and k not in ignore and not k.startswith("_")
         }
+        redactor = self.redactor
+        if redactor is not None:
+            # Before the signal exists: a secret in a request line must not reach any handler.
+            msg = redactor.text(msg)
+            if data:
+                data = redactor.value(data)[0]
+            if error is not None:
+                error = redactor.error(error)[0]
         if record.stack_info:
             data["stack_info"] = record.stack_info
         location = (
@@ -249,8 +270,14 @@ def install_logging_bridge(
     *,
     hub: Telemetry | None = None,
     loggers: Iterable[str] = DEFAULT_LOGGERS,
+    redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
 ) -> TelemetryHandler:
     """Attach a :class:`TelemetryHandler` to ``loggers`` (``""`` is the root) and return it.
+
+    Secrets are redacted before a record becomes a signal: secret query parameters in the
+    message (uvicorn's access lines: ``GET /items?token=[REDACTED]&page=2``) and the exception's
+    message, and secret ``extra=`` keys, by ``redact_keys`` (names and glob patterns,
+    :data:`~telemetry.DEFAULT_REDACT_KEYS` by default; ``None`` turns this off).
 
     Records at ``level`` and above become signals on ``hub`` (default: the default hub at the
     time of each record). A logger whose effective level is above ``level`` is lowered to it,
@@ -265,7 +292,7 @@ def install_logging_bridge(
     for n in names:
         if not isinstance(n, str):
             raise ConfigError("loggers", f"must be logger names, got {n!r}")
-    handler = TelemetryHandler(number, hub=hub)
+    handler = TelemetryHandler(number, hub=hub, redact_keys=redact_keys)
     for n in names:
         logger = logging.getLogger(n or None)
         if any(_same_bridge(h, hub) for h in logger.handlers):
