@@ -213,9 +213,8 @@ def _unknown(path: str, key: str, what: str, allowed: list[str]) -> Problem:
 
 
 def _code_error(base: str, exc: ConfigError) -> Problem:
-    text = str(exc)
-    message = text[len(exc.param) + 1 :] if text.startswith(exc.param) else text
-    return Problem(f"{base}.{exc.param}" if base else exc.param, message)
+    # The path names the handler already: the message is what follows the parameter's name.
+    return Problem(f"{base}.{exc.param}" if base else exc.param, exc.detail)
 
 
 def _not_an_option(

@@ -304,9 +304,17 @@ def sink_options(sink_type: type[Any]) -> dict[str, Option]:
 
 
 def accepts_any(sink_type: type[Any]) -> bool:
-    """Whether the sink's constructor takes ``**kwargs`` (then any option name is passed on)."""
+    """Whether the sink's constructor takes ``**kwargs`` (then any option name is passed on).
+    A ``**unknown: Never`` catch-all, which only turns a misspelt option into a
+    ``ConfigError``, takes nothing."""
     params = inspect.signature(sink_type.__init__).parameters.values()
-    return any(p.kind is p.VAR_KEYWORD for p in params)
+    hints = _hints(sink_type.__init__)
+    return any(
+        p.kind is p.VAR_KEYWORD
+        and hints.get(p.name) is not typing.Never
+        and p.annotation not in ("Never", "typing.Never")
+        for p in params
+    )
 
 
 @functools.cache
