@@ -431,7 +431,9 @@ async def test_tcp_receiver_restart_loses_nothing_silently(rsyslog_fresh: Rsyslo
 async def test_tcp_receiver_killed_mid_stream(rsyslog_fresh: Rsyslog) -> None:
     """The receiver stops while signals stream: nothing arrives twice, every signal sent once
     the receiver is back arrives, and any uncounted loss comes with a visible departure of the
-    receiver (reset or close) and is at most its last write."""
+    receiver (reset or close) and lies between the stop and the return. How much a stopping
+    receiver leaves unread is its own timing (a busy machine leaves several writes behind;
+    plain TCP syslog has no acknowledgements), so its size is not bounded here."""
     rs = rsyslog_fresh
     app = app_name()
     sink = sink_for(rs, "tcp", app, timeout=0.5, max_backoff=0.1)
@@ -452,6 +454,9 @@ async def test_tcp_receiver_killed_mid_stream(rsyslog_fresh: Rsyslog) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(produce)
             await anyio.sleep(0.3)
+            before = seq  # written before the stop, with time for the receiver to read them
+            await hub.flush()
+            await anyio.sleep(0.1)
             await anyio.to_thread.run_sync(rs.stop)
             await anyio.sleep(0.3)
             await anyio.to_thread.run_sync(rs.start)
@@ -479,14 +484,14 @@ async def test_tcp_receiver_killed_mid_stream(rsyslog_fresh: Rsyslog) -> None:
         f"\nkilled mid-stream: {seq} sent, {len(seqs)} arrived, {missing} missing, "
         f"{counted} counted as dropped {h.dropped}, counters {h.sink_counters}"
     )
+    assert set(range(before)) <= set(seqs), "a signal sent well before the stop was lost"
     if missing > counted:
         # Signals go missing uncounted only when the receiver went away: with data unread (a
         # reset; the sink counts its last write as connection_lost, a lower bound), or after
         # reading data that it then discarded while stopping (a clean close: nothing on the
-        # connection says so). Either way, at most the last write (64 signals) per departure.
+        # connection says so).
         departures = h.sink_counters.get("resets", 0) + h.sink_counters.get("disconnects", 0)
         assert departures >= 1
-        assert missing - counted <= 64 * departures
 
 
 async def test_a_frozen_receiver_does_not_block_the_loop(rsyslog_fresh: Rsyslog) -> None:
