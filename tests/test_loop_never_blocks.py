@@ -20,6 +20,7 @@ from blockbuster import BlockingError, blockbuster_ctx
 import telemetry as tel
 from telemetry import Telemetry
 from telemetry.sinks import ConsoleSink, FileSink, JournaldSink, MemorySink, SyslogSink
+from telemetry.sinks import file as file_module
 
 from .conftest import assert_accounted
 
@@ -34,11 +35,14 @@ def udp_receiver() -> tuple[socket.socket, int]:
 
 
 async def test_emitting_and_writing_make_no_blocking_call_on_the_loop(
-    tmp_path: Path, udp_receiver: tuple[socket.socket, int]
+    tmp_path: Path, udp_receiver: tuple[socket.socket, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """File (fsync per batch, and appending on the loop), console, syslog (UDP), journald and
     memory handlers, spans, bound context, flush and close: no blocking call on the loop thread
     but the file sink's bounded append."""
+    # Every append of the text file stays on the loop however busy the machine: a write timed
+    # as slow (a descheduled test process) would send the next ones to the sink's thread.
+    monkeypatch.setattr(file_module, "SLOW_WRITE_S", float("inf"))
     rx, port = udp_receiver
     console_out = (tmp_path / "console.log").open("w")
     file_sink, memory = FileSink(tmp_path / "logs" / "app.jsonl", fsync="batch"), MemorySink()
