@@ -52,6 +52,8 @@ from ._otlp_map import DEFAULT_SCOPE
 if TYPE_CHECKING:
     import httpx
 
+    from ._otlp_http import Answer
+
 __all__ = [
     "DEFAULT_MAX_BACKOFF_S",
     "DEFAULT_MAX_BYTES",
@@ -317,7 +319,7 @@ class OTLPSink(Sink):
         if answer.outcome is Outcome.ACCEPTED:
             self._down[signal] = False
             self.counters["requests"] += 1
-            self._accepted(target.url, enc, answer.body, n)
+            self._accepted(target.url, enc, answer, n)
         elif answer.outcome is Outcome.REFUSED:
             self.count_drop("rejected", n)
             detail = answer.body[:200].decode("utf-8", "replace")
@@ -335,9 +337,13 @@ class OTLPSink(Sink):
                 f"within {target.timeout}s, {target.url} unreachable: {answer.error}",
             )
 
-    def _accepted(self, url: str, enc: _Encoder, body: bytes, n: int) -> None:
+    def _accepted(self, url: str, enc: _Encoder, answer: Answer, n: int) -> None:
+        from ._otlp_http import MAX_RESPONSE_BYTES
+
         try:
-            rejected, message = enc.rejected(body)
+            if answer.truncated:
+                raise ValueError(f"a body of more than {MAX_RESPONSE_BYTES} bytes")
+            rejected, message = enc.rejected(answer.body)
         except ValueError as exc:
             self.counters["unreadable_responses"] += 1
             warn(
