@@ -18,7 +18,7 @@ from .._signal import Signal
 from ..formats._safe import safe_repr
 from . import _otlp_map as m
 
-__all__ = ["JsonLogs", "JsonSpans", "json_value"]
+__all__ = ["JsonBatch", "JsonLogs", "JsonSpans", "json_value"]
 
 _MAX_DEPTH = 32
 _INT64 = (-(2**63), 2**63)
@@ -86,6 +86,52 @@ def _hex_ok(value: str | None, digits: int) -> bool:
     return True
 
 
+class JsonBatch:
+    """One request being built: each record encoded on its own, grouped by scope; the last
+    one can be taken out again."""
+
+    __slots__ = ("_last", "_owner", "_scopes", "count", "size")
+
+    def __init__(self, owner: _Json) -> None:
+        self._owner = owner
+        self._scopes: dict[str, list[bytes]] = {}
+        self._last: tuple[str, int] | None = None
+        self.count = 0
+        #: The request's size in bytes, near enough (a few bytes of framing over).
+        self.size = owner.overhead
+
+    def add(self, sig: Signal) -> int:
+        """Add the record made from ``sig``; return its size."""
+        name = sig.ns or m.DEFAULT_SCOPE
+        records = self._scopes.get(name)
+        if records is None:
+            records = self._scopes[name] = []
+            self.size += len(name) + 40
+        data, n = self._owner.record(sig)
+        records.append(data)
+        self._last = (name, n)
+        self.count += 1
+        self.size += n
+        return n
+
+    def pop(self) -> None:
+        """Take the last record added out again."""
+        assert self._last is not None
+        name, n = self._last
+        self._last = None
+        records = self._scopes[name]
+        records.pop()
+        self.count -= 1
+        self.size -= n
+        if not records:
+            del self._scopes[name]
+            self.size -= len(name) + 40
+
+    def body(self) -> bytes:
+        """The request, encoded."""
+        return self._owner.envelope(self._scopes)
+
+
 class _Json:
     content_type = "application/json"
     #: The envelope's keys: resource list, scope list, records list.
@@ -96,6 +142,13 @@ class _Json:
         self._resource = self._enc.encode({"attributes": _attrs(resource)})
         self._sdk_version = sdk_version
         self.overhead = len(self._resource) + 64
+
+    def batch(self) -> JsonBatch:
+        """A new, empty request."""
+        return JsonBatch(self)
+
+    def record(self, sig: Signal) -> tuple[bytes, int]:
+        raise NotImplementedError
 
     def _scope(self, name: str) -> bytes:
         scope = {"name": name}

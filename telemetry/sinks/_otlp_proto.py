@@ -22,7 +22,7 @@ from .._signal import Signal
 from ..formats._safe import safe_repr
 from . import _otlp_map as m
 
-__all__ = ["ProtoLogs", "ProtoSpans", "set_value"]
+__all__ = ["ProtoBatch", "ProtoLogs", "ProtoSpans", "set_value"]
 
 _MAX_DEPTH = 32
 _INT64 = (-(2**63), 2**63)
@@ -89,6 +89,55 @@ def _resource(attrs: Mapping[str, Any]) -> resource_pb2.Resource:
     return res
 
 
+class ProtoBatch:
+    """One request being built: records are added in place (no copy), grouped by scope; the
+    last one can be taken out again (when it would make the request too large)."""
+
+    __slots__ = ("_fill", "_last", "_owner", "_scopes", "count", "req", "size")
+
+    def __init__(self, owner: _Proto) -> None:
+        self._owner = owner
+        self.req = owner._request()
+        self._scopes: dict[str, Any] = {}
+        self._fill = owner._fill_record
+        self._last: tuple[str, int] | None = None
+        self.count = 0
+        #: The request's size in bytes, near enough (a few bytes of framing over).
+        self.size = owner.overhead
+
+    def add(self, sig: Signal) -> int:
+        """Add the record made from ``sig``; return its size."""
+        name = sig.ns or m.DEFAULT_SCOPE
+        records = self._scopes.get(name)
+        if records is None:
+            records = self._scopes[name] = self._owner._scope(self.req, name)
+            self.size += len(name) + 16
+        n = self._fill(records.add(), sig)
+        self._last = (name, n)
+        self.count += 1
+        self.size += n
+        return n
+
+    def pop(self) -> None:
+        """Take the last record added out again."""
+        assert self._last is not None
+        name, n = self._last
+        self._last = None
+        del self._scopes[name][-1]
+        self.count -= 1
+        self.size -= n
+        if not len(self._scopes[name]):
+            # Senders should not send empty envelopes: the scope goes too.
+            del self._scopes[name]
+            self._owner._drop_scope(self.req, name)
+            self.size -= len(name) + 16
+
+    def body(self) -> bytes:
+        """The request, encoded."""
+        data: bytes = self.req.SerializeToString()
+        return data
+
+
 class _Proto:
     content_type = "application/x-protobuf"
 
@@ -98,13 +147,49 @@ class _Proto:
         #: Bytes of the envelope around the records (resource, one scope), to bound requests.
         self.overhead = self._resource.ByteSize() + 64
 
+    def batch(self) -> ProtoBatch:
+        """A new, empty request."""
+        return ProtoBatch(self)
+
+    def _set_scope(self, scope: Any, name: str) -> None:
+        scope.name = name
+        if name == m.DEFAULT_SCOPE:
+            scope.version = self._sdk_version
+
+    def _request(self) -> Any:
+        raise NotImplementedError
+
+    def _scope(self, req: Any, name: str) -> Any:
+        raise NotImplementedError
+
+    def _drop_scope(self, req: Any, name: str) -> None:
+        raise NotImplementedError
+
+    def _fill_record(self, r: Any, sig: Signal) -> int:
+        raise NotImplementedError
+
 
 class ProtoLogs(_Proto):
     """Log records as ``ExportLogsServiceRequest`` messages."""
 
-    def record(self, sig: Signal) -> tuple[logs_pb2.LogRecord, int]:
-        """The log record made from ``sig``, and its encoded size."""
-        r = logs_pb2.LogRecord()
+    def _request(self) -> logs_service_pb2.ExportLogsServiceRequest:
+        req = logs_service_pb2.ExportLogsServiceRequest()
+        req.resource_logs.add().resource.CopyFrom(self._resource)
+        return req
+
+    def _scope(self, req: logs_service_pb2.ExportLogsServiceRequest, name: str) -> Any:
+        sl = req.resource_logs[0].scope_logs.add()
+        self._set_scope(sl.scope, name)
+        return sl.log_records
+
+    def _drop_scope(self, req: logs_service_pb2.ExportLogsServiceRequest, name: str) -> None:
+        scopes = req.resource_logs[0].scope_logs
+        for i, sl in enumerate(scopes):
+            if sl.scope.name == name:
+                del scopes[i]
+                return
+
+    def _fill_record(self, r: logs_pb2.LogRecord, sig: Signal) -> int:
         r.time_unix_nano = sig.inst
         r.observed_time_unix_nano = sig.inst
         sev = sig.severity
@@ -123,20 +208,7 @@ class ProtoLogs(_Proto):
                 r.ClearField("trace_id")
                 r.ClearField("span_id")
         _fill(r.attributes, m.attributes(sig, span=False))
-        return r, r.ByteSize() + 5
-
-    def envelope(self, scopes: Mapping[str, list[logs_pb2.LogRecord]]) -> bytes:
-        """One request holding the records, grouped by scope."""
-        req = logs_service_pb2.ExportLogsServiceRequest()
-        rl = req.resource_logs.add()
-        rl.resource.CopyFrom(self._resource)
-        for name, records in scopes.items():
-            sl = rl.scope_logs.add()
-            sl.scope.name = name
-            if name == m.DEFAULT_SCOPE:
-                sl.scope.version = self._sdk_version
-            sl.log_records.extend(records)
-        return req.SerializeToString()
+        return r.ByteSize() + 5
 
     def rejected(self, body: bytes) -> tuple[int, str]:
         """The partial success in a response: records rejected, and the receiver's message.
@@ -152,9 +224,24 @@ class ProtoLogs(_Proto):
 class ProtoSpans(_Proto):
     """Spans as ``ExportTraceServiceRequest`` messages."""
 
-    def record(self, sig: Signal) -> tuple[trace_pb2.Span, int]:
-        """The span made from ``sig``, and its encoded size."""
-        s = trace_pb2.Span()
+    def _request(self) -> trace_service_pb2.ExportTraceServiceRequest:
+        req = trace_service_pb2.ExportTraceServiceRequest()
+        req.resource_spans.add().resource.CopyFrom(self._resource)
+        return req
+
+    def _scope(self, req: trace_service_pb2.ExportTraceServiceRequest, name: str) -> Any:
+        ss = req.resource_spans[0].scope_spans.add()
+        self._set_scope(ss.scope, name)
+        return ss.spans
+
+    def _drop_scope(self, req: trace_service_pb2.ExportTraceServiceRequest, name: str) -> None:
+        scopes = req.resource_spans[0].scope_spans
+        for i, ss in enumerate(scopes):
+            if ss.scope.name == name:
+                del scopes[i]
+                return
+
+    def _fill_record(self, s: trace_pb2.Span, sig: Signal) -> int:
         try:
             s.trace_id = bytes.fromhex(sig.trace_id or "")
             s.span_id = bytes.fromhex(sig.span_id or "")
@@ -177,20 +264,7 @@ class ProtoSpans(_Proto):
             _fill(ev.attributes, m.exception_attributes(err))
             s.status.code = m.STATUS_ERROR  # type: ignore[assignment]
             s.status.message = f"{err.type}: {err.message}" if err.message else err.type
-        return s, s.ByteSize() + 5
-
-    def envelope(self, scopes: Mapping[str, list[trace_pb2.Span]]) -> bytes:
-        """One request holding the spans, grouped by scope."""
-        req = trace_service_pb2.ExportTraceServiceRequest()
-        rs = req.resource_spans.add()
-        rs.resource.CopyFrom(self._resource)
-        for name, spans in scopes.items():
-            ss = rs.scope_spans.add()
-            ss.scope.name = name
-            if name == m.DEFAULT_SCOPE:
-                ss.scope.version = self._sdk_version
-            ss.spans.extend(spans)
-        return req.SerializeToString()
+        return s.ByteSize() + 5
 
     def rejected(self, body: bytes) -> tuple[int, str]:
         """The partial success in a response: spans rejected, and the receiver's message.
