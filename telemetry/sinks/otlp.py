@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 
 from .._errors import ConfigError
 from .._signal import Signal
@@ -216,10 +217,14 @@ class OTLPSink(Sink):
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def _open(self) -> None:
+        # Nothing connects here: a collector that is not up yet never fails the app's start.
+        # The client is made off the loop: it loads the CA certificates from disk.
+        self._client = await anyio.to_thread.run_sync(self._make_client)
+
+    def _make_client(self) -> httpx.AsyncClient:
         import httpx
 
-        # Nothing connects here: a collector that is not up yet never fails the app's start.
-        self._client = httpx.AsyncClient(
+        return httpx.AsyncClient(
             timeout=None,  # each request is bounded by its own deadline
             limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
         )

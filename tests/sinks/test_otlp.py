@@ -593,3 +593,36 @@ def test_gzip_helper_round_trips() -> None:
 
     data = bytes(range(256)) * 1000
     assert gzip.decompress(anyio.run(sliced, data)) == data
+
+
+async def test_exporting_makes_no_blocking_call_on_the_loop() -> None:
+    """Opening, encoding (both encodings, gzip), sending, retrying and closing: no blocking
+    call on the loop thread (blockbuster, as in tests/test_loop_never_blocks.py)."""
+    from blockbuster import blockbuster_ctx
+
+    from tests.sinks.otlp_receiver import receiving_in_thread
+
+    with receiving_in_thread() as tr:
+        tr.receiver.script.extend([Reply(status=503), Reply(action="close")])
+        endpoint = tr.receiver.endpoint
+        with blockbuster_ctx(["telemetry"]):
+            hub = tel.Telemetry(
+                handlers={
+                    "pb": {
+                        "sink": OTLPSink(endpoint, env={}, compression="gzip", max_backoff=0.05),
+                        "mode": "blocking",
+                    },
+                    "json": {
+                        "sink": OTLPSink(endpoint, env={}, protocol="http/json"),
+                        "mode": "blocking",
+                    },
+                }
+            )
+            with anyio.fail_after(LIMIT_S):
+                async with hub:
+                    for i in range(2000):
+                        async with hub.span("work", level="info", i=i):
+                            await hub.log("info", "step", i=i, nested={"a": [i]})
+                stats = await hub.aclose()
+    assert_accounted(stats)
+    assert stats.handlers["pb"].written == stats.handlers["json"].written == 4000
