@@ -44,7 +44,7 @@ def set_value(av: common_pb2.AnyValue, v: Any, seen: frozenset[int] = frozenset(
     elif t is float:
         av.double_value = v
     elif v is None:
-        return
+        av.SetInParent()  # an empty value, present (as OTLP/JSON's ``{}``)
     elif isinstance(v, (bytes, bytearray, memoryview)):
         av.bytes_value = bytes(v)
     elif isinstance(v, (Mapping, list, tuple, set, frozenset)):
@@ -55,12 +55,14 @@ def set_value(av: common_pb2.AnyValue, v: Any, seen: frozenset[int] = frozenset(
         else:
             inner = seen | {id(v)}
             if isinstance(v, Mapping):
+                av.kvlist_value.SetInParent()  # an empty map is still a map, not "no value"
                 kv = av.kvlist_value.values
                 for key, x in v.items():
                     e = kv.add()
                     e.key = key if type(key) is str else safe_repr(key)
                     set_value(e.value, x, inner)
             else:
+                av.array_value.SetInParent()
                 arr = av.array_value.values
                 for x in v:
                     set_value(arr.add(), x, inner)
