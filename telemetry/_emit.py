@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from random import random as _random
 from typing import Any, Generic, Literal, TypeVar
 
-from . import _taps
+from . import _otel, _taps
 from ._context import SpanContext, _ctx, _span
 from ._errors import ConfigError
 from ._filters import Filters, RateLimiter, RateSpec
@@ -252,6 +252,10 @@ def _namespace(plan: Plan) -> dict[str, Any]:
         "error_info": error_info,
         "ErrorInfo": ErrorInfo,
         "span_get": _span.get,
+        "otel_ctx": _otel.context_getter(),
+        "OTEL_SPAN_KEY": _otel.span_key(),
+        "from_otel": _otel.from_otel_span,
+        "attached_get": _otel.attached_get,
         "ctx_get": _ctx.get,
         "time_ns": time.time_ns,
         "spare": _spare_uids,
@@ -449,6 +453,7 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         *before,
         *_VALUE_LINES,
         "span = span_get()",
+        *_otel_lines(""),
         "sig = Signal(time_ns(), uid, kind, LABEL, HOST, PID, id, ns, msg, data, ctx_get(),"
         " site[1], None if span is None else span.trace_id,"
         " None if span is None else span.span_id)",
@@ -471,7 +476,10 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         "ctx = ctx_get()",
         "if more.ctx:",
         "    ctx = {**ctx, **{text(k): v for k, v in more.ctx.items()}}",
-        "span = span_get() if more.span is None else more.span",
+        "span = more.span",
+        "if span is None:",
+        "    span = span_get()",
+        *_otel_lines("    "),
         "away = LOOP is not None and get_ident() != LOOP",
         "thread = current_thread().name if away and more.thread is None else more.thread",
         "sig = Signal(time_ns() if more.inst is None else more.inst, uid, kind, LABEL, HOST, PID,"
@@ -501,6 +509,19 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         + head
         + "".join(f"    {line}\n" for line in more)
     )
+
+
+def _otel_lines(indent: str) -> list[str]:
+    """With opentelemetry-api installed: OpenTelemetry's current span, unless it is the one
+    that stands for ours (then ours, or none, is the innermost). Two C calls when there is
+    none; see ``_otel``."""
+    if not _otel.available():
+        return []
+    return [
+        f"{indent}otel = otel_ctx().get(OTEL_SPAN_KEY)",
+        f"{indent}if otel is not None and otel is not attached_get():",
+        f"{indent}    span = from_otel(otel) or span",
+    ]
 
 
 #: The message and the uid: the same for every emitter.
