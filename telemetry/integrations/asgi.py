@@ -122,12 +122,51 @@ def _names(param: str, values: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-def _client(scope: Scope) -> str | None:
+def _split_host(host: str) -> tuple[str, int | None]:
+    """``example.com:8080`` -> (``example.com``, 8080); ``[::1]`` -> (``::1``, None)."""
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0:
+            return host, None
+        name, rest = host[1:end], host[end + 1 :]
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        name, _, port = host.partition(":")
+    return name, int(port) if port.isdigit() else None
+
+
+def _connection(scope: Scope, default_scheme: str) -> dict[str, Any]:
+    """The HTTP semantic conventions' attributes of the connection: scheme, server and client
+    addresses, protocol version and user agent."""
+    out: dict[str, Any] = {"url.scheme": scope.get("scheme") or default_scheme}
+    host: str | None = None
+    agent: str | None = None
+    for key, value in scope.get("headers") or ():
+        if key == b"host" and host is None:
+            host = value.decode("latin-1")
+        elif key == b"user-agent" and agent is None:
+            agent = value.decode("latin-1")
+    server = scope.get("server")
+    if host:
+        # The name the client asked for (the Host header) is the server's address; its port
+        # when it says one, else the one the request came in on.
+        name, port = _split_host(host)
+        out["server.address"] = name
+        if port is not None:
+            out["server.port"] = port
+        elif server:
+            out["server.port"] = server[1]
+    elif server:
+        out["server.address"], out["server.port"] = server[0], server[1]
     client = scope.get("client")
-    if not client:
-        return None
-    host, port = client[0], client[1]
-    return f"{host}:{port}"
+    if client:
+        out["client.address"], out["client.port"] = client[0], client[1]
+    version = scope.get("http_version")
+    if version:
+        out["network.protocol.version"] = version
+    if agent is not None:
+        out["user_agent.original"] = agent
+    return out
 
 
 def _route(scope: Scope, entry_root: str) -> str | None:
@@ -151,12 +190,16 @@ def _route(scope: Scope, entry_root: str) -> str | None:
 class TelemetryMiddleware:
     """Pure ASGI middleware: one span per HTTP request and per websocket connection.
 
-    Each HTTP request runs inside a span (id ``"http.request"``) whose signal records
-    ``method``, ``route`` (the template, ``/items/{item_id}``, when the framework leaves its
-    route in the scope as Starlette and FastAPI do; else the path), ``path``, ``status``,
-    ``client``, ``response_size`` (body bytes), the duration, and the exception if the app
-    raised; the exception is re-raised unchanged and the status recorded as 500 when no
-    response was started. The span's module and location are the endpoint's when known.
+    Each HTTP request runs inside a span (id ``"http.request"``, ``span.kind`` ``"server"``)
+    whose signal records, under the OpenTelemetry HTTP semantic conventions' names,
+    ``http.request.method``, ``http.route`` (the template, ``/items/{item_id}``, when the
+    framework leaves its route in the scope as Starlette and FastAPI do; else the path),
+    ``url.path``, ``url.scheme``, ``http.response.status_code``, ``http.response.body.size``,
+    ``server.address`` / ``server.port`` (from the Host header), ``client.address`` /
+    ``client.port``, ``network.protocol.version``, ``user_agent.original``, the duration, and
+    the exception if the app raised; the exception is re-raised unchanged and the status
+    recorded as 500 when no response was started. The span's module and location are the
+    endpoint's when known.
 
     A request id is taken from the ``X-Request-ID`` header (``request_id_header``), else from the
     trace id of a W3C ``traceparent``, else generated; it is bound into the context
@@ -165,7 +208,8 @@ class TelemetryMiddleware:
     child of the caller's span, in the caller's trace.
 
     Each websocket connection runs inside a span (id ``"websocket"``) from the handshake to the
-    end, recording ``messages_in``, ``messages_out``, ``close_code``, ``closed_by``
+    end, recording the same connection attributes (``url.path``, ``http.route``, ...) and
+    ``messages_in``, ``messages_out``, ``close_code``, ``closed_by``
     (``"client"`` or ``"server"``) and whether it was ``accepted``; a ``connection_id`` (the
     handshake's ``X-Request-ID`` if it has a valid one, else generated) is bound into the
     context, so every signal the websocket endpoint emits carries it, and it is returned in the
@@ -282,10 +326,12 @@ class TelemetryMiddleware:
         if rid is None:
             rid = parent.trace_id if parent is not None else uuid.uuid4().hex
         entry_root: str = scope.get("root_path", "")
-        data: dict[str, Any] = {"method": scope.get("method"), "path": path}
-        client = _client(scope)
-        if client is not None:
-            data["client"] = client
+        data: dict[str, Any] = {
+            "http.request.method": scope.get("method"),
+            "url.path": path,
+            **_connection(scope, "http"),
+            "span.kind": "server",
+        }
         if recorded:
             data["request_headers"] = recorded
 
@@ -334,9 +380,9 @@ class TelemetryMiddleware:
                         if status is None:
                             # The app returned without answering: the server sends a 500.
                             status = 500
-                        data["route"] = _route(scope, entry_root) or path
-                        data["status"] = status
-                        data["response_size"] = size
+                        data["http.route"] = _route(scope, entry_root) or path
+                        data["http.response.status_code"] = status
+                        data["http.response.body.size"] = size
                         if response_headers:
                             data["response_headers"] = response_headers
                         if status >= 500 and span.level < Level.ERROR:
@@ -358,10 +404,11 @@ class TelemetryMiddleware:
         if cid is None:
             cid = uuid.uuid4().hex
         entry_root: str = scope.get("root_path", "")
-        data: dict[str, Any] = {"path": path}
-        client = _client(scope)
-        if client is not None:
-            data["client"] = client
+        data: dict[str, Any] = {
+            "url.path": path,
+            **_connection(scope, "ws"),
+            "span.kind": "server",
+        }
         if recorded:
             data["request_headers"] = recorded
 
@@ -420,7 +467,7 @@ class TelemetryMiddleware:
                         if close_code is None and isinstance(code, int):
                             close_code, closed_by = code, "client"
                     finally:
-                        data["route"] = _route(scope, entry_root) or path
+                        data["http.route"] = _route(scope, entry_root) or path
                         data["accepted"] = accepted
                         data["messages_in"] = messages_in
                         data["messages_out"] = messages_out
@@ -428,7 +475,7 @@ class TelemetryMiddleware:
                             data["close_code"] = close_code
                             data["closed_by"] = closed_by
                         if status is not None:
-                            data["status"] = status
+                            data["http.response.status_code"] = status
                         self._locate(span, scope, hub)
                 if disconnect is not None:
                     raise disconnect
