@@ -437,6 +437,78 @@ async def test_a_receiver_that_never_answers_cannot_hold_up_the_close() -> None:
     assert (h.written, h.dropped) == (0, {"timeout": 10})
 
 
+async def test_a_retry_wait_cannot_hold_up_the_close() -> None:
+    """A receiver asking to come back in 30 s, a sink timeout of 60 s: aclose(timeout=0.5)
+    still returns by its deadline, and the batch waiting to be retried is counted as timeout."""
+    async with receiving() as rx:
+        rx.script.append(Reply(status=503, headers=(("Retry-After", "30"),)))
+        h = await run(sink_for(rx, timeout=60), 10, close_timeout=0.5)
+    assert (h.written, h.dropped) == (0, {"timeout": 10})
+    assert len(rx.requests) == 1
+
+
+async def test_retry_after_beyond_the_timeout_gives_up_at_once() -> None:
+    """Retry-After longer than the time left: no pointless wait, the records are counted as
+    unreachable at once, and later batches go through when the receiver answers."""
+    async with receiving() as rx:
+        rx.script.append(Reply(status=429, headers=(("Retry-After", "120"),)))
+        sink = sink_for(rx, timeout=5)
+        hub = tel.Telemetry(handlers={"otlp": sink})
+        with anyio.fail_after(LIMIT_S):
+            async with hub:
+                await hub.log("info", "throttled")
+                await hub.flush()
+                await hub.log("info", "accepted")
+            stats = await hub.aclose()
+    assert_accounted(stats)
+    assert (stats.handlers["otlp"].written, stats.handlers["otlp"].dropped) == (
+        1,
+        {"unreachable": 1},
+    )
+    assert [r.body.string_value for r in rx.log_records()] == ["accepted"]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("3", 3.0),
+        (" 0.5 ", 0.5),
+        ("-4", 0.0),
+        ("soon", None),
+        ("nan", None),
+        (None, None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past
+    ],
+)
+def test_retry_after_values(header: str | None, expected: float | None) -> None:
+    """Retry-After as seconds or an HTTP date; anything unreadable is ignored."""
+    from telemetry.sinks._otlp_http import retry_after
+
+    assert retry_after(header) == expected
+
+
+def test_retry_after_as_a_future_http_date() -> None:
+    """An HTTP date in the future: the seconds until then."""
+    from email.utils import formatdate
+
+    from telemetry.sinks._otlp_http import retry_after
+
+    now = 1_800_000_000.0
+    got = retry_after(formatdate(now + 90, usegmt=True), now=now)
+    assert got is not None and abs(got - 90) < 1
+
+
+def test_backoff_grows_with_jitter_up_to_the_cap() -> None:
+    """Each retry waits about twice as long as the one before, within +-50 %, capped."""
+    from telemetry.sinks._otlp_http import INITIAL_BACKOFF_S, backoff
+
+    for retry in range(8):
+        base = min(INITIAL_BACKOFF_S * 2**retry, 2.0)
+        waits = [backoff(retry, 2.0) for _ in range(200)]
+        assert all(0.5 * base <= w <= 1.5 * base for w in waits)
+        assert len(set(waits)) > 1  # jittered
+
+
 # -- configuration -----------------------------------------------------------------------------
 
 
