@@ -32,6 +32,7 @@ __all__ = [
     "backoff",
     "gzip",
     "post",
+    "post_sync",
     "retry_after",
 ]
 
@@ -206,3 +207,39 @@ async def post(
         error=error or "no time left for an attempt",
         attempts=attempts,
     )
+
+
+def post_sync(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    deadline: float,
+) -> Answer:
+    """POST ``body`` once, on the calling thread, giving up at ``deadline`` (the exit
+    fallback: there is no time to retry)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return Answer(outcome=Outcome.UNREACHABLE, error="no time left", attempts=0)
+    try:
+        with client.stream(
+            "POST", url, content=body, headers=headers, timeout=remaining
+        ) as response:
+            chunks = []
+            size = 0
+            truncated = False
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES or time.monotonic() > deadline:
+                    truncated = True
+                    break
+            status = response.status_code
+    except (httpx.HTTPError, OSError) as exc:
+        return Answer(outcome=Outcome.UNREACHABLE, error=repr(exc))
+    payload = b"".join(chunks)[:MAX_RESPONSE_BYTES]
+    if 200 <= status < 300:
+        return Answer(outcome=Outcome.ACCEPTED, status=status, body=payload, truncated=truncated)
+    outcome = Outcome.UNREACHABLE if status in RETRYABLE else Outcome.REFUSED
+    return Answer(outcome=outcome, status=status, body=payload, error=f"HTTP {status}")

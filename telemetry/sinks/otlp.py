@@ -26,7 +26,8 @@ retries, so that a receiver that is down costs one attempt per batch, not ``time
 that must not be retried (400, 401, 404, 413, 500, ...) drops the request's records
 (``rejected``); a partial success drops as many as the receiver says it rejected
 (``partial_success``). Every failure is reported on stderr, rate-limited. When ``aclose``'s
-timeout runs out during a request, the handler counts the batch as ``timeout``.
+timeout runs out during a request, the handler counts the batch as ``timeout``. The exit
+fallback sends through :meth:`OTLPSink.write_sync`: one attempt per request, a second in all.
 
 Counters: ``requests`` (answered 2xx), ``retries``, ``unreadable_responses`` (a 2xx whose body
 is not an OTLP response: the records count as written), ``receiver_warnings`` (a partial
@@ -36,7 +37,8 @@ success that rejected nothing but said something).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -68,6 +70,8 @@ DEFAULT_MAX_RECORDS = 512
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 #: Longest wait between retries of one request (unless the receiver asks for longer).
 DEFAULT_MAX_BACKOFF_S = 5.0
+#: The exit fallback spends at most this long sending.
+SYNC_TIMEOUT_S = 1.0
 #: Closing waits at most this long for the connections to close.
 CLOSE_TIMEOUT_S = 2.0
 #: Encoding runs this long at most per step of the event loop before it lets other tasks run.
@@ -221,6 +225,11 @@ class OTLPSink(Sink):
         # The client is made off the loop: it loads the CA certificates from disk.
         self._client = await anyio.to_thread.run_sync(self._make_client)
 
+    def _make_sync_client(self) -> httpx.Client:
+        import httpx
+
+        return httpx.Client(timeout=None)
+
     def _make_client(self) -> httpx.AsyncClient:
         import httpx
 
@@ -256,10 +265,49 @@ class OTLPSink(Sink):
         """Export the batch: log records to the logs endpoint, spans to the traces endpoint,
         in requests bounded by ``max_records`` and ``max_bytes``. Nothing raises: what cannot
         be delivered is counted."""
+        for signal, part in self._split(batch):
+            enc = self._encoders[signal]
+            for request in self._requests(enc, part):
+                if request is None:
+                    await anyio.lowlevel.checkpoint()  # let the app run between slices
+                else:
+                    await self._send(signal, enc, request)
+
+    def write_sync(self, batch: Sequence[Signal]) -> None:
+        """Export the batch on the calling thread (the exit fallback, and ``*_nowait`` calls
+        into a synchronous handler): one attempt per request, within a second in all."""
+        from ._otlp_http import post_sync
+
+        deadline = time.monotonic() + SYNC_TIMEOUT_S
+        client = self._make_sync_client()
+        try:
+            for signal, part in self._split(batch):
+                enc = self._encoders[signal]
+                for request in self._requests(enc, part):
+                    if request is None:
+                        continue
+                    target = self.targets[signal]
+                    body, headers = self._body(enc, target, request.body())
+                    if target.compression == "gzip":
+                        body = zlib.compress(body, 6, 31)
+                    answer = post_sync(
+                        client,
+                        target.url,
+                        body,
+                        headers,
+                        deadline=min(deadline, time.monotonic() + target.timeout),
+                    )
+                    self._settle(signal, enc, answer, request.count)
+        finally:
+            client.close()
+
+    def _split(self, batch: Sequence[Signal]) -> list[tuple[str, list[Signal]]]:
+        """The batch as log records and spans; a type this sink does not export is counted."""
         logs: list[Signal] = []
         spans: list[Signal] = []
         for sig in batch:
             (spans if sig.kind == "span" else logs).append(sig)
+        out = []
         for signal, part in (("logs", logs), ("traces", spans)):
             if not part:
                 continue
@@ -271,16 +319,18 @@ class OTLPSink(Sink):
                     f"{signal} (signals={self.signals!r}); give its handler a kind_filter",
                 )
                 continue
-            await self._export(signal, part)
+            out.append((signal, part))
+        return out
 
-    async def _export(self, signal: str, part: Sequence[Signal]) -> None:
-        enc = self._encoders[signal]
+    def _requests(self, enc: _Encoder, part: Sequence[Signal]) -> Iterator[_Batch | None]:
+        """The requests ``part`` makes, each full one as soon as it is; ``None`` in between
+        whenever a slice of encoding has taken its time (the caller lets the loop run)."""
         limit, most = self.max_bytes, self.max_records
         batch = enc.batch()
         t0 = time.perf_counter()
         for i, sig in enumerate(part):
             if not i & 15 and time.perf_counter() - t0 > SLICE_BUDGET_S:
-                await anyio.lowlevel.checkpoint()  # let the app run between slices
+                yield None
                 t0 = time.perf_counter()
             n = batch.add(sig)
             if batch.count > most or batch.size > limit:
@@ -292,27 +342,30 @@ class OTLPSink(Sink):
                         f"otlp sink: a record of {n} bytes dropped (max_bytes={limit})",
                     )
                     continue
-                await self._send(signal, enc, batch)
+                yield batch
                 batch = enc.batch()
                 batch.add(sig)
                 t0 = time.perf_counter()
         if batch.count:
-            await self._send(signal, enc, batch)
+            yield batch
+
+    def _body(self, enc: _Encoder, target: cfg.Target, body: bytes) -> tuple[bytes, dict[str, str]]:
+        headers = {"Content-Type": enc.content_type, "User-Agent": f"aiotelemetry/{self._version}"}
+        if target.compression == "gzip":
+            headers["Content-Encoding"] = "gzip"
+        headers.update(target.headers)
+        return body, headers
 
     async def _send(self, signal: str, enc: _Encoder, batch: _Batch) -> None:
-        from ._otlp_http import Outcome, gzip, post
+        from ._otlp_http import gzip, post
 
         target = self.targets[signal]
-        n = batch.count
         # Serializing a full request is the longest single step (about a millisecond for
         # 512 records): it gets a step of the loop of its own, not the end of the last slice's.
         await anyio.lowlevel.checkpoint()
-        body = batch.body()
-        headers = {"Content-Type": enc.content_type, "User-Agent": f"aiotelemetry/{self._version}"}
+        body, headers = self._body(enc, target, batch.body())
         if target.compression == "gzip":
             body = await gzip(body)
-            headers["Content-Encoding"] = "gzip"
-        headers.update(target.headers)
         if self._client is None:
             raise RuntimeError("write() before open()")
         answer = await post(
@@ -324,6 +377,13 @@ class OTLPSink(Sink):
             retry=not self._down[signal],
             max_backoff=self.max_backoff,
         )
+        self._settle(signal, enc, answer, batch.count)
+
+    def _settle(self, signal: str, enc: _Encoder, answer: Answer, n: int) -> None:
+        """Count how a request of ``n`` records ended."""
+        from ._otlp_http import Outcome
+
+        target = self.targets[signal]
         self.counters["retries"] += max(0, answer.attempts - 1)
         if answer.outcome is Outcome.ACCEPTED:
             self._down[signal] = False

@@ -698,3 +698,74 @@ async def test_exporting_makes_no_blocking_call_on_the_loop() -> None:
                 stats = await hub.aclose()
     assert_accounted(stats)
     assert stats.handlers["pb"].written == stats.handlers["json"].written == 4000
+
+
+# -- without a loop ----------------------------------------------------------------------------
+
+
+def test_write_sync_delivers_without_a_loop() -> None:
+    """write_sync (the exit fallback) sends on the calling thread, once, in both encodings."""
+    from tests.sinks.otlp_receiver import receiving_in_thread
+
+    with receiving_in_thread() as tr:
+        rx = tr.receiver
+        for protocol in PROTOCOLS:
+            sink = sink_for(rx, protocol=protocol, compression="gzip", max_records=7)
+            batch = [
+                tel.Signal(inst=i, uid=f"{i:016x}", kind="log", level="info", msg=f"sync {i}")
+                for i in range(20)
+            ]
+            sink.write_sync(batch)
+            assert sink.take_drops() == {}
+            assert sink.counters["requests"] == 3
+        rx.script.append(Reply(status=400))
+        sink = sink_for(rx)
+        sink.write_sync(batch[:5])
+        assert sink.take_drops() == {"rejected": 5}
+    assert [r.body.string_value for r in rx.log_records()] == [f"sync {i}" for i in range(20)] * 2
+
+
+def test_write_sync_with_nobody_listening_counts_and_returns() -> None:
+    """No receiver: one attempt, the records counted as unreachable, no exception."""
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = OTLPSink(f"http://127.0.0.1:{port}", env={})
+    sink.write_sync([tel.Signal(inst=1, uid="0" * 16, kind="log", level="info", msg="x")] * 3)
+    assert sink.take_drops() == {"unreachable": 3}
+
+
+def test_signals_queued_at_exit_are_sent_by_the_exit_fallback() -> None:
+    """A process that ends without closing its hub still exports what was queued."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.sinks.otlp_receiver import receiving_in_thread
+
+    root = Path(__file__).resolve().parents[2]
+    with receiving_in_thread() as tr:
+        script = f"""
+import asyncio
+from telemetry import Telemetry
+from telemetry.sinks import OTLPSink
+
+async def main():
+    global hub
+    hub = Telemetry(handlers={{"otlp": OTLPSink({tr.receiver.endpoint!r}, env={{}})}})
+    await hub.open()
+    await hub.log("info", "hello")
+    await hub.flush()
+
+asyncio.run(main())  # returns without aclose(): the hub stays open, its workers are gone
+for i in range(100):
+    hub.log_nowait("info", f"bye {{i}}")  # queued, for the exit fallback to write
+"""
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, timeout=60, cwd=root
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
+        got = [r.body.string_value for r in tr.receiver.log_records()]
+    assert sorted(got) == sorted(["hello"] + [f"bye {i}" for i in range(100)])
