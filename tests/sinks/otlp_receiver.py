@@ -199,6 +199,10 @@ class Receiver:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
+        except asyncio.CancelledError:
+            # Stopped (stop() cancels what is waiting, a hung reply say): end quietly, as a
+            # server going away does, rather than as a failed task asyncio would report.
+            return
         finally:
             self._conns.discard(writer)
             self._tasks.discard(task)
