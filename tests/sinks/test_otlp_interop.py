@@ -21,7 +21,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -101,6 +101,15 @@ async def test_log_records_match_the_sdk_exporter_field_by_field(rx: ThreadedRec
             await anyio.to_thread.run_sync(
                 lambda: both(logging.ERROR, "checkout failed", exc_info=info)
             )
+            # Inside an OpenTelemetry span both see the same trace context (ours through the
+            # correlation with OpenTelemetry's context).
+            tracer = TracerProvider().get_tracer("interop")
+
+            def in_span() -> None:
+                with tracer.start_as_current_span("checkout"):
+                    both(logging.INFO, "in a span")
+
+            await anyio.to_thread.run_sync(in_span)
         stats = await hub.aclose()
     finally:
         log.removeHandler(ours)
@@ -112,7 +121,7 @@ async def test_log_records_match_the_sdk_exporter_field_by_field(rx: ThreadedRec
     for r in receiver.accepted:
         agent = "ours" if r.headers["user-agent"].startswith("aiotelemetry/") else "sdk"
         by_agent[agent].append(r)
-    assert len(by_agent["sdk"]) == 3 and len(by_agent["ours"]) >= 1
+    assert len(by_agent["sdk"]) == 4 and len(by_agent["ours"]) >= 1
 
     def records(reqs: list[Any]) -> list[tuple[Any, Any, Any]]:
         return [
@@ -124,7 +133,7 @@ async def test_log_records_match_the_sdk_exporter_field_by_field(rx: ThreadedRec
         ]
 
     mine, theirs = records(by_agent["ours"]), records(by_agent["sdk"])
-    assert len(mine) == len(theirs) == 3
+    assert len(mine) == len(theirs) == 4
     for (res_a, scope_a, a), (res_b, scope_b, b) in zip(mine, theirs, strict=True):
         assert scope_a.name == scope_b.name == LOGGER
         ra, rb = attrs(res_a), attrs(res_b)
@@ -135,7 +144,10 @@ async def test_log_records_match_the_sdk_exporter_field_by_field(rx: ThreadedRec
         assert a.severity_text == b.severity_text
         assert any_value(a.body) == any_value(b.body)
         assert a.event_name == b.event_name == ""
-        assert a.trace_id == b.trace_id == b"" and a.span_id == b.span_id == b""
+        assert (a.trace_id, a.span_id) == (b.trace_id, b.span_id)
+        # The sampled flag agrees; the SDK also sets W3C level 2's "random trace id" flag
+        # (0x02) of its own traces, which a signal's ids do not carry.
+        assert a.flags & 0x01 == b.flags & 0x01
         aa, ab = attrs(a), attrs(b)
         st_a, st_b = aa.pop("exception.stacktrace", ""), ab.pop("exception.stacktrace", "")
         assert st_a.splitlines()[-1:] == st_b.splitlines()[-1:]
@@ -144,7 +156,8 @@ async def test_log_records_match_the_sdk_exporter_field_by_field(rx: ThreadedRec
         assert set(ab) <= set(aa), set(ab) - set(aa)
         for key in ab:
             assert aa[key] == ab[key], key
-    assert [attrs(rec)["code.line.number"] for _, _, rec in mine] == [42, 42, 42]
+    assert [attrs(rec)["code.line.number"] for _, _, rec in mine] == [42] * 4
+    assert [len(rec.trace_id) for _, _, rec in mine] == [0, 0, 0, 16]
 
 
 def test_spans_match_the_sdk_exporter_field_by_field(rx: ThreadedReceiver) -> None:
