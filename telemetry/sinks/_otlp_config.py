@@ -6,8 +6,10 @@ Configuration" and "General SDK Configuration"): ``OTEL_EXPORTER_OTLP_ENDPOINT``
 to which ``/v1/logs`` and ``/v1/traces`` are appended) or the per-signal
 ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` / ``..._TRACES_ENDPOINT`` (used as they are),
 ``..._HEADERS`` (``key=value`` pairs separated by commas, values percent-encoded),
-``..._TIMEOUT`` (milliseconds), ``..._COMPRESSION`` (``gzip`` or ``none``) and ``..._PROTOCOL``
-(``http/protobuf`` or ``http/json``), each with a per-signal form that wins over the general one;
+``..._TIMEOUT`` (milliseconds), ``..._COMPRESSION`` (``gzip`` or ``none``), ``..._PROTOCOL``
+(``http/protobuf`` or ``http/json``), ``..._CERTIFICATE`` (the CA certificates to trust),
+``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY`` (mutual TLS), each with a per-signal form that
+wins over the general one;
 ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``. A malformed value is a
 :class:`~telemetry.ConfigError` naming the variable.
 """
@@ -30,6 +32,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "PROTOCOLS",
     "SIGNALS",
+    "TLSFiles",
     "Target",
     "build_resource",
     "build_targets",
@@ -60,6 +63,18 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     compression: str
     timeout: float
     headers: tuple[tuple[str, str], ...]
+    #: TLS: the CA certificates to trust (PEM file; None: the system's), and a client
+    #: certificate and key for mutual TLS. Each with the name it was given under, for errors.
+    tls: TLSFiles | None = None
+
+
+class TLSFiles(msgspec.Struct, frozen=True, kw_only=True):
+    """The files of a TLS configuration, and the names (argument or variable) they came from."""
+
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    names: tuple[str, str, str] = ("certificate", "client_certificate", "client_key")
 
 
 def _check_url(name: str, value: object) -> str:
@@ -181,6 +196,9 @@ def build_targets(
     compression: str | None,
     timeout: float | None,
     headers: Mapping[str, str] | str | None,
+    certificate: str | os.PathLike[str] | None = None,
+    client_certificate: str | os.PathLike[str] | None = None,
+    client_key: str | os.PathLike[str] | None = None,
 ) -> dict[str, Target]:
     """One :class:`Target` per exported signal: arguments first, then the per-signal variable,
     then the general one, then the specification's default."""
@@ -223,10 +241,59 @@ def build_targets(
             given = _check_headers("headers", headers)
             names = {k.lower() for k, _ in given}
             hdrs = tuple(h for h in hdrs if h[0].lower() not in names) + given
+        tls = _tls(
+            env,
+            per,
+            certificate=certificate,
+            client_certificate=client_certificate,
+            client_key=client_key,
+        )
         out[signal] = Target(
-            signal=signal, url=url, protocol=proto, compression=comp, timeout=secs, headers=hdrs
+            signal=signal,
+            url=url,
+            protocol=proto,
+            compression=comp,
+            timeout=secs,
+            headers=hdrs,
+            tls=tls,
         )
     return out
+
+
+def _path(name: str, value: object) -> str:
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise ConfigError(name, f"must be the path of a PEM file, got {value!r}")
+    return str(os.fspath(value))
+
+
+def _tls(
+    env: Mapping[str, str],
+    per: str,
+    *,
+    certificate: object,
+    client_certificate: object,
+    client_key: object,
+) -> TLSFiles | None:
+    """The TLS files: each argument, else its per-signal variable, else the general one."""
+    found: list[tuple[str | None, str]] = []
+    for param, var, value in (
+        ("certificate", "CERTIFICATE", certificate),
+        ("client_certificate", "CLIENT_CERTIFICATE", client_certificate),
+        ("client_key", "CLIENT_KEY", client_key),
+    ):
+        if value is not None:
+            found.append((_path(param, value), param))
+            continue
+        got = _pick(env, per, var)
+        found.append((None, param) if got is None else (got[1].strip(), got[0]))
+    (ca, ca_name), (cert, cert_name), (key, key_name) = found
+    if cert is None and key is not None:
+        raise ConfigError(key_name, f"needs a client certificate too ({cert_name})")
+    if ca is None and cert is None:
+        return None
+    return TLSFiles(
+        ca_file=ca, client_cert=cert, client_key=key, names=(ca_name, cert_name, key_name)
+    )
 
 
 def _resource_env(env: Mapping[str, str]) -> dict[str, str]:

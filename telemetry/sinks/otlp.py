@@ -36,6 +36,8 @@ success that rejected nothing but said something).
 
 from __future__ import annotations
 
+import os
+import ssl
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -132,8 +134,10 @@ class OTLPSink(Sink):
     give the handler a ``kind_filter`` instead. ``protocol`` is ``"http/protobuf"`` (the
     default) or ``"http/json"``; ``compression`` ``"gzip"`` or ``"none"``; ``headers`` a
     mapping (or ``"k=v,k2=v2"``) added to every request, over the ``..._HEADERS`` variables;
-    ``timeout`` (seconds) bounds each request, retries included. Each of these, not given,
-    comes from its ``OTEL_EXPORTER_OTLP_*`` variable (per signal first).
+    ``timeout`` (seconds) bounds each request, retries included; ``certificate`` is a PEM
+    file of the CA certificates to trust for ``https://`` (else the system's), and
+    ``client_certificate`` / ``client_key`` a certificate for mutual TLS. Each of these, not
+    given, comes from its ``OTEL_EXPORTER_OTLP_*`` variable (per signal first).
 
     The resource says who sends: ``service_name`` (else ``OTEL_SERVICE_NAME``, else
     ``service.name`` from ``OTEL_RESOURCE_ATTRIBUTES``, else ``unknown_service``),
@@ -155,6 +159,9 @@ class OTLPSink(Sink):
         compression: str | None = None,
         headers: Mapping[str, str] | str | None = None,
         timeout: float | None = None,
+        certificate: str | os.PathLike[str] | None = None,
+        client_certificate: str | os.PathLike[str] | None = None,
+        client_key: str | os.PathLike[str] | None = None,
         service_name: str | None = None,
         service_version: str | None = None,
         resource_attributes: Mapping[str, Any] | None = None,
@@ -185,6 +192,9 @@ class OTLPSink(Sink):
             compression=compression,
             timeout=timeout,
             headers=headers,
+            certificate=certificate,
+            client_certificate=client_certificate,
+            client_key=client_key,
         )
         self.max_records = _check_int("max_records", max_records, 1)
         self.max_bytes = _check_int("max_bytes", max_bytes, 1024)
@@ -210,7 +220,8 @@ class OTLPSink(Sink):
         for signal, target in self.targets.items():
             logs, spans = _encoders(target.protocol, self.resource, self._version)
             self._encoders[signal] = logs if signal == "logs" else spans
-        self._client: httpx.AsyncClient | None = None
+        #: Per signal type, the HTTP client (one per distinct TLS configuration).
+        self._clients: dict[str, httpx.AsyncClient] = {}
         #: Per signal type: a request gave up; try once per request until one gets through.
         self._down: dict[str, bool] = dict.fromkeys(self.signals, False)
 
@@ -222,31 +233,60 @@ class OTLPSink(Sink):
 
     async def _open(self) -> None:
         # Nothing connects here: a collector that is not up yet never fails the app's start.
-        # The client is made off the loop: it loads the CA certificates from disk.
-        self._client = await anyio.to_thread.run_sync(self._make_client)
+        # The clients are made off the loop: they load certificates from disk.
+        made: dict[cfg.TLSFiles | None, httpx.AsyncClient] = {}
+        for signal, target in self.targets.items():
+            client = made.get(target.tls)
+            if client is None:
+                client = made[target.tls] = await anyio.to_thread.run_sync(
+                    self._make_client, target.tls
+                )
+            self._clients[signal] = client
 
-    def _make_sync_client(self) -> httpx.Client:
+    @staticmethod
+    def _ssl_context(tls: cfg.TLSFiles) -> ssl.SSLContext:
+        ca_name, cert_name, _ = tls.names
+        try:
+            context = ssl.create_default_context(cafile=tls.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                ca_name, f"must be a readable PEM file of CA certificates: {exc}"
+            ) from exc
+        if tls.client_cert is not None:
+            try:
+                context.load_cert_chain(tls.client_cert, tls.client_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    cert_name, f"must be a readable PEM certificate (with its key): {exc}"
+                ) from exc
+        return context
+
+    def _make_sync_client(self, tls: cfg.TLSFiles | None) -> httpx.Client:
         import httpx
 
-        return httpx.Client(timeout=None)
+        verify: ssl.SSLContext | bool = True if tls is None else self._ssl_context(tls)
+        return httpx.Client(timeout=None, verify=verify)
 
-    def _make_client(self) -> httpx.AsyncClient:
+    def _make_client(self, tls: cfg.TLSFiles | None) -> httpx.AsyncClient:
         import httpx
 
+        verify: ssl.SSLContext | bool = True if tls is None else self._ssl_context(tls)
         return httpx.AsyncClient(
             timeout=None,  # each request is bounded by its own deadline
             limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
+            verify=verify,
         )
 
     async def _aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+        clients = {id(c): c for c in self._clients.values()}
+        self._clients = {}
+        with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+            for client in clients.values():
                 await client.aclose()
 
     def _after_fork(self) -> None:
         # The parent's connections are the parent's: forget them unclosed. The pid changed.
-        self._client = None
+        self._clients = {}
         service_name, service_version, attributes, environ = self._resource_args
         self.resource = cfg.build_resource(
             environ,
@@ -279,14 +319,17 @@ class OTLPSink(Sink):
         from ._otlp_http import post_sync
 
         deadline = time.monotonic() + SYNC_TIMEOUT_S
-        client = self._make_sync_client()
+        clients: dict[cfg.TLSFiles | None, httpx.Client] = {}
         try:
             for signal, part in self._split(batch):
                 enc = self._encoders[signal]
+                target = self.targets[signal]
+                client = clients.get(target.tls)
+                if client is None:
+                    client = clients[target.tls] = self._make_sync_client(target.tls)
                 for request in self._requests(enc, part):
                     if request is None:
                         continue
-                    target = self.targets[signal]
                     body, headers = self._body(enc, target, request.body())
                     if target.compression == "gzip":
                         body = zlib.compress(body, 6, 31)
@@ -299,7 +342,8 @@ class OTLPSink(Sink):
                     )
                     self._settle(signal, enc, answer, request.count)
         finally:
-            client.close()
+            for client in clients.values():
+                client.close()
 
     def _split(self, batch: Sequence[Signal]) -> list[tuple[str, list[Signal]]]:
         """The batch as log records and spans; a type this sink does not export is counted."""
@@ -366,10 +410,11 @@ class OTLPSink(Sink):
         body, headers = self._body(enc, target, batch.body())
         if target.compression == "gzip":
             body = await gzip(body)
-        if self._client is None:
+        client = self._clients.get(signal)
+        if client is None:
             raise RuntimeError("write() before open()")
         answer = await post(
-            self._client,
+            client,
             target.url,
             body,
             headers,

@@ -19,6 +19,7 @@ import base64
 import contextlib
 import gzip
 import json
+import ssl
 import sys
 import threading
 from collections import deque
@@ -107,8 +108,9 @@ class Receiver:
     """The receiver. ``script`` holds the replies for the next requests, in order; once it is
     empty every request is accepted."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self.port = port
+        self.ssl_context = ssl_context
         self.script: deque[Reply] = deque()
         #: Every request decoded, whatever the answer.
         self.requests: list[Received] = []
@@ -122,12 +124,13 @@ class Receiver:
     @property
     def endpoint(self) -> str:
         """The base URL to give a sink."""
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
         """Listen (on the same port as before, after a :meth:`stop`)."""
         self._server = await asyncio.start_server(
-            self._serve, "127.0.0.1", self.port, reuse_address=True
+            self._serve, "127.0.0.1", self.port, reuse_address=True, ssl=self.ssl_context
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -185,7 +188,7 @@ class Receiver:
             while True:
                 try:
                     head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
+                except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
                     return
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _version = lines[0].split(" ", 2)
@@ -275,9 +278,11 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def receiving(port: int = 0) -> AsyncIterator[Receiver]:
+async def receiving(
+    port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[Receiver]:
     """A started :class:`Receiver` for the block, stopped after it."""
-    rx = Receiver(port)
+    rx = Receiver(port, ssl_context=ssl_context)
     await rx.start()
     try:
         yield rx

@@ -769,3 +769,87 @@ for i in range(100):
         assert proc.returncode == 0, proc.stderr.decode()
         got = [r.body.string_value for r in tr.receiver.log_records()]
     assert sorted(got) == sorted(["hello"] + [f"bye {i}" for i in range(100)])
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A throwaway CA and a certificate for 127.0.0.1 (made with openssl)."""
+    from tests.conftest import require
+    from tests.sinks.rsyslog import OPENSSL, make_certificates
+
+    require(OPENSSL is not None, "openssl is missing")
+    return make_certificates(tmp_path_factory.mktemp("otlp-certs"))
+
+
+def _server_context(certs: dict[str, Any], *, client_auth: bool) -> Any:
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(certs["srv.pem"], certs["srv.key"])
+    if client_auth:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(certs["ca.pem"])
+    return ctx
+
+
+async def test_https_with_the_collectors_ca(certs: dict[str, Any]) -> None:
+    """https:// with OTEL_EXPORTER_OTLP_CERTIFICATE naming the CA: delivered."""
+    async with receiving(ssl_context=_server_context(certs, client_auth=False)) as rx:
+        sink = OTLPSink(
+            env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": rx.endpoint,
+                "OTEL_EXPORTER_OTLP_CERTIFICATE": str(certs["ca.pem"]),
+            }
+        )
+        assert rx.endpoint.startswith("https://")
+        h = await run(sink, 10)
+    assert (h.written, h.dropped, len(rx.log_records())) == (10, {}, 10)
+
+
+async def test_https_with_an_untrusted_certificate_is_counted_not_raised(
+    certs: dict[str, Any],
+) -> None:
+    """The system's CAs do not trust the test CA: the records are counted as unreachable."""
+    async with receiving(ssl_context=_server_context(certs, client_auth=False)) as rx:
+        h = await run(OTLPSink(rx.endpoint, env={}, timeout=0.3, max_backoff=0.05), 5)
+    assert (h.written, h.dropped, rx.requests) == (0, {"unreachable": 5}, [])
+
+
+async def test_mutual_tls_with_a_client_certificate(certs: dict[str, Any]) -> None:
+    """A receiver that wants a client certificate gets the one given; without it, nothing
+    gets through (counted)."""
+    async with receiving(ssl_context=_server_context(certs, client_auth=True)) as rx:
+        sink = OTLPSink(
+            rx.endpoint,
+            env={},
+            certificate=certs["ca.pem"],
+            client_certificate=certs["srv.pem"],
+            client_key=certs["srv.key"],
+        )
+        h = await run(sink, 10)
+        assert (h.written, h.dropped) == (10, {})
+        no_cert = OTLPSink(
+            rx.endpoint, env={}, certificate=certs["ca.pem"], timeout=0.3, max_backoff=0.05
+        )
+        h = await run(no_cert, 5)
+        assert (h.written, h.dropped) == (0, {"unreachable": 5})
+    assert len(rx.log_records()) == 10
+
+
+async def test_an_unreadable_certificate_fails_at_open(tmp_path: Any) -> None:
+    """A CA file that cannot be read: ConfigError naming the variable, when the hub opens."""
+    sink = OTLPSink(env={"OTEL_EXPORTER_OTLP_CERTIFICATE": str(tmp_path / "missing.pem")})
+    with pytest.raises(tel.ConfigError) as info:
+        async with tel.Telemetry(handlers={"otlp": sink}):
+            pass
+    assert info.value.param == "OTEL_EXPORTER_OTLP_CERTIFICATE"
+
+
+def test_a_client_key_without_a_certificate_is_refused() -> None:
+    """OTEL_EXPORTER_OTLP_CLIENT_KEY alone: ConfigError naming it."""
+    with pytest.raises(tel.ConfigError) as info:
+        OTLPSink(env={"OTEL_EXPORTER_OTLP_CLIENT_KEY": "/etc/key.pem"})
+    assert info.value.param == "OTEL_EXPORTER_OTLP_CLIENT_KEY"
