@@ -196,12 +196,12 @@ class JsonLogs(_Json):
 
     def record(self, sig: Signal) -> tuple[bytes, int]:
         """The encoded log record made from ``sig``, and its size."""
-        sev = sig.severity
+        sev, text = m.severity(sig)
         r: dict[str, Any] = {
             "timeUnixNano": str(sig.inst),
             "observedTimeUnixNano": str(sig.inst),
             "severityNumber": sev,
-            "severityText": m.SEVERITY_TEXT.get(sev, sig.level.upper()),
+            "severityText": text,
         }
         if sig.msg is not None:
             r["body"] = {"stringValue": sig.msg}
@@ -228,8 +228,12 @@ class JsonSpans(_Json):
     def record(self, sig: Signal) -> tuple[bytes, int]:
         """The encoded span made from ``sig``, and its size."""
         end = m.span_end(sig)
-        s: dict[str, Any] = {"traceId": sig.trace_id or "", "spanId": sig.span_id or ""}
-        if sig.parent_id:
+        # Ids that are not hex (a middleware's doing) are left out, as in the binary encoding.
+        s: dict[str, Any] = {
+            "traceId": sig.trace_id if _hex_ok(sig.trace_id, 32) else "",
+            "spanId": sig.span_id if _hex_ok(sig.span_id, 16) else "",
+        }
+        if _hex_ok(sig.parent_id, 16):
             s["parentSpanId"] = sig.parent_id
         s["flags"] = 1
         s["name"] = m.span_name(sig)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._signal import ErrorInfo, Signal
+from .._signal import LEVELS, ErrorInfo, Signal
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -32,6 +32,7 @@ __all__ = [
     "STATUS_UNSET",
     "attributes",
     "exception_attributes",
+    "severity",
     "span_end",
     "span_kind",
     "span_name",
@@ -100,6 +101,13 @@ def stacktrace(err: ErrorInfo) -> str:
                 parts.append(f'  File "{f.file}", line {f.line}, in {f.function}\n')
         parts.append(f"{e.type}: {e.message}\n" if e.message else f"{e.type}\n")
     return "".join(parts)
+
+
+def severity(sig: Signal) -> tuple[int, str]:
+    """The severity number and text; 0 and the level as it is for a level that is not one of
+    ours (a middleware's doing)."""
+    number = LEVELS.get(sig.level, 0)
+    return number, SEVERITY_TEXT.get(number, sig.level.upper())
 
 
 def span_name(sig: Signal) -> str:

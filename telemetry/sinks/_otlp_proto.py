@@ -194,21 +194,20 @@ class ProtoLogs(_Proto):
     def _fill_record(self, r: logs_pb2.LogRecord, sig: Signal) -> int:
         r.time_unix_nano = sig.inst
         r.observed_time_unix_nano = sig.inst
-        sev = sig.severity
+        sev, text = m.severity(sig)
         r.severity_number = sev  # type: ignore[assignment]
-        r.severity_text = m.SEVERITY_TEXT.get(sev, sig.level.upper())
+        r.severity_text = text
         if sig.msg is not None:
             r.body.string_value = sig.msg
         if sig.id is not None:
             r.event_name = sig.id
         if sig.trace_id is not None and sig.span_id is not None:
             try:
-                r.trace_id = bytes.fromhex(sig.trace_id)
-                r.span_id = bytes.fromhex(sig.span_id)
-                r.flags = 1
+                trace_id, span_id = bytes.fromhex(sig.trace_id), bytes.fromhex(sig.span_id)
             except ValueError:  # ids from a middleware that are not hex: leave them out
-                r.ClearField("trace_id")
-                r.ClearField("span_id")
+                trace_id = span_id = b""
+            if len(trace_id) == 16 and len(span_id) == 8:
+                r.trace_id, r.span_id, r.flags = trace_id, span_id, 1
         _fill(r.attributes, m.attributes(sig, span=False))
         return r.ByteSize() + 5
 
@@ -244,13 +243,19 @@ class ProtoSpans(_Proto):
                 return
 
     def _fill_record(self, s: trace_pb2.Span, sig: Signal) -> int:
-        try:
-            s.trace_id = bytes.fromhex(sig.trace_id or "")
-            s.span_id = bytes.fromhex(sig.span_id or "")
-            if sig.parent_id:
-                s.parent_span_id = bytes.fromhex(sig.parent_id)
-        except ValueError:
-            pass  # not hex (a middleware's doing): the receiver will say what it thinks
+        # Ids that are not hex of the right size (a middleware's doing) are left out.
+        for field, value, size in (
+            ("trace_id", sig.trace_id, 16),
+            ("span_id", sig.span_id, 8),
+            ("parent_span_id", sig.parent_id, 8),
+        ):
+            if value:
+                try:
+                    raw = bytes.fromhex(value)
+                except ValueError:
+                    continue
+                if len(raw) == size:
+                    setattr(s, field, raw)
         s.flags = 1  # sampled: every span that ends in a signal was recorded
         s.name = m.span_name(sig)
         s.kind = m.span_kind(sig)  # type: ignore[assignment]

@@ -202,6 +202,32 @@ async def test_json_encoding_follows_the_otlp_json_rules() -> None:
     assert not any("_" in k for s in got.values() for k in s)  # lowerCamelCase only
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_what_a_middleware_made_odd_still_arrives(protocol: str) -> None:
+    """A middleware that sets a level of its own and ids that are not hex: the records still
+    arrive (severity 0 with the level as its text, no ids), nothing is refused."""
+    from msgspec.structs import replace
+
+    def odd(sig: tel.Signal) -> tel.Signal:
+        return replace(sig, level="notice", trace_id="not-hex", span_id="x", parent_id="zz")
+
+    async with receiving() as rx:
+        hub = tel.Telemetry(
+            handlers={"otlp": {"sink": sink_for(rx, protocol=protocol), "middleware": [odd]}}
+        )
+        async with hub:
+            await hub.log("info", "odd")
+            async with hub.span("odd span", level="info"):
+                pass
+        stats = await hub.aclose()
+    assert_accounted(stats)
+    assert (stats.handlers["otlp"].written, rx.errors) == (2, [])
+    (rec,) = rx.log_records()
+    assert (rec.severity_number, rec.severity_text, rec.trace_id) == (0, "NOTICE", b"")
+    (span,) = rx.spans()
+    assert (span.trace_id, span.span_id, span.parent_span_id) == (b"", b"", b"")
+
+
 # -- bounds ------------------------------------------------------------------------------------
 
 
