@@ -9,11 +9,11 @@ default hub or its configuration changes, so that a call is one look-up and one 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _registry
 from ._calls import SignalOptions, error_message, then
-from ._emit import EmitTable
+from ._emit import Emit
 from ._fallback import current_hub
 from ._spans import Span, SpanHost
 from ._spans import traced as _traced
@@ -41,16 +41,21 @@ __all__ = [
 E = TypeVar("E", bound=BaseException)
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The default hub's tables (updated in place by the hub) and its finished "refused" awaitable.
-_T: EmitTable[Awaitable[bool]]
-_TN: EmitTable[bool]
+# The default hub's tables (updated in place by the hub): level to emitter, as plain dicts,
+# and what compiles a level they lack; and its finished "refused" awaitable.
+_T: dict[object, Emit[Awaitable[bool]] | Literal[False]]
+_TN: dict[object, Emit[bool] | Literal[False]]
+_TM: Callable[[object], Emit[Awaitable[bool]] | Literal[False]]
+_TNM: Callable[[object], Emit[bool] | Literal[False]]
 _NO: Awaitable[bool]
 
 
 def _default_changed() -> None:
-    global _T, _TN, _NO
+    global _T, _TN, _TM, _TNM, _NO
     hub = current_hub()
-    _T, _TN, _NO = hub._table, hub._table_nowait, hub._no
+    _T, _TM = hub._table.levels, hub._table.missing
+    _TN, _TNM = hub._table_nowait.levels, hub._table_nowait.missing
+    _NO = hub._no
 
 
 _registry.listen(_default_changed)
@@ -71,24 +76,40 @@ def log(
     level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
 ) -> Awaitable[bool]:
     """``await tel.log("info", "user joined", room=r)``; see :meth:`Telemetry.log`."""
-    return _NO if (emit := _T[level]) is False else emit("log", None, msg, data, error)
+    try:
+        emit = _T[level]
+    except KeyError:
+        emit = _TM(level)
+    return _NO if emit is False else emit("log", None, msg, data, error)
 
 
 def log_nowait(
     level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
 ) -> bool:
     """:func:`log` without awaiting, from any thread."""
-    return (emit := _TN[level]) is not False and emit("log", None, msg, data, error)
+    try:
+        emit = _TN[level]
+    except KeyError:
+        emit = _TNM(level)
+    return emit is not False and emit("log", None, msg, data, error)
 
 
 def event(id: str, /, *, level: str | int = "info", **data: Any) -> Awaitable[bool]:
     """``await tel.event("user.signup", plan="pro")``; see :meth:`Telemetry.event`."""
-    return _NO if (emit := _T[level]) is False else emit("event", id, None, data)
+    try:
+        emit = _T[level]
+    except KeyError:
+        emit = _TM(level)
+    return _NO if emit is False else emit("event", id, None, data)
 
 
 def event_nowait(id: str, /, *, level: str | int = "info", **data: Any) -> bool:
     """:func:`event` without awaiting, from any thread."""
-    return (emit := _TN[level]) is not False and emit("event", id, None, data)
+    try:
+        emit = _TN[level]
+    except KeyError:
+        emit = _TNM(level)
+    return emit is not False and emit("event", id, None, data)
 
 
 def error(
@@ -102,7 +123,11 @@ def error(
 ) -> Awaitable[E]:
     """``raise await tel.error(exc)``: record the exception, get it back; see
     :meth:`Telemetry.error`."""
-    if (emit := _T[level]) is False:
+    try:
+        emit = _T[level]
+    except KeyError:
+        emit = _TM(level)
+    if emit is False:
         return then(_NO, exc)
     msg = error_message(exc) if msg is None else msg
     return then(emit("error", id, msg, data, exc), exc)
@@ -118,7 +143,11 @@ def error_nowait(
     **data: Any,
 ) -> E:
     """:func:`error` without awaiting, from any thread; returns the exception."""
-    if (emit := _TN[level]) is not False:
+    try:
+        emit = _TN[level]
+    except KeyError:
+        emit = _TNM(level)
+    if emit is not False:
         emit("error", id, error_message(exc) if msg is None else msg, data, exc)
     return exc
 

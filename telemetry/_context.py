@@ -1,8 +1,11 @@
 """Context that travels with the code: bound key/values and the current span.
 
-Both live in ``ContextVar``\\ s, so they follow ``await``, are copied into tasks created inside,
-and into ``asyncio.to_thread`` / ``anyio.to_thread.run_sync`` calls. Values are immutable (a new
-dict per ``bind``), so a task that binds more never changes what its parent sees.
+Both live in one ``ContextVar`` (the *scope*), so they follow ``await``, are copied into tasks
+created inside, and into ``asyncio.to_thread`` / ``anyio.to_thread.run_sync`` calls. Values are
+immutable (a new dict per ``bind``, a new scope per ``bind`` or span), so a task that binds more
+never changes what its parent sees. One variable, not two, because every signal reads both: the
+emitting path makes one look-up and finds the trace and span ids ready in it. ``bind`` blocks and
+spans nest (each restores the scope it found when it ends), as ``with`` blocks do.
 """
 
 from __future__ import annotations
@@ -17,9 +20,6 @@ import msgspec
 __all__ = ["SpanContext", "bind", "current_context", "current_span"]
 
 _EMPTY: dict[str, Any] = {}
-_ctx: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
-    "telemetry_ctx", default=_EMPTY
-)
 
 
 class SpanContext(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -30,19 +30,20 @@ class SpanContext(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     parent_id: str | None = None
 
 
-_span: contextvars.ContextVar[SpanContext | None] = contextvars.ContextVar(
-    "telemetry_span", default=None
-)
+#: ``(bound key/values, trace id, span id, span)``: what a signal emitted here carries.
+Scope = tuple[dict[str, Any], "str | None", "str | None", "SpanContext | None"]
+_NO_SCOPE: Scope = (_EMPTY, None, None, None)
+_scope: contextvars.ContextVar[Scope] = contextvars.ContextVar("telemetry_scope", default=_NO_SCOPE)
 
 
 def current_context() -> dict[str, Any]:
     """The key/values bound in this context (do not mutate the returned dict)."""
-    return _ctx.get()
+    return _scope.get()[0]
 
 
 def current_span() -> SpanContext | None:
     """The span this code runs in, or ``None``."""
-    return _span.get()
+    return _scope.get()[3]
 
 
 def _str_keys(values: Mapping[Any, Any]) -> dict[str, Any]:
@@ -65,12 +66,12 @@ class bind:
         merged = _str_keys(values) if values else {}
         merged.update(kv)
         self._values = merged
-        self._token: contextvars.Token[dict[str, Any]] | None = None
+        self._token: contextvars.Token[Scope] | None = None
 
     def __enter__(self) -> dict[str, Any]:
-        current = _ctx.get()
+        current, trace_id, span_id, span = _scope.get()
         new = {**current, **self._values} if current else dict(self._values)
-        self._token = _ctx.set(new)
+        self._token = _scope.set((new, trace_id, span_id, span))
         return new
 
     def __exit__(
@@ -80,7 +81,7 @@ class bind:
         tb: TracebackType | None,
     ) -> None:
         if self._token is not None:
-            _ctx.reset(self._token)
+            _scope.reset(self._token)
             self._token = None
 
     async def __aenter__(self) -> dict[str, Any]:
@@ -95,11 +96,14 @@ class bind:
         self.__exit__(exc_type, exc, tb)
 
 
-def set_span(span: SpanContext | None) -> contextvars.Token[SpanContext | None]:
+def set_span(span: SpanContext | None) -> contextvars.Token[Scope]:
     """Make ``span`` current; returns the token to restore the previous one."""
-    return _span.set(span)
+    ctx = _scope.get()[0]
+    if span is None:
+        return _scope.set((ctx, None, None, None))
+    return _scope.set((ctx, span.trace_id, span.span_id, span))
 
 
-def reset_span(token: contextvars.Token[SpanContext | None]) -> None:
-    """Restore the span that was current before :func:`set_span`."""
-    _span.reset(token)
+def reset_span(token: contextvars.Token[Scope]) -> None:
+    """Restore the span (and bound values) that were current before :func:`set_span`."""
+    _scope.reset(token)

@@ -27,12 +27,12 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from random import random as _random
 from typing import Any, Generic, Literal, TypeVar
 
 from . import _otel, _taps
-from ._context import SpanContext, _ctx, _span
+from ._context import SpanContext, _scope
 from ._errors import ConfigError
 from ._filters import Filters, RateLimiter, RateSpec
 from ._handler import Handler
@@ -96,10 +96,43 @@ _NO_MORE = More()
 
 @dataclass(slots=True)
 class Counts:
-    """A hub's own counts: signals that passed the call filters, and those refused."""
+    """A hub's own counts: signals that passed the call filters, and those refused.
 
-    emitted: int = 0
+    The emitting path counts no emitted signal while the hub has a handler: every signal it
+    emits is offered to the first handler, which counts what it is offered anyway (queued,
+    dropped or filtered; see ``Handler._offered``), so the hub reads its count there. Only a
+    hub with no handler counts each signal itself (``direct``).
+    """
+
+    direct: int = 0
     refused: int = 0
+    #: The handlers that counted for the hub, each with what it had been offered before.
+    tellers: list[tuple[Handler, int]] = field(default_factory=list)
+
+    @property
+    def emitted(self) -> int:
+        """Signals that passed the call filters so far (those still waiting for room in a
+        queue are counted once they are queued or dropped, as a handler counts them)."""
+        return self.direct + sum(h._offered - before for h, before in self.tellers)
+
+    def count_by(self, first: Handler | None) -> None:
+        """From now on, count what ``first`` (the first handler of a new plan, or ``None``)
+        is offered. A handler that stops counting keeps its place until it is closed, so the
+        signals still waiting for it when it stopped are counted when they settle."""
+        kept = []
+        for h, before in self.tellers:
+            if h._state == "closed" and h is not first:
+                self.direct += h._offered - before
+            else:
+                kept.append((h, before))
+        if first is not None and not any(h is first for h, _ in kept):
+            kept.append((first, first._offered))
+        self.tellers = kept
+
+    def reset(self) -> None:
+        """Start from zero (in a forked child, whose handlers start from zero too)."""
+        self.direct = self.refused = 0
+        self.tellers = []
 
 
 @dataclass(slots=True, kw_only=True)
@@ -121,30 +154,48 @@ class Plan:
     no: Awaitable[bool]
 
 
-class EmitTable(dict[object, "Emit[R] | Literal[False]"], Generic[R]):
+class EmitTable(Generic[R]):
     """Every spelling of a level to ``False`` (refuse) or its emitter; a level number of
-    one's own is compiled on first use, and anything else is a ``ConfigError``."""
+    one's own is compiled on first use, and anything else is a ``ConfigError``.
 
-    __slots__ = ("_compile",)
+    ``levels`` is a plain dict, read directly by the creators (an exact dict's look-up is
+    the interpreter's fastest); a key it lacks goes to :meth:`missing`::
+
+        try:
+            emit = table.levels[level]
+        except KeyError:
+            emit = table.missing(level)
+    """
+
+    __slots__ = ("_compile", "levels")
 
     def __init__(self, compile: Callable[[int], Emit[R] | Literal[False]]) -> None:
-        super().__init__()
+        self.levels: dict[object, Emit[R] | Literal[False]] = {}
         self._compile = compile
 
-    def __missing__(self, level: object) -> Emit[R] | Literal[False]:
+    def __getitem__(self, level: object) -> Emit[R] | Literal[False]:
+        try:
+            return self.levels[level]
+        except KeyError:
+            return self.missing(level)
+
+    def missing(self, level: object) -> Emit[R] | Literal[False]:
+        """The emitter of a level that ``levels`` lacks: a number of one's own (compiled and
+        kept, up to 64 of them), else a ``ConfigError`` naming the allowed levels."""
         if isinstance(level, bool) or not isinstance(level, int) or level < 0:
             raise ConfigError.choice("level", level, _LEVEL_NAMES)
         emit = self._compile(level)
-        if len(self) < len(LEVELS) + _CUSTOM_LEVELS_MAX:
-            self[level] = emit
+        if len(self.levels) < len(LEVELS) + _CUSTOM_LEVELS_MAX:
+            self.levels[level] = emit
         return emit
 
     def swap(self, other: EmitTable[R]) -> None:
         """Take ``other``'s entries, in place: a reader sees the old or the new entry."""
         self._compile = other._compile
-        self.update(other)
-        for key in [k for k in self if k not in other]:
-            self.pop(key, None)
+        levels = self.levels
+        levels.update(other.levels)
+        for key in [k for k in levels if k not in other.levels]:
+            levels.pop(key, None)
 
 
 @dataclass(slots=True)
@@ -196,6 +247,7 @@ def compile_emitters(plan: Plan) -> Emitters:
             h._settle_nowait(sig)
         return True
 
+    plan.counts.count_by(plan.handlers[0] if plan.handlers else None)
     base = _namespace(plan)
     offer = _build(plan, base, "offer", plan.yes, wait_for, parking=False)
     offer_now = _build(plan, base, "offer", True, settle_now, parking=False)
@@ -220,8 +272,8 @@ def compile_emitters(plan: Plan) -> Emitters:
         emit, emit_now = compile_level(lv), compile_level_now(lv)
         for key, key_lv in LEVELS.items():
             if key_lv == lv:
-                table[key] = emit
-                table_now[key] = emit_now
+                table.levels[key] = emit
+                table_now.levels[key] = emit_now
     return Emitters(table, table_now, dispatch, dispatch_now, deliver)
 
 
@@ -245,18 +297,16 @@ def _namespace(plan: Plan) -> dict[str, Any]:
         "__builtins__": __builtins__,
         "Signal": Signal,
         "getframe": sys._getframe,
-        "id_of": id,
-        "cache_get": plan.sites.cache.get,
+        "site_at": plan.sites.by_offset.get,
         "resolve": plan.sites.resolve,
         "text": text,
         "error_info": error_info,
         "ErrorInfo": ErrorInfo,
-        "span_get": _span.get,
+        "scope_get": _scope.get,
         "otel_ctx": _otel.context_getter(),
         "OTEL_SPAN_KEY": _otel.span_key(),
         "from_otel": _otel.from_otel_span,
         "attached_get": _otel.attached_get,
-        "ctx_get": _ctx.get,
         "time_ns": time.time_ns,
         "spare": _spare_uids,
         "take_uid": _spare_uids.pop,
@@ -368,7 +418,8 @@ def _filter_stage(h: Handler, level_known: bool, lv: int) -> str:
 
 def _offer_lines(shape: Shape, taps: bool, level: str) -> list[str]:
     """Count the signal, show it to the taps, give it to every handler; end by returning."""
-    lines = ["counts.emitted += 1"]
+    # With a handler, the first one counts what the hub emits (Counts).
+    lines = [] if shape else ["counts.direct += 1"]
     if taps:
         lines += [
             "for tap in taps:",
@@ -445,18 +496,16 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         # The call site: frame 1 is the creator, 2 its caller; resolve() skips further
         # frames of the library's own, for creators that forward.
         "frame = getframe(2)",
-        "code = frame.f_code",
-        "site = cache_get(id_of(code) + frame.f_lasti)  # site_key(frame), inlined",
-        "if site is None or site[2] is not code:",
+        "site = site_at(frame.f_lasti)  # Sites.by_offset",
+        "if site is None or site[2] is not frame.f_code:",
         "    site = resolve(frame)",
         "ns = site[0]",
         *before,
         *_VALUE_LINES,
-        "span = span_get()",
-        *_otel_lines(""),
-        "sig = Signal(time_ns(), uid, kind, LABEL, HOST, PID, id, ns, msg, data, ctx_get(),"
-        " site[1], None if span is None else span.trace_id,"
-        " None if span is None else span.span_id)",
+        "scope = scope_get()  # (ctx, trace id, span id, span)",
+        *_otel_lines(),
+        "sig = Signal(time_ns(), uid, kind, LABEL, HOST, PID, id, ns, msg, data, scope[0],"
+        " site[1], scope[1], scope[2])",
         *after,
         *_offer_lines(shape, taps, "LV"),
     ]
@@ -473,13 +522,12 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         *_VALUE_LINES,
         "if error is not None and type(error) is not ErrorInfo:",
         "    error = error_info(error)",
-        "ctx = ctx_get()",
+        "scope = scope_get()",
+        *_otel_lines(),
+        "ctx = scope[0]",
         "if more.ctx:",
         "    ctx = {**ctx, **{text(k): v for k, v in more.ctx.items()}}",
-        "span = more.span",
-        "if span is None:",
-        "    span = span_get()",
-        *_otel_lines("    "),
+        "span = scope[3] if more.span is None else more.span",
         "away = LOOP is not None and get_ident() != LOOP",
         "thread = current_thread().name if away and more.thread is None else more.thread",
         "sig = Signal(time_ns() if more.inst is None else more.inst, uid, kind, LABEL, HOST, PID,"
@@ -511,16 +559,18 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
     )
 
 
-def _otel_lines(indent: str) -> list[str]:
+def _otel_lines() -> list[str]:
     """With opentelemetry-api installed: OpenTelemetry's current span, unless it is the one
-    that stands for ours (then ours, or none, is the innermost). Two C calls when there is
-    none; see ``_otel``."""
+    that stands for ours (then ours, or none, is the innermost), replaces the scope's trace and
+    span ids. Two C calls when there is none; see ``_otel``."""
     if not _otel.available():
         return []
     return [
-        f"{indent}otel = otel_ctx().get(OTEL_SPAN_KEY)",
-        f"{indent}if otel is not None and otel is not attached_get():",
-        f"{indent}    span = from_otel(otel) or span",
+        "otel = otel_ctx().get(OTEL_SPAN_KEY)",
+        "if otel is not None and otel is not attached_get():",
+        "    otel = from_otel(otel)",
+        "    if otel is not None:",
+        "        scope = (scope[0], otel.trace_id, otel.span_id, otel)",
     ]
 
 

@@ -200,6 +200,12 @@ class Handler:
         # Queued (whether still queued, taken or evicted since) or written inline.
         return self._queue.appended + self._inline
 
+    @property
+    def _offered(self) -> int:
+        # Every signal offered to this handler, once settled: queued, written inline, dropped
+        # before it was queued, or refused by this handler's filters.
+        return self._queue.appended + self._inline + self._rejected + self._filtered
+
     def _reject(self, reason: str, n: int = 1) -> None:
         """Count ``n`` signals offered to this handler and dropped before they were queued."""
         self._rejected += n

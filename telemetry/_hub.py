@@ -165,6 +165,8 @@ class Telemetry:
         # The tables are updated in place on every recompile: these references stay good.
         self._table: EmitTable[Awaitable[bool]] = self._emitters.table
         self._table_nowait: EmitTable[bool] = self._emitters.table_nowait
+        self._levels = self._table.levels
+        self._levels_nowait = self._table_nowait.levels
         _live.add(self)
 
         for name, spec in (handlers or {}).items():
@@ -389,7 +391,10 @@ class Telemetry:
         **data: Any,
     ) -> Awaitable[bool]:
         """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``."""
-        emit = self._table[level]
+        try:
+            emit = self._levels[level]
+        except KeyError:
+            emit = self._table.missing(level)
         if emit is False:
             return self._no
         return emit("log", None, msg, data, error, up(stacklevel))
@@ -405,14 +410,20 @@ class Telemetry:
         **data: Any,
     ) -> bool:
         """:meth:`log` without awaiting (see :meth:`signal_nowait`)."""
-        emit = self._table_nowait[level]
+        try:
+            emit = self._levels_nowait[level]
+        except KeyError:
+            emit = self._table_nowait.missing(level)
         return emit is not False and emit("log", None, msg, data, error, up(stacklevel))
 
     def event(
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
     ) -> Awaitable[bool]:
         """``await tel.event("user.signup", plan="pro")``: a signal of kind ``event``."""
-        emit = self._table[level]
+        try:
+            emit = self._levels[level]
+        except KeyError:
+            emit = self._table.missing(level)
         if emit is False:
             return self._no
         return emit("event", id, None, data, None, up(stacklevel))
@@ -421,7 +432,10 @@ class Telemetry:
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
     ) -> bool:
         """:meth:`event` without awaiting (see :meth:`signal_nowait`)."""
-        emit = self._table_nowait[level]
+        try:
+            emit = self._levels_nowait[level]
+        except KeyError:
+            emit = self._table_nowait.missing(level)
         return emit is not False and emit("event", id, None, data, None, up(stacklevel))
 
     def error(
@@ -437,7 +451,10 @@ class Telemetry:
     ) -> Awaitable[E]:
         """Record an exception; the awaitable gives the exception back, so that
         ``raise await tel.error(exc)`` reads well. Kind ``error``, level ``error``."""
-        emit = self._table[level]
+        try:
+            emit = self._levels[level]
+        except KeyError:
+            emit = self._table.missing(level)
         if emit is False:
             return Ready(exc)
         msg = error_message(exc) if msg is None else msg
@@ -455,7 +472,10 @@ class Telemetry:
         **data: Any,
     ) -> E:
         """:meth:`error` without awaiting; returns the exception (``raise tel.error_nowait(e)``)."""
-        emit = self._table_nowait[level]
+        try:
+            emit = self._levels_nowait[level]
+        except KeyError:
+            emit = self._table_nowait.missing(level)
         if emit is not False:
             msg = error_message(exc) if msg is None else msg
             emit("error", id, msg, data, exc, up(stacklevel))
@@ -583,7 +603,8 @@ class Telemetry:
         deadline = time.monotonic() + EXIT_DEADLINE_S
         self._bridge.attach(None, None, lambda: 0, False)
         for sig, lv in self._bridge.take_all():
-            self._counts.emitted += 1
+            if not self._handlers:  # else the first handler counts it (Counts)
+                self._counts.direct += 1
             for h in self._handlers.values():
                 if h._wants(sig, lv):
                     h._parked.append(sig)
@@ -597,7 +618,7 @@ class Telemetry:
         forgotten, and an open hub goes back to ``new``: the child's own loop opens it again,
         as a gunicorn or uvicorn worker's lifespan does (``async with hub:``)."""
         self._bridge.after_fork()
-        self._counts.emitted = self._counts.refused = 0
+        self._counts.reset()
         if self._state in ("open", "closing") and not self._inline:
             self._state = "new"
         self._runtime = None

@@ -2,9 +2,12 @@
 
 The caller is found by skipping the library's own frames (the modules at the top of this
 package: the creators, the hub, spans), not by counting frames, so that a creator may forward
-to another one. What a call site resolves to is cached per code object and instruction, which
-makes the common case one dictionary look-up: the compiled emitter looks the caller's frame up
-itself, and only a miss comes here.
+to another one. What a call site resolves to is cached per code object and instruction, and
+again by instruction offset alone, which makes the common case one dictionary look-up with a
+small int: the compiled emitter looks the caller's frame up in the second cache itself (the
+entry's code object tells whether it is this site's), and only a miss comes here. Two sites
+that share an offset and alternate cost a call to :meth:`Sites.resolve` each time, which finds
+them in the first cache.
 """
 
 from __future__ import annotations
@@ -46,16 +49,20 @@ def is_library_code(code: CodeType) -> bool:
 class Sites:
     """One hub's call-site cache. ``location=False`` records the namespace only."""
 
-    __slots__ = ("cache", "location")
+    __slots__ = ("by_offset", "cache", "location")
 
     def __init__(self, location: bool) -> None:
         self.location = location
-        #: :func:`site_key` to :data:`Site`; read directly by the compiled emitter.
+        #: :func:`site_key` to :data:`Site`.
         self.cache: dict[int, Site] = {}
+        #: The offset of the calling instruction (``f_lasti``) to the last site resolved
+        #: there; read directly by the compiled emitter, which checks the entry's code.
+        self.by_offset: dict[int, Site] = {}
 
     def resolve(self, frame: FrameType | None, up: int = 0) -> Site:
         """The site of the first frame from ``frame`` outwards that is not the library's,
         or ``up`` frames further out (``stacklevel`` - 1)."""
+        first = frame
         while frame is not None and is_library_code(frame.f_code):
             frame = frame.f_back
         for _ in range(up):
@@ -77,6 +84,8 @@ class Sites:
             )
             if len(self.cache) < SITE_CACHE_MAX:
                 self.cache[key] = site
+        if frame is first and len(self.by_offset) < SITE_CACHE_MAX:
+            self.by_offset[frame.f_lasti] = site
         return site
 
 

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from . import _otel
-from ._context import SpanContext, _span, reset_span, set_span
+from ._context import Scope, SpanContext, current_span, reset_span, set_span
 from ._emit import Emitters, More
 from ._signal import Level, Location, new_span_id, new_trace_id
 from ._sites import Sites
@@ -84,7 +84,7 @@ class Span:
         self.ns = ns
         self.location = location
         self.context: SpanContext | None = None
-        self._token: contextvars.Token[SpanContext | None] | None = None
+        self._token: contextvars.Token[Scope] | None = None
         self._otel_token: _otel.Tokens | None = None
         self.inst = 0
         self._t0 = 0
@@ -107,7 +107,7 @@ class Span:
     def _start(self) -> None:
         # An OpenTelemetry span current here (opentelemetry-api installed), whether outside
         # any span of ours or started inside one, is the innermost: the parent.
-        parent = _otel.current_otel_span() or _span.get()
+        parent = _otel.current_otel_span() or current_span()
         if parent is None:
             ctx = SpanContext(trace_id=new_trace_id(), span_id=new_span_id())
         else:

@@ -74,6 +74,50 @@ async def test_location_and_namespace_are_the_callers_for_every_call_site() -> N
     }
 
 
+async def _site_a(i: int) -> None:
+    await tel.log("info", "a", i=i)
+
+
+async def _site_b(i: int) -> None:
+    await tel.log("info", "b", i=i)
+
+
+async def test_sites_at_the_same_instruction_offset_keep_their_own_location() -> None:
+    """Two functions with the same code make their calls at the same instruction offset (the
+    key of the emitter's first cache): alternating between them, each signal still carries
+    its own function and line."""
+    assert _site_a.__code__.co_code == _site_b.__code__.co_code
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}):
+        for i in range(4):
+            await _site_a(i)
+            await _site_b(i)
+    got = [(s.msg, s.location.function, s.location.line) for s in sink.signals if s.location]
+    line_a = _site_a.__code__.co_firstlineno + 1
+    line_b = _site_b.__code__.co_firstlineno + 1
+    assert got == [("a", "_site_a", line_a), ("b", "_site_b", line_b)] * 4
+
+
+async def test_the_hub_counts_every_signal_while_its_handlers_come_and_go() -> None:
+    """The emitting path counts nothing itself while the hub has a handler (its first handler
+    counts for it): the hub's count stays exact with no handler, as the first handler changes,
+    and after the handler that counted is removed and closed."""
+    async with Telemetry() as hub:
+        await tel.log("info", "no handler")
+        hub.add_handler("a", MemorySink())
+        for _ in range(3):
+            await tel.log("info", "to a")
+        hub.add_handler("b", MemorySink(), min_level="warn")
+        await tel.log("info", "a only")  # b refuses it: a counts it
+        await hub.remove_handler("a")
+        await tel.log("warn", "to b")
+        await tel.log("info", "b refuses")  # b counts what it filters
+        await hub.remove_handler("b")
+        await tel.log("info", "no handler again")
+        assert (hub.emitted, hub.stats().emitted) == (8, 8)
+    assert hub.stats().emitted == 8
+
+
 async def test_capture_sees_what_handlers_get() -> None:
     """capture_signals inserts a tap stage and removes it: with a capture active, signals are
     still delivered to the handlers, and captured as well; afterwards the stage is gone."""
