@@ -879,3 +879,26 @@ def test_a_client_key_without_a_certificate_is_refused() -> None:
     with pytest.raises(tel.ConfigError) as info:
         OTLPSink(env={"OTEL_EXPORTER_OTLP_CLIENT_KEY": "/etc/key.pem"})
     assert info.value.param == "OTEL_EXPORTER_OTLP_CLIENT_KEY"
+
+
+async def test_after_fork_the_sink_lets_go_and_opens_again() -> None:
+    """In a forked child the parent's connections are forgotten, the sink can be opened again,
+    and its resource says the child's pid."""
+    import os
+
+    async with receiving() as rx:
+        sink = sink_for(rx)
+        await sink.open()
+        await sink.write([tel.Signal(inst=1, uid="0" * 16, kind="log", level="info", msg="a")])
+        parent_client = sink._clients["logs"]
+        sink.resource["process.pid"] = -1  # what the parent's would be, seen from a child
+        sink.after_fork()
+        assert (sink.state, sink._clients) == ("new", {})
+        assert sink.resource["process.pid"] == os.getpid()
+        await sink.open()
+        await sink.write([tel.Signal(inst=2, uid="1" * 16, kind="log", level="info", msg="b")])
+        await sink.aclose()
+        await parent_client.aclose()
+    assert [r.body.string_value for r in rx.log_records()] == ["a", "b"]
+    pids = [attrs(r.message.resource_logs[0].resource)["process.pid"] for r in rx.accepted]
+    assert pids == [os.getpid()] * 2

@@ -99,3 +99,30 @@ def _only(req: Any) -> Any:
     (sl,) = rl.scope_logs
     (rec,) = sl.log_records
     return rec
+
+
+header_names = st.text(
+    alphabet=st.characters(
+        codec="ascii", categories=["L", "N"], include_characters="-_.~!#$&'*+^`|"
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@given(
+    headers=st.dictionaries(
+        header_names, st.text(max_size=20).filter(lambda v: not set(v) & set("\r\n\0")), max_size=5
+    )
+)
+def test_header_variables_round_trip_percent_encoding(headers: dict[str, str]) -> None:
+    """Any header names and values, percent-encoded into OTEL_EXPORTER_OTLP_HEADERS as the
+    specification says, come back as they were (values stripped of outer spaces)."""
+    from urllib.parse import quote
+
+    from telemetry.sinks._otlp_config import parse_headers
+
+    raw = ",".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in headers.items())
+    assert dict(parse_headers("OTEL_EXPORTER_OTLP_HEADERS", raw)) == {
+        k: v.strip() for k, v in headers.items()
+    }
