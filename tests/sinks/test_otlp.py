@@ -902,3 +902,64 @@ async def test_after_fork_the_sink_lets_go_and_opens_again() -> None:
     assert [r.body.string_value for r in rx.log_records()] == ["a", "b"]
     pids = [attrs(r.message.resource_logs[0].resource)["process.pid"] for r in rx.accepted]
     assert pids == [os.getpid()] * 2
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_worker_exports_with_its_own_pid(tmp_path: Any) -> None:
+    """A worker forked while the hub is open (gunicorn, uvicorn --workers) opens the hub in
+    its own loop and exports with its own pid in the resource; the parent exports its own."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    from tests.sinks.otlp_receiver import receiving_in_thread
+
+    root = Path(__file__).resolve().parents[2]
+    with receiving_in_thread() as tr:
+        script = textwrap.dedent(
+            f"""
+            import asyncio, json, os
+            from telemetry import Telemetry
+            from telemetry.sinks import OTLPSink
+
+            hub = Telemetry(handlers={{"otlp": OTLPSink({tr.receiver.endpoint!r}, env={{}})}})
+
+            async def child() -> int:
+                async with hub:
+                    for i in range(10):
+                        await hub.log("info", "child", i=i)
+                return 0 if hub.stats().handlers["otlp"].written == 10 else 3
+
+            async def parent():
+                async with hub:
+                    await hub.log("info", "parent")
+                    await hub.flush()
+                    pid = os.fork()
+                    if pid == 0:
+                        os._exit(asyncio.new_event_loop().run_until_complete(child()))
+                    _, status = await asyncio.to_thread(os.waitpid, pid, 0)
+                    assert os.waitstatus_to_exitcode(status) == 0, status
+                    await hub.log("info", "parent again")
+                print(json.dumps({{"parent": os.getpid(), "child": pid}}))
+
+            asyncio.run(parent())
+            """
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=root,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        pids = json.loads(proc.stdout)
+        by_pid: dict[int, list[str]] = {}
+        for r in tr.receiver.accepted:
+            pid = attrs(r.message.resource_logs[0].resource)["process.pid"]
+            for sl in r.message.resource_logs[0].scope_logs:
+                by_pid.setdefault(pid, []).extend(rec.body.string_value for rec in sl.log_records)
+    assert by_pid == {pids["parent"]: ["parent", "parent again"], pids["child"]: ["child"] * 10}
