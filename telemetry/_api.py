@@ -8,12 +8,13 @@ default hub or its configuration changes, so that a call is one look-up and one 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _registry
-from ._calls import SignalOptions, error_message, then
-from ._emit import Emit
+from ._calls import ExcInfo, SignalOptions, error_message, exc_of, then
+from ._emit import EmitTable
 from ._fallback import current_hub
 from ._spans import Span, SpanHost
 from ._spans import traced as _traced
@@ -27,6 +28,8 @@ __all__ = [
     "error_nowait",
     "event",
     "event_nowait",
+    "exception",
+    "exception_nowait",
     "flush",
     "health",
     "log",
@@ -41,21 +44,16 @@ __all__ = [
 E = TypeVar("E", bound=BaseException)
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The default hub's tables (updated in place by the hub): level to emitter, as plain dicts,
-# and what compiles a level they lack; and its finished "refused" awaitable.
-_T: dict[object, Emit[Awaitable[bool]] | Literal[False]]
-_TN: dict[object, Emit[bool] | Literal[False]]
-_TM: Callable[[object], Emit[Awaitable[bool]] | Literal[False]]
-_TNM: Callable[[object], Emit[bool] | Literal[False]]
+# The default hub's tables (updated in place by the hub) and its finished "refused" awaitable.
+_T: EmitTable[Awaitable[bool]]
+_TN: EmitTable[bool]
 _NO: Awaitable[bool]
 
 
 def _default_changed() -> None:
-    global _T, _TN, _TM, _TNM, _NO
+    global _T, _TN, _NO
     hub = current_hub()
-    _T, _TM = hub._table.levels, hub._table.missing
-    _TN, _TNM = hub._table_nowait.levels, hub._table_nowait.missing
-    _NO = hub._no
+    _T, _TN, _NO = hub._table, hub._table_nowait, hub._no
 
 
 _registry.listen(_default_changed)
@@ -73,42 +71,65 @@ def signal_nowait(msg: object = None, /, **options: Unpack[SignalOptions]) -> bo
 
 
 def log(
-    level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
+    level: str | int,
+    msg: object = None,
+    /,
+    *,
+    error: BaseException | None = None,
+    exc_info: ExcInfo = None,
+    **data: Any,
 ) -> Awaitable[bool]:
     """``await tel.log("info", "user joined", room=r)``; see :meth:`Telemetry.log`."""
-    try:
-        emit = _T[level]
-    except KeyError:
-        emit = _TM(level)
-    return _NO if emit is False else emit("log", None, msg, data, error)
+    emit = _T[level]
+    if emit is False:
+        return _NO
+    if exc_info is not None and error is None:
+        error = exc_of(exc_info)
+    return emit("log", None, msg, data, error)
 
 
 def log_nowait(
-    level: str | int, msg: object = None, /, *, error: BaseException | None = None, **data: Any
+    level: str | int,
+    msg: object = None,
+    /,
+    *,
+    error: BaseException | None = None,
+    exc_info: ExcInfo = None,
+    **data: Any,
 ) -> bool:
     """:func:`log` without awaiting, from any thread."""
-    try:
-        emit = _TN[level]
-    except KeyError:
-        emit = _TNM(level)
-    return emit is not False and emit("log", None, msg, data, error)
+    emit = _TN[level]
+    if emit is False:
+        return False
+    if exc_info is not None and error is None:
+        error = exc_of(exc_info)
+    return emit("log", None, msg, data, error)
+
+
+def exception(msg: object = None, /, *, level: str | int = "error", **data: Any) -> Awaitable[bool]:
+    """In an ``except`` block: log ``msg`` with the exception being handled and its
+    traceback; see :meth:`Telemetry.exception`."""
+    emit = _T[level]
+    if emit is False:
+        return _NO
+    return emit("log", None, msg, data, sys.exc_info()[1])
+
+
+def exception_nowait(msg: object = None, /, *, level: str | int = "error", **data: Any) -> bool:
+    """:func:`exception` without awaiting, from any thread."""
+    emit = _TN[level]
+    return emit is not False and emit("log", None, msg, data, sys.exc_info()[1])
 
 
 def event(id: str, /, *, level: str | int = "info", **data: Any) -> Awaitable[bool]:
     """``await tel.event("user.signup", plan="pro")``; see :meth:`Telemetry.event`."""
-    try:
-        emit = _T[level]
-    except KeyError:
-        emit = _TM(level)
+    emit = _T[level]
     return _NO if emit is False else emit("event", id, None, data)
 
 
 def event_nowait(id: str, /, *, level: str | int = "info", **data: Any) -> bool:
     """:func:`event` without awaiting, from any thread."""
-    try:
-        emit = _TN[level]
-    except KeyError:
-        emit = _TNM(level)
+    emit = _TN[level]
     return emit is not False and emit("event", id, None, data)
 
 
@@ -123,10 +144,7 @@ def error(
 ) -> Awaitable[E]:
     """``raise await tel.error(exc)``: record the exception, get it back; see
     :meth:`Telemetry.error`."""
-    try:
-        emit = _T[level]
-    except KeyError:
-        emit = _TM(level)
+    emit = _T[level]
     if emit is False:
         return then(_NO, exc)
     msg = error_message(exc) if msg is None else msg
@@ -143,10 +161,7 @@ def error_nowait(
     **data: Any,
 ) -> E:
     """:func:`error` without awaiting, from any thread; returns the exception."""
-    try:
-        emit = _TN[level]
-    except KeyError:
-        emit = _TNM(level)
+    emit = _TN[level]
     if emit is not False:
         emit("error", id, error_message(exc) if msg is None else msg, data, exc)
     return exc

@@ -6,6 +6,7 @@ emitter for the level (:mod:`telemetry._emit`); what they need besides lives her
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Generator, Mapping
 from typing import Any, Generic, TypedDict, TypeVar
 
@@ -19,6 +20,7 @@ __all__ = [
     "SignalOptions",
     "call_signal",
     "error_message",
+    "exc_of",
     "level_number",
     "then",
     "up",
@@ -108,6 +110,23 @@ def _own(data: Mapping[Any, Any] | None) -> dict[str, Any]:
 def up(stacklevel: int) -> More | None:
     """``None`` for the common ``stacklevel=1``; else the frames to go further out."""
     return None if stacklevel == 1 else More(up=stacklevel - 1)
+
+
+#: What ``exc_info=`` takes, as in ``logging``: ``True`` for the exception being handled, an
+#: exception, or a ``sys.exc_info()`` tuple; ``False`` or ``None`` for none.
+ExcInfo = bool | BaseException | tuple[type[BaseException] | None, BaseException | None, Any] | None
+
+
+def exc_of(exc_info: ExcInfo) -> BaseException | None:
+    """The exception ``exc_info=`` names (``True``: the one being handled, if any)."""
+    if exc_info is True:
+        return sys.exc_info()[1]
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        exc = exc_info[1]
+        return exc if isinstance(exc, BaseException) else None
+    return None
 
 
 def error_message(exc: BaseException) -> str:

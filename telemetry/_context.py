@@ -10,6 +10,7 @@ spans nest (each restores the scope it found when it ends), as ``with`` blocks d
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from collections.abc import Mapping
 from types import TracebackType
@@ -17,7 +18,14 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["SpanContext", "bind", "current_context", "current_span"]
+__all__ = [
+    "SpanContext",
+    "bind",
+    "current_context",
+    "current_span",
+    "raised_in",
+    "remember_context",
+]
 
 _EMPTY: dict[str, Any] = {}
 
@@ -107,3 +115,23 @@ def set_span(span: SpanContext | None) -> contextvars.Token[Scope]:
 def reset_span(token: contextvars.Token[Scope]) -> None:
     """Restore the span (and bound values) that were current before :func:`set_span`."""
     _scope.reset(token)
+
+
+#: The attribute an exception keeps the context it was raised in under.
+_RAISED_IN = "__telemetry_context__"
+
+
+def remember_context(exc: BaseException, ctx: dict[str, Any], span: SpanContext | None) -> None:
+    """Keep on ``exc`` the bound values and the span it left, so that a record logged about it
+    later, outside that context (a server's "Exception in ASGI application"), carries them.
+    The last context it leaves wins (the outermost; and an exception object raised again in
+    another request never keeps the first one's)."""
+    # An exception type with __slots__ and no __dict__ cannot keep it: nothing to do then.
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(exc, _RAISED_IN, (ctx, span))
+
+
+def raised_in(exc: BaseException) -> tuple[dict[str, Any], SpanContext | None] | None:
+    """What :func:`remember_context` kept on ``exc``, if anything."""
+    found = getattr(exc, _RAISED_IN, None)
+    return found if isinstance(found, tuple) and len(found) == 2 else None

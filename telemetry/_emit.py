@@ -154,48 +154,30 @@ class Plan:
     no: Awaitable[bool]
 
 
-class EmitTable(Generic[R]):
+class EmitTable(dict[object, "Emit[R] | Literal[False]"], Generic[R]):
     """Every spelling of a level to ``False`` (refuse) or its emitter; a level number of
-    one's own is compiled on first use, and anything else is a ``ConfigError``.
+    one's own is compiled on first use, and anything else is a ``ConfigError``."""
 
-    ``levels`` is a plain dict, read directly by the creators (an exact dict's look-up is
-    the interpreter's fastest); a key it lacks goes to :meth:`missing`::
-
-        try:
-            emit = table.levels[level]
-        except KeyError:
-            emit = table.missing(level)
-    """
-
-    __slots__ = ("_compile", "levels")
+    __slots__ = ("_compile",)
 
     def __init__(self, compile: Callable[[int], Emit[R] | Literal[False]]) -> None:
-        self.levels: dict[object, Emit[R] | Literal[False]] = {}
+        super().__init__()
         self._compile = compile
 
-    def __getitem__(self, level: object) -> Emit[R] | Literal[False]:
-        try:
-            return self.levels[level]
-        except KeyError:
-            return self.missing(level)
-
-    def missing(self, level: object) -> Emit[R] | Literal[False]:
-        """The emitter of a level that ``levels`` lacks: a number of one's own (compiled and
-        kept, up to 64 of them), else a ``ConfigError`` naming the allowed levels."""
+    def __missing__(self, level: object) -> Emit[R] | Literal[False]:
         if isinstance(level, bool) or not isinstance(level, int) or level < 0:
             raise ConfigError.choice("level", level, _LEVEL_NAMES)
         emit = self._compile(level)
-        if len(self.levels) < len(LEVELS) + _CUSTOM_LEVELS_MAX:
-            self.levels[level] = emit
+        if len(self) < len(LEVELS) + _CUSTOM_LEVELS_MAX:
+            self[level] = emit
         return emit
 
     def swap(self, other: EmitTable[R]) -> None:
         """Take ``other``'s entries, in place: a reader sees the old or the new entry."""
         self._compile = other._compile
-        levels = self.levels
-        levels.update(other.levels)
-        for key in [k for k in levels if k not in other.levels]:
-            levels.pop(key, None)
+        self.update(other)
+        for key in [k for k in self if k not in other]:
+            self.pop(key, None)
 
 
 @dataclass(slots=True)
@@ -272,8 +254,8 @@ def compile_emitters(plan: Plan) -> Emitters:
         emit, emit_now = compile_level(lv), compile_level_now(lv)
         for key, key_lv in LEVELS.items():
             if key_lv == lv:
-                table.levels[key] = emit
-                table_now.levels[key] = emit_now
+                table[key] = emit
+                table_now[key] = emit_now
     return Emitters(table, table_now, dispatch, dispatch_now, deliver)
 
 

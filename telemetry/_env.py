@@ -7,7 +7,12 @@ Variable                  Effect                                                
 ``TELEMETRY_SYNC``        ``1``: every handler writes inline (debugging)           ``0``
 ``TELEMETRY_DISABLED``    ``1``: every creator returns at once, nothing is built   ``0``
 ``TELEMETRY_FORMAT``      console format: ``auto``, ``text``, ``json``, ``logfmt``   ``auto``
+``TELEMETRY_CONFIG``      a configuration file read by a hub created without       not set
+                          handlers (see :mod:`telemetry._config`)
 ========================  =======================================================  ==========
+
+A hub configured by a file takes its options in this order, the later winning: the keywords
+given in code, then the file, then the other ``TELEMETRY_*`` variables.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class EnvConfig(msgspec.Struct, frozen=True, kw_only=True):
     sync: bool = False
     disabled: bool = False
     format: str = "auto"
+    config: str | None = None
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -57,4 +63,5 @@ def read_env(env: Mapping[str, str] | None = None) -> EnvConfig:
         sync=_flag(env, "TELEMETRY_SYNC"),
         disabled=_flag(env, "TELEMETRY_DISABLED"),
         format=fmt,
+        config=env.get("TELEMETRY_CONFIG", "").strip() or None,
     )

@@ -33,21 +33,46 @@ class TelemetryError(Exception):
 class ConfigError(TelemetryError, ValueError):
     """A parameter has a value that is not allowed.
 
-    The message names the parameter, what was given and what is allowed, for example
-    ``mode must be one of 'blocking', 'dropping', 'sliding'; got 'drop'``.
+    The message names the handler (when the parameter is one of a handler's), the parameter,
+    what was given and what is allowed, for example ``handler 'audit': mode must be one of
+    'backpressure', 'blocking', 'dropping', 'sliding'; got 'drop'; did you mean 'dropping'?``.
     """
 
-    def __init__(self, param: str, message: str) -> None:
+    def __init__(self, param: str, message: str, *, handler: str | None = None) -> None:
+        #: The parameter at fault.
         self.param = param
-        super().__init__(f"{param} {message}")
+        #: The name of the handler it belongs to, if any.
+        self.handler = handler
+        self.detail = message
+        where = f"handler {handler!r}: " if handler is not None else ""
+        super().__init__(f"{where}{param} {message}")
 
     @classmethod
-    def choice(cls, param: str, value: object, allowed: Iterable[str]) -> ConfigError:
+    def choice(
+        cls, param: str, value: object, allowed: Iterable[str], *, handler: str | None = None
+    ) -> ConfigError:
         """Build the error for a value that is not one of ``allowed``."""
         choices = sorted(allowed)
         names = ", ".join(repr(a) for a in choices)
         hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-        return cls(param, f"must be one of {names}; got {value!r}{hint}")
+        return cls(param, f"must be one of {names}; got {value!r}{hint}", handler=handler)
+
+    @classmethod
+    def unknown(
+        cls, param: str, allowed: Iterable[str], *, what: str, handler: str | None = None
+    ) -> ConfigError:
+        """Build the error for an option ``param`` that ``what`` does not take."""
+        choices = sorted(allowed)
+        names = ", ".join(repr(a) for a in choices)
+        hint = did_you_mean(param, choices)
+        message = f"is not an option of {what}; the options are {names}{hint}"
+        return cls(param, message, handler=handler)
+
+    def for_handler(self, handler: str) -> ConfigError:
+        """The same error, naming the handler it was found in."""
+        if self.handler is not None:
+            return self
+        return ConfigError(self.param, self.detail, handler=handler)
 
 
 class ClosedError(TelemetryError):

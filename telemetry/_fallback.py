@@ -40,7 +40,7 @@ class _StderrSink(Sink):
                 if self.format == "json":
                     line = JsonFormat().encode(sig).decode()
                 else:
-                    line = TextFormat(colour=stream.isatty()).format(sig)
+                    line = TextFormat(colour=stream.isatty(), traceback=True).format(sig)
                 stream.write(line + "\n")
             stream.flush()
         except Exception as exc:  # stderr closed or broken: nowhere to report, not our caller's
@@ -57,7 +57,7 @@ def current_hub() -> Telemetry:
         return _registry.stack[-1]  # type: ignore[no-any-return]
     global _fallback
     if _fallback is None:
-        hub = Telemetry()
+        hub = Telemetry({})  # never the handlers of TELEMETRY_CONFIG: stderr only
         hub.add_handler("stderr", _StderrSink(hub.env.format), sync=True)
         hub._serve_inline()
         _fallback = hub

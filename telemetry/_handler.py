@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
 import anyio
@@ -38,10 +38,12 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_WAIT_S",
     "DEFAULT_RETRY_BACKOFF_S",
+    "HANDLER_OPTIONS",
     "MODES",
     "WAITING_MODES",
     "Handler",
     "Middleware",
+    "check_handler_options",
 ]
 
 #: Queue capacity per handler.
@@ -64,6 +66,39 @@ MODES = ("backpressure", "blocking", "dropping", "sliding")
 WAITING_MODES = frozenset({"backpressure", "blocking"})
 #: A middleware enriches or rewrites a signal, or drops it by returning ``None``.
 Middleware = Callable[[Signal], Signal | None]
+
+
+#: The options a handler takes besides its sink: the keyword arguments of
+#: ``Telemetry.add_handler``, and the keys of a handler's mapping in ``Telemetry(handlers=...)``.
+HANDLER_OPTIONS = (
+    "batch_size",
+    "buffer_size",
+    "id_filter",
+    "kind_filter",
+    "limit_by",
+    "max_retries",
+    "max_wait",
+    "middleware",
+    "min_level",
+    "mode",
+    "ns_filter",
+    "rate_limit",
+    "retry_backoff",
+    "sample",
+    "sample_errors",
+    "sync",
+    "when",
+    "workers",
+)
+
+
+def check_handler_options(name: str, options: Mapping[str, Any]) -> None:
+    """ConfigError naming the handler, the option and the allowed ones (with a "did you mean")
+    for the first key of ``options`` that is not a handler option."""
+    for key in options:
+        if key not in HANDLER_OPTIONS:
+            param = key if isinstance(key, str) else repr(key)
+            raise ConfigError.unknown(param, HANDLER_OPTIONS, what="a handler", handler=name)
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -191,6 +226,10 @@ class Handler:
         self._batches = 0
         self._latency = LatencyRecorder()
         self._done = 0  # of those, how many the workers have finished with
+        #: Signals the workers hold now: taken from the queue, and of those in a sink's write.
+        self._in_hand = [0, 0]
+        #: The close gave up on workers stuck in a write (see _abandon_writes).
+        self._abandoned = False
         #: Backpressure mode: the last wait for room ran out; calls drop at once until the
         #: workers take from the queue again.
         self._stalled = False
@@ -418,18 +457,38 @@ class Handler:
 
     async def _process(self, batch: list[Signal]) -> None:
         todo: list[Signal] = []
+        self._in_hand[0] += len(batch)
         try:
             todo = self._apply_middleware(batch)
             if todo:
-                await self._write_with_retries(todo)
+                self._in_hand[1] += len(todo)
+                try:
+                    await self._write_with_retries(todo)
+                finally:
+                    self._in_hand[1] -= len(todo)
                 todo = []
         except BaseException:
             # Cancelled mid-write (the close timed out): the batch is lost, and says so.
-            if todo:
+            if todo and not self._abandoned:
                 self._dropped["timeout"] += len(todo)
             raise
         finally:
-            self._finished(len(batch))
+            self._in_hand[0] -= len(batch)
+            if not self._abandoned:
+                self._finished(len(batch))
+
+    def _abandon_writes(self) -> None:
+        """The close gave up on workers stuck in a write that ignores cancellation (a thread
+        that never returns): count what they hold as ``timeout`` now, and nothing they do
+        afterwards, so that the counts are final and exact."""
+        if self._abandoned:
+            return
+        self._abandoned = True
+        taken, writing = self._in_hand
+        if writing:
+            self._dropped["timeout"] += writing
+        if taken:
+            self._finished(taken, processed=False)
 
     def _process_sync(self, batch: list[Signal]) -> None:
         try:
@@ -462,6 +521,8 @@ class Handler:
             try:
                 await sink.write(batch)
             except Exception as exc:
+                if self._abandoned:  # counted as timeout when the close gave up on it
+                    return
                 self._errors += 1
                 sink.take_drops()  # a failed write is retried whole
                 if attempt >= self.max_retries or self._state == "closed":
@@ -494,6 +555,8 @@ class Handler:
         self._settle(batch, time.perf_counter_ns() - t0)
 
     def _settle(self, batch: list[Signal], elapsed_ns: int) -> None:
+        if self._abandoned:  # counted as timeout when the close gave up on it
+            return
         self._latency.add(elapsed_ns)
         self._batches += 1
         lost = self.sink.take_drops()

@@ -13,22 +13,27 @@ hub ``closed``: after that, and only then, emitted == written + dropped for ever
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Never, Self, TypeVar
 
 import anyio
 
 from . import _hooks, _registry, _taps
+from ._background import Background, run_in_background
 from ._calls import (
+    ExcInfo,
     Ready,
     SignalOptions,
     call_signal,
     error_message,
+    exc_of,
     level_number,
     then,
     up,
@@ -47,6 +52,7 @@ from ._handler import (
     Handler,
     Middleware,
     Mode,
+    check_handler_options,
     check_middleware,
 )
 from ._runtime import Runtime
@@ -72,6 +78,23 @@ DEFAULT_CLOSE_TIMEOUT_S = 10.0
 #: How long the exit fallback may spend writing what an unclosed hub still holds.
 EXIT_DEADLINE_S = 2.0
 _DISABLED_FLOOR = 1 << 30
+#: The keyword arguments of ``Telemetry(...)``, named by the error for a misspelt one.
+_HUB_OPTIONS = (
+    "close_timeout",
+    "env",
+    "handlers",
+    "id_filter",
+    "kind_filter",
+    "limit_by",
+    "location",
+    "middleware",
+    "min_level",
+    "ns_filter",
+    "rate_limit",
+    "sample",
+    "sample_errors",
+    "when",
+)
 _LEVEL_NAMES = ("trace", "debug", "info", "warn", "error", "fatal")
 State = Literal["new", "open", "closing", "closed"]
 
@@ -101,8 +124,12 @@ class Telemetry:
     ``location=False`` records the module but not the file and line of each call.
 
     Entering opens every sink and starts the workers, and makes this the default hub used by
-    the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`.
-    The ``TELEMETRY_*`` environment variables are read here (see :mod:`telemetry._env`).
+    the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`. A program
+    with no event loop uses ``with Telemetry(...) as tel:`` instead: the hub runs on a loop of
+    its own in a background thread, and the code emits with the ``*_nowait`` forms.
+    The ``TELEMETRY_*`` environment variables are read here (see :mod:`telemetry._env`); when
+    no ``handlers`` are given and ``TELEMETRY_CONFIG`` names a configuration file, the hub is
+    the one that file describes (its options over the ones given here), as :meth:`from_file`.
     """
 
     def __init__(
@@ -122,8 +149,16 @@ class Telemetry:
         location: bool = True,
         close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT_S,
         env: Mapping[str, str] | None = None,
+        **unknown: Never,
     ) -> None:
         self.env: EnvConfig = read_env(env)
+        if handlers is None and self.env.config is not None:
+            # TELEMETRY_CONFIG: the file's handlers, and its options over the ones given here.
+            from ._config import load_over
+
+            handlers, options = load_over(self.env.config, type(self), env, locals())
+            Telemetry.__init__(self, handlers, **options, env=env)
+            return
         if self.env.min_level is not None:
             min_level = (
                 {**min_level, "*": self.env.min_level}
@@ -156,6 +191,8 @@ class Telemetry:
         self._limiters: dict[str, RateLimiter] = {}
         self._bridge = ThreadBridge(DEFAULT_BUFFER_SIZE * 8)
         self._runtime: Runtime | None = None
+        #: The loop's thread when opened with ``with`` (no running loop), else ``None``.
+        self._background: Background | None = None
         #: Run on the calling thread, with no loop: the stderr fallback.
         self._inline = False
         self._yes: Awaitable[bool] = Ready(True)
@@ -165,21 +202,58 @@ class Telemetry:
         # The tables are updated in place on every recompile: these references stay good.
         self._table: EmitTable[Awaitable[bool]] = self._emitters.table
         self._table_nowait: EmitTable[bool] = self._emitters.table_nowait
-        self._levels = self._table.levels
-        self._levels_nowait = self._table_nowait.levels
         _live.add(self)
 
+        if unknown:
+            raise ConfigError.unknown(next(iter(unknown)), _HUB_OPTIONS, what="Telemetry")
+        if handlers is not None and not isinstance(handlers, Mapping):
+            raise ConfigError(
+                "handlers",
+                "must be a mapping of handler names to sinks (or to mappings with a 'sink' "
+                f"key and handler options), got {type(handlers).__name__} {handlers!r:.200}",
+            )
         for name, spec in (handlers or {}).items():
             if isinstance(spec, Sink):
                 self.add_handler(name, spec)
             elif isinstance(spec, Mapping) and isinstance(spec.get("sink"), Sink):
                 options = {k: v for k, v in spec.items() if k != "sink"}
+                check_handler_options(str(name), options)
                 self.add_handler(name, spec["sink"], **options)
             else:
                 raise ConfigError(
-                    f"handlers[{name!r}]",
-                    f"must be a Sink or a mapping with a 'sink' key, got {spec!r}",
+                    "sink",
+                    "must be a telemetry.sinks.Sink, given as the handler itself or as the "
+                    f"'sink' key of a mapping of handler options; got {spec!r:.200}",
+                    handler=str(name),
                 )
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        source: str = "configuration",
+        env: Mapping[str, str] | None = None,
+    ) -> Self:
+        """A hub described by a mapping: hub options, and ``handlers`` as tables with a
+        ``sink`` kind and the sink's and handler's options beside it (see the configuration
+        page). Every mistake is reported at once, in one :class:`ConfigError` naming ``source``
+        and each option's path. ``env`` (default ``os.environ``) gives ``${VAR}`` values and the
+        ``TELEMETRY_*`` variables, which override the mapping."""
+        from ._config import load
+
+        plan = load(config, hub_type=cls, source=source, env=env)
+        return cls(plan.handlers, **plan.options, env=env)
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
+    ) -> Self:
+        """:meth:`from_config` with the mapping in a TOML, YAML (with PyYAML) or JSON file."""
+        from ._config import load_file
+
+        plan = load_file(path, hub_type=cls, env=env)
+        return cls(plan.handlers, **plan.options, env=env)
 
     # -- the compiled emitting path -----------------------------------------------------------
 
@@ -250,6 +324,7 @@ class Telemetry:
         middleware: Sequence[Middleware] = (),
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_backoff: float = DEFAULT_RETRY_BACKOFF_S,
+        **unknown: Never,
     ) -> Handler:
         """Register a handler that delivers signals to ``sink``.
 
@@ -274,35 +349,39 @@ class Telemetry:
             raise ConfigError("name", f"must be unique, but a handler named {name!r} exists")
         if self._state in ("closing", "closed"):
             raise ClosedError("cannot add a handler to a closed hub")
-        options: dict[str, Any] = {
-            "min_level": min_level,
-            "ns_filter": ns_filter,
-            "kind_filter": kind_filter,
-            "id_filter": id_filter,
-            "sample": sample,
-            "when": when,
-            "rate_limit": rate_limit,
-            "limit_by": limit_by,
-        }
-        filters = (
-            Filters(**options, sample_errors=sample_errors, default_level="trace")
-            if any(v is not None for v in options.values())
-            else None
-        )
-        handler = Handler(
-            name,
-            sink,
-            mode=mode,
-            buffer_size=buffer_size,
-            workers=workers,
-            batch_size=batch_size,
-            max_wait=max_wait,
-            sync=sync or self.env.sync,
-            filters=filters,
-            middleware=middleware,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-        )
+        check_handler_options(name, unknown)
+        try:
+            options: dict[str, Any] = {
+                "min_level": min_level,
+                "ns_filter": ns_filter,
+                "kind_filter": kind_filter,
+                "id_filter": id_filter,
+                "sample": sample,
+                "when": when,
+                "rate_limit": rate_limit,
+                "limit_by": limit_by,
+            }
+            filters = (
+                Filters(**options, sample_errors=sample_errors, default_level="trace")
+                if any(v is not None for v in options.values())
+                else None
+            )
+            handler = Handler(
+                name,
+                sink,
+                mode=mode,
+                buffer_size=buffer_size,
+                workers=workers,
+                batch_size=batch_size,
+                max_wait=max_wait,
+                sync=sync or self.env.sync,
+                filters=filters,
+                middleware=middleware,
+                max_retries=max_retries,
+                retry_backoff=retry_backoff,
+            )
+        except ConfigError as exc:  # a bad option: say which handler it belongs to
+            raise exc.for_handler(name) from None
         handler._hub_middleware = self._middleware
         handler._on_unpark = self._bridge.unparked
         self._handlers[name] = handler
@@ -387,16 +466,19 @@ class Telemetry:
         /,
         *,
         error: BaseException | None = None,
+        exc_info: ExcInfo = None,
         stacklevel: int = 1,
         **data: Any,
     ) -> Awaitable[bool]:
-        """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``."""
-        try:
-            emit = self._levels[level]
-        except KeyError:
-            emit = self._table.missing(level)
+        """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``.
+
+        ``error`` records an exception; ``exc_info=True`` the one being handled (as in
+        ``logging``; an exception or a ``sys.exc_info()`` tuple works too)."""
+        emit = self._table[level]
         if emit is False:
             return self._no
+        if exc_info is not None and error is None:
+            error = exc_of(exc_info)
         return emit("log", None, msg, data, error, up(stacklevel))
 
     def log_nowait(
@@ -406,24 +488,41 @@ class Telemetry:
         /,
         *,
         error: BaseException | None = None,
+        exc_info: ExcInfo = None,
         stacklevel: int = 1,
         **data: Any,
     ) -> bool:
         """:meth:`log` without awaiting (see :meth:`signal_nowait`)."""
-        try:
-            emit = self._levels_nowait[level]
-        except KeyError:
-            emit = self._table_nowait.missing(level)
-        return emit is not False and emit("log", None, msg, data, error, up(stacklevel))
+        emit = self._table_nowait[level]
+        if emit is False:
+            return False
+        if exc_info is not None and error is None:
+            error = exc_of(exc_info)
+        return emit("log", None, msg, data, error, up(stacklevel))
+
+    def exception(
+        self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
+    ) -> Awaitable[bool]:
+        """In an ``except`` block: ``await tel.exception("payment failed", order=o)`` logs
+        ``msg`` at level ``error`` with the exception being handled and its traceback (as
+        ``logging``'s ``exception()``); ``log("error", msg, exc_info=True)`` in short."""
+        emit = self._table[level]
+        if emit is False:
+            return self._no
+        return emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
+
+    def exception_nowait(
+        self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
+    ) -> bool:
+        """:meth:`exception` without awaiting, for sync code; safe from any thread."""
+        emit = self._table_nowait[level]
+        return emit is not False and emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
 
     def event(
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
     ) -> Awaitable[bool]:
         """``await tel.event("user.signup", plan="pro")``: a signal of kind ``event``."""
-        try:
-            emit = self._levels[level]
-        except KeyError:
-            emit = self._table.missing(level)
+        emit = self._table[level]
         if emit is False:
             return self._no
         return emit("event", id, None, data, None, up(stacklevel))
@@ -432,10 +531,7 @@ class Telemetry:
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
     ) -> bool:
         """:meth:`event` without awaiting (see :meth:`signal_nowait`)."""
-        try:
-            emit = self._levels_nowait[level]
-        except KeyError:
-            emit = self._table_nowait.missing(level)
+        emit = self._table_nowait[level]
         return emit is not False and emit("event", id, None, data, None, up(stacklevel))
 
     def error(
@@ -451,10 +547,7 @@ class Telemetry:
     ) -> Awaitable[E]:
         """Record an exception; the awaitable gives the exception back, so that
         ``raise await tel.error(exc)`` reads well. Kind ``error``, level ``error``."""
-        try:
-            emit = self._levels[level]
-        except KeyError:
-            emit = self._table.missing(level)
+        emit = self._table[level]
         if emit is False:
             return Ready(exc)
         msg = error_message(exc) if msg is None else msg
@@ -472,10 +565,7 @@ class Telemetry:
         **data: Any,
     ) -> E:
         """:meth:`error` without awaiting; returns the exception (``raise tel.error_nowait(e)``)."""
-        try:
-            emit = self._levels_nowait[level]
-        except KeyError:
-            emit = self._table_nowait.missing(level)
+        emit = self._table_nowait[level]
         if emit is not False:
             msg = error_message(exc) if msg is None else msg
             emit("error", id, msg, data, exc, up(stacklevel))
@@ -516,6 +606,24 @@ class Telemetry:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    def __enter__(self) -> Telemetry:
+        """``with Telemetry(...) as tel:`` in a program with no running event loop: the hub
+        runs on a loop of its own in a daemon thread, and every thread (this one too) emits
+        with the ``*_nowait`` creators, ``bind``, sync spans and ``@traced``. Leaving the block
+        closes the hub as :meth:`aclose` does. Inside a running loop, use ``async with``."""
+        self._background = run_in_background(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        background, self._background = self._background, None
+        if background is not None:
+            background.close()
 
     async def open(self) -> None:
         """Open every sink and start the workers; make this the default hub.

@@ -6,6 +6,13 @@ is still opening; stop accepting (workers exit once the queue is empty); wait fo
 within the deadline; past it, cancel them and count what is left as ``timeout``; flush and
 close the sink. The workers live in a task group hosted by a task of their own, so that the
 hub can be closed from any task (a lifespan handler, a signal handler, the test that opened it).
+
+Every wait of a close is bounded, whatever a sink does. A worker stuck in a call that ignores
+cancellation (``anyio.to_thread.run_sync`` into a write that never returns) is given
+:data:`ABANDON_GRACE_S` to unwind after it is cancelled, then abandoned: what it holds is
+counted as ``timeout`` and nothing it does later counts. The sink's flush and close run in a
+task of their own that the close waits for until the deadline (at least
+:data:`CLOSE_GRACE_S`), then leaves behind. The hosting task is waited for the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +29,12 @@ from anyio.abc import TaskGroup
 from ._handler import Handler
 from ._warn import warn
 
-__all__ = ["Runtime"]
+__all__ = ["ABANDON_GRACE_S", "CLOSE_GRACE_S", "Runtime"]
+
+#: How long cancelled workers get to unwind before they are abandoned.
+ABANDON_GRACE_S = 0.05
+#: The least time a sink's flush and close get, even when the drain used the whole deadline.
+CLOSE_GRACE_S = 0.1
 
 
 class Runtime:
@@ -39,6 +51,8 @@ class Runtime:
         self._stop = asyncio.Event()
         self.closed = asyncio.Event()
         self._host: asyncio.Future[None] | None = None
+        #: A close left a stuck worker behind: stopping does not wait for the hosting task.
+        self._abandoned = False
 
     async def start(self, handlers: list[Handler]) -> None:
         """Start the task that hosts every handler's workers."""
@@ -128,22 +142,50 @@ class Runtime:
         scope = self._scopes.pop(handler.name, None)
         if handler._live and scope is not None:
             scope.cancel()
-            await handler._wait_drained()
+            with anyio.move_on_after(ABANDON_GRACE_S):
+                await handler._wait_drained()
+            stuck = handler._live
+            if stuck:  # a write that ignores cancellation: leave it behind
+                handler._abandon_writes()
+                self._abandoned = True
             warn(
                 f"timeout:{handler.name}",
                 f"handler {handler.name!r} did not drain within {limit}s; "
-                f"{len(handler._queue)} queued signals dropped",
+                f"{len(handler._queue)} queued signals dropped"
+                + ("; a write stuck in its sink was abandoned" if stuck else ""),
             )
         handler._abandon("timeout")
         handler._spawn = None
-        await handler._close_sink()
+        await _bounded(handler._close_sink(), None if limit is None else deadline)
 
     async def stop(self) -> None:
-        """Stop the hosting task (after every handler is closed) and wait for it."""
+        """Stop the hosting task (after every handler is closed) and wait for it, but not for
+        workers a close abandoned."""
         self._stop.set()
-        try:
-            if self._host is not None:
-                await self._host
-        except Exception as exc:  # a bug in a worker; the counts still hold
-            warn("host", f"the workers' task group failed: {exc!r}")
+        host = self._host
+        if host is not None:
+            wait = ABANDON_GRACE_S if self._abandoned else None
+            done, _ = await asyncio.wait({host}, timeout=wait)
+            if done and not host.cancelled() and host.exception() is not None:
+                # A bug in a worker; the counts still hold.
+                warn("host", f"the workers' task group failed: {host.exception()!r}")
         self.closed.set()
+
+
+async def _bounded(work: Coroutine[Any, Any, None], deadline: float | None) -> None:
+    """Run ``work`` in a task of its own and wait for it until ``deadline`` (an anyio time; at
+    least CLOSE_GRACE_S from now), then leave it running: a sink's close that waits on a thread
+    cannot be cancelled, and must not hold up the hub's."""
+    task = asyncio.ensure_future(work)
+    wait = None
+    if deadline is not None:
+        wait = max(deadline - anyio.current_time(), CLOSE_GRACE_S)
+    done, _ = await asyncio.wait({task}, timeout=wait)
+    if not done:
+        warn("close-stuck", "a sink's close did not finish in time and was left running")
+        _leftover.add(task)
+        task.add_done_callback(_leftover.discard)
+
+
+#: Tasks left running past a deadline, kept referenced until they end.
+_leftover: set[asyncio.Future[None]] = set()

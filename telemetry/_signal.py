@@ -105,12 +105,40 @@ class Frame(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """An exception as data: qualified type, message, traceback frames and the chained cause."""
+    """An exception as data: qualified type, message, traceback frames and the chained cause.
+
+    ``stacktrace`` is the traceback as Python prints it (source lines and chained exceptions
+    included), on the outermost exception only: what OpenTelemetry calls
+    ``exception.stacktrace``. :meth:`traceback` gives it, or rebuilds it from the frames when a
+    signal was recorded without one.
+    """
 
     type: str
     message: str
     frames: tuple[Frame, ...] = ()
     cause: ErrorInfo | None = None
+    stacktrace: str | None = None
+
+    def traceback(self) -> str:
+        """The traceback text: :attr:`stacktrace`, or one rebuilt from the frames and causes."""
+        if self.stacktrace:
+            return self.stacktrace
+        chain: list[ErrorInfo] = []
+        node: ErrorInfo | None = self
+        while node is not None:
+            chain.append(node)
+            node = node.cause
+        parts = []
+        for info in reversed(chain):
+            lines = []
+            if info.frames:
+                lines.append("Traceback (most recent call last):")
+                lines.extend(
+                    f'  File "{fr.file}", line {fr.line}, in {fr.function}' for fr in info.frames
+                )
+            lines.append(f"{info.type}: {info.message}" if info.message else info.type)
+            parts.append("\n".join(lines))
+        return "\n\nThe above exception led to the following exception:\n\n".join(parts)
 
 
 # Not kw_only, unlike the other structs: the emitting path builds signals positionally, which
@@ -235,7 +263,24 @@ def error_info(exc: BaseException, _depth: int = 0) -> ErrorInfo:
         message = str(exc)
     except Exception:  # a broken __str__ must not break the signal
         message = f"<unprintable {cls.__name__}>"
-    return ErrorInfo(type=qualname, message=message, frames=frames, cause=cause)
+    stack = _stacktrace(exc) if _depth == 0 else None
+    return ErrorInfo(type=qualname, message=message, frames=frames, cause=cause, stacktrace=stack)
+
+
+#: Longest traceback text kept on a signal; a longer one keeps its end (where it was raised).
+MAX_STACKTRACE_CHARS = 32_768
+
+
+def _stacktrace(exc: BaseException) -> str | None:
+    """The traceback as ``traceback.format_exception`` prints it, without the last newline;
+    ``None`` if formatting fails (a broken ``__str__`` somewhere in the chain)."""
+    try:
+        text = "".join(traceback.format_exception(exc)).rstrip("\n")
+    except Exception:
+        return None
+    if len(text) > MAX_STACKTRACE_CHARS:
+        text = "...\n" + text[-MAX_STACKTRACE_CHARS:]
+    return text
 
 
 def _frames(tb: TracebackType | None) -> tuple[Frame, ...]:

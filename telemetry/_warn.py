@@ -37,6 +37,9 @@ class Warner:
         self.counts: dict[str, int] = {}
         self._pending: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        #: Lines handed to the writer thread and not yet written, and who waits for none.
+        self._unwritten = 0
+        self._idle = threading.Condition()
 
     def warn(self, key: str, message: str) -> bool:
         """Write ``message`` unless ``key`` was written in the last interval; say if written."""
@@ -58,6 +61,8 @@ class Warner:
         return True
 
     def _hand_over(self, line: str) -> None:
+        with self._idle:
+            self._unwritten += 1
         self._pending.put(line)
         if self._writer is None:
             with self._lock:
@@ -70,6 +75,13 @@ class Warner:
     def _write_pending(self) -> None:
         while True:
             _write(self._pending.get())
+            self._written_one()
+
+    def _written_one(self) -> None:
+        with self._idle:
+            self._unwritten -= 1
+            if not self._unwritten:
+                self._idle.notify_all()
 
     def drain(self) -> None:
         """Write the lines still waiting for the writer thread (at exit)."""
@@ -78,6 +90,19 @@ class Warner:
                 _write(self._pending.get_nowait())
             except queue.Empty:
                 return
+            self._written_one()
+
+    def wait_written(self, timeout: float = 5.0) -> bool:
+        """Wait, at most ``timeout`` seconds, until every line handed to the writer thread is
+        on stderr; say whether it is. For code that reads stderr back (tests)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._unwritten:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
 
     def after_fork(self) -> None:
         """A fresh lock, budget and writer in a forked child."""
@@ -86,6 +111,8 @@ class Warner:
         self._suppressed.clear()
         self._pending = queue.SimpleQueue()
         self._writer = None
+        self._unwritten = 0
+        self._idle = threading.Condition()
 
 
 def _write(line: str) -> None:

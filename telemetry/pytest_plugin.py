@@ -3,7 +3,9 @@
 Fixtures:
 
 - ``tel_capture``: a :class:`telemetry.testing.Captured` holding every signal emitted during the
-  test, captured synchronously as it is emitted.
+  test, captured synchronously as it is emitted; match by value, regular expression or
+  predicate, read ``tel_capture.text``, lower a level with ``tel_capture.at_level("debug")``,
+  start a new phase with ``clear()`` or ``take()``.
 """
 
 from __future__ import annotations

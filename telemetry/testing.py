@@ -11,6 +11,12 @@ fallback when no hub is open::
             await checkout(cart)
         captured.assert_emitted(id="checkout.done", level="info", data={"items": 3})
 
+Criteria match exactly, or by a compiled regular expression (searched), or by a predicate;
+``contains=`` matches a substring of the message and ``where=`` a predicate on the whole signal.
+:attr:`Captured.text` gives the captured signals as readable lines, :meth:`Captured.at_level`
+lowers a hub's minimum level for a block (signals refused by the level are never built, so
+never captured), and :meth:`Captured.clear` (or :meth:`Captured.take`) starts a new phase.
+
 The pytest plugin (registered automatically) offers the same as the ``tel_capture`` fixture.
 :func:`make_signal` builds a signal by hand, for testing sinks and formats.
 """
@@ -18,17 +24,37 @@ The pytest plugin (registered automatically) offers the same as the ``tel_captur
 from __future__ import annotations
 
 import os
+import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._filters import LevelSpec
 from ._signal import LABEL_OF, ProcessInfo, Signal, new_uid, parse_level
 from ._taps import add_tap, remove_tap
+from .formats.text import TextFormat
 
-__all__ = ["Captured", "capture_signals", "make_signal"]
+if TYPE_CHECKING:
+    from ._hub import Telemetry
 
-_UNSET: Any = object()
+__all__ = ["Captured", "Match", "capture_signals", "make_signal"]
+
+#: A criterion: the value itself (equal), a compiled regular expression (searched in the
+#: value, which must be a string), or a predicate called with the value.
+Match = object
+
+
+def _matches(want: object, value: object) -> bool:
+    if isinstance(want, re.Pattern):
+        return isinstance(value, str) and want.search(value) is not None
+    if callable(want) and not isinstance(want, type):
+        return bool(want(value))
+    return bool(value == want)
+
+
+def _contains(wanted: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    return all(k in values and _matches(v, values[k]) for k, v in wanted.items())
 
 
 class Captured:
@@ -50,41 +76,92 @@ class Captured:
         return self.signals[index]
 
     def clear(self) -> None:
-        """Forget what was captured so far."""
+        """Forget what was captured so far: the next phase of a test starts empty."""
         self.signals.clear()
+
+    def take(self) -> list[Signal]:
+        """The signals captured so far, forgetting them (:meth:`clear`) in the same step."""
+        taken = list(self.signals)
+        del self.signals[: len(taken)]
+        return taken
+
+    @property
+    def text(self) -> str:
+        """The captured signals as readable lines (the console's text format, no colour,
+        tracebacks included), one per signal, each ending in a newline: for a quick
+        ``assert "payment failed" in tel_capture.text``."""
+        fmt = TextFormat(traceback=True)
+        return "".join(fmt.format(sig) + "\n" for sig in self.signals)
+
+    @contextmanager
+    def at_level(self, level: str | int, *, hub: Telemetry | None = None) -> Iterator[None]:
+        """Lower (or raise) the minimum level of ``hub`` (default: the default hub, or the
+        stderr fallback when none is open) to ``level`` for the block, then put back exactly
+        what it was (per-namespace levels included)::
+
+            with tel_capture.at_level("debug"):
+                run_the_code()
+            tel_capture.assert_emitted(level="debug", contains="cache miss")
+        """
+        if hub is None:
+            from ._fallback import current_hub
+
+            hub = current_hub()
+        filters = hub._filters
+        before = filters.levels
+        filters.set_levels(LevelSpec(level, default="info"))
+        hub._recompile()
+        try:
+            yield
+        finally:
+            filters.set_levels(before)
+            hub._recompile()
 
     def filter(
         self,
         *,
         level: str | None = None,
         min_level: str | None = None,
-        id: str | None = None,
-        kind: str | None = None,
-        ns: str | None = None,
-        msg: str | None = None,
+        id: Match | None = None,
+        kind: Match | None = None,
+        ns: Match | None = None,
+        msg: Match | None = None,
+        contains: str | None = None,
         data: Mapping[str, Any] | None = None,
         ctx: Mapping[str, Any] | None = None,
+        where: Callable[[Signal], bool] | None = None,
     ) -> list[Signal]:
-        """The signals matching every given criterion. ``data`` and ``ctx`` match when they
-        contain the given key/values (other keys may be present)."""
+        """The signals matching every given criterion.
+
+        ``id``, ``kind``, ``ns`` and ``msg`` match a value exactly, a compiled regular
+        expression (``re.compile("pay(ment)?")``, searched), or a predicate
+        (``lambda m: m.startswith("pay")``); ``contains`` is a substring of the message.
+        ``data`` and ``ctx`` match when they contain the given keys, each value matched the
+        same way (other keys may be present). ``where`` is a predicate on the signal.
+        """
         floor = parse_level(min_level, "min_level") if min_level is not None else None
+        label = LABEL_OF.get(parse_level(level), level) if level is not None else None
         out = []
         for sig in self.signals:
-            if level is not None and sig.level != LABEL_OF.get(parse_level(level), level):
+            if label is not None and sig.level != label:
                 continue
             if floor is not None and sig.severity < floor:
                 continue
-            if id is not None and sig.id != id:
+            if id is not None and not _matches(id, sig.id):
                 continue
-            if kind is not None and sig.kind != kind:
+            if kind is not None and not _matches(kind, sig.kind):
                 continue
-            if ns is not None and sig.ns != ns:
+            if ns is not None and not _matches(ns, sig.ns):
                 continue
-            if msg is not None and sig.msg != msg:
+            if msg is not None and not _matches(msg, sig.msg):
                 continue
-            if data is not None and any(sig.data.get(k, _UNSET) != v for k, v in data.items()):
+            if contains is not None and (sig.msg is None or contains not in sig.msg):
                 continue
-            if ctx is not None and any(sig.ctx.get(k, _UNSET) != v for k, v in ctx.items()):
+            if data is not None and not _contains(data, sig.data):
+                continue
+            if ctx is not None and not _contains(ctx, sig.ctx):
+                continue
+            if where is not None and not where(sig):
                 continue
             out.append(sig)
         return out

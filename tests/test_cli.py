@@ -148,7 +148,7 @@ async def test_tail_prints_each_signal_as_a_text_line(
     status, out, err = run(["tail", str(path)], capsys)
     assert status == 0
     assert err == ""
-    assert out.splitlines() == [TextFormat().format(s) for s in written]
+    assert out == "".join(TextFormat(traceback=True).format(s) + "\n" for s in written)
     assert "\x1b[" not in out
 
 
@@ -170,7 +170,7 @@ async def test_tail_colour_always_uses_the_coloured_format(
     path = tmp_path / "app.jsonl"
     written = await write_log(path, mixed)
     _, out, _ = run(["tail", "--color", "always", str(path)], capsys)
-    assert out.splitlines() == [TextFormat(colour=True).format(s) for s in written]
+    assert out == "".join(TextFormat(colour=True, traceback=True).format(s) + "\n" for s in written)
 
 
 def rotated_files(folder: Path) -> list[Path]:
@@ -242,7 +242,7 @@ async def test_corrupted_and_truncated_lines_are_shown_and_counted(
     shown = out.splitlines()
     marked = [line for line in shown if line.startswith("!! ")]
     assert [line for line in shown if not line.startswith("!! ")] == [
-        TextFormat().format(s) for s in written
+        line for s in written for line in TextFormat(traceback=True).format(s).split("\n")
     ]
     assert marked[0].startswith(f"!! {path}:3: {PROBLEMS['not_json']}: ")
     assert "\x1b" not in marked[0]  # control characters are escaped, never passed through
@@ -292,6 +292,60 @@ async def test_level_is_a_minimum_and_id_a_glob(
 
     _, out, _ = run(["tail", "--json", "--level", "debug", "--id", "user.*", str(path)], capsys)
     assert [s.id for s in decode_lines(out)] == ["user.signup", "user.login"]
+
+
+async def requests() -> None:
+    """Signals of two namespaces, with request ids in the context and statuses in the data."""
+    for i, status in enumerate((200, 500, 200, 404)):
+        with tel.bind(request_id=f"req-{i}"):
+            await tel.signal("request done", ns="app.http", data={"status": status, "ok": i != 1})
+            await tel.signal(f"GET /items/{i} HTTP/1.1", ns="uvicorn.access")
+    await tel.log("info", "cache warmed", entries=3)
+
+
+async def test_ns_where_and_grep_filter_and_combine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--ns keeps namespaces matching a glob; --where a data or context value (all of them
+    when repeated); --grep the text of the printed line; with --level and --id too."""
+    path = tmp_path / "app.jsonl"
+    written = await write_log(path, requests)
+
+    def tail(*argv: str) -> list[Signal]:
+        status, out, err = run(["tail", "--json", *argv, str(path)], capsys)
+        assert (status, err) == (0, "")
+        return decode_lines(out)
+
+    assert tail("--ns", "uvicorn.*") == [s for s in written if s.ns == "uvicorn.access"]
+    assert tail("--ns", "app.*", "--ns", "tests.*") == [
+        s for s in written if s.ns != "uvicorn.access"
+    ]
+    assert tail("--where", "request_id=req-1") == [
+        s for s in written if s.ctx.get("request_id") == "req-1"
+    ]
+    assert [s.ctx["request_id"] for s in tail("--where", "status=500")] == ["req-1"]
+    assert [s.ctx["request_id"] for s in tail("--where", "ok=false")] == ["req-1"]
+    assert tail("--where", "status=200", "--where", "request_id=req-2") == [
+        s for s in written if s.ctx.get("request_id") == "req-2" and s.data.get("status") == 200
+    ]
+    assert tail("--where", "status=200", "--where", "request_id=req-1") == []
+    assert [s.msg for s in tail("--grep", "/items/3")] == ["GET /items/3 HTTP/1.1"]
+    assert [s.msg for s in tail("--grep", "entries=3")] == ["cache warmed"]
+    assert tail("--ns", "uvicorn.*", "--grep", "request done") == []
+    assert tail("--level", "warn", "--ns", "app.*") == []
+    assert tail("--id", "nothing", "--where", "status=200") == []
+
+    status, out, _ = run(
+        ["stats", "--json", "--ns", "app.*", "--where", "status=200", str(path)], capsys
+    )
+    got = json.loads(out)
+    assert (status, got["signals"], got["filtered"]) == (0, 2, len(written) - 2)
+
+
+def test_where_must_be_key_equals_value(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(["tail", "--where", "status", "x.jsonl"], capsys)
+    assert status == 2
+    assert "--where must be KEY=VALUE" in err
 
 
 async def test_since_keeps_the_recent_signals(

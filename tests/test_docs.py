@@ -117,7 +117,13 @@ def test_page_examples_run(
 ) -> None:
     """The page's code blocks run in order, and leave no hub open."""
     monkeypatch.chdir(tmp_path)
-    for var in ("TELEMETRY_MIN_LEVEL", "TELEMETRY_SYNC", "TELEMETRY_DISABLED", "TELEMETRY_FORMAT"):
+    for var in (
+        "TELEMETRY_MIN_LEVEL",
+        "TELEMETRY_SYNC",
+        "TELEMETRY_DISABLED",
+        "TELEMETRY_FORMAT",
+        "TELEMETRY_CONFIG",
+    ):
         monkeypatch.delenv(var, raising=False)
     namespace: dict[str, Any] = {"__name__": "__main__"}
     loop = asyncio.new_event_loop()

@@ -165,19 +165,20 @@ async def test_a_sink_that_cannot_open_fails_the_hub_at_open(tmp_path: object) -
     ],
 )
 def test_bad_handler_options_name_the_parameter(kwargs: dict[str, object], param: str) -> None:
-    """Every bad handler option raises ConfigError naming the parameter and what is allowed."""
+    """Every bad handler option raises ConfigError naming the handler, the parameter and what
+    is allowed."""
     hub = Telemetry()
     with pytest.raises(ConfigError) as info:
         hub.add_handler("m", MemorySink(), **kwargs)  # type: ignore[arg-type]
-    assert info.value.param == param
-    assert str(info.value).startswith(param)
+    assert (info.value.handler, info.value.param) == ("m", param)
+    assert str(info.value).startswith(f"handler 'm': {param}")
 
 
 def test_bad_hub_options_and_duplicate_names() -> None:
     """Bad hub options and a handler name used twice raise ConfigError at construction."""
     with pytest.raises(ConfigError, match="min_level must be one of 'debug', 'error'"):
         Telemetry(min_level="verbose")
-    with pytest.raises(ConfigError, match="handlers\\['x'\\]"):
+    with pytest.raises(ConfigError, match=r"^handler 'x': sink must be a telemetry\.sinks\.Sink"):
         Telemetry(handlers={"x": object()})  # type: ignore[dict-item]
     hub = Telemetry(handlers={"x": MemorySink()})
     with pytest.raises(ConfigError, match="unique"):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from msgspec.structs import replace
 
 import telemetry as tel
 from telemetry import Signal, Telemetry, redact
+from telemetry._signal import error_info
 from telemetry.sinks import MemorySink
 from telemetry.testing import make_signal
 
@@ -123,3 +125,67 @@ def test_redact_never_leaks_a_sensitive_key(data: dict[str, str]) -> None:
             assert v == "[REDACTED]"
         else:
             assert v == data[k]
+
+
+def test_redact_has_no_depth_limit() -> None:
+    """A secret 5,000 levels deep is redacted (the walk does not recurse)."""
+    deep: dict[str, object] = {}
+    cur = deep
+    for _ in range(5000):
+        nxt: dict[str, object] = {}
+        cur["n"] = nxt
+        cur = nxt
+    cur["password"] = "hunter2"
+    out = redact()(make_signal("x", data={"deep": deep}))
+    node = out.data["deep"]
+    for _ in range(5000):
+        node = node["n"]
+    assert node == {"password": "[REDACTED]"}
+
+
+def test_redact_walks_tuples_sets_and_header_pairs() -> None:
+    """Mappings inside tuples, and (name, value) pairs in lists, tuples and sets (headers as
+    ASGI gives them, bytes names included) are redacted; their container types are kept."""
+    sig = make_signal(
+        "x",
+        data={
+            "batch": ({"token": "t1"}, {"ok": 1}),
+            "headers": [(b"authorization", b"Bearer t2"), (b"accept", b"json")],
+            "pairs": {("api_key", "t3"), ("page", "2")},
+        },
+    )
+    out = redact()(sig).data
+    assert out["batch"] == ({"token": "[REDACTED]"}, {"ok": 1})
+    assert out["headers"] == [(b"authorization", "[REDACTED]"), (b"accept", b"json")]
+    assert out["pairs"] == {("api_key", "[REDACTED]"), ("page", "2")}
+
+
+_SECRET_KEYS = ["db_password", "PASSWORD_HASH", "user_token", "X-Auth-Token", "client_secret_v2",
+                "stripe_api_key", "X-API-Key", "sessionid", "session_cookie"]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", _SECRET_KEYS)
+def test_redact_matches_key_patterns(key: str) -> None:
+    """*password*, *token*, *secret*, *api_key* and *session* match anywhere in a key,
+    case-insensitively, '-' read as '_'."""
+    out = redact()(make_signal("x", data={key: "s3cret", "user": "ada"}))
+    assert out.data == {key: "[REDACTED]", "user": "ada"}
+
+
+def test_redact_scrubs_query_parameters_and_patterns_in_text() -> None:
+    """Secret name=value pairs in the message and in the exception's message (and its cause's)
+    are replaced; text_patterns replace whatever they match."""
+    try:
+        try:
+            raise OSError("GET https://api/x?api_key=k1&page=2 failed")
+        except OSError as cause:
+            raise RuntimeError("retry with password=k2 gave up") from cause
+    except RuntimeError as exc:
+        err = exc
+    mw = redact(text_patterns=[r"Bearer \S+"])
+    sig = make_signal("call /v1?token=k3&q=shoes with Bearer k4", error=error_info(err))
+    out = mw(sig)
+    assert out.msg == "call /v1?token=[REDACTED]&q=shoes with [REDACTED]"
+    assert out.error is not None and out.error.cause is not None
+    assert out.error.message == "retry with password=[REDACTED] gave up"
+    assert out.error.cause.message == "GET https://api/x?api_key=[REDACTED]&page=2 failed"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import telemetry as tel
@@ -86,3 +88,85 @@ def test_the_pytest_plugin_fixture(pytester: pytest.Pytester) -> None:
     )
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*expected a signal matching {'id': 'never'}*"])
+
+
+async def test_criteria_match_by_regex_predicate_and_substring() -> None:
+    """msg, id, ns, kind and data values take a regex or a predicate; contains= a substring;
+    where= a predicate on the signal."""
+    with capture_signals() as captured:
+        async with Telemetry(handlers={"m": MemorySink()}) as hub:
+            await hub.log("info", "payment accepted", amount=120)
+            await hub.log("warn", "payment retried", amount=15)
+            await hub.event("cart.checkout", items=3)
+    assert captured.messages() == ["payment accepted", "payment retried", None]
+    assert len(captured.filter(msg=re.compile(r"^payment"))) == 2
+    assert captured.filter(contains="retried")[0].level == "warn"
+    assert captured.filter(msg=lambda m: m is not None and m.endswith("accepted"))[0].data == {
+        "amount": 120
+    }
+    assert [s.msg for s in captured.filter(data={"amount": lambda a: a > 100})] == [
+        "payment accepted"
+    ]
+    assert captured.filter(id=re.compile(r"\.checkout$"))[0].data == {"items": 3}
+    assert len(captured.filter(ns=re.compile(r"^tests\."))) == 3
+    assert len(captured.filter(where=lambda s: s.kind == "event")) == 1
+    assert captured.filter(contains="nothing like this") == []
+    captured.assert_emitted(msg=re.compile("retr"), level="warn", count=1)
+    captured.assert_not_emitted(contains="refused")
+    # a regex never matches a missing message; an exact string still means equal
+    assert captured.filter(msg=re.compile(".*"), kind="event") == []
+    assert captured.filter(msg="payment") == []
+
+
+async def test_text_gives_the_captured_signals_as_readable_lines() -> None:
+    with capture_signals() as captured:
+        async with Telemetry(handlers={"m": MemorySink()}) as hub:
+            await hub.log("info", "user joined", room="lobby")
+            try:
+                raise ValueError("bad input")
+            except ValueError:
+                await hub.exception("rejected")
+    lines = captured.text.splitlines()
+    assert "INFO  [tests.test_testing] user joined room=lobby" in lines[0]
+    assert "ERROR [tests.test_testing] rejected" in lines[1]
+    assert lines[-1] == "    ValueError: bad input"
+    assert captured.text.endswith("\n")
+
+
+async def test_at_level_lowers_the_level_for_the_block_only() -> None:
+    """Debug signals refused by the hub's level are captured inside at_level("debug"); after
+    the block the hub's levels, per-namespace ones included, are what they were."""
+    levels = {"*": "info", "noisy.*": "error"}
+    with capture_signals() as captured:
+        async with Telemetry(handlers={"m": MemorySink()}, min_level=levels) as hub:
+            await hub.log("debug", "before")
+            with captured.at_level("debug"):
+                await hub.log("debug", "inside")
+                await hub.signal("noisy inside", level="debug", ns="noisy.lib")
+            await hub.log("debug", "after")
+            await hub.signal("noisy warn after", level="warn", ns="noisy.lib")
+            await hub.signal("noisy error after", level="error", ns="noisy.lib")
+    assert captured.messages() == ["inside", "noisy inside", "noisy error after"]
+
+
+def test_at_level_defaults_to_the_fallback_without_a_hub() -> None:
+    """With no hub open, the stderr fallback's level is the one lowered, and restored."""
+    with capture_signals() as captured:
+        tel.log_nowait("debug", "not captured")
+        with captured.at_level("debug"):
+            tel.log_nowait("debug", "captured")
+        tel.log_nowait("debug", "not captured either")
+    assert captured.messages() == ["captured"]
+
+
+async def test_take_and_clear_split_a_test_into_phases() -> None:
+    with capture_signals() as captured:
+        async with Telemetry(handlers={"m": MemorySink()}) as hub:
+            await hub.event("phase.one")
+            first = captured.take()
+            await hub.event("phase.two")
+            assert captured.ids() == ["phase.two"]
+            captured.clear()
+            await hub.event("phase.three")
+    assert [s.id for s in first] == ["phase.one"]
+    assert captured.ids() == ["phase.three"]

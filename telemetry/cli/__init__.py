@@ -1,18 +1,23 @@
-"""The command line: ``python -m telemetry tail | stats | demo``.
+"""The command line: ``python -m telemetry tail | stats | check-config | init | demo``.
 
 - ``tail FILE...``: print the signals of JSON-lines files (plain or ``.gz`` rotations), readably
   and coloured on a terminal, or as JSON lines with ``--json``; ``--follow`` keeps printing what
   is appended, across rotations, until Ctrl-C.
 - ``stats FILE...``: counts by level, kind and id, error rate, first and last time.
+- ``check-config FILE``: check a configuration file, print it resolved (secrets masked).
+- ``init [FILE]``: write a commented starting configuration file.
 - ``demo``: run the demo, as ``make demo`` does.
 
-``tail`` and ``stats`` share the filters ``--level`` (a minimum), ``--id`` (a glob, repeatable)
-and ``--since`` (``10m``, ``2h``, ``1d`` back from now, or an ISO 8601 time). Lines that are not
+``tail`` and ``stats`` share the filters ``--level`` (a minimum), ``--id`` and ``--ns`` (globs,
+repeatable), ``--since`` (``10m``, ``2h``, ``1d`` back from now, or an ISO 8601 time),
+``--where KEY=VALUE`` (a data or context value, repeatable) and ``--grep TEXT``; every filter
+given must hold. Lines that are not
 signals (not JSON, cut short, of another shape) are shown as such and counted, never dropped.
 
 :func:`main` takes the arguments as a list and returns the exit status, so it can be called
 in-process: 0 when all went well, 1 when a file could not be read, 2 for a usage error, 130
 when interrupted (except ``tail --follow``, which Ctrl-C ends normally, with 0).
+``check-config`` exits 1 when the file has mistakes, ``init`` when the file exists.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ import msgspec
 from .._errors import ConfigError
 from .._signal import Level
 from ..sinks.console import _wants_colour
+from .config import DEFAULT_CONFIG_FILE, check_config, write_template
 from .demo import run_demo
-from .filters import SignalFilter, parse_since
+from .filters import SignalFilter, parse_since, parse_where
 from .follow import DEFAULT_POLL_INTERVAL_S
 from .stats import DEFAULT_TOP, collect, render
 from .tail import Printer, tail
@@ -53,6 +59,13 @@ def _since(text: str) -> str:
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _where(text: str) -> tuple[str, str]:
+    try:
+        return parse_where(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _count(text: str) -> int:
@@ -91,6 +104,28 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
         help="only signals whose id matches this glob (*, ?, [abc]); repeat for several",
     )
     g.add_argument(
+        "--ns",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only signals whose namespace (module or logger) matches this glob "
+        "(app.*, uvicorn.*); repeat for several",
+    )
+    g.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        type=_where,
+        metavar="KEY=VALUE",
+        help="only signals whose data or context has KEY equal to VALUE "
+        "(request_id=abc123, status=500); repeat: all must hold",
+    )
+    g.add_argument(
+        "--grep",
+        metavar="TEXT",
+        help="only signals whose printed line contains TEXT (case-sensitive)",
+    )
+    g.add_argument(
         "--since",
         type=_since,
         metavar="WHEN",
@@ -104,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Read the JSON-lines files that aiotelemetry's file sink writes.",
+        description="Read the JSON-lines files that aiotelemetry's file sink writes; check "
+        "and start configuration files.",
     )
     parser.add_argument("--version", action="version", version=f"aiotelemetry {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -145,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         "FORCE_COLOR), always, never",
     )
     t.add_argument(
+        "--no-traceback",
+        dest="traceback",
+        action="store_false",
+        help="leave out the traceback printed under a signal that carries an exception",
+    )
+    t.add_argument(
         "--interval",
         type=_interval,
         default=DEFAULT_POLL_INTERVAL_S,
@@ -169,6 +211,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_filters(s)
 
+    c = sub.add_parser(
+        "check-config",
+        help="check a configuration file; print it resolved, secrets masked",
+        description="Check a configuration file (TOML, YAML or JSON) as Telemetry.from_file "
+        "reads it: every mistake is listed, and the exit status is 1. Without mistakes, the "
+        "configuration is printed as JSON, with ${VAR} expanded and secrets masked.",
+    )
+    c.add_argument("file", metavar="FILE")
+
+    i = sub.add_parser(
+        "init",
+        help="write a commented starting configuration file",
+        description=f"Write a commented configuration file (default {DEFAULT_CONFIG_FILE}); "
+        "'-' prints it instead.",
+    )
+    i.add_argument("file", nargs="?", default=DEFAULT_CONFIG_FILE, metavar="FILE")
+    i.add_argument("--force", action="store_true", help="overwrite the file if it exists")
+
     d = sub.add_parser(
         "demo",
         help="run the demo (what 'make demo' runs)",
@@ -184,6 +244,9 @@ def _select(args: argparse.Namespace) -> SignalFilter:
         min_level=args.level,
         ids=args.id,
         since_ns=None if args.since is None else parse_since(args.since),
+        namespaces=args.ns,
+        where=args.where,
+        grep=args.grep,
     )
 
 
@@ -200,7 +263,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             colour = not args.json and (
                 args.colour == "always" or (args.colour == "auto" and _wants_colour(out))
             )
-            printer = Printer(out, err, select=_select(args), json=args.json, colour=colour)
+            printer = Printer(
+                out,
+                err,
+                select=_select(args),
+                json=args.json,
+                colour=colour,
+                traceback=args.traceback,
+            )
             return tail(
                 args.files,
                 printer=printer,
@@ -215,6 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 out.write(render(stats, top=args.top or None))
             return status
+        if args.command == "check-config":
+            return check_config(args.file, out=out, err=err)
+        if args.command == "init":
+            return write_template(args.file, out=out, err=err, force=args.force)
         return run_demo(args.args, err=err)
     except KeyboardInterrupt:  # Ctrl-C while reading (--follow handles its own): no traceback
         return 130

@@ -1,4 +1,10 @@
-"""What ``tail`` and ``stats`` keep: a minimum level, id patterns and a start time.
+"""What ``tail`` and ``stats`` keep: a minimum level, id and namespace patterns, a start time,
+data or context values, and a piece of text.
+
+``--where KEY=VALUE`` keeps a signal whose ``data`` or ``ctx`` has ``KEY`` with that value,
+compared as text: a string as it is, a number as written (``status=500``), ``true`` / ``false``,
+``null``. ``--grep TEXT`` keeps a signal whose line, as ``tail`` prints it without colour,
+contains ``TEXT`` (case-sensitive).
 
 ``--since`` takes a duration back from now (``30s``, ``10m``, ``2h``, ``1d``, ``1.5h``, ``500ms``,
 ``1w``) or an ISO 8601 time (``2026-08-10T17:15:34Z``; without an offset it is UTC, the time
@@ -12,11 +18,20 @@ import fnmatch
 import re
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from .._errors import ConfigError
 from .._signal import LEVELS, Signal, parse_level
+from ..formats.text import TextFormat
 
-__all__ = ["SignalFilter", "level_number", "parse_since", "signal_level"]
+__all__ = [
+    "SignalFilter",
+    "as_text",
+    "level_number",
+    "parse_since",
+    "parse_where",
+    "signal_level",
+]
 
 _UNITS_NS = {
     "ms": 10**6,
@@ -63,9 +78,36 @@ def signal_level(sig: Signal) -> int:
     return level_number(sig.level)
 
 
+def parse_where(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` as ``(key, value)``; the value may be empty or hold ``=`` itself."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError("--where", f"must be KEY=VALUE, like request_id=abc123; got {text!r}")
+    return key.strip(), value
+
+
+def as_text(value: Any) -> str:
+    """A data or context value as ``--where`` compares it."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _globs(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
 class SignalFilter:
-    """Keeps the signals at or above ``min_level``, whose id matches one of ``ids`` (shell
-    globs: ``*``, ``?``, ``[abc]``) and that happened at or after ``since_ns``."""
+    """Keeps the signals at or above ``min_level``, whose id matches one of ``ids`` and whose
+    namespace one of ``namespaces`` (shell globs: ``*``, ``?``, ``[abc]``), that happened at
+    or after ``since_ns``, whose data or context has every ``where`` key with its value, and
+    whose printed line contains ``grep``. Every criterion given must hold."""
 
     def __init__(
         self,
@@ -73,15 +115,19 @@ class SignalFilter:
         min_level: str | None = None,
         ids: Sequence[str] = (),
         since_ns: int | None = None,
+        namespaces: Sequence[str] = (),
+        where: Sequence[tuple[str, str]] = (),
+        grep: str | None = None,
     ) -> None:
         self.min_level = None if min_level is None else parse_level(min_level.lower(), "--level")
         self.ids = tuple(ids)
-        self._id_rx = (
-            re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.ids))
-            if self.ids
-            else None
-        )
+        self._id_rx = _globs(self.ids)
+        self.namespaces = tuple(namespaces)
+        self._ns_rx = _globs(self.namespaces)
         self.since_ns = since_ns
+        self.where = tuple(where)
+        self.grep = grep or None
+        self._line = TextFormat()
 
     def allows(self, sig: Signal) -> bool:
         """Whether ``sig`` passes every criterion."""
@@ -89,4 +135,17 @@ class SignalFilter:
             return False
         if self._id_rx is not None and (sig.id is None or not self._id_rx.match(sig.id)):
             return False
-        return self.since_ns is None or sig.inst >= self.since_ns
+        if self._ns_rx is not None and (sig.ns is None or not self._ns_rx.match(sig.ns)):
+            return False
+        if self.since_ns is not None and sig.inst < self.since_ns:
+            return False
+        for key, value in self.where:
+            found = sig.data.get(key, _MISSING)
+            if found is _MISSING or as_text(found) != value:
+                found = sig.ctx.get(key, _MISSING)
+                if found is _MISSING or as_text(found) != value:
+                    return False
+        return self.grep is None or self.grep in self._line.format(sig)
+
+
+_MISSING: Any = object()

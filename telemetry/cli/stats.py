@@ -2,7 +2,8 @@
 
 Counts by level, kind and id, the error rate (signals at level ``error`` or above, over all the
 signals counted), the first and last time, and the lines that are not signals by reason.
-The same filters as ``tail`` apply (``--level``, ``--id``, ``--since``).
+The same filters as ``tail`` apply (``--level``, ``--id``, ``--ns``, ``--since``, ``--where``,
+``--grep``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """``python -m telemetry tail``: print the signals of JSON-lines files, readably, as they come.
 
-Signals are printed with :class:`~telemetry.formats.TextFormat` (coloured on a terminal), or
-as the JSON lines they were with ``--json``. Lines that are not signals are never dropped
-quietly: in text output they are printed where they occur, marked ``!!`` with the reason; with
-``--json`` they go to stderr, so that stdout stays valid JSON lines. Either way they are counted,
-and the count is printed to stderr at the end.
+Signals are printed with :class:`~telemetry.formats.TextFormat` (coloured on a terminal), a
+signal that carries an exception followed by its traceback, indented (``--no-traceback``
+leaves it out), or as the JSON lines they were with ``--json``. Lines that are not signals are
+never dropped quietly: in text output they are printed where they occur, marked ``!!`` with
+the reason; with ``--json`` they go to stderr, so that stdout stays valid JSON lines. Either
+way they are counted, and the count is printed to stderr at the end.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ class Printer:
         select: SignalFilter,
         json: bool = False,
         colour: bool = False,
+        traceback: bool = True,
     ) -> None:
         self.out = out
         self.err = err
         self.select = select
         self.json = json
         self.colour = colour
-        self._text = TextFormat(colour=colour)
+        self._text = TextFormat(colour=colour, traceback=traceback)
         self.shown = 0
         self.filtered = 0
         self.problems: Counter[str] = Counter()

@@ -1,28 +1,111 @@
-"""Make any value encodable: the fallback for what msgspec refuses.
+"""Make any value encodable: the fallback for what an encoder refuses.
 
-The fast path encodes signals as they are; only when that raises (a reference cycle, a key that
-is not a string, an object whose ``__repr__`` raises) is the offending signal rebuilt with
-:func:`safe_signal`, so that one bad value never costs the rest of a batch.
+The fast path encodes signals as they are; only when that raises (a lone surrogate, an int of
+thousands of digits, a reference cycle, a key that is not a string, an object whose ``__str__``
+or ``__repr__`` raises) is the offending signal rebuilt with :func:`repair_signal`, so that one
+bad value costs only itself: it becomes a marked placeholder (or, for text that is not valid
+Unicode, the text with the bad code points as visible ``\\udcff`` escapes), the rest of the
+signal and of the batch is written, and the sink counts the repair (``bad_values``).
+
+Unknown objects are written as their ``repr``, once per object however many sinks write it
+(:func:`safe_repr` remembers the last few thousand), cut to :data:`MAX_REPR` characters; a type
+whose ``repr`` once took longer than :data:`SLOW_REPR_S` is written as ``<Type object>`` from
+then on, so that a slow ``__repr__`` costs the event loop once, not once per signal.
 """
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from typing import Any
 
-from .._signal import Signal
+from msgspec.structs import replace
 
-__all__ = ["enc_hook", "safe_repr", "safe_signal", "safe_value"]
+from .._signal import ErrorInfo, Frame, Location, Signal
+
+__all__ = [
+    "MAX_REPR",
+    "SLOW_REPR_S",
+    "Repairs",
+    "enc_hook",
+    "placeholder_signal",
+    "repair_signal",
+    "repr_checked",
+    "safe_repr",
+    "safe_signal",
+    "safe_text",
+    "safe_value",
+]
 
 _MAX_DEPTH = 32
-_SCALARS = (str, int, float, bool, type(None))
+#: The longest ``repr`` written for an unknown object; a longer one is cut and marked.
+MAX_REPR = 2000
+#: A type whose ``repr`` took longer than this is not asked for its ``repr`` again.
+SLOW_REPR_S = 0.02
+#: An int wider than this many bits cannot be written in decimal by default (Python refuses
+#: more than 4,300 digits); 14,000 bits are about 4,214 digits.
+_MAX_INT_BITS = 14_000
+_REPR_CACHE_MAX = 1024
+_SCALARS = (float, bool, type(None))
+
+# id(obj) -> (obj, text): the object is kept alive while it is remembered, so its id cannot
+# be reused by another object meanwhile.
+_reprs: OrderedDict[int, tuple[object, str, bool]] = OrderedDict()
+_slow_types: set[type] = set()
+
+
+def repr_checked(obj: object) -> tuple[str, bool]:
+    """The text :func:`safe_repr` writes for ``obj``, and whether it is the real ``repr``."""
+    key = id(obj)
+    hit = _reprs.get(key)
+    if hit is not None and hit[0] is obj:
+        return hit[1], hit[2]
+    kind = type(obj)
+    if kind in _slow_types:
+        return f"<{kind.__qualname__} object>", True
+    ok = True
+    t0 = time.perf_counter()
+    try:
+        text = repr(obj)
+    except Exception:
+        text, ok = f"<unrepresentable {kind.__qualname__}>", False
+    if time.perf_counter() - t0 > SLOW_REPR_S:
+        _slow_types.add(kind)
+    if len(text) > MAX_REPR:
+        text = text[:MAX_REPR] + f"...<{len(text) - MAX_REPR} more characters>"
+    text = safe_text(text)
+    _reprs[key] = (obj, text, ok)
+    if len(_reprs) > _REPR_CACHE_MAX:
+        _reprs.popitem(last=False)
+    return text, ok
 
 
 def safe_repr(obj: object) -> str:
-    """``repr(obj)``, or a marked placeholder when ``__repr__`` itself raises."""
-    try:
-        return repr(obj)
-    except Exception:
-        return f"<unrepresentable {type(obj).__qualname__}>"
+    """``repr(obj)``, at most :data:`MAX_REPR` characters, computed once per object; a marked
+    placeholder when ``__repr__`` raises or its type is known to be slow."""
+    return repr_checked(obj)[0]
+
+
+class Repairs:
+    """What an encoder replaced: a base for formats and encoders, whose :meth:`repr` and
+    :meth:`enc_hook` count the objects whose ``repr`` failed in :attr:`repaired`; the sink
+    moves the count into its ``bad_values`` counter after each batch."""
+
+    def __init__(self) -> None:
+        #: Values replaced (and signals re-encoded with bad values replaced) since the sink
+        #: last took the count.
+        self.repaired = 0
+
+    def repr(self, obj: object) -> str:
+        """:func:`safe_repr`, counting a placeholder as a repair."""
+        text, ok = repr_checked(obj)
+        if not ok:
+            self.repaired += 1
+        return text
+
+    def enc_hook(self, obj: object) -> str:
+        """msgspec ``enc_hook``: unknown objects as :meth:`repr`."""
+        return self.repr(obj)
 
 
 def enc_hook(obj: object) -> str:
@@ -30,12 +113,45 @@ def enc_hook(obj: object) -> str:
     return safe_repr(obj)
 
 
-def safe_value(obj: Any, _seen: frozenset[int] = frozenset(), _depth: int = 0) -> Any:
-    """A copy of ``obj`` made only of JSON-encodable values.
+def safe_text(text: object) -> str:
+    """``text`` if it is valid Unicode, else with lone surrogates as ``\\udcff`` escapes
+    (anything but a string: its ``str``, or a placeholder)."""
+    if type(text) is not str:
+        return _safe_key(text) if not isinstance(text, str) else safe_text(str.__str__(text))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
-    Mappings get ``str`` keys, sequences and sets become lists, cycles become ``"<cycle>"``,
+
+def _safe_int(value: int) -> int | str:
+    if -(2**_MAX_INT_BITS) < value < 2**_MAX_INT_BITS:
+        return value
+    return f"<int of {value.bit_length()} bits>"
+
+
+def _safe_key(key: object) -> str:
+    if type(key) is str:
+        return safe_text(key)
+    try:
+        text = str(key)
+    except Exception:
+        return f"<unrepresentable {type(key).__qualname__}>"
+    return safe_text(str.__str__(text)) if isinstance(text, str) else "<bad __str__>"
+
+
+def safe_value(obj: Any, _seen: frozenset[int] = frozenset(), _depth: int = 0) -> Any:
+    """A copy of ``obj`` made only of values every format can write.
+
+    Strings become valid Unicode, ints too wide for decimal become ``"<int of N bits>"``,
+    mappings get ``str`` keys, sequences and sets become lists, cycles become ``"<cycle>"``,
     nesting deeper than 32 becomes ``"<too deep>"`` and anything else its ``repr``.
     """
+    if isinstance(obj, str):
+        return safe_text(obj)
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return _safe_int(obj)
     if isinstance(obj, _SCALARS):
         return obj
     if _depth >= _MAX_DEPTH:
@@ -45,15 +161,69 @@ def safe_value(obj: Any, _seen: frozenset[int] = frozenset(), _depth: int = 0) -
         return "<cycle>"
     if isinstance(obj, dict):
         seen = _seen | {oid}
-        return {str(k): safe_value(v, seen, _depth + 1) for k, v in obj.items()}
+        return {_safe_key(k): safe_value(v, seen, _depth + 1) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
         seen = _seen | {oid}
         return [safe_value(v, seen, _depth + 1) for v in obj]
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return safe_repr(bytes(obj))
     return safe_repr(obj)
 
 
-def safe_signal(sig: Signal) -> Signal:
-    """The same signal with ``data`` and ``ctx`` made encodable by :func:`safe_value`."""
-    from msgspec.structs import replace
+def _opt(text: str | None) -> str | None:
+    return None if text is None else safe_text(text)
 
-    return replace(sig, data=safe_value(sig.data), ctx=safe_value(sig.ctx))
+
+def _error(err: ErrorInfo | None) -> ErrorInfo | None:
+    if err is None:
+        return None
+    frames = tuple(
+        Frame(file=safe_text(f.file), line=f.line, function=safe_text(f.function))
+        for f in err.frames
+    )
+    return ErrorInfo(
+        type=safe_text(err.type),
+        message=safe_text(err.message),
+        frames=frames,
+        cause=_error(err.cause),
+    )
+
+
+def repair_signal(sig: Signal) -> Signal:
+    """The same signal with every field made writable: text as valid Unicode, ``data`` and
+    ``ctx`` through :func:`safe_value`."""
+    loc = sig.location
+    if loc is not None:
+        loc = Location(file=safe_text(loc.file), line=loc.line, function=safe_text(loc.function))
+    return replace(
+        sig,
+        kind=safe_text(sig.kind),
+        level=safe_text(sig.level),
+        id=_opt(sig.id),
+        ns=_opt(sig.ns),
+        msg=_opt(sig.msg),
+        data=safe_value(sig.data),
+        ctx=safe_value(sig.ctx),
+        error=_error(sig.error),
+        location=loc,
+        host=safe_text(sig.host),
+        thread=_opt(sig.thread),
+        task=_opt(sig.task),
+        trace_id=_opt(sig.trace_id),
+        span_id=_opt(sig.span_id),
+        parent_id=_opt(sig.parent_id),
+    )
+
+
+def safe_signal(sig: Signal) -> Signal:
+    """Alias of :func:`repair_signal`, kept for sinks written against it."""
+    return repair_signal(sig)
+
+
+def placeholder_signal(sig: Signal) -> Signal:
+    """The last resort for a signal that cannot be written even repaired: its time, uid,
+    kind and level, and a message saying so."""
+    return replace(
+        repair_signal(replace(sig, data={}, ctx={}, error=None)),
+        msg="<signal could not be encoded>",
+    )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._signal import Signal
-from ._safe import safe_repr
+from ._safe import Repairs, placeholder_signal, repair_signal, safe_repr
 from .text import TimeFormatter, escape
 
 __all__ = ["LogfmtFormat"]
@@ -16,7 +16,7 @@ _KEY_CACHE_MAX = 4096
 _OPTIONAL = ("id", "ns", "msg", "trace_id", "span_id", "duration_ns")
 
 
-def _quote(v: Any) -> str:
+def _quote(v: Any, as_text: Callable[[object], str] = safe_repr) -> str:
     if type(v) is str:
         s = v
     elif v is None:
@@ -26,7 +26,7 @@ def _quote(v: Any) -> str:
     elif isinstance(v, (int, float)):
         return repr(v)
     else:
-        s = safe_repr(v)
+        s = as_text(v)
     if "\\" in s or '"' in s:
         s = s.replace("\\", "\\\\").replace('"', '\\"')
     s = escape(s)
@@ -40,7 +40,7 @@ def _safe_key(k: object) -> str:
     return "".join(c if (c.isalnum() or c in "._-") else "_" for c in s) or "_"
 
 
-class LogfmtFormat:
+class LogfmtFormat(Repairs):
     """Format signals as logfmt lines; ``data`` keys are written as they are, ``ctx`` keys too."""
 
     name = "logfmt"
@@ -50,6 +50,7 @@ class LogfmtFormat:
     def __init__(self) -> None:
         self._time = TimeFormatter()
         self._keys: dict[object, str] = {}
+        super().__init__()
 
     def _key(self, k: object) -> str:
         # Making a key safe looks at every character; the same few keys come back every line.
@@ -72,11 +73,11 @@ class LogfmtFormat:
             val = getattr(sig, key)
             if val is not None:
                 parts.append(f"{key}={_quote(val)}")
-        key_of = self._key
+        key_of, as_text = self._key, self.repr
         for k, v in sig.data.items():
-            parts.append(f"{key_of(k)}={_quote(v)}")
+            parts.append(f"{key_of(k)}={_quote(v, as_text)}")
         for k, v in sig.ctx.items():
-            parts.append(f"{key_of(k)}={_quote(v)}")
+            parts.append(f"{key_of(k)}={_quote(v, as_text)}")
         if sig.error is not None:
             parts.append(f"error.type={_quote(sig.error.type)}")
             parts.append(f"error.message={_quote(sig.error.message)}")
@@ -85,4 +86,21 @@ class LogfmtFormat:
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:
         """The batch as logfmt lines, UTF-8."""
         fmt = self.format
-        return "".join([fmt(s) + "\n" for s in batch]).encode("utf-8", "backslashreplace")
+        try:
+            return "".join([fmt(s) + "\n" for s in batch]).encode("utf-8")
+        except Exception:  # a bad value: a lone surrogate, a huge int, a key's __str__ raising
+            return "".join([self._line(s) for s in batch]).encode("utf-8", "backslashreplace")
+
+    def _line(self, sig: Signal) -> str:
+        """One line, the signal's bad values replaced if it cannot be written as it is."""
+        try:
+            line = self.format(sig) + "\n"
+            line.encode("utf-8")
+            return line
+        except Exception:
+            pass
+        self.repaired += 1
+        try:
+            return self.format(repair_signal(sig)) + "\n"
+        except Exception:
+            return self.format(placeholder_signal(sig)) + "\n"

@@ -1,19 +1,24 @@
 """Human-readable lines: time, level, namespace, id, message, then data as ``key=value``.
 
-Every signal is exactly one line: newlines and other control characters in messages and values
-are escaped, so a value can never forge an extra line.
+Every signal is exactly one line: newlines, other control characters (C0, DEL, C1) and the
+Unicode line separators in every field (kind, level, id, namespace, message, keys, values,
+trace id, the error's parts) are escaped, so a value can never forge an extra line or send a
+terminal escape of its own. With ``traceback=True`` (the console's choice) a signal that
+carries an exception is followed by its traceback, each line of it indented by four spaces
+and escaped the same way, so that it cannot be taken for a signal either (a signal's line
+starts with its time).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._signal import ErrorInfo, Signal
-from ._safe import safe_repr
+from ._safe import Repairs, placeholder_signal, repair_signal, safe_repr
 
-__all__ = ["TextFormat", "TimeFormatter", "escape", "format_time"]
+__all__ = ["TextFormat", "TimeFormatter", "escape", "format_time", "traceback_lines"]
 
 _COLOURS = {
     "trace": "\x1b[2m",
@@ -26,16 +31,18 @@ _COLOURS = {
 _DIM = "\x1b[2m"
 _BOLD = "\x1b[1m"
 _RESET = "\x1b[0m"
-_ESCAPES = {i: f"\\x{i:02x}" for i in range(32)} | {
+_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(32), *range(0x7F, 0xA0))} | {
     ord("\n"): "\\n",
     ord("\r"): "\\r",
     ord("\t"): "\\t",
-    0x7F: "\\x7f",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
 }
 
 
 def escape(text: str) -> str:
-    """``text`` with control characters (newline, carriage return, ESC, ...) escaped."""
+    """``text`` with control characters (newline, carriage return, ESC, NEL, ...) and the
+    Unicode line separators escaped."""
     # Control characters are never printable, so a printable string (nearly all of them) has
     # nothing to escape; isprintable() costs a tenth of translate().
     return text if text.isprintable() else text.translate(_ESCAPES)
@@ -68,42 +75,68 @@ class TimeFormatter:
         return f"{self._prefix}.{ns // 1000:06d}{'Z' if self.utc else ''}"
 
 
-def _value(v: Any) -> str:
+def _value(v: Any, as_text: Callable[[object], str] = safe_repr) -> str:
     if isinstance(v, str):
         s = escape(v)
         return f'"{s}"' if (" " in s or "=" in s or not s) else s
     if type(v) is int:  # the commonest value: its repr needs no escaping
         return repr(v)
-    return escape(safe_repr(v))
+    return escape(as_text(v))
 
 
 def _error(err: ErrorInfo) -> str:
     parts = []
     e: ErrorInfo | None = err
     while e is not None:
-        where = f" at {e.frames[-1].file}:{e.frames[-1].line}" if e.frames else ""
-        parts.append(f"{e.type}: {escape(e.message)}{where}")
+        where = f" at {escape(e.frames[-1].file)}:{e.frames[-1].line}" if e.frames else ""
+        parts.append(f"{escape(e.type)}: {escape(e.message)}{where}")
         e = e.cause
     return " <- ".join(parts)
 
 
-class TextFormat:
-    """Format signals as single readable lines, optionally with ANSI colour."""
+_RED = "\x1b[31m"
+#: The lines of a Python traceback that are not frames or source: they are not indented.
+_HEADINGS = ("Traceback (most recent call last):", "During handling", "The above exception")
+
+
+def traceback_lines(err: ErrorInfo, *, colour: bool = False, indent: str = "    ") -> list[str]:
+    """The traceback of ``err`` as lines to print under its signal: indented, control
+    characters escaped; with ``colour``, frames dimmed and the exception lines in red."""
+    out = []
+    for line in err.traceback().splitlines():
+        if not line:
+            continue
+        text = escape(line)
+        if colour:
+            if line[0] in " \t" or line.startswith(_HEADINGS):
+                text = f"{_DIM}{text}{_RESET}"
+            else:  # "ZeroDivisionError: division by zero"
+                text = f"{_RED}{text}{_RESET}"
+        out.append(indent + text)
+    return out
+
+
+class TextFormat(Repairs):
+    """Format signals as single readable lines, optionally with ANSI colour; with
+    ``traceback=True``, a signal's exception is followed by its traceback (see
+    :func:`traceback_lines`)."""
 
     name = "text"
     #: 512 ordinary signals format in about 1.3 ms (see ``Format.slice_size``).
     slice_size = 512
 
-    def __init__(self, *, colour: bool = False, utc: bool = True) -> None:
+    def __init__(self, *, colour: bool = False, utc: bool = True, traceback: bool = False) -> None:
         self.colour = colour
         self.utc = utc
+        self.traceback = traceback
         self._time = TimeFormatter(utc=utc)
         self._levels: dict[str, str] = {}
+        super().__init__()
 
     def _level(self, level: str) -> str:
         label = self._levels.get(level)
         if label is None:
-            label = f"{level.upper():<5}"
+            label = f"{escape(level.upper()):<5}"
             if self.colour:
                 label = f"{_COLOURS.get(level, '')}{label}{_RESET}"
             if len(self._levels) < 64:  # levels are a handful of words; never grow unbounded
@@ -111,30 +144,53 @@ class TextFormat:
         return label
 
     def format(self, sig: Signal) -> str:
-        """One signal as one line, without the trailing newline."""
+        """One signal as one line (and its traceback's, with ``traceback=True``), without the
+        trailing newline."""
         stamp = self._time(sig.inst)
         parts = [f"{_DIM}{stamp}{_RESET}" if self.colour else stamp, self._level(sig.level)]
         if sig.ns:
-            parts.append(f"[{sig.ns}]")
+            parts.append(f"[{escape(sig.ns)}]")
         if sig.kind != "log":
-            parts.append(sig.kind)
+            parts.append(escape(sig.kind))
         if sig.id:
-            parts.append(f"{_BOLD}{sig.id}{_RESET}" if self.colour else sig.id)
+            ident = escape(sig.id)
+            parts.append(f"{_BOLD}{ident}{_RESET}" if self.colour else ident)
         if sig.msg is not None:
             parts.append(escape(sig.msg))
         if sig.duration_ns is not None:
             parts.append(f"duration={sig.duration_ns / 1e6:.3f}ms")
+        as_text = self.repr
         for k, v in sig.data.items():
-            parts.append(f"{escape(str(k))}={_value(v)}")
+            parts.append(f"{escape(str(k))}={_value(v, as_text)}")
         for k, v in sig.ctx.items():
-            parts.append(f"{escape(str(k))}={_value(v)}")
+            parts.append(f"{escape(str(k))}={_value(v, as_text)}")
         if sig.trace_id:
-            parts.append(f"trace={sig.trace_id}")
+            parts.append(f"trace={escape(sig.trace_id)}")
         if sig.error is not None:
             parts.append(f"error={_error(sig.error)}")
+            if self.traceback and (sig.error.frames or sig.error.stacktrace):
+                lines = traceback_lines(sig.error, colour=self.colour)
+                return "\n".join([" ".join(parts), *lines])
         return " ".join(parts)
 
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:
         """The batch as text lines, UTF-8, one ``\\n`` after each."""
         fmt = self.format
-        return "".join([fmt(s) + "\n" for s in batch]).encode("utf-8", "backslashreplace")
+        try:
+            return "".join([fmt(s) + "\n" for s in batch]).encode("utf-8")
+        except Exception:  # a bad value: a lone surrogate, a huge int, a key's __str__ raising
+            return "".join([self._line(s) for s in batch]).encode("utf-8", "backslashreplace")
+
+    def _line(self, sig: Signal) -> str:
+        """One line, the signal's bad values replaced if it cannot be written as it is."""
+        try:
+            line = self.format(sig) + "\n"
+            line.encode("utf-8")
+            return line
+        except Exception:
+            pass
+        self.repaired += 1
+        try:
+            return self.format(repair_signal(sig)) + "\n"
+        except Exception:
+            return self.format(placeholder_signal(sig)) + "\n"

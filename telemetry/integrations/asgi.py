@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import uuid
 from collections.abc import (
     AsyncIterator,
@@ -37,13 +38,21 @@ from collections.abc import (
     MutableMapping,
 )
 from contextlib import AbstractAsyncContextManager
+from types import FrameType
 from typing import Any
 
-from .._context import SpanContext, bind, reset_span, set_span
+from .._context import (
+    SpanContext,
+    bind,
+    current_context,
+    remember_context,
+    reset_span,
+    set_span,
+)
 from .._errors import ConfigError
 from .._fallback import current_hub
 from .._hub import Telemetry
-from .._redact import DEFAULT_REDACT_KEYS, REDACTED
+from .._redact import DEFAULT_REDACT_KEYS, REDACTED, KeyMatcher
 from .._signal import Level, Location, parse_level
 from .._spans import Span
 from .._stats import Stats
@@ -54,6 +63,7 @@ __all__ = [
     "DEFAULT_REQUEST_ID_HEADER",
     "MAX_REQUEST_ID_LENGTH",
     "REQUEST_SPAN_ID",
+    "SERVER_CLOSE_CODES",
     "WEBSOCKET_SPAN_ID",
     "TelemetryMiddleware",
     "parse_traceparent",
@@ -69,7 +79,8 @@ Handlers = Mapping[str, Sink | Mapping[str, Any]]
 
 #: The header a request id is read from and returned in.
 DEFAULT_REQUEST_ID_HEADER = "x-request-id"
-#: Header values never recorded as they are, whatever ``record_headers`` asks for.
+#: Header values never recorded as they are, whatever ``record_headers`` asks for: names and
+#: glob patterns (``*token*`` covers ``x-session-token``), ``-`` and ``_`` alike.
 DEFAULT_REDACT_HEADERS = DEFAULT_REDACT_KEYS | frozenset(
     {"proxy-authorization", "x-auth-token", "x-csrf-token", "x-xsrf-token", "x-amz-security-token"}
 )
@@ -199,7 +210,12 @@ class TelemetryMiddleware:
     ``client.port``, ``network.protocol.version``, ``user_agent.original``, the duration, and
     the exception if the app raised; the exception is re-raised unchanged and the status
     recorded as 500 when no response was started. The span's module and location are the
-    endpoint's when known.
+    endpoint's when known; when no route matched (a 404), they are the app's, not this
+    library's: the module and line that built the middleware, or when the framework built it
+    (``add_middleware``), the module of the app's first route (at line 0); ``ns`` names the
+    module instead. An exception leaving
+    the app keeps the request id and the span, so that the server's own record of it
+    ("Exception in ASGI application", through the logging bridge) carries them too.
 
     A request id is taken from the ``X-Request-ID`` header (``request_id_header``), else from the
     trace id of a W3C ``traceparent``, else generated; it is bound into the context
@@ -210,7 +226,9 @@ class TelemetryMiddleware:
     Each websocket connection runs inside a span (id ``"websocket"``) from the handshake to the
     end, recording the same connection attributes (``url.path``, ``http.route``, ...) and
     ``messages_in``, ``messages_out``, ``close_code``, ``closed_by``
-    (``"client"`` or ``"server"``) and whether it was ``accepted``; a ``connection_id`` (the
+    (``"client"`` or ``"server"``: the side that sent the close, or for a disconnect with a
+    code only servers send, :data:`SERVER_CLOSE_CODES`, such as uvicorn's 1012 at shutdown,
+    the server) and whether it was ``accepted``; a ``connection_id`` (the
     handshake's ``X-Request-ID`` if it has a valid one, else generated) is bound into the
     context, so every signal the websocket endpoint emits carries it, and it is returned in the
     handshake response header.
@@ -218,11 +236,13 @@ class TelemetryMiddleware:
     Options: ``hub`` (default: the default hub at request time), ``skip_paths`` (exact paths,
     or prefixes ending in ``*``, passed through untouched: ``["/healthz", "/static/*"]``),
     ``record_headers`` / ``record_response_headers`` (header names whose values are added as
-    ``request_headers`` / ``response_headers``), ``redact_headers`` (names whose values are
-    replaced by ``[REDACTED]`` even when asked for; :data:`DEFAULT_REDACT_HEADERS` covers
-    ``authorization``, ``cookie``, ``set-cookie``, ``x-api-key``, ...), ``trust_request_id`` /
-    ``trust_traceparent`` (whether to take these from the client), and ``level`` of the spans.
-    Other scope types (``lifespan``) are passed through.
+    ``request_headers`` / ``response_headers``), ``redact_headers`` (names and glob patterns
+    whose values are replaced by ``[REDACTED]`` even when asked for;
+    :data:`DEFAULT_REDACT_HEADERS` covers ``authorization``, ``cookie``, ``set-cookie`` and
+    any name with ``token``, ``secret``, ``session``, ``password`` or ``api-key`` in it),
+    ``trust_request_id`` / ``trust_traceparent`` (whether to take these from the client),
+    ``level`` of the spans, and ``ns``, the namespace of a span no route answered. Other scope
+    types (``lifespan``) are passed through.
     """
 
     def __init__(
@@ -238,6 +258,7 @@ class TelemetryMiddleware:
         trust_request_id: bool = True,
         trust_traceparent: bool = True,
         level: str | int = "info",
+        ns: str | None = None,
     ) -> None:
         if not callable(app):
             raise ConfigError("app", f"must be an ASGI application (a callable), got {app!r}")
@@ -255,11 +276,20 @@ class TelemetryMiddleware:
         self.record_headers = _names("record_headers", record_headers)
         self.record_response_headers = _names("record_response_headers", record_response_headers)
         self.redact_headers = _names("redact_headers", redact_headers)
+        self._secret = KeyMatcher(self.redact_headers)
         self.request_id_header = request_id_header.lower()
         self._rid_key = self.request_id_header.encode("latin-1")
         self.trust_request_id = bool(trust_request_id)
         self.trust_traceparent = bool(trust_traceparent)
         self.level = parse_level(level, "level")
+        if ns is not None and (not isinstance(ns, str) or not ns):
+            raise ConfigError("ns", f"must be a namespace (a module name) or None, got {ns!r}")
+        # Whose a span no endpoint answered is (a 404 on an unknown route): the module and
+        # line that built the middleware; else (built by the framework) the module of the
+        # app's first route, found on the first such request.
+        self._owner = _builder()
+        #: The namespace of a span no endpoint answered; see ``ns``.
+        self.ns = ns if ns is not None else (self._owner[0] if self._owner else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -296,15 +326,23 @@ class TelemetryMiddleware:
             if wanted:
                 name = key.decode("latin-1").lower()
                 if name in wanted:
-                    text = REDACTED if name in self.redact_headers else value.decode("latin-1")
+                    text = REDACTED if self._secret(name) else value.decode("latin-1")
                     recorded[name] = f"{recorded[name]}, {text}" if name in recorded else text
         return rid, parent, recorded
 
     def _locate(self, span: Span, scope: Scope, hub: Telemetry) -> None:
-        """Credit the span to the endpoint that handled it, when the router says which."""
+        """Credit the span to the endpoint that handled it, when the router says which; else
+        (no route matched) to the app's namespace, with no location."""
         endpoint = scope.get("endpoint")
         code = getattr(endpoint, "__code__", None)
         if code is None:
+            if self._owner is None:
+                self._owner = _app_module(scope)
+            if self._owner is not None:
+                span.ns = self.ns or self._owner[0]
+                span.location = self._owner[1] if hub.location else None
+            elif self.ns is not None:
+                span.ns = self.ns
             return
         span.ns = getattr(endpoint, "__module__", span.ns)
         if hub.location:
@@ -355,7 +393,7 @@ class TelemetryMiddleware:
                     for k, v in headers:
                         name = k.decode("latin-1").lower()
                         if name in wanted_out:
-                            text = REDACTED if name in self.redact_headers else v.decode("latin-1")
+                            text = REDACTED if self._secret(name) else v.decode("latin-1")
                             response_headers[name] = (
                                 f"{response_headers[name]}, {text}"
                                 if name in response_headers
@@ -372,9 +410,10 @@ class TelemetryMiddleware:
                 async with span:
                     try:
                         await self.app(scope, receive, send_wrapper)
-                    except Exception:
+                    except Exception as exc:
                         if status is None:
                             status = 500
+                        remember_context(exc, current_context(), span.context)
                         raise
                     finally:
                         if status is None:
@@ -428,7 +467,7 @@ class TelemetryMiddleware:
                 messages_in += 1
             elif kind == "websocket.disconnect" and close_code is None:
                 close_code = int(message.get("code", 1005))
-                closed_by = "client"
+                closed_by = _closed_by(close_code)
             return message
 
         async def send_wrapper(message: Message) -> None:
@@ -459,13 +498,14 @@ class TelemetryMiddleware:
                         await self.app(scope, receive_wrapper, send_wrapper)
                     except Exception as exc:
                         if not _is_disconnect(exc):
+                            remember_context(exc, current_context(), span.context)
                             raise
                         # The client went away and the endpoint did not catch it: a normal
                         # end of the connection for the span, re-raised once the span is done.
                         disconnect = exc
                         code = getattr(exc, "code", None)
                         if close_code is None and isinstance(code, int):
-                            close_code, closed_by = code, "client"
+                            close_code, closed_by = code, _closed_by(code)
                     finally:
                         data["http.route"] = _route(scope, entry_root) or path
                         data["accepted"] = accepted
@@ -482,6 +522,43 @@ class TelemetryMiddleware:
             finally:
                 if token is not None:
                     reset_span(token)
+
+
+#: Close codes only a server sends (RFC 6455 and the IANA registry): 1011 internal error,
+#: 1012 service restart (uvicorn's, when it shuts down), 1013 try again later, 1014 bad gateway.
+SERVER_CLOSE_CODES = frozenset({1011, 1012, 1013, 1014})
+
+
+def _closed_by(code: int) -> str:
+    """Who ended a connection the app heard of as a disconnect, by its close code."""
+    return "server" if code in SERVER_CLOSE_CODES else "client"
+
+
+_FRAMEWORKS = ("telemetry.", "starlette.", "fastapi.")
+
+
+def _builder() -> tuple[str, Location] | None:
+    """The module that built the middleware (``app = TelemetryMiddleware(api)`` in the app's
+    module) and the line, or ``None`` when a framework built it (``app.add_middleware(...)``)."""
+    frame: FrameType | None = sys._getframe(2)
+    name = None if frame is None else frame.f_globals.get("__name__")
+    if frame is None or not isinstance(name, str) or name.startswith(_FRAMEWORKS):
+        return None
+    code = frame.f_code
+    return name, Location(file=code.co_filename, line=frame.f_lineno, function=code.co_name)
+
+
+def _app_module(scope: Scope) -> tuple[str, Location] | None:
+    """The module of the first route of the app in the scope (Starlette and FastAPI put it
+    there) whose endpoint is the application's own, not the framework's; the location is the
+    module itself (line 0)."""
+    for route in getattr(scope.get("app"), "routes", None) or ():
+        endpoint = getattr(route, "endpoint", None)
+        module = getattr(endpoint, "__module__", None)
+        code = getattr(endpoint, "__code__", None)
+        if isinstance(module, str) and not module.startswith(_FRAMEWORKS) and code is not None:
+            return module, Location(file=code.co_filename, line=0, function="<module>")
+    return None
 
 
 def _is_disconnect(exc: BaseException) -> bool:
@@ -511,7 +588,9 @@ def telemetry_lifespan(
     :meth:`~telemetry.Telemetry.aclose` is awaited, so every accepted signal is written before
     the process exits. A hub can be opened only once and sinks closed only once, so give
     ``handlers`` as a function returning the mapping, or ``hub`` as a function returning a hub,
-    when the app may start more than once in a process (tests).
+    when the app may start more than once in a process (tests). With neither, the hub reads
+    the configuration file that ``TELEMETRY_CONFIG`` names, when it is set; for a file named
+    in code, ``hub=lambda: Telemetry.from_file("telemetry.toml")``.
 
     ``lifespan`` is the app's own lifespan, run inside (its startup and shutdown can emit
     signals); the state it yields is passed on. ``logging_bridge`` (a level such as

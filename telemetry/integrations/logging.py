@@ -32,10 +32,12 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable
 
+from .._context import SpanContext, current_context, current_span, raised_in
 from .._emit import More
 from .._errors import ConfigError
 from .._fallback import current_hub
 from .._hub import Telemetry
+from .._redact import DEFAULT_REDACT_KEYS, Redactor
 from .._signal import Level, Location, error_info
 from .._warn import warn
 
@@ -132,7 +134,9 @@ class TelemetryHandler(logging.Handler):
     """A ``logging.Handler`` that emits every record it handles as a signal of kind ``log``.
 
     ``hub`` defaults to the default hub at the time of each record (before any hub is open,
-    that is the stderr fallback). ``level`` is a ``logging`` level or a level name. Records of
+    that is the stderr fallback). Secret query parameters in messages and exception messages,
+    and secret ``extra=`` keys, are redacted by ``redact_keys`` (see
+    :func:`install_logging_bridge`). ``level`` is a ``logging`` level or a level name. Records of
     the SDK's own ``telemetry`` loggers are not bridged. Attached to a logger and to one of its
     ancestors, the handler sees a propagated record twice and bridges it once.
     """
@@ -143,12 +147,22 @@ class TelemetryHandler(logging.Handler):
         *,
         hub: Telemetry | None = None,
         ignore_extras: Iterable[str] = IGNORED_EXTRAS,
+        redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
     ) -> None:
         super().__init__(logging_level(level))
         if hub is not None and not isinstance(hub, Telemetry):
             raise ConfigError("hub", f"must be a telemetry.Telemetry or None, got {hub!r}")
+        if redact_keys is not None and (
+            isinstance(redact_keys, str) or not all(isinstance(k, str) for k in redact_keys)
+        ):
+            raise ConfigError(
+                "redact_keys", f"must be key names and patterns, or None; got {redact_keys!r}"
+            )
         self.hub = hub
         self.ignore_extras = frozenset(ignore_extras)
+        #: Redacts secret query parameters in messages (uvicorn's access lines), and secret
+        #: ``extra=`` keys and exception messages; ``None`` with ``redact_keys=None``.
+        self.redactor = None if redact_keys is None else Redactor(redact_keys)
         #: Records not bridged, by reason: ``"reentrant"`` (logged while another record was
         #: being bridged) and ``"pipeline"`` (logged by the hub's own worker tasks, a sink's
         #: HTTP client say: bridging those would feed the pipeline its own output, forever).
@@ -202,6 +216,8 @@ class TelemetryHandler(logging.Handler):
             msg = record.getMessage()
         except Exception:  # bad format arguments: keep what we have rather than lose the record
             msg = f"{record.msg!s} % {record.args!r}"
+        if msg.endswith("\n"):  # "Exception in ASGI application\n": the traceback follows
+            msg = msg.rstrip("\n")
         exc = record.exc_info[1] if record.exc_info else None
         # The traceback is read here, in the thread that logged, while its frames still exist.
         error = error_info(exc) if exc is not None else None
@@ -211,6 +227,14 @@ class TelemetryHandler(logging.Handler):
             for k, v in record.__dict__.items()
             if k not in _RECORD_FIELDS and k not in ignore and not k.startswith("_")
         }
+        redactor = self.redactor
+        if redactor is not None:
+            # Before the signal exists: a secret in a request line must not reach any handler.
+            msg = redactor.text(msg)
+            if data:
+                data = redactor.value(data)[0]
+            if error is not None:
+                error = redactor.error(error)[0]
         if record.stack_info:
             data["stack_info"] = record.stack_info
         location = (
@@ -225,6 +249,16 @@ class TelemetryHandler(logging.Handler):
             thread=record.threadName,
             task=getattr(record, "taskName", None),
         )
+        if exc is not None:
+            # Logged after the code that raised it left its context (a server logging what the
+            # app raised): the request id and the span it was raised in come back with it.
+            found = raised_in(exc)
+            if found is not None:
+                ctx, span = found
+                here = current_context()
+                more.ctx = {k: v for k, v in ctx.items() if k not in here} or None
+                if span is not None and current_span() is None:
+                    more.span = SpanContext(trace_id=span.trace_id, span_id=span.span_id)
         emit("log", None, msg, data, error, more)
 
     def __repr__(self) -> str:
@@ -236,23 +270,33 @@ def install_logging_bridge(
     *,
     hub: Telemetry | None = None,
     loggers: Iterable[str] = DEFAULT_LOGGERS,
+    redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
 ) -> TelemetryHandler:
     """Attach a :class:`TelemetryHandler` to ``loggers`` (``""`` is the root) and return it.
+
+    Secrets are redacted before a record becomes a signal: secret query parameters in the
+    message (uvicorn's access lines: ``GET /items?token=[REDACTED]&page=2``) and the exception's
+    message, and secret ``extra=`` keys, by ``redact_keys`` (names and glob patterns,
+    :data:`~telemetry.DEFAULT_REDACT_KEYS` by default; ``None`` turns this off).
 
     Records at ``level`` and above become signals on ``hub`` (default: the default hub at the
     time of each record). A logger whose effective level is above ``level`` is lowered to it,
     so that the records get through at all; :func:`uninstall_logging_bridge` restores it.
     The default loggers are the root and uvicorn's ``uvicorn`` and ``uvicorn.access``, which do
-    not propagate to the root.
+    not propagate to the root. A logger that already has a :class:`TelemetryHandler` for the
+    same hub (or for the default hub), as :func:`~telemetry.integrations.uvicorn.uvicorn_log_config`
+    gives uvicorn's, is left as it is, so that no record is bridged twice.
     """
     number = logging_level(level)
     names = [loggers] if isinstance(loggers, str) else list(loggers)
     for n in names:
         if not isinstance(n, str):
             raise ConfigError("loggers", f"must be logger names, got {n!r}")
-    handler = TelemetryHandler(number, hub=hub)
+    handler = TelemetryHandler(number, hub=hub, redact_keys=redact_keys)
     for n in names:
         logger = logging.getLogger(n or None)
+        if any(_same_bridge(h, hub) for h in logger.handlers):
+            continue  # bridged already (uvicorn_log_config, say): once is enough
         previous = logger.level
         logger.addHandler(handler)
         if logger.getEffectiveLevel() > number:
@@ -260,6 +304,11 @@ def install_logging_bridge(
         handler._attached.append((logger, previous, logger.level))
     _installed.append(handler)
     return handler
+
+
+def _same_bridge(handler: logging.Handler, hub: Telemetry | None) -> bool:
+    """Whether ``handler`` bridges to the same hub as a new bridge for ``hub`` would."""
+    return isinstance(handler, TelemetryHandler) and (handler.hub is None or handler.hub is hub)
 
 
 def uninstall_logging_bridge(handler: TelemetryHandler | None = None) -> None:

@@ -1,7 +1,7 @@
 """An append-only file that writes whole batches and notices when it is moved or deleted.
 
 :class:`AppendFile` is an :class:`io.FileIO` whose ``write`` is the file sink's whole per-batch
-job, so that aiofiles runs all of it in one thread hop:
+job, so that a writer thread runs all of it in one hand-over:
 
 - the batch goes out with one ``write(2)`` on an ``O_APPEND`` descriptor, so batches from
   several processes sharing the file never interleave (see below);
@@ -36,17 +36,33 @@ __all__ = ["AppendFile", "fsync_dir"]
 
 
 class AppendFile(io.FileIO):
-    """``path`` opened for appending (created with ``file_mode`` if missing)."""
+    """``path`` opened for appending (created with ``file_mode`` if missing).
 
-    def __init__(self, path: str, file_mode: int, *, fsync_each: bool = False) -> None:
+    A symbolic link at ``path`` is refused (``OSError`` ``ELOOP``) unless ``follow_symlinks``:
+    whoever can put a link in the log folder could otherwise make the sink append to any file
+    it may write. Moves are then judged by the link itself (``lstat``), so a link put in place
+    of the file later is noticed, and refused at the reopen.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        file_mode: int,
+        *,
+        fsync_each: bool = False,
+        follow_symlinks: bool = False,
+    ) -> None:
+        nofollow = 0 if follow_symlinks else os.O_NOFOLLOW
+
         def opener(p: str, flags: int) -> int:
-            return os.open(p, flags | os.O_APPEND | os.O_CLOEXEC, file_mode)
+            return os.open(p, flags | os.O_APPEND | os.O_CLOEXEC | nofollow, file_mode)
 
         # "a+" (read/write) so that a torn batch can be read back before it is taken back.
         super().__init__(path, "a+b", opener=opener)
         st = os.fstat(self.fileno())
         self.path = path
         self.fsync_each = fsync_each
+        self.follow_symlinks = follow_symlinks
         self.ident = (st.st_dev, st.st_ino)
         #: Whether this is a regular file (rotation and moves mean nothing for a FIFO).
         self.regular = stat.S_ISREG(st.st_mode)
@@ -66,7 +82,7 @@ class AppendFile(io.FileIO):
         try:
             while done < len(view):
                 done += os.write(fd, view[done:])
-            if self.fsync_each:
+            if self.fsync_each and self.regular:  # a FIFO cannot be synced
                 os.fsync(fd)
         except OSError:
             if done:
@@ -102,7 +118,7 @@ class AppendFile(io.FileIO):
                 errno.ENOENT, "the file was deleted while being written; reopening", self.path
             )
         try:
-            now = os.stat(self.path)
+            now = os.stat(self.path) if self.follow_symlinks else os.lstat(self.path)
         except FileNotFoundError:
             self.moved = True
             return
@@ -112,7 +128,7 @@ class AppendFile(io.FileIO):
     def names_this_file(self) -> bool:
         """Whether the path still names this file (a fresh ``stat``)."""
         try:
-            now = os.stat(self.path)
+            now = os.stat(self.path) if self.follow_symlinks else os.lstat(self.path)
         except FileNotFoundError:
             return False
         return (now.st_dev, now.st_ino) == self.ident

@@ -11,11 +11,12 @@ A sink never calls back into the hub.
 from __future__ import annotations
 
 import abc
+import inspect
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from .._errors import ClosedError
+from .._errors import ClosedError, ConfigError
 from .._signal import Signal
 
 __all__ = ["Sink", "SinkState"]
@@ -34,6 +35,16 @@ class Sink(abc.ABC):
         self._drops: Counter[str] = Counter()
         #: Sink-specific counters (reconnects, truncations, ...), shown in handler stats.
         self.counters: Counter[str] = Counter()
+
+    def _reject_unknown(self, unknown: Mapping[str, object]) -> None:
+        """ConfigError for the first option the sink's constructor does not take (subclasses
+        take ``**unknown: Never`` and call this), naming the options it takes."""
+        if not unknown:
+            return
+        params = inspect.signature(type(self).__init__).parameters.values()
+        kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        allowed = [p.name for p in params if p.kind in kinds and p.name != "self"]
+        raise ConfigError.unknown(next(iter(unknown)), allowed, what=type(self).__name__)
 
     async def open(self) -> None:
         """Acquire what the sink needs (file, socket). Raises ``TelemetryError`` when it cannot."""
@@ -95,6 +106,14 @@ class Sink(abc.ABC):
     def count_drop(self, reason: str, n: int = 1) -> None:
         """Record signals of the current batch that this sink could not deliver."""
         self._drops[reason] += n
+
+    def note_repaired(self, source: object) -> None:
+        """Move the count of signals that ``source`` (a format or encoder with a ``repaired``
+        attribute) wrote with bad values replaced into ``counters["bad_values"]``."""
+        n = getattr(source, "repaired", 0)
+        if n:
+            source.repaired = 0  # type: ignore[attr-defined]
+            self.counters["bad_values"] += n
 
     def take_drops(self) -> Counter[str]:
         """Return and reset the drops recorded since the last call (the handler's job)."""

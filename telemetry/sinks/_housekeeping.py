@@ -38,19 +38,29 @@ GZIP_LEVEL = 6
 _CHUNK = 1 << 20
 
 
-def gzip_file(src: Path, *, fsync: bool, file_mode: int = 0o640, level: int = GZIP_LEVEL) -> Path:
+def gzip_file(
+    src: Path,
+    *,
+    fsync: bool,
+    file_mode: int = 0o640,
+    level: int = GZIP_LEVEL,
+    follow_symlinks: bool = False,
+) -> Path:
     """Compress ``src`` to ``src.gz`` through a temporary name; remove ``src``; return the .gz.
 
-    The .gz is created with ``file_mode``, like the file it replaces.
+    The .gz is created with ``file_mode``, like the file it replaces. A symbolic link at
+    ``src`` or at the temporary name is not followed (``OSError`` ``ELOOP``) unless
+    ``follow_symlinks``.
     """
     dst = src.with_name(src.name + GZ_SUFFIX)
     tmp = src.with_name(f"{src.name}{GZ_SUFFIX}.{os.getpid()}.tmp")
+    nofollow = 0 if follow_symlinks else os.O_NOFOLLOW
 
     def opener(path: str, flags: int) -> int:
-        return os.open(path, flags | os.O_CLOEXEC, file_mode)
+        return os.open(path, flags | os.O_CLOEXEC | nofollow, file_mode)
 
     try:
-        with open(src, "rb") as fin, open(tmp, "wb", opener=opener) as fout:
+        with open(src, "rb", opener=opener) as fin, open(tmp, "wb", opener=opener) as fout:
             st = os.fstat(fin.fileno())
             with gzip.GzipFile(
                 filename=src.name, mode="wb", compresslevel=level, fileobj=fout, mtime=st.st_mtime
@@ -118,8 +128,10 @@ class Housekeeper:
         file_mode: int,
         clock: Callable[[], float],
         counters: Counter[str],
+        follow_symlinks: bool = False,
     ) -> None:
         self.template = template
+        self.follow_symlinks = follow_symlinks
         self.file_mode = file_mode
         self.compress = compress
         self.keep = keep
@@ -211,7 +223,12 @@ class Housekeeper:
         still: list[Path] = []
         for path in self._waiting:
             try:
-                gzip_file(path, fsync=self.fsync, file_mode=self.file_mode)
+                gzip_file(
+                    path,
+                    fsync=self.fsync,
+                    file_mode=self.file_mode,
+                    follow_symlinks=self.follow_symlinks,
+                )
             except FileNotFoundError:
                 continue  # deleted meanwhile (retention, a person): nothing to compress
             except OSError as exc:

@@ -18,15 +18,18 @@ from typing import Any
 import msgspec
 
 from .._signal import ErrorInfo, Level, Signal
-from ..formats._safe import enc_hook, safe_repr, safe_value
+from ..formats._safe import placeholder_signal, repair_signal, repr_checked, safe_value
 
 __all__ = [
     "FIELD_NAME_MAX",
     "MAX_FIELDS",
+    "PROTECTED",
+    "PROTECTED_PREFIXES",
     "RESERVED",
     "JournalEncoder",
     "field_name",
     "format_traceback",
+    "is_protected",
 ]
 
 #: Longest journal field name.
@@ -121,23 +124,9 @@ def _priority(level: str) -> bytes:
 
 
 def format_traceback(err: ErrorInfo) -> str:
-    """A Python-style traceback text for an :class:`~telemetry.ErrorInfo`, causes first."""
-    chain = []
-    node: ErrorInfo | None = err
-    while node is not None:
-        chain.append(node)
-        node = node.cause
-    parts = []
-    for info in reversed(chain):
-        lines = []
-        if info.frames:
-            lines.append("Traceback (most recent call last):")
-            lines.extend(
-                f'  File "{fr.file}", line {fr.line}, in {fr.function}' for fr in info.frames
-            )
-        lines.append(f"{info.type}: {info.message}" if info.message else info.type)
-        parts.append("\n".join(lines))
-    return "\n\nThe above exception led to the following exception:\n\n".join(parts)
+    """A Python-style traceback text for an :class:`~telemetry.ErrorInfo`, causes first
+    (:meth:`ErrorInfo.traceback`)."""
+    return err.traceback()
 
 
 #: Every name the sink may write itself; data and context keys never take them.
@@ -171,6 +160,29 @@ RESERVED = frozenset(
 )
 
 
+#: Fields journald's tools read as facts about an entry (``journalctl -u`` matches ``UNIT``,
+#: ``OBJECT_SYSTEMD_UNIT`` and ``COREDUMP_UNIT``; ``-o short`` shows ``SYSLOG_PID`` as the pid;
+#: ``OBJECT_*`` describe another process; coredump and syslog tooling trust their own): a data
+#: or context key that would make one of them is written under ``DATA_`` / ``CTX_`` instead,
+#: unless the sink's ``allow_fields`` names it.
+PROTECTED = frozenset(
+    {
+        "UNIT",
+        "USER_UNIT",
+        "INVOCATION_ID",
+        "USER_INVOCATION_ID",
+        "DOCUMENTATION",
+    }
+)
+#: Prefixes of protected fields (see :data:`PROTECTED`).
+PROTECTED_PREFIXES = ("OBJECT_", "COREDUMP_", "SYSLOG_", "SYSTEMD_")
+
+
+def is_protected(name: str) -> bool:
+    """Whether journald's tools treat the field ``name`` as a fact about the entry."""
+    return name in PROTECTED or name.startswith(PROTECTED_PREFIXES)
+
+
 class JournalEncoder:
     """Turns a signal into one native-protocol journal entry (see the module docstring).
 
@@ -185,21 +197,36 @@ class JournalEncoder:
         identifier: str,
         message_ids: Mapping[str, str] | None = None,
         counters: Counter[str] | None = None,
+        allow_fields: frozenset[str] = frozenset(),
     ) -> None:
         self.counters: Counter[str] = Counter() if counters is None else counters
+        self.allow_fields = allow_fields
         self._identifier = bytearray()
         _put_text(self._identifier, b"SYSLOG_IDENTIFIER", identifier)
         self._message_ids = {
             sig_id: b"MESSAGE_ID=" + mid.encode("ascii") + b"\n"
             for sig_id, mid in (message_ids or {}).items()
         }
-        self._json = msgspec.json.Encoder(enc_hook=enc_hook)
+        self._json = msgspec.json.Encoder(enc_hook=self._hook)
         # Key -> sanitised segment ("" when it has no letter or digit); path -> field name.
         self._segments: dict[str, str] = {}
         self._names: dict[tuple[str, str], str] = {}
 
     def encode(self, sig: Signal) -> bytes:
-        """The journal entry for ``sig``."""
+        """The journal entry for ``sig``; a signal with a value that cannot be written (a key
+        whose ``__str__`` raises, an int of thousands of digits) has it replaced, and is
+        counted in ``counters["bad_values"]``."""
+        try:
+            return self._entry(sig)
+        except Exception:
+            pass
+        self.counters["bad_values"] += 1
+        try:
+            return self._entry(repair_signal(sig))
+        except Exception:
+            return self._entry(placeholder_signal(sig))
+
+    def _entry(self, sig: Signal) -> bytes:
         out = bytearray()
         text = _put_text
         msg = sig.msg if sig.msg is not None else (sig.id if sig.id is not None else sig.kind)
@@ -259,6 +286,8 @@ class JournalEncoder:
         name = names.get((prefix, raw))
         if name is None:
             name = _finish(raw, prefix)
+            if is_protected(name) and name not in self.allow_fields:
+                name = _finish(prefix + name, prefix)
             if len(names) < _NAME_CACHE_MAX:
                 names[(prefix, raw)] = name
         return name
@@ -305,6 +334,12 @@ class JournalEncoder:
         else:
             _put(out, bname, self._to_json(value))
 
+    def _hook(self, obj: object) -> str:
+        text, ok = repr_checked(obj)
+        if not ok:
+            self.counters["bad_values"] += 1
+        return text
+
     def _to_json(self, value: Any) -> bytes:
         """``value`` as JSON; made safe first when msgspec refuses it, its repr as a last
         resort (an integer wider than 64 bits)."""
@@ -312,10 +347,11 @@ class JournalEncoder:
             return self._json.encode(value)
         except _JSON_ERRORS:
             pass
+        self.counters["bad_values"] += 1
         try:
             return self._json.encode(safe_value(value))
         except _JSON_ERRORS:
-            return _utf8(safe_repr(value))
+            return _utf8(self._hook(value))
 
 
 class _Fields:

@@ -53,8 +53,9 @@ def first_free(
         path = name_for(n)
         if (
             path != taken
-            and not path.exists()
-            and not path.with_name(path.name + GZ_SUFFIX).exists()
+            # lexists: a symbolic link, even a dangling one, takes the name
+            and not os.path.lexists(path)
+            and not os.path.lexists(path.with_name(path.name + GZ_SUFFIX))
         ):
             return path
     raise FileExistsError(errno.EEXIST, "no free name for a finished file", str(name_for(0)))

@@ -18,11 +18,12 @@ import msgspec
 
 from .._errors import ConfigError
 from .._signal import Level, Signal
-from ..formats._safe import enc_hook, safe_repr, safe_value
+from ..formats._safe import Repairs, safe_value
 
 __all__ = [
     "DEFAULT_SD_ID",
     "FACILITIES",
+    "TRUNCATION_MARK",
     "Rfc3164Formatter",
     "Rfc5424Formatter",
     "escape_msg",
@@ -56,6 +57,10 @@ FACILITIES: dict[str, int] = {
     "solaris-cron": 15,
     **{f"local{i}": 16 + i for i in range(8)},
 }
+
+#: Ends the text of a message that was cut to fit ``max_message_size``.
+TRUNCATION_MARK = "[truncated]"
+_MARK = TRUNCATION_MARK.encode("ascii")
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _BOM = b"\xef\xbb\xbf"
@@ -168,15 +173,16 @@ def _items(sig: Signal) -> list[tuple[Any, Any]]:
     return items
 
 
-class _Base:
+class _Base(Repairs):
     """What both formats share: PRI, value rendering, bounded caches of sanitised names."""
 
     def __init__(self, *, facility: int, app_name: str, hostname: str | None) -> None:
+        super().__init__()
         self.facility = facility
         self.app_name = app_name
         self.hostname = hostname
         self._pri = {label: f"<{facility * 8 + sev}>" for label, sev in _SEVERITY.items()}
-        self._json = msgspec.json.Encoder(enc_hook=enc_hook)
+        self._json = msgspec.json.Encoder(enc_hook=self.enc_hook)
         self._names: dict[str, str] = {}
         self._hosts: dict[str, str] = {}
 
@@ -192,13 +198,14 @@ class _Base:
         try:
             return self._json.encode(v).decode("utf-8")
         except (RecursionError, TypeError, ValueError, msgspec.EncodeError, OverflowError):
+            self.repaired += 1
             return self._json.encode(safe_value(v)).decode("utf-8")
 
     def param_name(self, key: Any) -> str:
         """The PARAM-NAME (or logfmt key) for ``key``, cached."""
         name = self._names.get(key) if isinstance(key, str) else None
         if name is None:
-            name = sd_name(key if isinstance(key, str) else safe_repr(key))
+            name = sd_name(key if isinstance(key, str) else self.repr(key))
             if isinstance(key, str) and len(self._names) < _CACHE_MAX:
                 self._names[key] = name
         return name
@@ -299,21 +306,25 @@ class Rfc5424Formatter(_Base):
     def _truncate(self, head: str, params: list[str], body: bytes, limit: int) -> bytes:
         # Cut the message text first; if the header and structured data alone are too long,
         # drop parameters from the end (keeping the SD element well formed), and only as a
-        # last resort cut what is left at a character boundary.
+        # last resort cut what is left at a character boundary. The text then ends with the
+        # mark, so that a reader knows there was more.
         head_b = head.encode("ascii")
+        room = limit - len(_MARK) - 1  # the space before the text, the mark after it
         encoded = [p.encode("utf-8", "backslashreplace") for p in params]
         sd_open = b"[" + self.sd_id.encode("ascii")
         size = len(head_b) + len(sd_open) + sum(map(len, encoded)) + 1
-        while encoded and size > limit:
+        while encoded and size > room:
             size -= len(encoded.pop())
         sd = sd_open + b"".join(encoded) + b"]" if encoded else b"-"
         out = head_b + sd
-        room = limit - len(out) - 1
-        if room > 0 and body:
-            cut = truncate_utf8(body, room)
-            if cut and cut != _BOM:
-                out += b" " + cut
-        return truncate_utf8(out, limit)
+        text = b""
+        if body and room - len(out) > 0:
+            text = truncate_utf8(body, room - len(out))
+            if text == _BOM:
+                text = b""
+        if len(out) > room:  # the header alone is too long: nothing but the mark is whole
+            return truncate_utf8(out, limit - len(_MARK) - 1) + b" " + _MARK
+        return out + b" " + text + _MARK
 
 
 class Rfc3164Formatter(_Base):
@@ -368,4 +379,4 @@ class Rfc3164Formatter(_Base):
         out = (head + " ".join(parts)).encode("utf-8", "backslashreplace")
         if limit is None or len(out) <= limit:
             return out, False
-        return truncate_utf8(out, limit), True
+        return truncate_utf8(out, limit - len(_MARK)) + _MARK, True

@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from typing import IO, Literal
+from typing import IO, Literal, Never
 
 from .._errors import ConfigError, SinkError
 from .._signal import Signal
@@ -46,7 +46,8 @@ class ConsoleSink(Sink):
 
     ``format="auto"`` (the default) writes coloured text when the stream is a terminal and JSON
     lines when it is not (a pipe, a file, a container log collector), unless
-    ``TELEMETRY_FORMAT`` names a format. ``NO_COLOR`` and ``FORCE_COLOR`` are honoured. Batches
+    ``TELEMETRY_FORMAT`` names a format. ``NO_COLOR`` and ``FORCE_COLOR`` are honoured. In
+    text, a signal that carries an exception is followed by its traceback, indented. Batches
     are written by the sink's own thread, one call for all the batches waiting, so a stalled
     terminal or pipe never stalls the event loop, and ``aclose(timeout=...)`` returns even
     while a write is stuck.
@@ -54,8 +55,15 @@ class ConsoleSink(Sink):
 
     kind = "console"
 
-    def __init__(self, stream: IO[str] | None = None, *, format: ConsoleFormat = "auto") -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        format: ConsoleFormat = "auto",
+        **unknown: Never,
+    ) -> None:
         super().__init__()
+        self._reject_unknown(unknown)
         if format not in _CONSOLE_FORMATS:
             raise ConfigError.choice("format", format, _CONSOLE_FORMATS)
         self._stream = stream
@@ -80,9 +88,9 @@ class ConsoleSink(Sink):
                     raise ConfigError.choice("TELEMETRY_FORMAT", name, _CONSOLE_FORMATS)
             if name == "auto":
                 colour = _wants_colour(self.stream)
-                self._format = TextFormat(colour=True) if colour else JsonFormat()
+                self._format = TextFormat(colour=True, traceback=True) if colour else JsonFormat()
             elif name == "text":
-                self._format = TextFormat(colour=_wants_colour(self.stream))
+                self._format = TextFormat(colour=_wants_colour(self.stream), traceback=True)
             elif name == "logfmt":
                 self._format = LogfmtFormat()
             else:
@@ -92,7 +100,9 @@ class ConsoleSink(Sink):
     async def write(self, batch: Sequence[Signal]) -> None:
         """Encode the batch on the loop (a slice per step), then wait, without blocking the
         loop, until the sink's thread has written it."""
-        data = await self._slicer.encode(self._choose(), batch)
+        fmt = self._choose()
+        data = await self._slicer.encode(fmt, batch)
+        self.note_repaired(fmt)
         await self._writer.write(data)
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
@@ -102,7 +112,9 @@ class ConsoleSink(Sink):
         :data:`WRITE_SYNC_WAIT_S` (the exit fallback then counts the batch as dropped instead
         of hanging the exit).
         """
-        data = self._choose().encode_batch(batch)
+        fmt = self._choose()
+        data = fmt.encode_batch(batch)
+        self.note_repaired(fmt)
         if not self._emitting.acquire(timeout=WRITE_SYNC_WAIT_S):
             raise SinkError("console stream does not accept writes (a stalled pipe?)")
         try:

@@ -12,8 +12,10 @@ Who does what, and on which thread (the measurements behind it are in ``docs/sin
   thread has to wait for the GIL whenever the loop is busy (up to the switch interval, 5 ms,
   twice per write), so that under a flood of calls it wrote next to nothing. A larger batch,
   a FIFO, an fsync per batch, or any write after one that took longer than
-  :data:`SLOW_WRITE_S` (the disk throttling its writers) goes to a thread instead (aiofiles,
-  one hop), until :data:`SLOW_WRITE_BACKOFF_S` later a write on the loop is tried again;
+  :data:`SLOW_WRITE_S` (the disk throttling its writers) goes to the sink's own daemon thread
+  instead (:class:`~telemetry.sinks._writer.WriterThread`, one hand-over), until
+  :data:`SLOW_WRITE_BACKOFF_S` later a write on the loop is tried again; a write stuck in that
+  thread (a FIFO nobody reads, a hung network mount) never holds up the close or the exit;
 - an event (open, reopen after a move or a deletion, rotation) is one ``anyio.to_thread`` hop:
   rename, open, fsync, all together, once per event;
 - compression and retention run on the :class:`~telemetry.sinks._housekeeping.Housekeeper`'s
@@ -36,10 +38,9 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Never
 
 import anyio.to_thread
-from aiofiles.threadpool.binary import AsyncFileIO
 
 from .._errors import ClosedError, ConfigError, SinkError
 from .._signal import Signal
@@ -51,6 +52,7 @@ from ._encode import Slicer
 from ._housekeeping import Housekeeper
 from ._naming import PathTemplate, first_free
 from ._rotation import Interval, next_boundary, parse_duration, parse_interval, parse_size
+from ._writer import WriterThread
 
 __all__ = [
     "DEFAULT_FILE_MODE",
@@ -106,6 +108,11 @@ class FileSink(Sink):
     newest) and ``max_age`` (``"7d"``, seconds or a timedelta) delete old ones. ``clock``
     (epoch seconds) drives boundaries, names and ages, so tests can move time.
 
+    A symbolic link at ``path`` is refused (at open, a :class:`ConfigError`; put there later,
+    the reopen fails and the signals are counted as ``sink_error``), and so is one at a file
+    being compressed, unless ``follow_symlinks=True``: otherwise anyone who can write to the
+    log folder could make the sink append to any file it may write.
+
     A file moved away (logrotate) or deleted is noticed after the next write and reopened,
     without losing the batch. Several processes may share one file and even rotate it: each
     notices the move and follows, but file sizes are then approximate; prefer ``{pid}`` or an
@@ -127,9 +134,12 @@ class FileSink(Sink):
         keep: int | None = None,
         max_age: float | str | timedelta | None = None,
         compress: Compression | None = None,
+        follow_symlinks: bool = False,
         clock: Callable[[], float] = time.time,
+        **unknown: Never,
     ) -> None:
         super().__init__()
+        self._reject_unknown(unknown)
         if format not in FORMATS:
             raise ConfigError.choice("format", format, FORMATS)
         if fsync not in _FSYNC:
@@ -170,6 +180,8 @@ class FileSink(Sink):
         self.fsync = fsync
         self.utc = bool(utc)
         self.compress = compress
+        #: Whether a symbolic link at the log path (or at a file being compressed) is followed.
+        self.follow_symlinks = bool(follow_symlinks)
         self._clock = clock
         #: The file being written now (the template rendered at construction, again at open).
         self.path: Path = self.template.render(clock(), utc=self.utc)
@@ -182,9 +194,10 @@ class FileSink(Sink):
             file_mode=file_mode,
             clock=clock,
             counters=self.counters,
+            follow_symlinks=self.follow_symlinks,
         )
         self._raw: AppendFile | None = None
-        self._file: AsyncFileIO | None = None
+        self._writer = WriterThread(self._write_in_thread, name="aiotelemetry-file")
         self._lock = asyncio.Lock()
         self._next_rotation = math.inf
         self._rotation_retry_at = 0.0  # time.monotonic(); rotations wait until then
@@ -223,6 +236,12 @@ class FileSink(Sink):
                 "path", f"must name a file, but {str(self.path)!r} is a directory"
             ) from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP and not self.follow_symlinks:
+                raise ConfigError(
+                    "path",
+                    f"must not be a symbolic link, but {str(self.path)!r} is one "
+                    "(follow_symlinks=True writes through it)",
+                ) from exc
             raise ConfigError(
                 "path", f"must be a file that can be created and appended to: {exc}"
             ) from exc
@@ -246,15 +265,25 @@ class FileSink(Sink):
         return target
 
     def _open_file(self, path: Path) -> AppendFile:
-        raw = AppendFile(str(path), self.file_mode, fsync_each=self.fsync == "batch")
+        raw = AppendFile(
+            str(path),
+            self.file_mode,
+            fsync_each=self.fsync == "batch",
+            follow_symlinks=self.follow_symlinks,
+        )
         self._dir_dirty = True
         return raw
 
     def _use(self, raw: AppendFile | None) -> None:
-        # aiofiles does a write that must not run on the loop in the loop's executor; the raw
-        # file is what the loop and the exit fallback write to directly.
+        # The file the loop, the writer thread and the exit fallback write to.
         self._raw = raw
-        self._file = None if raw is None else AsyncFileIO(raw, loop=None, executor=None)
+
+    def _write_in_thread(self, data: bytes) -> None:
+        """The writer thread's call (the lock is held by the write that handed ``data`` over)."""
+        raw = self._raw
+        if raw is None:
+            raise FileNotFoundError(errno.ENOENT, "the file is not open", str(self.path))
+        raw.write(data)
 
     def _schedule(self, now: float) -> None:
         if self.rotate_every is not None:
@@ -276,6 +305,7 @@ class FileSink(Sink):
         """
         self._check_open()
         data = await self._slicer.encode(self.format, batch)
+        self.note_repaired(self.format)
         async with self._lock:
             try:
                 if self._event_due(len(data)):
@@ -284,8 +314,7 @@ class FileSink(Sink):
                     self._append_here(data)
                 else:
                     self.counters["thread_writes"] += 1
-                    assert self._file is not None
-                    await self._file.write(data)
+                    await self._writer.write(data)
             except OSError as exc:
                 raise self._failed(exc) from exc
             if self._failures:
@@ -323,6 +352,7 @@ class FileSink(Sink):
         """Encode and append the batch on the calling thread (exit fallback, sync mode)."""
         self._check_open()
         data = self.format.encode_batch(batch)  # no loop to yield to: in one go
+        self.note_repaired(self.format)
         try:
             if self._event_due(len(data)):
                 self._handle_event(len(data))
@@ -450,7 +480,7 @@ class FileSink(Sink):
 
     def _sync(self) -> None:
         raw = self._raw
-        if raw is not None and not raw.closed:
+        if raw is not None and not raw.closed and raw.regular:  # a FIFO cannot be synced
             os.fsync(raw.fileno())
         if self._dir_dirty:
             self._dir_dirty = False
@@ -459,7 +489,7 @@ class FileSink(Sink):
     def _close_file(self, raw: AppendFile) -> None:
         """Close a file we are done with; fsync it first unless it was deleted or "never"."""
         try:
-            if self.fsync != "never" and not raw.gone:
+            if self.fsync != "never" and not raw.gone and raw.regular:
                 os.fsync(raw.fileno())
         except OSError as exc:
             warn(f"file-fsync:{raw.path}", f"file sink could not fsync {raw.path!r}: {exc}")
@@ -477,6 +507,7 @@ class FileSink(Sink):
                 fsync_dir(self.path.parent)
 
     async def _aclose(self) -> None:
+        self._writer.stop()
         async with self._lock:
             await anyio.to_thread.run_sync(self._close_now)
         await self._housekeeper.wait()
@@ -500,6 +531,7 @@ class FileSink(Sink):
         """In a forked child: fresh lock and housekeeping thread; the child's hub reopens the
         file, and a ``{pid}`` path then names the child's own file."""
         self._lock = asyncio.Lock()
+        self._writer.after_fork()
         self._housekeeper.after_fork()
         if self.template.has_pid:
             self.path = self.template.render(self._clock(), utc=self.utc)

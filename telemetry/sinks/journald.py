@@ -49,7 +49,12 @@ What an entry holds:
   (``"日本"``, ``""``) cannot be named: the field is left out and counted in
   ``counters["invalid_fields"]``. journald refuses whole entries of 1024 fields or more, so
   fields past :data:`MAX_FIELDS` are left out and counted in ``counters["excess_fields"]``.
-  Data keys may set well-known journal fields on purpose: ``errno=2`` is ``ERRNO=2``.
+  Data keys may set well-known journal fields on purpose (``errno=2`` is ``ERRNO=2``), but
+  not those journald's tools treat as facts about the entry (:data:`PROTECTED`: ``UNIT``,
+  ``USER_UNIT``, ``OBJECT_*``, ``COREDUMP_*``, ``SYSLOG_*``, ...): keys often come from
+  request data, and ``unit="x.service"`` would file the entry under ``journalctl -u
+  x.service``. Such a key is written under ``DATA_`` (or ``CTX_``): ``DATA_UNIT``. Name the
+  fields your code sets on purpose in ``allow_fields=("UNIT",)`` to write them as they are.
 
 Transport: a value with a newline or a NUL byte, and every bytes value, uses the protocol's
 length-prefixed binary form; the rest ``KEY=VALUE``. An entry over ``max_datagram`` bytes
@@ -82,7 +87,8 @@ import select
 import socket
 import sys
 import uuid
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from typing import Never
 
 from .._errors import ConfigError, SinkError
 from .._signal import Signal
@@ -91,6 +97,8 @@ from ._base import Sink
 from ._journal import (
     FIELD_NAME_MAX,
     MAX_FIELDS,
+    PROTECTED,
+    PROTECTED_PREFIXES,
     RESERVED,
     JournalEncoder,
     field_name,
@@ -105,6 +113,8 @@ __all__ = [
     "FIELD_NAME_MAX",
     "MAX_ENTRY_SIZE",
     "MAX_FIELDS",
+    "PROTECTED",
+    "PROTECTED_PREFIXES",
     "RESERVED",
     "JournalEncoder",
     "JournaldSink",
@@ -210,8 +220,11 @@ class JournaldSink(Sink):
         max_datagram: int = DEFAULT_MAX_DATAGRAM,
         sndbuf: int = DEFAULT_SNDBUF,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT_S,
+        allow_fields: Iterable[str] = (),
+        **unknown: Never,
     ) -> None:
         super().__init__()
+        self._reject_unknown(unknown)
         if namespace is not None:
             if path is not None:
                 raise ConfigError("namespace", "cannot be given together with path")
@@ -250,8 +263,21 @@ class JournaldSink(Sink):
         self.max_datagram = max_datagram
         self.sndbuf = sndbuf
         self.send_timeout = None if send_timeout is None else float(send_timeout)
+        if isinstance(allow_fields, str) or not all(
+            isinstance(f, str) and field_name(f) == f for f in allow_fields
+        ):
+            raise ConfigError(
+                "allow_fields",
+                "must be journal field names (A-Z, 0-9, _, not starting with _ or a digit), "
+                f"for example ('UNIT',); got {allow_fields!r}",
+            )
+        #: Trusted-looking fields that data and context may set as they are.
+        self.allow_fields = frozenset(allow_fields)
         self.encoder = JournalEncoder(
-            identifier=identifier, message_ids=self.message_ids, counters=self.counters
+            identifier=identifier,
+            message_ids=self.message_ids,
+            counters=self.counters,
+            allow_fields=self.allow_fields,
         )
         self._sock: socket.socket | None = None
         # A batch that failed part-way, and how much of it journald already has: the handler

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Never
 
 from .._errors import ConfigError
 from .._signal import Signal
@@ -20,8 +21,9 @@ class MemorySink(Sink):
 
     kind = "memory"
 
-    def __init__(self, *, maxlen: int | None = None) -> None:
+    def __init__(self, *, maxlen: int | None = None, **unknown: Never) -> None:
         super().__init__()
+        self._reject_unknown(unknown)
         if maxlen is not None and maxlen < 1:
             raise ConfigError("maxlen", f"must be >= 1 or None, got {maxlen!r}")
         self.maxlen = maxlen

@@ -43,9 +43,17 @@ To check what arrives, run a throwaway rsyslog in the foreground that prints wha
 
 and point ``SyslogSink("127.0.0.1", transport="tcp", port=5514)`` (or ``"udp"``) at it.
 
-Delivery. Datagrams (unix socket, UDP) are sent one per message; a message longer than
-``max_message_size`` (2048 bytes for UDP, 8192 for the unix socket) is cut at a UTF-8 boundary
-and counted in ``counters["truncated"]``. UDP itself may lose datagrams without anyone knowing.
+Delivery. Datagrams (unix socket, UDP) are sent one per message; over TCP each message is
+framed by octet counting (``LEN SP MSG``, RFC 6587). A message longer than
+``max_message_size`` (2048 bytes for UDP, 8192 for the unix socket, 8096 over TCP) is cut at a UTF-8
+boundary, ends with ``[truncated]`` and is counted in ``counters["truncated"]``: a receiver
+cuts a longer frame itself and reads the rest as new records, which a value could forge.
+No message, key or value can carry a record boundary in either framing: control characters
+(newline, NUL, ...) are escaped, and the frame length always matches the bytes sent.
+UDP has no acknowledgement: a datagram the receiver's socket buffer cannot take is lost, and
+neither the sink nor anyone else can know or count it. The sink sends a batch
+:data:`UDP_SLICE` datagrams at a time, :data:`UDP_PAUSE_S` apart, so that a burst does not
+overrun a receiver on the same host; use TCP when every message must be accounted for.
 TCP connects on the first write, and after the receiver goes away it reconnects with a backoff
 (doubling up to ``max_backoff``). A write keeps the signals it could not send and tries again
 until ``timeout`` seconds have passed; what is still unsent then is dropped and counted as
@@ -78,17 +86,19 @@ import ssl
 import sys
 import time
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Never
 
 import anyio.to_thread
 
 from .._errors import ConfigError, SinkError
 from .._signal import Signal
 from .._warn import warn
+from ..formats._safe import placeholder_signal, repair_signal
 from ._base import Sink
 from ._syslog_format import (
     DEFAULT_SD_ID,
     FACILITIES,
+    TRUNCATION_MARK,
     Rfc3164Formatter,
     Rfc5424Formatter,
     check_name,
@@ -102,6 +112,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_SD_ID",
     "DEFAULT_SOCKET_PATH",
+    "DEFAULT_TCP_MAX_MESSAGE",
     "DEFAULT_TIMEOUT_S",
     "DEFAULT_TLS_PORT",
     "DEFAULT_UDP_MAX_MESSAGE",
@@ -109,6 +120,7 @@ __all__ = [
     "FACILITIES",
     "SYSLOG_FORMATS",
     "TRANSPORTS",
+    "TRUNCATION_MARK",
     "SyslogSink",
 ]
 
@@ -127,6 +139,11 @@ DEFAULT_TLS_PORT = 6514
 DEFAULT_UDP_MAX_MESSAGE = 2048
 #: rsyslog's default maxMessageSize; journald takes more.
 DEFAULT_UNIX_MAX_MESSAGE = 8192
+#: The longest message rsyslog takes over TCP with its default settings (maxMessageSize 8 KiB
+#: keeps 8096 bytes of a frame, as measured with rsyslog 8.2302); syslog-ng's default (64 KiB)
+#: takes it too. A receiver that gets a longer frame cuts it and reads the rest as records of
+#: their own, forged ones included: the sink must never send more than the receiver takes.
+DEFAULT_TCP_MAX_MESSAGE = 8096
 #: The largest UDP payload over IPv4.
 MAX_DATAGRAM = 65507
 #: Smallest message every receiver must accept (RFC 5424 section 6.1).
@@ -137,6 +154,14 @@ DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_MAX_BACKOFF_S = 1.0
 #: First wait between connection attempts; it doubles after every failure.
 INITIAL_BACKOFF_S = 0.05
+#: UDP datagrams sent back to back before the sink pauses: a receiver on the same host (or
+#: behind a switch) has a socket buffer of a few hundred datagrams, and a burst larger than it
+#: can drain is lost without anyone knowing, since UDP has no acknowledgement. A batch goes
+#: out a slice at a time, :data:`UDP_PAUSE_S` apart, which also lets the receiver's thread
+#: run on a busy machine.
+UDP_SLICE = 32
+#: The pause between two slices of UDP datagrams.
+UDP_PAUSE_S = 0.0005
 #: The exit fallback waits at most this long for the receiver.
 SYNC_TIMEOUT_S = 1.0
 #: Closing waits at most this long for the receiver to confirm it read everything.
@@ -181,10 +206,11 @@ class SyslogSink(Sink):
     ``app_name`` defaults to the program's name, ``hostname`` to the signal's host.
 
     ``max_message_size`` bounds each message (bytes, before TCP framing): 2048 for UDP, 8192
-    for the unix socket, unbounded over TCP; longer messages are truncated and counted in
-    ``counters["truncated"]``. ``timeout`` bounds how long a write retries, ``max_backoff`` the
-    wait between connection attempts. See the module documentation for what happens to the
-    signals when the receiver goes away.
+    for the unix socket, 8096 over TCP (what rsyslog takes by default; ``None`` lifts it over
+    TCP, for receivers configured to take more); longer messages are cut, end with
+    :data:`TRUNCATION_MARK` and are counted in ``counters["truncated"]``. ``timeout`` bounds
+    how long a write retries, ``max_backoff`` the wait between connection attempts. See the
+    module documentation for what happens to the signals when the receiver goes away.
     """
 
     kind = "syslog"
@@ -208,8 +234,10 @@ class SyslogSink(Sink):
         server_hostname: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         max_backoff: float = DEFAULT_MAX_BACKOFF_S,
+        **unknown: Never,
     ) -> None:
         super().__init__()
+        self._reject_unknown(unknown)
         if transport not in TRANSPORTS:
             raise ConfigError.choice("transport", transport, TRANSPORTS)
         self.transport: Transport = transport
@@ -338,7 +366,7 @@ class SyslogSink(Sink):
         if value is DEFAULT:
             if self.transport == "udp":
                 return DEFAULT_UDP_MAX_MESSAGE
-            return DEFAULT_UNIX_MAX_MESSAGE if datagram else None
+            return DEFAULT_UNIX_MAX_MESSAGE if datagram else DEFAULT_TCP_MAX_MESSAGE
         if value is None:
             return MAX_DATAGRAM if datagram else None
         top = MAX_DATAGRAM if datagram else sys.maxsize
@@ -420,14 +448,25 @@ class SyslogSink(Sink):
         out: list[bytes] = []
         truncated = 0
         for sig in batch:
-            msg, cut = fmt(sig, limit)
+            try:
+                msg, cut = fmt(sig, limit)
+            except Exception:  # a bad value: it alone is replaced (see formats._safe)
+                msg, cut = self._repaired(sig, limit)
             truncated += cut
             out.append(msg)
         if truncated:
             self.counters["truncated"] += truncated
+        self.note_repaired(self._formatter)
         if self._stream:
             out = [b"%d %b" % (len(m), m) for m in out]
         return out
+
+    def _repaired(self, sig: Signal, limit: int | None) -> tuple[bytes, bool]:
+        self.counters["bad_values"] += 1
+        try:
+            return self._formatter.format(repair_signal(sig), limit)
+        except Exception:
+            return self._formatter.format(placeholder_signal(sig), limit)
 
     async def write(self, batch: Sequence[Signal]) -> None:
         """Encode the batch and send it: one send of the framed batch over TCP, one datagram
@@ -447,7 +486,9 @@ class SyslogSink(Sink):
             conn = await self._connection(deadline)
             if conn is None:
                 break
-            steps = conn.send_steps(msgs, i)
+            # UDP: a slice at a time, with a pause between slices (see UDP_SLICE).
+            end = min(n, i + UDP_SLICE) if self.transport == "udp" else n
+            steps = conn.send_steps(msgs[:end], i)
             try:
                 await drive(steps, deadline)
             except SendError as err:
@@ -455,8 +496,10 @@ class SyslogSink(Sink):
                 continue
             finally:
                 self._take_oversize(conn)
-            self._sent(n - i)
-            i = n
+            self._sent(end - i)
+            i = end
+            if i < n:
+                await anyio.sleep(UDP_PAUSE_S)
         if i < n:
             self._give_up(n - i)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telemetry import Signal
+from telemetry import ErrorInfo, Frame, Signal
 from telemetry.formats import JsonFormat, LogfmtFormat, TextFormat, make_format
 from telemetry.testing import make_signal
 
@@ -116,3 +117,64 @@ def test_make_format_names_the_allowed_formats() -> None:
 
     with pytest.raises(ConfigError, match="format must be one of 'json', 'logfmt', 'text'"):
         make_format("xml")
+
+
+_hostile_text = st.text(
+    alphabet=st.characters(categories=("Cc", "Zl", "Zp", "Ll", "Zs"))
+    | st.sampled_from("\x85\x1b["),
+    min_size=1,
+)
+_LINE_BREAKING = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"
+_OUR_COLOURS = "\x1b\\[[0-9;]*m"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=_hostile_text,
+    level=_hostile_text,
+    ident=_hostile_text,
+    ns=_hostile_text,
+    msg=_hostile_text,
+    key=_hostile_text,
+    value=_hostile_text,
+    trace=_hostile_text,
+    err_type=_hostile_text,
+    err_file=_hostile_text,
+)
+def test_text_escapes_control_characters_in_every_field(
+    kind: str,
+    level: str,
+    ident: str,
+    ns: str,
+    msg: str,
+    key: str,
+    value: str,
+    trace: str,
+    err_type: str,
+    err_file: str,
+) -> None:
+    """Text (plain and coloured, as the console writes it): control characters and line
+    separators in any field (kind, level, id, namespace, message, keys, values, trace id, the
+    error's type and file) are escaped, so one signal is exactly one line and carries no
+    terminal escape of its own."""
+    error = ErrorInfo(
+        type=err_type, message=msg, frames=(Frame(file=err_file, line=1, function=ident),)
+    )
+    sig = make_signal(
+        msg,
+        kind=kind,
+        id=ident,
+        ns=ns,
+        data={key: value},
+        ctx={key: value},
+        trace_id=trace,
+        error=error,
+    )
+    sig = msgspec.structs.replace(sig, level=level)  # a level of any name reaches the format
+    for fmt in (TextFormat(), TextFormat(colour=True)):
+        out = fmt.encode_batch([sig, sig]).decode()
+        assert len(out.splitlines()) == 2
+        lines = out.split("\n")
+        assert lines[2] == ""
+        for line in lines[:2]:
+            assert not re.search(_LINE_BREAKING, re.sub(_OUR_COLOURS, "", line)), line

@@ -578,3 +578,48 @@ async def test_sigterm_during_load_loses_no_accepted_signal(tmp_path: Path) -> N
     assert len(request_ids) == len(set(request_ids)) == handled
     assert set(request_ids) == completed
     assert len(completed) >= 300
+
+
+# -- secrets in query strings and headers, with the documented set-up ---------------------------
+
+SECRETS = ("tok-S1", "key-S2", "sess-S3", "ws-S4", "pw-S5", "hdr-S6")
+
+
+async def test_secrets_in_query_strings_and_headers_never_reach_a_sink() -> None:
+    """The documented FastAPI set-up (lifespan with the logging bridge, the middleware recording
+    headers): secret query parameters (?token=, &api_key=, websocket ?token=) and secret
+    headers appear nowhere in what is written, uvicorn's access lines included, while the rest
+    of those lines (the path, a harmless parameter) is kept."""
+    sink = MemorySink()
+    api = FastAPI(lifespan=telemetry_lifespan(lambda: {"mem": sink}, logging_bridge="info"))
+
+    @api.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        await tel.log("info", "item read", item_id=item_id)
+        return {"item_id": item_id}
+
+    @api.websocket("/ws")
+    async def ws(sock: WebSocket) -> None:
+        await sock.accept()
+        await sock.send_text("hi")
+        await sock.close()
+
+    app = TelemetryMiddleware(api, record_headers=["user-agent", "x-session-token"])
+    async with serve(app, lifespan="on", log_level="info") as addr:
+        async with httpx.AsyncClient(base_url=f"http://{addr}") as client:
+            for i in range(20):
+                response = await client.get(
+                    f"/items/{i}?token=tok-S1&api_key=key-S2&page=3&db_password=pw-S5",
+                    headers={"X-Session-Token": "hdr-S6", "Cookie": "session=sess-S3"},
+                )
+                assert response.status_code == 200
+        async with connect(f"ws://{addr}/ws?token=ws-S4&room=lobby") as sock:
+            assert await sock.recv() == "hi"
+    written = msgspec.json.encode(sink.signals).decode()
+    leaked = [s for s in SECRETS if s in written]
+    assert leaked == []
+    access = [s for s in sink.signals if s.ns == "uvicorn.access"]
+    assert len(access) == 20
+    assert all("page=3" in (s.msg or "") and "token=[REDACTED]" in (s.msg or "") for s in access)
+    (span, *_) = spans(sink)
+    assert span.data["request_headers"]["x-session-token"] == "[REDACTED]"

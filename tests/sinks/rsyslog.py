@@ -100,8 +100,20 @@ def _free_port(kind: int) -> int:
 class Rsyslog:
     """One rsyslogd, its configuration, ports, sockets and output files, in ``folder``."""
 
-    def __init__(self, folder: Path, *, tls: bool) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        tls: bool,
+        max_message_size: str | None = "256k",
+        udp_rcvbuf: int | None = 8 * 1024 * 1024,
+    ) -> None:
+        """``max_message_size`` is rsyslog's ``maxMessageSize``; ``None`` keeps its default
+        (8 KiB), the one a receiver configured by nobody has. ``udp_rcvbuf`` is the UDP input's
+        socket buffer; ``None`` leaves the kernel's default."""
         assert RSYSLOGD is not None
+        self.max_message_size = max_message_size
+        self.udp_rcvbuf = udp_rcvbuf
         self.folder = folder
         self.work = folder / "work"
         self.work.mkdir(parents=True, exist_ok=True)
@@ -139,18 +151,21 @@ class Rsyslog:
             'template="parsed") }'
             for n in INPUTS
         )
+        size = self.max_message_size
+        max_size = f'maxMessageSize="{size}"' if size is not None else ""
+        rcvbuf = f'rcvbufSize="{self.udp_rcvbuf}"' if self.udp_rcvbuf is not None else ""
         # main_queue: on SIGTERM rsyslog gives its queue 1.5 s to drain, then discards the rest;
         # on a busy machine a test that stops it mid-stream saw several writes vanish after a
         # clean close. Ten seconds lets it write everything it has read, as a receiver should.
         return f"""
-global(workDirectory="{self.work}" maxMessageSize="256k" net.enableDNS="off" {tls_global})
+global(workDirectory="{self.work}" {max_size} net.enableDNS="off" {tls_global})
 main_queue(queue.timeoutShutdown="10000" queue.timeoutActionCompletion="10000")
 module(load="imudp")
 module(load="imtcp" maxSessions="200")
 module(load="imuxsock" sysSock.use="off")
 {_TEMPLATE}
 {rulesets}
-input(type="imudp" address="127.0.0.1" port="{self.udp_port}" ruleset="udp" rcvbufSize="8m")
+input(type="imudp" address="127.0.0.1" port="{self.udp_port}" ruleset="udp" {rcvbuf})
 input(type="imtcp" address="127.0.0.1" port="{self.tcp_port}" ruleset="tcp")
 {tls_input}
 input(type="imuxsock" socket="{self.unix_path}" ruleset="unix" rateLimit.interval="0")

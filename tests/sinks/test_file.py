@@ -31,8 +31,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from telemetry import ConfigError, Stats, Telemetry
+from telemetry._warn import _warner
 from telemetry.sinks import FileSink
 from telemetry.sinks._append import AppendFile
+from telemetry.sinks._housekeeping import gzip_file
 from telemetry.sinks._rotation import SIZE_UNITS, next_boundary, parse_interval, parse_size
 from telemetry.testing import make_signal
 from tests.conftest import assert_accounted, require
@@ -568,7 +570,7 @@ async def test_only_the_append_runs_on_the_loop_and_events_hop_once(
             frame = frame.f_back
         return False
 
-    for name in ("open", "write", "fsync", "rename", "replace", "stat", "fstat", "scandir",
+    for name in ("open", "write", "fsync", "rename", "replace", "stat", "lstat", "fstat", "scandir",
                  "unlink", "mkdir", "ftruncate", "utime"):  # fmt: skip
         real = getattr(os, name)
 
@@ -601,7 +603,7 @@ async def test_only_the_append_runs_on_the_loop_and_events_hop_once(
     async with hub_for(sink, batch_size=32) as hub:
         await emit(hub, range(2000))
     h = handler(hub.stats())
-    assert on_loop == ["write", "fstat", "stat"] * h.batches
+    assert on_loop == ["write", "fstat", "lstat"] * h.batches
     assert writes == h.batches == h.sink_counters["loop_writes"]
     assert "thread_writes" not in h.sink_counters
     # open + each rotation + one hub.flush() + close + stopping the housekeeping thread
@@ -1091,6 +1093,8 @@ async def test_disk_full_is_counted_and_writing_resumes_when_space_returns(
     assert len(lines) == h.written
     assert len({line["uid"] for line in lines}) == len(lines)
     assert numbers(lines)[-500:] == list(range(2010, 2510))
+    # Warnings from the loop's thread reach stderr through a writer thread of their own.
+    assert _warner.wait_written()
     err = capfd.readouterr().err
     assert err.count(f"cannot write to {str(path)!r} (ENOSPC") == 1
     assert f"file sink writes to {str(path)!r} again" in err
@@ -1146,3 +1150,63 @@ def test_permission_lost_is_counted_and_writing_resumes(tmp_path: Path) -> None:
     assert "EACCES" in proc.stderr
     assert numbers(read_lines(folder / "app.jsonl.1")) == list(range(101))
     assert numbers(read_lines(folder / "app.jsonl")) == list(range(201, 301))
+
+
+# -- symbolic links -----------------------------------------------------------------------------
+
+
+async def test_a_symlink_at_the_log_path_is_refused(tmp_path: Path) -> None:
+    """A symbolic link at the log path is not followed: opening fails with a ConfigError that
+    names the option to allow it, and the file it points to is left as it was."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / "app.jsonl").symlink_to(victim)
+    hub = Telemetry(handlers={"file": FileSink(tmp_path / "app.jsonl")})
+    with pytest.raises(ConfigError, match=r"symbolic link.*follow_symlinks=True"):
+        await hub.open()
+    assert victim.read_text() == "precious\n"
+
+
+async def test_a_symlink_put_at_the_log_path_later_is_not_written_through(tmp_path: Path) -> None:
+    """A link put in place of the log file while the sink runs (after a move) is noticed and
+    refused at the reopen: nothing reaches the file it points to, and the signals are
+    counted."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    path = tmp_path / "app.jsonl"
+    sink = FileSink(path)
+    hub = Telemetry(handlers={"file": {"sink": sink, "max_retries": 0}})
+    async with hub:
+        await hub.log("info", "before")
+        await hub.flush()
+        path.rename(tmp_path / "moved.jsonl")
+        path.symlink_to(victim)
+        await hub.log("info", "noticed the move")  # written to the moved file
+        await hub.flush()
+        await hub.log("info", "would go through the link")
+    stats = hub.stats().handlers["file"]
+    assert victim.read_text() == "precious\n"
+    assert stats.written == 2 and stats.dropped == {"sink_error": 1}
+    assert stats.emitted == stats.written + stats.dropped_total
+
+
+async def test_follow_symlinks_writes_through_a_link(tmp_path: Path) -> None:
+    """follow_symlinks=True is the opt-in: the lines go to the file the link points to."""
+    target = tmp_path / "real.jsonl"
+    (tmp_path / "app.jsonl").symlink_to(target)
+    sink = FileSink(tmp_path / "app.jsonl", follow_symlinks=True)
+    async with Telemetry(handlers={"file": sink}) as hub:
+        await hub.log("info", "through the link")
+    assert "through the link" in target.read_text()
+
+
+def test_gzip_does_not_follow_a_symlink(tmp_path: Path) -> None:
+    """Compressing a finished file never reads through, nor writes through, a link."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("secret\n")
+    src = tmp_path / "app.20260101_000000_000000.jsonl"
+    src.symlink_to(victim)
+    with pytest.raises(OSError, match="Too many levels of symbolic links"):
+        gzip_file(src, fsync=False)
+    assert not (tmp_path / (src.name + ".gz")).exists()
+    assert victim.read_text() == "secret\n"

@@ -550,3 +550,59 @@ async def test_journald_going_away_is_counted_and_survived() -> None:
         assert lenient.counters["reconnects"] >= 1
         entries = await journal.wait_for(4, f"SYSLOG_IDENTIFIER={ident}")
         assert sorted(e["MESSAGE"] for e in entries) == ["after", "after", "before", "before"]
+
+
+# -- fields journald's tools trust ---------------------------------------------------------------
+
+FORGED_FIELDS = {
+    "OBJECT_SYSTEMD_UNIT": "forged-unit.service",
+    "UNIT": "forged-unit.service",
+    "USER_UNIT": "forged-unit.service",
+    "COREDUMP_UNIT": "forged-unit.service",
+    "SYSLOG_PID": 1,
+    "SYSLOG_FACILITY": 0,
+    "SYSLOG_IDENTIFIER": "sshd",
+    "OBJECT_PID": 1,
+}
+
+
+async def test_data_cannot_set_fields_journald_tools_trust(journald: Journal) -> None:
+    """Keys from user data that name fields journalctl trusts (OBJECT_*, UNIT, USER_UNIT,
+    COREDUMP_*, SYSLOG_*) are written under DATA_ names: the entry does not show up under
+    ``journalctl -u forged-unit.service`` nor with a forged pid or facility."""
+    ident = journald.unique()
+    sink = JournaldSink(namespace=journald.namespace, identifier=ident)
+    await sink.open()
+    await sink.write([make_signal("spoof", data=FORGED_FIELDS)])
+    await sink.aclose()
+    [entry] = await journald.wait_for(1, f"SYSLOG_IDENTIFIER={ident}")
+    assert not journald.entries("--unit=forged-unit.service", f"SYSLOG_IDENTIFIER={ident}")
+    for name in FORGED_FIELDS:
+        assert value(entry, f"DATA_{name}") == str(FORGED_FIELDS[name])
+        if name != "SYSLOG_IDENTIFIER":
+            assert name not in entry, name
+    assert value(entry, "SYSLOG_IDENTIFIER") == ident
+
+
+async def test_allow_fields_lets_named_trusted_fields_through(journald: Journal) -> None:
+    """``allow_fields`` names the trusted-looking fields data may set on purpose: those, and
+    only those, are written as they are."""
+    ident = journald.unique()
+    sink = JournaldSink(
+        namespace=journald.namespace, identifier=ident, allow_fields=("USER_UNIT", "SYSLOG_PID")
+    )
+    await sink.open()
+    await sink.write([make_signal("on purpose", data=FORGED_FIELDS)])
+    await sink.aclose()
+    [entry] = await journald.wait_for(1, f"SYSLOG_IDENTIFIER={ident}")
+    assert value(entry, "USER_UNIT") == "forged-unit.service"
+    assert value(entry, "SYSLOG_PID") == "1"
+    assert "OBJECT_SYSTEMD_UNIT" not in entry and "UNIT" not in entry
+
+
+def test_allow_fields_must_name_fields() -> None:
+    """allow_fields takes journal field names; anything else is a ConfigError."""
+    with pytest.raises(ConfigError, match="allow_fields"):
+        JournaldSink(allow_fields=("unit file",))
+    with pytest.raises(ConfigError, match="allow_fields"):
+        JournaldSink(allow_fields="UNIT")  # type: ignore[arg-type]

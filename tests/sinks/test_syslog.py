@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from telemetry import ConfigError, Signal, Stats, Telemetry
 from telemetry.sinks import MemorySink, SyslogSink
 from telemetry.sinks._syslog_format import (
+    TRUNCATION_MARK,
     Rfc3164Formatter,
     Rfc5424Formatter,
     escape_sd_value,
@@ -37,7 +38,13 @@ from telemetry.sinks._syslog_format import (
 )
 from telemetry.testing import make_signal
 from tests.conftest import assert_accounted, require
-from tests.sinks.rsyslog import Rsyslog, rsyslog_fixture, rsyslog_fresh_fixture  # noqa: F401
+from tests.sinks import udp_delivery
+from tests.sinks.rsyslog import (  # noqa: F401
+    Rsyslog,
+    have_tls,
+    rsyslog_fixture,
+    rsyslog_fresh_fixture,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 10_000
@@ -325,12 +332,13 @@ async def test_newlines_and_control_characters_cannot_forge_lines(
 
 @pytest.mark.parametrize("transport", ["tcp", "tls"])
 async def test_a_100_kb_message_arrives_whole(rsyslog: Rsyslog, transport: str) -> None:
-    """A 100 KB message (many TLS records) arrives whole, UTF-8 intact, BOM first."""
+    """With the bound lifted for a receiver that takes more, a 100 KB message (many TLS
+    records) arrives whole, UTF-8 intact, BOM first."""
     app = app_name()
     unit = "abc déf 日本 𝄞 "
     text = unit * (100_000 // len(unit.encode()) + 1)
     assert 100_000 <= len(text.encode()) < 100_100
-    sink = sink_for(rsyslog, transport, app)
+    sink = sink_for(rsyslog, transport, app, max_message_size=None)
 
     async def emit(hub: Telemetry, i: int) -> None:
         await hub.log("info", text, i=i)
@@ -344,8 +352,8 @@ async def test_a_100_kb_message_arrives_whole(rsyslog: Rsyslog, transport: str) 
 
 
 async def test_long_udp_messages_are_truncated_and_counted(rsyslog: Rsyslog) -> None:
-    """Over UDP a message longer than 2048 bytes is cut at a UTF-8 boundary, arrives, and
-    is counted as truncated, not dropped."""
+    """Over UDP a message longer than 2048 bytes is cut at a UTF-8 boundary, marked, arrives,
+    and is counted as truncated, not dropped."""
     app = app_name()
     sink = sink_for(rsyslog, "udp", app)
     texts = [("é" * i) + ("x日" * 2000) for i in range(7)]  # cuts land at every offset
@@ -364,7 +372,8 @@ async def test_long_udp_messages_are_truncated_and_counted(rsyslog: Rsyslog) -> 
         msg = rec["msg"]
         assert msg.startswith("\ufeff")
         assert not re.search("[\udc80-\udcff]", msg)  # no undecodable bytes: valid UTF-8
-        assert texts[int(seq)].startswith(msg[1:])
+        assert msg.endswith(TRUNCATION_MARK)
+        assert texts[int(seq)].startswith(msg[1 : -len(TRUNCATION_MARK)])
         assert len(msg.encode()) < 2048 < len(texts[int(seq)].encode())
 
 
@@ -762,11 +771,12 @@ def test_rfc5424_output_parses_back_and_holds_no_control_character(sig: Signal) 
     assert msg == (("\ufeff" + body) if not body.isascii() else body)
 
 
-@given(_signals, st.integers(min_value=0, max_value=600))
+@given(_signals, st.integers(min_value=100, max_value=600))
 @settings(max_examples=300, deadline=None)
 def test_rfc5424_truncation_keeps_utf8_and_structure(sig: Signal, limit: int) -> None:
     """A truncated message fits the limit, is valid UTF-8, keeps well-formed structured
-    data, and is a prefix of the whole message whenever the header and SD fit."""
+    data, ends with the truncation mark, and before it is a prefix of the whole message
+    whenever the header and SD fit."""
     fmt = _rfc5424()
     full, _ = fmt.format(sig)
     out, cut = fmt.format(sig, limit)
@@ -777,9 +787,10 @@ def test_rfc5424_truncation_keeps_utf8_and_structure(sig: Signal, limit: int) ->
         assert out == full
         return
     assert not _CONTROL.search(out)
+    assert out.endswith(TRUNCATION_MARK.encode())
     head_and_sd, _ = fmt.format(msgspec.structs.replace(sig, msg=None))
-    if len(head_and_sd) < limit:
-        assert full.startswith(out)
+    if len(head_and_sd) + len(TRUNCATION_MARK) + 1 < limit:
+        assert (full + b" ").startswith(out[: -len(TRUNCATION_MARK)])
     fields = out.decode().split(" ", 6)
     if len(fields) == 7 and fields[6].startswith("["):
         _split_5424(out)  # the SD element is closed
@@ -815,11 +826,12 @@ def test_sd_value_escaping_round_trips(text: str) -> None:
     assert value == expected_text(text)
 
 
-@given(_signals, st.booleans(), st.integers(min_value=0, max_value=300))
+@given(_signals, st.booleans(), st.integers(min_value=20, max_value=300))
 @settings(max_examples=200, deadline=None)
 def test_rfc3164_output_is_one_glibc_style_line(sig: Signal, with_host: bool, limit: int) -> None:
     """Any signal becomes one ``<PRI>Mmm dd HH:MM:SS [host ]app[pid]: text`` line with no
-    control bytes; cut to a limit, it is a prefix of that line ending on a whole character."""
+    control bytes; cut to a limit, it is a prefix of that line ending on a whole character,
+    then the truncation mark."""
     fmt = Rfc3164Formatter(
         facility=LOCAL3, app_name="app", hostname="h1", include_hostname=with_host
     )
@@ -837,5 +849,72 @@ def test_rfc3164_output_is_one_glibc_style_line(sig: Signal, with_host: bool, li
     short, cut = fmt.format(sig, limit)
     assert cut == (len(out) > limit)
     assert len(short) <= limit or not cut
+    if cut:
+        assert short.endswith(TRUNCATION_MARK.encode())
+        short = short[: -len(TRUNCATION_MARK)]
     assert out.startswith(short)
     short.decode("utf-8")
+
+
+# -- hostile messages over a stream, against a receiver with rsyslog's default limits ----------
+
+FORGED = "<9>1 2026-01-01T00:00:00Z evilhost evilapp 666 EVIL - forged record"
+RSYSLOG_DEFAULT_MAX = 8096  # what rsyslog keeps of a frame by default
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+async def test_a_long_message_cannot_forge_records_or_swallow_the_next(
+    tmp_path: Path, transport: str
+) -> None:
+    """Against an rsyslog with its default maxMessageSize (8 KiB: it keeps 8096 bytes of a
+    frame), a 20 KB message carrying a forged record where rsyslog would cut arrives as one
+    record, cut and marked, counted as truncated; the signals
+    after it arrive as themselves; nothing from 'evilhost' appears."""
+    require(transport != "tls" or have_tls(), "rsyslog's TLS driver or openssl is missing")
+    rs = Rsyslog(tmp_path / "rs", tls=transport == "tls", max_message_size=None)
+    await anyio.to_thread.run_sync(rs.start)
+    try:
+        app = app_name()
+        sink = sink_for(rs, transport, app)
+        # The forged record starts exactly where a receiver limited to 8 KiB cuts the message.
+        probe = SyslogSink("127.0.0.1", transport="udp", app_name=app, facility="local3")
+        head = len(probe.encode([make_signal("", data={"seq": 0})])[0]) + 1  # and a space
+        long_text = "x" * (RSYSLOG_DEFAULT_MAX - head) + FORGED + "\n" + FORGED + "x" * 12_000
+
+        async def emit(hub: Telemetry, i: int) -> None:
+            await hub.log("info", long_text if i == 0 else f"after {i}", seq=i)
+
+        stats, _ = await send_all(sink, emit, 4)
+        await arrived(rs, transport, app, 4)
+    finally:
+        await anyio.to_thread.run_sync(rs.stop)
+    everything = rs.records(transport)
+    ours = [r for r in everything if r["app"] == app]
+    forged = [(r["hostname"], r["app"][:20], r["msg"][:40]) for r in everything if r not in ours]
+    assert forged == [], [r["msg"][-30:] for r in ours]
+    assert not [r for r in everything if r["hostname"] == "evilhost" or r["app"] == "evilapp"]
+    assert [parse_sd(r["sd"])[0][1] for r in ours] == [[("seq", str(i))] for i in range(4)]
+    assert ours[0]["msg"].endswith(TRUNCATION_MARK)
+    assert [r["msg"] for r in ours[1:]] == ["after 1", "after 2", "after 3"]
+    assert_accounted(stats)
+    h = stats.handlers["syslog"]
+    assert (h.written, h.dropped, h.sink_counters["truncated"]) == (4, {}, 1)
+
+
+def test_a_udp_burst_arrives_at_least_as_completely_as_with_the_stdlib(tmp_path: Path) -> None:
+    """Bursts of 2,000 datagrams to an rsyslog whose socket buffer holds far fewer (64 KiB), in
+    turns with the standard library's SysLogHandler against the same receiver: the sink paces
+    its datagrams, so its bursts arrive at least as completely as the stdlib's, and nearly
+    whole (sent back to back, about a third of them were lost)."""
+    rs = Rsyslog(tmp_path / "rs", tls=False, udp_rcvbuf=64 * 1024)
+    rs.start()
+    try:
+        n, stdlib, ours = 2000, 0, 0
+        for _ in range(2):
+            stdlib += udp_delivery.stdlib_burst(rs, n)
+            ours += udp_delivery.ours_burst(rs, n)
+    finally:
+        rs.stop()
+    print(f"\nUDP bursts: stdlib {stdlib}/{2 * n}, aiotelemetry {ours}/{2 * n}")
+    assert ours >= stdlib
+    assert ours >= 0.95 * 2 * n
