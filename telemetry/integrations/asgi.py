@@ -52,7 +52,7 @@ from .._context import (
 from .._errors import ConfigError
 from .._fallback import current_hub
 from .._hub import Telemetry
-from .._redact import DEFAULT_REDACT_KEYS, REDACTED, KeyMatcher
+from .._redact import DEFAULT_REDACT_KEYS, REDACTED, KeyMatcher, redact_query
 from .._signal import Level, Location, parse_level
 from .._spans import Span
 from .._stats import Stats
@@ -205,7 +205,8 @@ class TelemetryMiddleware:
     whose signal records, under the OpenTelemetry HTTP semantic conventions' names,
     ``http.request.method``, ``http.route`` (the template, ``/items/{item_id}``, when the
     framework leaves its route in the scope as Starlette and FastAPI do; else the path),
-    ``url.path``, ``url.scheme``, ``http.response.status_code``, ``http.response.body.size``,
+    ``url.path``, ``url.query`` (the values of secret parameters, as ``redact_headers`` names
+    them, replaced), ``url.scheme``, ``http.response.status_code``, ``http.response.body.size``,
     ``server.address`` / ``server.port`` (from the Host header), ``client.address`` /
     ``client.port``, ``network.protocol.version``, ``user_agent.original``, the duration, and
     the exception if the app raised; the exception is re-raised unchanged and the status
@@ -330,6 +331,14 @@ class TelemetryMiddleware:
                     recorded[name] = f"{recorded[name]}, {text}" if name in recorded else text
         return rid, parent, recorded
 
+    def _query(self, scope: Scope) -> dict[str, str]:
+        """``url.query``, the values of secret parameters (as ``redact_headers`` names them:
+        ``token``, ``api_key``, ...) replaced; nothing when there is no query string."""
+        raw = scope.get("query_string") or b""
+        if not raw:
+            return {}
+        return {"url.query": redact_query(raw.decode("latin-1"), self._secret)}
+
     def _locate(self, span: Span, scope: Scope, hub: Telemetry) -> None:
         """Credit the span to the endpoint that handled it, when the router says which; else
         (no route matched) to the app's namespace, with no location."""
@@ -367,6 +376,7 @@ class TelemetryMiddleware:
         data: dict[str, Any] = {
             "http.request.method": scope.get("method"),
             "url.path": path,
+            **self._query(scope),
             **_connection(scope, "http"),
             "span.kind": "server",
         }
@@ -445,6 +455,7 @@ class TelemetryMiddleware:
         entry_root: str = scope.get("root_path", "")
         data: dict[str, Any] = {
             "url.path": path,
+            **self._query(scope),
             **_connection(scope, "ws"),
             "span.kind": "server",
         }

@@ -147,6 +147,17 @@ def logs(sink: MemorySink) -> list[Signal]:
     return [s for s in sink.signals if s.kind == "log"]
 
 
+async def test_the_query_string_is_recorded_with_secrets_redacted() -> None:
+    """url.query holds the query string, the values of secret parameters (token, api_key,
+    password, ...) replaced, the others as they came."""
+    async with running(make_app()) as srv:
+        r = await srv.client.get("/items/42?page=2&access_token=s3cr3t&Api-Key=k&q=a%20b")
+    assert r.status_code == 200
+    (span,) = spans(srv.sink)
+    assert span.data["url.query"] == ("page=2&access_token=[REDACTED]&Api-Key=[REDACTED]&q=a%20b")
+    assert "s3cr3t" not in repr(span)
+
+
 async def test_request_span_records_method_route_status_client_and_size() -> None:
     """A request span carries, under the HTTP semantic conventions' names, method, route
     template, path, scheme, status, response size, server and client addresses, protocol
@@ -167,6 +178,7 @@ async def test_request_span_records_method_route_status_client_and_size() -> Non
     assert d["network.protocol.version"] == "1.1"
     assert d["user_agent.original"].startswith("python-httpx/")
     assert d["span.kind"] == "server"
+    assert "url.query" not in d  # none asked for
     assert span.level == "info"
     assert span.duration_ns is not None
     assert span.duration_ns > 0
