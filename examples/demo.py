@@ -275,7 +275,8 @@ def show_signal(sig: dict[str, Any]) -> None:
 def pick(signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A few signals worth looking at, one of each kind of thing that happened."""
     wanted = [
-        lambda s: s.get("id") == "http.request" and s["data"].get("status") == 500,
+        lambda s: s.get("id") == "http.request"
+        and s["data"].get("http.response.status_code") == 500,
         lambda s: s.get("id") == "http.request" and s.get("parent_id") == "00f067aa0ba902b7",
         lambda s: s.get("id") == "websocket" and "close_code" in s["data"],
         lambda s: s.get("msg") == "message" and "connection_id" in s.get("ctx", {}),

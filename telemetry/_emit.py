@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from random import random as _random
 from typing import Any, Generic, Literal, TypeVar
 
-from . import _taps
+from . import _otel, _taps
 from ._context import SpanContext, _scope
 from ._errors import ConfigError
 from ._filters import Filters, RateLimiter, RateSpec
@@ -285,6 +285,10 @@ def _namespace(plan: Plan) -> dict[str, Any]:
         "error_info": error_info,
         "ErrorInfo": ErrorInfo,
         "scope_get": _scope.get,
+        "otel_ctx": _otel.context_getter(),
+        "OTEL_SPAN_KEY": _otel.span_key(),
+        "from_otel": _otel.from_otel_span,
+        "attached_get": _otel.attached_get,
         "time_ns": time.time_ns,
         "spare": _spare_uids,
         "take_uid": _spare_uids.pop,
@@ -481,6 +485,7 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         *before,
         *_VALUE_LINES,
         "scope = scope_get()  # (ctx, trace id, span id, span)",
+        *_otel_lines(),
         "sig = Signal(time_ns(), uid, kind, LABEL, HOST, PID, id, ns, msg, data, scope[0],"
         " site[1], scope[1], scope[2])",
         *after,
@@ -500,6 +505,7 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         "if error is not None and type(error) is not ErrorInfo:",
         "    error = error_info(error)",
         "scope = scope_get()",
+        *_otel_lines(),
         "ctx = scope[0]",
         "if more.ctx:",
         "    ctx = {**ctx, **{text(k): v for k, v in more.ctx.items()}}",
@@ -533,6 +539,21 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
         + head
         + "".join(f"    {line}\n" for line in more)
     )
+
+
+def _otel_lines() -> list[str]:
+    """With opentelemetry-api installed: OpenTelemetry's current span, unless it is the one
+    that stands for ours (then ours, or none, is the innermost), replaces the scope's trace and
+    span ids. Two C calls when there is none; see ``_otel``."""
+    if not _otel.available():
+        return []
+    return [
+        "otel = otel_ctx().get(OTEL_SPAN_KEY)",
+        "if otel is not None and otel is not attached_get():",
+        "    otel = from_otel(otel)",
+        "    if otel is not None:",
+        "        scope = (scope[0], otel.trace_id, otel.span_id, otel)",
+    ]
 
 
 #: The message and the uid: the same for every emitter.

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+from . import _otel
 from ._context import Scope, SpanContext, current_span, reset_span, set_span
 from ._emit import Emitters, More
 from ._signal import Level, Location, new_span_id, new_trace_id
@@ -49,6 +50,7 @@ class Span:
 
     __slots__ = (
         "_hub",
+        "_otel_token",
         "_t0",
         "_token",
         "context",
@@ -83,6 +85,7 @@ class Span:
         self.location = location
         self.context: SpanContext | None = None
         self._token: contextvars.Token[Scope] | None = None
+        self._otel_token: _otel.Tokens | None = None
         self.inst = 0
         self._t0 = 0
         self.duration_ns: int | None = None
@@ -102,7 +105,9 @@ class Span:
         self.data.update(data)
 
     def _start(self) -> None:
-        parent = current_span()
+        # An OpenTelemetry span current here (opentelemetry-api installed), whether outside
+        # any span of ours or started inside one, is the innermost: the parent.
+        parent = _otel.current_otel_span() or current_span()
         if parent is None:
             ctx = SpanContext(trace_id=new_trace_id(), span_id=new_span_id())
         else:
@@ -111,11 +116,16 @@ class Span:
             )
         self.context = ctx
         self._token = set_span(ctx)
+        # OpenTelemetry's propagation and its spans started inside see this span as current.
+        self._otel_token = _otel.attach(ctx)
         self.inst = _time_ns()
         self._t0 = _perf_ns()
 
     def _finish(self, exc: BaseException | None) -> tuple[int, More]:
         self.duration_ns = _perf_ns() - self._t0
+        if self._otel_token is not None:
+            _otel.detach(self._otel_token)
+            self._otel_token = None
         if self._token is not None:
             reset_span(self._token)
             self._token = None

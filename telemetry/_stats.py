@@ -30,6 +30,8 @@ DROP_REASONS = {
     "evicted": "sliding mode: the oldest queued signal made room for a new one",
     "closed": "emitted after the handler or hub was closed",
     "sink_error": "the sink kept failing after every retry",
+    "partial_success": "the receiver accepted the request but rejected some of its records "
+    "(an OTLP partial success; its message is reported on stderr)",
     "middleware": "a middleware returned None",
     "timeout": "still queued when aclose(timeout=...) ran out",
     "exit": "the process exited before it could be written",

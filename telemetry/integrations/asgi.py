@@ -52,7 +52,7 @@ from .._context import (
 from .._errors import ConfigError
 from .._fallback import current_hub
 from .._hub import Telemetry
-from .._redact import DEFAULT_REDACT_KEYS, REDACTED, KeyMatcher
+from .._redact import DEFAULT_REDACT_KEYS, REDACTED, KeyMatcher, redact_query
 from .._signal import Level, Location, parse_level
 from .._spans import Span
 from .._stats import Stats
@@ -133,12 +133,51 @@ def _names(param: str, values: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-def _client(scope: Scope) -> str | None:
+def _split_host(host: str) -> tuple[str, int | None]:
+    """``example.com:8080`` -> (``example.com``, 8080); ``[::1]`` -> (``::1``, None)."""
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0:
+            return host, None
+        name, rest = host[1:end], host[end + 1 :]
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        name, _, port = host.partition(":")
+    return name, int(port) if port.isdigit() else None
+
+
+def _connection(scope: Scope, default_scheme: str) -> dict[str, Any]:
+    """The HTTP semantic conventions' attributes of the connection: scheme, server and client
+    addresses, protocol version and user agent."""
+    out: dict[str, Any] = {"url.scheme": scope.get("scheme") or default_scheme}
+    host: str | None = None
+    agent: str | None = None
+    for key, value in scope.get("headers") or ():
+        if key == b"host" and host is None:
+            host = value.decode("latin-1")
+        elif key == b"user-agent" and agent is None:
+            agent = value.decode("latin-1")
+    server = scope.get("server")
+    if host:
+        # The name the client asked for (the Host header) is the server's address; its port
+        # when it says one, else the one the request came in on.
+        name, port = _split_host(host)
+        out["server.address"] = name
+        if port is not None:
+            out["server.port"] = port
+        elif server:
+            out["server.port"] = server[1]
+    elif server:
+        out["server.address"], out["server.port"] = server[0], server[1]
     client = scope.get("client")
-    if not client:
-        return None
-    host, port = client[0], client[1]
-    return f"{host}:{port}"
+    if client:
+        out["client.address"], out["client.port"] = client[0], client[1]
+    version = scope.get("http_version")
+    if version:
+        out["network.protocol.version"] = version
+    if agent is not None:
+        out["user_agent.original"] = agent
+    return out
 
 
 def _route(scope: Scope, entry_root: str) -> str | None:
@@ -162,15 +201,20 @@ def _route(scope: Scope, entry_root: str) -> str | None:
 class TelemetryMiddleware:
     """Pure ASGI middleware: one span per HTTP request and per websocket connection.
 
-    Each HTTP request runs inside a span (id ``"http.request"``) whose signal records
-    ``method``, ``route`` (the template, ``/items/{item_id}``, when the framework leaves its
-    route in the scope as Starlette and FastAPI do; else the path), ``path``, ``status``,
-    ``client``, ``response_size`` (body bytes), the duration, and the exception if the app
-    raised; the exception is re-raised unchanged and the status recorded as 500 when no
-    response was started. The span's module and location are the endpoint's when known; when
-    no route matched (a 404), they are the app's, not this library's: the module and line that
-    built the middleware, or when the framework built it (``add_middleware``), the module of
-    the app's first route (at line 0); ``ns`` names the module instead. An exception leaving
+    Each HTTP request runs inside a span (id ``"http.request"``, ``span.kind`` ``"server"``)
+    whose signal records, under the OpenTelemetry HTTP semantic conventions' names,
+    ``http.request.method``, ``http.route`` (the template, ``/items/{item_id}``, when the
+    framework leaves its route in the scope as Starlette and FastAPI do; else the path),
+    ``url.path``, ``url.query`` (the values of secret parameters, as ``redact_headers`` names
+    them, replaced), ``url.scheme``, ``http.response.status_code``, ``http.response.body.size``,
+    ``server.address`` / ``server.port`` (from the Host header), ``client.address`` /
+    ``client.port``, ``network.protocol.version``, ``user_agent.original``, the duration, and
+    the exception if the app raised; the exception is re-raised unchanged and the status
+    recorded as 500 when no response was started. The span's module and location are the
+    endpoint's when known; when no route matched (a 404), they are the app's, not this
+    library's: the module and line that built the middleware, or when the framework built it
+    (``add_middleware``), the module of the app's first route (at line 0); ``ns`` names the
+    module instead. An exception leaving
     the app keeps the request id and the span, so that the server's own record of it
     ("Exception in ASGI application", through the logging bridge) carries them too.
 
@@ -181,7 +225,8 @@ class TelemetryMiddleware:
     child of the caller's span, in the caller's trace.
 
     Each websocket connection runs inside a span (id ``"websocket"``) from the handshake to the
-    end, recording ``messages_in``, ``messages_out``, ``close_code``, ``closed_by``
+    end, recording the same connection attributes (``url.path``, ``http.route``, ...) and
+    ``messages_in``, ``messages_out``, ``close_code``, ``closed_by``
     (``"client"`` or ``"server"``: the side that sent the close, or for a disconnect with a
     code only servers send, :data:`SERVER_CLOSE_CODES`, such as uvicorn's 1012 at shutdown,
     the server) and whether it was ``accepted``; a ``connection_id`` (the
@@ -286,6 +331,14 @@ class TelemetryMiddleware:
                     recorded[name] = f"{recorded[name]}, {text}" if name in recorded else text
         return rid, parent, recorded
 
+    def _query(self, scope: Scope) -> dict[str, str]:
+        """``url.query``, the values of secret parameters (as ``redact_headers`` names them:
+        ``token``, ``api_key``, ...) replaced; nothing when there is no query string."""
+        raw = scope.get("query_string") or b""
+        if not raw:
+            return {}
+        return {"url.query": redact_query(raw.decode("latin-1"), self._secret)}
+
     def _locate(self, span: Span, scope: Scope, hub: Telemetry) -> None:
         """Credit the span to the endpoint that handled it, when the router says which; else
         (no route matched) to the app's namespace, with no location."""
@@ -320,10 +373,13 @@ class TelemetryMiddleware:
         if rid is None:
             rid = parent.trace_id if parent is not None else uuid.uuid4().hex
         entry_root: str = scope.get("root_path", "")
-        data: dict[str, Any] = {"method": scope.get("method"), "path": path}
-        client = _client(scope)
-        if client is not None:
-            data["client"] = client
+        data: dict[str, Any] = {
+            "http.request.method": scope.get("method"),
+            "url.path": path,
+            **self._query(scope),
+            **_connection(scope, "http"),
+            "span.kind": "server",
+        }
         if recorded:
             data["request_headers"] = recorded
 
@@ -373,9 +429,9 @@ class TelemetryMiddleware:
                         if status is None:
                             # The app returned without answering: the server sends a 500.
                             status = 500
-                        data["route"] = _route(scope, entry_root) or path
-                        data["status"] = status
-                        data["response_size"] = size
+                        data["http.route"] = _route(scope, entry_root) or path
+                        data["http.response.status_code"] = status
+                        data["http.response.body.size"] = size
                         if response_headers:
                             data["response_headers"] = response_headers
                         if status >= 500 and span.level < Level.ERROR:
@@ -397,10 +453,12 @@ class TelemetryMiddleware:
         if cid is None:
             cid = uuid.uuid4().hex
         entry_root: str = scope.get("root_path", "")
-        data: dict[str, Any] = {"path": path}
-        client = _client(scope)
-        if client is not None:
-            data["client"] = client
+        data: dict[str, Any] = {
+            "url.path": path,
+            **self._query(scope),
+            **_connection(scope, "ws"),
+            "span.kind": "server",
+        }
         if recorded:
             data["request_headers"] = recorded
 
@@ -460,7 +518,7 @@ class TelemetryMiddleware:
                         if close_code is None and isinstance(code, int):
                             close_code, closed_by = code, _closed_by(code)
                     finally:
-                        data["route"] = _route(scope, entry_root) or path
+                        data["http.route"] = _route(scope, entry_root) or path
                         data["accepted"] = accepted
                         data["messages_in"] = messages_in
                         data["messages_out"] = messages_out
@@ -468,7 +526,7 @@ class TelemetryMiddleware:
                             data["close_code"] = close_code
                             data["closed_by"] = closed_by
                         if status is not None:
-                            data["status"] = status
+                            data["http.response.status_code"] = status
                         self._locate(span, scope, hub)
                 if disconnect is not None:
                     raise disconnect

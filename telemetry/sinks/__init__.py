@@ -4,6 +4,8 @@
 - :class:`ConsoleSink`: readable and coloured on a terminal, JSON lines otherwise.
 - :class:`JournaldSink`: the systemd journal, over its native protocol.
 - :class:`MemorySink`: a list, for tests and examples.
+- :class:`OTLPSink`: OTLP over HTTP, to an OpenTelemetry Collector or any backend that speaks it
+  (the optional extra ``aiotelemetry[otlp]``).
 - :class:`SyslogSink`: syslog over the local socket, UDP, TCP or TLS (RFC 5424 / RFC 3164).
 - :class:`Sink`: the base class for writing your own.
 """
@@ -13,6 +15,7 @@ from .console import ConsoleSink
 from .file import FileSink
 from .journald import JournaldSink
 from .memory import MemorySink
+from .otlp import OTLPSink
 from .syslog import SyslogSink
 
 __all__ = [
@@ -20,6 +23,7 @@ __all__ = [
     "FileSink",
     "JournaldSink",
     "MemorySink",
+    "OTLPSink",
     "Sink",
     "SinkState",
     "SyslogSink",

@@ -147,19 +147,38 @@ def logs(sink: MemorySink) -> list[Signal]:
     return [s for s in sink.signals if s.kind == "log"]
 
 
+async def test_the_query_string_is_recorded_with_secrets_redacted() -> None:
+    """url.query holds the query string, the values of secret parameters (token, api_key,
+    password, ...) replaced, the others as they came."""
+    async with running(make_app()) as srv:
+        r = await srv.client.get("/items/42?page=2&access_token=s3cr3t&Api-Key=k&q=a%20b")
+    assert r.status_code == 200
+    (span,) = spans(srv.sink)
+    assert span.data["url.query"] == ("page=2&access_token=[REDACTED]&Api-Key=[REDACTED]&q=a%20b")
+    assert "s3cr3t" not in repr(span)
+
+
 async def test_request_span_records_method_route_status_client_and_size() -> None:
-    """A request span carries method, route template, path, status, client, response size,
-    duration, and the endpoint as its module and location."""
+    """A request span carries, under the HTTP semantic conventions' names, method, route
+    template, path, scheme, status, response size, server and client addresses, protocol
+    version and user agent; its duration; and the endpoint as its module and location."""
     async with running(make_app()) as srv:
         r = await srv.client.get("/items/42")
     assert r.status_code == 200
     (span,) = spans(srv.sink)
-    assert span.data["method"] == "GET"
-    assert span.data["route"] == "/items/{item_id}"
-    assert span.data["path"] == "/items/42"
-    assert span.data["status"] == 200
-    assert span.data["response_size"] == len(r.content)
-    assert span.data["client"].startswith("127.0.0.1:")
+    d = span.data
+    assert d["http.request.method"] == "GET"
+    assert d["http.route"] == "/items/{item_id}"
+    assert (d["url.path"], d["url.scheme"]) == ("/items/42", "http")
+    assert d["http.response.status_code"] == 200
+    assert d["http.response.body.size"] == len(r.content)
+    assert d["client.address"] == "127.0.0.1" and isinstance(d["client.port"], int)
+    host, port = srv.addr.rsplit(":", 1)
+    assert (d["server.address"], d["server.port"]) == (host, int(port))
+    assert d["network.protocol.version"] == "1.1"
+    assert d["user_agent.original"].startswith("python-httpx/")
+    assert d["span.kind"] == "server"
+    assert "url.query" not in d  # none asked for
     assert span.level == "info"
     assert span.duration_ns is not None
     assert span.duration_ns > 0
@@ -326,7 +345,7 @@ async def test_exception_is_recorded_and_reraised_unchanged() -> None:
     assert catcher.raised == raised
     (span,) = spans(srv.sink)
     assert span.level == "error"
-    assert span.data["status"] == 500
+    assert span.data["http.response.status_code"] == 500
     assert span.error is not None
     assert (span.error.type, span.error.message) == ("ValueError", "boom")
     assert span.ctx["request_id"] == "boom-1"
@@ -348,9 +367,9 @@ async def test_wrapping_the_whole_app_puts_the_request_id_on_error_responses() -
     assert r.headers["x-request-id"] == "err-1"
     assert [type(e) for e in catcher.raised] == [ArithmeticError]
     (span,) = spans(srv.sink)
-    assert span.data["status"] == 500
-    assert span.data["route"] == "/fail"
-    assert span.data["response_size"] == len(r.content)
+    assert span.data["http.response.status_code"] == 500
+    assert span.data["http.route"] == "/fail"
+    assert span.data["http.response.body.size"] == len(r.content)
     assert span.error is not None
     assert span.error.type == "ArithmeticError"
 
@@ -368,8 +387,8 @@ async def test_exception_before_any_response_is_recorded_as_500() -> None:
     assert r.status_code == 500
     assert catcher.raised == [boom]
     (span,) = spans(srv.sink)
-    assert span.data["status"] == 500
-    assert span.data["route"] == "/anything/9"
+    assert span.data["http.response.status_code"] == 500
+    assert span.data["http.route"] == "/anything/9"
     assert span.error is not None
     assert span.error.type == "KeyError"
 
@@ -388,7 +407,7 @@ async def test_mounted_app_route_template_includes_the_mount() -> None:
         r = await srv.client.get("/v1/users/12")
     assert r.json() == {"uid": 12}
     (span,) = spans(srv.sink)
-    assert span.data["route"] == "/v1/users/{uid}"
+    assert span.data["http.route"] == "/v1/users/{uid}"
 
 
 async def test_websocket_span_counts_messages_and_client_close() -> None:
@@ -402,8 +421,10 @@ async def test_websocket_span_counts_messages_and_client_close() -> None:
             assert await ws.recv() == text.upper()
         await ws.close(code=1000)
     (span,) = spans(srv.sink, WEBSOCKET_SPAN_ID)
-    assert span.data["route"] == "/ws/{room}"
-    assert span.data["path"] == "/ws/lobby"
+    assert span.data["http.route"] == "/ws/{room}"
+    assert span.data["url.path"] == "/ws/lobby"
+    assert (span.data["url.scheme"], span.data["span.kind"]) == ("ws", "server")
+    assert span.data["client.address"] == "127.0.0.1"
     assert span.data["accepted"] is True
     assert (span.data["messages_in"], span.data["messages_out"]) == (3, 3)
     assert (span.data["close_code"], span.data["closed_by"]) == (1000, "client")
@@ -428,7 +449,9 @@ async def test_websocket_server_close_code() -> None:
         async with connect(f"ws://{srv.addr}/polite") as ws:
             await ws.send("hi")
             assert await ws.recv() == "hi"
-    polite, server_closed = sorted(spans(srv.sink, WEBSOCKET_SPAN_ID), key=lambda s: s.data["path"])
+    polite, server_closed = sorted(
+        spans(srv.sink, WEBSOCKET_SPAN_ID), key=lambda s: s.data["url.path"]
+    )
     assert (server_closed.data["close_code"], server_closed.data["closed_by"]) == (4001, "server")
     assert (server_closed.data["messages_in"], server_closed.data["messages_out"]) == (1, 0)
     assert polite.data["closed_by"] == "client"

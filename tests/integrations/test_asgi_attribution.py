@@ -34,7 +34,7 @@ async def test_a_404_span_is_the_apps_not_the_librarys() -> None:
         r = await srv.client.get("/no/such/route")
     assert r.status_code == 404
     (span,) = spans(srv.sink)
-    assert span.data["status"] == 404
+    assert span.data["http.response.status_code"] == 404
     assert span.ns == "tests.integrations.test_asgi"  # where make_app's routes are
     assert span.location is not None
     assert span.location.file.endswith("tests/integrations/test_asgi.py")

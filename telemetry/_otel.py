@@ -1,0 +1,145 @@
+"""Trace correlation with OpenTelemetry, both ways, when ``opentelemetry-api`` is installed.
+
+Nothing here is a dependency: without ``opentelemetry-api``, the emitting path reads only our
+own current span and the span hooks do nothing.
+
+With it:
+
+- a signal emitted outside any span of ours, while an OpenTelemetry span is current, carries
+  that span's trace and span ids; a span of ours started there becomes its child (same trace,
+  its parent id);
+- while a span of ours runs, it is also the current span in OpenTelemetry's context (as a
+  non-recording span), so what OpenTelemetry propagates (an instrumented HTTP client's
+  ``traceparent`` header, ``opentelemetry.propagate.inject``) and the spans it starts inside
+  carry our ids.
+
+The OpenTelemetry modules are imported on first use, when a hub compiles its emitters or a span
+starts, never at ``import telemetry``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+from ._context import SpanContext
+
+__all__ = [
+    "SPAN_KEY",
+    "attach",
+    "attached_get",
+    "available",
+    "context_getter",
+    "current_otel_span",
+    "detach",
+    "from_otel_span",
+    "span_key",
+]
+
+_state: dict[str, Any] = {}
+#: The key of the current span in OpenTelemetry's context (set once it is loaded).
+SPAN_KEY: Any = None
+
+
+def available() -> bool:
+    """Whether ``opentelemetry-api`` is installed (looked up once)."""
+    found = _state.get("available")
+    if found is None:
+        found = _state["available"] = importlib.util.find_spec("opentelemetry.trace") is not None
+        if found:
+            _load()
+    return bool(found)
+
+
+def _load() -> None:
+    from opentelemetry import context, trace
+    from opentelemetry.trace.propagation import _SPAN_KEY
+
+    global SPAN_KEY
+    SPAN_KEY = _SPAN_KEY
+    get_current = context.get_current
+    # The runtime context's own ContextVar.get, when it is the usual contextvars one: a C call
+    # instead of two Python ones, on the path of every signal.
+    var = getattr(getattr(context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+    fast = var.get if isinstance(var, contextvars.ContextVar) else None
+    _state.update(
+        context_get=fast or get_current,
+        attach=context.attach,
+        detach=context.detach,
+        set_span_in_context=trace.set_span_in_context,
+        NonRecordingSpan=trace.NonRecordingSpan,
+        OTelSpanContext=trace.SpanContext,
+        TraceFlags=trace.TraceFlags,
+    )
+
+
+def current_otel_span() -> SpanContext | None:
+    """The current OpenTelemetry span as a :class:`SpanContext`, or ``None`` when there is
+    none, when it is the one that stands for a span of ours, when it is invalid, or without
+    ``opentelemetry-api``."""
+    if not available():
+        return None
+    span = _state["context_get"]().get(SPAN_KEY)
+    if span is None or span is _attached.get():  # none, or the one standing for ours
+        return None
+    return from_otel_span(span)
+
+
+def from_otel_span(span: Any) -> SpanContext | None:
+    """An OpenTelemetry span as a :class:`SpanContext`; ``None`` if its context is invalid."""
+    sc = span.get_span_context()
+    if not sc.is_valid:
+        return None
+    return SpanContext(trace_id=f"{sc.trace_id:032x}", span_id=f"{sc.span_id:016x}")
+
+
+def span_key() -> Any:
+    """The key of the current span in OpenTelemetry's context (``None`` without it)."""
+    available()
+    return SPAN_KEY
+
+
+def context_getter() -> Callable[[], Any] | None:
+    """A getter of OpenTelemetry's current context (a mapping in which ``SPAN_KEY`` is the
+    current span), for the emitting path; ``None`` without ``opentelemetry-api``."""
+    if not available():
+        return None
+    getter: Callable[[], Any] = _state["context_get"]
+    return getter
+
+
+#: The OpenTelemetry span that stands for the current span of ours (set by :func:`attach`): an
+#: OpenTelemetry span current in its place was started inside ours, and is the innermost.
+_attached: contextvars.ContextVar[Any] = contextvars.ContextVar("telemetry_otel", default=None)
+attached_get = _attached.get
+
+Tokens = tuple[contextvars.Token[Any], contextvars.Token[Any]]
+
+
+def attach(ctx: SpanContext) -> Tokens | None:
+    """Make ``ctx`` OpenTelemetry's current span too (non-recording); ``None`` when
+    ``opentelemetry-api`` is not installed. Undo with :func:`detach`."""
+    if not available():
+        return None
+    s = _state
+    try:
+        other = s["OTelSpanContext"](
+            int(ctx.trace_id, 16),
+            int(ctx.span_id, 16),
+            is_remote=False,
+            trace_flags=s["TraceFlags"](s["TraceFlags"].SAMPLED),
+        )
+    except ValueError:  # ids that are not hex (set by hand): nothing to propagate
+        return None
+    span = s["NonRecordingSpan"](other)
+    token = s["attach"](s["set_span_in_context"](span))
+    return token, _attached.set(span)
+
+
+def detach(tokens: Tokens | None) -> None:
+    """Undo :func:`attach`."""
+    if tokens is not None:
+        _attached.reset(tokens[1])
+        _state["detach"](tokens[0])

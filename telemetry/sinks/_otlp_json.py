@@ -1,0 +1,260 @@
+"""OTLP's JSON encoding (``http/json``), encoded with msgspec.
+
+The OTLP/JSON rules differ from the generic protobuf JSON mapping: trace and span ids are hex
+strings (not base64), enums are integers, keys are lowerCamelCase; 64-bit integers are decimal
+strings (receivers accept both), bytes are base64. Each record is encoded on its own, so that
+its size is known exactly, and the envelope is put together around the encoded records.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from .._signal import Signal
+from ..formats._safe import safe_repr
+from . import _otlp_map as m
+
+__all__ = ["JsonBatch", "JsonLogs", "JsonSpans", "json_value"]
+
+_MAX_DEPTH = 32
+_INT64 = (-(2**63), 2**63)
+
+
+def json_value(v: Any, seen: frozenset[int] = frozenset()) -> dict[str, Any]:
+    """``v`` as an OTLP/JSON ``AnyValue``."""
+    t = type(v)
+    if t is str:
+        return {"stringValue": v}
+    if t is bool:
+        return {"boolValue": v}
+    if t is int:
+        return {"intValue": str(v)} if _INT64[0] <= v < _INT64[1] else {"stringValue": str(v)}
+    if t is float:
+        if v != v or v in (float("inf"), float("-inf")):
+            # JSON has no NaN or infinity; the proto3 JSON mapping spells them as strings.
+            return {"doubleValue": "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")}
+        return {"doubleValue": v}
+    if v is None:
+        return {}
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {"bytesValue": base64.b64encode(bytes(v)).decode()}
+    if isinstance(v, (Mapping, list, tuple, set, frozenset)):
+        if len(seen) >= _MAX_DEPTH:
+            return {"stringValue": "<too deep>"}
+        if id(v) in seen:
+            return {"stringValue": "<cycle>"}
+        inner = seen | {id(v)}
+        if isinstance(v, Mapping):
+            return {
+                "kvlistValue": {
+                    "values": [
+                        {
+                            "key": k if type(k) is str else safe_repr(k),
+                            "value": json_value(x, inner),
+                        }
+                        for k, x in v.items()
+                    ]
+                }
+            }
+        return {"arrayValue": {"values": [json_value(x, inner) for x in v]}}
+    if isinstance(v, str):
+        return {"stringValue": str.__str__(v)}
+    if isinstance(v, bool):
+        return {"boolValue": bool(v)}
+    if isinstance(v, int):
+        return json_value(int(v))
+    if isinstance(v, float):
+        return json_value(float(v))
+    return {"stringValue": safe_repr(v)}
+
+
+def _attrs(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": k, "value": json_value(v)} for k, v in attrs.items()]
+
+
+def _hex_ok(value: str | None, digits: int) -> bool:
+    if value is None or len(value) != digits:
+        return False
+    try:
+        int(value, 16)
+    except ValueError:
+        return False
+    return True
+
+
+class JsonBatch:
+    """One request being built: each record encoded on its own, grouped by scope; the last
+    one can be taken out again."""
+
+    __slots__ = ("_last", "_owner", "_scopes", "count", "size")
+
+    def __init__(self, owner: _Json) -> None:
+        self._owner = owner
+        self._scopes: dict[str, list[bytes]] = {}
+        self._last: tuple[str, int] | None = None
+        self.count = 0
+        #: The request's size in bytes, near enough (a few bytes of framing over).
+        self.size = owner.overhead
+
+    def add(self, sig: Signal) -> int:
+        """Add the record made from ``sig``; return its size."""
+        name = sig.ns or m.DEFAULT_SCOPE
+        records = self._scopes.get(name)
+        if records is None:
+            records = self._scopes[name] = []
+            self.size += len(name) + 40
+        data, n = self._owner.record(sig)
+        records.append(data)
+        self._last = (name, n)
+        self.count += 1
+        self.size += n
+        return n
+
+    def pop(self) -> None:
+        """Take the last record added out again."""
+        assert self._last is not None
+        name, n = self._last
+        self._last = None
+        records = self._scopes[name]
+        records.pop()
+        self.count -= 1
+        self.size -= n
+        if not records:
+            del self._scopes[name]
+            self.size -= len(name) + 40
+
+    def body(self) -> bytes:
+        """The request, encoded."""
+        return self._owner.envelope(self._scopes)
+
+
+class _Json:
+    content_type = "application/json"
+    #: The envelope's keys: resource list, scope list, records list.
+    _keys: tuple[bytes, bytes, bytes]
+
+    def __init__(self, resource: Mapping[str, Any], sdk_version: str) -> None:
+        self._enc = msgspec.json.Encoder()
+        self._resource = self._enc.encode({"attributes": _attrs(resource)})
+        self._sdk_version = sdk_version
+        self.overhead = len(self._resource) + 64
+
+    def batch(self) -> JsonBatch:
+        """A new, empty request."""
+        return JsonBatch(self)
+
+    def record(self, sig: Signal) -> tuple[bytes, int]:
+        raise NotImplementedError
+
+    def _scope(self, name: str) -> bytes:
+        scope = {"name": name}
+        if name == m.DEFAULT_SCOPE:
+            scope["version"] = self._sdk_version
+        return self._enc.encode(scope)
+
+    def envelope(self, scopes: Mapping[str, list[bytes]]) -> bytes:
+        """One request holding the encoded records, grouped by scope."""
+        top, scope_key, records_key = self._keys
+        parts = [b'{"', top, b'":[{"resource":', self._resource, b',"', scope_key, b'":[']
+        for i, (name, records) in enumerate(scopes.items()):
+            if i:
+                parts.append(b",")
+            parts += [b'{"scope":', self._scope(name), b',"', records_key, b'":[']
+            parts.append(b",".join(records))
+            parts.append(b"]}")
+        parts.append(b"]}]}")
+        return b"".join(parts)
+
+    def _partial(self, body: bytes, field: str) -> tuple[int, str]:
+        if not body.strip():
+            return 0, ""
+        try:
+            resp = msgspec.json.decode(body)
+        except msgspec.DecodeError as exc:
+            raise ValueError(str(exc)) from None
+        if not isinstance(resp, dict):
+            raise ValueError(f"not a JSON object: {body[:80]!r}")
+        ps = resp.get("partialSuccess") or {}
+        if not isinstance(ps, dict):
+            raise ValueError(f"partialSuccess is not an object: {ps!r}")
+        try:
+            rejected = int(ps.get(field) or 0)
+        except (TypeError, ValueError):
+            raise ValueError(f"{field} is not a number: {ps.get(field)!r}") from None
+        message = ps.get("errorMessage") or ""
+        return rejected, message if isinstance(message, str) else safe_repr(message)
+
+
+class JsonLogs(_Json):
+    """Log records as ``ExportLogsServiceRequest`` in OTLP/JSON."""
+
+    _keys = (b"resourceLogs", b"scopeLogs", b"logRecords")
+
+    def record(self, sig: Signal) -> tuple[bytes, int]:
+        """The encoded log record made from ``sig``, and its size."""
+        sev, text = m.severity(sig)
+        r: dict[str, Any] = {
+            "timeUnixNano": str(sig.inst),
+            "observedTimeUnixNano": str(sig.inst),
+            "severityNumber": sev,
+            "severityText": text,
+        }
+        if sig.msg is not None:
+            r["body"] = {"stringValue": sig.msg}
+        if sig.id is not None:
+            r["eventName"] = sig.id
+        if _hex_ok(sig.trace_id, 32) and _hex_ok(sig.span_id, 16):
+            r["traceId"] = sig.trace_id
+            r["spanId"] = sig.span_id
+            r["flags"] = 1
+        r["attributes"] = _attrs(m.attributes(sig, span=False))
+        data = self._enc.encode(r)
+        return data, len(data) + 1
+
+    def rejected(self, body: bytes) -> tuple[int, str]:
+        """The partial success in a response (see ``ProtoLogs.rejected``)."""
+        return self._partial(body, "rejectedLogRecords")
+
+
+class JsonSpans(_Json):
+    """Spans as ``ExportTraceServiceRequest`` in OTLP/JSON."""
+
+    _keys = (b"resourceSpans", b"scopeSpans", b"spans")
+
+    def record(self, sig: Signal) -> tuple[bytes, int]:
+        """The encoded span made from ``sig``, and its size."""
+        end = m.span_end(sig)
+        # Ids that are not hex (a middleware's doing) are left out, as in the binary encoding.
+        s: dict[str, Any] = {
+            "traceId": sig.trace_id if _hex_ok(sig.trace_id, 32) else "",
+            "spanId": sig.span_id if _hex_ok(sig.span_id, 16) else "",
+        }
+        if _hex_ok(sig.parent_id, 16):
+            s["parentSpanId"] = sig.parent_id
+        s["flags"] = 1
+        s["name"] = m.span_name(sig)
+        s["kind"] = m.span_kind(sig)
+        s["startTimeUnixNano"] = str(sig.inst)
+        s["endTimeUnixNano"] = str(end)
+        s["attributes"] = _attrs(m.attributes(sig, span=True))
+        err = sig.error
+        if err is not None:
+            s["events"] = [
+                {
+                    "timeUnixNano": str(end),
+                    "name": "exception",
+                    "attributes": _attrs(m.exception_attributes(err)),
+                }
+            ]
+            message = f"{err.type}: {err.message}" if err.message else err.type
+            s["status"] = {"code": m.STATUS_ERROR, "message": message}
+        data = self._enc.encode(s)
+        return data, len(data) + 1
+
+    def rejected(self, body: bytes) -> tuple[int, str]:
+        """The partial success in a response (see ``ProtoSpans.rejected``)."""
+        return self._partial(body, "rejectedSpans")

@@ -1,0 +1,477 @@
+"""A sink that exports signals over OTLP/HTTP: to an OpenTelemetry Collector, Grafana Loki's
+``/otlp``, or any backend that speaks the protocol.
+
+Copy, paste, adapt::
+
+    import telemetry as tel
+    from telemetry.sinks import OTLPSink
+
+    # With no arguments: OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318),
+    # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES and the other OTEL_EXPORTER_OTLP_* variables.
+    handlers = {"otlp": {"sink": OTLPSink(service_name="shop"), "mode": "blocking"}}
+    async with tel.Telemetry(handlers=handlers):
+        await tel.log("info", "order placed", order=1234)
+
+Log records go to ``/v1/logs``, spans (signals of kind ``span``) to ``/v1/traces``; see
+``_otlp_map`` for how a signal maps to the semantic conventions. Needs the optional
+dependencies: ``pip install 'aiotelemetry[otlp]'`` (``httpx``; ``opentelemetry-proto`` for the
+default ``http/protobuf`` encoding).
+
+Delivery. A batch from the handler becomes one or more requests of at most ``max_records``
+records and ``max_bytes`` bytes (before compression); a single record larger than ``max_bytes``
+is dropped (``too_large``). Each request is retried as the specification says (see
+``_otlp_http``) until ``timeout`` seconds after it was first sent; then its records are dropped
+(``unreachable``), and until a request gets through again each request is tried once, without
+retries, so that a receiver that is down costs one attempt per batch, not ``timeout``. A status
+that must not be retried (400, 401, 404, 413, 500, ...) drops the request's records
+(``rejected``); a partial success drops as many as the receiver says it rejected
+(``partial_success``). Every failure is reported on stderr, rate-limited. When ``aclose``'s
+timeout runs out during a request, the handler counts the batch as ``timeout``. The exit
+fallback sends through :meth:`OTLPSink.write_sync`: one attempt per request, a second in all.
+
+Counters: ``requests`` (answered 2xx), ``retries``, ``unreadable_responses`` (a 2xx whose body
+is not an OTLP response: the records count as written), ``receiver_warnings`` (a partial
+success that rejected nothing but said something).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import time
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from .._errors import ConfigError
+from .._signal import Signal
+from .._warn import warn
+from . import _otlp_config as cfg
+from ._base import Sink
+from ._otlp_map import DEFAULT_SCOPE
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ._otlp_http import Answer
+
+__all__ = [
+    "DEFAULT_MAX_BACKOFF_S",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_RECORDS",
+    "OTLPSink",
+]
+
+#: Records per request at most (the OpenTelemetry SDK's default export batch size).
+DEFAULT_MAX_RECORDS = 512
+#: Bytes per request at most, before compression; collectors refuse more than 20 MiB by default.
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+#: Longest wait between retries of one request (unless the receiver asks for longer).
+DEFAULT_MAX_BACKOFF_S = 5.0
+#: The exit fallback spends at most this long sending.
+SYNC_TIMEOUT_S = 1.0
+#: Closing waits at most this long for the connections to close.
+CLOSE_TIMEOUT_S = 2.0
+#: Encoding runs this long at most per step of the event loop before it lets other tasks run.
+SLICE_BUDGET_S = 0.001
+_INSTALL = "pip install 'aiotelemetry[otlp]'"
+
+
+class _Batch(Protocol):
+    count: int
+    size: int
+
+    def add(self, sig: Signal) -> int: ...
+
+    def pop(self) -> None: ...
+
+    def body(self) -> bytes: ...
+
+
+class _Encoder(Protocol):
+    content_type: str
+    overhead: int
+
+    def batch(self) -> _Batch: ...
+
+    def rejected(self, body: bytes) -> tuple[int, str]: ...
+
+
+def _encoders(protocol: str, resource: dict[str, Any], version: str) -> tuple[_Encoder, _Encoder]:
+    if protocol == "http/json":
+        from ._otlp_json import JsonLogs, JsonSpans
+
+        return JsonLogs(resource, version), JsonSpans(resource, version)
+    try:
+        from ._otlp_proto import ProtoLogs, ProtoSpans
+    except ImportError as exc:
+        raise ConfigError(
+            "protocol",
+            f"'http/protobuf' needs opentelemetry-proto ({exc.name} is missing): {_INSTALL}, "
+            "or use protocol='http/json'",
+        ) from exc
+    return ProtoLogs(resource, version), ProtoSpans(resource, version)
+
+
+def _check_int(param: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(param, f"must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class OTLPSink(Sink):
+    """Export signals over OTLP/HTTP to a collector or any backend that speaks it.
+
+    ``endpoint`` is the base URL (``http://collector:4318``): ``/v1/logs`` and ``/v1/traces``
+    are appended. Not given, it comes from ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` /
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (whole URLs) or ``OTEL_EXPORTER_OTLP_ENDPOINT``,
+    else ``http://localhost:4318``. ``signals`` restricts the sink to ``("logs",)`` or
+    ``("traces",)``; signals of the other type are then counted as dropped (``not_exported``):
+    give the handler a ``kind_filter`` instead. ``protocol`` is ``"http/protobuf"`` (the
+    default) or ``"http/json"``; ``compression`` ``"gzip"`` or ``"none"``; ``headers`` a
+    mapping (or ``"k=v,k2=v2"``) added to every request, over the ``..._HEADERS`` variables;
+    ``timeout`` (seconds) bounds each request, retries included; ``certificate`` is a PEM
+    file of the CA certificates to trust for ``https://`` (else the system's), and
+    ``client_certificate`` / ``client_key`` a certificate for mutual TLS. Each of these, not
+    given, comes from its ``OTEL_EXPORTER_OTLP_*`` variable (per signal first).
+
+    The resource says who sends: ``service_name`` (else ``OTEL_SERVICE_NAME``, else
+    ``service.name`` from ``OTEL_RESOURCE_ATTRIBUTES``, else ``unknown_service``),
+    ``service_version``, ``resource_attributes`` (over ``OTEL_RESOURCE_ATTRIBUTES``), and
+    ``host.name``, ``process.pid`` and ``telemetry.sdk.*``. ``env`` replaces ``os.environ`` as
+    the source of the variables. Requests hold at most ``max_records`` records and
+    ``max_bytes`` bytes; ``max_backoff`` caps the wait between retries. See the module
+    documentation for what happens to signals that cannot be delivered.
+    """
+
+    kind = "otlp"
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        signals: Sequence[str] = cfg.SIGNALS,
+        protocol: str | None = None,
+        compression: str | None = None,
+        headers: Mapping[str, str] | str | None = None,
+        timeout: float | None = None,
+        certificate: str | os.PathLike[str] | None = None,
+        client_certificate: str | os.PathLike[str] | None = None,
+        client_key: str | os.PathLike[str] | None = None,
+        service_name: str | None = None,
+        service_version: str | None = None,
+        resource_attributes: Mapping[str, Any] | None = None,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_backoff: float = DEFAULT_MAX_BACKOFF_S,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        try:
+            import httpx  # noqa: F401 - checked here so that a missing extra fails at once
+        except ImportError as exc:
+            raise ConfigError(
+                "OTLPSink", f"needs httpx ({exc.name} is missing): {_INSTALL}"
+            ) from exc
+        if isinstance(signals, str) or not signals or not set(signals) <= set(cfg.SIGNALS):
+            raise ConfigError(
+                "signals", f"must be a non-empty sequence of 'logs', 'traces'; got {signals!r}"
+            )
+        self.signals = tuple(s for s in cfg.SIGNALS if s in signals)
+        environ = cfg.environ() if env is None else env
+        #: Where and how each exported signal type goes.
+        self.targets = cfg.build_targets(
+            environ,
+            self.signals,
+            endpoint=endpoint,
+            protocol=protocol,
+            compression=compression,
+            timeout=timeout,
+            headers=headers,
+            certificate=certificate,
+            client_certificate=client_certificate,
+            client_key=client_key,
+        )
+        self.max_records = _check_int("max_records", max_records, 1)
+        self.max_bytes = _check_int("max_bytes", max_bytes, 1024)
+        if (
+            isinstance(max_backoff, bool)
+            or not isinstance(max_backoff, (int, float))
+            or not max_backoff > 0
+        ):
+            raise ConfigError(
+                "max_backoff", f"must be a number of seconds > 0, got {max_backoff!r}"
+            )
+        self.max_backoff = float(max_backoff)
+        self._resource_args = (service_name, service_version, resource_attributes, environ)
+        #: The resource attributes sent with every request.
+        self.resource = cfg.build_resource(
+            environ,
+            service_name=service_name,
+            service_version=service_version,
+            attributes=resource_attributes,
+        )
+        self._version = str(self.resource.get("telemetry.sdk.version", ""))
+        self._encoders: dict[str, _Encoder] = {}
+        for signal, target in self.targets.items():
+            logs, spans = _encoders(target.protocol, self.resource, self._version)
+            self._encoders[signal] = logs if signal == "logs" else spans
+        #: Per signal type, the HTTP client (one per distinct TLS configuration).
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        #: Per signal type: a request gave up; try once per request until one gets through.
+        self._down: dict[str, bool] = dict.fromkeys(self.signals, False)
+
+    def __repr__(self) -> str:
+        where = ", ".join(f"{t.signal}={t.url}" for t in self.targets.values())
+        return f"<OTLPSink {where} {self.state}>"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def _open(self) -> None:
+        # Nothing connects here: a collector that is not up yet never fails the app's start.
+        # The clients are made off the loop: they load certificates from disk.
+        made: dict[cfg.TLSFiles | None, httpx.AsyncClient] = {}
+        for signal, target in self.targets.items():
+            client = made.get(target.tls)
+            if client is None:
+                client = made[target.tls] = await anyio.to_thread.run_sync(
+                    self._make_client, target.tls
+                )
+            self._clients[signal] = client
+
+    @staticmethod
+    def _ssl_context(tls: cfg.TLSFiles) -> ssl.SSLContext:
+        ca_name, cert_name, _ = tls.names
+        try:
+            context = ssl.create_default_context(cafile=tls.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                ca_name, f"must be a readable PEM file of CA certificates: {exc}"
+            ) from exc
+        if tls.client_cert is not None:
+            try:
+                context.load_cert_chain(tls.client_cert, tls.client_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    cert_name, f"must be a readable PEM certificate (with its key): {exc}"
+                ) from exc
+        return context
+
+    def _make_sync_client(self, tls: cfg.TLSFiles | None) -> httpx.Client:
+        import httpx
+
+        verify: ssl.SSLContext | bool = True if tls is None else self._ssl_context(tls)
+        return httpx.Client(timeout=None, verify=verify)
+
+    def _make_client(self, tls: cfg.TLSFiles | None) -> httpx.AsyncClient:
+        import httpx
+
+        verify: ssl.SSLContext | bool = True if tls is None else self._ssl_context(tls)
+        return httpx.AsyncClient(
+            timeout=None,  # each request is bounded by its own deadline
+            limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
+            verify=verify,
+        )
+
+    async def _aclose(self) -> None:
+        clients = {id(c): c for c in self._clients.values()}
+        self._clients = {}
+        with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+            for client in clients.values():
+                await client.aclose()
+
+    def _after_fork(self) -> None:
+        # The parent's connections are the parent's: forget them unclosed. The pid changed.
+        self._clients = {}
+        service_name, service_version, attributes, environ = self._resource_args
+        self.resource = cfg.build_resource(
+            environ,
+            service_name=service_name,
+            service_version=service_version,
+            attributes=attributes,
+        )
+        for signal, target in self.targets.items():
+            logs, spans = _encoders(target.protocol, self.resource, self._version)
+            self._encoders[signal] = logs if signal == "logs" else spans
+        self._down = dict.fromkeys(self.signals, False)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def write(self, batch: Sequence[Signal]) -> None:
+        """Export the batch: log records to the logs endpoint, spans to the traces endpoint,
+        in requests bounded by ``max_records`` and ``max_bytes``. Nothing raises: what cannot
+        be delivered is counted."""
+        for signal, part in self._split(batch):
+            enc = self._encoders[signal]
+            for request in self._requests(enc, part):
+                if request is None:
+                    await anyio.lowlevel.checkpoint()  # let the app run between slices
+                else:
+                    await self._send(signal, enc, request)
+
+    def write_sync(self, batch: Sequence[Signal]) -> None:
+        """Export the batch on the calling thread (the exit fallback, and ``*_nowait`` calls
+        into a synchronous handler): one attempt per request, within a second in all."""
+        from ._otlp_http import post_sync
+
+        deadline = time.monotonic() + SYNC_TIMEOUT_S
+        clients: dict[cfg.TLSFiles | None, httpx.Client] = {}
+        try:
+            for signal, part in self._split(batch):
+                enc = self._encoders[signal]
+                target = self.targets[signal]
+                client = clients.get(target.tls)
+                if client is None:
+                    client = clients[target.tls] = self._make_sync_client(target.tls)
+                for request in self._requests(enc, part):
+                    if request is None:
+                        continue
+                    body, headers = self._body(enc, target, request.body())
+                    if target.compression == "gzip":
+                        body = zlib.compress(body, 6, 31)
+                    answer = post_sync(
+                        client,
+                        target.url,
+                        body,
+                        headers,
+                        deadline=min(deadline, time.monotonic() + target.timeout),
+                    )
+                    self._settle(signal, enc, answer, request.count)
+        finally:
+            for client in clients.values():
+                client.close()
+
+    def _split(self, batch: Sequence[Signal]) -> list[tuple[str, list[Signal]]]:
+        """The batch as log records and spans; a type this sink does not export is counted."""
+        logs: list[Signal] = []
+        spans: list[Signal] = []
+        for sig in batch:
+            (spans if sig.kind == "span" else logs).append(sig)
+        out = []
+        for signal, part in (("logs", logs), ("traces", spans)):
+            if not part:
+                continue
+            if signal not in self._encoders:
+                self.count_drop("not_exported", len(part))
+                warn(
+                    f"otlp-not-exported:{signal}",
+                    f"otlp sink: {len(part)} signals dropped: this sink does not export "
+                    f"{signal} (signals={self.signals!r}); give its handler a kind_filter",
+                )
+                continue
+            out.append((signal, part))
+        return out
+
+    def _requests(self, enc: _Encoder, part: Sequence[Signal]) -> Iterator[_Batch | None]:
+        """The requests ``part`` makes, each full one as soon as it is; ``None`` in between
+        whenever a slice of encoding has taken its time (the caller lets the loop run)."""
+        limit, most = self.max_bytes, self.max_records
+        batch = enc.batch()
+        t0 = time.perf_counter()
+        for i, sig in enumerate(part):
+            if not i & 15 and time.perf_counter() - t0 > SLICE_BUDGET_S:
+                yield None
+                t0 = time.perf_counter()
+            n = batch.add(sig)
+            if batch.count > most or batch.size > limit:
+                batch.pop()
+                if n + enc.overhead + len(sig.ns or DEFAULT_SCOPE) + 40 > limit:
+                    self.count_drop("too_large")
+                    warn(
+                        "otlp-too-large",
+                        f"otlp sink: a record of {n} bytes dropped (max_bytes={limit})",
+                    )
+                    continue
+                yield batch
+                batch = enc.batch()
+                batch.add(sig)
+                t0 = time.perf_counter()
+        if batch.count:
+            yield batch
+
+    def _body(self, enc: _Encoder, target: cfg.Target, body: bytes) -> tuple[bytes, dict[str, str]]:
+        headers = {"Content-Type": enc.content_type, "User-Agent": f"aiotelemetry/{self._version}"}
+        if target.compression == "gzip":
+            headers["Content-Encoding"] = "gzip"
+        headers.update(target.headers)
+        return body, headers
+
+    async def _send(self, signal: str, enc: _Encoder, batch: _Batch) -> None:
+        from ._otlp_http import gzip, post
+
+        target = self.targets[signal]
+        # Serializing a full request is the longest single step (about a millisecond for
+        # 512 records): it gets a step of the loop of its own, not the end of the last slice's.
+        await anyio.lowlevel.checkpoint()
+        body, headers = self._body(enc, target, batch.body())
+        if target.compression == "gzip":
+            body = await gzip(body)
+        client = self._clients.get(signal)
+        if client is None:
+            raise RuntimeError("write() before open()")
+        answer = await post(
+            client,
+            target.url,
+            body,
+            headers,
+            deadline=time.monotonic() + target.timeout,
+            retry=not self._down[signal],
+            max_backoff=self.max_backoff,
+        )
+        self._settle(signal, enc, answer, batch.count)
+
+    def _settle(self, signal: str, enc: _Encoder, answer: Answer, n: int) -> None:
+        """Count how a request of ``n`` records ended."""
+        from ._otlp_http import Outcome
+
+        target = self.targets[signal]
+        self.counters["retries"] += max(0, answer.attempts - 1)
+        if answer.outcome is Outcome.ACCEPTED:
+            self._down[signal] = False
+            self.counters["requests"] += 1
+            self._accepted(target.url, enc, answer, n)
+        elif answer.outcome is Outcome.REFUSED:
+            self.count_drop("rejected", n)
+            detail = answer.body[:200].decode("utf-8", "replace")
+            warn(
+                f"otlp-refused:{target.url}",
+                f"otlp sink: {target.url} answered HTTP {answer.status}; {n} {signal} records "
+                f"dropped (not retried): {detail!r}",
+            )
+        else:
+            self._down[signal] = True
+            self.count_drop("unreachable", n)
+            warn(
+                f"otlp-unreachable:{target.url}",
+                f"otlp sink: {n} {signal} records dropped after {answer.attempts} attempts "
+                f"within {target.timeout}s, {target.url} unreachable: {answer.error}",
+            )
+
+    def _accepted(self, url: str, enc: _Encoder, answer: Answer, n: int) -> None:
+        from ._otlp_http import MAX_RESPONSE_BYTES
+
+        try:
+            if answer.truncated:
+                raise ValueError(f"a body of more than {MAX_RESPONSE_BYTES} bytes")
+            rejected, message = enc.rejected(answer.body)
+        except ValueError as exc:
+            self.counters["unreadable_responses"] += 1
+            warn(
+                f"otlp-unreadable:{url}",
+                f"otlp sink: {url} accepted a request with a response that is not OTLP "
+                f"({exc}); its records are counted as written",
+            )
+            return
+        if rejected > 0:
+            self.count_drop("partial_success", min(rejected, n))
+            warn(
+                f"otlp-partial:{url}",
+                f"otlp sink: {url} rejected {rejected} of {n} records: {message!r}",
+            )
+        elif message:
+            self.counters["receiver_warnings"] += 1
+            warn(f"otlp-warning:{url}", f"otlp sink: {url} says: {message!r}")
