@@ -287,6 +287,7 @@ def _namespace(plan: Plan) -> dict[str, Any]:
         "scope_get": _scope.get,
         "otel_ctx": _otel.context_getter(),
         "OTEL_SPAN_KEY": _otel.span_key(),
+        "OTEL_EMPTY": _otel.empty_context(),
         "from_otel": _otel.from_otel_span,
         "attached_get": _otel.attached_get,
         "time_ns": time.time_ns,
@@ -544,15 +545,18 @@ def _emitter_source(plan: Plan, shape: Shape, taps: bool) -> str:
 def _otel_lines() -> list[str]:
     """With opentelemetry-api installed: OpenTelemetry's current span, unless it is the one
     that stands for ours (then ours, or none, is the innermost), replaces the scope's trace and
-    span ids. Two C calls when there is none; see ``_otel``."""
+    span ids. One C call when nothing was ever attached to OpenTelemetry's context (its
+    default context is known by identity); see ``_otel``."""
     if not _otel.available():
         return []
     return [
-        "otel = otel_ctx().get(OTEL_SPAN_KEY)",
-        "if otel is not None and otel is not attached_get():",
-        "    otel = from_otel(otel)",
-        "    if otel is not None:",
-        "        scope = (scope[0], otel.trace_id, otel.span_id, otel)",
+        "otel = otel_ctx()",
+        "if otel is not OTEL_EMPTY:",
+        "    otel = otel.get(OTEL_SPAN_KEY)",
+        "    if otel is not None and otel is not attached_get():",
+        "        otel = from_otel(otel)",
+        "        if otel is not None:",
+        "            scope = (scope[0], otel.trace_id, otel.span_id, otel)",
     ]
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "context_getter",
     "current_otel_span",
     "detach",
+    "empty_context",
     "from_otel_span",
     "span_key",
 ]
@@ -64,7 +65,16 @@ def _load() -> None:
     # instead of two Python ones, on the path of every signal.
     var = getattr(getattr(context, "_RUNTIME_CONTEXT", None), "_current_context", None)
     fast = var.get if isinstance(var, contextvars.ContextVar) else None
+    # The context in which nothing was ever attached is the variable's default, one object:
+    # the emitting path knows by its identity that no OpenTelemetry span can be current.
+    empty = None
+    if isinstance(var, contextvars.ContextVar):
+        try:
+            empty = contextvars.Context().run(var.get)
+        except LookupError:  # no default: every context is looked into
+            empty = None
     _state.update(
+        empty=empty,
         context_get=fast or get_current,
         attach=context.attach,
         detach=context.detach,
@@ -93,6 +103,13 @@ def from_otel_span(span: Any) -> SpanContext | None:
     if not sc.is_valid:
         return None
     return SpanContext(trace_id=f"{sc.trace_id:032x}", span_id=f"{sc.span_id:016x}")
+
+
+def empty_context() -> Any:
+    """OpenTelemetry's current context where nothing was ever attached (a context that holds
+    no span), or ``None`` when it cannot be known or without ``opentelemetry-api``."""
+    available()
+    return _state.get("empty")
 
 
 def span_key() -> Any:
