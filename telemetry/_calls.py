@@ -22,6 +22,7 @@ __all__ = [
     "error_message",
     "exc_of",
     "level_number",
+    "take_error",
     "then",
     "up",
 ]
@@ -127,6 +128,18 @@ def exc_of(exc_info: ExcInfo) -> BaseException | None:
         exc = exc_info[1]
         return exc if isinstance(exc, BaseException) else None
     return None
+
+
+def take_error(data: dict[str, Any]) -> BaseException | None:
+    """Take ``error`` and ``exc_info`` out of a creator's keywords: the exception they name
+    (``error`` first), or ``None``. An ``error`` that is not an exception stays as data."""
+    exc_info = data.pop("exc_info", None)
+    error = data.pop("error", None)
+    if isinstance(error, BaseException):
+        return error
+    if error is not None:  # not an exception: data like any other value
+        data["error"] = error
+    return None if exc_info is None else exc_of(exc_info)
 
 
 def error_message(exc: BaseException) -> str:

@@ -209,3 +209,25 @@ async def test_tail_shows_the_traceback_unless_told_not_to(
 def test_json_format_of_an_error_signal_reads_back_equal() -> None:
     sig = _signal_with_error()
     assert msgspec.json.decode(JsonFormat().encode(sig), type=Signal) == sig
+
+
+async def test_error_and_exc_info_keywords_of_the_module_level_log() -> None:
+    """tel.log reads error= and exc_info= out of its keywords: an exception is the signal's
+    error (error= before exc_info=), None is nothing, anything else stays as data."""
+    sink = MemorySink()
+    first = ValueError("first")
+    async with tel.Telemetry(handlers={"m": sink}):
+        await tel.log("info", "none", error=None, exc_info=None, k=1)
+        try:
+            raise KeyError("handled")
+        except KeyError:
+            await tel.log("error", "both", error=first, exc_info=True)
+            tel.log_nowait("error", "exc_info only", exc_info=True)
+        await tel.log("info", "not an exception", error="timeout")
+    got = [(s.msg, s.error.type if s.error else None, s.data) for s in sink.signals]
+    assert got == [
+        ("none", None, {"k": 1}),
+        ("both", "ValueError", {}),
+        ("exc_info only", "KeyError", {}),
+        ("not an exception", None, {"error": "timeout"}),
+    ]
