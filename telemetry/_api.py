@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _registry
-from ._calls import ExcInfo, SignalOptions, error_message, take_error, then
+from ._calls import SignalOptions, error_message, take_error, then
 from ._emit import EmitTable
 from ._fallback import current_hub
 from ._spans import Span, SpanHost
@@ -70,54 +70,32 @@ def signal_nowait(msg: object = None, /, **options: Unpack[SignalOptions]) -> bo
     return current_hub().signal_nowait(msg, **options)
 
 
-# ``log`` and ``log_nowait`` read ``error`` and ``exc_info`` out of their keywords only when they
-# are there: declared as keyword-only parameters, they cost every call, since CPython compares
-# each keyword a call passes with each declared name in turn (about 50 ns for three fields).
-# Type checkers and the reference see the declared signatures.
-if TYPE_CHECKING:
+# ``log`` and ``log_nowait`` take ``error=`` and ``exc_info=`` out of their keywords when they
+# are there, rather than declaring them: declared keyword-only parameters cost every call, since
+# CPython compares each keyword a call passes with each declared name in turn (about 50 ns for a
+# call with three fields). ``Telemetry.log`` declares them.
 
-    def log(
-        level: str | int,
-        msg: object = None,
-        /,
-        *,
-        error: BaseException | None = None,
-        exc_info: ExcInfo = None,
-        **data: Any,
-    ) -> Awaitable[bool]:
-        """``await tel.log("info", "user joined", room=r)``; see :meth:`Telemetry.log`."""
 
-    def log_nowait(
-        level: str | int,
-        msg: object = None,
-        /,
-        *,
-        error: BaseException | None = None,
-        exc_info: ExcInfo = None,
-        **data: Any,
-    ) -> bool:
-        """:func:`log` without awaiting, from any thread."""
+def log(level: str | int, msg: object = None, /, **data: Any) -> Awaitable[bool]:
+    """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``, on the
+    default hub; ``error=exc`` records an exception, ``exc_info=True`` the one being handled
+    (or an exception, or a ``sys.exc_info()`` tuple). See :meth:`Telemetry.log`."""
+    emit = _T[level]
+    if emit is False:
+        return _NO
+    if "error" in data or "exc_info" in data:
+        return emit("log", None, msg, data, take_error(data))
+    return emit("log", None, msg, data)
 
-else:
 
-    def log(level, msg=None, /, **data):
-        emit = _T[level]
-        if emit is False:
-            return _NO
-        if "error" in data or "exc_info" in data:
-            return emit("log", None, msg, data, take_error(data))
-        return emit("log", None, msg, data)
-
-    def log_nowait(level, msg=None, /, **data):
-        emit = _TN[level]
-        if emit is False:
-            return False
-        if "error" in data or "exc_info" in data:
-            return emit("log", None, msg, data, take_error(data))
-        return emit("log", None, msg, data)
-
-    log.__doc__ = """``await tel.log("info", "user joined", room=r)``; see :meth:`Telemetry.log`."""
-    log_nowait.__doc__ = """:func:`log` without awaiting, from any thread."""
+def log_nowait(level: str | int, msg: object = None, /, **data: Any) -> bool:
+    """:func:`log` without awaiting, from any thread."""
+    emit = _TN[level]
+    if emit is False:
+        return False
+    if "error" in data or "exc_info" in data:
+        return emit("log", None, msg, data, take_error(data))
+    return emit("log", None, msg, data)
 
 
 def exception(msg: object = None, /, *, level: str | int = "error", **data: Any) -> Awaitable[bool]:
