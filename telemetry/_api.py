@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _registry
 from ._calls import SignalOptions, error_message, take_error, then
-from ._emit import EmitTable
+from ._emit import Emit, EmitTable
 from ._fallback import current_hub
 from ._spans import Span, SpanHost
 from ._spans import traced as _traced
@@ -44,16 +44,20 @@ __all__ = [
 E = TypeVar("E", bound=BaseException)
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The default hub's tables (updated in place by the hub) and its finished "refused" awaitable.
+# The default hub's tables (updated in place by the hub), their plain copies (see EmitTable)
+# and its finished "refused" awaitable.
 _T: EmitTable[Awaitable[bool]]
 _TN: EmitTable[bool]
+_TP: dict[object, Emit[Awaitable[bool]] | Literal[False]]
+_TNP: dict[object, Emit[bool] | Literal[False]]
 _NO: Awaitable[bool]
 
 
 def _default_changed() -> None:
-    global _T, _TN, _NO
+    global _T, _TN, _TP, _TNP, _NO
     hub = current_hub()
     _T, _TN, _NO = hub._table, hub._table_nowait, hub._no
+    _TP, _TNP = _T.plain, _TN.plain
 
 
 _registry.listen(_default_changed)
@@ -80,7 +84,10 @@ def log(level: str | int, msg: object = None, /, **data: Any) -> Awaitable[bool]
     """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``, on the
     default hub; ``error=exc`` records an exception, ``exc_info=True`` the one being handled
     (or an exception, or a ``sys.exc_info()`` tuple). See :meth:`Telemetry.log`."""
-    emit = _T[level]
+    try:
+        emit = _TP[level]
+    except KeyError:  # a level number of one's own, or a wrong level
+        emit = _T[level]
     if emit is False:
         return _NO
     if "error" in data or "exc_info" in data:
@@ -90,7 +97,10 @@ def log(level: str | int, msg: object = None, /, **data: Any) -> Awaitable[bool]
 
 def log_nowait(level: str | int, msg: object = None, /, **data: Any) -> bool:
     """:func:`log` without awaiting, from any thread."""
-    emit = _TN[level]
+    try:
+        emit = _TNP[level]
+    except KeyError:
+        emit = _TN[level]
     if emit is False:
         return False
     if "error" in data or "exc_info" in data:

@@ -156,28 +156,38 @@ class Plan:
 
 class EmitTable(dict[object, "Emit[R] | Literal[False]"], Generic[R]):
     """Every spelling of a level to ``False`` (refuse) or its emitter; a level number of
-    one's own is compiled on first use, and anything else is a ``ConfigError``."""
+    one's own is compiled on first use, and anything else is a ``ConfigError``.
 
-    __slots__ = ("_compile",)
+    ``plain`` holds the same entries in a plain dict, whose look-up is the interpreter's
+    fastest (a subclass's takes the generic path): the two busiest creators, ``log`` and
+    ``log_nowait``, read it first and come here for a level it lacks."""
+
+    __slots__ = ("_compile", "plain")
 
     def __init__(self, compile: Callable[[int], Emit[R] | Literal[False]]) -> None:
         super().__init__()
         self._compile = compile
+        self.plain: dict[object, Emit[R] | Literal[False]] = {}
+
+    def put(self, level: object, emit: Emit[R] | Literal[False]) -> None:
+        """Set ``level``'s entry, in both dicts."""
+        self[level] = self.plain[level] = emit
 
     def __missing__(self, level: object) -> Emit[R] | Literal[False]:
         if isinstance(level, bool) or not isinstance(level, int) or level < 0:
             raise ConfigError.choice("level", level, _LEVEL_NAMES)
         emit = self._compile(level)
         if len(self) < len(LEVELS) + _CUSTOM_LEVELS_MAX:
-            self[level] = emit
+            self.put(level, emit)
         return emit
 
     def swap(self, other: EmitTable[R]) -> None:
         """Take ``other``'s entries, in place: a reader sees the old or the new entry."""
         self._compile = other._compile
-        self.update(other)
-        for key in [k for k in self if k not in other]:
-            self.pop(key, None)
+        for table in (self, self.plain):
+            table.update(other)
+            for key in [k for k in table if k not in other]:
+                table.pop(key, None)
 
 
 @dataclass(slots=True)
@@ -254,8 +264,8 @@ def compile_emitters(plan: Plan) -> Emitters:
         emit, emit_now = compile_level(lv), compile_level_now(lv)
         for key, key_lv in LEVELS.items():
             if key_lv == lv:
-                table[key] = emit
-                table_now[key] = emit_now
+                table.put(key, emit)
+                table_now.put(key, emit_now)
     return Emitters(table, table_now, dispatch, dispatch_now, deliver)
 
 
