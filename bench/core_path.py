@@ -1,4 +1,4 @@
-"""The emitting core under a flood: what issue-style claims about the core path rest on.
+"""The emitting core under a flood: the figures behind what the docs say of the core path.
 
     python bench/core_path.py flood [N]     # N awaited calls with the defaults, into a file
     python bench/core_path.py stuck [N]     # the same into a sink whose write never returns
