@@ -340,6 +340,12 @@ def _handler(
     try:
         sink = built or sink_type(**sink_kwargs)
     except ConfigError as exc:
+        if exc.param == sink_type.__name__:  # the sink as a whole: a dependency it lacks
+            if not enabled:  # switched off where its extra is missing: no problem
+                ctx.disabled.append(name)
+                return
+            problems.append(Problem(f"{path}.sink", exc.detail))
+            return
         problems.append(_code_error(path, exc))
         return
     except Exception as exc:
