@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from msgspec.structs import replace
@@ -26,6 +27,7 @@ from .._signal import ErrorInfo, Frame, Location, Signal
 __all__ = [
     "MAX_REPR",
     "SLOW_REPR_S",
+    "LineFormat",
     "Repairs",
     "enc_hook",
     "placeholder_signal",
@@ -106,6 +108,38 @@ class Repairs:
     def enc_hook(self, obj: object) -> str:
         """msgspec ``enc_hook``: unknown objects as :meth:`repr`."""
         return self.repr(obj)
+
+
+class LineFormat(Repairs):
+    """A format that writes each signal as a ``str`` from :meth:`format` (text, logfmt): the
+    batch is joined and encoded at once, and only a batch that fails is redone line by line,
+    each bad signal with its values replaced (counted in :attr:`repaired`)."""
+
+    def format(self, sig: Signal) -> str:
+        """One signal as a line, without the trailing newline."""
+        raise NotImplementedError
+
+    def encode_batch(self, batch: Sequence[Signal]) -> bytes:
+        """The batch as lines, UTF-8, one ``\\n`` after each."""
+        fmt = self.format
+        try:
+            return "".join([fmt(s) + "\n" for s in batch]).encode("utf-8")
+        except Exception:  # a bad value: a lone surrogate, a huge int, a key's __str__ raising
+            return "".join([self._line(s) for s in batch]).encode("utf-8", "backslashreplace")
+
+    def _line(self, sig: Signal) -> str:
+        """One line, the signal's bad values replaced if it cannot be written as it is."""
+        try:
+            line = self.format(sig) + "\n"
+            line.encode("utf-8")
+            return line
+        except Exception:
+            pass
+        self.repaired += 1
+        try:
+            return self.format(repair_signal(sig)) + "\n"
+        except Exception:
+            return self.format(placeholder_signal(sig)) + "\n"
 
 
 def enc_hook(obj: object) -> str:

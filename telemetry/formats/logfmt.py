@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from .._signal import Signal
-from ._safe import Repairs, placeholder_signal, repair_signal, safe_repr
+from ._safe import LineFormat, safe_repr
 from .text import TimeFormatter, escape
 
 __all__ = ["LogfmtFormat"]
@@ -40,7 +40,7 @@ def _safe_key(k: object) -> str:
     return "".join(c if (c.isalnum() or c in "._-") else "_" for c in s) or "_"
 
 
-class LogfmtFormat(Repairs):
+class LogfmtFormat(LineFormat):
     """Format signals as logfmt lines; ``data`` keys are written as they are, ``ctx`` keys too."""
 
     name = "logfmt"
@@ -82,25 +82,3 @@ class LogfmtFormat(Repairs):
             parts.append(f"error.type={_quote(sig.error.type)}")
             parts.append(f"error.message={_quote(sig.error.message)}")
         return " ".join(parts)
-
-    def encode_batch(self, batch: Sequence[Signal]) -> bytes:
-        """The batch as logfmt lines, UTF-8."""
-        fmt = self.format
-        try:
-            return "".join([fmt(s) + "\n" for s in batch]).encode("utf-8")
-        except Exception:  # a bad value: a lone surrogate, a huge int, a key's __str__ raising
-            return "".join([self._line(s) for s in batch]).encode("utf-8", "backslashreplace")
-
-    def _line(self, sig: Signal) -> str:
-        """One line, the signal's bad values replaced if it cannot be written as it is."""
-        try:
-            line = self.format(sig) + "\n"
-            line.encode("utf-8")
-            return line
-        except Exception:
-            pass
-        self.repaired += 1
-        try:
-            return self.format(repair_signal(sig)) + "\n"
-        except Exception:
-            return self.format(placeholder_signal(sig)) + "\n"

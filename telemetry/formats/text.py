@@ -12,11 +12,11 @@ starts with its time).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from .._signal import ErrorInfo, Signal
-from ._safe import Repairs, placeholder_signal, repair_signal, safe_repr
+from ._safe import LineFormat, safe_repr
 
 __all__ = ["TextFormat", "TimeFormatter", "escape", "format_time", "traceback_lines"]
 
@@ -116,7 +116,7 @@ def traceback_lines(err: ErrorInfo, *, colour: bool = False, indent: str = "    
     return out
 
 
-class TextFormat(Repairs):
+class TextFormat(LineFormat):
     """Format signals as single readable lines, optionally with ANSI colour; with
     ``traceback=True``, a signal's exception is followed by its traceback (see
     :func:`traceback_lines`)."""
@@ -172,25 +172,3 @@ class TextFormat(Repairs):
                 lines = traceback_lines(sig.error, colour=self.colour)
                 return "\n".join([" ".join(parts), *lines])
         return " ".join(parts)
-
-    def encode_batch(self, batch: Sequence[Signal]) -> bytes:
-        """The batch as text lines, UTF-8, one ``\\n`` after each."""
-        fmt = self.format
-        try:
-            return "".join([fmt(s) + "\n" for s in batch]).encode("utf-8")
-        except Exception:  # a bad value: a lone surrogate, a huge int, a key's __str__ raising
-            return "".join([self._line(s) for s in batch]).encode("utf-8", "backslashreplace")
-
-    def _line(self, sig: Signal) -> str:
-        """One line, the signal's bad values replaced if it cannot be written as it is."""
-        try:
-            line = self.format(sig) + "\n"
-            line.encode("utf-8")
-            return line
-        except Exception:
-            pass
-        self.repaired += 1
-        try:
-            return self.format(repair_signal(sig)) + "\n"
-        except Exception:
-            return self.format(placeholder_signal(sig)) + "\n"
