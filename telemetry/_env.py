@@ -25,7 +25,16 @@ import msgspec
 from ._errors import ConfigError
 from ._signal import parse_level
 
-__all__ = ["EnvConfig", "read_env"]
+__all__ = ["VARIABLES", "EnvConfig", "read_env"]
+
+#: Every variable :func:`read_env` reads.
+VARIABLES = (
+    "TELEMETRY_MIN_LEVEL",
+    "TELEMETRY_SYNC",
+    "TELEMETRY_DISABLED",
+    "TELEMETRY_FORMAT",
+    "TELEMETRY_CONFIG",
+)
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")

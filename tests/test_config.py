@@ -25,6 +25,7 @@ from telemetry import _config_schema as schema
 from telemetry._config import ConfigFileError, load
 from telemetry._config_files import mask
 from telemetry._config_schema import CONSTRAINTS, KINDS, Ref
+from telemetry._env import VARIABLES as ENV_VARIABLES
 from telemetry.cli import main as cli_main
 from telemetry.cli.config import TEMPLATE
 from telemetry.sinks import FileSink, MemorySink, Sink, SyslogSink
@@ -312,13 +313,7 @@ def build_both(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Any, ..
 def quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("LOG_LEVEL", "CONSOLE_FORMAT", "OTLP_ENABLED", "OTLP_ENDPOINT", "OTLP_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    for var in (
-        "TELEMETRY_MIN_LEVEL",
-        "TELEMETRY_SYNC",
-        "TELEMETRY_DISABLED",
-        "TELEMETRY_FORMAT",
-        "TELEMETRY_CONFIG",
-    ):
+    for var in ENV_VARIABLES:
         monkeypatch.delenv(var, raising=False)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 import telemetry as tel
+from telemetry._env import VARIABLES as ENV_VARIABLES
 from telemetry._env import EnvConfig
 from telemetry._stats import DROP_REASONS
 from telemetry.cli import main as cli_main
@@ -117,13 +118,7 @@ def test_page_examples_run(
 ) -> None:
     """The page's code blocks run in order, and leave no hub open."""
     monkeypatch.chdir(tmp_path)
-    for var in (
-        "TELEMETRY_MIN_LEVEL",
-        "TELEMETRY_SYNC",
-        "TELEMETRY_DISABLED",
-        "TELEMETRY_FORMAT",
-        "TELEMETRY_CONFIG",
-    ):
+    for var in ENV_VARIABLES:
         monkeypatch.delenv(var, raising=False)
     namespace: dict[str, Any] = {"__name__": "__main__"}
     loop = asyncio.new_event_loop()
