@@ -136,8 +136,9 @@ class Lib:
         return None if src.startswith("await") else src
 
     def names(self) -> dict[str, Any]:
-        """The names the call sources use, bound after :meth:`open`."""
-        raise NotImplementedError
+        """The names the call sources use, bound after :meth:`open`: by default the
+        ``info`` and ``debug`` of the logger :meth:`open` made (``self.log``)."""
+        return {"info": self.log.info, "debug": self.log.debug}
 
     @contextlib.contextmanager
     def bound(self) -> Iterator[None]:
@@ -457,9 +458,6 @@ class StdlibFile(Lib):
     def refused_src(self, fields: dict[str, Any]) -> str:
         return self.call_src(fields).replace("info(", "debug(", 1)
 
-    def names(self) -> dict[str, Any]:
-        return {"info": self.log.info, "debug": self.log.debug}
-
     def _handlers(self) -> list[logging.Handler]:
         if self.cfg.slow_s:
             self.counting = _CountingHandler(self.cfg.slow_s)
@@ -580,9 +578,6 @@ class Picologging(Lib):
     def refused_src(self, fields: dict[str, Any]) -> str:
         return f"debug({dict_src({'msg': 'msg', **fields})})"
 
-    def names(self) -> dict[str, Any]:
-        return {"info": self.log.info, "debug": self.log.debug}
-
     async def open(self) -> None:
         import orjson
         import picologging
@@ -639,9 +634,6 @@ class Structlog(Lib):
 
     def refused_src(self, fields: dict[str, Any]) -> str:
         return f"debug('msg'{kw_src(fields)})"
-
-    def names(self) -> dict[str, Any]:
-        return {"info": self.log.info, "debug": self.log.debug}
 
     @contextlib.contextmanager
     def bound(self) -> Iterator[None]:
@@ -724,9 +716,6 @@ class LoguruSync(Lib):
     def refused_src(self, fields: dict[str, Any]) -> str:
         return f"debug('msg'{kw_src(fields)})"
 
-    def names(self) -> dict[str, Any]:
-        return {"info": self.log.info, "debug": self.log.debug}
-
     @contextlib.contextmanager
     def bound(self) -> Iterator[None]:
         with self.log.contextualize(**BOUND):
@@ -801,9 +790,6 @@ class AioLogger(Lib):
     def refused_src(self, fields: dict[str, Any]) -> str:
         return f"await debug('msg', extra={dict_src(fields)})"
 
-    def names(self) -> dict[str, Any]:
-        return {"info": self.log.info, "debug": self.log.debug}
-
     async def open(self) -> None:
         from aiologger.formatters.json import ExtendedJsonFormatter
         from aiologger.handlers.files import AsyncFileHandler
@@ -847,9 +833,6 @@ class Fapilog(Lib):
 
     def refused_src(self, fields: dict[str, Any]) -> str:
         return f"await debug('msg'{kw_src(fields)})"
-
-    def names(self) -> dict[str, Any]:
-        return {"info": self.log.info, "debug": self.log.debug}
 
     async def open(self) -> None:
         import copy
