@@ -62,3 +62,6 @@ def current_hub() -> Telemetry:
         hub._serve_inline()
         _fallback = hub
     return _fallback
+
+
+_registry.set_fallback(current_hub)

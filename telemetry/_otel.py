@@ -13,6 +13,10 @@ With it:
   ``traceparent`` header, ``opentelemetry.propagate.inject``) and the spans it starts inside
   carry our ids.
 
+And the pipeline's own work is kept out of what OpenTelemetry's instrumentations record
+(:class:`suppressed`): the OTLP sink's HTTP requests, with httpx instrumented, would otherwise
+become spans that the sink exports, which make requests, and so on.
+
 The OpenTelemetry modules are imported on first use, when a hub compiles its emitters or a span
 starts, never at ``import telemetry``.
 """
@@ -37,6 +41,7 @@ __all__ = [
     "empty_context",
     "from_otel_span",
     "span_key",
+    "suppressed",
 ]
 
 _state: dict[str, Any] = {}
@@ -82,6 +87,13 @@ def _load() -> None:
         NonRecordingSpan=trace.NonRecordingSpan,
         OTelSpanContext=trace.SpanContext,
         TraceFlags=trace.TraceFlags,
+        set_value=context.set_value,
+        # The key OpenTelemetry's exporters set around their own requests, and its older plain
+        # spelling, which the instrumentations still read.
+        suppress_keys=(
+            getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation"),
+            "suppress_instrumentation",
+        ),
     )
 
 
@@ -160,3 +172,27 @@ def detach(tokens: Tokens | None) -> None:
     if tokens is not None:
         _attached.reset(tokens[1])
         _state["detach"](tokens[0])
+
+
+class suppressed:
+    """``with suppressed():`` OpenTelemetry's instrumentations record nothing inside (the
+    context key ``suppress_instrumentation``, as OpenTelemetry's own exporters set it); does
+    nothing without ``opentelemetry-api``. Not reentrant: one ``with`` per object."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self) -> None:
+        self._token: object = None
+
+    def __enter__(self) -> None:
+        if available():
+            s = _state
+            ctx = None
+            for key in s["suppress_keys"]:
+                ctx = s["set_value"](key, True, ctx)
+            self._token = s["attach"](ctx)
+
+    def __exit__(self, *exc: object) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            _state["detach"](token)
