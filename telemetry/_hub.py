@@ -90,6 +90,7 @@ _HUB_OPTIONS = (
     "middleware",
     "min_level",
     "ns_filter",
+    "opentelemetry",
     "rate_limit",
     "sample",
     "sample_errors",
@@ -122,6 +123,9 @@ class Telemetry:
     ``ns_filter``, ``kind_filter``, ``id_filter``, ``sample``, ``when``, ``rate_limit``) apply
     to every signal; handlers can add their own. ``middleware`` runs in every handler's worker.
     ``location=False`` records the module but not the file and line of each call.
+    ``opentelemetry=True`` makes aiotelemetry OpenTelemetry's global tracer and logger
+    provider (:func:`telemetry.integrations.opentelemetry.install`): what FastAPI and the
+    instrumented libraries record through OpenTelemetry's API reaches the current hub.
 
     Entering opens every sink and starts the workers, and makes this the default hub used by
     the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`. A program
@@ -148,6 +152,7 @@ class Telemetry:
         middleware: Sequence[Middleware] = (),
         location: bool = True,
         close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT_S,
+        opentelemetry: bool = False,
         env: Mapping[str, str] | None = None,
         **unknown: Never,
     ) -> None:
@@ -212,6 +217,8 @@ class Telemetry:
                 "must be a mapping of handler names to sinks (or to mappings with a 'sink' "
                 f"key and handler options), got {type(handlers).__name__} {handlers!r:.200}",
             )
+        if opentelemetry:
+            _install_opentelemetry()
         for name, spec in (handlers or {}).items():
             if isinstance(spec, Sink):
                 self.add_handler(name, spec)
@@ -772,6 +779,20 @@ class Telemetry:
         """Healthy, or not and why: a handler not open, sink errors or drops since the last
         call, a queue more than 80 % full."""
         return self._health.check(self._state, {n: h.stats() for n, h in self._handlers.items()})
+
+
+def _install_opentelemetry() -> None:
+    """``Telemetry(opentelemetry=True)``: install the OpenTelemetry providers (once per
+    process; the module, and OpenTelemetry's, are imported only here)."""
+    try:
+        from .integrations.opentelemetry import install
+    except ImportError as exc:
+        raise ConfigError(
+            "opentelemetry",
+            f"needs opentelemetry-api ({exc.name or exc} is missing): "
+            "pip install 'aiotelemetry[opentelemetry]'",
+        ) from None
+    install()
 
 
 def _recompile_all() -> None:

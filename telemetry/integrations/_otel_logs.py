@@ -100,8 +100,11 @@ class HubLogger(_logs.Logger):
                         data[key] = value
                     else:
                         limits.count("attributes")
-                        limits.warn_once("key", f"an attribute key must be a non-empty "
-                                         f"string, got {key!r:.80}; dropped")
+                        limits.warn_once(
+                            "key",
+                            f"an attribute key must be a non-empty "
+                            f"string, got {key!r:.80}; dropped",
+                        )
             msg = body
             if body is not None and type(body) is not str:
                 data["body"] = body

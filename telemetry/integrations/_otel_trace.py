@@ -34,6 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util import types
 from opentelemetry.util._decorator import _agnosticcontextmanager
@@ -70,9 +71,7 @@ def _refuses(hub: Any, ns: str | None, name: str) -> bool:
     if hub._table_nowait.plain.get(_INFO) is False:  # below the floor, or disabled
         return True
     f = hub._filters
-    if f.active and (
-        not f.allows_names(_INFO, ns, "span", name) or f.sampled_out(_INFO, "span")
-    ):
+    if f.active and (not f.allows_names(_INFO, ns, "span", name) or f.sampled_out(_INFO, "span")):
         hub._counts.refused += 1
         return True
     return False
@@ -247,9 +246,12 @@ class HubSpan(trace.Span):
         signal's ``error`` (the last one recorded)."""
         if self._ended("record_exception"):
             return
+        # Untyped callers pass anything: checked, though the signature says otherwise.
         if not isinstance(exception, BaseException):
-            limits.warn_once("exception", f"record_exception() needs an exception, got "
-                             f"{type(exception).__name__}; ignored")
+            limits.warn_once(  # type: ignore[unreachable]
+                "exception",
+                f"record_exception() needs an exception, got {type(exception).__name__}; ignored",
+            )
             return
         attrs = exception_event(exception, attributes)
         if escaped:
@@ -341,7 +343,7 @@ class HubTracer(trace.Tracer):
     def start_span(
         self,
         name: str,
-        context: trace.Context | None = None,
+        context: Context | None = None,
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: types.Attributes = None,
         links: Sequence[Link] | None = None,
@@ -384,7 +386,7 @@ class HubTracer(trace.Tracer):
     def start_as_current_span(
         self,
         name: str,
-        context: trace.Context | None = None,
+        context: Context | None = None,
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: types.Attributes = None,
         links: Sequence[Link] | None = None,

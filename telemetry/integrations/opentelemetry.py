@@ -36,12 +36,12 @@ if importlib.util.find_spec("opentelemetry.trace") is None:  # pragma: no cover 
         "pip install 'aiotelemetry[opentelemetry]'"
     )
 
-from opentelemetry import _logs, trace  # noqa: E402
-from opentelemetry._logs._internal import ProxyLoggerProvider  # noqa: E402
+from opentelemetry import _logs, trace
+from opentelemetry._logs._internal import ProxyLoggerProvider
 
-from . import _otel_limits  # noqa: E402
-from ._otel_logs import HubLogger, HubLoggerProvider  # noqa: E402
-from ._otel_trace import HubSpan, HubTracer, HubTracerProvider  # noqa: E402
+from . import _otel_limits
+from ._otel_logs import HubLogger, HubLoggerProvider
+from ._otel_trace import HubSpan, HubTracer, HubTracerProvider
 
 __all__ = [
     "LOGGER_PROVIDER",
