@@ -40,10 +40,11 @@ _LOGGERS_MAX = 1024
 def level_of(severity_number: object) -> int:
     """The level of an OpenTelemetry severity number: the lowest number of its range (the
     level's own number), ``info`` when none is given or it is out of range."""
-    try:
-        n = int(severity_number)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    # SeverityNumber is a plain Enum (not an int): its value is the number.
+    value = getattr(severity_number, "value", severity_number)
+    if type(value) is not int:
         return 9
+    n = value
     return ((n - 1) // 4) * 4 + 1 if 1 <= n <= 24 else 9
 
 

@@ -244,6 +244,12 @@ class TelemetryMiddleware:
     ``trust_request_id`` / ``trust_traceparent`` (whether to take these from the client),
     ``level`` of the spans, and ``ns``, the namespace of a span no route answered. Other scope
     types (``lifespan``) are passed through.
+
+    Added to a FastAPI app whose native telemetry records a server span for the request (an
+    OpenTelemetry tracer provider is set, such as aiotelemetry's own with
+    :func:`telemetry.integrations.opentelemetry.install`), the middleware yields its HTTP span
+    to FastAPI's, so that a request has one server span: it still binds the request id and
+    returns it, and sets it on FastAPI's span as ``request_id``.
     """
 
     def __init__(
@@ -368,6 +374,10 @@ class TelemetryMiddleware:
         if self._skipped(path):
             await self.app(scope, receive, send)
             return
+        native = getattr(scope.get("fastapi.telemetry"), "span", None)
+        if native is not None:
+            await self._beside_native(native, scope, receive, send)
+            return
         hub = self.hub if self.hub is not None else current_hub()
         rid, parent, recorded = self._read_headers(scope.get("headers") or (), self.record_headers)
         if rid is None:
@@ -440,6 +450,33 @@ class TelemetryMiddleware:
             finally:
                 if token is not None:
                     reset_span(token)
+
+    async def _beside_native(self, span: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's native telemetry records this request's server span already (it runs
+        around the middleware stack, and leaves its request in ``scope["fastapi.telemetry"]``):
+        one server span per request, so this middleware yields its own and keeps the request
+        id: bound into the context, returned in the response header, and set on that span as
+        the ``request_id`` attribute. Without an ``X-Request-ID`` it is the span's trace id."""
+        rid, _, _ = self._read_headers(scope.get("headers") or (), frozenset())
+        if rid is None:
+            rid = f"{span.get_span_context().trace_id:032x}"
+        with contextlib.suppress(Exception):  # someone else's span: never the request's fault
+            span.set_attribute("request_id", rid)
+        rid_key, rid_value = self._rid_key, rid.encode("latin-1")
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or ())
+                if not any(k.lower() == rid_key for k, _ in headers):
+                    message = {**message, "headers": [*headers, (rid_key, rid_value)]}
+            await send(message)
+
+        with bind(request_id=rid):
+            try:
+                await self.app(scope, receive, send_wrapper)
+            except Exception as exc:
+                remember_context(exc, current_context(), None)
+                raise
 
     # -- websockets -----------------------------------------------------------------------------
 
