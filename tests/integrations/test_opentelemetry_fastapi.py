@@ -59,8 +59,7 @@ class Run:
         found = [
             s
             for s in self.spans()
-            if s.get("data", {}).get("span.kind") == "server"
-            and s["data"].get("url.path") == path
+            if s.get("data", {}).get("span.kind") == "server" and s["data"].get("url.path") == path
         ]
         assert len(found) == 1, (path, found)
         return found[0]
