@@ -373,3 +373,45 @@ def test_import_telemetry_neither_imports_nor_installs_the_providers() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[] ProxyTracerProvider ProxyLoggerProvider"
+
+
+async def test_the_middleware_yields_to_fastapis_server_span_and_keeps_the_request_id(
+    installed: None,
+) -> None:
+    """FastAPI's native telemetry on and TelemetryMiddleware added: one server span per
+    request (FastAPI's), carrying the request id, which is also bound for the endpoint's
+    signals and returned in the response header; a log in the endpoint is in its trace."""
+    import httpx
+    from fastapi import FastAPI
+
+    from telemetry.integrations.asgi import REQUEST_SPAN_ID, TelemetryMiddleware
+
+    from .servers import serve
+
+    app = FastAPI()
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        await tel.log("info", "said hello")
+        return {"hello": "world"}
+
+    app.add_middleware(TelemetryMiddleware)
+    sink = MemorySink()
+    async with (
+        Telemetry({"m": sink}),
+        serve(app) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as client,
+    ):
+        given = await client.get("/hello", headers={"x-request-id": "req-1"})
+        generated = await client.get("/hello")
+    assert given.headers["x-request-id"] == "req-1"
+    servers = [s for s in sink.signals if s.kind == "span" and s.data.get("span.kind") == "server"]
+    assert len(servers) == 2 and all(s.ns == "fastapi" for s in servers)
+    assert not [s for s in sink.signals if s.id == REQUEST_SPAN_ID]
+    by_rid = {s.data["request_id"]: s for s in servers}
+    assert set(by_rid) == {"req-1", generated.headers["x-request-id"]}
+    assert by_rid[generated.headers["x-request-id"]].trace_id == generated.headers["x-request-id"]
+    logs = [s for s in sink.signals if s.msg == "said hello"]
+    assert {s.ctx["request_id"] for s in logs} == set(by_rid)
+    for log in logs:
+        assert log.trace_id == by_rid[log.ctx["request_id"]].trace_id
