@@ -37,15 +37,22 @@ __all__ = ["HubLogger", "HubLoggerProvider", "level_of"]
 _LOGGERS_MAX = 1024
 
 
+def _level(n: int) -> int:
+    return ((n - 1) // 4) * 4 + 1 if 1 <= n <= 24 else 9
+
+
+#: Each SeverityNumber member (a plain Enum, not an int) to its level: one look-up per call.
+_LEVEL_OF: dict[object, int] = {m: _level(m.value) for m in _logs.SeverityNumber}
+
+
 def level_of(severity_number: object) -> int:
     """The level of an OpenTelemetry severity number: the lowest number of its range (the
     level's own number), ``info`` when none is given or it is out of range."""
-    # SeverityNumber is a plain Enum (not an int): its value is the number.
-    value = getattr(severity_number, "value", severity_number)
-    if type(value) is not int:
-        return 9
-    n = value
-    return ((n - 1) // 4) * 4 + 1 if 1 <= n <= 24 else 9
+    try:
+        return _LEVEL_OF[severity_number]
+    except (KeyError, TypeError):  # an int, None, or anything else
+        pass
+    return _level(severity_number) if type(severity_number) is int else 9
 
 
 def _span_in(context: Context) -> SpanContext | None:
