@@ -42,6 +42,7 @@ __all__ = [
     "from_otel_span",
     "span_key",
     "suppressed",
+    "tracer_provider_set",
 ]
 
 _state: dict[str, Any] = {}
@@ -88,6 +89,7 @@ def _load() -> None:
         OTelSpanContext=trace.SpanContext,
         TraceFlags=trace.TraceFlags,
         set_value=context.set_value,
+        trace=trace,
         # The key OpenTelemetry's exporters set around their own requests, and its older plain
         # spelling, which the instrumentations still read.
         suppress_keys=(
@@ -172,6 +174,15 @@ def detach(tokens: Tokens | None) -> None:
     if tokens is not None:
         _attached.reset(tokens[1])
         _state["detach"](tokens[0])
+
+
+def tracer_provider_set() -> bool:
+    """Whether a global tracer provider is set (any SDK's); ``False`` without
+    ``opentelemetry-api``. One attribute read: cheap enough for every request."""
+    if not available():
+        return False
+    # The API's own record of it: get_tracer_provider() would read the environment each time.
+    return getattr(_state["trace"], "_TRACER_PROVIDER", None) is not None
 
 
 class suppressed:

@@ -41,6 +41,7 @@ from contextlib import AbstractAsyncContextManager
 from types import FrameType
 from typing import Any
 
+from .. import _otel
 from .._context import (
     SpanContext,
     bind,
@@ -180,6 +181,27 @@ def _connection(scope: Scope, default_scheme: str) -> dict[str, Any]:
     return out
 
 
+def _native_config(app: object) -> dict[str, Any] | None:
+    """The configuration of a FastAPI app's native telemetry (FastAPI >= 0.165), or ``None``
+    for any other app."""
+    config = getattr(getattr(app, "_native_telemetry", None), "config", None)
+    return config if isinstance(config, dict) else None
+
+
+def _native_server_span(scope: Scope, native: dict[str, Any] | None) -> bool:
+    """Whether FastAPI's native telemetry records this request's server span: it runs around
+    the middleware stack and leaves its request in ``scope["fastapi.telemetry"]`` (the
+    middleware added with ``add_middleware``, inside it), or it is about to run, in the
+    FastAPI app this middleware wraps (``native``, its configuration), with tracing on and a
+    tracer provider set (its own, or a global one: aiotelemetry's, or another SDK's)."""
+    if "fastapi.telemetry" in scope:
+        return getattr(scope["fastapi.telemetry"], "span", None) is not None
+    if native is None or not native.get("tracing"):
+        return False
+    # FastAPI's own check (enabled()) reads the environment three times: too dear per request.
+    return native.get("tracer_provider") is not None or _otel.tracer_provider_set()
+
+
 def _route(scope: Scope, entry_root: str) -> str | None:
     """The route template the router matched (Starlette and FastAPI leave it in the scope).
 
@@ -277,6 +299,8 @@ class TelemetryMiddleware:
             )
         self.app = app
         self.hub = hub
+        #: The configuration of the native telemetry of the FastAPI app wrapped (>= 0.165).
+        self._native = _native_config(app)
         skip = _names("skip_paths", skip_paths)
         self._skip_exact = frozenset(p for p in skip if not p.endswith("*"))
         self._skip_prefixes = tuple(p[:-1] for p in skip if p.endswith("*"))
@@ -374,9 +398,8 @@ class TelemetryMiddleware:
         if self._skipped(path):
             await self.app(scope, receive, send)
             return
-        native = getattr(scope.get("fastapi.telemetry"), "span", None)
-        if native is not None:
-            await self._beside_native(native, scope, receive, send)
+        if _native_server_span(scope, self._native):
+            await self._beside_native(scope, receive, send)
             return
         hub = self.hub if self.hub is not None else current_hub()
         rid, parent, recorded = self._read_headers(scope.get("headers") or (), self.record_headers)
@@ -451,17 +474,20 @@ class TelemetryMiddleware:
                 if token is not None:
                     reset_span(token)
 
-    async def _beside_native(self, span: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        """FastAPI's native telemetry records this request's server span already (it runs
-        around the middleware stack, and leaves its request in ``scope["fastapi.telemetry"]``):
-        one server span per request, so this middleware yields its own and keeps the request
-        id: bound into the context, returned in the response header, and set on that span as
-        the ``request_id`` attribute. Without an ``X-Request-ID`` it is the span's trace id."""
-        rid, _, _ = self._read_headers(scope.get("headers") or (), frozenset())
+    async def _beside_native(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's native telemetry records this request's server span (see
+        :func:`_native_server_span`): one server span per request, so this middleware yields
+        its own and keeps the request id, bound into the context, returned in the response
+        header and set on FastAPI's span as ``request_id``. Without an ``X-Request-ID`` header
+        the id is the trace id of FastAPI's span when it has started, else of the
+        ``traceparent``, else generated."""
+        rid, parent, _ = self._read_headers(scope.get("headers") or (), frozenset())
         if rid is None:
-            rid = f"{span.get_span_context().trace_id:032x}"
-        with contextlib.suppress(Exception):  # someone else's span: never the request's fault
-            span.set_attribute("request_id", rid)
+            span = getattr(scope.get("fastapi.telemetry"), "span", None)
+            if span is not None:
+                rid = f"{span.get_span_context().trace_id:032x}"
+            else:
+                rid = parent.trace_id if parent is not None else uuid.uuid4().hex
         rid_key, rid_value = self._rid_key, rid.encode("latin-1")
 
         async def send_wrapper(message: Message) -> None:
@@ -469,6 +495,11 @@ class TelemetryMiddleware:
                 headers = list(message.get("headers") or ())
                 if not any(k.lower() == rid_key for k, _ in headers):
                     message = {**message, "headers": [*headers, (rid_key, rid_value)]}
+                # FastAPI's span has started by now, whichever side of it this middleware is.
+                span = getattr(scope.get("fastapi.telemetry"), "span", None)
+                if span is not None:
+                    with contextlib.suppress(Exception):  # its span: never the request's fault
+                        span.set_attribute("request_id", rid)
             await send(message)
 
         with bind(request_id=rid):

@@ -11,6 +11,7 @@ import gc
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import _logs, propagate, trace
@@ -375,12 +376,14 @@ def test_import_telemetry_neither_imports_nor_installs_the_providers() -> None:
     assert out.strip() == "[] ProxyTracerProvider ProxyLoggerProvider"
 
 
+@pytest.mark.parametrize("placement", ["add_middleware", "wrapping"])
 async def test_the_middleware_yields_to_fastapis_server_span_and_keeps_the_request_id(
-    installed: None,
+    installed: None, placement: str
 ) -> None:
-    """FastAPI's native telemetry on and TelemetryMiddleware added: one server span per
-    request (FastAPI's), carrying the request id, which is also bound for the endpoint's
-    signals and returned in the response header; a log in the endpoint is in its trace."""
+    """FastAPI's native telemetry on and TelemetryMiddleware added inside the app or wrapped
+    around it: one server span per request (FastAPI's), carrying the request id, which is
+    also bound for the endpoint's signals and returned in the response header; a log in the
+    endpoint is in its trace."""
     import httpx
     from fastapi import FastAPI
 
@@ -395,11 +398,15 @@ async def test_the_middleware_yields_to_fastapis_server_span_and_keeps_the_reque
         await tel.log("info", "said hello")
         return {"hello": "world"}
 
-    app.add_middleware(TelemetryMiddleware)
+    served: Any = app
+    if placement == "add_middleware":
+        app.add_middleware(TelemetryMiddleware)
+    else:
+        served = TelemetryMiddleware(app)
     sink = MemorySink()
     async with (
         Telemetry({"m": sink}),
-        serve(app) as address,
+        serve(served) as address,
         httpx.AsyncClient(base_url=f"http://{address}") as client,
     ):
         given = await client.get("/hello", headers={"x-request-id": "req-1"})
@@ -410,8 +417,20 @@ async def test_the_middleware_yields_to_fastapis_server_span_and_keeps_the_reque
     assert not [s for s in sink.signals if s.id == REQUEST_SPAN_ID]
     by_rid = {s.data["request_id"]: s for s in servers}
     assert set(by_rid) == {"req-1", generated.headers["x-request-id"]}
-    assert by_rid[generated.headers["x-request-id"]].trace_id == generated.headers["x-request-id"]
+    if placement == "add_middleware":  # FastAPI's span had started: its trace id
+        rid = generated.headers["x-request-id"]
+        assert by_rid[rid].trace_id == rid
     logs = [s for s in sink.signals if s.msg == "said hello"]
     assert {s.ctx["request_id"] for s in logs} == set(by_rid)
     for log in logs:
         assert log.trace_id == by_rid[log.ctx["request_id"]].trace_id
+
+
+def test_with_no_hub_open_spans_and_records_go_to_the_stderr_fallback(
+    installed: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before any hub is open, a span and a log record print on stderr, as tel.log does."""
+    with trace.get_tracer("app").start_as_current_span("unhosted"):
+        _logs.get_logger("app").emit(body="a record", severity_number=SeverityNumber.WARN)
+    err = capsys.readouterr().err
+    assert "a record" in err and "span unhosted" in err
