@@ -267,6 +267,7 @@ async def test_the_logger_emits_log_signals_and_answers_enabled_from_the_filters
             logger.emit(body="failed", severity_number=SeverityNumber.ERROR, exception=exc)
         quiet.emit(body="dropped", severity_number=SeverityNumber.WARN)
         logger.emit(body={"structured": True})
+        logger.emit(_logs.LogRecord(body="as a record", severity_number=SeverityNumber.FATAL))
     by_msg = {s.msg: s for s in sink.signals}
     done = by_msg["job done"]
     assert done.level == "warn" and done.id == "job.done" and done.ns == "app.jobs"
@@ -274,6 +275,7 @@ async def test_the_logger_emits_log_signals_and_answers_enabled_from_the_filters
     assert done.trace_id == f"{0x1234:032x}" and done.span_id == f"{0x5678:016x}"
     assert by_msg["failed"].error is not None and by_msg["failed"].error.type == "ValueError"
     assert "dropped" not in by_msg
+    assert by_msg["as a record"].level == "fatal" and by_msg["as a record"].ns == "app.jobs"
     (structured,) = [s for s in sink.signals if s.msg is None]
     assert structured.level == "info" and structured.data == {"body": {"structured": True}}
 
