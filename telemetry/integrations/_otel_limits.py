@@ -125,5 +125,15 @@ def clean_attributes(attributes: Mapping[Any, Any] | None) -> dict[str, Any]:
             warn_once("mapping", f"attributes must be a mapping, got {exc!r:.80}; dropped")
             return out
         for key, value in items:
-            add_attribute(out, key, value)
+            t = type(value)
+            # The common case inline: a str key and a scalar value, under the limit.
+            if (
+                (t is str or t is int or t is float or t is bool)
+                and type(key) is str
+                and key
+                and len(out) < MAX_ATTRIBUTES
+            ):
+                out[key] = value
+            else:
+                add_attribute(out, key, value)
     return out

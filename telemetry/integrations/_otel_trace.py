@@ -166,8 +166,19 @@ class HubSpan(trace.Span):
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         """Set several attributes."""
         if not self._ended("set_attributes"):
+            attrs = self._attrs
             for key, value in attributes.items():
-                limits.add_attribute(self._attrs, key, value)
+                t = type(value)
+                # The common case inline: a str key (set before, or under the limit), a scalar.
+                if (
+                    (t is str or t is int or t is float or t is bool)
+                    and type(key) is str
+                    and key
+                    and (key in attrs or len(attrs) < limits.MAX_ATTRIBUTES)
+                ):
+                    attrs[key] = value
+                else:
+                    limits.add_attribute(attrs, key, value)
 
     def add_event(
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
