@@ -27,6 +27,7 @@ message; the OTLP sink adds the stacktrace from ``error``).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -285,7 +286,9 @@ class HubSpan(trace.Span):
     def __del__(self) -> None:
         if getattr(self, "_end", 0) is None:
             limits.count("never_ended")
-            limits.warn_once("never-ended", "a span was never ended; its signal is lost")
+            # At interpreter exit warning may fail: the count is what remains.
+            with contextlib.suppress(Exception):
+                limits.warn_once("never-ended", "a span was never ended; its signal is lost")
 
     def __repr__(self) -> str:
         return f"<HubSpan {self._name!r} {self._span_context.span_id:016x}>"
