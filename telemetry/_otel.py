@@ -112,7 +112,12 @@ def current_otel_span() -> SpanContext | None:
 
 
 def from_otel_span(span: Any) -> SpanContext | None:
-    """An OpenTelemetry span as a :class:`SpanContext`; ``None`` if its context is invalid."""
+    """An OpenTelemetry span as a :class:`SpanContext`; ``None`` if its context is invalid.
+    A span that knows its own (aiotelemetry's, as the OpenTelemetry SDK: a
+    ``telemetry_context()`` method) gives it, made once, for every signal emitted inside."""
+    own = getattr(span, "telemetry_context", None)
+    if own is not None:
+        return own()  # type: ignore[no-any-return]
     sc = span.get_span_context()
     if not sc.is_valid:
         return None

@@ -41,6 +41,7 @@ from opentelemetry.util import types
 from opentelemetry.util._decorator import _agnosticcontextmanager
 
 from .. import _registry
+from .._context import SpanContext as TelemetrySpanContext
 from .._context import _scope
 from .._signal import Level, ProcessInfo, Signal, error_info, new_uid
 from .._warn import warn
@@ -114,6 +115,7 @@ class HubSpan(trace.Span):
         "_start",
         "_status",
         "_status_description",
+        "_telemetry_context",
     )
 
     def __init__(
@@ -142,12 +144,24 @@ class HubSpan(trace.Span):
         self._status_description: str | None = None
         self._error: BaseException | None = None
         self._end: int | None = None
+        self._telemetry_context: TelemetrySpanContext | None = None
 
     # -- the API -------------------------------------------------------------------------------
 
     def get_span_context(self) -> trace.SpanContext:
         """The span's identity (sampled), to propagate."""
         return self._span_context
+
+    def telemetry_context(self) -> TelemetrySpanContext:
+        """The span's ids as aiotelemetry's :class:`~telemetry.SpanContext`, made on first use:
+        what every signal emitted while this span is current carries."""
+        ctx = self._telemetry_context
+        if ctx is None:
+            sc = self._span_context
+            ctx = self._telemetry_context = TelemetrySpanContext(
+                trace_id=f"{sc.trace_id:032x}", span_id=f"{sc.span_id:016x}"
+            )
+        return ctx
 
     def is_recording(self) -> bool:
         """True until the span ends."""
