@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry import _logs, propagate, trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry._logs import _internal as logs_internal
@@ -436,3 +438,51 @@ def test_with_no_hub_open_spans_and_records_go_to_the_stderr_fallback(
         _logs.get_logger("app").emit(body="a record", severity_number=SeverityNumber.WARN)
     err = capsys.readouterr().err
     assert "a record" in err and "span unhosted" in err
+
+
+_scalar = st.text(max_size=4) | st.integers() | st.floats(allow_nan=False) | st.booleans()
+_any_value = (
+    _scalar
+    | st.none()
+    | st.binary(max_size=3)
+    | st.lists(_scalar | st.none(), max_size=4)
+    | st.dictionaries(st.text(max_size=3), _scalar, max_size=2)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    items=st.lists(
+        st.tuples(st.none() | st.text(max_size=4) | st.integers(), _any_value), max_size=50
+    )
+)
+def test_attributes_keep_exactly_the_apis_value_types(items: list[tuple[Any, Any]]) -> None:
+    """Any keys and values: a str key with a str, bool, int or float, or a homogeneous
+    sequence of one of them (None items allowed), is kept (a sequence as a tuple); anything
+    else is dropped and counted; nothing raises."""
+    from telemetry.integrations import _otel_limits as limits
+
+    before = otel.dropped()["attributes"]
+    attrs: dict[str, Any] = {}
+    for key, value in items:
+        limits.add_attribute(attrs, key, value)
+    expected: dict[str, Any] = {}
+    dropped = 0
+    for key, value in items:
+        kinds = {
+            next(t for t in (bool, str, int, float) if isinstance(x, t))
+            for x in (value if isinstance(value, list) else [value])
+            if isinstance(x, (bool, str, int, float))
+        }
+        plain = isinstance(value, (bool, str, int, float))
+        seq_ok = (
+            isinstance(value, list)
+            and len(kinds) <= 1
+            and all(x is None or isinstance(x, (bool, str, int, float)) for x in value)
+        )
+        if isinstance(key, str) and key and (plain or seq_ok):
+            expected[key] = tuple(value) if isinstance(value, list) else value
+        else:
+            dropped += 1
+    assert attrs == expected
+    assert otel.dropped()["attributes"] - before == dropped
