@@ -271,7 +271,8 @@ class TelemetryMiddleware:
     OpenTelemetry tracer provider is set, such as aiotelemetry's own with
     :func:`telemetry.integrations.opentelemetry.install`), the middleware yields its HTTP span
     to FastAPI's, so that a request has one server span: it still binds the request id and
-    returns it, and sets it on FastAPI's span as ``request_id``.
+    returns it, and sets it on FastAPI's span as ``request_id``; the same for a websocket
+    connection and its ``connection_id`` (the message counts are then not recorded).
     """
 
     def __init__(
@@ -399,7 +400,7 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send)
             return
         if _native_server_span(scope, self._native):
-            await self._beside_native(scope, receive, send)
+            await self._beside_native(scope, receive, send, "request_id", "http.response.start")
             return
         hub = self.hub if self.hub is not None else current_hub()
         rid, parent, recorded = self._read_headers(scope.get("headers") or (), self.record_headers)
@@ -474,11 +475,14 @@ class TelemetryMiddleware:
                 if token is not None:
                     reset_span(token)
 
-    async def _beside_native(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """FastAPI's native telemetry records this request's server span (see
-        :func:`_native_server_span`): one server span per request, so this middleware yields
-        its own and keeps the request id, bound into the context, returned in the response
-        header and set on FastAPI's span as ``request_id``. Without an ``X-Request-ID`` header
+    async def _beside_native(
+        self, scope: Scope, receive: Receive, send: Send, key: str, answer: str
+    ) -> None:
+        """FastAPI's native telemetry records this request's (or websocket connection's)
+        server span (see :func:`_native_server_span`): one server span each, so this
+        middleware yields its own and keeps the id (``key``: ``request_id`` or
+        ``connection_id``), bound into the context, returned in the header of the ``answer``
+        message and set on FastAPI's span as an attribute. Without an ``X-Request-ID`` header
         the id is the trace id of FastAPI's span when it has started, else of the
         ``traceparent``, else generated."""
         rid, parent, _ = self._read_headers(scope.get("headers") or (), frozenset())
@@ -491,7 +495,7 @@ class TelemetryMiddleware:
         rid_key, rid_value = self._rid_key, rid.encode("latin-1")
 
         async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == answer:
                 headers = list(message.get("headers") or ())
                 if not any(k.lower() == rid_key for k, _ in headers):
                     message = {**message, "headers": [*headers, (rid_key, rid_value)]}
@@ -499,10 +503,10 @@ class TelemetryMiddleware:
                 span = getattr(scope.get("fastapi.telemetry"), "span", None)
                 if span is not None:
                     with contextlib.suppress(Exception):  # its span: never the request's fault
-                        span.set_attribute("request_id", rid)
+                        span.set_attribute(key, rid)
             await send(message)
 
-        with bind(request_id=rid):
+        with bind({key: rid}):
             try:
                 await self.app(scope, receive, send_wrapper)
             except Exception as exc:
@@ -515,6 +519,9 @@ class TelemetryMiddleware:
         path: str = scope.get("path", "")
         if self._skipped(path):
             await self.app(scope, receive, send)
+            return
+        if _native_server_span(scope, self._native):
+            await self._beside_native(scope, receive, send, "connection_id", "websocket.accept")
             return
         hub = self.hub if self.hub is not None else current_hub()
         cid, parent, recorded = self._read_headers(scope.get("headers") or (), self.record_headers)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import WebSocket
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry import _logs, propagate, trace
@@ -486,3 +487,46 @@ def test_attributes_keep_exactly_the_apis_value_types(items: list[tuple[Any, Any
             dropped += 1
     assert attrs == expected
     assert otel.dropped()["attributes"] - before == dropped
+
+
+@pytest.mark.parametrize("placement", ["add_middleware", "wrapping"])
+async def test_a_websocket_has_one_server_span_with_the_connection_id(
+    installed: None, placement: str
+) -> None:
+    """A websocket connection with FastAPI's native telemetry and TelemetryMiddleware: one
+    server span (FastAPI's) carrying the connection id, which the endpoint's signals carry
+    too and the handshake returns."""
+    from fastapi import FastAPI
+    from websockets.asyncio.client import connect
+
+    from telemetry.integrations.asgi import WEBSOCKET_SPAN_ID, TelemetryMiddleware
+
+    from .servers import serve
+
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def echo(ws: WebSocket) -> None:
+        await ws.accept()
+        await tel.log("info", "connected")
+        await ws.send_text((await ws.receive_text()).upper())
+        await ws.close()
+
+    served: Any = app
+    if placement == "add_middleware":
+        app.add_middleware(TelemetryMiddleware)
+    else:
+        served = TelemetryMiddleware(app)
+    sink = MemorySink()
+    async with Telemetry({"m": sink}), serve(served) as address:
+        ws = await connect(f"ws://{address}/ws", additional_headers={"x-request-id": "c-1"})
+        assert ws.response.headers["x-request-id"] == "c-1"
+        await ws.send("hi")
+        assert await ws.recv() == "HI"
+        await ws.close()
+    got = [s for s in sink.signals if s.kind == "span"]
+    (server,) = [s for s in got if s.data.get("span.kind") == "server"]
+    assert server.ns == "fastapi" and server.data["connection_id"] == "c-1"
+    assert not [s for s in got if s.id == WEBSOCKET_SPAN_ID]
+    (log,) = [s for s in sink.signals if s.msg == "connected"]
+    assert log.ctx["connection_id"] == "c-1" and log.trace_id == server.trace_id
