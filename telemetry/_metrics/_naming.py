@@ -77,7 +77,7 @@ def unit_suffix(unit: str, *, gauge: bool) -> str:
 def metric_name(name: str, unit: str, *, kind: str, monotonic: bool) -> str:
     """The Prometheus name of an instrument (``kind`` its aggregation: ``sum``, ``gauge``,
     ``histogram``). A counter's name is given without ``_total``: that is the sample's."""
-    out = _clean(name, _BAD).strip("_") or "_"
+    out = _clean(name, _BAD).rstrip("_") or "_"
     suffix = unit_suffix(unit, gauge=kind == "gauge" or (kind == "sum" and not monotonic))
     if suffix and not out.endswith("_" + suffix):
         out = f"{out}_{suffix}"
@@ -89,4 +89,4 @@ def metric_name(name: str, unit: str, *, kind: str, monotonic: bool) -> str:
 def label_name(key: str) -> str:
     """The Prometheus label of an attribute key."""
     out = _clean(key, _BAD_LABEL)
-    return "key" + out if out.startswith("__") else out
+    return out
