@@ -72,7 +72,9 @@ class HttpServerMetrics:
         if found is None:
             if len(self._sets) >= _MAX_CACHED:
                 self._sets = {}
-            found = self._sets[key] = {n: v for n, v in zip(names, key, strict=True) if v is not None}
+            found = self._sets[key] = {
+                n: v for n, v in zip(names, key, strict=True) if v is not None
+            }
         return found
 
     def start(self, scope: Mapping[str, Any], always: bool) -> tuple[float, str, str] | None:

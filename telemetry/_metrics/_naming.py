@@ -88,5 +88,4 @@ def metric_name(name: str, unit: str, *, kind: str, monotonic: bool) -> str:
 
 def label_name(key: str) -> str:
     """The Prometheus label of an attribute key."""
-    out = _clean(key, _BAD_LABEL)
-    return out
+    return _clean(key, _BAD_LABEL)

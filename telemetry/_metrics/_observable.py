@@ -74,7 +74,9 @@ class Observable(Instrument):
                         overflow = ValueSeries(dict(OVERFLOW_ATTRIBUTES))
                         self._owner.drop("overflow", self.name, 0, "over the cardinality limit")
                     series = overflow
-                    overflow.value = (overflow.value + value) if self.aggregation == "sum" else value
+                    overflow.value = (
+                        (overflow.value + value) if self.aggregation == "sum" else value
+                    )
                     overflow.seq += 1
                     continue
                 series = fresh[key] = ValueSeries(attrs)
@@ -84,7 +86,7 @@ class Observable(Instrument):
             series.value = value
             series.seq += 1
         with self._lock:
-            self._series = fresh  # type: ignore[assignment]
+            self._series = fresh
             self._overflow = overflow
 
 
@@ -121,7 +123,9 @@ class CallbackRunner:
         run = _Run(work)
         if work:
             threading.Thread(
-                target=self._run, args=(run, options), name="telemetry-metrics-callbacks",
+                target=self._run,
+                args=(run, options),
+                name="telemetry-metrics-callbacks",
                 daemon=True,
             ).start()
         else:

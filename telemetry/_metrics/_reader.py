@@ -19,6 +19,8 @@ import math
 import time
 from typing import Any, NamedTuple
 
+import msgspec
+
 from ._attributes import frozen_key
 from ._instruments import Histogram, Instrument, Scope
 from ._observable import DEFAULT_CALLBACK_TIMEOUT_S, Observable, run_callbacks
@@ -35,7 +37,7 @@ _DELTA_KINDS = {
 }
 
 
-class NumberPoint(NamedTuple):
+class NumberPoint(msgspec.Struct, frozen=True):
     """One series of a sum or a gauge."""
 
     attrs: dict[str, Any]
@@ -44,7 +46,7 @@ class NumberPoint(NamedTuple):
     value: int | float
 
 
-class HistogramPoint(NamedTuple):
+class HistogramPoint(msgspec.Struct, frozen=True):
     """One series of a histogram: ``buckets[i]`` counts values in ``(bounds[i-1], bounds[i]]``
     (not cumulative); ``min`` / ``max`` are ``None`` when nothing was counted."""
 
@@ -109,6 +111,7 @@ class MetricReader:
         out = []
         for inst in instruments:
             delta = inst.kind in self._delta
+            points: list[Any]
             if isinstance(inst, Histogram):
                 points = self._histogram(inst, now, delta)
             else:

@@ -8,6 +8,7 @@ tell a series that did not change since its last collection.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Sequence
@@ -53,7 +54,7 @@ def check_buckets(bounds: object) -> tuple[float, ...] | None:
         return None
     if not all(math.isfinite(b) for b in out):
         return None
-    if any(a >= b for a, b in zip(out, out[1:], strict=False)):
+    if any(a >= b for a, b in itertools.pairwise(out)):
         return None
     return out
 

@@ -116,7 +116,9 @@ class MetricsState:
             f"asked for a {kind} in {unit!r}, registered as a {found.kind} in {found.unit!r} "
             f"(scope {scope.name!r})"
         )
-        return self.refused(scope, kind, name, unit, "conflicting_instrument", cls=cls, detail=detail)
+        return self.refused(
+            scope, kind, name, unit, "conflicting_instrument", cls=cls, detail=detail
+        )
 
     def refused(
         self,

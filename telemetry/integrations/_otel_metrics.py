@@ -116,9 +116,7 @@ class Meter(api.Meter):
             self._scope, kind, name, unit, description or "", cls=cls, **more
         )
 
-    def create_counter(
-        self, name: str, unit: str = "", description: str = ""
-    ) -> api.Counter:
+    def create_counter(self, name: str, unit: str = "", description: str = "") -> api.Counter:
         """A monotonic sum."""
         made: api.Counter = self._make("counter", _Counter, name, unit, description)
         return made
@@ -155,9 +153,7 @@ class Meter(api.Meter):
         )
         return made
 
-    def create_gauge(  # type: ignore[override]
-        self, name: str, unit: str = "", description: str = ""
-    ) -> api._Gauge:
+    def create_gauge(self, name: str, unit: str = "", description: str = "") -> api._Gauge:
         """The last value set, per attribute set."""
         made: api._Gauge = self._make("gauge", _Gauge, name, unit, description)
         return made
@@ -285,4 +281,3 @@ def install_meter_provider() -> MeterProvider:
         api.set_meter_provider(PROVIDER)
         STATE.enabled = True
     return PROVIDER
-

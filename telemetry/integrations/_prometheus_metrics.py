@@ -15,7 +15,6 @@ from typing import Any
 
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString
 
 from .._metrics._naming import label_name, metric_name
 from .._metrics._reader import Metric as Data
@@ -65,7 +64,7 @@ def _samples(family: Metric, m: Data) -> None:
         running = 0
         for bound, n in zip(p.bounds, p.buckets, strict=False):
             running += n
-            le = {**labels, "le": floatToGoString(bound)}
+            le = {**labels, "le": repr(float(bound))}
             family.samples.append(Sample(f"{name}_bucket", le, float(running), None, None))
         inf = {**labels, "le": "+Inf"}
         family.samples.append(Sample(f"{name}_bucket", inf, float(p.count), None, None))

@@ -70,9 +70,9 @@ from .._errors import ConfigError
 from .._hub import Telemetry
 from .._metrics._reader import MetricReader
 from .._metrics._state import STATE
-from ._prometheus_metrics import metric_families
 from .._registry import get_hub
 from .._stats import DROP_REASONS, Stats
+from ._prometheus_metrics import metric_families
 
 __all__ = ["COMPONENT_TYPE", "TelemetryCollector"]
 

@@ -57,7 +57,10 @@ def _by_scope(metrics: list[Metric]) -> dict[Any, list[Metric]]:
 
 
 def _json_attrs(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": k, "value": json_value(list(v) if type(v) is tuple else v)} for k, v in attrs.items()]
+    return [
+        {"key": k, "value": json_value(list(v) if type(v) is tuple else v)}
+        for k, v in attrs.items()
+    ]
 
 
 def _json_number(p: Any) -> dict[str, Any]:

@@ -157,7 +157,9 @@ class MetricsPush:
             self._lose("rejected", n, f"answered HTTP {answer.status}: {answer.body[:200]!r}")
         else:
             self._down = True
-            self._lose("unreachable", n, f"unreachable after {answer.attempts} attempts: {answer.error}")
+            self._lose(
+                "unreachable", n, f"unreachable after {answer.attempts} attempts: {answer.error}"
+            )
 
     def _accepted(self, body: bytes, n: int) -> None:
         from . import _otlp_metrics as enc

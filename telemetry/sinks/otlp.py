@@ -138,9 +138,10 @@ class OTLPSink(Sink):
     give the handler a ``kind_filter`` instead. ``("metrics",)`` alone exports only metrics:
     every ``metrics_interval`` seconds (else ``OTEL_METRIC_EXPORT_INTERVAL``, else 60) and at
     the close, in ``metrics_temporality`` (``cumulative``, ``delta`` or ``lowmemory``; else
-    ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, else cumulative). ``protocol`` is ``"http/protobuf"`` (the
-    default) or ``"http/json"``; ``compression`` ``"gzip"`` or ``"none"``; ``headers`` a
-    mapping (or ``"k=v,k2=v2"``) added to every request, over the ``..._HEADERS`` variables;
+    ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, else cumulative). ``protocol`` is
+    ``"http/protobuf"`` (the default) or ``"http/json"``; ``compression`` ``"gzip"`` or
+    ``"none"``; ``headers`` a mapping (or ``"k=v,k2=v2"``) added to every request, over the
+    ``..._HEADERS`` variables;
     ``timeout`` (seconds) bounds each request, retries included; ``certificate`` is a PEM
     file of the CA certificates to trust for ``https://`` (else the system's), and
     ``client_certificate`` / ``client_key`` a certificate for mutual TLS. Each of these, not
@@ -262,12 +263,12 @@ class OTLPSink(Sink):
                     self._make_client, target.tls
                 )
             self._clients[signal] = client
-        target = self.targets.get("metrics")
-        if target is not None:
+        metrics = self.targets.get("metrics")
+        if metrics is not None:
             from ._otlp_push import MetricsPush
 
             self._metrics = MetricsPush(
-                target,
+                metrics,
                 self.resource,
                 interval=self.metrics_interval,
                 temporality=self.metrics_temporality,

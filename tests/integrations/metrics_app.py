@@ -21,13 +21,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from telemetry import Telemetry  # noqa: E402
-from telemetry.integrations._otel_metrics import install_meter_provider  # noqa: E402
-from telemetry.integrations.asgi import TelemetryMiddleware  # noqa: E402
-from telemetry.integrations.prometheus import TelemetryCollector  # noqa: E402
-from telemetry.sinks import OTLPSink  # noqa: E402
-from tests.integrations.servers import serve  # noqa: E402
-from tests.sinks.otlp_receiver import receiving  # noqa: E402
+from telemetry import Telemetry
+from telemetry.integrations._otel_metrics import install_meter_provider
+from telemetry.integrations.asgi import TelemetryMiddleware
+from telemetry.integrations.prometheus import TelemetryCollector
+from telemetry.sinks import OTLPSink
+from tests.integrations.servers import serve
+from tests.sinks.otlp_receiver import receiving
 
 install_meter_provider()
 api = FastAPI()

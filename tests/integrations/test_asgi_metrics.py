@@ -47,12 +47,11 @@ async def test_requests_are_measured_per_route_and_status(metrics_state: Metrics
     """Duration per method, route template, status, scheme and protocol version (error.type
     on a 5xx); the active requests back to zero once answered."""
     app = TelemetryMiddleware(starlette_app, metrics=True)
-    async with serve(app) as where:
-        async with httpx.AsyncClient(base_url=f"http://{where}") as client:
-            for i in range(6):
-                assert (await client.get(f"/hello/{i}")).status_code == 200
-            assert (await client.post("/boom")).status_code == 503
-            assert (await client.get("/nowhere")).status_code == 404
+    async with serve(app) as where, httpx.AsyncClient(base_url=f"http://{where}") as client:
+        for i in range(6):
+            assert (await client.get(f"/hello/{i}")).status_code == 200
+        assert (await client.post("/boom")).status_code == 503
+        assert (await client.get("/nowhere")).status_code == 404
     got = by_name(metrics_state)
     duration = {
         (p.attrs["http.route"], p.attrs["http.response.status_code"]): p
@@ -112,7 +111,11 @@ def test_a_fastapi_service_measures_each_request_once() -> None:
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     counts = family_counts(out["prometheus"])
-    assert counts == {("/items/{item_id}", "fastapi"): 50, ("/users", "fastapi"): 50, ("/orders", "fastapi"): 50}
+    assert counts == {
+        ("/items/{item_id}", "fastapi"): 50,
+        ("/users", "fastapi"): 50,
+        ("/orders", "fastapi"): 50,
+    }
     otlp = {}
     for rm in out["otlp"]["resourceMetrics"]:
         for sm in rm["scopeMetrics"]:
@@ -153,10 +156,9 @@ async def test_fastapi_measures_and_the_middleware_yields_either_way(
         return "out"
 
     for app, path in ((inner, "/in"), (TelemetryMiddleware(outer_api), "/out")):
-        async with serve(app) as where:
-            async with httpx.AsyncClient(base_url=f"http://{where}") as client:
-                for _ in range(3):
-                    assert (await client.get(path)).status_code == 200
+        async with serve(app) as where, httpx.AsyncClient(base_url=f"http://{where}") as client:
+            for _ in range(3):
+                assert (await client.get(path)).status_code == 200
     counts = {
         (m.scope.name, p.attrs["http.route"]): p.count
         for m in MetricReader(state=metrics_state).collect()

@@ -4,8 +4,8 @@ and read back with its own parser."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx

@@ -10,7 +10,13 @@ from telemetry._metrics._naming import label_name, metric_name, unit_suffix
 @pytest.mark.parametrize(
     ("name", "unit", "kind", "monotonic", "expected"),
     [
-        ("http.server.request.duration", "s", "histogram", False, "http_server_request_duration_seconds"),
+        (
+            "http.server.request.duration",
+            "s",
+            "histogram",
+            False,
+            "http_server_request_duration_seconds",
+        ),
         ("http.server.active_requests", "{request}", "sum", False, "http_server_active_requests"),
         ("orders", "{order}", "sum", True, "orders"),
         ("process.memory.usage", "By", "sum", False, "process_memory_usage_bytes"),

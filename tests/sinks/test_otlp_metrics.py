@@ -32,7 +32,7 @@ def points(rx: Receiver) -> dict[str, Any]:
 
 async def wait_for_pushes(rx: Receiver, n: int) -> None:
     with anyio.fail_after(10):
-        while sum(r.path == "/v1/metrics" for r in rx.accepted) < n:
+        while sum(r.path == "/v1/metrics" for r in rx.accepted) < n:  # noqa: ASYNC110 - no event
             await anyio.sleep(0.01)
 
 
@@ -142,7 +142,12 @@ async def test_a_hanging_callback_cannot_stall_the_close(metrics_state: MetricsS
     pushes the rest."""
     release = threading.Event()
     meter = MeterProvider(metrics_state).get_meter("h")
-    meter.create_observable_gauge("stuck", [lambda o: [release.wait(30)] and []])
+
+    def stuck(options: Any) -> list[Any]:
+        release.wait(30)
+        return []
+
+    meter.create_observable_gauge("stuck", [stuck])
     meter.create_counter("fine").add(1)
     try:
         async with receiving() as rx:
@@ -157,9 +162,8 @@ async def test_a_hanging_callback_cannot_stall_the_close(metrics_state: MetricsS
 
 async def test_nothing_measured_means_no_request(metrics_state: MetricsState) -> None:
     """A sink that exports metrics sends nothing while nothing is measured."""
-    async with receiving() as rx:
-        async with tel.Telemetry(handlers={"otlp": sink(rx)}):
-            await tel.log("info", "not a metric")
+    async with receiving() as rx, tel.Telemetry(handlers={"otlp": sink(rx)}):
+        await tel.log("info", "not a metric")
     assert rx.requests == []
 
 
@@ -186,5 +190,7 @@ def test_bad_metrics_configuration_is_named(
 
 def test_the_interval_comes_from_the_environment() -> None:
     """OTEL_METRIC_EXPORT_INTERVAL is in milliseconds; 60 s without it."""
-    assert OTLPSink("http://h:1", env={"OTEL_METRIC_EXPORT_INTERVAL": "1500"}).metrics_interval == 1.5
+    assert (
+        OTLPSink("http://h:1", env={"OTEL_METRIC_EXPORT_INTERVAL": "1500"}).metrics_interval == 1.5
+    )
     assert OTLPSink("http://h:1", env={}).metrics_interval == 60.0
