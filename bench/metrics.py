@@ -8,7 +8,8 @@ ratio; first with one attribute mapping reused (the attribute set exists), then 
 mapping built per call, as FastAPI's native telemetry does. The SDK's provider has an
 in-memory reader attached, as any configured SDK has a reader. Then it offers 100,000
 distinct attribute sets to one histogram of each and prints the memory each holds afterwards
-(tracemalloc) and the series and overflow counts. ``--json`` prints one JSON object instead.
+(tracemalloc) and the series and overflow counts (``--sets=K`` offers K instead). ``--json``
+prints one JSON object instead.
 """
 
 from __future__ import annotations
