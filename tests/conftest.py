@@ -54,3 +54,14 @@ def metrics_state() -> Iterator[MetricsState]:
     finally:
         STATE.reset()
         STATE.enabled = was
+
+
+@pytest.fixture(autouse=True)
+def _no_measurements_left_behind() -> Iterator[None]:
+    """Every test starts and ends with the process's metrics empty: an OTLP sink of a later
+    test would otherwise push what an earlier one measured."""
+    from telemetry._metrics._state import STATE
+
+    STATE.reset()
+    yield
+    STATE.reset()
