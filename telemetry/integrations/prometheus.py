@@ -85,8 +85,11 @@ _OTEL_ERROR_TYPES = {"closed": "already_shutdown"}
 
 class TelemetryCollector(Collector):
     """A ``prometheus_client`` collector of ``hub``'s pipeline metrics (default: the default
-    hub at scrape time; nothing while none is open). Register it as any collector:
-    ``registry.register(TelemetryCollector(hub))``. Scraping is safe from any thread."""
+    hub at scrape time; nothing while none is open), and of every instrument of the metrics
+    API recorded through aiotelemetry's meter provider (``metrics=False``: not those).
+    Register it as any collector: ``registry.register(TelemetryCollector(hub))``. Scraping is
+    safe from any thread; the observable instruments' callbacks run on a thread of their own,
+    waited for at most a second."""
 
     def __init__(self, hub: Telemetry | None = None, *, metrics: bool = True) -> None:
         if hub is not None and not isinstance(hub, Telemetry):
