@@ -10,7 +10,8 @@ and waits. Requests are retried and bounded as the logs' and spans' are (``_otlp
 Accounting, in the sink's counters: ``metric_points`` (data points accepted by the receiver),
 ``metric_points_dropped_<reason>`` (``rejected``: a status that must not be retried;
 ``partial_success``: what the receiver says it rejected, its ``rejected_data_points``;
-``unreachable``; ``timeout``: the close's deadline ran out) and ``metric_exports`` (requests
+``unreachable``; ``timeout``: the push ran out of time, at the close after at most
+``CLOSE_TIMEOUT_S``) and ``metric_exports`` (requests
 accepted). With cumulative temporality a lost push costs nothing in the end (the next one
 carries the totals); with delta, the points lost are the interval's.
 """
@@ -85,16 +86,16 @@ class MetricsPush:
             except Exception as exc:  # a bug of ours: the next interval tries again
                 warn("otlp-metrics", f"otlp sink: a metrics push failed: {exc!r}")
 
-    async def aclose(self) -> None:
-        """Stop the interval and push what was measured since the last push, within the
-        target's timeout."""
+    async def aclose(self, limit: float) -> None:
+        """Stop the interval and push what was measured since the last push, within ``limit``
+        seconds (and the target's timeout): a close is bounded whatever the receiver does."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._client is not None:
-            await self.export()
+            await self.export(min(limit, self.target.timeout))
         self._client = None
 
     def _prepare(self) -> list[Request]:
@@ -107,12 +108,14 @@ class MetricsPush:
         encode = enc.encode_json if self.target.protocol == "http/json" else enc.encode_proto
         return encode(metrics, self._resource, self._max_points)
 
-    async def export(self) -> None:
-        """Collect now and post the result; every data point is counted."""
+    async def export(self, timeout: float | None = None) -> None:
+        """Collect now and post the result within ``timeout`` (default: the target's);
+        every data point is counted."""
+        limit = self.target.timeout if timeout is None else timeout
         async with self._exporting:
-            deadline = time.monotonic() + self.target.timeout
+            deadline = time.monotonic() + limit
             requests: list[Request] = []
-            with anyio.move_on_after(self.target.timeout) as collecting:
+            with anyio.move_on_after(limit) as collecting:
                 requests = await anyio.to_thread.run_sync(self._prepare, abandon_on_cancel=True)
             if collecting.cancelled_caught:
                 warn("otlp-metrics-collect", "otlp sink: collecting metrics took too long")

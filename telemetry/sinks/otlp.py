@@ -78,7 +78,8 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_BACKOFF_S = 5.0
 #: The exit fallback spends at most this long sending.
 SYNC_TIMEOUT_S = 1.0
-#: Closing waits at most this long for the connections to close.
+#: Closing waits at most this long for the connections to close (and for the last push of
+#: metrics).
 CLOSE_TIMEOUT_S = 2.0
 #: Encoding runs this long at most per step of the event loop before it lets other tasks run.
 SLICE_BUDGET_S = 0.001
@@ -316,7 +317,7 @@ class OTLPSink(Sink):
     async def _aclose(self) -> None:
         push, self._metrics = self._metrics, None
         if push is not None:
-            await push.aclose()  # the last push, before the clients close
+            await push.aclose(CLOSE_TIMEOUT_S)  # the last push, before the clients close
         clients = {id(c): c for c in self._clients.values()}
         self._clients = {}
         with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):

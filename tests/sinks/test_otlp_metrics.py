@@ -194,3 +194,24 @@ def test_the_interval_comes_from_the_environment() -> None:
         OTLPSink("http://h:1", env={"OTEL_METRIC_EXPORT_INTERVAL": "1500"}).metrics_interval == 1.5
     )
     assert OTLPSink("http://h:1", env={}).metrics_interval == 60.0
+
+
+async def test_the_last_push_is_bounded_whatever_the_receiver_does(
+    metrics_state: MetricsState,
+) -> None:
+    """A receiver that never answers the last push: the close gives up on it after the
+    sink's close bound (not the request's 30 s timeout) and counts its points as timeout."""
+    from telemetry.sinks.otlp import CLOSE_TIMEOUT_S
+
+    MeterProvider(metrics_state).get_meter("slow").create_counter("n").add(1)
+    async with receiving() as rx:
+        rx.script.append(Reply(action="hang"))
+        s = sink(rx, timeout=30)
+        hub = tel.Telemetry(handlers={"otlp": s}, close_timeout=CLOSE_TIMEOUT_S * 3)
+        await hub.open()
+        t0 = anyio.current_time()
+        with anyio.fail_after(20):
+            await hub.aclose()
+        assert anyio.current_time() - t0 < CLOSE_TIMEOUT_S * 3
+    assert [r.path for r in rx.requests] == ["/v1/metrics"]
+    assert s.counters["metric_points_dropped_timeout"] == 1
