@@ -97,7 +97,6 @@ class _Run:
         self.work = work
         self.results: list[tuple[Observable, list[Any]]] = []
         self.errors: list[tuple[Observable, str]] = []
-        self.current: Callback | None = None
         self.done = threading.Event()
         self.abandoned = False
         self.lock = threading.Lock()
@@ -136,7 +135,6 @@ class CallbackRunner:
         for inst, cb in run.work:
             with self._lock:
                 self._busy.add(id(cb))
-            run.current = cb
             try:
                 got = list(cb(options))
             except Exception as exc:
@@ -152,7 +150,6 @@ class CallbackRunner:
             with run.lock:
                 if run.abandoned:
                     return
-        run.current = None
         run.done.set()
 
     def finish(self, run: _Run) -> tuple[list[tuple[Observable, list[Any]]], list[Any], list[Any]]:
