@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_instrument_of_the_api_records() -> None:
     """Counter, UpDownCounter, Histogram (with advice), Gauge and the three observables, each
-    of the API's type, aggregate as the SDK's defaults."""
+    of the API's type, aggregate as the SDK's defaults, with no hub open at all."""
     state = MetricsState()
     meter = MeterProvider(state).get_meter("shop", "2.0")
 
