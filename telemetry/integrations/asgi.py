@@ -53,6 +53,7 @@ from .._context import (
 from .._errors import ConfigError
 from .._fallback import current_hub
 from .._hub import Telemetry
+from .._metrics._http import HTTP_METRICS, app_measures_itself
 from .._redact import DEFAULT_REDACT_KEYS, REDACTED, KeyMatcher, redact_query
 from .._signal import Level, Location, parse_level
 from .._spans import Span
@@ -267,6 +268,14 @@ class TelemetryMiddleware:
     ``level`` of the spans, and ``ns``, the namespace of a span no route answered. Other scope
     types (``lifespan``) are passed through.
 
+    ``metrics``: the HTTP server metrics of the semantic conventions
+    (``http.server.request.duration``, ``http.server.active_requests``; see
+    ``telemetry._metrics._http``). ``None`` (the default) records them once metrics are on
+    (``install_meter_provider()``), except where FastAPI's native telemetry measures the
+    request itself (the app is a FastAPI app with its metrics on, or FastAPI's telemetry runs
+    around the middleware), so that each request is measured once; ``True`` always records
+    them, ``False`` never.
+
     Added to a FastAPI app whose native telemetry records a server span for the request (an
     OpenTelemetry tracer provider is set, such as aiotelemetry's own with
     :func:`telemetry.integrations.opentelemetry.install`), the middleware yields its HTTP span
@@ -289,6 +298,7 @@ class TelemetryMiddleware:
         trust_traceparent: bool = True,
         level: str | int = "info",
         ns: str | None = None,
+        metrics: bool | None = None,
     ) -> None:
         if not callable(app):
             raise ConfigError("app", f"must be an ASGI application (a callable), got {app!r}")
@@ -322,6 +332,11 @@ class TelemetryMiddleware:
         self._owner = _builder()
         #: The namespace of a span no endpoint answered; see ``ns``.
         self.ns = ns if ns is not None else (self._owner[0] if self._owner else None)
+        # The HTTP server metrics (telemetry._metrics._http), once per request: not when the
+        # app is FastAPI measuring them itself, unless asked for.
+        off = metrics is False or (metrics is None and app_measures_itself(app))
+        self._meter = None if off else HTTP_METRICS
+        self._meter_always = metrics is True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -399,8 +414,12 @@ class TelemetryMiddleware:
         if self._skipped(path):
             await self.app(scope, receive, send)
             return
+        meter = self._meter
+        measured = meter.start(scope, self._meter_always) if meter is not None else None
         if _native_server_span(scope, self._native):
-            await self._beside_native(scope, receive, send, "request_id", "http.response.start")
+            await self._beside_native(
+                scope, receive, send, "request_id", "http.response.start", measured
+            )
             return
         hub = self.hub if self.hub is not None else current_hub()
         rid, parent, recorded = self._read_headers(scope.get("headers") or (), self.record_headers)
@@ -466,6 +485,8 @@ class TelemetryMiddleware:
                         data["http.route"] = _route(scope, entry_root) or path
                         data["http.response.status_code"] = status
                         data["http.response.body.size"] = size
+                        if measured is not None:
+                            HTTP_METRICS.finish(measured, scope, status, data["http.route"])
                         if response_headers:
                             data["response_headers"] = response_headers
                         if status >= 500 and span.level < Level.ERROR:
@@ -476,7 +497,13 @@ class TelemetryMiddleware:
                     reset_span(token)
 
     async def _beside_native(
-        self, scope: Scope, receive: Receive, send: Send, key: str, answer: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        key: str,
+        answer: str,
+        measured: tuple[float, str, str] | None,
     ) -> None:
         """FastAPI's native telemetry records this request's (or websocket connection's)
         server span (see :func:`_native_server_span`): one server span each, so this
@@ -484,7 +511,8 @@ class TelemetryMiddleware:
         ``connection_id``), bound into the context, returned in the header of the ``answer``
         message and set on FastAPI's span as an attribute. Without an ``X-Request-ID`` header
         the id is the trace id of FastAPI's span when it has started, else of the
-        ``traceparent``, else generated."""
+        ``traceparent``, else generated. An HTTP request ``measured`` by the middleware's
+        metrics (FastAPI not measuring it) is recorded when it ends."""
         rid, parent, _ = self._read_headers(scope.get("headers") or (), frozenset())
         if rid is None:
             span = getattr(scope.get("fastapi.telemetry"), "span", None)
@@ -493,9 +521,14 @@ class TelemetryMiddleware:
             else:
                 rid = parent.trace_id if parent is not None else uuid.uuid4().hex
         rid_key, rid_value = self._rid_key, rid.encode("latin-1")
+        status = 500  # the server's answer when the app answers nothing
+        entry_root: str = scope.get("root_path", "")
 
         async def send_wrapper(message: Message) -> None:
+            nonlocal status
             if message["type"] == answer:
+                if answer == "http.response.start":
+                    status = int(message["status"])
                 headers = list(message.get("headers") or ())
                 if not any(k.lower() == rid_key for k, _ in headers):
                     message = {**message, "headers": [*headers, (rid_key, rid_value)]}
@@ -512,6 +545,10 @@ class TelemetryMiddleware:
             except Exception as exc:
                 remember_context(exc, current_context(), None)
                 raise
+            finally:
+                if measured is not None:
+                    route = _route(scope, entry_root) or scope.get("path", "")
+                    HTTP_METRICS.finish(measured, scope, status, route)
 
     # -- websockets -----------------------------------------------------------------------------
 
@@ -521,7 +558,9 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send)
             return
         if _native_server_span(scope, self._native):
-            await self._beside_native(scope, receive, send, "connection_id", "websocket.accept")
+            await self._beside_native(
+                scope, receive, send, "connection_id", "websocket.accept", None
+            )
             return
         hub = self.hub if self.hub is not None else current_hub()
         cid, parent, recorded = self._read_headers(scope.get("headers") or (), self.record_headers)
