@@ -123,8 +123,8 @@ class Telemetry:
     ``ns_filter``, ``kind_filter``, ``id_filter``, ``sample``, ``when``, ``rate_limit``) apply
     to every signal; handlers can add their own. ``middleware`` runs in every handler's worker.
     ``location=False`` records the module but not the file and line of each call.
-    ``opentelemetry=True`` makes aiotelemetry OpenTelemetry's global tracer and logger
-    provider (:func:`telemetry.integrations.opentelemetry.install`): what FastAPI and the
+    ``opentelemetry=True`` makes aiotelemetry OpenTelemetry's global tracer, logger and
+    meter provider (:func:`telemetry.integrations.opentelemetry.install`): what FastAPI and the
     instrumented libraries record through OpenTelemetry's API reaches the current hub.
 
     Entering opens every sink and starts the workers, and makes this the default hub used by

@@ -16,6 +16,9 @@ The providers look the current hub up at each call (the default hub, or when non
 the stderr fallback), so one ``install()`` serves every hub the process opens and closes. See
 ``_otel_trace`` and ``_otel_logs`` for what a span and a log record become.
 
+The meter provider is installed as well (``_otel_metrics.install_meter_provider``): metrics
+aggregate in the process and are read by the Prometheus collector and the OTLP sink.
+
 OpenTelemetry lets each global provider be set once per process. ``install()`` sets those
 still unset; calling it again does nothing. When another SDK's provider (the OpenTelemetry
 SDK's, a vendor's, an explicit no-op one) is already the global one, it raises
@@ -41,6 +44,7 @@ from opentelemetry._logs._internal import ProxyLoggerProvider
 
 from . import _otel_limits
 from ._otel_logs import HubLogger, HubLoggerProvider
+from ._otel_metrics import install_meter_provider
 from ._otel_trace import HubSpan, HubTracer, HubTracerProvider
 
 __all__ = [
@@ -68,10 +72,12 @@ def _describe(provider: object) -> str:
 
 
 def install() -> None:
-    """Make aiotelemetry OpenTelemetry's global tracer and logger provider (idempotent).
+    """Make aiotelemetry OpenTelemetry's global tracer, logger and meter provider
+    (idempotent).
 
-    Raises :class:`~telemetry.ConfigError` when another provider is already set globally
-    (nothing is changed then)."""
+    Raises :class:`~telemetry.ConfigError` when another tracer or logger provider is already
+    set globally (nothing is changed then); another meter provider stays, with a warning
+    (see :func:`~telemetry.integrations._otel_metrics.install_meter_provider`)."""
     tracer_provider = trace.get_tracer_provider()
     logger_provider = _logs.get_logger_provider()
     others = [
@@ -94,9 +100,9 @@ def install() -> None:
         trace.set_tracer_provider(TRACER_PROVIDER)
     if isinstance(logger_provider, ProxyLoggerProvider):
         _logs.set_logger_provider(LOGGER_PROVIDER)
-    # -- metrics ----------------------------------------------------------------------------
-    # The meter provider is installed here too, once it exists:
-    # ``from ._otel_metrics import install_meter_provider; install_meter_provider()``.
+    # -- metrics: the meter provider too (see _otel_metrics; another SDK's meter provider
+    # already set stays, with a warning, as install_meter_provider() documents) -------------
+    install_meter_provider()
 
 
 def installed() -> bool:

@@ -17,10 +17,11 @@ import pytest
 from fastapi import WebSocket
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opentelemetry import _logs, propagate, trace
+from opentelemetry import _logs, metrics, propagate, trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry._logs import _internal as logs_internal
 from opentelemetry.context import Context
+from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -28,7 +29,9 @@ from opentelemetry.util._once import Once
 
 import telemetry as tel
 from telemetry import ConfigError, Signal, Telemetry
+from telemetry._metrics._state import STATE
 from telemetry.integrations import opentelemetry as otel
+from telemetry.integrations._otel_metrics import MeterProvider
 from telemetry.sinks import MemorySink, OTLPSink
 
 from ..conftest import assert_accounted
@@ -40,10 +43,13 @@ def _reset_globals() -> None:
     trace._TRACER_PROVIDER_SET_ONCE = Once()
     logs_internal._LOGGER_PROVIDER = None
     logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = None
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    STATE.enabled = False
 
 
 @pytest.fixture
-def installed() -> Iterator[None]:
+def installed(metrics_state: Any) -> Iterator[None]:
     _reset_globals()
     otel.install()
     try:
@@ -61,11 +67,12 @@ def test_install_sets_both_providers_once(installed: None) -> None:
     assert otel.installed()
     assert trace.get_tracer_provider() is otel.TRACER_PROVIDER
     assert _logs.get_logger_provider() is otel.LOGGER_PROVIDER
+    assert isinstance(metrics.get_meter_provider(), MeterProvider) and STATE.enabled
     otel.install()
     assert trace.get_tracer_provider() is otel.TRACER_PROVIDER
 
 
-def test_install_refuses_when_another_sdk_is_installed() -> None:
+def test_install_refuses_when_another_sdk_is_installed(metrics_state: Any) -> None:
     """With the OpenTelemetry SDK's provider already global, install() raises a ConfigError
     naming it and installs nothing."""
     _reset_globals()
@@ -80,7 +87,7 @@ def test_install_refuses_when_another_sdk_is_installed() -> None:
         _reset_globals()
 
 
-def test_the_hub_option_and_the_configuration_file_install() -> None:
+def test_the_hub_option_and_the_configuration_file_install(metrics_state: Any) -> None:
     """Telemetry(opentelemetry=True) and 'opentelemetry = true' in a configuration install
     the providers."""
     _reset_globals()
