@@ -1148,6 +1148,31 @@ async def test_disk_full_is_counted_and_writing_resumes_when_space_returns(
     assert f"file sink writes to {str(path)!r} again" in err
 
 
+async def test_a_split_batch_cut_short_by_a_full_disk_is_resumed_not_repeated(
+    small_disk: Disk,
+) -> None:
+    """A batch split at rotate_bytes whose second part finds the disk full: the retries go on
+    from the first line not written, so once space returns every line is in the files once."""
+    path = small_disk.root / "app.jsonl"
+    sink = FileSink(path, rotate_bytes=2000)
+    async with hub_for(sink, max_retries=1000, retry_backoff=0.005) as hub:
+        small_disk.fill(leave=4096)  # one page: room for the first file, not the second
+        for i in range(40):
+            hub.log_nowait("info", "line", i=i)
+        for _ in range(2000):  # until the write has failed once, then give the space back
+            if handler(hub.stats()).errors:
+                break
+            await asyncio.sleep(0.005)
+        assert handler(hub.stats()).errors > 0
+        small_disk.free()
+        await hub.flush()
+    stats = hub.stats()
+    assert_accounted(stats)
+    assert handler(stats).written == 40
+    files = [*rotated_files(small_disk.root), path]
+    assert [n for p in files for n in numbers(read_lines(p))] == list(range(40))
+
+
 _LOCKED_OUT = textwrap.dedent(
     """
     import asyncio, json, os, sys
