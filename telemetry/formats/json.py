@@ -72,19 +72,19 @@ class JsonFormat(Repairs):
         """The whole batch as JSON lines."""
         buf = self._buf
         del buf[:]
-        into = self._encoder.encode_into
+        into, size, comma = self._encoder.encode_into, len, _COMMA  # locals: read per signal
         lo, hi, stamp = self._lo, self._hi, self._stamp
         for sig in batch:
             inst = sig.inst
             if lo <= inst < hi:  # nearly every signal: the second of the one before
                 buf += stamp % ((inst - lo) // 1000)
-                start = len(buf)
+                start = size(buf)
                 try:
                     into(sig, buf, start)
                 except _ERRORS:
                     del buf[start:]
                     buf += self._encode_object(sig)
-                buf[start] = _COMMA  # the object's "{" follows the stamp as its ","
+                buf[start] = comma  # the object's "{" follows the stamp as its ","
             else:
                 buf += b"\n" + self.encode(sig)
                 lo, hi, stamp = self._lo, self._hi, self._stamp
