@@ -84,6 +84,8 @@ _FSYNC = ("batch", "close", "never")
 Compression = Literal["gzip"]
 _COMPRESS = ("gzip",)
 _MICROSECOND = 1e-6
+#: Batches cut short by a failed write remembered for their retries (see FileSink._resume).
+_RESUME_MAX = 8
 
 
 class FileSink(Sink):
@@ -208,9 +210,10 @@ class FileSink(Sink):
         self._slicer = Slicer()
         self._thread_until = 0.0  # time.monotonic(); writes go to a thread until then
         self._backoff = SLOW_WRITE_BACKOFF_S
-        #: A batch whose write failed part way: the batch, its bytes, and how many of them
-        #: are in the file (the handler's retry goes on from there).
-        self._resume: tuple[Sequence[Signal], bytes, int] | None = None
+        #: Batches whose write failed part way, by id: the batch, its bytes, and how many of
+        #: them are in the file (the handler's retry goes on from there). One per worker at
+        #: most while they retry; a batch given up on is forgotten after a few more.
+        self._resume: dict[int, tuple[Sequence[Signal], bytes, int]] = {}
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -313,7 +316,7 @@ class FileSink(Sink):
         line is written twice.
         """
         self._check_open()
-        resume, self._resume = self._resume, None
+        resume = self._resume.pop(id(batch), None)
         if resume is not None and resume[0] is batch:
             _, data, done = resume
         else:
@@ -328,7 +331,9 @@ class FileSink(Sink):
                     done = end
             except OSError as exc:
                 if done:
-                    self._resume = (batch, data, done)
+                    if len(self._resume) >= _RESUME_MAX:
+                        del self._resume[next(iter(self._resume))]
+                    self._resume[id(batch)] = (batch, data, done)
                 raise self._failed(exc) from exc
             if self._failures:
                 self._resumed()
