@@ -17,17 +17,18 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "telemetry"
 
-#: (module, receiver, member) reads of another module's private member that are a seam.
-ALLOWED: dict[tuple[str, str, str], str] = {
-    # CPython's frame access: documented in the sys module, the only way to a caller's frame.
-    ("telemetry._emit", "sys", "_getframe"): "CPython's documented frame access",
-    ("telemetry._sites", "sys", "_getframe"): "CPython's documented frame access",
-    ("telemetry._spans", "sys", "_getframe"): "CPython's documented frame access",
+#: The standard library's private functions the package calls, each for a reason.
+STDLIB: dict[tuple[str, str], str] = {
+    ("sys", "_getframe"): "the caller's frame, without building a traceback (as logging does)",
+    ("asyncio", "_get_running_loop"): "whether a loop runs here, without raising when none does",
+    ("threading", "_register_atexit"): "run before non-daemon threads are joined at exit",
 }
+#: (module, receiver, member) reads of another module's private member that are a seam.
+ALLOWED: dict[tuple[str, str, str], str] = {}
 
 
 #: Cross-module reads still to be replaced by seams; only ever lowered.
-BUDGET = 68
+BUDGET = 64
 
 
 def _module_name(path: Path) -> str:
@@ -132,7 +133,7 @@ def cross_module_reads() -> list[tuple[str, int, str, str]]:
     return [
         (module, line, receiver, attr)
         for module, line, receiver, attr, foreign in private_reads()
-        if foreign and (module, receiver, attr) not in ALLOWED
+        if foreign and (receiver, attr) not in STDLIB and (module, receiver, attr) not in ALLOWED
     ]
 
 
@@ -147,6 +148,7 @@ def test_the_allow_list_holds_only_what_is_used() -> None:
     """Every allowed seam is still read somewhere, so the list cannot grow stale."""
     used = {(m, r, a) for m, _, r, a, foreign in private_reads() if foreign}
     assert set(ALLOWED) <= used
+    assert set(STDLIB) <= {(r, a) for _, r, a in used}
 
 
 if __name__ == "__main__":
