@@ -14,31 +14,21 @@ hub ``closed``: after that, and only then, emitted == written + dropped for ever
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Never, Self, TypeVar
+from typing import Any, Literal, Never, Self
 
 import anyio
 
 from . import _hooks, _registry, _taps
 from ._background import Background, run_in_background
-from ._calls import (
-    ExcInfo,
-    Ready,
-    SignalOptions,
-    call_signal,
-    error_message,
-    exc_of,
-    level_number,
-    then,
-    up,
-)
-from ._emit import Counts, EmitTable, Plan, compile_emitters
+from ._calls import Ready, level_number
+from ._creators import Creators
+from ._emit import Counts, Plan, compile_emitters
 from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
@@ -58,20 +48,13 @@ from ._handler import (
 from ._runtime import Runtime
 from ._signal import Signal
 from ._sites import Sites
-from ._spans import Span, traced
 from ._stats import HandlerStats, Health, HealthTracker, Stats
 from ._threads import ThreadBridge
 from ._warn import warn
 from .sinks._base import Sink
 
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
 __all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Telemetry"]
 
-T = TypeVar("T")
-E = TypeVar("E", bound=BaseException)
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: How long ``aclose()`` waits for queues to drain before counting the rest as ``timeout``.
 DEFAULT_CLOSE_TIMEOUT_S = 10.0
@@ -105,7 +88,7 @@ _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 _compile_lock = threading.Lock()
 
 
-class Telemetry:
+class Telemetry(Creators):
     """The hub: creates signals and dispatches them to handlers.
 
     ::
@@ -196,12 +179,11 @@ class Telemetry:
         #: Run on the calling thread, with no loop: the stderr fallback.
         self._inline = False
         self._yes: Awaitable[bool] = Ready(True)
-        self._no: Awaitable[bool] = Ready(False)
+        self._no = Ready(False)
         self._health = HealthTracker()
         self._emitters = compile_emitters(self._plan())
-        # The tables are updated in place on every recompile: these references stay good.
-        self._table: EmitTable[Awaitable[bool]] = self._emitters.table
-        self._table_nowait: EmitTable[bool] = self._emitters.table_nowait
+        # The tables are updated in place on every recompile: this binding stays good.
+        self._bind_tables(self._emitters.table, self._emitters.table_nowait, self._no)
         _live.add(self)
 
         if unknown:
@@ -432,158 +414,12 @@ class Telemetry:
     def _level(level: object) -> int:
         return level_number(level)
 
-    # -- creators --------------------------------------------------------------------------------
+    # -- creators ------------------------------------------------------------------------------
+    # signal, log, exception, event, error (each with its *_nowait twin), span and traced are
+    # the Creators' methods, shared with the module-level functions.
 
-    def signal(self, msg: object = None, /, **options: Unpack[SignalOptions]) -> Awaitable[bool]:
-        """Emit a signal; await the result (``True`` if it passed the call filters).
-
-        The options (see :class:`SignalOptions`): ``level`` a name (``"info"``) or number;
-        ``kind`` a free word (``log``, ``event``, ``error``, ``span``, ...); ``id`` names the
-        call site or event; ``data`` is any mapping (keys that are not strings are converted
-        with ``str()``); ``ctx`` merges over the bound context; ``error`` is an exception to
-        record; ``ns`` overrides the calling module's name; ``sample`` keeps that fraction of
-        calls; ``rate_limit`` (``"10/s"``, ``["5/s", "100/m"]``) limits this call site,
-        separately per ``limit_by`` value when given; ``stacklevel`` says whose location to
-        record, as in ``logging``: 1 is the caller.
-        """
-        return call_signal(self._table, self._no, msg, options)
-
-    def signal_nowait(self, msg: object = None, /, **options: Unpack[SignalOptions]) -> bool:
-        """:meth:`signal` without awaiting, for sync code; safe from any thread.
-
-        Never blocks the event loop: when a handler's queue is full it drops the signal
-        (counted as ``queue_full``) on the loop's thread. From another thread the signal is
-        handed to the loop; there a waiting mode parks it until there is room, and the thread
-        itself waits when the loop falls far behind. Returns whether the signal passed the
-        call filters.
-        """
-        return call_signal(self._table_nowait, False, msg, options)
-
-    def log(
-        self,
-        level: str | int,
-        msg: object = None,
-        /,
-        *,
-        error: BaseException | None = None,
-        exc_info: ExcInfo = None,
-        stacklevel: int = 1,
-        **data: Any,
-    ) -> Awaitable[bool]:
-        """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``.
-
-        ``error`` records an exception; ``exc_info=True`` the one being handled (as in
-        ``logging``; an exception or a ``sys.exc_info()`` tuple works too)."""
-        emit = self._table[level]
-        if emit is False:
-            return self._no
-        if exc_info is not None and error is None:
-            error = exc_of(exc_info)
-        return emit("log", None, msg, data, error, up(stacklevel))
-
-    def log_nowait(
-        self,
-        level: str | int,
-        msg: object = None,
-        /,
-        *,
-        error: BaseException | None = None,
-        exc_info: ExcInfo = None,
-        stacklevel: int = 1,
-        **data: Any,
-    ) -> bool:
-        """:meth:`log` without awaiting (see :meth:`signal_nowait`)."""
-        emit = self._table_nowait[level]
-        if emit is False:
-            return False
-        if exc_info is not None and error is None:
-            error = exc_of(exc_info)
-        return emit("log", None, msg, data, error, up(stacklevel))
-
-    def exception(
-        self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
-    ) -> Awaitable[bool]:
-        """In an ``except`` block: ``await tel.exception("payment failed", order=o)`` logs
-        ``msg`` at level ``error`` with the exception being handled and its traceback (as
-        ``logging``'s ``exception()``); ``log("error", msg, exc_info=True)`` in short."""
-        emit = self._table[level]
-        if emit is False:
-            return self._no
-        return emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
-
-    def exception_nowait(
-        self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
-    ) -> bool:
-        """:meth:`exception` without awaiting, for sync code; safe from any thread."""
-        emit = self._table_nowait[level]
-        return emit is not False and emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
-
-    def event(
-        self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
-    ) -> Awaitable[bool]:
-        """``await tel.event("user.signup", plan="pro")``: a signal of kind ``event``."""
-        emit = self._table[level]
-        if emit is False:
-            return self._no
-        return emit("event", id, None, data, None, up(stacklevel))
-
-    def event_nowait(
-        self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
-    ) -> bool:
-        """:meth:`event` without awaiting (see :meth:`signal_nowait`)."""
-        emit = self._table_nowait[level]
-        return emit is not False and emit("event", id, None, data, None, up(stacklevel))
-
-    def error(
-        self,
-        exc: E,
-        msg: object = None,
-        /,
-        *,
-        id: str | None = None,
-        level: str | int = "error",
-        stacklevel: int = 1,
-        **data: Any,
-    ) -> Awaitable[E]:
-        """Record an exception; the awaitable gives the exception back, so that
-        ``raise await tel.error(exc)`` reads well. Kind ``error``, level ``error``."""
-        emit = self._table[level]
-        if emit is False:
-            return Ready(exc)
-        msg = error_message(exc) if msg is None else msg
-        return then(emit("error", id, msg, data, exc, up(stacklevel)), exc)
-
-    def error_nowait(
-        self,
-        exc: E,
-        msg: object = None,
-        /,
-        *,
-        id: str | None = None,
-        level: str | int = "error",
-        stacklevel: int = 1,
-        **data: Any,
-    ) -> E:
-        """:meth:`error` without awaiting; returns the exception (``raise tel.error_nowait(e)``)."""
-        emit = self._table_nowait[level]
-        if emit is not False:
-            msg = error_message(exc) if msg is None else msg
-            emit("error", id, msg, data, exc, up(stacklevel))
-        return exc
-
-    def span(
-        self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
-    ) -> Span:
-        """A span around a block: ``async with tel.span("db.query", table=t) as span:`` (or
-        ``with`` in sync code). One signal of kind ``span`` at exit, with its duration, its
-        trace / span / parent ids and the exception if the block raised (re-raised unchanged).
-        Signals emitted inside carry its trace and span ids."""
-        return Span(self, id, level_number(level), data, stacklevel)
-
-    def traced(self, id: str | None = None, /, *, level: str | int = "info") -> Callable[[F], F]:
-        """Decorator: run every call of a sync or async function in a :meth:`span` named ``id``
-        (default: the function's qualified name)."""
-        return traced(id, level=level, hub=self, default_hub=lambda: self)
+    def _span_host(self) -> Telemetry:
+        return self
 
     def emit_signal(self, sig: Signal) -> Awaitable[bool]:
         """Dispatch an already built signal (from a bridge, or to re-emit); no call filters."""
@@ -650,7 +486,8 @@ class Telemetry:
             raise
         await runtime.start(list(self._handlers.values()))
         self._runtime = runtime
-        self._yes, self._no = yes, no
+        self._yes = yes
+        self._bind_tables(self._emitters.table, self._emitters.table_nowait, no)
         self._set_state("open")
         _registry.push(self)
 
@@ -730,7 +567,8 @@ class Telemetry:
         if self._state in ("open", "closing") and not self._inline:
             self._state = "new"
         self._runtime = None
-        self._yes, self._no = Ready(True), Ready(False)
+        self._yes = Ready(True)
+        self._bind_tables(self._emitters.table, self._emitters.table_nowait, Ready(False))
         for handler in self._handlers.values():
             handler._after_fork()
         self._recompile()
