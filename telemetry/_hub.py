@@ -13,6 +13,7 @@ hub ``closed``: after that, and only then, emitted == written + dropped for ever
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -29,6 +30,7 @@ from ._background import Background, run_in_background
 from ._calls import Ready, level_number
 from ._creators import Creators
 from ._emit import Counts, Plan, compile_emitters
+from ._emit_source import forget_sources
 from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
@@ -82,6 +84,7 @@ _LEVEL_NAMES = ("trace", "debug", "info", "warn", "error", "fatal")
 State = Literal["new", "open", "closing", "closed"]
 
 _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+_numbers = itertools.count(1)
 # Compiling and swapping the emitters is one step: set_min_level may run on another thread
 # while the loop's thread adds a handler, and the last swap must be compiled from the latest
 # state.
@@ -181,6 +184,10 @@ class Telemetry(Creators):
         self._yes: Awaitable[bool] = Ready(True)
         self._no = Ready(False)
         self._health = HealthTracker()
+        #: The name the compiled emitters' filenames give this hub, and those filenames.
+        self._label = f"hub{next(_numbers)}"
+        self._sources: set[str] = set()
+        weakref.finalize(self, forget_sources, self._sources)
         self._emitters = compile_emitters(self._plan())
         # The tables are updated in place on every recompile: this binding stays good.
         self._bind_tables(self._emitters.table, self._emitters.table_nowait, self._no)
@@ -253,6 +260,9 @@ class Telemetry(Creators):
             limiters=self._limiters,
             yes=self._yes,
             no=self._no,
+            hub=self._label,
+            sources=self._sources,
+            debug=self.env.debug_emit,
         )
 
     def _recompile(self) -> None:
