@@ -54,24 +54,35 @@ class Creators:
     _plain: dict[object, Emit[Awaitable[bool]] | Literal[False]]
     _plain_nowait: dict[object, Emit[bool] | Literal[False]]
     _no: Awaitable[bool]
+    #: What spans opened through these creators use: the hub's call-site cache and emitting
+    #: path (for an integration that builds a :class:`~telemetry.Span` itself).
+    span_host: SpanHost
 
     def _bind_tables(
         self,
         table: EmitTable[Awaitable[bool]],
         table_nowait: EmitTable[bool],
         no: Awaitable[bool],
+        spans: SpanHost,
     ) -> None:
-        """Emit through ``table`` and ``table_nowait``; return ``no`` from a refused call."""
+        """Emit through ``table`` and ``table_nowait``; return ``no`` from a refused call;
+        open spans on ``spans``."""
         self._table, self._table_nowait, self._no = table, table_nowait, no
         self._plain, self._plain_nowait = table.plain, table_nowait.plain
+        self.span_host = spans
 
     def _share_tables(self, other: Creators) -> None:
         """Emit through the tables ``other`` is bound to."""
-        self._bind_tables(other._table, other._table_nowait, other._no)
+        self._bind_tables(other._table, other._table_nowait, other._no, other.span_host)
 
-    def _span_host(self) -> SpanHost:
-        """The hub the spans of :meth:`span` and :meth:`traced` go to."""
-        raise NotImplementedError
+    def emitter(self, level: str | int, *, nowait: bool = False) -> Callable[..., Any] | None:
+        """The compiled emitter for ``level`` (``None`` when the level is refused outright),
+        for bridges from other logging systems and for reading: its source is on it as
+        ``__source__`` (``inspect.getsource`` reads it too). Called as ``emit(kind, id, msg,
+        data, error=None, more=None)``; ``data`` is adopted as it is. The emitter changes
+        whenever the hub's configuration does: look it up for each call."""
+        emit = (self._table_nowait if nowait else self._table)[level]
+        return None if emit is False else emit
 
     # -- the creators (the hub's docs show them as its methods) -----------------------------
 
@@ -210,15 +221,15 @@ class Creators:
         ``with`` in sync code). One signal of kind ``span`` at exit, with its duration, its
         trace / span / parent ids and the exception if the block raised (re-raised unchanged).
         Signals emitted inside carry its trace and span ids."""
-        return Span(self._span_host(), id, level_number(level), data, stacklevel)
+        return Span(self.span_host, id, level_number(level), data, stacklevel)
 
     def traced(
-        self, id: str | None = None, /, *, level: str | int = "info", hub: SpanHost | None = None
+        self, id: str | None = None, /, *, level: str | int = "info", hub: Creators | None = None
     ) -> Callable[[F], F]:
         """Decorator: run every call of a sync or async function in a :meth:`span` named ``id``
         (default: the function's qualified name), on ``hub`` (default: this one; for the
         module-level ``telemetry.traced``, the default hub at each call)."""
-        return traced(id, level=level, hub=hub, default_hub=self._span_host)
+        return traced(id, level=level, hub=self if hub is None else hub)
 
 
 def take_options(data: dict[str, Any]) -> tuple[Any, Any]:
@@ -240,8 +251,3 @@ class DefaultCreators(Creators):
     def follow(self) -> None:
         """Bind to the tables of the default hub as it is now."""
         self._share_tables(self._current())
-
-    def _span_host(self) -> SpanHost:
-        """The default hub at the time of the call."""
-        host: SpanHost = self._current()  # type: ignore[assignment]
-        return host

@@ -12,7 +12,8 @@ state, handlers, filters, level, or the installed taps).
 
 An emitter finds its call site, builds one :class:`Signal` and hands it to an *offer*: on the
 loop's thread the offer appends to each handler's queue when there is room and otherwise asks
-the handler (``Handler._offer_full``: evict, drop, or wait, as its mode says); a signal built on
+the handler through its intake (``Intake.offer_full``: evict, drop, or wait, as its mode
+says); a signal built on
 another thread is handed over to the loop (``telemetry._threads``), where the same offer,
 compiled for parking, delivers it in order. The ``*_nowait`` forms share the emitter's body and
 differ only in what they return and in never waiting.
@@ -45,6 +46,7 @@ from ._emit_source import (
 from ._errors import ConfigError
 from ._filters import Filters, RateLimiter, RateSpec
 from ._handler import Handler
+from ._intake import Intake
 from ._queue import SignalQueue
 from ._signal import (
     LABEL_OF,
@@ -109,7 +111,7 @@ class Counts:
 
     The emitting path counts no emitted signal while the hub has a handler: every signal it
     emits is offered to the first handler, which counts what it is offered anyway (queued,
-    dropped or filtered; see ``Handler._offered``), so the hub reads its count there. Only a
+    dropped or filtered; see ``Handler.offered``), so the hub reads its count there. Only a
     hub with no handler counts each signal itself (``direct``).
     """
 
@@ -122,7 +124,7 @@ class Counts:
     def emitted(self) -> int:
         """Signals that passed the call filters so far (those still waiting for room in a
         queue are counted once they are queued or dropped, as a handler counts them)."""
-        return self.direct + sum(h._offered - before for h, before in self.tellers)
+        return self.direct + sum(h.offered - before for h, before in self.tellers)
 
     def count_by(self, first: Handler | None) -> None:
         """From now on, count what ``first`` (the first handler of a new plan, or ``None``)
@@ -130,12 +132,12 @@ class Counts:
         signals still waiting for it when it stopped are counted when they settle."""
         kept = []
         for h, before in self.tellers:
-            if h._state == "closed" and h is not first:
-                self.direct += h._offered - before
+            if h.state == "closed" and h is not first:
+                self.direct += h.offered - before
             else:
                 kept.append((h, before))
         if first is not None and not any(h is first for h, _ in kept):
-            kept.append((first, first._offered))
+            kept.append((first, first.offered))
         self.tellers = kept
 
     def reset(self) -> None:
@@ -244,14 +246,14 @@ def text(value: object) -> str:
 def compile_emitters(plan: Plan) -> Emitters:
     """The emitting path for ``plan``'s configuration."""
 
-    async def wait_for(waits: list[Handler], sig: Signal) -> bool:
-        for h in waits:
-            await h._offer_wait(sig)
+    async def wait_for(waits: list[Intake], sig: Signal) -> bool:
+        for intake in waits:
+            await intake.offer_wait(sig)
         return True
 
-    def settle_now(waits: list[Handler], sig: Signal) -> bool:
-        for h in waits:
-            h._settle_nowait(sig)
+    def settle_now(waits: list[Intake], sig: Signal) -> bool:
+        for intake in waits:
+            intake.settle_nowait(sig)
         return True
 
     plan.counts.count_by(plan.handlers[0] if plan.handlers else None)
@@ -327,7 +329,7 @@ def _namespace(plan: Plan) -> dict[str, Any]:
         "filters": f,
         "taps": tuple(_taps.TAPS),
         "warn": warn,
-        "wake": SignalQueue._wake,
+        "wake": SignalQueue.wake_one,
         "NO_MORE": _NO_MORE,
     }
     return ns
@@ -338,7 +340,7 @@ def _build(
     base: dict[str, Any],
     variant: str,
     done: object,
-    settle: Callable[[list[Handler], Signal], object] | None,
+    settle: Callable[[list[Intake], Signal], object] | None,
     *,
     parking: bool = False,
     offer: Callable[..., Any] | None = None,
@@ -352,13 +354,13 @@ def _build(
     namespace = dict(base, DONE=done, REFUSED=no, settle=settle, offer=offer, LV=lv)
     label = namespace["LABEL"] = LABEL_OF.get(lv) or str(lv)
     targets = _targets(plan, parking)
-    for i, (items, maxsize, getters, wants, full, h) in enumerate(targets):
+    for i, (intake, capacity, wants, full, _) in enumerate(targets):
         namespace.update(
-            {f"items{i}": items, f"max{i}": maxsize, f"getters{i}": getters}
-            | {f"wants{i}": wants, f"full{i}": full, f"h{i}": h}
+            {f"items{i}": intake.items, f"max{i}": capacity, f"getters{i}": intake.waiting}
+            | {f"wants{i}": wants, f"full{i}": full, f"intake{i}": intake}
         )
     shape = tuple(
-        (maxsize > 0, filter_stage(h, what == "emit", lv)) for _, maxsize, _, _, _, h in targets
+        (capacity > 0, filter_stage(h, what == "emit", lv)) for _, capacity, _, _, h in targets
     )
     taps = bool(namespace["taps"])
     if what in ("offer", "deliver"):
@@ -378,22 +380,22 @@ def _build(
 
 def _targets(
     plan: Plan, parking: bool
-) -> list[tuple[Any, int, Any, Callable[..., bool] | None, Callable[[Signal], bool], Handler]]:
-    """Per handler: its queue's items, the bound below which an append is taken (0: every
-    signal goes through ``full``), the idle workers, its filter, what to call when the append
-    is not taken, and the handler."""
+) -> list[tuple[Intake, int, Callable[..., bool] | None, Callable[[Signal], bool], Handler]]:
+    """Per handler: its intake, the bound below which an append is taken (0: every signal
+    goes through ``full``), its filter, what to call when the append is not taken, and the
+    handler."""
     out = []
     for h in plan.handlers:
+        intake = h.intake
         if not plan.open:
-            full: Callable[[Signal], bool] = h._refuse_closed
+            full: Callable[[Signal], bool] = intake.refuse_closed
         elif parking:
-            full = h._offer_parking
+            full = intake.offer_parking
         else:
-            full = h._offer_full
+            full = intake.offer_full
         plain = plan.open and not parking and not h.sync
-        q = h._queue
-        wants = h._wants if h.filters is not None else None
-        out.append((q._items, q.maxsize if plain else 0, q._getters, wants, full, h))
+        wants = intake.wants if h.filters is not None else None
+        out.append((intake, intake.capacity if plain else 0, wants, full, h))
     return out
 
 

@@ -170,15 +170,15 @@ def _offer_lines(shape: Shape, taps: bool, level: str) -> list[str]:
     for i, (appends, stage) in enumerate(shape):
         pad = ""
         if stage == "refuse":
-            lines.append(f"h{i}._filtered += 1")
+            lines.append(f"intake{i}.filtered += 1")
             continue
         if stage == "check":
             lines.append(f"if wants{i}(sig, {level}):")
             pad = "    "
         wait = (
-            "return settle([h0], sig)"
+            "return settle([intake0], sig)"
             if single
-            else f"waits = [h{i}] if waits is None else [*waits, h{i}]"
+            else f"waits = [intake{i}] if waits is None else [*waits, intake{i}]"
         )
         if appends:
             lines += [

@@ -10,8 +10,9 @@ whole batches, run middleware, and call ``sink.write`` once per batch. Every sig
 in the end, either written or counted in ``dropped`` under a reason; the hub's close is what
 makes "in the end" arrive.
 
-The public surface is the handler's name, its options and :meth:`Handler.stats`; everything
-else is the hub's business.
+An application reads a handler's name, its options and :meth:`Handler.stats`. The hub, its
+runtime and the thread hand-over drive it through its public methods; the emitting path binds
+its :class:`~telemetry._intake.Intake`, and nothing else of it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import anyio
 
 from ._errors import ConfigError
 from ._filters import Filters
+from ._intake import Intake
 from ._queue import SignalQueue
 from ._signal import Signal, top_up_uids
 from ._stats import HandlerStats, LatencyRecorder
@@ -191,6 +193,8 @@ class Handler:
         self._hub_middleware: tuple[Middleware, ...] = ()
 
         self._queue: SignalQueue[Signal] = SignalQueue(self.buffer_size)
+        #: What the compiled emitting path binds of this handler (see :class:`Intake`).
+        self.intake = self._new_intake()
         self._state: Literal["new", "open", "closing", "closed"] = "new"
         #: Whether offered signals are queued: from creation (a handler added to a running hub
         #: queues while its sink opens) until _begin_close().
@@ -219,7 +223,7 @@ class Handler:
         self._processed = 0
         self._written = 0
         self._dropped: Counter[str] = Counter()
-        self._filtered = 0
+        self.intake.filtered = 0
         self._errors = 0
         self._retries = 0
         self._middleware_errors = 0
@@ -234,16 +238,85 @@ class Handler:
         #: workers take from the queue again.
         self._stalled = False
 
+    def _new_intake(self) -> Intake:
+        queue = self._queue
+        return Intake(
+            items=queue.items,
+            capacity=queue.maxsize,
+            waiting=queue.getters,
+            wake=SignalQueue.wake_one,
+            wants=self.wants,
+            offer_full=self._offer_full,
+            offer_parking=self._offer_parking,
+            refuse_closed=self._refuse_closed,
+            offer_wait=self._offer_wait,
+            settle_nowait=self._settle_nowait,
+        )
+
+    # -- what the hub, its runtime and its emitting path read and drive -----------------------
+    #
+    # Public for the parts of a hub, which drive a handler through these; an application
+    # reads a handler's options and stats() and leaves the rest to the hub.
+
+    @property
+    def state(self) -> Literal["new", "open", "closing", "closed"]:
+        """``new``, ``open``, ``closing`` or ``closed``."""
+        return self._state
+
+    @property
+    def queue(self) -> SignalQueue[Signal]:
+        """The handler's queue (read its length; the handler alone takes from it)."""
+        return self._queue
+
+    @property
+    def parked(self) -> int:
+        """Signals from other threads waiting for room (see :meth:`_offer_parking`)."""
+        return len(self._parked)
+
+    @property
+    def running(self) -> bool:
+        """Whether workers are scheduled and not yet finished."""
+        return self._live
+
+    @property
+    def offered(self) -> int:
+        """Every signal offered to this handler so far, once settled: queued, written inline,
+        dropped before it was queued, or refused by its filters."""
+        return self._queue.appended + self._inline + self._rejected + self.intake.filtered
+
+    def join_hub(self, middleware: tuple[Middleware, ...], on_unpark: Callable[[], None]) -> None:
+        """Added to a hub: run the hub's ``middleware`` before this handler's own, and tell
+        ``on_unpark`` whenever a parked signal leaves."""
+        self._hub_middleware = middleware
+        self._on_unpark = on_unpark
+
+    def set_spawn(
+        self, spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None] | None
+    ) -> None:
+        """How to start a task in the running hub's task group (``None``: not running)."""
+        self._spawn = spawn
+
+    def open_inline(self) -> None:
+        """Open with no loop and no sink to open: the stderr fallback, served on the
+        emitting thread."""
+        self._state = "open"
+
+    def fail_open(self) -> None:
+        """The sink could not open: stop accepting, count what was queued meanwhile as
+        ``sink_error``, and be closed."""
+        self.begin_close()
+        self.abandon("sink_error")
+        self._state = "closed"
+
+    def park(self, sig: Signal) -> None:
+        """Keep ``sig`` with the parked signals, for :meth:`close_sync` to write (at exit,
+        with no loop)."""
+        self._parked.append(sig)
+
     @property
     def _accepted(self) -> int:
         # Queued (whether still queued, taken or evicted since) or written inline.
         return self._queue.appended + self._inline
-
-    @property
-    def _offered(self) -> int:
-        # Every signal offered to this handler, once settled: queued, written inline, dropped
-        # before it was queued, or refused by this handler's filters.
-        return self._queue.appended + self._inline + self._rejected + self._filtered
 
     def _reject(self, reason: str, n: int = 1) -> None:
         """Count ``n`` signals offered to this handler and dropped before they were queued."""
@@ -252,7 +325,7 @@ class Handler:
 
     # -- the emitting side (event loop thread) ------------------------------------------------
 
-    def _wants(self, sig: Signal, level: int) -> bool:
+    def wants(self, sig: Signal, level: int) -> bool:
         """Apply this handler's own filters; count what they refuse."""
         filters = self.filters
         if filters is None:
@@ -263,7 +336,7 @@ class Handler:
             warn(f"filter:{self.name}", f"handler {self.name!r}: a filter raised {exc!r}")
             ok = False
         if not ok:
-            self._filtered += 1
+            self.intake.filtered += 1
         return ok
 
     def _offer_full(self, sig: Signal) -> bool:
@@ -373,7 +446,7 @@ class Handler:
             self._pumping = False
             self._pump_idle.set()
 
-    async def _wait_unparked(self) -> None:
+    async def wait_unparked(self) -> None:
         """Wait until the signals parked so far have been let in (or counted)."""
         await self._pump_idle.wait()
 
@@ -406,23 +479,23 @@ class Handler:
 
     # -- the worker side ----------------------------------------------------------------------
 
-    async def _open(self) -> None:
+    async def open(self) -> None:
         """Open the sink. Raises whatever the sink raises (a ``TelemetryError``)."""
         await self.sink.open()
         if self._state == "new":  # not closed while the sink was opening
             self._state = "open"
 
-    def _workers_scheduled(self) -> None:
+    def workers_scheduled(self) -> None:
         """The hub has scheduled this handler's workers (they may not have run yet)."""
         self._live = True
         self._stopped.clear()
 
-    def _workers_finished(self) -> None:
+    def workers_finished(self) -> None:
         """Every worker of this handler has returned, or was cancelled."""
         self._live = False
         self._stopped.set()
 
-    async def _run_worker(self) -> None:
+    async def run_worker(self) -> None:
         """Take batches from the queue and write them until the queue is closed and empty."""
         queue = self._queue
         while True:
@@ -477,7 +550,7 @@ class Handler:
             if not self._abandoned:
                 self._finished(len(batch))
 
-    def _abandon_writes(self) -> None:
+    def abandon_writes(self) -> None:
         """The close gave up on workers stuck in a write that ignores cancellation (a thread
         that never returns): count what they hold as ``timeout`` now, and nothing they do
         afterwards, so that the counts are final and exact."""
@@ -567,7 +640,7 @@ class Handler:
 
     # -- flushing and closing -----------------------------------------------------------------
 
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
         """Return once everything accepted before the call is written (or dropped); then flush
         the sink."""
         target = self._accepted
@@ -582,19 +655,19 @@ class Handler:
                 self._errors += 1
                 warn(f"flush:{self.name}", f"handler {self.name!r}: flush failed: {exc!r}")
 
-    def _begin_close(self) -> None:
+    def begin_close(self) -> None:
         """Stop accepting; idle workers will exit once the queue is empty."""
         self._accepting = False
         if self._state in ("open", "new"):
             self._state = "closing"
         self._queue.close()
 
-    async def _wait_drained(self) -> None:
+    async def wait_drained(self) -> None:
         """Wait for the workers to finish the queue."""
         if self._live:
             await self._stopped.wait()
 
-    def _abandon(self, reason: str) -> None:
+    def abandon(self, reason: str) -> None:
         """Count whatever is still queued or parked as dropped for ``reason`` (timeout, exit)."""
         rest = self._queue.drain_nowait()
         if rest:
@@ -602,7 +675,7 @@ class Handler:
             self._finished(len(rest), processed=False)
         self._abandon_parked(reason)
 
-    async def _close_sink(self) -> None:
+    async def close_sink(self) -> None:
         """Flush and close the sink; failures are counted and reported, never raised."""
         self._state = "closed"
         self._accepting = False
@@ -623,7 +696,7 @@ class Handler:
         if batch:
             self._process_sync(batch)
 
-    def _close_sync(self, deadline: float) -> None:
+    def close_sync(self, deadline: float) -> None:
         """Without a loop (at exit): write what is queued, then what is parked, while time
         remains; count the rest (``exit``); close the sink."""
         self._state = "closed"
@@ -634,17 +707,18 @@ class Handler:
             while parked and queue.put_nowait(parked[0]):
                 parked.popleft()
             self._write_batch_sync()
-        self._abandon("exit")
+        self.abandon("exit")
         try:
             self.sink.close_sync()
         except Exception as exc:
             warn(f"close:{self.name}", f"handler {self.name!r}: closing at exit failed: {exc!r}")
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         """In a forked child: the queued signals are the parent's to write, the parent's loop
         is gone. Start from zero, ready to be opened again; the sink lets go of the parent's
         resources (see ``Sink.after_fork``)."""
         self._queue = SignalQueue(self.buffer_size)
+        self.intake = self._new_intake()
         self._flush_waiters = []
         self._stopped = asyncio.Event()
         self._live = False
@@ -672,7 +746,7 @@ class Handler:
             processed=self._processed,
             written=self._written,
             dropped=dict(self._dropped),
-            filtered=self._filtered,
+            filtered=self.intake.filtered,
             queued=len(self._queue) + len(self._parked),
             peak_queued=self._queue.peak,
             buffer_size=self.buffer_size,

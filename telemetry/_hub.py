@@ -27,7 +27,7 @@ import anyio
 
 from . import _hooks, _registry, _taps
 from ._background import Background, run_in_background
-from ._calls import Ready, level_number
+from ._calls import Ready
 from ._creators import Creators
 from ._emit import Counts, Plan, compile_emitters
 from ._emit_source import forget_sources
@@ -50,6 +50,7 @@ from ._handler import (
 from ._runtime import Runtime
 from ._signal import Signal
 from ._sites import Sites
+from ._spans import SpanHost
 from ._stats import HandlerStats, Health, HealthTracker, Stats
 from ._threads import ThreadBridge
 from ._warn import warn
@@ -190,7 +191,12 @@ class Telemetry(Creators):
         weakref.finalize(self, forget_sources, self._sources)
         self._emitters = compile_emitters(self._plan())
         # The tables are updated in place on every recompile: this binding stays good.
-        self._bind_tables(self._emitters.table, self._emitters.table_nowait, self._no)
+        self._bind_tables(
+            self._emitters.table,
+            self._emitters.table_nowait,
+            self._no,
+            SpanHost(self._sites, self._emitters),
+        )
         _live.add(self)
 
         if unknown:
@@ -276,7 +282,7 @@ class Telemetry(Creators):
                 self._bridge.attach(
                     self._runtime.loop,
                     self._emitters.deliver,
-                    lambda: sum(len(h._parked) for h in handlers),
+                    lambda: sum(h.parked for h in handlers),
                     any(h.mode in WAITING_MODES or h.sync for h in handlers),
                 )
         if _registry.stack and _registry.stack[-1] is self:
@@ -374,8 +380,7 @@ class Telemetry(Creators):
             )
         except ConfigError as exc:  # a bad option: say which handler it belongs to
             raise exc.for_handler(name) from None
-        handler._hub_middleware = self._middleware
-        handler._on_unpark = self._bridge.unparked
+        handler.join_hub(self._middleware, self._bridge.unparked)
         self._handlers[name] = handler
         self._bridge.limit = max(self._bridge.limit, buffer_size * 8)
         if self._state == "open" and self._runtime is not None:
@@ -406,30 +411,25 @@ class Telemetry(Creators):
 
     # -- levels --------------------------------------------------------------------------------
 
-    def set_min_level(self, level: MinLevel) -> None:
-        """Change the minimum level (a level, or namespace patterns to levels) while running.
+    def set_min_level(self, level: MinLevel) -> MinLevel:
+        """Change the minimum level (a level, or namespace patterns to levels) while running;
+        return the setting it replaced (give it back to restore it exactly).
 
         Safe from any thread: the new levels are parsed first and swapped in with one
         assignment, so a concurrent signal sees either the old or the new setting.
         """
+        previous = self._filters.levels.spec
         self._filters.set_levels(LevelSpec(level, default="info"))
         self._recompile()
+        return previous
 
     @property
     def min_level(self) -> int:
         """The lowest level any namespace accepts now (a number; see :class:`Level`)."""
         return self._filters.levels.floor
 
-    @staticmethod
-    def _level(level: object) -> int:
-        return level_number(level)
-
-    # -- creators ------------------------------------------------------------------------------
-    # signal, log, exception, event, error (each with its *_nowait twin), span and traced are
-    # the Creators' methods, shared with the module-level functions.
-
-    def _span_host(self) -> Telemetry:
-        return self
+    # The creators (signal, log, exception, event, error, each with its *_nowait twin, span and
+    # traced) are the methods of Creators, shared with the module-level functions.
 
     def emit_signal(self, sig: Signal) -> Awaitable[bool]:
         """Dispatch an already built signal (from a bridge, or to re-emit); no call filters."""
@@ -487,17 +487,17 @@ class Telemetry(Creators):
         opened: list[Handler] = []
         try:
             for handler in self._handlers.values():
-                await handler._open()
+                await handler.open()
                 opened.append(handler)
         except BaseException:
             for handler in opened:
-                await handler._close_sink()
+                await handler.close_sink()
             self._state = "closed"
             raise
         await runtime.start(list(self._handlers.values()))
         self._runtime = runtime
         self._yes = yes
-        self._bind_tables(self._emitters.table, self._emitters.table_nowait, no)
+        self._bind_tables(self._emitters.table, self._emitters.table_nowait, no, self.span_host)
         self._set_state("open")
         _registry.push(self)
 
@@ -505,7 +505,7 @@ class Telemetry(Creators):
         """Open without a loop, delivering on the emitting thread (the stderr fallback)."""
         self._inline = True
         for handler in self._handlers.values():
-            handler._state = "open"
+            handler.open_inline()
         self._set_state("open")
 
     async def flush(self) -> None:
@@ -514,8 +514,8 @@ class Telemetry(Creators):
             return
         self._bridge.drain()
         for handler in list(self._handlers.values()):
-            await handler._wait_unparked()
-            await handler._flush()
+            await handler.wait_unparked()
+            await handler.flush()
 
     async def aclose(self, timeout: float | Literal["default"] | None = "default") -> Stats:
         """Stop accepting signals, drain every queue, flush and close every sink.
@@ -561,10 +561,10 @@ class Telemetry(Creators):
             if not self._handlers:  # else the first handler counts it (Counts)
                 self._counts.direct += 1
             for h in self._handlers.values():
-                if h._wants(sig, lv):
-                    h._parked.append(sig)
+                if h.wants(sig, lv):
+                    h.park(sig)
         for handler in self._handlers.values():
-            handler._close_sync(deadline)
+            handler.close_sync(deadline)
         _registry.remove(self)
 
     def _after_fork(self) -> None:
@@ -578,9 +578,11 @@ class Telemetry(Creators):
             self._state = "new"
         self._runtime = None
         self._yes = Ready(True)
-        self._bind_tables(self._emitters.table, self._emitters.table_nowait, Ready(False))
+        self._bind_tables(
+            self._emitters.table, self._emitters.table_nowait, Ready(False), self.span_host
+        )
         for handler in self._handlers.values():
-            handler._after_fork()
+            handler.after_fork()
         self._recompile()
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:

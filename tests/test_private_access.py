@@ -24,11 +24,11 @@ STDLIB: dict[tuple[str, str], str] = {
     ("threading", "_register_atexit"): "run before non-daemon threads are joined at exit",
 }
 #: (module, receiver, member) reads of another module's private member that are a seam.
-ALLOWED: dict[tuple[str, str, str], str] = {}
-
-
-#: Cross-module reads still to be replaced by seams; only ever lowered.
-BUDGET = 64
+ALLOWED: dict[tuple[str, str, str], str] = {
+    ("telemetry._fallback", "hub", "_serve_inline"): (
+        "the stderr fallback is the one hub served inline, on the emitting thread, with no loop"
+    ),
+}
 
 
 def _module_name(path: Path) -> str:
@@ -72,24 +72,69 @@ def _defined_here(tree: ast.Module) -> tuple[set[str], set[str]]:
     return {n for n in names if _is_private(n)}, classes
 
 
+def _type_name(annotation: ast.expr) -> str:
+    """The class an annotation names, as written (``Telemetry`` for ``"Telemetry | None"``)."""
+    text = ast.unparse(annotation).strip("'\"")
+    return text.split("[")[0].split(" | ")[0]
+
+
+def _element_type(annotation: ast.expr) -> str | None:
+    """The element class of a container annotation (``Telemetry`` for ``WeakSet[Telemetry]``)."""
+    if isinstance(annotation, ast.Subscript):
+        inner = annotation.slice
+        if isinstance(inner, ast.Tuple):
+            inner = inner.elts[-1]
+        return _type_name(inner)
+    return None
+
+
 def _annotations(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str]:
     """A function's parameters to the class their annotation names (as written)."""
     out = {}
     for arg in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]:
         if arg.annotation is not None:
-            out[arg.arg] = ast.unparse(arg.annotation).strip("'\"").split("[")[0]
+            out[arg.arg] = _type_name(arg.annotation)
     return out
 
 
 def _accesses(tree: ast.Module) -> list[tuple[ast.Attribute, dict[str, str]]]:
-    """Every private attribute access, with the parameter annotations in scope."""
+    """Every private attribute access, with the types of the names in scope: annotated
+    parameters and variables, ``x = SomeClass(...)``, and ``for x in c`` (or ``list(c)``)
+    where ``c`` is a module-level name annotated as a container."""
     out: list[tuple[ast.Attribute, dict[str, str]]] = []
+    containers: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            element = _element_type(node.annotation)
+            if element is not None:
+                containers[node.target.id] = element
+
+    def note(node: ast.AST, scope: dict[str, str]) -> None:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            scope[node.target.id] = _type_name(node.annotation)
+            element = _element_type(node.annotation)
+            if element is not None:
+                scope["[]" + node.target.id] = element
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+            called = value.func if isinstance(value, ast.Call) else None
+            if isinstance(target, ast.Name) and isinstance(called, ast.Name):
+                scope[target.id] = called.id
+        elif isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.target, ast.Name):
+            source = node.iter
+            if isinstance(source, ast.Call) and source.args:
+                source = source.args[0]
+            if isinstance(source, ast.Name):
+                element = scope.get("[]" + source.id) or containers.get(source.id)
+                if element is not None:
+                    scope[node.target.id] = element
 
     def visit(node: ast.AST, scope: dict[str, str]) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             scope = {**scope, **_annotations(node)}
+        note(node, scope)
         if isinstance(node, ast.Attribute) and _is_private(node.attr):
-            out.append((node, scope))
+            out.append((node, dict(scope)))
         for child in ast.iter_child_nodes(node):
             visit(child, scope)
 
@@ -102,8 +147,8 @@ def private_reads() -> list[tuple[str, int, str, str, bool]]:
     receiver, member, whether the member is another module's).
 
     A member is this module's when this module defines it and no other module does; a name
-    that several modules define is this module's only when the receiver is a parameter
-    annotated with a class of this module."""
+    that several modules define is this module's only when the receiver's type is known (see
+    :func:`_accesses`) to be a class of this module."""
     trees = {
         _module_name(path): ast.parse(path.read_text(), str(path))
         for path in sorted(PACKAGE.rglob("*.py"))
@@ -141,7 +186,7 @@ def test_no_module_reads_another_modules_private_members() -> None:
     """Modules meet at public methods and small public seam objects: a read of another
     module's ``_private`` member outside the documented allow-list fails here."""
     assert private_reads(), "the package was scanned"
-    assert len(cross_module_reads()) <= BUDGET
+    assert cross_module_reads() == []
 
 
 def test_the_allow_list_holds_only_what_is_used() -> None:

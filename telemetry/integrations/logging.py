@@ -209,8 +209,8 @@ class TelemetryHandler(logging.Handler):
 
     def _bridge(self, record: logging.LogRecord) -> None:
         hub = self.hub if self.hub is not None else current_hub()
-        emit = hub._table_nowait[signal_level(record.levelno)]
-        if emit is False:
+        emit = hub.emitter(signal_level(record.levelno), nowait=True)
+        if emit is None:
             return
         try:
             msg = record.getMessage()
@@ -314,7 +314,7 @@ def _same_bridge(handler: logging.Handler, hub: Telemetry | None) -> bool:
 def uninstall_logging_bridge(handler: TelemetryHandler | None = None) -> None:
     """Detach ``handler`` (default: every bridge installed) and restore the logger levels it
     lowered, unless something else changed them since."""
-    handlers = [handler] if handler is not None else list(_installed)
+    handlers: list[TelemetryHandler] = [handler] if handler is not None else list(_installed)
     for h in handlers:
         for logger, previous, ours in h._attached:
             logger.removeHandler(h)
