@@ -31,7 +31,7 @@ from ._api import (
     traced,
 )
 from ._context import SpanContext, bind, current_context, current_span
-from ._errors import ClosedError, ConfigError, SinkError, TelemetryError
+from ._errors import ClosedError, ConfigError, ConfigFileError, SinkError, TelemetryError
 from ._filters import RateLimiter
 from ._handler import (
     DEFAULT_BATCH_SIZE,
@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_REDACT_KEYS",
     "ClosedError",
     "ConfigError",
+    "ConfigFileError",
     "ErrorInfo",
     "Frame",
     "Handler",

@@ -89,7 +89,8 @@ def call_signal(table: EmitTable[T], refused: T, msg: object, options: SignalOpt
     """``signal()`` / ``signal_nowait()``: check the options, then emit through ``table``."""
     unknown = options.keys() - _SIGNAL_OPTIONS
     if unknown:
-        raise TypeError(f"signal() got unexpected keyword arguments {sorted(unknown)}")
+        name = min(unknown)
+        raise ConfigError.unknown(name, _SIGNAL_OPTIONS, what="signal()")
     level = options.get("level", "info")
     emit = table[level] if type(level) is str else table[level_number(level)]
     if emit is False:

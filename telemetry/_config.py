@@ -40,35 +40,13 @@ from . import _config_schema as schema
 from ._config_files import expand, mask, read_file, switch
 from ._config_schema import KINDS, Option, Ref
 from ._env import read_env
-from ._errors import ConfigError, did_you_mean
+from ._errors import ConfigError, ConfigFileError, Problem, did_you_mean
 from .sinks._base import Sink
 
 __all__ = ["ConfigFileError", "Plan", "Problem", "load", "load_file", "load_over"]
 
 #: Keys of a handler's table that are neither the sink's options nor the handler's.
 RESERVED = ("sink", "enabled")
-
-
-class Problem(msgspec.Struct, frozen=True):
-    """One mistake in a configuration: where it is, and what is wrong."""
-
-    #: The path inside the configuration, such as ``handlers.file.rotate_bytes``.
-    path: str
-    #: What was found and what is allowed.
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path} {self.message}"
-
-
-class ConfigFileError(ConfigError):
-    """Every problem of a configuration at once; :attr:`problems` lists them."""
-
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.problems = tuple(problems)
-        n = len(problems)
-        lines = "".join(f"\n  - {p}" for p in problems)
-        super().__init__(source, f"has {n} problem{'s' if n > 1 else ''}:{lines}")
 
 
 class Plan(msgspec.Struct, kw_only=True):

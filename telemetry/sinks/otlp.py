@@ -47,7 +47,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from .._errors import ConfigError
+from .._errors import ClosedError, ConfigError, SinkError
 from .._signal import Signal
 from .._warn import warn
 from . import _otlp_config as cfg
@@ -412,7 +412,9 @@ class OTLPSink(Sink):
             body = await gzip(body)
         client = self._clients.get(signal)
         if client is None:
-            raise RuntimeError("write() before open()")
+            if self.state == "closed":
+                raise ClosedError("otlp sink is closed")
+            raise SinkError("otlp sink is not open")
         answer = await post(
             client,
             target.url,
