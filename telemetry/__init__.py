@@ -33,11 +33,11 @@ from ._api import (
 from ._context import SpanContext, bind, current_context, current_span
 from ._errors import ClosedError, ConfigError, ConfigFileError, SinkError, TelemetryError
 from ._filters import RateLimiter
-from ._handler import (
+from ._handler import Handler
+from ._handler_options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUFFER_SIZE,
     DEFAULT_MAX_WAIT_S,
-    Handler,
     Middleware,
 )
 from ._hub import DEFAULT_CLOSE_TIMEOUT_S, Telemetry

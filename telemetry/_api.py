@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from . import _registry
 from ._creators import DefaultCreators
-from ._fallback import current_hub
+from ._default import current_hub
 from ._stats import Health, Stats
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypedDict, TypeVar
 from ._emit import EmitTable, More, text
 from ._errors import ConfigError
 from ._filters import RateSpec
-from ._signal import LEVELS, ErrorInfo
+from ._signal import LEVEL_NAMES, LEVELS, ErrorInfo
 
 __all__ = [
     "NOT_ERROR",
@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_LEVEL_NAMES = ("trace", "debug", "info", "warn", "error", "fatal")
 
 
 class Ready(Generic[T]):
@@ -54,7 +53,7 @@ def level_number(level: object) -> int:
     except (KeyError, TypeError):
         if isinstance(level, int) and not isinstance(level, bool) and level >= 0:
             return level
-        raise ConfigError.choice("level", level, _LEVEL_NAMES) from None
+        raise ConfigError.choice("level", level, LEVEL_NAMES) from None
 
 
 #: What ``error=`` and ``exc_info=`` take as error information, as ``logging``'s ``exc_info``:

@@ -16,7 +16,7 @@ from the signatures of the code), builds each sink, and runs each handler's and 
 options through the very constructors and ``add_handler`` that code calls, collecting every
 problem on the way: one :class:`ConfigFileError` then lists them all, each with its path in the
 file (``handlers.file.rotate_bytes``), what was found, what is allowed and the closest allowed
-name. What it returns (a :class:`Plan`) is the arguments of ``Telemetry(...)``; the hub's
+name. What it returns (a :class:`LoadedConfig`) is the arguments of ``Telemetry(...)``; the hub's
 ``from_config`` / ``from_file`` and the ``TELEMETRY_CONFIG`` variable call it.
 
 Strings may use ``${VAR}`` and ``${VAR:-default}`` (``$$`` is a ``$``): the environment's value
@@ -43,13 +43,13 @@ from ._env import read_env
 from ._errors import ConfigError, ConfigFileError, Problem, did_you_mean
 from .sinks._base import Sink
 
-__all__ = ["ConfigFileError", "Plan", "Problem", "load", "load_file", "load_over"]
+__all__ = ["ConfigFileError", "LoadedConfig", "Problem", "load", "load_file", "load_over"]
 
 #: Keys of a handler's table that are neither the sink's options nor the handler's.
 RESERVED = ("sink", "enabled")
 
 
-class Plan(msgspec.Struct, kw_only=True):
+class LoadedConfig(msgspec.Struct, kw_only=True):
     """A checked configuration: the arguments of ``Telemetry(handlers, **options)``."""
 
     #: The hub's keyword arguments.
@@ -368,7 +368,7 @@ def load(
     hub_type: type[Any],
     source: str = "configuration",
     env: Mapping[str, str] | None = None,
-) -> Plan:
+) -> LoadedConfig:
     """Check ``config`` and build its sinks; raise one :class:`ConfigFileError` listing every
     problem. ``env`` (default ``os.environ``) gives the values of ``${VAR}``."""
     env = os.environ if env is None else env
@@ -413,7 +413,7 @@ def load(
     if problems:
         raise ConfigFileError(source, problems)
     resolved["handlers"] = ctx.resolved
-    return Plan(
+    return LoadedConfig(
         options=options,
         handlers=ctx.handlers,
         resolved=mask(resolved, frozenset(p for p, secret in used.items() if secret)),
@@ -424,7 +424,7 @@ def load(
 
 def load_file(
     path: str | os.PathLike[str], *, hub_type: type[Any], env: Mapping[str, str] | None = None
-) -> Plan:
+) -> LoadedConfig:
     """:func:`load` the mapping in a TOML, YAML or JSON file (see :func:`read_file`)."""
     return load(read_file(path), hub_type=hub_type, source=os.fspath(path), env=env)
 

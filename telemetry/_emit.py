@@ -50,6 +50,7 @@ from ._intake import Intake
 from ._queue import SignalQueue
 from ._signal import (
     LABEL_OF,
+    LEVEL_NAMES,
     LEVELS,
     ErrorInfo,
     Location,
@@ -62,10 +63,18 @@ from ._signal import (
 from ._sites import Sites
 from ._warn import warn
 
-__all__ = ["Counts", "Emit", "EmitTable", "Emitters", "More", "Plan", "compile_emitters", "text"]
+__all__ = [
+    "Counts",
+    "Emit",
+    "EmitPlan",
+    "EmitTable",
+    "Emitters",
+    "More",
+    "compile_emitters",
+    "text",
+]
 
 R = TypeVar("R")
-_LEVEL_NAMES = ("trace", "debug", "info", "warn", "error", "fatal")
 _REFUSE_ALL = 1 << 30
 _NS_CACHE_MAX = 4096
 _CUSTOM_LEVELS_MAX = 64
@@ -147,7 +156,7 @@ class Counts:
 
 
 @dataclass(slots=True, kw_only=True)
-class Plan:
+class EmitPlan:
     """Everything the emitters of one configuration bind. ``open``: whether handlers take
     signals (else each one counts them as ``closed``); ``loop_thread``: the loop's thread, or
     ``None`` to deliver on whichever thread emits (no loop to hand over to)."""
@@ -192,7 +201,7 @@ class EmitTable(dict[object, "Emit[R] | Literal[False]"], Generic[R]):
 
     def __missing__(self, level: object) -> Emit[R] | Literal[False]:
         if isinstance(level, bool) or not isinstance(level, int) or level < 0:
-            raise ConfigError.choice("level", level, _LEVEL_NAMES)
+            raise ConfigError.choice("level", level, LEVEL_NAMES)
         emit = self._compile(level)
         if len(self) < len(LEVELS) + _CUSTOM_LEVELS_MAX:
             self.put(level, emit)
@@ -243,7 +252,7 @@ def text(value: object) -> str:
         return f"<unprintable {name}>"
 
 
-def compile_emitters(plan: Plan) -> Emitters:
+def compile_emitters(plan: EmitPlan) -> Emitters:
     """The emitting path for ``plan``'s configuration."""
 
     async def wait_for(waits: list[Intake], sig: Signal) -> bool:
@@ -293,7 +302,7 @@ def compile_emitters(plan: Plan) -> Emitters:
 # level, the finished awaitables) by running the code in a fresh namespace.
 
 
-def _namespace(plan: Plan) -> dict[str, Any]:
+def _namespace(plan: EmitPlan) -> dict[str, Any]:
     """What every compiled function of ``plan`` reads, as globals."""
     f = plan.filters
     ns: dict[str, Any] = {
@@ -336,7 +345,7 @@ def _namespace(plan: Plan) -> dict[str, Any]:
 
 
 def _build(
-    plan: Plan,
+    plan: EmitPlan,
     base: dict[str, Any],
     variant: str,
     done: object,
@@ -379,7 +388,7 @@ def _build(
 
 
 def _targets(
-    plan: Plan, parking: bool
+    plan: EmitPlan, parking: bool
 ) -> list[tuple[Intake, int, Callable[..., bool] | None, Callable[[Signal], bool], Handler]]:
     """Per handler: its intake, the bound below which an append is taken (0: every signal
     goes through ``full``), its filter, what to call when the append is not taken, and the

@@ -206,12 +206,27 @@ def emitter_source(filters: Filters, on_loop: bool, shape: Shape, taps: bool) ->
     beyond ``log`` / ``event``), which builds and offers the signal inline, and ``emit_more``
     for the rest (``signal()``, ``error()``, spans, bridges, other threads), which it hands
     to."""
-    f = filters
-    refuse = ["    counts.refused += 1", "    return REFUSED"]
-    # The call filters past the level, each only if configured; `ns` and `sig` are bound.
+    before, after = _call_filter_lines(filters)
+    head = "(kind, id, msg, data, error=None, more=None):\n"
+    return (
+        "def emit"
+        + head
+        + "".join(f"    {line}\n" for line in _emit_lines(before, after, on_loop, shape, taps))
+        + "def emit_more"
+        + head
+        + "".join(f"    {line}\n" for line in _emit_more_lines(before, after))
+    )
+
+
+_REFUSE = ["    counts.refused += 1", "    return REFUSED"]
+
+
+def _call_filter_lines(f: Filters) -> tuple[list[str], list[str]]:
+    """The call filters past the level, each only if configured: those that run before the
+    signal is built (``ns`` is bound), and those that run on it (``sig`` is bound)."""
     before: list[str] = []
     if f.levels.per_namespace or f.ns:
-        before += ["if LV < ns_floors[ns]:", *refuse]
+        before += ["if LV < ns_floors[ns]:", *_REFUSE]
     if f.kind or f.id or f.sample is not None:
         checks = []
         if f.kind:
@@ -222,9 +237,16 @@ def emitter_source(filters: Filters, on_loop: bool, shape: Shape, taps: bool) ->
             checks.append("not filters.sampled_out(LV, kind)")
         before += _guarded(" and ".join(checks))
     after = _guarded("filters.allows_built(sig)") if f.post_build else []
+    return before, after
+
+
+def _emit_lines(
+    before: list[str], after: list[str], on_loop: bool, shape: Shape, taps: bool
+) -> list[str]:
+    """The body of ``emit``: the common call, built and offered inline."""
     # Without a loop (the stderr fallback) every thread delivers itself: no thread check.
     away = " or get_ident() != LOOP" if on_loop else ""
-    common = [
+    return [
         f"if more is not None or error is not None{away}:",
         "    return emit_more(kind, id, msg, data, error, NO_MORE if more is None else more)",
         # The call site: frame 1 is the creator, 2 its caller; resolve() skips further
@@ -238,28 +260,17 @@ def emitter_source(filters: Filters, on_loop: bool, shape: Shape, taps: bool) ->
         *_VALUE_LINES,
         "scope = scope_get()  # (ctx, trace id, span id, span)",
         *_otel_lines(),
-        *signal_call(
-            inst="time_ns()",
-            uid="uid",
-            kind="kind",
-            level="LABEL",
-            host="HOST",
-            pid="PID",
-            id="id",
-            ns="ns",
-            msg="msg",
-            data="data",
-            ctx="scope[0]",
-            location="site[1]",
-            trace_id="scope[1]",
-            span_id="scope[2]",
-        ),
+        *_EMIT_SIGNAL,
         *after,
         *_offer_lines(shape, taps, "LV"),
     ]
-    more = [
+
+
+def _emit_more_lines(before: list[str], after: list[str]) -> list[str]:
+    """The body of ``emit_more``: every option, another thread, an error."""
+    return [
         "if more.sample is not None and more.sample < 1 and random() >= more.sample:",
-        *refuse,
+        *_REFUSE,
         "if more.location is None or more.ns is None:",
         "    site = resolve(getframe(2), more.up)",
         "    ns = site[0] if more.ns is None else more.ns",
@@ -278,28 +289,7 @@ def emitter_source(filters: Filters, on_loop: bool, shape: Shape, taps: bool) ->
         "span = scope[3] if more.span is None else more.span",
         "away = LOOP is not None and get_ident() != LOOP",
         "thread = current_thread().name if away and more.thread is None else more.thread",
-        *signal_call(
-            inst="time_ns() if more.inst is None else more.inst",
-            uid="uid",
-            kind="kind",
-            level="LABEL",
-            host="HOST",
-            pid="PID",
-            id="id",
-            ns="ns",
-            msg="msg",
-            data="data",
-            ctx="ctx",
-            location="loc",
-            trace_id="None if span is None else span.trace_id",
-            span_id="None if span is None else span.span_id",
-            error="error",
-            parent_id="None if more.span is None else more.span.parent_id",
-            duration_ns="more.duration_ns",
-            sample="more.sample",
-            thread="thread",
-            task="more.task",
-        ),
+        *_EMIT_MORE_SIGNAL,
         *after,
         "if more.rate_limit is not None:",
         "    rate = more.rate_limit",
@@ -308,20 +298,53 @@ def emitter_source(filters: Filters, on_loop: bool, shape: Shape, taps: bool) ->
         "    if limiter is None:",
         "        limiter = limiters[spec] = RateLimiter(rate)",
         "    if not limiter.allow((id or (loc and (loc.file, loc.line)), more.limit_by)):",
-        *[f"    {line}" for line in refuse],
+        *[f"    {line}" for line in _REFUSE],
         "if away and handoff is not None and handoff(sig, LV):",
         "    return DONE",
         "return offer(sig, LV)",
     ]
-    head = "(kind, id, msg, data, error=None, more=None):\n"
-    return (
-        "def emit"
-        + head
-        + "".join(f"    {line}\n" for line in common)
-        + "def emit_more"
-        + head
-        + "".join(f"    {line}\n" for line in more)
-    )
+
+
+#: The signal ``emit`` builds (checked against Signal's field order when this module loads).
+_EMIT_SIGNAL = signal_call(
+    inst="time_ns()",
+    uid="uid",
+    kind="kind",
+    level="LABEL",
+    host="HOST",
+    pid="PID",
+    id="id",
+    ns="ns",
+    msg="msg",
+    data="data",
+    ctx="scope[0]",
+    location="site[1]",
+    trace_id="scope[1]",
+    span_id="scope[2]",
+)
+#: The signal ``emit_more`` builds: every field.
+_EMIT_MORE_SIGNAL = signal_call(
+    inst="time_ns() if more.inst is None else more.inst",
+    uid="uid",
+    kind="kind",
+    level="LABEL",
+    host="HOST",
+    pid="PID",
+    id="id",
+    ns="ns",
+    msg="msg",
+    data="data",
+    ctx="ctx",
+    location="loc",
+    trace_id="None if span is None else span.trace_id",
+    span_id="None if span is None else span.span_id",
+    error="error",
+    parent_id="None if more.span is None else more.span.parent_id",
+    duration_ns="more.duration_ns",
+    sample="more.sample",
+    thread="thread",
+    task="more.task",
+)
 
 
 #: With opentelemetry-api installed: OpenTelemetry's current span, unless it is the one that

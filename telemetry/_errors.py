@@ -29,6 +29,7 @@ __all__ = [
     "Problem",
     "SinkError",
     "TelemetryError",
+    "check_int",
     "did_you_mean",
 ]
 
@@ -37,6 +38,14 @@ def did_you_mean(word: str, allowed: Iterable[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest of ``allowed`` to ``word``, or ``""``."""
     close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_int(param: str, value: object, minimum: int) -> int:
+    """``value`` if it is an integer (not a bool) of at least ``minimum``, else the
+    ConfigError for ``param``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(param, f"must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 class TelemetryError(Exception):

@@ -20,13 +20,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 import anyio
 
-from ._errors import ConfigError
+from ._errors import ConfigError, check_int
 from ._filters import Filters
+from ._handler_options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BUFFER_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_WAIT_S,
+    DEFAULT_RETRY_BACKOFF_S,
+    MODES,
+    Middleware,
+    Mode,
+    check_middleware,
+    run_middleware,
+)
 from ._intake import Intake
 from ._queue import SignalQueue
 from ._signal import Signal, top_up_uids
@@ -34,108 +46,7 @@ from ._stats import HandlerStats, LatencyRecorder
 from ._warn import warn
 from .sinks._base import Sink
 
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_BUFFER_SIZE",
-    "DEFAULT_MAX_RETRIES",
-    "DEFAULT_MAX_WAIT_S",
-    "DEFAULT_RETRY_BACKOFF_S",
-    "HANDLER_OPTIONS",
-    "MODES",
-    "WAITING_MODES",
-    "Handler",
-    "Middleware",
-    "check_handler_options",
-]
-
-#: Queue capacity per handler.
-DEFAULT_BUFFER_SIZE = 1024
-#: Most signals a worker hands to the sink at once: a whole default queue, so that a busy
-#: handler pays one encode and one I/O call per queue-full.
-DEFAULT_BATCH_SIZE = 1024
-#: Longest an awaited call waits for room in ``backpressure`` mode (the default) before it
-#: counts its signal as dropped (``stalled``); until the queue moves again, later calls do not
-#: wait for the sink (they give the loop one turn, then drop).
-DEFAULT_MAX_WAIT_S = 0.1
-#: Retries of a failed batch before it is dropped as ``sink_error``.
-DEFAULT_MAX_RETRIES = 3
-#: First retry delay; it doubles with every retry.
-DEFAULT_RETRY_BACKOFF_S = 0.05
-
-Mode = Literal["backpressure", "blocking", "dropping", "sliding"]
-MODES = ("backpressure", "blocking", "dropping", "sliding")
-#: The modes in which an awaited call waits for room.
-WAITING_MODES = frozenset({"backpressure", "blocking"})
-#: A middleware enriches or rewrites a signal, or drops it by returning ``None``.
-Middleware = Callable[[Signal], Signal | None]
-
-
-#: The options a handler takes besides its sink: the keyword arguments of
-#: ``Telemetry.add_handler``, and the keys of a handler's mapping in ``Telemetry(handlers=...)``.
-HANDLER_OPTIONS = (
-    "batch_size",
-    "buffer_size",
-    "id_filter",
-    "kind_filter",
-    "limit_by",
-    "max_retries",
-    "max_wait",
-    "middleware",
-    "min_level",
-    "mode",
-    "ns_filter",
-    "rate_limit",
-    "retry_backoff",
-    "sample",
-    "sample_errors",
-    "sync",
-    "when",
-    "workers",
-)
-
-
-def check_handler_options(name: str, options: Mapping[str, Any]) -> None:
-    """ConfigError naming the handler, the option and the allowed ones (with a "did you mean")
-    for the first key of ``options`` that is not a handler option."""
-    for key in options:
-        if key not in HANDLER_OPTIONS:
-            param = key if isinstance(key, str) else repr(key)
-            raise ConfigError.unknown(param, HANDLER_OPTIONS, what="a handler", handler=name)
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(name, f"must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def check_middleware(middleware: Sequence[Middleware]) -> tuple[Middleware, ...]:
-    """The middleware as a tuple, or ConfigError if one of them is not callable."""
-    for mw in middleware:
-        if not callable(mw):
-            raise ConfigError(
-                "middleware", f"must be callables Signal -> Signal | None, got {mw!r}"
-            )
-    return tuple(middleware)
-
-
-def run_middleware(
-    chain: Sequence[Middleware], sig: Signal, on_error: Callable[[Middleware, Exception], None]
-) -> Signal | None:
-    """Run ``sig`` through ``chain``; ``None`` as soon as one drops it.
-
-    A middleware that raises is skipped: the signal goes on as it was, and ``on_error`` is told.
-    """
-    for mw in chain:
-        try:
-            out = mw(sig)
-        except Exception as exc:
-            on_error(mw, exc)
-            continue
-        if out is None:
-            return None
-        sig = out
-    return sig
+__all__ = ["Handler"]
 
 
 class Handler:
@@ -173,10 +84,10 @@ class Handler:
         self.sink = sink
         #: What a full queue does: ``backpressure``, ``blocking``, ``dropping`` or ``sliding``.
         self.mode = mode
-        self.buffer_size = _check_int("buffer_size", buffer_size, 1)
-        self.workers = _check_int("workers", workers, 1)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.max_retries = _check_int("max_retries", max_retries, 0)
+        self.buffer_size = check_int("buffer_size", buffer_size, 1)
+        self.workers = check_int("workers", workers, 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.max_retries = check_int("max_retries", max_retries, 0)
         if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
             raise ConfigError("retry_backoff", f"must be a number >= 0, got {retry_backoff!r}")
         self.retry_backoff = float(retry_backoff)
@@ -192,13 +103,20 @@ class Handler:
         self.middleware = check_middleware(middleware)
         self._hub_middleware: tuple[Middleware, ...] = ()
 
+        self._state: Literal["new", "open", "closing", "closed"] = "new"
+        #: Whether offered signals are queued: from creation (a handler added to a running hub
+        #: queues while its sink opens) until begin_close().
+        self._accepting = True
+        #: Told whenever a parked signal leaves (the hub wakes threads waiting for room).
+        self._on_unpark: Callable[[], None] = _nothing
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """A new queue and intake, no workers, nothing parked, every count at zero: a new
+        handler, or one in a forked child."""
         self._queue: SignalQueue[Signal] = SignalQueue(self.buffer_size)
         #: What the compiled emitting path binds of this handler (see :class:`Intake`).
         self.intake = self._new_intake()
-        self._state: Literal["new", "open", "closing", "closed"] = "new"
-        #: Whether offered signals are queued: from creation (a handler added to a running hub
-        #: queues while its sink opens) until _begin_close().
-        self._accepting = True
         self._live = False  # workers scheduled and not yet finished (set before they first run)
         self._stopped = asyncio.Event()
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -210,8 +128,6 @@ class Handler:
         self._pump_idle.set()
         #: Starts a task in the hub's task group (set by the hub while it runs).
         self._spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None] | None = None
-        #: Told whenever a parked signal leaves (the hub wakes threads waiting for room).
-        self._on_unpark: Callable[[], None] = _nothing
         self._reset_counts()
 
     def _reset_counts(self) -> None:
@@ -717,20 +633,10 @@ class Handler:
         """In a forked child: the queued signals are the parent's to write, the parent's loop
         is gone. Start from zero, ready to be opened again; the sink lets go of the parent's
         resources (see ``Sink.after_fork``)."""
-        self._queue = SignalQueue(self.buffer_size)
-        self.intake = self._new_intake()
-        self._flush_waiters = []
-        self._stopped = asyncio.Event()
-        self._live = False
-        self._parked = deque()
-        self._pumping = False
-        self._pump_idle = asyncio.Event()
-        self._pump_idle.set()
-        self._spawn = None
+        self._fresh()
         if self._state != "closed":
             self._state = "new"
             self._accepting = True
-        self._reset_counts()
         self.sink.after_fork()
 
     # -- stats --------------------------------------------------------------------------------

@@ -29,19 +29,19 @@ from . import _hooks, _registry, _taps
 from ._background import Background, run_in_background
 from ._calls import Ready
 from ._creators import Creators
-from ._emit import Counts, Plan, compile_emitters
+from ._emit import Counts, EmitPlan, compile_emitters
 from ._emit_source import forget_sources
 from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
-from ._handler import (
+from ._handler import Handler
+from ._handler_options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUFFER_SIZE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WAIT_S,
     DEFAULT_RETRY_BACKOFF_S,
     WAITING_MODES,
-    Handler,
     Middleware,
     Mode,
     check_handler_options,
@@ -81,7 +81,6 @@ _HUB_OPTIONS = (
     "sample_errors",
     "when",
 )
-_LEVEL_NAMES = ("trace", "debug", "info", "warn", "error", "fatal")
 State = Literal["new", "open", "closing", "closed"]
 
 _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
@@ -252,9 +251,9 @@ class Telemetry(Creators):
 
     # -- the compiled emitting path -----------------------------------------------------------
 
-    def _plan(self) -> Plan:
+    def _plan(self) -> EmitPlan:
         runtime = self._runtime
-        return Plan(
+        return EmitPlan(
             floor=_DISABLED_FLOOR if self.env.disabled else self._filters.levels.floor,
             filters=self._filters,
             sites=self._sites,

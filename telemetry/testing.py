@@ -103,7 +103,7 @@ class Captured:
             tel_capture.assert_emitted(level="debug", contains="cache miss")
         """
         if hub is None:
-            from ._fallback import current_hub
+            from ._default import current_hub
 
             hub = current_hub()
         before = hub.set_min_level(level)

@@ -33,12 +33,12 @@ from collections import Counter
 from collections.abc import Iterable
 
 from .._context import SpanContext, current_context, current_span, raised_in
+from .._default import current_hub
 from .._emit import More
 from .._errors import ConfigError
-from .._fallback import current_hub
 from .._hub import Telemetry
 from .._redact import DEFAULT_REDACT_KEYS, Redactor
-from .._signal import Level, Location, error_info
+from .._signal import LEVEL_NAMES, Level, Location, error_info
 from .._warn import warn
 
 __all__ = [
@@ -112,7 +112,7 @@ def logging_level(value: object, param: str = "level") -> int:
         return value
     if isinstance(value, str) and value.lower() in _BY_NAME:
         return _BY_NAME[value.lower()]
-    raise ConfigError.choice(param, value, ("trace", "debug", "info", "warn", "error", "fatal"))
+    raise ConfigError.choice(param, value, LEVEL_NAMES)
 
 
 def signal_level(levelno: int) -> int:
