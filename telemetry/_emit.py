@@ -120,7 +120,7 @@ class Counts:
 
     The emitting path counts no emitted signal while the hub has a handler: every signal it
     emits is offered to the first handler, which counts what it is offered anyway (queued,
-    dropped or filtered; see ``Handler.offered``), so the hub reads its count there. Only a
+    dropped or filtered; see ``HandlerControl.offered``), so the hub reads its count there. Only a
     hub with no handler counts each signal itself (``direct``).
     """
 
@@ -133,7 +133,7 @@ class Counts:
     def emitted(self) -> int:
         """Signals that passed the call filters so far (those still waiting for room in a
         queue are counted once they are queued or dropped, as a handler counts them)."""
-        return self.direct + sum(h.offered - before for h, before in self.tellers)
+        return self.direct + sum(h.control.offered() - before for h, before in self.tellers)
 
     def count_by(self, first: Handler | None) -> None:
         """From now on, count what ``first`` (the first handler of a new plan, or ``None``)
@@ -141,12 +141,12 @@ class Counts:
         signals still waiting for it when it stopped are counted when they settle."""
         kept = []
         for h, before in self.tellers:
-            if h.state == "closed" and h is not first:
-                self.direct += h.offered - before
+            if h.control.state() == "closed" and h is not first:
+                self.direct += h.control.offered() - before
             else:
                 kept.append((h, before))
         if first is not None and not any(h is first for h, _ in kept):
-            kept.append((first, first.offered))
+            kept.append((first, first.control.offered()))
         self.tellers = kept
 
     def reset(self) -> None:

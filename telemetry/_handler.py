@@ -46,7 +46,7 @@ from ._stats import HandlerStats, LatencyRecorder
 from ._warn import warn
 from .sinks._base import Sink
 
-__all__ = ["Handler"]
+__all__ = ["Handler", "HandlerControl"]
 
 
 class Handler:
@@ -109,13 +109,15 @@ class Handler:
         self._accepting = True
         #: Told whenever a parked signal leaves (the hub wakes threads waiting for room).
         self._on_unpark: Callable[[], None] = _nothing
+        # What the hub, its runtime and the thread hand-over drive (see HandlerControl).
+        self.control = HandlerControl(self)
         self._fresh()
 
     def _fresh(self) -> None:
         """A new queue and intake, no workers, nothing parked, every count at zero: a new
         handler, or one in a forked child."""
         self._queue: SignalQueue[Signal] = SignalQueue(self.buffer_size)
-        #: What the compiled emitting path binds of this handler (see :class:`Intake`).
+        # What the compiled emitting path binds of this handler (see Intake).
         self.intake = self._new_intake()
         self._live = False  # workers scheduled and not yet finished (set before they first run)
         self._stopped = asyncio.Event()
@@ -161,7 +163,7 @@ class Handler:
             capacity=queue.maxsize,
             waiting=queue.getters,
             wake=SignalQueue.wake_one,
-            wants=self.wants,
+            wants=self._wants,
             offer_full=self._offer_full,
             offer_parking=self._offer_parking,
             refuse_closed=self._refuse_closed,
@@ -169,62 +171,33 @@ class Handler:
             settle_nowait=self._settle_nowait,
         )
 
-    # -- what the hub, its runtime and its emitting path read and drive -----------------------
-    #
-    # Public for the parts of a hub, which drive a handler through these; an application
-    # reads a handler's options and stats() and leaves the rest to the hub.
+    # -- what the hub, its runtime and its emitting path drive (through control and intake) --
 
-    @property
-    def state(self) -> Literal["new", "open", "closing", "closed"]:
-        """``new``, ``open``, ``closing`` or ``closed``."""
-        return self._state
-
-    @property
-    def queue(self) -> SignalQueue[Signal]:
-        """The handler's queue (read its length; the handler alone takes from it)."""
-        return self._queue
-
-    @property
-    def parked(self) -> int:
-        """Signals from other threads waiting for room (see :meth:`_offer_parking`)."""
-        return len(self._parked)
-
-    @property
-    def running(self) -> bool:
-        """Whether workers are scheduled and not yet finished."""
-        return self._live
-
-    @property
-    def offered(self) -> int:
-        """Every signal offered to this handler so far, once settled: queued, written inline,
-        dropped before it was queued, or refused by its filters."""
-        return self._queue.appended + self._inline + self._rejected + self.intake.filtered
-
-    def join_hub(self, middleware: tuple[Middleware, ...], on_unpark: Callable[[], None]) -> None:
+    def _join_hub(self, middleware: tuple[Middleware, ...], on_unpark: Callable[[], None]) -> None:
         """Added to a hub: run the hub's ``middleware`` before this handler's own, and tell
         ``on_unpark`` whenever a parked signal leaves."""
         self._hub_middleware = middleware
         self._on_unpark = on_unpark
 
-    def set_spawn(
+    def _set_spawn(
         self, spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None] | None
     ) -> None:
         """How to start a task in the running hub's task group (``None``: not running)."""
         self._spawn = spawn
 
-    def open_inline(self) -> None:
+    def _open_inline(self) -> None:
         """Open with no loop and no sink to open: the stderr fallback, served on the
         emitting thread."""
         self._state = "open"
 
-    def fail_open(self) -> None:
+    def _fail_open(self) -> None:
         """The sink could not open: stop accepting, count what was queued meanwhile as
         ``sink_error``, and be closed."""
-        self.begin_close()
-        self.abandon("sink_error")
+        self._begin_close()
+        self._abandon("sink_error")
         self._state = "closed"
 
-    def park(self, sig: Signal) -> None:
+    def _park(self, sig: Signal) -> None:
         """Keep ``sig`` with the parked signals, for :meth:`close_sync` to write (at exit,
         with no loop)."""
         self._parked.append(sig)
@@ -241,7 +214,7 @@ class Handler:
 
     # -- the emitting side (event loop thread) ------------------------------------------------
 
-    def wants(self, sig: Signal, level: int) -> bool:
+    def _wants(self, sig: Signal, level: int) -> bool:
         """Apply this handler's own filters; count what they refuse."""
         filters = self.filters
         if filters is None:
@@ -362,7 +335,7 @@ class Handler:
             self._pumping = False
             self._pump_idle.set()
 
-    async def wait_unparked(self) -> None:
+    async def _wait_unparked(self) -> None:
         """Wait until the signals parked so far have been let in (or counted)."""
         await self._pump_idle.wait()
 
@@ -395,23 +368,23 @@ class Handler:
 
     # -- the worker side ----------------------------------------------------------------------
 
-    async def open(self) -> None:
+    async def _open(self) -> None:
         """Open the sink. Raises whatever the sink raises (a ``TelemetryError``)."""
         await self.sink.open()
         if self._state == "new":  # not closed while the sink was opening
             self._state = "open"
 
-    def workers_scheduled(self) -> None:
+    def _workers_scheduled(self) -> None:
         """The hub has scheduled this handler's workers (they may not have run yet)."""
         self._live = True
         self._stopped.clear()
 
-    def workers_finished(self) -> None:
+    def _workers_finished(self) -> None:
         """Every worker of this handler has returned, or was cancelled."""
         self._live = False
         self._stopped.set()
 
-    async def run_worker(self) -> None:
+    async def _run_worker(self) -> None:
         """Take batches from the queue and write them until the queue is closed and empty."""
         queue = self._queue
         while True:
@@ -466,7 +439,7 @@ class Handler:
             if not self._abandoned:
                 self._finished(len(batch))
 
-    def abandon_writes(self) -> None:
+    def _abandon_writes(self) -> None:
         """The close gave up on workers stuck in a write that ignores cancellation (a thread
         that never returns): count what they hold as ``timeout`` now, and nothing they do
         afterwards, so that the counts are final and exact."""
@@ -556,7 +529,7 @@ class Handler:
 
     # -- flushing and closing -----------------------------------------------------------------
 
-    async def flush(self) -> None:
+    async def _flush(self) -> None:
         """Return once everything accepted before the call is written (or dropped); then flush
         the sink."""
         target = self._accepted
@@ -571,19 +544,19 @@ class Handler:
                 self._errors += 1
                 warn(f"flush:{self.name}", f"handler {self.name!r}: flush failed: {exc!r}")
 
-    def begin_close(self) -> None:
+    def _begin_close(self) -> None:
         """Stop accepting; idle workers will exit once the queue is empty."""
         self._accepting = False
         if self._state in ("open", "new"):
             self._state = "closing"
         self._queue.close()
 
-    async def wait_drained(self) -> None:
+    async def _wait_drained(self) -> None:
         """Wait for the workers to finish the queue."""
         if self._live:
             await self._stopped.wait()
 
-    def abandon(self, reason: str) -> None:
+    def _abandon(self, reason: str) -> None:
         """Count whatever is still queued or parked as dropped for ``reason`` (timeout, exit)."""
         rest = self._queue.drain_nowait()
         if rest:
@@ -591,7 +564,7 @@ class Handler:
             self._finished(len(rest), processed=False)
         self._abandon_parked(reason)
 
-    async def close_sink(self) -> None:
+    async def _close_sink(self) -> None:
         """Flush and close the sink; failures are counted and reported, never raised."""
         self._state = "closed"
         self._accepting = False
@@ -612,7 +585,7 @@ class Handler:
         if batch:
             self._process_sync(batch)
 
-    def close_sync(self, deadline: float) -> None:
+    def _close_sync(self, deadline: float) -> None:
         """Without a loop (at exit): write what is queued, then what is parked, while time
         remains; count the rest (``exit``); close the sink."""
         self._state = "closed"
@@ -623,13 +596,13 @@ class Handler:
             while parked and queue.put_nowait(parked[0]):
                 parked.popleft()
             self._write_batch_sync()
-        self.abandon("exit")
+        self._abandon("exit")
         try:
             self.sink.close_sync()
         except Exception as exc:
             warn(f"close:{self.name}", f"handler {self.name!r}: closing at exit failed: {exc!r}")
 
-    def after_fork(self) -> None:
+    def _after_fork(self) -> None:
         """In a forked child: the queued signals are the parent's to write, the parent's loop
         is gone. Start from zero, ready to be opened again; the sink lets go of the parent's
         resources (see ``Sink.after_fork``)."""
@@ -666,6 +639,92 @@ class Handler:
 
     def __repr__(self) -> str:
         return f"<Handler {self.name!r} {self.mode} {self.sink!r} {self._state}>"
+
+
+class HandlerControl:
+    """The hub's handle on one handler: what the hub, its runtime and the thread hand-over
+    read of it and drive, and nothing else (the emitting path binds the :class:`Intake`).
+    Built and owned by the handler (``handler.control``); an application has no use for it.
+
+    Lifecycle: ``open`` (the sink), ``open_inline`` (no loop, no sink to open),
+    ``fail_open``, ``begin_close``, ``wait_unparked``, ``wait_drained``, ``abandon(reason)``,
+    ``abandon_writes``, ``close_sink``, ``close_sync(deadline)`` (at exit), ``after_fork``.
+    Workers: ``set_spawn``, ``workers_scheduled``, ``run_worker``, ``workers_finished``.
+    Joining a hub: ``join_hub(middleware, on_unpark)``. Signals: ``wants(sig, level)`` (the
+    handler's own filter), ``park(sig)`` (for ``close_sync``), ``flush``. Reading:
+    :meth:`state`, :meth:`running`, :meth:`queued`, :meth:`parked`, :meth:`offered`.
+    """
+
+    __slots__ = (
+        "_handler",
+        "abandon",
+        "abandon_writes",
+        "after_fork",
+        "begin_close",
+        "close_sink",
+        "close_sync",
+        "fail_open",
+        "flush",
+        "join_hub",
+        "open",
+        "open_inline",
+        "park",
+        "run_worker",
+        "set_spawn",
+        "wait_drained",
+        "wait_unparked",
+        "wants",
+        "workers_finished",
+        "workers_scheduled",
+    )
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.open = handler._open
+        self.open_inline = handler._open_inline
+        self.fail_open = handler._fail_open
+        self.begin_close = handler._begin_close
+        self.wait_unparked = handler._wait_unparked
+        self.wait_drained = handler._wait_drained
+        self.abandon = handler._abandon
+        self.abandon_writes = handler._abandon_writes
+        self.close_sink = handler._close_sink
+        self.close_sync = handler._close_sync
+        self.after_fork = handler._after_fork
+        self.set_spawn = handler._set_spawn
+        self.workers_scheduled = handler._workers_scheduled
+        self.run_worker = handler._run_worker
+        self.workers_finished = handler._workers_finished
+        self.join_hub = handler._join_hub
+        self.wants = handler._wants
+        self.park = handler._park
+        self.flush = handler._flush
+
+    def state(self) -> Literal["new", "open", "closing", "closed"]:
+        """``new``, ``open``, ``closing`` or ``closed``."""
+        h: Handler = self._handler
+        return h._state
+
+    def running(self) -> bool:
+        """Whether workers are scheduled and not yet finished."""
+        h: Handler = self._handler
+        return h._live
+
+    def queued(self) -> int:
+        """Signals in the queue now."""
+        h: Handler = self._handler
+        return len(h._queue)
+
+    def parked(self) -> int:
+        """Signals from other threads waiting for room."""
+        h: Handler = self._handler
+        return len(h._parked)
+
+    def offered(self) -> int:
+        """Every signal offered to the handler so far, once settled: queued, written inline,
+        dropped before it was queued, or refused by its filters."""
+        h: Handler = self._handler
+        return h._queue.appended + h._inline + h._rejected + h.intake.filtered
 
 
 def _nothing() -> None:

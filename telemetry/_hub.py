@@ -281,7 +281,7 @@ class Telemetry(Creators):
                 self._bridge.attach(
                     self._runtime.loop,
                     self._emitters.deliver,
-                    lambda: sum(h.parked for h in handlers),
+                    lambda: sum(h.control.parked() for h in handlers),
                     any(h.mode in WAITING_MODES or h.sync for h in handlers),
                 )
         if _registry.stack and _registry.stack[-1] is self:
@@ -379,7 +379,7 @@ class Telemetry(Creators):
             )
         except ConfigError as exc:  # a bad option: say which handler it belongs to
             raise exc.for_handler(name) from None
-        handler.join_hub(self._middleware, self._bridge.unparked)
+        handler.control.join_hub(self._middleware, self._bridge.unparked)
         self._handlers[name] = handler
         self._bridge.limit = max(self._bridge.limit, buffer_size * 8)
         if self._state == "open" and self._runtime is not None:
@@ -486,11 +486,11 @@ class Telemetry(Creators):
         opened: list[Handler] = []
         try:
             for handler in self._handlers.values():
-                await handler.open()
+                await handler.control.open()
                 opened.append(handler)
         except BaseException:
             for handler in opened:
-                await handler.close_sink()
+                await handler.control.close_sink()
             self._state = "closed"
             raise
         await runtime.start(list(self._handlers.values()))
@@ -504,7 +504,7 @@ class Telemetry(Creators):
         """Open without a loop, delivering on the emitting thread (the stderr fallback)."""
         self._inline = True
         for handler in self._handlers.values():
-            handler.open_inline()
+            handler.control.open_inline()
         self._set_state("open")
 
     async def flush(self) -> None:
@@ -513,8 +513,8 @@ class Telemetry(Creators):
             return
         self._bridge.drain()
         for handler in list(self._handlers.values()):
-            await handler.wait_unparked()
-            await handler.flush()
+            await handler.control.wait_unparked()
+            await handler.control.flush()
 
     async def aclose(self, timeout: float | Literal["default"] | None = "default") -> Stats:
         """Stop accepting signals, drain every queue, flush and close every sink.
@@ -560,10 +560,10 @@ class Telemetry(Creators):
             if not self._handlers:  # else the first handler counts it (Counts)
                 self._counts.direct += 1
             for h in self._handlers.values():
-                if h.wants(sig, lv):
-                    h.park(sig)
+                if h.control.wants(sig, lv):
+                    h.control.park(sig)
         for handler in self._handlers.values():
-            handler.close_sync(deadline)
+            handler.control.close_sync(deadline)
         _registry.remove(self)
 
     def _after_fork(self) -> None:
@@ -581,7 +581,7 @@ class Telemetry(Creators):
             self._emitters.table, self._emitters.table_nowait, Ready(False), self.span_host
         )
         for handler in self._handlers.values():
-            handler.after_fork()
+            handler.control.after_fork()
         self._recompile()
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
