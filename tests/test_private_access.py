@@ -36,8 +36,12 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+#: A named tuple's public methods, named with an underscore so as not to clash with fields.
+NAMEDTUPLE = frozenset({"_asdict", "_fields", "_field_defaults", "_make", "_replace"})
+
+
 def _is_private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__")
+    return name.startswith("_") and not name.startswith("__") and name not in NAMEDTUPLE
 
 
 def _is_protocol(node: ast.ClassDef) -> bool:
