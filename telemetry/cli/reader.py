@@ -86,9 +86,11 @@ class LineDecoder:
         short (``truncated``) rather than corrupt.
         """
         body = line.rstrip(b"\r\n")
+        # msgspec raises UnicodeDecodeError, not DecodeError, for bytes that are not UTF-8
+        # inside a JSON string.
         try:
             return Record(file, lineno, body, self._decoder.decode(body))
-        except msgspec.DecodeError:  # ValidationError included: JSON of the wrong shape
+        except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError: the wrong shape
             pass
         if not complete:
             problem = "truncated"
@@ -96,7 +98,7 @@ class LineDecoder:
             try:
                 msgspec.json.decode(body)
                 problem = "not_signal"
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeDecodeError):
                 problem = "not_json"
         return Record(file, lineno, body, None, problem)
 
