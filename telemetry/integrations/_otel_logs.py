@@ -96,7 +96,7 @@ class HubLogger(_logs.Logger):
             attributes, event_name = record.attributes, record.event_name
             exception = getattr(record, "exception", None)
         hub = _registry.current_hub()
-        emit = hub._table_nowait[level_of(severity_number)]
+        emit = hub.span_host.emitters.table_nowait[level_of(severity_number)]
         if emit is False:
             return
         try:
@@ -139,13 +139,9 @@ class HubLogger(_logs.Logger):
         """Whether the current hub would take a record of this severity (and event name)
         from this scope: its level floor, the namespace's level and the name patterns."""
         hub = _registry.current_hub()
-        lv = level_of(severity_number)
-        if hub._table_nowait[lv] is False:
-            return False
-        f = hub._filters
-        if not f.active:
-            return True
-        return bool(f.allows_names(lv, self._ns, "log", event_name))
+        return bool(
+            hub.accepts(level_of(severity_number), self._ns, "log", event_name, sample=False)
+        )
 
 
 class HubLoggerProvider(_logs.LoggerProvider):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -53,7 +52,6 @@ _INFO = int(Level.INFO)
 _ERROR = int(Level.ERROR)
 _getrandbits = random.getrandbits
 _time_ns = time.time_ns
-_get_ident = threading.get_ident
 _KIND_NAMES = {
     SpanKind.SERVER: "server",
     SpanKind.CLIENT: "client",
@@ -64,19 +62,6 @@ _SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
 _NOT_SAMPLED = trace.TraceFlags(trace.TraceFlags.DEFAULT)
 #: Tracers kept per scope name at most; past it a tracer is made per call.
 _TRACERS_MAX = 1024
-
-
-def _refuses(hub: Any, ns: str | None, name: str) -> bool:
-    """Whether ``hub``'s call filters refuse a span signal of level info from ``ns`` named
-    ``name``: the same decisions, in the same order, as its compiled emitters; a refusal past
-    the level floor is counted as the hub's ``refused``."""
-    if hub._table_nowait.plain.get(_INFO) is False:  # below the floor, or disabled
-        return True
-    f = hub._filters
-    if f.active and (not f.allows_names(_INFO, ns, "span", name) or f.sampled_out(_INFO, "span")):
-        hub._counts.refused += 1
-        return True
-    return False
 
 
 def exception_event(exc: BaseException, attributes: types.Attributes) -> dict[str, Any]:
@@ -327,8 +312,6 @@ class HubSpan(trace.Span):
         if self._links:
             data["span.links"] = self._links
         sc = self._span_context
-        runtime = hub._runtime
-        away = runtime is not None and not hub._inline and _get_ident() != runtime.thread_id
         # Positional, as the emitting path builds signals (several times faster than keywords
         # in msgspec); the order is Signal's fields'.
         sig = Signal(
@@ -350,19 +333,9 @@ class HubSpan(trace.Span):
             None if self._parent_id is None else f"{self._parent_id:016x}",
             max(0, end - self._start),
             None,
-            threading.current_thread().name if away else None,
+            None,
         )
-        f = hub._filters
-        if f.post_build:
-            try:
-                ok = f.allows_built(sig)
-            except Exception as exc:  # a predicate of the user's blew up
-                warn("filters", f"a call filter raised {exc!r}")
-                ok = False
-            if not ok:
-                hub._counts.refused += 1
-                return
-        hub._emitters.dispatch_nowait(sig, level)
+        hub.emit_built_nowait(sig, level)
 
 
 class HubTracer(trace.Tracer):
@@ -396,7 +369,7 @@ class HubTracer(trace.Tracer):
         span_id = _getrandbits(64) | 1
         name = name if type(name) is str else str(name)
         hub = _registry.current_hub()
-        if _refuses(hub, self._ns, name):
+        if not hub.accepts(_INFO, self._ns, "span", name):
             return trace.NonRecordingSpan(
                 trace.SpanContext(trace_id, span_id, False, _NOT_SAMPLED, state)
             )
