@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 import pytest
 
 import telemetry as tel
-from telemetry import ClosedError, ConfigError, Telemetry, TelemetryError
+from telemetry import ClosedError, ConfigError, HandlerStats, Telemetry, TelemetryError
 from telemetry.sinks import FileSink, MemorySink
 
-from ._sinks import SlowOpeningSink
+from ._sinks import GatedOpeningSink
 from .conftest import assert_accounted
 
 
@@ -89,15 +90,28 @@ async def test_add_and_remove_handlers_while_running() -> None:
 async def test_a_handler_closed_while_its_sink_opens_writes_what_it_queued(how: str) -> None:
     """Added to a running hub and closed before its sink finished opening: the close waits
     for the open, then drains, so the signals queued meanwhile are written, not dropped."""
-    sink = SlowOpeningSink(0.05)
-    async with Telemetry() as hub:
+    sink = GatedOpeningSink()
+    hub = Telemetry()
+    async with hub, anyio.create_task_group() as tg:
         hub.add_handler("late", sink)
+        await sink.opening.wait()
         for i in range(3):
             await hub.log("info", "queued while opening", i=i)
-        if how == "remove_handler":
-            stats = await hub.remove_handler("late")
-    if how == "aclose":
-        stats = hub.stats().handlers["late"]
+        result: list[HandlerStats] = []
+
+        async def close() -> None:
+            if how == "remove_handler":
+                result.append(await hub.remove_handler("late"))
+            else:
+                await hub.aclose()
+                result.append(hub.stats().handlers["late"])
+
+        tg.start_soon(close)
+        while "late" in hub.handlers and hub.state == "open":  # noqa: ASYNC110 - the close began
+            await asyncio.sleep(0)
+        assert (sink.state, sink.signals) == ("new", [])  # the close began before the open ended
+        sink.gate.set()
+    (stats,) = result
     assert [s.data["i"] for s in sink.signals] == [0, 1, 2]
     assert (stats.emitted, stats.written, stats.dropped) == (3, 3, {})
     assert sink.state == "closed"
