@@ -23,32 +23,13 @@ from telemetry.sinks import ConsoleSink, FileSink, JournaldSink, MemorySink, Sys
 from telemetry.sinks import file as file_module
 
 from .conftest import assert_accounted
-
+from .sinks.udp_delivery import datagrams_that_fit
 
 #: Iterations of the test below: each emits a span and a log, so twice as many signals.
 STEPS = 3000
 #: The largest datagram the syslog handler sends in the test below (its signals are ~300
 #: bytes); the receiver's room is measured in datagrams of this size.
 PROBE_BYTES = 1024
-
-
-def datagrams_that_fit(rx: socket.socket, port: int) -> int:
-    """How many datagrams of :data:`PROBE_BYTES` the receiver's socket buffer holds, unread:
-    the kernel may grant less than asked (``net.core.rmem_max``, 212,992 bytes on a stock
-    kernel) and charges each datagram more than its payload, so this is measured, by sending
-    more than could fit and counting what was kept."""
-    granted = rx.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-        for _ in range(granted // PROBE_BYTES + 1):  # more than fit: each costs > its payload
-            tx.sendto(b"p" * PROBE_BYTES, ("127.0.0.1", port))
-    kept = 0
-    rx.setblocking(False)
-    with contextlib.suppress(BlockingIOError):
-        while rx.recv(65536):
-            kept += 1
-    rx.setblocking(True)
-    assert 0 < kept <= granted // PROBE_BYTES
-    return kept
 
 
 @pytest.fixture
@@ -72,7 +53,7 @@ async def test_emitting_and_writing_make_no_blocking_call_on_the_loop(
     rx, port = udp_receiver
     # Nothing reads the receiver until the end: the syslog handler takes the signals of the
     # first steps only, half as many as the buffer the kernel really granted holds.
-    syslog_steps = min(STEPS, datagrams_that_fit(rx, port) // 4)
+    syslog_steps = min(STEPS, datagrams_that_fit(rx, PROBE_BYTES) // 4)
     console_out = (tmp_path / "console.log").open("w")
     file_sink, memory = FileSink(tmp_path / "logs" / "app.jsonl", fsync="batch"), MemorySink()
     on_loop = FileSink(tmp_path / "logs" / "loop.log", format="text")

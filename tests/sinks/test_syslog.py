@@ -36,6 +36,7 @@ from telemetry.sinks._syslog_format import (
     escape_sd_value,
     truncate_utf8,
 )
+from telemetry.sinks.syslog import UDP_SLICE
 from telemetry.testing import make_signal
 from tests.conftest import assert_accounted, require
 from tests.sinks import udp_delivery
@@ -906,20 +907,37 @@ async def test_a_long_message_cannot_forge_records_or_swallow_the_next(
     assert (h.written, h.dropped, h.sink_counters["truncated"]) == (4, {}, 1)
 
 
-def test_a_udp_burst_arrives_at_least_as_completely_as_with_the_stdlib(tmp_path: Path) -> None:
-    """Bursts of 2,000 datagrams to an rsyslog whose socket buffer holds far fewer (64 KiB), in
-    turns with the standard library's SysLogHandler against the same receiver: the sink paces
-    its datagrams, so its bursts arrive at least as completely as the stdlib's, and nearly
-    whole (sent back to back, about a third of them were lost)."""
-    rs = Rsyslog(tmp_path / "rs", tls=False, udp_rcvbuf=64 * 1024)
-    rs.start()
-    try:
-        n, stdlib, ours = 2000, 0, 0
-        for _ in range(2):
-            stdlib += udp_delivery.stdlib_burst(rs, n)
-            ours += udp_delivery.ours_burst(rs, n)
-    finally:
-        rs.stop()
-    print(f"\nUDP bursts: stdlib {stdlib}/{2 * n}, aiotelemetry {ours}/{2 * n}")
-    assert ours >= stdlib
-    assert ours >= 0.95 * 2 * n
+async def test_a_udp_burst_leaves_in_slices_that_a_receiver_keeps_up_with() -> None:
+    """A burst far larger than the receiver's socket buffer goes out a slice of UDP_SLICE
+    datagrams at a time, with the loop free between two slices: a receiver that reads whenever
+    it gets to run (here a task on the same loop, so that how busy the machine is does not
+    matter) receives every datagram. Sent back to back, most of the burst would not fit.
+    (How many arrive at rsyslogd, next to the standard library's SysLogHandler, is measured by
+    ``python -m tests.sinks.udp_delivery``: a figure of the machine, not a test.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        probe = SyslogSink("127.0.0.1", transport="udp", app_name="b")
+        size = len(probe.encode([make_signal("user joined", data={"seq": 99_999})])[0])
+        fits = udp_delivery.datagrams_that_fit(rx, size)
+        assert fits >= 4 * UDP_SLICE, "the receiver's buffer cannot hold a few slices"
+        n = 4 * fits
+        rx.setblocking(False)
+        loop = asyncio.get_running_loop()
+        seqs: list[int] = []
+
+        async def receive() -> None:
+            while True:
+                data = await loop.sock_recv(rx, 65536)
+                seqs.append(int(re.findall(rb'seq="(\d+)"', data)[0]))
+
+        sink = SyslogSink("127.0.0.1", transport="udp", port=rx.getsockname()[1], app_name="b")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(receive)
+            stats, _ = await send_all(sink, lambda hub, i: hub.log("info", "user joined", seq=i), n)
+            with anyio.move_on_after(10):  # what is missing then never comes: not a timing
+                while len(seqs) < n:  # noqa: ASYNC110 - the last slice is being read
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    assert_accounted(stats)
+    assert stats.handlers["syslog"].written == n
+    assert (len(seqs), sorted(seqs)) == (n, list(range(n))), f"{n - len(seqs)} of {n} lost"
