@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import anyio
 import pytest
@@ -66,7 +67,7 @@ async def test_fields_of_a_signal() -> None:
     assert sig.ns == __name__
     assert sig.location is not None and sig.location.file == __file__
     assert sig.location.function == "test_fields_of_a_signal"
-    assert len(sig.uid) == 16 and int(sig.uid, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{16}", sig.uid), sig.uid
     assert sig.data == {"free_mb": 12} and sig.pid > 0 and sig.host
     assert sig.severity == tel.Level.WARN == 13
 
