@@ -118,9 +118,9 @@ def runnable(page: Path) -> list[Block]:
 
 
 #: Pages with no code to run: the API reference (``:::`` directives, rendered from the
-#: docstrings), the changelog (an include of CHANGELOG.md), and two pages of prose and tables.
+#: docstrings), the changelog (an include of CHANGELOG.md), and pages of prose and tables.
 #: A new page without a runnable example is named here on purpose, or given one.
-WITHOUT_CODE = {"benchmarks.md", "changelog.md", "comparison.md"}
+WITHOUT_CODE = {"benchmarks.md", "changelog.md", "comparison.md", "contributing.md"}
 PAGES_WITH_CODE = [p for p in PAGES if runnable(p)]
 
 
