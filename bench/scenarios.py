@@ -373,8 +373,10 @@ async def memory(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
         "n": n,
         "emit_s": emit_s,
         "rss_before_mb": rss0 / 1024,
-        "growth_mb": max(0, hwm1 - base) / 1024,
-        "growth_incl_close_mb": max(0, hwm2 - base) / 1024,
+        # The peak never falls below the RSS it was reset to (or below itself): a negative
+        # growth is a wrong reading, shown as it is rather than as 0.
+        "growth_mb": (hwm1 - base) / 1024,
+        "growth_incl_close_mb": (hwm2 - base) / 1024,
         "hwm_reset": hwm_reset,
         **res,
     }

@@ -8,7 +8,7 @@ import anyio.to_thread
 import pytest
 
 import telemetry as tel
-from telemetry import Telemetry
+from telemetry import Telemetry, _spans
 from telemetry.sinks import MemorySink
 
 
@@ -74,15 +74,22 @@ async def test_a_task_binding_more_does_not_leak_to_its_parent(sink: MemorySink)
     assert [s.ctx for s in sink.signals] == [{"parent": True, "child": True}, {"parent": True}]
 
 
-async def test_span_records_duration_ids_and_nesting(sink: MemorySink) -> None:
-    """A span emits one signal at exit; children share its trace and name it as parent;
-    signals inside carry its ids."""
+async def test_span_records_duration_ids_and_nesting(
+    sink: MemorySink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A span emits one signal at exit, its duration the time between its start and its
+    end on the monotonic clock; children share its trace and name it as parent; signals
+    inside carry its ids."""
+    clock = [1_000_000]
+    monkeypatch.setattr(_spans, "_perf_ns", lambda: clock[0])
     async with Telemetry(handlers={"m": sink}) as hub:
         async with hub.span("outer", table="users") as outer:
             await hub.log("info", "in outer")
+            clock[0] += 2_000_000
             async with hub.span("inner") as inner:
-                await asyncio.sleep(0.01)
+                clock[0] += 10_000_000
                 inner.set(rows=3)
+            clock[0] += 3_000_000
         assert tel.current_span() is None
     log, inner_sig, outer_sig = sink.signals
     assert (inner_sig.kind, inner_sig.id, outer_sig.id) == ("span", "inner", "outer")
@@ -91,8 +98,8 @@ async def test_span_records_duration_ids_and_nesting(sink: MemorySink) -> None:
     assert inner_sig.trace_id == outer_sig.trace_id == log.trace_id
     assert inner_sig.parent_id == outer_sig.span_id == log.span_id == outer.span_id
     assert outer_sig.parent_id is None
-    assert inner_sig.duration_ns is not None and inner_sig.duration_ns >= 10_000_000
-    assert outer_sig.duration_ns is not None and outer_sig.duration_ns >= inner_sig.duration_ns
+    assert inner_sig.duration_ns == 10_000_000
+    assert outer_sig.duration_ns == 15_000_000
     assert outer_sig.inst <= inner_sig.inst, "a span's time is its start"
     assert outer_sig.ns == __name__ and outer_sig.location is not None
     assert outer_sig.location.function == "test_span_records_duration_ids_and_nesting"
