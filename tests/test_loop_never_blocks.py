@@ -120,6 +120,6 @@ def test_the_loop_callbacks_bench_runs_and_writes_every_signal(
     results = main(["2000"])
     assert [r.format for r in results] == list(FORMATS) == ["json", "text", "logfmt"]
     assert all(r.written == r.lines == r.signals == 2000 for r in results)
-    assert all(r.slow >= 0 and r.rate > 0 and r.busy_rate > 0 for r in results)
+    assert all(r.rate > 0 and r.busy_rate > 0 for r in results)
     table = capsys.readouterr().out
     assert all(f"\n{fmt} " in table for fmt in FORMATS)
