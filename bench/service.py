@@ -196,8 +196,11 @@ def _records(setup: str, folder: Path) -> int:
     return total
 
 
-def run_one(setup: str, seconds: float, connections: int) -> dict[str, Any]:
-    """Serve ``setup``, warm up, load it, stop it; the figures and the accounting."""
+def run_one(
+    setup: str, seconds: float, connections: int, *, profile: Path | None = None
+) -> dict[str, Any]:
+    """Serve ``setup``, warm up, load it, stop it; the figures and the accounting. With
+    ``profile``, py-spy samples the server while it is loaded and writes its raw stacks there."""
     if not setup.startswith("ws-") and shutil.which("wrk") is None:
         return {"na": "wrk is not installed (apt-get install wrk)"}
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
@@ -220,7 +223,10 @@ def run_one(setup: str, seconds: float, connections: int) -> dict[str, Any]:
                         return {"na": json.loads(server.read_text())["na"]}
                     raise
                 _load(setup, port, WARMUP_S, connections)
+                spy = None if profile is None else _py_spy(proc.pid, seconds, profile)
                 res = _load(setup, port, seconds, connections)
+                if spy is not None:
+                    spy.wait(timeout=60)
             finally:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)
@@ -245,6 +251,18 @@ def run_one(setup: str, seconds: float, connections: int) -> dict[str, Any]:
     if err.strip() and proc.returncode:
         res["stderr"] = err.strip().splitlines()[-5:]
     return res
+
+
+def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "-p", str(pid), "-d", str(max(1, round(seconds - 0.5)))]
+    cmd += ["-r", "200", "--nonblocking", "-f", "raw", "-o", str(out)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profiled_run(setup: str, seconds: float, out: Path) -> dict[str, Any]:
+    """One run of ``setup`` with py-spy sampling the server; raw stacks into ``out``."""
+    return run_one(setup, seconds, 32, profile=out)
 
 
 # -- rounds and the table ------------------------------------------------------------------------
