@@ -51,6 +51,7 @@ __all__ = ["main", "parse_wrk", "ws_client"]
 LABELS = {
     "bare": "bare FastAPI",
     "aiotelemetry": "aiotelemetry, documented set-up (file sink)",
+    "aiotelemetry-nomw": "the same without the middleware (the endpoint's log only)",
     "aiotelemetry-otlp": "the same, with the OTLP sink",
     "structlog": "structlog + orjson + access-log middleware with a request id",
     "otel-sdk": "OpenTelemetry instrumentation + SDK (BatchSpanProcessor, OTLP)",
@@ -61,7 +62,13 @@ LABELS = {
 #: Records each set-up writes per request (HTTP) or per message (websocket), when fixed:
 #: the request span and the endpoint's log; structlog's access line and log; the SDK's
 #: server span and its two ``http send`` spans.
-PER_UNIT = {"aiotelemetry": 2, "aiotelemetry-otlp": 2, "structlog": 2, "otel-sdk": 3}
+PER_UNIT = {
+    "aiotelemetry": 2,
+    "aiotelemetry-nomw": 1,
+    "aiotelemetry-otlp": 2,
+    "structlog": 2,
+    "otel-sdk": 3,
+}
 #: The websocket set-up with aiotelemetry: a log per message, a span per connection.
 WS_CLIENTS = 8
 OTLP_SETUPS = ("aiotelemetry-otlp", "otel-sdk")

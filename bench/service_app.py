@@ -30,6 +30,7 @@ __all__ = ["SETUPS", "GcWatch", "build"]
 SETUPS = (
     "bare",
     "aiotelemetry",
+    "aiotelemetry-nomw",
     "aiotelemetry-otlp",
     "structlog",
     "otel-sdk",
@@ -121,7 +122,7 @@ def _routes(api: Any, served: Served, log: Callable[..., Any] | None) -> None:
             pass
 
 
-def _aiotelemetry(out: Path, served: Served, sink: Any) -> Any:
+def _aiotelemetry(out: Path, served: Served, sink: Any, middleware: bool = True) -> Any:
     """The documented set-up: ``telemetry_lifespan`` + ``TelemetryMiddleware`` + one sink."""
     from fastapi import FastAPI
 
@@ -137,7 +138,7 @@ def _aiotelemetry(out: Path, served: Served, sink: Any) -> Any:
 
     api = FastAPI(lifespan=telemetry_lifespan(lambda: {"out": sink()}, on_close=on_close))
     _routes(api, served, tel.log)
-    return TelemetryMiddleware(api)
+    return TelemetryMiddleware(api) if middleware else api
 
 
 def _structlog(out: Path, served: Served) -> Any:
@@ -264,6 +265,8 @@ def build(setup: str, out: Path, served: Served, endpoint: str = "") -> Any:
         return api
     if setup in ("aiotelemetry", "ws-aiotelemetry"):
         return _aiotelemetry(out, served, lambda: FileSink(out / "app.jsonl"))
+    if setup == "aiotelemetry-nomw":
+        return _aiotelemetry(out, served, lambda: FileSink(out / "app.jsonl"), middleware=False)
     if setup == "aiotelemetry-otlp":
         from telemetry.sinks import OTLPSink
 

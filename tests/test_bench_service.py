@@ -72,7 +72,7 @@ def test_ratios_and_collections_are_reported(service_run: dict[str, object]) -> 
     assert isinstance(runs, dict)
     summary = summarise(runs)
     assert summary["bare"]["x_bare"] == 1.0 and summary["ws-bare"]["x_bare"] == 1.0
-    for setup in ("aiotelemetry", "ws-aiotelemetry"):
+    for setup in ("aiotelemetry", "aiotelemetry-nomw", "ws-aiotelemetry"):
         assert summary[setup]["x_bare"] > 0
         (run,) = runs[setup]
         assert run["gc_full"] >= 0 and run["gc_longest_ms"] >= 0

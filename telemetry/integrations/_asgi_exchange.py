@@ -78,8 +78,22 @@ def parse_traceparent(value: str) -> SpanContext | None:
     return SpanContext(trace_id=trace_id, span_id=parent_id)
 
 
+#: Host headers already split: a server answers to a handful of names.
+_HOSTS: dict[str, tuple[str, int | None]] = {}
+_HOSTS_MAX = 256
+
+
 def _split_host(host: str) -> tuple[str, int | None]:
     """``example.com:8080`` -> (``example.com``, 8080); ``[::1]`` -> (``::1``, None)."""
+    found = _HOSTS.get(host)
+    if found is None:
+        found = _split(host)
+        if len(_HOSTS) < _HOSTS_MAX:
+            _HOSTS[host] = found
+    return found
+
+
+def _split(host: str) -> tuple[str, int | None]:
     if host.startswith("["):
         end = host.find("]")
         if end < 0:
