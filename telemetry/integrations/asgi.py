@@ -127,8 +127,9 @@ class TelemetryMiddleware:
     the app keeps the request id and the span, so that the server's own record of it
     ("Exception in ASGI application", through the logging bridge) carries them too.
 
-    A request id is taken from the ``X-Request-ID`` header (``request_id_header``), else from the
-    trace id of a W3C ``traceparent``, else generated; it is bound into the context
+    A request id is taken from the ``X-Request-ID`` header (``request_id_header``), else it is
+    the trace id of the request's span (the caller's, from a W3C ``traceparent``, or a new
+    one); it is bound into the context
     (``request_id``) so that every signal emitted while handling the request carries it, and it
     is returned in the response header. A valid ``traceparent`` also makes the request span a
     child of the caller's span, in the caller's trace.
@@ -139,7 +140,7 @@ class TelemetryMiddleware:
     (``"client"`` or ``"server"``: the side that sent the close, or for a disconnect with a
     code only servers send, :data:`SERVER_CLOSE_CODES`, such as uvicorn's 1012 at shutdown,
     the server) and whether it was ``accepted``; a ``connection_id`` (the
-    handshake's ``X-Request-ID`` if it has a valid one, else generated) is bound into the
+    handshake's ``X-Request-ID`` if it has a valid one, else the span's trace id) is bound into the
     context, so every signal the websocket endpoint emits carries it, and it is returned in the
     handshake response header.
 
@@ -153,6 +154,10 @@ class TelemetryMiddleware:
     ``trust_request_id`` / ``trust_traceparent`` (whether to take these from the client),
     ``level`` of the spans, and ``ns``, the namespace of a span no route answered. Other scope
     types (``lifespan``) are passed through.
+
+    What the client sends is bounded: a path, query or header value over
+    :data:`MAX_VALUE_LENGTH` characters is recorded cut (ending with :data:`TRUNCATION_MARK`)
+    and counted in the span's ``truncated``; nothing the client sends makes it raise.
     """
 
     def __init__(
