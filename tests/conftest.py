@@ -8,10 +8,15 @@ because CI must run every test.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from telemetry import Stats
+
+if TYPE_CHECKING:
+    from telemetry._metrics._state import MetricsState
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -33,3 +38,30 @@ def assert_accounted(stats: Stats) -> None:
         assert h.emitted == h.written + h.dropped_total, (
             f"{name}: emitted {h.emitted} != written {h.written} + dropped {h.dropped}"
         )
+
+
+@pytest.fixture
+def metrics_state() -> Iterator[MetricsState]:
+    """The process's metrics state, empty and switched off, for the test; emptied again after
+    it (the instruments stay registered, as their owners keep them)."""
+    from telemetry._metrics._state import STATE
+
+    was = STATE.enabled
+    STATE.reset()
+    STATE.enabled = False
+    try:
+        yield STATE
+    finally:
+        STATE.reset()
+        STATE.enabled = was
+
+
+@pytest.fixture(autouse=True)
+def _no_measurements_left_behind() -> Iterator[None]:
+    """Every test starts and ends with the process's metrics empty: an OTLP sink of a later
+    test would otherwise push what an earlier one measured."""
+    from telemetry._metrics._state import STATE
+
+    STATE.reset()
+    yield
+    STATE.reset()

@@ -26,6 +26,7 @@ __all__ = [
     "TRUNCATION_MARK",
     "Exchange",
     "WsExchange",
+    "cut",
     "parse_traceparent",
     "route_of",
 ]
@@ -81,6 +82,13 @@ def parse_traceparent(value: str) -> SpanContext | None:
 #: Host headers already split: a server answers to a handful of names.
 _HOSTS: dict[str, tuple[str, int | None]] = {}
 _HOSTS_MAX = 256
+
+
+def cut(text: str) -> str:
+    """``text``, cut to :data:`MAX_VALUE_LENGTH` characters (and the mark) when longer."""
+    if len(text) <= MAX_VALUE_LENGTH:
+        return text
+    return text[:MAX_VALUE_LENGTH] + TRUNCATION_MARK
 
 
 def _split_host(host: str) -> tuple[str, int | None]:
@@ -159,7 +167,7 @@ class _Base:
         if len(text) <= MAX_VALUE_LENGTH:
             return text
         self.truncated += 1
-        return text[:MAX_VALUE_LENGTH] + TRUNCATION_MARK
+        return cut(text)
 
     def _text(self, value: bytes) -> str:
         if len(value) > MAX_VALUE_LENGTH:

@@ -43,6 +43,7 @@ from .._context import current_context, remember_context
 from .._errors import ConfigError
 from .._fallback import current_hub
 from .._hub import Telemetry
+from .._metrics._http import HTTP_METRICS, app_measures_itself
 from .._redact import DEFAULT_REDACT_KEYS, KeyMatcher
 from .._signal import Level, Location, new_trace_id, parse_level
 from .._spans import Span, innermost_span
@@ -55,6 +56,7 @@ from ._asgi_exchange import (
     TRUNCATION_MARK,
     Exchange,
     WsExchange,
+    cut,
     parse_traceparent,
     route_of,
 )
@@ -155,6 +157,14 @@ class TelemetryMiddleware:
     ``level`` of the spans, and ``ns``, the namespace of a span no route answered. Other scope
     types (``lifespan``) are passed through.
 
+    ``metrics``: the HTTP server metrics of the semantic conventions
+    (``http.server.request.duration``, ``http.server.active_requests``; see
+    ``telemetry._metrics._http``). ``None`` (the default) records them once metrics are on
+    (``install_meter_provider()``), except where FastAPI's native telemetry measures the
+    request itself (the app is a FastAPI app with its metrics on, or FastAPI's telemetry runs
+    around the middleware), so that each request is measured once; ``True`` always records
+    them, ``False`` never.
+
     What the client sends is bounded: a path, query or header value over
     :data:`MAX_VALUE_LENGTH` characters is recorded cut (ending with :data:`TRUNCATION_MARK`)
     and counted in the span's ``truncated``; nothing the client sends makes it raise.
@@ -174,6 +184,7 @@ class TelemetryMiddleware:
         trust_traceparent: bool = True,
         level: str | int = "info",
         ns: str | None = None,
+        metrics: bool | None = None,
     ) -> None:
         if not callable(app):
             raise ConfigError("app", f"must be an ASGI application (a callable), got {app!r}")
@@ -207,6 +218,11 @@ class TelemetryMiddleware:
         self._endpoints: dict[Any, tuple[str | None, Location]] = {}
         #: The namespace of a span no endpoint answered; see ``ns``.
         self.ns = ns if ns is not None else (self._owner[0] if self._owner else None)
+        # The HTTP server metrics (telemetry._metrics._http), once per request: not when the
+        # app is FastAPI measuring them itself, unless asked for.
+        off = metrics is False or (metrics is None and app_measures_itself(app))
+        self._meter = None if off else HTTP_METRICS
+        self._meter_always = metrics is True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -222,6 +238,8 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send)
             return
         hub = self.hub if self.hub is not None else current_hub()
+        meter = self._meter
+        measured = meter.start(scope, self._meter_always) if meter is not None else None
         ex = Exchange(send, self._rid_key, self._secret, self.record_response_headers)
         span = self._start(hub, REQUEST_SPAN_ID, ex, scope, "request_id")
         entry_root: str = scope.get("root_path", "")
@@ -237,12 +255,15 @@ class TelemetryMiddleware:
             if ex.status is None:
                 # The app raised, or returned without answering: the server sends a 500.
                 ex.status = 500
+            route = route_of(scope, entry_root)
+            if measured is not None:
+                HTTP_METRICS.finish(measured, scope, ex.status, route or cut(path))
             level = span.level
             if (ex.status >= 500 or error is not None) and level < Level.ERROR:
                 level = span.level = int(Level.ERROR)
             if span.would_emit(level):
                 data = ex.attributes(scope, "http", scope.get("method"))
-                data["http.route"] = route_of(scope, entry_root) or data["url.path"]
+                data["http.route"] = route or data["url.path"]
                 data["http.response.status_code"] = ex.status
                 data["http.response.body.size"] = ex.size
                 if ex.response_headers:
