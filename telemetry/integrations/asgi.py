@@ -40,8 +40,8 @@ from types import CodeType, FrameType
 from typing import Any
 
 from .._context import current_context, remember_context
+from .._default import current_hub
 from .._errors import ConfigError
-from .._fallback import current_hub
 from .._hub import Telemetry
 from .._metrics._http import HTTP_METRICS, app_measures_itself
 from .._redact import DEFAULT_REDACT_KEYS, KeyMatcher
