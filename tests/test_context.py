@@ -224,3 +224,33 @@ async def test_a_span_repr_shows_name_state_ids_and_duration() -> None:
     assert repr(inner).endswith(
         f"trace_id={outer.trace_id} span_id={inner.span_id} parent_id={outer.span_id}>"
     )
+
+
+async def test_a_span_started_by_hand_takes_a_parent_and_binds_values(sink: MemorySink) -> None:
+    """span.start(parent=, bound=) makes the span a child of a remote parent and binds the
+    values for its duration (its own signal and those inside carry them); end() emits it and
+    restores what was current, bound values included."""
+    remote = tel.SpanContext(
+        trace_id="4bf92f3577b34da6a3ce929d0e0e4736", span_id="00f067aa0ba902b7"
+    )
+    async with Telemetry(handlers={"m": sink}) as hub:
+        with tel.bind(app="shop"):
+            span = hub.span("request")
+            ctx = span.start(parent=remote, bound={"request_id": "r-7"})
+            await hub.log("info", "inside")
+            await span.end()
+            assert tel.current_span() is None
+            assert tel.current_context() == {"app": "shop"}
+            failing = hub.span("failing")
+            failing.start()
+            failing.end_nowait(ValueError("no"))
+    log, request, failed = sink.signals
+    assert (ctx.trace_id, ctx.parent_id) == (remote.trace_id, remote.span_id)
+    assert log.ctx == request.ctx == {"app": "shop", "request_id": "r-7"}
+    assert (log.span_id, request.span_id, request.parent_id) == (
+        ctx.span_id,
+        ctx.span_id,
+        remote.span_id,
+    )
+    assert request.trace_id == log.trace_id == remote.trace_id
+    assert (failed.level, failed.error.type if failed.error else None) == ("error", "ValueError")
