@@ -96,6 +96,9 @@ def _load() -> None:
             getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation"),
             "suppress_instrumentation",
         ),
+        # One flags value for every span: made per span, it would be one more object that
+        # lives as long as the span (a request, under the ASGI middleware).
+        sampled=trace.TraceFlags(trace.TraceFlags.SAMPLED),
     )
 
 
@@ -165,7 +168,7 @@ def attach(ctx: SpanContext) -> Tokens | None:
             int(ctx.trace_id, 16),
             int(ctx.span_id, 16),
             is_remote=False,
-            trace_flags=s["TraceFlags"](s["TraceFlags"].SAMPLED),
+            trace_flags=s["sampled"],
         )
     except ValueError:  # ids that are not hex (set by hand): nothing to propagate
         return None

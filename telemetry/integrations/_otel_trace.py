@@ -41,7 +41,7 @@ from opentelemetry.util._decorator import _agnosticcontextmanager
 
 from .. import _registry
 from .._context import SpanContext as TelemetrySpanContext
-from .._context import _scope
+from .._context import current_context
 from .._signal import Level, ProcessInfo, Signal, error_info, new_uid
 from .._warn import warn
 from . import _otel_limits as limits
@@ -122,7 +122,7 @@ class HubSpan(trace.Span):
         self._kind = kind
         self._attrs = attrs
         self._start = start
-        self._ctx: dict[str, Any] = _scope.get()[0]
+        self._ctx: dict[str, Any] = current_context()
         self._events: list[dict[str, Any]] | None = None
         self._links: list[dict[str, Any]] | None = None
         self._status = StatusCode.UNSET
