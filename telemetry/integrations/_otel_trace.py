@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+import types as types_module
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -147,6 +148,34 @@ class HubSpan(trace.Span):
                 trace_id=f"{sc.trace_id:032x}", span_id=f"{sc.span_id:016x}"
             )
         return ctx
+
+    # What the OpenTelemetry SDK's spans also expose (ReadableSpan), which instrumentations
+    # read on the current span (the ASGI instrumentation reads ``kind``).
+
+    @property
+    def kind(self) -> SpanKind:
+        """The span's kind."""
+        return self._kind
+
+    @property
+    def name(self) -> str:
+        """The span's name."""
+        return self._name
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        """The span's attributes so far (read-only)."""
+        return types_module.MappingProxyType(self._attrs)
+
+    @property
+    def start_time(self) -> int:
+        """When the span started, in nanoseconds since the epoch."""
+        return self._start
+
+    @property
+    def end_time(self) -> int | None:
+        """When the span ended, or ``None`` while it runs."""
+        return self._end
 
     def is_recording(self) -> bool:
         """True until the span ends."""

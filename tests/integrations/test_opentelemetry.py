@@ -537,3 +537,28 @@ async def test_a_websocket_has_one_server_span_with_the_connection_id(
     assert not [s for s in got if s.id == WEBSOCKET_SPAN_ID]
     (log,) = [s for s in sink.signals if s.msg == "connected"]
     assert log.ctx["connection_id"] == "c-1" and log.trace_id == server.trace_id
+
+
+async def test_fastapis_own_instrumentor_works_on_the_providers(installed: None) -> None:
+    """OpenTelemetry's FastAPI instrumentation (which reads the SDK's span properties, such as
+    ``kind``, on the current span) records through the providers: the request answers and
+    its server span is a signal."""
+    import httpx
+    from fastapi import FastAPI
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    api = FastAPI()
+
+    @api.get("/x")
+    async def x() -> dict[str, int]:
+        return {"ok": 1}
+
+    FastAPIInstrumentor.instrument_app(api)
+    sink = MemorySink()
+    async with (
+        Telemetry({"m": sink}),
+        httpx.AsyncClient(transport=httpx.ASGITransport(api), base_url="http://t") as client,
+    ):
+        assert (await client.get("/x")).status_code == 200
+    servers = [s for s in sink.signals if s.kind == "span" and s.data.get("span.kind") == "server"]
+    assert [s.ns for s in servers] == ["opentelemetry.instrumentation.fastapi"]
