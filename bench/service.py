@@ -56,22 +56,27 @@ LABELS = {
     "structlog": "structlog + orjson + access-log middleware with a request id",
     "otel-sdk": "OpenTelemetry instrumentation + SDK (BatchSpanProcessor, OTLP)",
     "otel-providers": "FastAPI's OpenTelemetry instrumentation through aiotelemetry's providers",
+    "native-sdk": "FastAPI's native telemetry on the OpenTelemetry SDK (BatchSpanProcessor, OTLP)",
+    "native-ours": "FastAPI's native telemetry on aiotelemetry's providers (OTLP sink)",
     "ws-bare": "websocket echo, bare",
     "ws-aiotelemetry": "websocket echo, documented set-up, a log per message",
 }
 #: Records each set-up writes per request (HTTP) or per message (websocket), when fixed:
 #: the request span and the endpoint's log; structlog's access line and log; the SDK's
-#: server span and its two ``http send`` spans.
+#: server span and its two ``http send`` spans; FastAPI's native server span and its three
+#: operation spans (dependencies, endpoint, serialization).
 PER_UNIT = {
     "aiotelemetry": 2,
     "aiotelemetry-nomw": 1,
     "aiotelemetry-otlp": 2,
     "structlog": 2,
     "otel-sdk": 3,
+    "native-sdk": 4,
+    "native-ours": 4,
 }
 #: The websocket set-up with aiotelemetry: a log per message, a span per connection.
 WS_CLIENTS = 8
-OTLP_SETUPS = ("aiotelemetry-otlp", "otel-sdk")
+OTLP_SETUPS = ("aiotelemetry-otlp", "otel-sdk", "native-sdk", "native-ours")
 WARMUP_S = 1.0
 START_TIMEOUT_S = 30.0
 

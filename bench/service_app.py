@@ -35,6 +35,8 @@ SETUPS = (
     "structlog",
     "otel-sdk",
     "otel-providers",
+    "native-sdk",
+    "native-ours",
     "ws-bare",
     "ws-aiotelemetry",
 )
@@ -253,6 +255,56 @@ def _otel_providers(out: Path, served: Served) -> Any:
     return api
 
 
+def _native_sdk(out: Path, served: Served, endpoint: str) -> Any:
+    """FastAPI's native telemetry on the OpenTelemetry SDK: a BatchSpanProcessor, OTLP export."""
+    import contextlib
+
+    from fastapi import FastAPI
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(f"{endpoint}/v1/traces")))
+    # A global provider is what switches FastAPI's native telemetry on.
+    trace.set_tracer_provider(provider)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        yield
+        provider.shutdown()
+
+    api = FastAPI(lifespan=lifespan)
+    _routes(api, served, None)
+    return api
+
+
+def _native_ours(out: Path, served: Served, endpoint: str) -> Any:
+    """FastAPI's native telemetry on aiotelemetry's providers (``install()``), the OTLP sink."""
+    from fastapi import FastAPI
+
+    from telemetry.integrations.asgi import telemetry_lifespan
+    from telemetry.integrations.opentelemetry import install
+    from telemetry.sinks import OTLPSink
+
+    def on_close(stats: Any) -> None:
+        served.reported = {
+            "emitted": stats.emitted,
+            "written": stats.written,
+            "dropped": stats.dropped,
+        }
+
+    install()
+    api = FastAPI(
+        lifespan=telemetry_lifespan(
+            lambda: {"otlp": OTLPSink(endpoint, signals=["logs", "traces"])}, on_close=on_close
+        )
+    )
+    _routes(api, served, None)
+    return api
+
+
 def build(setup: str, out: Path, served: Served, endpoint: str = "") -> Any:
     """The ASGI app of ``setup``; ``ImportError`` when it needs what is not installed."""
     from fastapi import FastAPI
@@ -277,6 +329,10 @@ def build(setup: str, out: Path, served: Served, endpoint: str = "") -> Any:
         return _otel_sdk(out, served, endpoint)
     if setup == "otel-providers":
         return _otel_providers(out, served)
+    if setup == "native-sdk":
+        return _native_sdk(out, served, endpoint)
+    if setup == "native-ours":
+        return _native_ours(out, served, endpoint)
     raise ValueError(f"unknown set-up {setup!r}; one of {', '.join(SETUPS)}")
 
 

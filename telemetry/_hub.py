@@ -491,13 +491,17 @@ class Telemetry(Creators):
                 self._counts.refused += 1
                 return False
         runtime = self._runtime
-        if (
-            sig.thread is None
-            and runtime is not None
-            and not self._inline
-            and threading.get_ident() != runtime.thread_id
-        ):
-            sig = msgspec.structs.replace(sig, thread=threading.current_thread().name)
+        if runtime is not None and not self._inline:
+            if threading.get_ident() != runtime.thread_id:
+                if sig.thread is None:
+                    sig = msgspec.structs.replace(sig, thread=threading.current_thread().name)
+            elif self._bridge.has_room():
+                # On the loop, a call of OpenTelemetry's synchronous API cannot wait: where an
+                # awaited call would wait for room, its signal is parked for the handler's pump
+                # (as a signal from another thread is), within the hand-over's limit, instead
+                # of being dropped as a ``*_nowait`` call's would be.
+                self._emitters.deliver(sig, level)
+                return True
         self._emitters.dispatch_nowait(sig, level)
         return True
 

@@ -55,6 +55,11 @@ class ThreadBridge:
         self._parked = parked
         self._waiting_modes = waiting_modes
 
+    def has_room(self) -> bool:
+        """Whether parking one more signal keeps the inbox and the parked signals under the
+        limit (on the loop: a caller that cannot wait parks only within it)."""
+        return len(self.inbox) + self._parked() < self.limit
+
     def put(self, sig: Signal, lv: int) -> bool:
         """From another thread: hand ``sig`` over. ``False`` when no loop takes it (the hub is
         not running): the caller delivers it itself, as closed."""

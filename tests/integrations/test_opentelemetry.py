@@ -34,6 +34,7 @@ from telemetry.integrations import opentelemetry as otel
 from telemetry.integrations._otel_metrics import MeterProvider
 from telemetry.sinks import MemorySink, OTLPSink
 
+from .._sinks import GatedSink
 from ..conftest import assert_accounted
 from ..sinks.otlp_receiver import receiving
 
@@ -299,6 +300,25 @@ async def test_the_providers_follow_the_current_hub(installed: None) -> None:
     async with Telemetry({"m": second}):
         tracer.start_span("two").end()
     assert list(spans(first)) == ["one"] and list(spans(second)) == ["two"]
+
+
+async def test_spans_ended_on_the_loop_wait_for_room_instead_of_being_dropped(
+    installed: None,
+) -> None:
+    """The API's calls cannot wait: on the loop, a span that finds the queue full is parked for
+    the handler (as a signal from another thread is), not dropped as a ``*_nowait`` call's."""
+    sink = GatedSink()
+    tracer = trace.get_tracer("app")
+    hub = Telemetry(handlers={"g": {"sink": sink, "buffer_size": 4, "batch_size": 2}})
+    async with hub:
+        for i in range(20):
+            tracer.start_span(f"s{i}").end()
+        # The sink holds its first batch, the queue is full: the rest wait their turn.
+        assert hub.stats().handlers["g"].dropped == {}
+        sink.gate.set()
+    assert sorted(spans(sink)) == sorted(f"s{i}" for i in range(20))
+    assert hub.stats().handlers["g"].dropped == {}
+    assert_accounted(hub.stats())
 
 
 async def test_bad_input_is_dropped_counted_and_never_raised(installed: None) -> None:
