@@ -48,6 +48,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from .._errors import ConfigError
+from .._extras import install_hint
 from .._signal import Signal
 from .._warn import warn
 from . import _otlp_config as cfg
@@ -78,7 +79,7 @@ SYNC_TIMEOUT_S = 1.0
 CLOSE_TIMEOUT_S = 2.0
 #: Encoding runs this long at most per step of the event loop before it lets other tasks run.
 SLICE_BUDGET_S = 0.001
-_INSTALL = "pip install 'aiotelemetry[otlp]'"
+_INSTALL = install_hint("otlp")
 
 
 class _Batch(Protocol):
