@@ -29,6 +29,7 @@ from telemetry._env import VARIABLES as ENV_VARIABLES
 from telemetry.cli import main as cli_main
 from telemetry.cli.config import TEMPLATE
 from telemetry.sinks import FileSink, MemorySink, Sink, SyslogSink
+from tests.conftest import needs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -295,6 +296,7 @@ def doc_example() -> tuple[str, str]:
 
 
 def build_both(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Any, ...]:
+    needs("fastapi")
     from fastapi import FastAPI
 
     from telemetry.integrations.asgi import telemetry_lifespan
@@ -666,6 +668,7 @@ async def test_a_fastapi_service_under_uvicorn_takes_its_hub_from_telemetry_conf
 ) -> None:
     """telemetry_lifespan() with no handlers runs the hub TELEMETRY_CONFIG describes, served
     by uvicorn: requests are written to the file the configuration names."""
+    needs("fastapi", "httpx", "uvicorn")
     import httpx
     from fastapi import FastAPI
 

@@ -5,6 +5,10 @@ invariant emitted == written + dropped."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("httpx", "opentelemetry.proto")
+
 import gzip
 import time
 from collections.abc import Mapping
