@@ -89,14 +89,15 @@ def _no_hub_left_open() -> Iterator[None]:
     before = list(_registry.stack)
     yield
     leaked = [hub for hub in _registry.stack if hub not in before]
+    if not leaked:
+        return
+    message = (
+        f"the test left {len(leaked)} hub(s) open: {leaked}; close it (async with, aclose, "
+        "or with) before the test ends"
+    )
     for hub in reversed(leaked):
         _close_leaked(hub)
-    if leaked:
-        pytest.fail(
-            f"the test left {len(leaked)} hub(s) open: {leaked}; close it (async with, aclose, "
-            "or with) before the test ends",
-            pytrace=False,
-        )
+    pytest.fail(message, pytrace=False)
 
 
 def _close_leaked(hub: telemetry.Telemetry) -> None:

@@ -7,7 +7,6 @@ loss reported, ratios and targets computed, files written); never a timing.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -19,7 +18,7 @@ from bench.libs import LIBS, compile_loops
 from bench.report import TARGETS, TITLES
 from bench.run import SYSTEMS, main
 from bench.scenarios import SCENARIOS
-from tests.conftest import require
+from tests.conftest import needs
 
 LIBS_RUN = (
     "aiotelemetry",
@@ -55,8 +54,8 @@ def _numbers(obj: Any) -> list[float]:
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    for mod in ("matplotlib", "orjson", "structlog", "uvicorn", "httpx", "websockets"):
-        require(importlib.util.find_spec(mod) is not None, f"{mod} missing: uv sync --group bench")
+    # The bench group (uv sync --group bench).
+    needs("matplotlib", "orjson", "structlog", "uvicorn", "httpx", "websockets")
     out = tmp_path_factory.mktemp("bench")
     assert main(["--quick", "--reps", "2", "--libs", ",".join(LIBS_RUN), "--out", str(out)]) == 0
     return out
