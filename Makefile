@@ -38,7 +38,7 @@ docs: $(STAMP)
 # The suite against the built wheel in clean environments: core only, [fastapi], every extra
 # (`make wheel-test PROFILES=core` for one).
 wheel-test: $(STAMP)
-	$(RUN) python .ci/profiles.py $(PROFILES)
+	UV="$(UV)" $(RUN) python .ci/profiles.py $(PROFILES)
 
 bench: $(STAMP)
 	$(RUN) python bench/run.py

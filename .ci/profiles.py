@@ -45,7 +45,10 @@ SKIP_ANY = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypo
 
 
 def uv() -> list[str]:
-    """uv from PATH, else as a module of this interpreter (as the Makefile does)."""
+    """The Makefile's uv (``UV``), else uv from PATH, else as a module of this interpreter."""
+    given = os.environ.get("UV")
+    if given:
+        return shlex.split(given)
     found = shutil.which("uv")
     return [found] if found else [sys.executable, "-m", "uv"]
 

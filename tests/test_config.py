@@ -480,6 +480,7 @@ def test_unreadable_files_say_why(tmp_path: Path) -> None:
 
 async def test_yaml_json_and_toml_describe_the_same_hub(tmp_path: Path) -> None:
     """The three formats are read into the same configuration."""
+    needs("yaml")
     config = {
         "min_level": {"*": "info", "app.db.*": "warn"},
         "handlers": {"m": {"sink": "memory", "maxlen": 5, "mode": "dropping", "workers": 2}},
