@@ -296,7 +296,7 @@ def doc_example() -> tuple[str, str]:
 
 
 def build_both(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Any, ...]:
-    needs("fastapi")
+    needs("fastapi", "httpx", "opentelemetry.proto")  # the page's app, and its OTLP handler
     from fastapi import FastAPI
 
     from telemetry.integrations.asgi import telemetry_lifespan
