@@ -22,11 +22,15 @@ import os
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import telemetry
 from telemetry import Stats, _registry
+
+if TYPE_CHECKING:
+    from telemetry._metrics._state import MetricsState
 
 IN_CI = bool(os.environ.get("CI"))
 #: The install under test when ``.ci/run`` runs the suite against the wheel; "" otherwise.
@@ -109,3 +113,30 @@ def _close_leaked(hub: telemetry.Telemetry) -> None:
             hub._close_at_exit()  # what is queued is written now, as at interpreter exit
     finally:
         _registry.remove(hub)
+
+
+@pytest.fixture
+def metrics_state() -> Iterator[MetricsState]:
+    """The process's metrics state, empty and switched off, for the test; emptied again after
+    it (the instruments stay registered, as their owners keep them)."""
+    from telemetry._metrics._state import STATE
+
+    was = STATE.enabled
+    STATE.reset()
+    STATE.enabled = False
+    try:
+        yield STATE
+    finally:
+        STATE.reset()
+        STATE.enabled = was
+
+
+@pytest.fixture(autouse=True)
+def _no_measurements_left_behind() -> Iterator[None]:
+    """Every test starts and ends with the process's metrics empty: an OTLP sink of a later
+    test would otherwise push what an earlier one measured."""
+    from telemetry._metrics._state import STATE
+
+    STATE.reset()
+    yield
+    STATE.reset()

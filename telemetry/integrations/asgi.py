@@ -52,6 +52,7 @@ from .._context import (
 from .._errors import ConfigError
 from .._fallback import current_hub
 from .._hub import Telemetry
+from .._metrics._http import HTTP_METRICS, app_measures_itself
 from .._redact import DEFAULT_REDACT_KEYS, REDACTED, KeyMatcher, redact_query
 from .._signal import Level, Location, parse_level
 from .._spans import Span
@@ -244,6 +245,14 @@ class TelemetryMiddleware:
     ``trust_request_id`` / ``trust_traceparent`` (whether to take these from the client),
     ``level`` of the spans, and ``ns``, the namespace of a span no route answered. Other scope
     types (``lifespan``) are passed through.
+
+    ``metrics``: the HTTP server metrics of the semantic conventions
+    (``http.server.request.duration``, ``http.server.active_requests``; see
+    ``telemetry._metrics._http``). ``None`` (the default) records them once metrics are on
+    (``install_meter_provider()``), except where FastAPI's native telemetry measures the
+    request itself (the app is a FastAPI app with its metrics on, or FastAPI's telemetry runs
+    around the middleware), so that each request is measured once; ``True`` always records
+    them, ``False`` never.
     """
 
     def __init__(
@@ -260,6 +269,7 @@ class TelemetryMiddleware:
         trust_traceparent: bool = True,
         level: str | int = "info",
         ns: str | None = None,
+        metrics: bool | None = None,
     ) -> None:
         if not callable(app):
             raise ConfigError("app", f"must be an ASGI application (a callable), got {app!r}")
@@ -291,6 +301,11 @@ class TelemetryMiddleware:
         self._owner = _builder()
         #: The namespace of a span no endpoint answered; see ``ns``.
         self.ns = ns if ns is not None else (self._owner[0] if self._owner else None)
+        # The HTTP server metrics (telemetry._metrics._http), once per request: not when the
+        # app is FastAPI measuring them itself, unless asked for.
+        off = metrics is False or (metrics is None and app_measures_itself(app))
+        self._meter = None if off else HTTP_METRICS
+        self._meter_always = metrics is True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -369,6 +384,8 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send)
             return
         hub = self.hub if self.hub is not None else current_hub()
+        meter = self._meter
+        measured = meter.start(scope, self._meter_always) if meter is not None else None
         rid, parent, recorded = self._read_headers(scope.get("headers") or (), self.record_headers)
         if rid is None:
             rid = parent.trace_id if parent is not None else uuid.uuid4().hex
@@ -432,6 +449,8 @@ class TelemetryMiddleware:
                         data["http.route"] = _route(scope, entry_root) or path
                         data["http.response.status_code"] = status
                         data["http.response.body.size"] = size
+                        if measured is not None:
+                            HTTP_METRICS.finish(measured, scope, status, data["http.route"])
                         if response_headers:
                             data["response_headers"] = response_headers
                         if status >= 500 and span.level < Level.ERROR:

@@ -41,6 +41,15 @@ metric                                             what it counts
 ``aiotelemetry_handler_info``                      1, with the handler's ``sink``, ``mode``
                                                    and ``state``
 =================================================  =====================================
+
+Beside these, every instrument of the OpenTelemetry metrics API recorded through
+aiotelemetry's meter provider (and the ASGI middleware's HTTP server metrics), under
+OpenTelemetry's Prometheus naming (``telemetry._metrics._naming``): the unit as a suffix,
+``_total`` for counters, ``_bucket`` / ``_sum`` / ``_count`` for histograms, attributes as
+labels with ``otel_scope_name`` and ``otel_scope_version``, the resource as ``target_info``;
+and what metrics dropped, as ``aiotelemetry_metrics_dropped_total`` by ``reason`` and
+``aiotelemetry_metrics_overflowed_total``. ``TelemetryCollector(hub, metrics=False)`` leaves
+them out. The instruments are read with cumulative temporality, as Prometheus expects.
 """
 
 from __future__ import annotations
@@ -66,8 +75,11 @@ except ImportError:  # the extra is missing: say which, in one line
 
 from .._errors import ConfigError
 from .._hub import Telemetry
+from .._metrics._reader import MetricReader
+from .._metrics._state import STATE
 from .._registry import get_hub
 from .._stats import DROP_REASONS, Stats
+from ._prometheus_metrics import metric_families
 
 __all__ = ["COMPONENT_TYPE", "TelemetryCollector"]
 
@@ -80,13 +92,18 @@ _OTEL_ERROR_TYPES = {"closed": "already_shutdown"}
 
 class TelemetryCollector(Collector):
     """A ``prometheus_client`` collector of ``hub``'s pipeline metrics (default: the default
-    hub at scrape time; nothing while none is open). Register it as any collector:
-    ``registry.register(TelemetryCollector(hub))``. Scraping is safe from any thread."""
+    hub at scrape time; nothing while none is open), and of every instrument of the metrics
+    API recorded through aiotelemetry's meter provider (``metrics=False``: not those).
+    Register it as any collector: ``registry.register(TelemetryCollector(hub))``. Scraping is
+    safe from any thread; the observable instruments' callbacks run on a thread of their own,
+    waited for at most a second."""
 
-    def __init__(self, hub: Telemetry | None = None) -> None:
+    def __init__(self, hub: Telemetry | None = None, *, metrics: bool = True) -> None:
         if hub is not None and not isinstance(hub, Telemetry):
             raise ConfigError("hub", f"must be a telemetry.Telemetry or None, got {hub!r}")
         self.hub = hub
+        #: Reads the instruments at each scrape (None: ``metrics=False``).
+        self.reader = MetricReader("cumulative", state=STATE) if metrics else None
 
     def _stats(self) -> Stats | None:
         hub = self.hub if self.hub is not None else get_hub()
@@ -97,8 +114,12 @@ class TelemetryCollector(Collector):
         return iter(_families(None))
 
     def collect(self) -> Iterator[Metric]:
-        """The metric families with this moment's values."""
-        return iter(_families(self._stats()))
+        """The metric families with this moment's values: the pipeline's, then the
+        instruments'."""
+        families = _families(self._stats())
+        if self.reader is not None:
+            families.extend(metric_families(self.reader))
+        return iter(families)
 
 
 def _families(stats: Stats | None) -> list[Metric]:

@@ -41,16 +41,16 @@ __all__ = [
 
 Protocol = Literal["http/protobuf", "http/json"]
 Compression = Literal["gzip", "none"]
-SignalName = Literal["logs", "traces"]
+SignalName = Literal["logs", "traces", "metrics"]
 
 PROTOCOLS = ("http/json", "http/protobuf")
 COMPRESSIONS = ("gzip", "none")
-SIGNALS = ("logs", "traces")
+SIGNALS = ("logs", "traces", "metrics")
 #: Where an OpenTelemetry Collector listens for OTLP over HTTP by default.
 DEFAULT_ENDPOINT = "http://localhost:4318"
 #: How long one export may take, retries included (the specification's default, 10 s).
 DEFAULT_TIMEOUT_S = 10.0
-_PATHS: dict[str, str] = {"logs": "/v1/logs", "traces": "/v1/traces"}
+_PATHS: dict[str, str] = {"logs": "/v1/logs", "traces": "/v1/traces", "metrics": "/v1/metrics"}
 _ENV = "OTEL_EXPORTER_OTLP_"
 
 

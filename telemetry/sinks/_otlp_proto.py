@@ -22,7 +22,7 @@ from .._signal import Signal
 from ..formats._safe import safe_repr
 from . import _otlp_map as m
 
-__all__ = ["ProtoBatch", "ProtoLogs", "ProtoSpans", "set_value"]
+__all__ = ["ProtoBatch", "ProtoLogs", "ProtoSpans", "fill", "set_value"]
 
 _MAX_DEPTH = 32
 _INT64 = (-(2**63), 2**63)
@@ -78,7 +78,8 @@ def set_value(av: common_pb2.AnyValue, v: Any, seen: frozenset[int] = frozenset(
         av.string_value = safe_repr(v)
 
 
-def _fill(kvs: Any, attrs: Mapping[str, Any]) -> None:
+def fill(kvs: Any, attrs: Mapping[str, Any]) -> None:
+    """Add ``attrs`` to the key/value list ``kvs``."""
     for key, v in attrs.items():
         e = kvs.add()
         e.key = key
@@ -87,7 +88,7 @@ def _fill(kvs: Any, attrs: Mapping[str, Any]) -> None:
 
 def _resource(attrs: Mapping[str, Any]) -> resource_pb2.Resource:
     res = resource_pb2.Resource()
-    _fill(res.attributes, attrs)
+    fill(res.attributes, attrs)
     return res
 
 
@@ -208,7 +209,7 @@ class ProtoLogs(_Proto):
                 trace_id = span_id = b""
             if len(trace_id) == 16 and len(span_id) == 8:
                 r.trace_id, r.span_id, r.flags = trace_id, span_id, 1
-        _fill(r.attributes, m.attributes(sig, span=False))
+        fill(r.attributes, m.attributes(sig, span=False))
         return r.ByteSize() + 5
 
     def rejected(self, body: bytes) -> tuple[int, str]:
@@ -262,13 +263,13 @@ class ProtoSpans(_Proto):
         s.start_time_unix_nano = sig.inst
         end = m.span_end(sig)
         s.end_time_unix_nano = end
-        _fill(s.attributes, m.attributes(sig, span=True))
+        fill(s.attributes, m.attributes(sig, span=True))
         err = sig.error
         if err is not None:
             ev = s.events.add()
             ev.name = "exception"
             ev.time_unix_nano = end
-            _fill(ev.attributes, m.exception_attributes(err))
+            fill(ev.attributes, m.exception_attributes(err))
             s.status.code = m.STATUS_ERROR  # type: ignore[assignment]
             s.status.message = f"{err.type}: {err.message}" if err.message else err.type
         return s.ByteSize() + 5

@@ -13,7 +13,10 @@ Copy, paste, adapt::
         await tel.log("info", "order placed", order=1234)
 
 Log records go to ``/v1/logs``, spans (signals of kind ``span``) to ``/v1/traces``; see
-``_otlp_map`` for how a signal maps to the semantic conventions. Needs the optional
+``_otlp_map`` for how a signal maps to the semantic conventions. Metrics (the instruments of
+the OpenTelemetry metrics API through aiotelemetry's meter provider, and the ASGI
+middleware's) go to ``/v1/metrics`` every ``metrics_interval`` seconds and once more at the
+close (see ``_otlp_push``). Needs the optional
 dependencies: ``pip install 'aiotelemetry[otlp]'`` (``httpx``; ``opentelemetry-proto`` for the
 default ``http/protobuf`` encoding).
 
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ._otlp_http import Answer
+    from ._otlp_push import MetricsPush
 
 __all__ = [
     "DEFAULT_MAX_BACKOFF_S",
@@ -75,7 +79,8 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_BACKOFF_S = 5.0
 #: The exit fallback spends at most this long sending.
 SYNC_TIMEOUT_S = 1.0
-#: Closing waits at most this long for the connections to close.
+#: Closing waits at most this long for the connections to close (and for the last push of
+#: metrics).
 CLOSE_TIMEOUT_S = 2.0
 #: Encoding runs this long at most per step of the event loop before it lets other tasks run.
 SLICE_BUDGET_S = 0.001
@@ -132,9 +137,13 @@ class OTLPSink(Sink):
     ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (whole URLs) or ``OTEL_EXPORTER_OTLP_ENDPOINT``,
     else ``http://localhost:4318``. ``signals`` restricts the sink to ``("logs",)`` or
     ``("traces",)``; signals of the other type are then counted as dropped (``not_exported``):
-    give the handler a ``kind_filter`` instead. ``protocol`` is ``"http/protobuf"`` (the
-    default) or ``"http/json"``; ``compression`` ``"gzip"`` or ``"none"``; ``headers`` a
-    mapping (or ``"k=v,k2=v2"``) added to every request, over the ``..._HEADERS`` variables;
+    give the handler a ``kind_filter`` instead. ``("metrics",)`` alone exports only metrics:
+    every ``metrics_interval`` seconds (else ``OTEL_METRIC_EXPORT_INTERVAL``, else 60) and at
+    the close, in ``metrics_temporality`` (``cumulative``, ``delta`` or ``lowmemory``; else
+    ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, else cumulative). ``protocol`` is
+    ``"http/protobuf"`` (the default) or ``"http/json"``; ``compression`` ``"gzip"`` or
+    ``"none"``; ``headers`` a mapping (or ``"k=v,k2=v2"``) added to every request, over the
+    ``..._HEADERS`` variables;
     ``timeout`` (seconds) bounds each request, retries included; ``certificate`` is a PEM
     file of the CA certificates to trust for ``https://`` (else the system's), and
     ``client_certificate`` / ``client_key`` a certificate for mutual TLS. Each of these, not
@@ -169,6 +178,8 @@ class OTLPSink(Sink):
         max_records: int = DEFAULT_MAX_RECORDS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_backoff: float = DEFAULT_MAX_BACKOFF_S,
+        metrics_interval: float | None = None,
+        metrics_temporality: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
@@ -180,7 +191,8 @@ class OTLPSink(Sink):
             ) from exc
         if isinstance(signals, str) or not signals or not set(signals) <= set(cfg.SIGNALS):
             raise ConfigError(
-                "signals", f"must be a non-empty sequence of 'logs', 'traces'; got {signals!r}"
+                "signals",
+                f"must be a non-empty sequence of 'logs', 'traces', 'metrics'; got {signals!r}",
             )
         self.signals = tuple(s for s in cfg.SIGNALS if s in signals)
         environ = cfg.environ() if env is None else env
@@ -218,13 +230,23 @@ class OTLPSink(Sink):
         )
         self._version = str(self.resource.get("telemetry.sdk.version", ""))
         self._encoders: dict[str, _Encoder] = {}
-        for signal, target in self.targets.items():
-            logs, spans = _encoders(target.protocol, self.resource, self._version)
-            self._encoders[signal] = logs if signal == "logs" else spans
+        self._make_encoders()
+        from ._otlp_push import interval_of, temporality_of
+
+        #: Seconds between two pushes of metrics, and their temporality preference.
+        self.metrics_interval = interval_of(environ, metrics_interval)
+        self.metrics_temporality = temporality_of(environ, metrics_temporality)
+        self._metrics: MetricsPush | None = None
         #: Per signal type, the HTTP client (one per distinct TLS configuration).
         self._clients: dict[str, httpx.AsyncClient] = {}
         #: Per signal type: a request gave up; try once per request until one gets through.
         self._down: dict[str, bool] = dict.fromkeys(self.signals, False)
+
+    def _make_encoders(self) -> None:
+        for signal, target in self.targets.items():
+            if signal != "metrics":  # metrics are encoded by the push (_otlp_push)
+                logs, spans = _encoders(target.protocol, self.resource, self._version)
+                self._encoders[signal] = logs if signal == "logs" else spans
 
     def __repr__(self) -> str:
         where = ", ".join(f"{t.signal}={t.url}" for t in self.targets.values())
@@ -243,6 +265,21 @@ class OTLPSink(Sink):
                     self._make_client, target.tls
                 )
             self._clients[signal] = client
+        metrics = self.targets.get("metrics")
+        if metrics is not None:
+            from ._otlp_push import MetricsPush
+
+            self._metrics = MetricsPush(
+                metrics,
+                self.resource,
+                interval=self.metrics_interval,
+                temporality=self.metrics_temporality,
+                max_points=self.max_records,
+                max_backoff=self.max_backoff,
+                version=self._version,
+                counters=self.counters,
+            )
+            self._metrics.start(self._clients["metrics"])
 
     @staticmethod
     def _ssl_context(tls: cfg.TLSFiles) -> ssl.SSLContext:
@@ -279,6 +316,9 @@ class OTLPSink(Sink):
         )
 
     async def _aclose(self) -> None:
+        push, self._metrics = self._metrics, None
+        if push is not None:
+            await push.aclose(CLOSE_TIMEOUT_S)  # the last push, before the clients close
         clients = {id(c): c for c in self._clients.values()}
         self._clients = {}
         with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
@@ -288,6 +328,7 @@ class OTLPSink(Sink):
     def _after_fork(self) -> None:
         # The parent's connections are the parent's: forget them unclosed. The pid changed.
         self._clients = {}
+        self._metrics = None  # the parent's task; the child's starts at its open
         service_name, service_version, attributes, environ = self._resource_args
         self.resource = cfg.build_resource(
             environ,
@@ -295,9 +336,7 @@ class OTLPSink(Sink):
             service_version=service_version,
             attributes=attributes,
         )
-        for signal, target in self.targets.items():
-            logs, spans = _encoders(target.protocol, self.resource, self._version)
-            self._encoders[signal] = logs if signal == "logs" else spans
+        self._make_encoders()
         self._down = dict.fromkeys(self.signals, False)
 
     # -- writing ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ needs("httpx", "prometheus_client")
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -169,3 +170,65 @@ async def test_signals_after_close_are_already_shutdown() -> None:
         and ("otel_component_name", "m") in labels
     )
     assert processed == samples[("aiotelemetry_handler_accepted_total", who("m"))] == 2
+
+
+async def test_instruments_are_exposed_beside_the_pipeline(
+    scrape: tuple[CollectorRegistry, str], metrics_state: Any
+) -> None:
+    """A scrape parsed by prometheus_client's own parser: counters as _total, histograms as
+    cumulative _bucket with le, _sum and _count, attributes and the scope as labels, the
+    resource as target_info, next to the pipeline's own numbers."""
+    from telemetry.integrations._otel_metrics import MeterProvider
+
+    registry, url = scrape
+    registry.register(TelemetryCollector())
+    meter = MeterProvider(metrics_state).get_meter("shop", "1.2")
+    orders = meter.create_counter("shop.orders", unit="{order}")
+    duration = meter.create_histogram(
+        "http.server.request.duration", unit="s", explicit_bucket_boundaries_advisory=[0.1, 1]
+    )
+    for route, seconds in (("/a", 0.05), ("/a", 0.5), ("/b", 3.0)):
+        duration.record(seconds, {"http.route": route, "http.response.status_code": 200})
+        orders.add(1, {"paid": route == "/a"})
+    orders.add(-5)  # dropped, counted
+    async with Telemetry(handlers={"m": MemorySink()}) as hub:
+        await hub.event("one")
+        live = await fetch(url)
+
+    scope = {"otel_scope_name": "shop", "otel_scope_version": "1.2"}
+
+    def key(name: str, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
+        return (name, frozenset({**scope, **labels}.items()))
+
+    assert live[key("shop_orders_total", paid="true")] == 2
+    assert live[key("shop_orders_total", paid="false")] == 1
+    a = {"http_route": "/a", "http_response_status_code": "200"}
+    base = "http_server_request_duration_seconds"
+    assert live[key(f"{base}_bucket", le="0.1", **a)] == 1
+    assert live[key(f"{base}_bucket", le="1.0", **a)] == 2
+    assert live[key(f"{base}_bucket", le="+Inf", **a)] == 2
+    assert live[key(f"{base}_count", **a)] == 2
+    assert live[key(f"{base}_sum", **a)] == pytest.approx(0.55)
+    (info,) = [labels for name, labels in live if name == "target_info"]
+    assert ("telemetry_sdk_name", "aiotelemetry") in info
+    assert live[("aiotelemetry_metrics_dropped_total", frozenset({("reason", "negative")}))] == 1
+    assert live[("otel_sdk_log_created_total", frozenset())] == 1
+
+
+async def test_one_name_from_two_scopes_is_one_family(metrics_state: Any) -> None:
+    """The same instrument from two libraries shares a family, told apart by scope; the
+    collector leaves the instruments out when asked."""
+    from telemetry.integrations._otel_metrics import MeterProvider
+
+    provider = MeterProvider(metrics_state)
+    for lib in ("fastapi", "mine"):
+        provider.get_meter(lib).create_up_down_counter("active", unit="{request}").add(1)
+    registry = CollectorRegistry()
+    registry.register(TelemetryCollector())
+    families = list(text_string_to_metric_families(generate_latest(registry).decode()))
+    (active,) = [f for f in families if f.name == "active"]
+    assert active.type == "gauge"
+    assert sorted(s.labels["otel_scope_name"] for s in active.samples) == ["fastapi", "mine"]
+    bare = CollectorRegistry()
+    bare.register(TelemetryCollector(metrics=False))
+    assert "active" not in generate_latest(bare).decode()

@@ -29,17 +29,24 @@ from typing import Any
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 _REQUEST = {
     "/v1/logs": logs_service_pb2.ExportLogsServiceRequest,
     "/v1/traces": trace_service_pb2.ExportTraceServiceRequest,
+    "/v1/metrics": metrics_service_pb2.ExportMetricsServiceRequest,
 }
 _RESPONSE = {
     "/v1/logs": logs_service_pb2.ExportLogsServiceResponse,
     "/v1/traces": trace_service_pb2.ExportTraceServiceResponse,
+    "/v1/metrics": metrics_service_pb2.ExportMetricsServiceResponse,
 }
-_REJECTED = {"/v1/logs": "rejected_log_records", "/v1/traces": "rejected_spans"}
+_REJECTED = {
+    "/v1/logs": "rejected_log_records",
+    "/v1/traces": "rejected_spans",
+    "/v1/metrics": "rejected_data_points",
+}
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
 
 
@@ -175,6 +182,17 @@ class Receiver:
             for rs in r.message.resource_spans
             for ss in rs.scope_spans
             for s in ss.spans
+        ]
+
+    def metrics(self) -> list[tuple[str, Any]]:
+        """Every metric accepted, in arrival order, with the name of its scope."""
+        return [
+            (sm.scope.name, metric)
+            for r in self.accepted
+            if r.path == "/v1/metrics"
+            for rm in r.message.resource_metrics
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
         ]
 
     # -- serving ------------------------------------------------------------------------------

@@ -633,7 +633,7 @@ def test_defaults_without_any_configuration() -> None:
         ({"timeout": 0}, {}, "timeout"),
         ({"headers": {"a": 1}}, {}, "headers"),
         ({"headers": {"a": "x\r\ny: z"}}, {}, "headers"),
-        ({"signals": ["metrics"]}, {}, "signals"),
+        ({"signals": ["profiles"]}, {}, "signals"),
         ({"signals": "logs"}, {}, "signals"),
         ({"max_records": 0}, {}, "max_records"),
         ({"max_bytes": 10}, {}, "max_bytes"),
