@@ -8,7 +8,7 @@ configuration that asks for the feature).
 
 from __future__ import annotations
 
-__all__ = ["EXTRAS", "install_hint", "missing_extra"]
+__all__ = ["EXTRAS", "install_hint", "missing_extra", "missing_package"]
 
 #: Each extra of the ``aiotelemetry`` distribution and the modules it brings.
 EXTRAS: dict[str, tuple[str, ...]] = {
@@ -31,4 +31,12 @@ def missing_extra(feature: str, package: str, extra: str) -> ModuleNotFoundError
     return ModuleNotFoundError(
         f"{feature} needs {package}, which is not installed: {install_hint(extra)}",
         name=package,
+    )
+
+
+def missing_package(feature: str, package: str) -> ModuleNotFoundError:
+    """As :func:`missing_extra`, for a package no extra brings (``opentelemetry-api``: an
+    application that uses OpenTelemetry installs it itself)."""
+    return ModuleNotFoundError(
+        f"{feature} needs {package}, which is not installed: pip install {package}", name=package
     )
