@@ -120,6 +120,7 @@ PAGE_NEEDS = {
     "context.md": ("opentelemetry.sdk",),
     "integrations/fastapi.md": ("fastapi", "httpx", "uvicorn", "websockets"),
     "integrations/prometheus.md": ("prometheus_client",),
+    "metrics.md": ("opentelemetry.metrics", "prometheus_client", "httpx", "opentelemetry.proto"),
     "sinks/otlp.md": ("httpx", "opentelemetry.proto"),
 }
 
