@@ -333,6 +333,8 @@ def _handler(
     ctx.resolved[name] = resolved
     unset = any(p.path.startswith(f"{path}.") for p in problems[:before])  # ${VAR}s unset
     if sink_type is None or len(problems) > before or unset:
+        if unset and not enabled and len(problems) == before:
+            ctx.disabled.append(name)  # switched off: its unset variables are excused (load)
         return
     # The real constructor and add_handler: the same checks as code, across options too.
     # TELEMETRY_FORMAT overrides a console's format given in the file, as it would "auto".
@@ -399,6 +401,7 @@ def load(
     if not isinstance(config, Mapping):
         raise ConfigError(source, f"must be a table of options, got {type(config).__name__}")
     expanded, used, unset = expand(dict(config), env)
+    # Reported first: an option whose variable is missing is not checked again as a blank.
     problems += [
         Problem(path, f"uses ${{{name}}}, which is not set (${{{name}:-default}} gives one)")
         for path, name in unset
@@ -433,6 +436,11 @@ def load(
             _handler(str(name), table, ctx)
     else:
         problems.append(Problem("handlers", f"must be a table of handlers; got {_found(handlers)}"))
+    # A switched-off handler's variables may be unset (a token only the deployments that use
+    # it have); its `enabled` switch must still be set.
+    off = tuple(f"handlers.{name}." for name in ctx.disabled)
+    excused = {p for p, _ in unset if p.startswith(off) and not p.endswith(".enabled")}
+    problems[:] = [p for p in problems if p.path not in excused]
     if problems:
         raise ConfigFileError(source, problems)
     resolved["handlers"] = ctx.resolved

@@ -101,11 +101,14 @@ class Counts:
     The emitting path counts no emitted signal while the hub has a handler: every signal it
     emits is offered to the first handler, which counts what it is offered anyway (queued,
     dropped or filtered; see ``Handler._offered``), so the hub reads its count there. Only a
-    hub with no handler counts each signal itself (``direct``).
+    hub with no handler counts each signal itself (``direct``): those are dropped, for the
+    reason ``no_handler``.
     """
 
     direct: int = 0
     refused: int = 0
+    #: What handlers that no longer count for the hub had counted for it.
+    settled: int = 0
     #: The handlers that counted for the hub, each with what it had been offered before.
     tellers: list[tuple[Handler, int]] = field(default_factory=list)
 
@@ -113,7 +116,7 @@ class Counts:
     def emitted(self) -> int:
         """Signals that passed the call filters so far (those still waiting for room in a
         queue are counted once they are queued or dropped, as a handler counts them)."""
-        return self.direct + sum(h._offered - before for h, before in self.tellers)
+        return self.direct + self.settled + sum(h._offered - b for h, b in self.tellers)
 
     def count_by(self, first: Handler | None) -> None:
         """From now on, count what ``first`` (the first handler of a new plan, or ``None``)
@@ -122,7 +125,7 @@ class Counts:
         kept = []
         for h, before in self.tellers:
             if h._state == "closed" and h is not first:
-                self.direct += h._offered - before
+                self.settled += h._offered - before
             else:
                 kept.append((h, before))
         if first is not None and not any(h is first for h, _ in kept):
@@ -131,7 +134,7 @@ class Counts:
 
     def reset(self) -> None:
         """Start from zero (in a forked child, whose handlers start from zero too)."""
-        self.direct = self.refused = 0
+        self.direct = self.refused = self.settled = 0
         self.tellers = []
 
 

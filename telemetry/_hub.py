@@ -63,6 +63,7 @@ from ._stats import HandlerStats, Health, HealthTracker, Stats
 from ._threads import ThreadBridge
 from ._warn import warn
 from .sinks._base import Sink
+from .sinks.console import ConsoleSink
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -130,6 +131,13 @@ class Telemetry:
     The ``TELEMETRY_*`` environment variables are read here (see :mod:`telemetry._env`); when
     no ``handlers`` are given and ``TELEMETRY_CONFIG`` names a configuration file, the hub is
     the one that file describes (its options over the ones given here), as :meth:`from_file`.
+
+    A hub never swallows signals unseen. Given no ``handlers`` (and no ``TELEMETRY_CONFIG``)
+    and still without one when it opens, it writes to stderr as the module-level functions do
+    before any hub is open: a handler named ``"console"`` with a :class:`ConsoleSink` in
+    ``TELEMETRY_FORMAT`` (readable text by default). Given ``handlers={}`` on purpose, it writes
+    nothing: it says so once on stderr when it opens, and counts every signal emitted while it
+    has no handler as dropped (``no_handler``), so ``emitted == written + dropped`` still holds.
     """
 
     def __init__(
@@ -198,6 +206,8 @@ class Telemetry:
         self._yes: Awaitable[bool] = Ready(True)
         self._no: Awaitable[bool] = Ready(False)
         self._health = HealthTracker()
+        #: No handlers given: the console is added at open if none was added by then.
+        self._console_by_default = handlers is None
         self._emitters = compile_emitters(self._plan())
         # The tables are updated in place on every recompile: these references stay good.
         self._table: EmitTable[Awaitable[bool]] = self._emitters.table
@@ -633,6 +643,8 @@ class Telemetry:
         """
         if self._state != "new":
             raise ClosedError(f"a hub can be opened once; this one is {self._state}")
+        if not self._handlers:
+            self._open_without_handlers()
         runtime = Runtime()
         yes = runtime.loop.create_future()
         yes.set_result(True)
@@ -653,6 +665,23 @@ class Telemetry:
         self._yes, self._no = yes, no
         self._set_state("open")
         _registry.push(self)
+
+    def _open_without_handlers(self) -> None:
+        """Opening with no handler: the console when none were given, else say once that
+        what the hub receives is counted as dropped."""
+        if self._console_by_default:
+            fmt = self.env.format  # "auto" is text here, as the stderr fallback writes
+            sink = ConsoleSink(
+                format="json" if fmt == "json" else "logfmt" if fmt == "logfmt" else "text"
+            )
+            self.add_handler("console", sink)
+        else:
+            warn(
+                "no-handler",
+                "a hub opened with handlers={} writes nothing: the signals it receives are "
+                "counted as dropped (no_handler); give it a sink, or leave handlers out to "
+                "write to the console",
+            )
 
     def _serve_inline(self) -> None:
         """Open without a loop, delivering on the emitting thread (the stderr fallback)."""
@@ -766,12 +795,17 @@ class Telemetry:
             emitted=self._counts.emitted,
             refused=self._counts.refused,
             handlers={name: h.stats() for name, h in self._handlers.items()},
+            no_handler=self._counts.direct,
         )
 
     def health(self) -> Health:
         """Healthy, or not and why: a handler not open, sink errors or drops since the last
         call, a queue more than 80 % full."""
-        return self._health.check(self._state, {n: h.stats() for n, h in self._handlers.items()})
+        return self._health.check(
+            self._state,
+            {n: h.stats() for n, h in self._handlers.items()},
+            no_handler=self._counts.direct,
+        )
 
 
 def _recompile_all() -> None:

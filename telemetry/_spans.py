@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from . import _otel
 from ._context import Scope, SpanContext, current_span, reset_span, set_span
 from ._emit import Emitters, More
-from ._signal import Level, Location, new_span_id, new_trace_id
+from ._signal import LABEL_OF, Level, Location, new_span_id, new_trace_id
 from ._sites import Sites
 
 if TYPE_CHECKING:
@@ -103,6 +103,24 @@ class Span:
     def set(self, **data: Any) -> None:
         """Add key/values to the signal this span will emit."""
         self.data.update(data)
+
+    def __repr__(self) -> str:
+        """``<Span 'db.query' ended 1.204 ms level=info trace_id=... span_id=...>``: its name,
+        its state (``new``, ``running``, ``ended``), its duration once ended, its level and,
+        once started, its ids (and its parent's)."""
+        ctx = self.context
+        if ctx is None:
+            state = "new"
+        elif self.duration_ns is None:
+            state = "running"
+        else:
+            state = f"ended {self.duration_ns / 1e6:.3f} ms"
+        parts = [f"<Span {self.id!r} {state} level={LABEL_OF.get(self.level, self.level)}"]
+        if ctx is not None:
+            parts.append(f"trace_id={ctx.trace_id} span_id={ctx.span_id}")
+            if ctx.parent_id is not None:
+                parts.append(f"parent_id={ctx.parent_id}")
+        return " ".join(parts) + ">"
 
     def _start(self) -> None:
         # An OpenTelemetry span current here (opentelemetry-api installed), whether outside

@@ -35,6 +35,8 @@ DROP_REASONS = {
     "middleware": "a middleware returned None",
     "timeout": "still queued when aclose(timeout=...) ran out",
     "exit": "the process exited before it could be written",
+    "no_handler": "emitted to a hub that had no handler at the time (given handlers={}, or "
+    "every handler removed): counted by the hub itself",
 }
 
 
@@ -144,12 +146,19 @@ class HealthTracker:
     def __init__(self) -> None:
         self._last: dict[str, tuple[int, int]] = {}
 
-    def check(self, hub_state: str, handlers: dict[str, HandlerStats]) -> Health:
+    def check(
+        self, hub_state: str, handlers: dict[str, HandlerStats], *, no_handler: int = 0
+    ) -> Health:
         """The hub's health now: a hub or handler not open, sink errors or drops since the
-        last check, a queue more than 80 % full."""
+        last check (``no_handler``: the hub's own, for lack of a handler), a queue more than
+        80 % full."""
         problems: list[str] = []
         if hub_state != "open":
             problems.append(f"hub is {hub_state}")
+        last_no_handler = self._last.get("", (0, 0))[1]
+        if no_handler > last_no_handler:
+            problems.append(f"hub has no handler: {no_handler - last_no_handler} dropped")
+        self._last[""] = (0, no_handler)
         for name, s in handlers.items():
             errors, drops = s.errors, s.dropped_total
             last_errors, last_drops = self._last.get(name, (0, 0))
@@ -167,13 +176,19 @@ class HealthTracker:
 
 
 class Stats(msgspec.Struct, frozen=True, kw_only=True):
-    """The hub's counts and each handler's."""
+    """The hub's counts and each handler's.
+
+    ``no_handler`` counts the signals emitted while the hub had no handler: dropped, and
+    included in :attr:`dropped` under that reason, so that a hub without handlers still has
+    ``emitted == written + dropped`` once closed.
+    """
 
     state: str
     emitted: int
     refused: int
     handlers: dict[str, HandlerStats]
     middleware_errors: int = 0
+    no_handler: int = 0
 
     @property
     def written(self) -> int:
@@ -182,8 +197,8 @@ class Stats(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def dropped(self) -> dict[str, int]:
-        """Drops by reason, summed over handlers."""
-        out: dict[str, int] = {}
+        """Drops by reason, summed over handlers, and the hub's own (``no_handler``)."""
+        out: dict[str, int] = {"no_handler": self.no_handler} if self.no_handler else {}
         for h in self.handlers.values():
             for k, v in h.dropped.items():
                 out[k] = out.get(k, 0) + v

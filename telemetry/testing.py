@@ -177,6 +177,7 @@ class Captured:
     def assert_emitted(self, *, count: int | None = None, **criteria: Any) -> Signal:
         """Assert that a signal matching ``criteria`` (see :meth:`filter`) was emitted, exactly
         ``count`` times if given; return the last match."""
+        __tracebackhide__ = True  # pytest shows a failure at the test's line, not in here
         found = self.filter(**criteria)
         if not found or (count is not None and len(found) != count):
             seen = "\n  ".join(_describe(s) for s in self.signals[-20:]) or "(none)"
@@ -188,6 +189,7 @@ class Captured:
 
     def assert_not_emitted(self, **criteria: Any) -> None:
         """Assert that no signal matching ``criteria`` was emitted."""
+        __tracebackhide__ = True
         found = self.filter(**criteria)
         if found:
             raise AssertionError(

@@ -120,6 +120,36 @@ async def test_reader_gives_back_what_the_file_sink_wrote(tmp_path: Path) -> Non
     assert [r.signal for r in records] == written
 
 
+async def test_tail_and_stats_read_lines_with_and_without_timestamp(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Files from before "timestamp" (inst only), new lines (both) and lines a shipper left
+    with "timestamp" only are read alike: tail shows each at its time, stats counts them."""
+    path = tmp_path / "app.jsonl"
+    written = await write_log(path, mixed)
+    new_lines = path.read_bytes().splitlines()
+    assert all(line.startswith(b'{"timestamp":"') for line in new_lines)
+    old = [json.loads(line) for line in new_lines[:3]]
+    for obj in old:
+        del obj["timestamp"]  # as versions before it wrote them
+    only = json.loads(new_lines[3])
+    del only["inst"]
+    lines = [json.dumps(o).encode() for o in old] + [json.dumps(only).encode(), *new_lines[4:]]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    status, out, err = run(["tail", str(path)], capsys)
+    assert (status, err) == (0, "")
+    expected = [
+        *written[:3],
+        msgspec.structs.replace(written[3], inst=written[3].inst // 1000 * 1000),
+    ]
+    expected += written[4:]
+    assert out == "".join(TextFormat(traceback=True).format(s) + "\n" for s in expected)
+    status, out, _ = run(["stats", "--json", str(path)], capsys)
+    got = json.loads(out)
+    assert (status, got["signals"], got["not_signals"]) == (0, len(written), {})
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.binary(max_size=40).filter(lambda b: b"\n" not in b), max_size=12))
 def test_reader_turns_any_line_into_one_record(

@@ -888,3 +888,60 @@ def test_the_configuration_page_lists_every_option_of_the_code() -> None:
     for kind, cls in BUILTIN.items():
         if kind != "otlp":
             assert re.findall(r"`(\w+)`", rows[kind]) == list(schema.sink_options(cls)), kind
+
+
+def test_the_templates_otlp_block_uncommented_checks_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """init's OTLP block, uncommented, checks clean with no OTLP_* variable set (switched off)
+    and switched on without a token: the token's variable has an empty default."""
+    for var in ("LOG_DIR", "LOG_LEVEL", "OTLP_ENABLED", "OTLP_ENDPOINT", "OTLP_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    block = TEMPLATE.split("# [handlers.otlp]", 1)[1]
+    uncommented = "[handlers.otlp]" + "\n".join(
+        line.removeprefix("# ") for line in block.splitlines()
+    )
+    path = tmp_path / "telemetry.toml"
+    path.write_text(TEMPLATE.split("# [handlers.otlp]", 1)[0] + uncommented + "\n")
+    assert cli_main(["check-config", str(path)]) == 0
+    assert "switched off: otlp" in capsys.readouterr().err
+    monkeypatch.setenv("OTLP_ENABLED", "true")
+    assert cli_main(["check-config", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["handlers"]["otlp"]["enabled"] is True
+
+
+def test_unset_variables_of_a_switched_off_handler_are_not_mistakes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """${VAR} without default, unset, is a mistake in a handler that is on, not in one that
+    is switched off; an unset variable in `enabled` itself still is."""
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    path = tmp_path / "c.toml"
+    table = '[handlers.m]\nsink = "memory"\nenabled = {on}\nmaxlen = "${{NOT_SET_ANYWHERE}}"\n'
+    path.write_text(table.format(on="false"))
+    assert cli_main(["check-config", str(path)]) == 0
+    capsys.readouterr()
+    path.write_text(table.format(on="true"))
+    assert cli_main(["check-config", str(path)]) == 1
+    assert "handlers.m.maxlen uses ${NOT_SET_ANYWHERE}" in capsys.readouterr().err
+    path.write_text(table.format(on='"${NOT_SET_ANYWHERE}"'))
+    assert cli_main(["check-config", str(path)]) == 1
+    assert "handlers.m.enabled uses ${NOT_SET_ANYWHERE}" in capsys.readouterr().err
+
+
+def test_check_config_without_a_file_reads_telemetry_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config with no FILE checks the file TELEMETRY_CONFIG names (the one a hub
+    created without handlers reads); with neither it says what to give and exits 2."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TELEMETRY_CONFIG", raising=False)
+    assert cli_main(["check-config"]) == 2
+    assert "set TELEMETRY_CONFIG" in capsys.readouterr().err
+    Path("conf.toml").write_text('[handlers.m]\nsink = "memory"\n')
+    monkeypatch.setenv("TELEMETRY_CONFIG", "conf.toml")
+    assert cli_main(["check-config"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["handlers"]["m"]["sink"] == "telemetry.sinks.memory:MemorySink"
+    assert captured.err.startswith("conf.toml: ok; handlers: m")

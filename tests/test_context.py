@@ -196,3 +196,24 @@ async def test_error_signals_carry_structured_tracebacks_and_causes(sink: Memory
     assert err.error.cause.frames[-1].function == "inner"
     assert warn.kind == "log" and warn.error == err.error and warn.data == {"retry": True}
     assert raised.error is not None and raised.error.message == "bad input"
+
+
+async def test_a_span_repr_shows_name_state_ids_and_duration() -> None:
+    """repr(span) names the span and says whether it is new, running or ended (with its
+    duration in ms), with its level and, once started, its trace, span and parent ids."""
+    async with Telemetry(handlers={"m": MemorySink()}) as hub:
+        outer = hub.span("db.query", level="debug", table="users")
+        assert repr(outer) == "<Span 'db.query' new level=debug>"
+        async with outer:
+            ids = f"trace_id={outer.trace_id} span_id={outer.span_id}"
+            assert repr(outer) == f"<Span 'db.query' running level=debug {ids}>"
+            with hub.span("row") as inner:
+                pass
+        ended = repr(outer)
+    assert ended.startswith("<Span 'db.query' ended ")
+    assert ended.endswith(f" ms level=debug {ids}>")
+    duration_ms = float(ended.split(" ended ")[1].split(" ms")[0])
+    assert duration_ms == round(outer.duration_ns / 1e6, 3)  # type: ignore[operator]
+    assert repr(inner).endswith(
+        f"trace_id={outer.trace_id} span_id={inner.span_id} parent_id={outer.span_id}>"
+    )

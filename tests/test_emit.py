@@ -101,8 +101,9 @@ async def test_sites_at_the_same_instruction_offset_keep_their_own_location() ->
 async def test_the_hub_counts_every_signal_while_its_handlers_come_and_go() -> None:
     """The emitting path counts nothing itself while the hub has a handler (its first handler
     counts for it): the hub's count stays exact with no handler, as the first handler changes,
-    and after the handler that counted is removed and closed."""
-    async with Telemetry() as hub:
+    and after the handler that counted is removed and closed; what arrives while there is no
+    handler is counted as dropped (no_handler)."""
+    async with Telemetry(handlers={}) as hub:
         await tel.log("info", "no handler")
         hub.add_handler("a", MemorySink())
         for _ in range(3):
@@ -115,7 +116,9 @@ async def test_the_hub_counts_every_signal_while_its_handlers_come_and_go() -> N
         await hub.remove_handler("b")
         await tel.log("info", "no handler again")
         assert (hub.emitted, hub.stats().emitted) == (8, 8)
-    assert hub.stats().emitted == 8
+    stats = hub.stats()
+    assert stats.emitted == 8
+    assert (stats.no_handler, stats.dropped["no_handler"]) == (2, 2)
 
 
 async def test_capture_sees_what_handlers_get() -> None:
@@ -129,7 +132,6 @@ async def test_capture_sees_what_handlers_get() -> None:
         await tel.log("info", "after")
     assert [s.msg for s in sink.signals] == ["before", "during", "after"]
     assert [s.msg for s in captured.signals] == ["during"]
-
 
 
 async def test_configuration_changes_take_effect_on_the_next_call() -> None:
@@ -324,7 +326,7 @@ def test_any_sequence_of_calls_and_changes_matches_the_model(
         active: list[str] = []
         hub_floor = rank["info"]
         n = 0
-        async with Telemetry() as hub:
+        async with Telemetry(handlers={}) as hub:
             for op, arg, flag in ops:
                 if op in ("log", "event", "log_nowait", "event_nowait"):
                     assert arg is not None
@@ -376,7 +378,7 @@ async def test_level_changes_from_a_thread_never_leave_a_new_handler_out() -> No
     every handler gets the next signal (the last table swapped in is the latest state's)."""
     stop = threading.Event()
     sinks = [MemorySink() for _ in range(40)]
-    async with Telemetry() as hub:
+    async with Telemetry(handlers={}) as hub:
 
         def flip() -> None:
             while not stop.is_set():

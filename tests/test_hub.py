@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +18,8 @@ from telemetry.sinks import FileSink, MemorySink
 
 from ._sinks import SlowOpeningSink
 from .conftest import assert_accounted
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 async def test_signals_reach_every_handler() -> None:
@@ -90,7 +98,7 @@ async def test_a_handler_closed_while_its_sink_opens_writes_what_it_queued(how: 
     """Added to a running hub and closed before its sink finished opening: the close waits
     for the open, then drains, so the signals queued meanwhile are written, not dropped."""
     sink = SlowOpeningSink(0.05)
-    async with Telemetry() as hub:
+    async with Telemetry(handlers={}) as hub:
         hub.add_handler("late", sink)
         for i in range(3):
             await hub.log("info", "queued while opening", i=i)
@@ -233,3 +241,87 @@ async def test_open_hub_garbage_collected_warns() -> None:
         gc.collect()
     assert any(issubclass(w.category, ResourceWarning) for w in caught)
     await asyncio.sleep(0)
+
+
+# -- a hub with no handlers ----------------------------------------------------------------------
+
+_NO_HANDLERS = """
+import asyncio, sys
+import telemetry as tel
+from telemetry.sinks import MemorySink
+
+async def main():
+    async with tel.Telemetry() as hub:
+        await hub.log("info", "user joined", room="lobby")
+    print("default", sorted(hub.stats().handlers), hub.stats().written)
+    hub = tel.Telemetry()
+    hub.add_handler("m", MemorySink())  # a handler added before open: no console
+    async with hub:
+        await hub.log("info", "to memory only")
+    print("added", sorted(hub.stats().handlers))
+    for _ in range(2):
+        async with tel.Telemetry(handlers={}) as hub:
+            await hub.log("info", "nowhere")
+            await hub.log("warn", "nowhere either")
+        s = hub.stats()
+        print("empty", s.emitted, s.written, s.dropped, hub.health().problems)
+
+asyncio.run(main())
+"""
+
+
+def _run_script(source: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
+    environ["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", source],
+        capture_output=True,
+        text=True,
+        env={**environ, **env},
+        timeout=60,
+        check=True,
+    )
+
+
+def test_a_hub_given_no_handlers_writes_to_the_console() -> None:
+    """Telemetry() opened with no handler writes each signal to stderr as readable text (as
+    the no-hub fallback does), through a handler named console that counts it as written; a
+    handler added before open replaces the console."""
+    proc = _run_script(_NO_HANDLERS)
+    out = proc.stdout.splitlines()
+    assert out[:2] == ["default ['console'] 1", "added ['m']"]
+    (line,) = [ln for ln in proc.stderr.splitlines() if "user joined" in ln]
+    assert re.fullmatch(r"\S+Z INFO  \[__main__\] user joined room=lobby", line)
+    assert "to memory only" not in proc.stderr
+
+
+def test_a_hub_given_no_handlers_writes_json_when_told() -> None:
+    """With TELEMETRY_FORMAT=json the console of a hub without handlers writes JSON lines."""
+    proc = _run_script(_NO_HANDLERS, TELEMETRY_FORMAT="json")
+    (line,) = [ln for ln in proc.stderr.splitlines() if "user joined" in ln]
+    assert json.loads(line)["data"] == {"room": "lobby"}
+
+
+def test_a_hub_given_empty_handlers_counts_what_it_drops_and_says_so_once() -> None:
+    """handlers={} on purpose: every signal is counted as dropped (no_handler), so emitted ==
+    written + dropped; health names it; stderr says so once, not once per hub."""
+    proc = _run_script(_NO_HANDLERS)
+    empty = [ln for ln in proc.stdout.splitlines() if ln.startswith("empty")]
+    expected = "empty 2 0 {'no_handler': 2} ('hub is closed', 'hub has no handler: 2 dropped')"
+    assert empty == [expected, expected]
+    said = [ln for ln in proc.stderr.splitlines() if "handlers={}" in ln]
+    assert len(said) == 1 and "no_handler" in said[0]
+    assert "nowhere" not in proc.stderr
+
+
+async def test_no_handler_drops_keep_the_hub_accounted() -> None:
+    """A hub whose last handler is removed counts what follows as no_handler drops, and its
+    stats balance: emitted == written + every drop, the hub's own included."""
+    async with Telemetry(handlers={"m": MemorySink()}) as hub:
+        await hub.log("info", "written")
+        await hub.remove_handler("m")
+        await hub.log("info", "dropped")
+        await hub.event("dropped.too")
+    stats = hub.stats()
+    assert (stats.emitted, stats.no_handler) == (3, 2)
+    assert stats.emitted == 1 + sum(stats.dropped.values())

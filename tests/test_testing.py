@@ -90,6 +90,44 @@ def test_the_pytest_plugin_fixture(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*expected a signal matching {'id': 'never'}*"])
 
 
+def test_a_failing_assertion_helper_stops_its_traceback_at_the_test(
+    pytester: pytest.Pytester,
+) -> None:
+    """assert_emitted and assert_not_emitted fail at the test's own line: pytest's traceback
+    shows the test and the message, and no line of telemetry/testing.py."""
+    pytester.makeconftest("")
+    pytester.makepyfile(
+        """
+        import telemetry as tel
+        from telemetry.testing import capture_signals
+
+        def test_missing():
+            with capture_signals() as captured:
+                tel.log_nowait("info", "hello")
+            captured.assert_emitted(msg="goodbye")  # the line shown
+
+        def test_unwanted():
+            with capture_signals() as captured:
+                tel.log_nowait("info", "hello")
+            captured.assert_not_emitted(msg="hello")  # the line shown
+        """
+    )
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function"
+    )
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "testing.py" not in out
+    result.stdout.fnmatch_lines(
+        [
+            '>*captured.assert_emitted(msg="goodbye")  # the line shown',
+            "E*AssertionError: expected a signal matching {'msg': 'goodbye'}, found 0*",
+            '>*captured.assert_not_emitted(msg="hello")  # the line shown',
+            "E*AssertionError: expected no signal matching {'msg': 'hello'}, found 1*",
+        ]
+    )
+
+
 async def test_criteria_match_by_regex_predicate_and_substring() -> None:
     """msg, id, ns, kind and data values take a regex or a predicate; contains= a substring;
     where= a predicate on the signal."""

@@ -4,7 +4,8 @@
   and coloured on a terminal, or as JSON lines with ``--json``; ``--follow`` keeps printing what
   is appended, across rotations, until Ctrl-C.
 - ``stats FILE...``: counts by level, kind and id, error rate, first and last time.
-- ``check-config FILE``: check a configuration file, print it resolved (secrets masked).
+- ``check-config [FILE]``: check a configuration file (default: the one ``TELEMETRY_CONFIG``
+  names), print it resolved (secrets masked).
 - ``init [FILE]``: write a commented starting configuration file.
 - ``demo``: run the demo, as ``make demo`` does.
 
@@ -216,9 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="check a configuration file; print it resolved, secrets masked",
         description="Check a configuration file (TOML, YAML or JSON) as Telemetry.from_file "
         "reads it: every mistake is listed, and the exit status is 1. Without mistakes, the "
-        "configuration is printed as JSON, with ${VAR} expanded and secrets masked.",
+        "configuration is printed as JSON, with ${VAR} expanded and secrets masked. Without "
+        "FILE, the file TELEMETRY_CONFIG names.",
     )
-    c.add_argument("file", metavar="FILE")
+    c.add_argument("file", nargs="?", metavar="FILE")
 
     i = sub.add_parser(
         "init",
@@ -287,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out.write(render(stats, top=args.top or None))
             return status
         if args.command == "check-config":
-            return check_config(args.file, out=out, err=err)
+            return check_config(args.file, out=out, err=err, env=os.environ)
         if args.command == "init":
             return write_template(args.file, out=out, err=err, force=args.force)
         return run_demo(args.args, err=err)

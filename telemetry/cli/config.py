@@ -1,6 +1,7 @@
-"""``python -m telemetry check-config FILE`` and ``python -m telemetry init [FILE]``.
+"""``python -m telemetry check-config [FILE]`` and ``python -m telemetry init [FILE]``.
 
-``check-config`` reads a configuration file as ``Telemetry.from_file`` does (expanding
+``check-config`` reads a configuration file (by default the one ``TELEMETRY_CONFIG`` names,
+as a hub created without handlers does) as ``Telemetry.from_file`` does (expanding
 ``${VAR}``, checking every option, building every sink without opening it) and prints the
 resolved configuration as JSON, secrets masked; with mistakes it prints them all and exits 1.
 ``init`` writes :data:`TEMPLATE`, a commented starting file, refusing to overwrite one.
@@ -70,14 +71,23 @@ min_level = "warn"        # this handler only: on top of the hub's level
 # sink = "otlp"
 # enabled = "${OTLP_ENABLED:-false}"
 # endpoint = "${OTLP_ENDPOINT:-http://localhost:4318}"
-# headers = { authorization = "Bearer ${OTLP_TOKEN}" }
+# headers = { authorization = "Bearer ${OTLP_TOKEN:-}" }
 """
 
 
 def check_config(
-    path: str, *, out: TextIO, err: TextIO, env: Mapping[str, str] | None = None
+    path: str | None, *, out: TextIO, err: TextIO, env: Mapping[str, str] | None = None
 ) -> int:
-    """Check the file at ``path``; print the resolved configuration; return the exit status."""
+    """Check the file at ``path`` (``None``: the one ``TELEMETRY_CONFIG`` names in ``env``,
+    default ``os.environ``); print the resolved configuration; return the exit status."""
+    if path is None:
+        path = (os.environ if env is None else env).get("TELEMETRY_CONFIG") or None
+        if path is None:
+            err.write(
+                f"{PROG} check-config: give a FILE, or set TELEMETRY_CONFIG to the file "
+                f"a hub reads (write one with: {PROG} init)\n"
+            )
+            return 2
     try:
         plan = load_file(path, hub_type=Telemetry, env=env)
     except ConfigError as exc:

@@ -1,6 +1,8 @@
 """Reading the JSON-lines files the file sink writes, plain or gzip-compressed, line by line.
 
-Every non-blank line becomes one :class:`Record`: either a decoded :class:`~telemetry.Signal`,
+Every non-blank line becomes one :class:`Record`: either a decoded :class:`~telemetry.Signal`
+(from a line with ``inst``, the nanoseconds every version writes, with or without the RFC 3339
+``"timestamp"`` that lines carry since it was added, or from one with a ``"timestamp"`` only),
 or the raw line with the reason it is not one (:data:`PROBLEMS`). Nothing is skipped silently:
 a line that is not JSON, a JSON value that is not a signal, a last line cut short by a crash or
 a copy in progress, a compressed stream that ends early, all come out as records with a problem,
@@ -13,6 +15,7 @@ working whatever it is called.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import io
 import zlib
@@ -35,6 +38,8 @@ PROBLEMS = {
     "truncated": "cut short (no end of line)",
     "unreadable": "the file could not be read on from here",
 }
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 #: How much of a bad line is shown.
 MAX_SHOWN_CHARS = 200
@@ -94,11 +99,31 @@ class LineDecoder:
             problem = "truncated"
         else:
             try:
-                msgspec.json.decode(body)
-                problem = "not_signal"
+                obj = msgspec.json.decode(body)
             except msgspec.DecodeError:
                 problem = "not_json"
+            else:
+                sig = _from_timestamp(obj)
+                if sig is not None:
+                    return Record(file, lineno, body, sig)
+                problem = "not_signal"
         return Record(file, lineno, body, None, problem)
+
+
+def _from_timestamp(obj: object) -> Signal | None:
+    """A signal from a line that has an RFC 3339 ``"timestamp"`` but no ``inst`` (rewritten
+    by a shipper, say), or ``None``."""
+    if not isinstance(obj, dict) or "inst" in obj or not isinstance(obj.get("timestamp"), str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(obj["timestamp"])
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        delta = when - _EPOCH
+        inst = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+        return msgspec.convert({**obj, "inst": inst}, Signal)
+    except (ValueError, OverflowError, msgspec.ValidationError):
+        return None
 
 
 def is_gzip(path: str | Path) -> bool:

@@ -84,6 +84,8 @@ _FSYNC = ("batch", "close", "never")
 Compression = Literal["gzip"]
 _COMPRESS = ("gzip",)
 _MICROSECOND = 1e-6
+#: Batches cut short by a failed write remembered for their retries (see FileSink._resume).
+_RESUME_MAX = 8
 
 
 class FileSink(Sink):
@@ -99,8 +101,10 @@ class FileSink(Sink):
     ``session_{time}.jsonl`` gives ``session_20260810_171534_892341.jsonl``), ``{pid}`` and
     ``{host}``; with ``{pid}``, processes forked after the sink was made get their own file.
 
-    Rotation: ``rotate_bytes`` (``"100 MB"``, ``"1 GiB"`` or an int) starts a new file before a
-    batch that would take the file past that size; ``rotate_every`` (``"30m"``, ``"1h"``,
+    Rotation: ``rotate_bytes`` (``"100 MB"``, ``"1 GiB"`` or an int) starts a new file when
+    the next line would take the file past that size: a batch that does not fit is split at
+    the last line that does, so no file is larger than ``rotate_bytes`` unless its first line
+    alone is; ``rotate_every`` (``"30m"``, ``"1h"``,
     ``"1d"``, ``"1w"``) at each boundary of the local clock (or UTC with ``utc=True``); both may
     be given. The active file is always ``path``: the finished one is renamed with the rotation
     time (``app.20260810_171534_892341.jsonl``), unless ``path`` has ``{time}``, in which case a
@@ -206,6 +210,10 @@ class FileSink(Sink):
         self._slicer = Slicer()
         self._thread_until = 0.0  # time.monotonic(); writes go to a thread until then
         self._backoff = SLOW_WRITE_BACKOFF_S
+        #: Batches whose write failed part way, by id: the batch, its bytes, and how many of
+        #: them are in the file (the handler's retry goes on from there). One per worker at
+        #: most while they retry; a batch given up on is forgotten after a few more.
+        self._resume: dict[int, tuple[Sequence[Signal], bytes, int]] = {}
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -298,27 +306,63 @@ class FileSink(Sink):
             raise ClosedError("file sink is closed")
 
     async def write(self, batch: Sequence[Signal]) -> None:
-        """Encode the batch and append it with one write (rotating or reopening first if due).
+        """Encode the batch and append it (rotating or reopening first if due).
 
-        Returns once the batch is in the file (the page cache; on disk too with
-        ``fsync="batch"``); raises :class:`SinkError` when it could not be written.
+        One write for the batch, unless it would take the file past ``rotate_bytes``: then
+        it is split at the last line that fits, and the rest goes to the next file (see
+        :meth:`_piece_end`). Returns once the batch is in the file (the page cache; on disk
+        too with ``fsync="batch"``); raises :class:`SinkError` when it could not be written.
+        A retry of a batch cut short by a failure starts where that write stopped, so no
+        line is written twice.
         """
         self._check_open()
-        data = await self._slicer.encode(self.format, batch)
-        self.note_repaired(self.format)
+        resume = self._resume.pop(id(batch), None)
+        if resume is not None and resume[0] is batch:
+            _, data, done = resume
+        else:
+            data = await self._slicer.encode(self.format, batch)
+            self.note_repaired(self.format)
+            done = 0
         async with self._lock:
             try:
-                if self._event_due(len(data)):
-                    await anyio.to_thread.run_sync(self._handle_event, len(data))
-                if self._on_loop(len(data)):
-                    self._append_here(data)
-                else:
-                    self.counters["thread_writes"] += 1
-                    await self._writer.write(data)
+                while done < len(data):
+                    end = self._piece_end(data, done)
+                    await self._write_piece(data[done:end] if done or end < len(data) else data)
+                    done = end
             except OSError as exc:
+                if done:
+                    if len(self._resume) >= _RESUME_MAX:
+                        del self._resume[next(iter(self._resume))]
+                    self._resume[id(batch)] = (batch, data, done)
                 raise self._failed(exc) from exc
             if self._failures:
                 self._resumed()
+
+    async def _write_piece(self, data: bytes) -> None:
+        if self._event_due(len(data)):
+            await anyio.to_thread.run_sync(self._handle_event, len(data))
+        if self._on_loop(len(data)):
+            self._append_here(data)
+        else:
+            self.counters["thread_writes"] += 1
+            await self._writer.write(data)
+
+    def _piece_end(self, data: bytes, start: int) -> int:
+        """Where the next write of ``data`` from ``start`` ends: at its end, unless that
+        would take the file past ``rotate_bytes``. Then at the end of the last line that
+        fits in the file; when not one fits, the file is rotated first (:meth:`_event_due`)
+        and the piece is the lines that fit in a new file; a line longer than the limit goes
+        alone. So no file passes the limit by more than one line (the first line written
+        to it)."""
+        limit, raw, end = self.rotate_bytes, self._raw, len(data)
+        if limit is None or raw is None or not raw.regular or raw.size + end - start <= limit:
+            return end
+        room = limit - raw.size
+        if room > 0 and (cut := data.rfind(b"\n", start, start + room) + 1) > start:
+            return cut
+        if (cut := data.rfind(b"\n", start, start + limit) + 1) > start:
+            return cut
+        return data.find(b"\n", start) + 1 or end
 
     def _on_loop(self, size: int) -> bool:
         """Whether a write of ``size`` bytes may run on the loop's thread (see the module)."""
@@ -349,15 +393,21 @@ class FileSink(Sink):
                 self._backoff = SLOW_WRITE_BACKOFF_S
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
-        """Encode and append the batch on the calling thread (exit fallback, sync mode)."""
+        """Encode and append the batch on the calling thread (exit fallback, sync mode), split
+        at ``rotate_bytes`` as :meth:`write` does."""
         self._check_open()
         data = self.format.encode_batch(batch)  # no loop to yield to: in one go
         self.note_repaired(self.format)
+        done = 0
         try:
-            if self._event_due(len(data)):
-                self._handle_event(len(data))
-            assert self._raw is not None
-            self._raw.write(data)
+            while done < len(data):
+                end = self._piece_end(data, done)
+                piece = data[done:end] if done or end < len(data) else data
+                if self._event_due(len(piece)):
+                    self._handle_event(len(piece))
+                assert self._raw is not None
+                self._raw.write(piece)
+                done = end
         except OSError as exc:
             raise self._failed(exc) from exc
         if self._failures:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from typing import Any
@@ -79,6 +80,49 @@ def test_json_round_trips_into_signal() -> None:
     sig = make_signal("hi", id="x.y", data={"n": 1, "s": "two"}, ctx={"rid": "r"})
     line = JsonFormat().encode(sig)
     assert msgspec.json.decode(line, type=Signal) == sig
+
+
+#: The nanoseconds since the epoch that are calendar dates (years 1 to 9999), as RFC 3339 has.
+_FIRST_NS = -62_135_596_800 * 10**9
+_LAST_NS = 253_402_300_800 * 10**9 - 1
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@settings(max_examples=200)
+@given(
+    insts=st.lists(
+        st.integers(min_value=_FIRST_NS, max_value=_LAST_NS)
+        | st.integers(min_value=1_700_000_000 * 10**9, max_value=1_700_000_003 * 10**9),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_json_timestamp_parses_back_to_the_signal_time(insts: list[int]) -> None:
+    """Every JSON line starts with "timestamp", UTC RFC 3339 with microseconds and Z, which
+    datetime.fromisoformat reads back as the signal's time (inst, to the microsecond), in a
+    batch whose signals straddle seconds or come out of order as in a single encode."""
+    fmt = JsonFormat()
+    batch = [make_signal(f"m{i}", inst=inst) for i, inst in enumerate(insts)]
+    lines = fmt.encode_batch(batch).splitlines()
+    assert len(lines) == len(batch)
+    for sig, line in zip(batch, lines, strict=True):
+        obj = json.loads(line)
+        assert next(iter(obj)) == "timestamp"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", obj["timestamp"])
+        when = dt.datetime.fromisoformat(obj["timestamp"])
+        assert when == _EPOCH + dt.timedelta(microseconds=sig.inst // 1000)
+        assert obj["inst"] == sig.inst
+        assert JsonFormat().encode(sig) == line
+
+
+def test_json_line_of_a_time_that_is_no_date_has_no_timestamp() -> None:
+    """A signal whose time is outside the calendar (after year 9999) is still written, whole,
+    only without "timestamp"; the lines around it keep theirs."""
+    far = make_signal("far", inst=_LAST_NS + 10**9)
+    batch = [make_signal("before"), far, make_signal("after")]
+    lines = [json.loads(line) for line in JsonFormat().encode_batch(batch).splitlines()]
+    assert ["timestamp" in line for line in lines] == [True, False, True]
+    assert lines[1]["inst"] == far.inst and lines[1]["msg"] == "far"
 
 
 @given(msg=st.text(), value=st.text())
