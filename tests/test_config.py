@@ -905,6 +905,7 @@ def test_the_templates_otlp_block_uncommented_checks_clean(
     path.write_text(TEMPLATE.split("# [handlers.otlp]", 1)[0] + uncommented + "\n")
     assert cli_main(["check-config", str(path)]) == 0
     assert "switched off: otlp" in capsys.readouterr().err
+    needs("httpx", "opentelemetry.proto")  # switched on, the OTLP extra must be there
     monkeypatch.setenv("OTLP_ENABLED", "true")
     assert cli_main(["check-config", str(path)]) == 0
     out = json.loads(capsys.readouterr().out)
