@@ -31,13 +31,13 @@ from ._api import (
     traced,
 )
 from ._context import SpanContext, bind, current_context, current_span
-from ._errors import ClosedError, ConfigError, SinkError, TelemetryError
+from ._errors import ClosedError, ConfigError, ConfigFileError, SinkError, TelemetryError
 from ._filters import RateLimiter
-from ._handler import (
+from ._handler import Handler
+from ._handler_options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUFFER_SIZE,
     DEFAULT_MAX_WAIT_S,
-    Handler,
     Middleware,
 )
 from ._hub import DEFAULT_CLOSE_TIMEOUT_S, Telemetry
@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_REDACT_KEYS",
     "ClosedError",
     "ConfigError",
+    "ConfigFileError",
     "ErrorInfo",
     "Frame",
     "Handler",

@@ -13,14 +13,16 @@ from typing import Any, Generic, TypedDict, TypeVar
 from ._emit import EmitTable, More, text
 from ._errors import ConfigError
 from ._filters import RateSpec
-from ._signal import LEVELS
+from ._signal import LEVEL_NAMES, LEVELS, ErrorInfo
 
 __all__ = [
+    "NOT_ERROR",
+    "ExcInfo",
     "Ready",
     "SignalOptions",
     "call_signal",
     "error_message",
-    "exc_of",
+    "error_of",
     "level_number",
     "take_error",
     "then",
@@ -28,7 +30,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_LEVEL_NAMES = ("trace", "debug", "info", "warn", "error", "fatal")
 
 
 class Ready(Generic[T]):
@@ -52,7 +53,13 @@ def level_number(level: object) -> int:
     except (KeyError, TypeError):
         if isinstance(level, int) and not isinstance(level, bool) and level >= 0:
             return level
-        raise ConfigError.choice("level", level, _LEVEL_NAMES) from None
+        raise ConfigError.choice("level", level, LEVEL_NAMES) from None
+
+
+#: What ``error=`` and ``exc_info=`` take as error information, as ``logging``'s ``exc_info``:
+#: an exception, a ``sys.exc_info()`` tuple, ``True`` for the exception being handled, or
+#: ``None`` / ``False`` for none.
+ExcInfo = bool | BaseException | tuple[type[BaseException] | None, BaseException | None, Any] | None
 
 
 class SignalOptions(TypedDict, total=False):
@@ -66,7 +73,7 @@ class SignalOptions(TypedDict, total=False):
     id: str | None
     data: Mapping[Any, Any] | None
     ctx: Mapping[Any, Any] | None
-    error: BaseException | None
+    error: ExcInfo
     ns: str | None
     sample: float | None
     rate_limit: RateSpec
@@ -81,7 +88,8 @@ def call_signal(table: EmitTable[T], refused: T, msg: object, options: SignalOpt
     """``signal()`` / ``signal_nowait()``: check the options, then emit through ``table``."""
     unknown = options.keys() - _SIGNAL_OPTIONS
     if unknown:
-        raise TypeError(f"signal() got unexpected keyword arguments {sorted(unknown)}")
+        name = min(unknown)
+        raise ConfigError.unknown(name, _SIGNAL_OPTIONS, what="signal()")
     level = options.get("level", "info")
     emit = table[level] if type(level) is str else table[level_number(level)]
     if emit is False:
@@ -96,7 +104,11 @@ def call_signal(table: EmitTable[T], refused: T, msg: object, options: SignalOpt
     )
     kind = options.get("kind", "log")
     data = _own(options.get("data"))
-    return emit(kind, options.get("id"), msg, data, options.get("error"), more)
+    error = error_of(options.get("error"))
+    if error is NOT_ERROR:  # not error information: data like any other value
+        data["error"] = options["error"]
+        error = None
+    return emit(kind, options.get("id"), msg, data, error, more)
 
 
 def _own(data: Mapping[Any, Any] | None) -> dict[str, Any]:
@@ -113,33 +125,47 @@ def up(stacklevel: int) -> More | None:
     return None if stacklevel == 1 else More(up=stacklevel - 1)
 
 
-#: What ``exc_info=`` takes, as in ``logging``: ``True`` for the exception being handled, an
-#: exception, or a ``sys.exc_info()`` tuple; ``False`` or ``None`` for none.
-ExcInfo = bool | BaseException | tuple[type[BaseException] | None, BaseException | None, Any] | None
+class _NotError:
+    """The marker for a value that is not error information: it stays as data."""
 
 
-def exc_of(exc_info: ExcInfo) -> BaseException | None:
-    """The exception ``exc_info=`` names (``True``: the one being handled, if any)."""
-    if exc_info is True:
+NOT_ERROR = _NotError()
+
+
+def error_of(value: object) -> BaseException | ErrorInfo | _NotError | None:
+    """What ``error=`` or ``exc_info=`` names: the exception (or the :class:`ErrorInfo` a
+    bridge built), ``None`` for none (``None``, ``False``, ``True`` with no exception being
+    handled, an empty ``sys.exc_info()``), or :data:`NOT_ERROR` for any other value."""
+    if isinstance(value, (BaseException, ErrorInfo)):
+        return value
+    if value is None or value is False:
+        return None
+    if value is True:
         return sys.exc_info()[1]
-    if isinstance(exc_info, BaseException):
-        return exc_info
-    if isinstance(exc_info, tuple) and len(exc_info) == 3:
-        exc = exc_info[1]
-        return exc if isinstance(exc, BaseException) else None
-    return None
+    if (
+        type(value) is tuple
+        and len(value) == 3
+        and (value[0] is None or isinstance(value[0], type))
+        and (value[1] is None or isinstance(value[1], BaseException))
+    ):
+        return value[1]
+    return NOT_ERROR
 
 
-def take_error(data: dict[str, Any]) -> BaseException | None:
-    """Take ``error`` and ``exc_info`` out of a creator's keywords: the exception they name
-    (``error`` first), or ``None``. An ``error`` that is not an exception stays as data."""
-    exc_info = data.pop("exc_info", None)
-    error = data.pop("error", None)
-    if isinstance(error, BaseException):
-        return error
-    if error is not None:  # not an exception: data like any other value
-        data["error"] = error
-    return None if exc_info is None else exc_of(exc_info)
+def take_error(data: dict[str, Any]) -> BaseException | ErrorInfo | None:
+    """Take ``error`` and ``exc_info`` out of a creator's keywords when they are error
+    information (see :func:`error_of`) and return the exception they name, ``error`` first.
+    Any other value of either stays in ``data`` under its key."""
+    found: BaseException | ErrorInfo | None = None
+    for key in ("error", "exc_info"):
+        if key in data:
+            exc = error_of(data[key])
+            if exc is NOT_ERROR:
+                continue
+            del data[key]
+            if found is None:
+                found = exc  # type: ignore[assignment]
+    return found
 
 
 def error_message(exc: BaseException) -> str:

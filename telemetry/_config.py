@@ -16,7 +16,7 @@ from the signatures of the code), builds each sink, and runs each handler's and 
 options through the very constructors and ``add_handler`` that code calls, collecting every
 problem on the way: one :class:`ConfigFileError` then lists them all, each with its path in the
 file (``handlers.file.rotate_bytes``), what was found, what is allowed and the closest allowed
-name. What it returns (a :class:`Plan`) is the arguments of ``Telemetry(...)``; the hub's
+name. What it returns (a :class:`LoadedConfig`) is the arguments of ``Telemetry(...)``; the hub's
 ``from_config`` / ``from_file`` and the ``TELEMETRY_CONFIG`` variable call it.
 
 Strings may use ``${VAR}`` and ``${VAR:-default}`` (``$$`` is a ``$``): the environment's value
@@ -40,39 +40,17 @@ from . import _config_schema as schema
 from ._config_files import expand, mask, read_file, switch
 from ._config_schema import KINDS, Option, Ref
 from ._env import read_env
-from ._errors import ConfigError, did_you_mean
+from ._errors import ConfigError, ConfigFileError, Problem, did_you_mean
 from ._extras import EXTRAS, install_hint
 from .sinks._base import Sink
 
-__all__ = ["ConfigFileError", "Plan", "Problem", "load", "load_file", "load_over"]
+__all__ = ["ConfigFileError", "LoadedConfig", "Problem", "load", "load_file", "load_over"]
 
 #: Keys of a handler's table that are neither the sink's options nor the handler's.
 RESERVED = ("sink", "enabled")
 
 
-class Problem(msgspec.Struct, frozen=True):
-    """One mistake in a configuration: where it is, and what is wrong."""
-
-    #: The path inside the configuration, such as ``handlers.file.rotate_bytes``.
-    path: str
-    #: What was found and what is allowed.
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path} {self.message}"
-
-
-class ConfigFileError(ConfigError):
-    """Every problem of a configuration at once; :attr:`problems` lists them."""
-
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.problems = tuple(problems)
-        n = len(problems)
-        lines = "".join(f"\n  - {p}" for p in problems)
-        super().__init__(source, f"has {n} problem{'s' if n > 1 else ''}:{lines}")
-
-
-class Plan(msgspec.Struct, kw_only=True):
+class LoadedConfig(msgspec.Struct, kw_only=True):
     """A checked configuration: the arguments of ``Telemetry(handlers, **options)``."""
 
     #: The hub's keyword arguments.
@@ -393,7 +371,7 @@ def load(
     hub_type: type[Any],
     source: str = "configuration",
     env: Mapping[str, str] | None = None,
-) -> Plan:
+) -> LoadedConfig:
     """Check ``config`` and build its sinks; raise one :class:`ConfigFileError` listing every
     problem. ``env`` (default ``os.environ``) gives the values of ``${VAR}``."""
     env = os.environ if env is None else env
@@ -444,7 +422,7 @@ def load(
     if problems:
         raise ConfigFileError(source, problems)
     resolved["handlers"] = ctx.resolved
-    return Plan(
+    return LoadedConfig(
         options=options,
         handlers=ctx.handlers,
         resolved=mask(resolved, frozenset(p for p, secret in used.items() if secret)),
@@ -455,7 +433,7 @@ def load(
 
 def load_file(
     path: str | os.PathLike[str], *, hub_type: type[Any], env: Mapping[str, str] | None = None
-) -> Plan:
+) -> LoadedConfig:
     """:func:`load` the mapping in a TOML, YAML or JSON file (see :func:`read_file`)."""
     return load(read_file(path), hub_type=hub_type, source=os.fspath(path), env=env)
 

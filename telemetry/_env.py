@@ -9,6 +9,8 @@ Variable                  Effect                                                
 ``TELEMETRY_FORMAT``      console format: ``auto``, ``text``, ``json``, ``logfmt``   ``auto``
 ``TELEMETRY_CONFIG``      a configuration file read by a hub created without       not set
                           handlers (see :mod:`telemetry._config`)
+``TELEMETRY_DEBUG_EMIT``  ``1``: print the source of each emitter compiled, with   ``0``
+                          its filename, to stderr (see :mod:`telemetry._emit_source`)
 ========================  =======================================================  ==========
 
 A hub configured by a file takes its options in this order, the later winning: the keywords
@@ -34,6 +36,7 @@ VARIABLES = (
     "TELEMETRY_DISABLED",
     "TELEMETRY_FORMAT",
     "TELEMETRY_CONFIG",
+    "TELEMETRY_DEBUG_EMIT",
 )
 
 _TRUE = ("1", "true", "yes", "on")
@@ -49,6 +52,7 @@ class EnvConfig(msgspec.Struct, frozen=True, kw_only=True):
     disabled: bool = False
     format: str = "auto"
     config: str | None = None
+    debug_emit: bool = False
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -73,4 +77,5 @@ def read_env(env: Mapping[str, str] | None = None) -> EnvConfig:
         disabled=_flag(env, "TELEMETRY_DISABLED"),
         format=fmt,
         config=env.get("TELEMETRY_CONFIG", "").strip() or None,
+        debug_emit=_flag(env, "TELEMETRY_DEBUG_EMIT"),
     )

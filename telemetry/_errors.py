@@ -3,10 +3,13 @@
 Only wrong *use* of the library raises; nothing that happens while a signal travels (a sink that
 fails, an encoder that chokes, a middleware that raises) ever reaches the code that emitted it.
 
-The tree::
+Every exception raised to a user is one of these, all exported by ``telemetry``. The tree::
 
     TelemetryError
-    ├── ConfigError          a parameter has a value that is not allowed (also a ValueError)
+    ├── ConfigError          a parameter or option has a value that is not allowed, or is not
+    │   │                    an option at all (also a ValueError)
+    │   └── ConfigFileError  a configuration (mapping, file, TELEMETRY_CONFIG) has problems:
+    │                        all of them at once, in ``problems``
     ├── ClosedError          a hub, handler or sink was used after it was closed
     └── SinkError            a sink could not open, write or close (raised inside the pipeline
                              and counted there; raised to the caller only by ``open``)
@@ -17,13 +20,32 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["ClosedError", "ConfigError", "SinkError", "TelemetryError", "did_you_mean"]
+import msgspec
+
+__all__ = [
+    "ClosedError",
+    "ConfigError",
+    "ConfigFileError",
+    "Problem",
+    "SinkError",
+    "TelemetryError",
+    "check_int",
+    "did_you_mean",
+]
 
 
 def did_you_mean(word: str, allowed: Iterable[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest of ``allowed`` to ``word``, or ``""``."""
     close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_int(param: str, value: object, minimum: int) -> int:
+    """``value`` if it is an integer (not a bool) of at least ``minimum``, else the
+    ConfigError for ``param``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(param, f"must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 class TelemetryError(Exception):
@@ -73,6 +95,31 @@ class ConfigError(TelemetryError, ValueError):
         if self.handler is not None:
             return self
         return ConfigError(self.param, self.detail, handler=handler)
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """One mistake in a configuration: where it is, and what is wrong."""
+
+    #: The path inside the configuration, such as ``handlers.file.rotate_bytes``.
+    path: str
+    #: What was found and what is allowed.
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path} {self.message}"
+
+
+class ConfigFileError(ConfigError):
+    """Every problem of a configuration at once (``Telemetry.from_config``, ``from_file``,
+    ``TELEMETRY_CONFIG``); :attr:`problems` lists them, each a :class:`Problem` with its path
+    in the configuration. ``param`` is where the configuration came from."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        #: Every mistake found, in the order of the configuration.
+        self.problems = tuple(problems)
+        n = len(problems)
+        lines = "".join(f"\n  - {p}" for p in problems)
+        super().__init__(source, f"has {n} problem{'s' if n > 1 else ''}:{lines}")
 
 
 class ClosedError(TelemetryError):

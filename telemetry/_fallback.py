@@ -11,14 +11,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from . import _registry
 from ._hub import Telemetry
 from ._signal import Signal
 from ._warn import warn
 from .formats import JsonFormat, TextFormat
 from .sinks._base import Sink
 
-__all__ = ["current_hub"]
+__all__ = ["fallback_hub"]
 
 _fallback: Telemetry | None = None
 
@@ -51,10 +50,8 @@ class _StderrSink(Sink):
         self.write_sync(batch)
 
 
-def current_hub() -> Telemetry:
-    """The default hub, or when none is open the stderr fallback."""
-    if _registry.stack:
-        return _registry.stack[-1]  # type: ignore[no-any-return]
+def fallback_hub() -> Telemetry:
+    """The stderr fallback, made on first use."""
     global _fallback
     if _fallback is None:
         hub = Telemetry({})  # never the handlers of TELEMETRY_CONFIG: stderr only

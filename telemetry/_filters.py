@@ -103,9 +103,11 @@ class LevelSpec:
     refused before its namespace is even looked up.
     """
 
-    __slots__ = ("_cache", "_rules", "default", "floor")
+    __slots__ = ("_cache", "_rules", "default", "floor", "spec")
 
     def __init__(self, spec: MinLevel, *, default: LevelLike = "info", param: str = "min_level"):
+        #: The setting as given: ``LevelSpec(spec, default=...)`` builds this one again.
+        self.spec = spec
         self._cache: dict[str | None, int] = {}
         self._rules: list[tuple[re.Pattern[str], int]] = []
         if isinstance(spec, Mapping):

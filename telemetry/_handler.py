@@ -10,8 +10,9 @@ whole batches, run middleware, and call ``sink.write`` once per batch. Every sig
 in the end, either written or counted in ``dropped`` under a reason; the hub's close is what
 makes "in the end" arrive.
 
-The public surface is the handler's name, its options and :meth:`Handler.stats`; everything
-else is the hub's business.
+An application reads a handler's name, its options and :meth:`Handler.stats`. The hub, its
+runtime and the thread hand-over drive it through its public methods; the emitting path binds
+its :class:`~telemetry._intake.Intake`, and nothing else of it.
 """
 
 from __future__ import annotations
@@ -19,121 +20,33 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 import anyio
 
-from ._errors import ConfigError
+from ._errors import ConfigError, check_int
 from ._filters import Filters
+from ._handler_options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BUFFER_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_WAIT_S,
+    DEFAULT_RETRY_BACKOFF_S,
+    MODES,
+    Middleware,
+    Mode,
+    check_middleware,
+    run_middleware,
+)
+from ._intake import Intake
 from ._queue import SignalQueue
 from ._signal import Signal, top_up_uids
 from ._stats import HandlerStats, LatencyRecorder
 from ._warn import warn
 from .sinks._base import Sink
 
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_BUFFER_SIZE",
-    "DEFAULT_MAX_RETRIES",
-    "DEFAULT_MAX_WAIT_S",
-    "DEFAULT_RETRY_BACKOFF_S",
-    "HANDLER_OPTIONS",
-    "MODES",
-    "WAITING_MODES",
-    "Handler",
-    "Middleware",
-    "check_handler_options",
-]
-
-#: Queue capacity per handler.
-DEFAULT_BUFFER_SIZE = 1024
-#: Most signals a worker hands to the sink at once: a whole default queue, so that a busy
-#: handler pays one encode and one I/O call per queue-full.
-DEFAULT_BATCH_SIZE = 1024
-#: Longest an awaited call waits for room in ``backpressure`` mode (the default) before it
-#: counts its signal as dropped (``stalled``); until the queue moves again, later calls do not
-#: wait for the sink (they give the loop one turn, then drop).
-DEFAULT_MAX_WAIT_S = 0.1
-#: Retries of a failed batch before it is dropped as ``sink_error``.
-DEFAULT_MAX_RETRIES = 3
-#: First retry delay; it doubles with every retry.
-DEFAULT_RETRY_BACKOFF_S = 0.05
-
-Mode = Literal["backpressure", "blocking", "dropping", "sliding"]
-MODES = ("backpressure", "blocking", "dropping", "sliding")
-#: The modes in which an awaited call waits for room.
-WAITING_MODES = frozenset({"backpressure", "blocking"})
-#: A middleware enriches or rewrites a signal, or drops it by returning ``None``.
-Middleware = Callable[[Signal], Signal | None]
-
-
-#: The options a handler takes besides its sink: the keyword arguments of
-#: ``Telemetry.add_handler``, and the keys of a handler's mapping in ``Telemetry(handlers=...)``.
-HANDLER_OPTIONS = (
-    "batch_size",
-    "buffer_size",
-    "id_filter",
-    "kind_filter",
-    "limit_by",
-    "max_retries",
-    "max_wait",
-    "middleware",
-    "min_level",
-    "mode",
-    "ns_filter",
-    "rate_limit",
-    "retry_backoff",
-    "sample",
-    "sample_errors",
-    "sync",
-    "when",
-    "workers",
-)
-
-
-def check_handler_options(name: str, options: Mapping[str, Any]) -> None:
-    """ConfigError naming the handler, the option and the allowed ones (with a "did you mean")
-    for the first key of ``options`` that is not a handler option."""
-    for key in options:
-        if key not in HANDLER_OPTIONS:
-            param = key if isinstance(key, str) else repr(key)
-            raise ConfigError.unknown(param, HANDLER_OPTIONS, what="a handler", handler=name)
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(name, f"must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def check_middleware(middleware: Sequence[Middleware]) -> tuple[Middleware, ...]:
-    """The middleware as a tuple, or ConfigError if one of them is not callable."""
-    for mw in middleware:
-        if not callable(mw):
-            raise ConfigError(
-                "middleware", f"must be callables Signal -> Signal | None, got {mw!r}"
-            )
-    return tuple(middleware)
-
-
-def run_middleware(
-    chain: Sequence[Middleware], sig: Signal, on_error: Callable[[Middleware, Exception], None]
-) -> Signal | None:
-    """Run ``sig`` through ``chain``; ``None`` as soon as one drops it.
-
-    A middleware that raises is skipped: the signal goes on as it was, and ``on_error`` is told.
-    """
-    for mw in chain:
-        try:
-            out = mw(sig)
-        except Exception as exc:
-            on_error(mw, exc)
-            continue
-        if out is None:
-            return None
-        sig = out
-    return sig
+__all__ = ["Handler", "HandlerControl"]
 
 
 class Handler:
@@ -171,10 +84,10 @@ class Handler:
         self.sink = sink
         #: What a full queue does: ``backpressure``, ``blocking``, ``dropping`` or ``sliding``.
         self.mode = mode
-        self.buffer_size = _check_int("buffer_size", buffer_size, 1)
-        self.workers = _check_int("workers", workers, 1)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.max_retries = _check_int("max_retries", max_retries, 0)
+        self.buffer_size = check_int("buffer_size", buffer_size, 1)
+        self.workers = check_int("workers", workers, 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.max_retries = check_int("max_retries", max_retries, 0)
         if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
             raise ConfigError("retry_backoff", f"must be a number >= 0, got {retry_backoff!r}")
         self.retry_backoff = float(retry_backoff)
@@ -190,11 +103,22 @@ class Handler:
         self.middleware = check_middleware(middleware)
         self._hub_middleware: tuple[Middleware, ...] = ()
 
-        self._queue: SignalQueue[Signal] = SignalQueue(self.buffer_size)
         self._state: Literal["new", "open", "closing", "closed"] = "new"
         #: Whether offered signals are queued: from creation (a handler added to a running hub
-        #: queues while its sink opens) until _begin_close().
+        #: queues while its sink opens) until begin_close().
         self._accepting = True
+        #: Told whenever a parked signal leaves (the hub wakes threads waiting for room).
+        self._on_unpark: Callable[[], None] = _nothing
+        # What the hub, its runtime and the thread hand-over drive (see HandlerControl).
+        self.control = HandlerControl(self)
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """A new queue and intake, no workers, nothing parked, every count at zero: a new
+        handler, or one in a forked child."""
+        self._queue: SignalQueue[Signal] = SignalQueue(self.buffer_size)
+        # What the compiled emitting path binds of this handler (see Intake).
+        self.intake = self._new_intake()
         self._live = False  # workers scheduled and not yet finished (set before they first run)
         self._stopped = asyncio.Event()
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -206,8 +130,6 @@ class Handler:
         self._pump_idle.set()
         #: Starts a task in the hub's task group (set by the hub while it runs).
         self._spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None] | None = None
-        #: Told whenever a parked signal leaves (the hub wakes threads waiting for room).
-        self._on_unpark: Callable[[], None] = _nothing
         self._reset_counts()
 
     def _reset_counts(self) -> None:
@@ -219,7 +141,7 @@ class Handler:
         self._processed = 0
         self._written = 0
         self._dropped: Counter[str] = Counter()
-        self._filtered = 0
+        self.intake.filtered = 0
         self._errors = 0
         self._retries = 0
         self._middleware_errors = 0
@@ -234,16 +156,56 @@ class Handler:
         #: workers take from the queue again.
         self._stalled = False
 
+    def _new_intake(self) -> Intake:
+        queue = self._queue
+        return Intake(
+            items=queue.items,
+            capacity=queue.maxsize,
+            waiting=queue.getters,
+            wake=SignalQueue.wake_one,
+            wants=self._wants,
+            offer_full=self._offer_full,
+            offer_parking=self._offer_parking,
+            refuse_closed=self._refuse_closed,
+            offer_wait=self._offer_wait,
+            settle_nowait=self._settle_nowait,
+        )
+
+    # -- what the hub, its runtime and its emitting path drive (through control and intake) --
+
+    def _join_hub(self, middleware: tuple[Middleware, ...], on_unpark: Callable[[], None]) -> None:
+        """Added to a hub: run the hub's ``middleware`` before this handler's own, and tell
+        ``on_unpark`` whenever a parked signal leaves."""
+        self._hub_middleware = middleware
+        self._on_unpark = on_unpark
+
+    def _set_spawn(
+        self, spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None] | None
+    ) -> None:
+        """How to start a task in the running hub's task group (``None``: not running)."""
+        self._spawn = spawn
+
+    def _open_inline(self) -> None:
+        """Open with no loop and no sink to open: the stderr fallback, served on the
+        emitting thread."""
+        self._state = "open"
+
+    def _fail_open(self) -> None:
+        """The sink could not open: stop accepting, count what was queued meanwhile as
+        ``sink_error``, and be closed."""
+        self._begin_close()
+        self._abandon("sink_error")
+        self._state = "closed"
+
+    def _park(self, sig: Signal) -> None:
+        """Keep ``sig`` with the parked signals, for :meth:`close_sync` to write (at exit,
+        with no loop)."""
+        self._parked.append(sig)
+
     @property
     def _accepted(self) -> int:
         # Queued (whether still queued, taken or evicted since) or written inline.
         return self._queue.appended + self._inline
-
-    @property
-    def _offered(self) -> int:
-        # Every signal offered to this handler, once settled: queued, written inline, dropped
-        # before it was queued, or refused by this handler's filters.
-        return self._queue.appended + self._inline + self._rejected + self._filtered
 
     def _reject(self, reason: str, n: int = 1) -> None:
         """Count ``n`` signals offered to this handler and dropped before they were queued."""
@@ -263,7 +225,7 @@ class Handler:
             warn(f"filter:{self.name}", f"handler {self.name!r}: a filter raised {exc!r}")
             ok = False
         if not ok:
-            self._filtered += 1
+            self.intake.filtered += 1
         return ok
 
     def _offer_full(self, sig: Signal) -> bool:
@@ -644,19 +606,10 @@ class Handler:
         """In a forked child: the queued signals are the parent's to write, the parent's loop
         is gone. Start from zero, ready to be opened again; the sink lets go of the parent's
         resources (see ``Sink.after_fork``)."""
-        self._queue = SignalQueue(self.buffer_size)
-        self._flush_waiters = []
-        self._stopped = asyncio.Event()
-        self._live = False
-        self._parked = deque()
-        self._pumping = False
-        self._pump_idle = asyncio.Event()
-        self._pump_idle.set()
-        self._spawn = None
+        self._fresh()
         if self._state != "closed":
             self._state = "new"
             self._accepting = True
-        self._reset_counts()
         self.sink.after_fork()
 
     # -- stats --------------------------------------------------------------------------------
@@ -672,7 +625,7 @@ class Handler:
             processed=self._processed,
             written=self._written,
             dropped=dict(self._dropped),
-            filtered=self._filtered,
+            filtered=self.intake.filtered,
             queued=len(self._queue) + len(self._parked),
             peak_queued=self._queue.peak,
             buffer_size=self.buffer_size,
@@ -686,6 +639,92 @@ class Handler:
 
     def __repr__(self) -> str:
         return f"<Handler {self.name!r} {self.mode} {self.sink!r} {self._state}>"
+
+
+class HandlerControl:
+    """The hub's handle on one handler: what the hub, its runtime and the thread hand-over
+    read of it and drive, and nothing else (the emitting path binds the :class:`Intake`).
+    Built and owned by the handler (``handler.control``); an application has no use for it.
+
+    Lifecycle: ``open`` (the sink), ``open_inline`` (no loop, no sink to open),
+    ``fail_open``, ``begin_close``, ``wait_unparked``, ``wait_drained``, ``abandon(reason)``,
+    ``abandon_writes``, ``close_sink``, ``close_sync(deadline)`` (at exit), ``after_fork``.
+    Workers: ``set_spawn``, ``workers_scheduled``, ``run_worker``, ``workers_finished``.
+    Joining a hub: ``join_hub(middleware, on_unpark)``. Signals: ``wants(sig, level)`` (the
+    handler's own filter), ``park(sig)`` (for ``close_sync``), ``flush``. Reading:
+    :meth:`state`, :meth:`running`, :meth:`queued`, :meth:`parked`, :meth:`offered`.
+    """
+
+    __slots__ = (
+        "_handler",
+        "abandon",
+        "abandon_writes",
+        "after_fork",
+        "begin_close",
+        "close_sink",
+        "close_sync",
+        "fail_open",
+        "flush",
+        "join_hub",
+        "open",
+        "open_inline",
+        "park",
+        "run_worker",
+        "set_spawn",
+        "wait_drained",
+        "wait_unparked",
+        "wants",
+        "workers_finished",
+        "workers_scheduled",
+    )
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.open = handler._open
+        self.open_inline = handler._open_inline
+        self.fail_open = handler._fail_open
+        self.begin_close = handler._begin_close
+        self.wait_unparked = handler._wait_unparked
+        self.wait_drained = handler._wait_drained
+        self.abandon = handler._abandon
+        self.abandon_writes = handler._abandon_writes
+        self.close_sink = handler._close_sink
+        self.close_sync = handler._close_sync
+        self.after_fork = handler._after_fork
+        self.set_spawn = handler._set_spawn
+        self.workers_scheduled = handler._workers_scheduled
+        self.run_worker = handler._run_worker
+        self.workers_finished = handler._workers_finished
+        self.join_hub = handler._join_hub
+        self.wants = handler._wants
+        self.park = handler._park
+        self.flush = handler._flush
+
+    def state(self) -> Literal["new", "open", "closing", "closed"]:
+        """``new``, ``open``, ``closing`` or ``closed``."""
+        h: Handler = self._handler
+        return h._state
+
+    def running(self) -> bool:
+        """Whether workers are scheduled and not yet finished."""
+        h: Handler = self._handler
+        return h._live
+
+    def queued(self) -> int:
+        """Signals in the queue now."""
+        h: Handler = self._handler
+        return len(h._queue)
+
+    def parked(self) -> int:
+        """Signals from other threads waiting for room."""
+        h: Handler = self._handler
+        return len(h._parked)
+
+    def offered(self) -> int:
+        """Every signal offered to the handler so far, once settled: queued, written inline,
+        dropped before it was queued, or refused by its filters."""
+        h: Handler = self._handler
+        return h._queue.appended + h._inline + h._rejected + h.intake.filtered
 
 
 def _nothing() -> None:

@@ -13,43 +13,35 @@ hub ``closed``: after that, and only then, emitted == written + dropped for ever
 
 from __future__ import annotations
 
+import itertools
 import os
-import sys
 import threading
 import time
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Never, Self, TypeVar
+from typing import Any, Literal, Never, Self
 
 import anyio
 
 from . import _hooks, _registry, _taps
 from ._background import Background, run_in_background
-from ._calls import (
-    ExcInfo,
-    Ready,
-    SignalOptions,
-    call_signal,
-    error_message,
-    exc_of,
-    level_number,
-    then,
-    up,
-)
-from ._emit import Counts, EmitTable, Plan, compile_emitters
+from ._calls import Ready
+from ._creators import Creators
+from ._emit import Counts, EmitPlan, compile_emitters
+from ._emit_source import forget_sources
 from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
-from ._handler import (
+from ._handler import Handler
+from ._handler_options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUFFER_SIZE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WAIT_S,
     DEFAULT_RETRY_BACKOFF_S,
     WAITING_MODES,
-    Handler,
     Middleware,
     Mode,
     check_handler_options,
@@ -58,21 +50,15 @@ from ._handler import (
 from ._runtime import Runtime
 from ._signal import Signal
 from ._sites import Sites
-from ._spans import Span, traced
+from ._spans import SpanHost
 from ._stats import HandlerStats, Health, HealthTracker, Stats
 from ._threads import ThreadBridge
 from ._warn import warn
 from .sinks._base import Sink
 from .sinks.console import ConsoleSink
 
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
 __all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Telemetry"]
 
-T = TypeVar("T")
-E = TypeVar("E", bound=BaseException)
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: How long ``aclose()`` waits for queues to drain before counting the rest as ``timeout``.
 DEFAULT_CLOSE_TIMEOUT_S = 10.0
@@ -96,17 +82,17 @@ _HUB_OPTIONS = (
     "sample_errors",
     "when",
 )
-_LEVEL_NAMES = ("trace", "debug", "info", "warn", "error", "fatal")
 State = Literal["new", "open", "closing", "closed"]
 
 _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+_numbers = itertools.count(1)
 # Compiling and swapping the emitters is one step: set_min_level may run on another thread
 # while the loop's thread adds a handler, and the last swap must be compiled from the latest
 # state.
 _compile_lock = threading.Lock()
 
 
-class Telemetry:
+class Telemetry(Creators):
     """The hub: creates signals and dispatches them to handlers.
 
     ::
@@ -204,14 +190,22 @@ class Telemetry:
         #: Run on the calling thread, with no loop: the stderr fallback.
         self._inline = False
         self._yes: Awaitable[bool] = Ready(True)
-        self._no: Awaitable[bool] = Ready(False)
+        self._no = Ready(False)
         self._health = HealthTracker()
+        #: The name the compiled emitters' filenames give this hub, and those filenames.
+        self._label = f"hub{next(_numbers)}"
+        self._sources: set[str] = set()
+        weakref.finalize(self, forget_sources, self._sources)
         #: No handlers given: the console is added at open if none was added by then.
         self._console_by_default = handlers is None
         self._emitters = compile_emitters(self._plan())
-        # The tables are updated in place on every recompile: these references stay good.
-        self._table: EmitTable[Awaitable[bool]] = self._emitters.table
-        self._table_nowait: EmitTable[bool] = self._emitters.table_nowait
+        # The tables are updated in place on every recompile: this binding stays good.
+        self._bind_tables(
+            self._emitters.table,
+            self._emitters.table_nowait,
+            self._no,
+            SpanHost(self._sites, self._emitters),
+        )
         _live.add(self)
 
         if unknown:
@@ -267,9 +261,9 @@ class Telemetry:
 
     # -- the compiled emitting path -----------------------------------------------------------
 
-    def _plan(self) -> Plan:
+    def _plan(self) -> EmitPlan:
         runtime = self._runtime
-        return Plan(
+        return EmitPlan(
             floor=_DISABLED_FLOOR if self.env.disabled else self._filters.levels.floor,
             filters=self._filters,
             sites=self._sites,
@@ -281,6 +275,9 @@ class Telemetry:
             limiters=self._limiters,
             yes=self._yes,
             no=self._no,
+            hub=self._label,
+            sources=self._sources,
+            debug=self.env.debug_emit,
         )
 
     def _recompile(self) -> None:
@@ -294,7 +291,7 @@ class Telemetry:
                 self._bridge.attach(
                     self._runtime.loop,
                     self._emitters.deliver,
-                    lambda: sum(len(h._parked) for h in handlers),
+                    lambda: sum(h.control.parked() for h in handlers),
                     any(h.mode in WAITING_MODES or h.sync for h in handlers),
                 )
         if _registry.stack and _registry.stack[-1] is self:
@@ -392,8 +389,7 @@ class Telemetry:
             )
         except ConfigError as exc:  # a bad option: say which handler it belongs to
             raise exc.for_handler(name) from None
-        handler._hub_middleware = self._middleware
-        handler._on_unpark = self._bridge.unparked
+        handler.control.join_hub(self._middleware, self._bridge.unparked)
         self._handlers[name] = handler
         self._bridge.limit = max(self._bridge.limit, buffer_size * 8)
         if self._state == "open" and self._runtime is not None:
@@ -424,176 +420,25 @@ class Telemetry:
 
     # -- levels --------------------------------------------------------------------------------
 
-    def set_min_level(self, level: MinLevel) -> None:
-        """Change the minimum level (a level, or namespace patterns to levels) while running.
+    def set_min_level(self, level: MinLevel) -> MinLevel:
+        """Change the minimum level (a level, or namespace patterns to levels) while running;
+        return the setting it replaced (give it back to restore it exactly).
 
         Safe from any thread: the new levels are parsed first and swapped in with one
         assignment, so a concurrent signal sees either the old or the new setting.
         """
+        previous = self._filters.levels.spec
         self._filters.set_levels(LevelSpec(level, default="info"))
         self._recompile()
+        return previous
 
     @property
     def min_level(self) -> int:
         """The lowest level any namespace accepts now (a number; see :class:`Level`)."""
         return self._filters.levels.floor
 
-    @staticmethod
-    def _level(level: object) -> int:
-        return level_number(level)
-
-    # -- creators --------------------------------------------------------------------------------
-
-    def signal(self, msg: object = None, /, **options: Unpack[SignalOptions]) -> Awaitable[bool]:
-        """Emit a signal; await the result (``True`` if it passed the call filters).
-
-        The options (see :class:`SignalOptions`): ``level`` a name (``"info"``) or number;
-        ``kind`` a free word (``log``, ``event``, ``error``, ``span``, ...); ``id`` names the
-        call site or event; ``data`` is any mapping (keys that are not strings are converted
-        with ``str()``); ``ctx`` merges over the bound context; ``error`` is an exception to
-        record; ``ns`` overrides the calling module's name; ``sample`` keeps that fraction of
-        calls; ``rate_limit`` (``"10/s"``, ``["5/s", "100/m"]``) limits this call site,
-        separately per ``limit_by`` value when given; ``stacklevel`` says whose location to
-        record, as in ``logging``: 1 is the caller.
-        """
-        return call_signal(self._table, self._no, msg, options)
-
-    def signal_nowait(self, msg: object = None, /, **options: Unpack[SignalOptions]) -> bool:
-        """:meth:`signal` without awaiting, for sync code; safe from any thread.
-
-        Never blocks the event loop: when a handler's queue is full it drops the signal
-        (counted as ``queue_full``) on the loop's thread. From another thread the signal is
-        handed to the loop; there a waiting mode parks it until there is room, and the thread
-        itself waits when the loop falls far behind. Returns whether the signal passed the
-        call filters.
-        """
-        return call_signal(self._table_nowait, False, msg, options)
-
-    def log(
-        self,
-        level: str | int,
-        msg: object = None,
-        /,
-        *,
-        error: BaseException | None = None,
-        exc_info: ExcInfo = None,
-        stacklevel: int = 1,
-        **data: Any,
-    ) -> Awaitable[bool]:
-        """``await tel.log("info", "user joined", room=r)``: a log signal with ``data``.
-
-        ``error`` records an exception; ``exc_info=True`` the one being handled (as in
-        ``logging``; an exception or a ``sys.exc_info()`` tuple works too)."""
-        emit = self._table[level]
-        if emit is False:
-            return self._no
-        if exc_info is not None and error is None:
-            error = exc_of(exc_info)
-        return emit("log", None, msg, data, error, up(stacklevel))
-
-    def log_nowait(
-        self,
-        level: str | int,
-        msg: object = None,
-        /,
-        *,
-        error: BaseException | None = None,
-        exc_info: ExcInfo = None,
-        stacklevel: int = 1,
-        **data: Any,
-    ) -> bool:
-        """:meth:`log` without awaiting (see :meth:`signal_nowait`)."""
-        emit = self._table_nowait[level]
-        if emit is False:
-            return False
-        if exc_info is not None and error is None:
-            error = exc_of(exc_info)
-        return emit("log", None, msg, data, error, up(stacklevel))
-
-    def exception(
-        self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
-    ) -> Awaitable[bool]:
-        """In an ``except`` block: ``await tel.exception("payment failed", order=o)`` logs
-        ``msg`` at level ``error`` with the exception being handled and its traceback (as
-        ``logging``'s ``exception()``); ``log("error", msg, exc_info=True)`` in short."""
-        emit = self._table[level]
-        if emit is False:
-            return self._no
-        return emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
-
-    def exception_nowait(
-        self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
-    ) -> bool:
-        """:meth:`exception` without awaiting, for sync code; safe from any thread."""
-        emit = self._table_nowait[level]
-        return emit is not False and emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
-
-    def event(
-        self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
-    ) -> Awaitable[bool]:
-        """``await tel.event("user.signup", plan="pro")``: a signal of kind ``event``."""
-        emit = self._table[level]
-        if emit is False:
-            return self._no
-        return emit("event", id, None, data, None, up(stacklevel))
-
-    def event_nowait(
-        self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
-    ) -> bool:
-        """:meth:`event` without awaiting (see :meth:`signal_nowait`)."""
-        emit = self._table_nowait[level]
-        return emit is not False and emit("event", id, None, data, None, up(stacklevel))
-
-    def error(
-        self,
-        exc: E,
-        msg: object = None,
-        /,
-        *,
-        id: str | None = None,
-        level: str | int = "error",
-        stacklevel: int = 1,
-        **data: Any,
-    ) -> Awaitable[E]:
-        """Record an exception; the awaitable gives the exception back, so that
-        ``raise await tel.error(exc)`` reads well. Kind ``error``, level ``error``."""
-        emit = self._table[level]
-        if emit is False:
-            return Ready(exc)
-        msg = error_message(exc) if msg is None else msg
-        return then(emit("error", id, msg, data, exc, up(stacklevel)), exc)
-
-    def error_nowait(
-        self,
-        exc: E,
-        msg: object = None,
-        /,
-        *,
-        id: str | None = None,
-        level: str | int = "error",
-        stacklevel: int = 1,
-        **data: Any,
-    ) -> E:
-        """:meth:`error` without awaiting; returns the exception (``raise tel.error_nowait(e)``)."""
-        emit = self._table_nowait[level]
-        if emit is not False:
-            msg = error_message(exc) if msg is None else msg
-            emit("error", id, msg, data, exc, up(stacklevel))
-        return exc
-
-    def span(
-        self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
-    ) -> Span:
-        """A span around a block: ``async with tel.span("db.query", table=t) as span:`` (or
-        ``with`` in sync code). One signal of kind ``span`` at exit, with its duration, its
-        trace / span / parent ids and the exception if the block raised (re-raised unchanged).
-        Signals emitted inside carry its trace and span ids."""
-        return Span(self, id, level_number(level), data, stacklevel)
-
-    def traced(self, id: str | None = None, /, *, level: str | int = "info") -> Callable[[F], F]:
-        """Decorator: run every call of a sync or async function in a :meth:`span` named ``id``
-        (default: the function's qualified name)."""
-        return traced(id, level=level, hub=self, default_hub=lambda: self)
+    # The creators (signal, log, exception, event, error, each with its *_nowait twin, span and
+    # traced) are the methods of Creators, shared with the module-level functions.
 
     def emit_signal(self, sig: Signal) -> Awaitable[bool]:
         """Dispatch an already built signal (from a bridge, or to re-emit); no call filters."""
@@ -653,16 +498,17 @@ class Telemetry:
         opened: list[Handler] = []
         try:
             for handler in self._handlers.values():
-                await handler._open()
+                await handler.control.open()
                 opened.append(handler)
         except BaseException:
             for handler in opened:
-                await handler._close_sink()
+                await handler.control.close_sink()
             self._state = "closed"
             raise
         await runtime.start(list(self._handlers.values()))
         self._runtime = runtime
-        self._yes, self._no = yes, no
+        self._yes = yes
+        self._bind_tables(self._emitters.table, self._emitters.table_nowait, no, self.span_host)
         self._set_state("open")
         _registry.push(self)
 
@@ -687,7 +533,7 @@ class Telemetry:
         """Open without a loop, delivering on the emitting thread (the stderr fallback)."""
         self._inline = True
         for handler in self._handlers.values():
-            handler._state = "open"
+            handler.control.open_inline()
         self._set_state("open")
 
     async def flush(self) -> None:
@@ -696,8 +542,8 @@ class Telemetry:
             return
         self._bridge.drain()
         for handler in list(self._handlers.values()):
-            await handler._wait_unparked()
-            await handler._flush()
+            await handler.control.wait_unparked()
+            await handler.control.flush()
 
     async def aclose(self, timeout: float | Literal["default"] | None = "default") -> Stats:
         """Stop accepting signals, drain every queue, flush and close every sink.
@@ -743,10 +589,10 @@ class Telemetry:
             if not self._handlers:  # else the first handler counts it (Counts)
                 self._counts.direct += 1
             for h in self._handlers.values():
-                if h._wants(sig, lv):
-                    h._parked.append(sig)
+                if h.control.wants(sig, lv):
+                    h.control.park(sig)
         for handler in self._handlers.values():
-            handler._close_sync(deadline)
+            handler.control.close_sync(deadline)
         _registry.remove(self)
 
     def _after_fork(self) -> None:
@@ -759,9 +605,12 @@ class Telemetry:
         if self._state in ("open", "closing") and not self._inline:
             self._state = "new"
         self._runtime = None
-        self._yes, self._no = Ready(True), Ready(False)
+        self._yes = Ready(True)
+        self._bind_tables(
+            self._emitters.table, self._emitters.table_nowait, Ready(False), self.span_host
+        )
         for handler in self._handlers.values():
-            handler._after_fork()
+            handler.control.after_fork()
         self._recompile()
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:

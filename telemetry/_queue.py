@@ -8,7 +8,8 @@ evicts the oldest item in place; and ``close()`` lets workers drain what is left
 Nothing is counted per item on the way in. Items leave only through counted takes, so
 ``taken + len(queue)`` is everything ever appended; and since the depth only grows between two
 takes, the high-water mark is the largest depth seen at a take (or now), recorded by the taker.
-The emitting path may therefore append to ``_items`` directly after a length check.
+The emitting path may therefore append to :attr:`SignalQueue.items` directly after a length
+check.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ T = TypeVar("T")
 class SignalQueue(Generic[T]):
     """A bounded FIFO with batch reads, for one loop."""
 
-    __slots__ = ("_getters", "_items", "_peak", "_putters", "closed", "maxsize", "taken")
+    __slots__ = ("_peak", "_putters", "closed", "getters", "items", "maxsize", "taken")
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self._items: deque[T] = deque()
-        self._getters: deque[asyncio.Future[None]] = deque()
+        #: The items, oldest first. The seam with the emitting path, which appends here
+        #: itself after a length check (then wakes one of :attr:`getters`); nothing else
+        #: outside this class touches it.
+        self.items: deque[T] = deque()
+        #: Idle workers waiting for an item; wake one with :meth:`wake_one`.
+        self.getters: deque[asyncio.Future[None]] = deque()
         self._putters: deque[asyncio.Future[None]] = deque()
         self._peak = 0
         #: Items removed so far (taken in batches, drained, or evicted).
@@ -40,34 +45,34 @@ class SignalQueue(Generic[T]):
     @property
     def appended(self) -> int:
         """Items appended so far."""
-        return self.taken + len(self._items)
+        return self.taken + len(self.items)
 
     @property
     def peak(self) -> int:
         """The highest depth reached so far."""
-        return max(self._peak, len(self._items))
+        return max(self._peak, len(self.items))
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def full(self) -> bool:
         """Whether a ``put_nowait`` would be refused."""
-        return len(self._items) >= self.maxsize
+        return len(self.items) >= self.maxsize
 
     def put_nowait(self, item: T) -> bool:
         """Append ``item`` unless the queue is full; return whether it was appended."""
-        items = self._items
+        items = self.items
         n = len(items)
         if n >= self.maxsize:
             return False
         items.append(item)
-        if self._getters:
-            self._wake(self._getters)
+        if self.getters:
+            self.wake_one(self.getters)
         return True
 
     def put_evicting(self, item: T) -> T | None:
         """Append ``item``; when full, first remove and return the oldest item."""
-        items = self._items
+        items = self.items
         evicted = None
         if len(items) >= self.maxsize:
             if len(items) > self._peak:
@@ -100,7 +105,7 @@ class SignalQueue(Generic[T]):
                 fut.cancel()
                 # Pass the wake-up on if this waiter was woken and then cancelled.
                 if not self.full():
-                    self._wake(self._putters)
+                    self.wake_one(self._putters)
                 raise
             finally:
                 if timer is not None:
@@ -111,7 +116,7 @@ class SignalQueue(Generic[T]):
 
     def get_batch_nowait(self, limit: int) -> list[T]:
         """Remove and return up to ``limit`` items, oldest first (maybe none)."""
-        items = self._items
+        items = self.items
         depth = len(items)
         if depth > self._peak:
             self._peak = depth
@@ -127,39 +132,40 @@ class SignalQueue(Generic[T]):
             for _ in range(n):
                 if not self._putters:
                     break
-                self._wake(self._putters)
+                self.wake_one(self._putters)
         return batch
 
     async def get_batch(self, limit: int) -> list[T]:
         """Wait for at least one item, then take up to ``limit``; ``[]`` once closed and empty."""
-        while not self._items:
+        while not self.items:
             if self.closed:
                 return []
             fut = asyncio.get_running_loop().create_future()
-            self._getters.append(fut)
+            self.getters.append(fut)
             try:
                 await fut
             except BaseException:
                 fut.cancel()
-                if self._items:
-                    self._wake(self._getters)
+                if self.items:
+                    self.wake_one(self.getters)
                 raise
         return self.get_batch_nowait(limit)
 
     def drain_nowait(self) -> list[T]:
         """Remove and return everything."""
-        return self.get_batch_nowait(len(self._items))
+        return self.get_batch_nowait(len(self.items))
 
     def close(self) -> None:
         """Wake everyone: workers return ``[]`` once the queue is empty, waiting puts give up."""
         self.closed = True
-        while self._getters:
-            self._wake(self._getters)
+        while self.getters:
+            self.wake_one(self.getters)
         while self._putters:
-            self._wake(self._putters)
+            self.wake_one(self._putters)
 
     @staticmethod
-    def _wake(waiters: deque[asyncio.Future[None]]) -> None:
+    def wake_one(waiters: deque[asyncio.Future[None]]) -> None:
+        """Wake the first of ``waiters`` that still waits."""
         while waiters:
             fut = waiters.popleft()
             if not fut.done():

@@ -79,7 +79,7 @@ class Runtime:
         assert self._tg is not None
         scope = anyio.CancelScope()
         self._scopes[handler.name] = scope
-        handler._spawn = self.spawn
+        handler.control.set_spawn(self.spawn)
 
         # One task per handler hosts its workers under one cancel scope, so that a close that
         # times out can cancel exactly that handler's workers. Task names start with
@@ -90,12 +90,13 @@ class Runtime:
                     async with anyio.create_task_group() as workers:
                         for i in range(handler.workers):
                             workers.start_soon(
-                                handler._run_worker, name=f"telemetry-worker-{handler.name}-{i}"
+                                handler.control.run_worker,
+                                name=f"telemetry-worker-{handler.name}-{i}",
                             )
             finally:
-                handler._workers_finished()
+                handler.control.workers_finished()
 
-        handler._workers_scheduled()
+        handler.control.workers_scheduled()
         self._tg.start_soon(host, name=f"telemetry-handler-{handler.name}")
 
     def open_late(self, handler: Handler, failed: Callable[[Handler], None]) -> None:
@@ -107,20 +108,18 @@ class Runtime:
 
     async def _open_late(self, handler: Handler, failed: Callable[[Handler], None]) -> None:
         try:
-            await handler._open()
+            await handler.control.open()
         except Exception as exc:
             warn(f"open:{handler.name}", f"handler {handler.name!r} could not open: {exc!r}")
             failed(handler)
-            handler._begin_close()
-            handler._abandon("sink_error")
-            handler._state = "closed"
+            handler.control.fail_open()
             return
         finally:
             opening = self._opening.pop(handler, None)
             if opening is not None:
                 opening.set()
-        if handler._state == "closed":  # the close gave up waiting while the sink opened
-            await handler._close_sink()
+        if handler.control.state() == "closed":  # the close gave up waiting while the sink opened
+            await handler.control.close_sink()
             return
         self.start_workers(handler)
 
@@ -135,28 +134,28 @@ class Runtime:
                 await opening.wait()
         with anyio.CancelScope(deadline=deadline):
             # Parked signals from other threads first: they were emitted before the close.
-            await handler._wait_unparked()
-        handler._begin_close()
+            await handler.control.wait_unparked()
+        handler.control.begin_close()
         with anyio.CancelScope(deadline=deadline):
-            await handler._wait_drained()
+            await handler.control.wait_drained()
         scope = self._scopes.pop(handler.name, None)
-        if handler._live and scope is not None:
+        if handler.control.running() and scope is not None:
             scope.cancel()
             with anyio.move_on_after(ABANDON_GRACE_S):
-                await handler._wait_drained()
-            stuck = handler._live
+                await handler.control.wait_drained()
+            stuck = handler.control.running()
             if stuck:  # a write that ignores cancellation: leave it behind
-                handler._abandon_writes()
+                handler.control.abandon_writes()
                 self._abandoned = True
             warn(
                 f"timeout:{handler.name}",
                 f"handler {handler.name!r} did not drain within {limit}s; "
-                f"{len(handler._queue)} queued signals dropped"
+                f"{handler.control.queued()} queued signals dropped"
                 + ("; a write stuck in its sink was abandoned" if stuck else ""),
             )
-        handler._abandon("timeout")
-        handler._spawn = None
-        await _bounded(handler._close_sink(), None if limit is None else deadline)
+        handler.control.abandon("timeout")
+        handler.control.set_spawn(None)
+        await _bounded(handler.control.close_sink(), None if limit is None else deadline)
 
     async def stop(self) -> None:
         """Stop the hosting task (after every handler is closed) and wait for it, but not for

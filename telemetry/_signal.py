@@ -21,6 +21,9 @@ from . import _hooks
 from ._errors import ConfigError
 
 __all__ = [
+    "LABEL_OF",
+    "LEVELS",
+    "LEVEL_NAMES",
     "ErrorInfo",
     "Frame",
     "Level",
@@ -75,6 +78,8 @@ for _lv in Level:
 LEVELS.update({"warning": 13, "WARNING": 13, "critical": 21, "CRITICAL": 21})
 #: Level number to the label stored in a signal.
 LABEL_OF: dict[int, str] = {int(lv): lv.label for lv in Level}
+#: The level labels, lowest first: what an error about a level lists as allowed.
+LEVEL_NAMES: tuple[str, ...] = tuple(LABEL_OF.values())
 
 
 def parse_level(value: object, param: str = "level") -> int:

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from . import _otel
+from ._calls import level_number
 from ._context import Scope, SpanContext, current_span, reset_span, set_span
 from ._emit import Emitters, More
 from ._signal import LABEL_OF, Level, Location, new_span_id, new_trace_id
@@ -25,20 +26,32 @@ from ._sites import Sites
 if TYPE_CHECKING:
     import contextvars
 
-__all__ = ["Span", "SpanHost", "traced"]
+__all__ = ["HasSpanHost", "Span", "SpanHost", "traced"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _perf_ns = time.perf_counter_ns
 _time_ns = time.time_ns
 
 
-class SpanHost(Protocol):
-    """What a span needs of its hub: the call-site cache and the compiled emitters."""
+class SpanHost:
+    """What a span needs of its hub: the hub's call-site cache (where the span was opened) and
+    its compiled emitting path (the span's signal goes through it). Each hub builds one; it is
+    the whole of what spans know of hubs."""
 
-    _sites: Sites
-    _emitters: Emitters
+    __slots__ = ("emitters", "sites")
 
-    def _level(self, level: object) -> int: ...
+    def __init__(self, sites: Sites, emitters: Emitters) -> None:
+        self.sites = sites
+        self.emitters = emitters
+
+
+class HasSpanHost(Protocol):
+    """A hub, as spans see it: something with a :class:`SpanHost`."""
+
+    @property
+    def span_host(self) -> SpanHost:
+        """What spans opened on it use."""
+        ...
 
 
 class Span:
@@ -49,7 +62,7 @@ class Span:
     """
 
     __slots__ = (
-        "_hub",
+        "_host",
         "_otel_token",
         "_t0",
         "_token",
@@ -65,7 +78,7 @@ class Span:
 
     def __init__(
         self,
-        hub: SpanHost,
+        host: SpanHost | HasSpanHost,
         id: str,
         level: int,
         data: dict[str, Any],
@@ -74,13 +87,15 @@ class Span:
         ns: str | None = None,
         location: Location | None = None,
     ) -> None:
-        self._hub = hub
+        if not isinstance(host, SpanHost):
+            host = host.span_host  # a hub
+        self._host = host
         self.id = id
         self.level = level
         self.data = data
         if location is None:
             # Frame 1 is whoever made the span; the library's own frames are skipped.
-            ns, location, _ = hub._sites.resolve(sys._getframe(1), stacklevel - 1)
+            ns, location, _ = host.sites.resolve(sys._getframe(1), stacklevel - 1)
         self.ns = ns
         self.location = location
         self.context: SpanContext | None = None
@@ -170,7 +185,7 @@ class Span:
         tb: TracebackType | None,
     ) -> None:
         level, more = self._finish(exc)
-        emit = self._hub._emitters.table_nowait[level]
+        emit = self._host.emitters.table_nowait[level]
         if emit is not False:
             emit("span", self.id, None, self.data, exc, more)
 
@@ -185,22 +200,16 @@ class Span:
         tb: TracebackType | None,
     ) -> None:
         level, more = self._finish(exc)
-        emit = self._hub._emitters.table[level]
+        emit = self._host.emitters.table[level]
         if emit is not False:
             await emit("span", self.id, None, self.data, exc, more)
 
 
-def traced(
-    id: str | None,
-    *,
-    level: str | int,
-    hub: SpanHost | None,
-    default_hub: Callable[[], SpanHost],
-) -> Callable[[F], F]:
+def traced(id: str | None, *, level: str | int, hub: HasSpanHost) -> Callable[[F], F]:
     """Decorator: run each call of a sync or async function inside a span.
 
-    The span is named ``id`` (default: the function's qualified name) and emitted on ``hub``
-    (default: ``default_hub()`` at call time). Exceptions are recorded and re-raised unchanged.
+    The span is named ``id`` (default: the function's qualified name) and emitted through the
+    :class:`SpanHost` ``hub`` has at call time. Exceptions are recorded and re-raised unchanged.
     """
 
     def decorate(fn: F) -> F:
@@ -214,8 +223,7 @@ def traced(
         ns = getattr(fn, "__module__", None)
 
         def make_span() -> Span:
-            h = hub if hub is not None else default_hub()
-            return Span(h, name, h._level(level), {}, ns=ns, location=location)
+            return Span(hub.span_host, name, level_number(level), {}, ns=ns, location=location)
 
         if inspect.iscoroutinefunction(fn):
 

@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ._filters import LevelSpec
 from ._signal import LABEL_OF, ProcessInfo, Signal, new_uid, parse_level
 from ._taps import add_tap, remove_tap
 from .formats.text import TextFormat
@@ -104,18 +103,14 @@ class Captured:
             tel_capture.assert_emitted(level="debug", contains="cache miss")
         """
         if hub is None:
-            from ._fallback import current_hub
+            from ._default import current_hub
 
             hub = current_hub()
-        filters = hub._filters
-        before = filters.levels
-        filters.set_levels(LevelSpec(level, default="info"))
-        hub._recompile()
+        before = hub.set_min_level(level)
         try:
             yield
         finally:
-            filters.set_levels(before)
-            hub._recompile()
+            hub.set_min_level(before)
 
     def filter(
         self,

@@ -823,7 +823,7 @@ def test_the_stderr_fallback_never_reads_telemetry_config(
 
     monkeypatch.setenv("TELEMETRY_CONFIG", write(tmp_path, '[handlers.m]\nsink = "memroy"\n'))
     monkeypatch.setattr(_fallback, "_fallback", None)
-    hub = _fallback.current_hub()
+    hub = _fallback.fallback_hub()
     assert list(hub.handlers) == ["stderr"]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from telemetry import ConfigError, Telemetry
-from telemetry._handler import HANDLER_OPTIONS
+from telemetry._handler_options import HANDLER_OPTIONS
 from telemetry.sinks import ConsoleSink, FileSink, JournaldSink, MemorySink, SyslogSink
 
 Case = tuple[Callable[[], object], str | None, str, list[str]]

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import msgspec
 
 from .._errors import ConfigError
-from .._signal import Level
+from .._signal import LEVEL_NAMES
 from ..sinks.console import _wants_colour
 from .config import DEFAULT_CONFIG_FILE, check_config, write_template
 from .demo import run_demo
@@ -43,7 +43,7 @@ from .tail import Printer, tail
 __all__ = ["build_parser", "main"]
 
 PROG = "python -m telemetry"
-_LEVEL_NAMES = ", ".join(lv.label for lv in Level)
+_LEVEL_LIST = ", ".join(LEVEL_NAMES)
 
 
 def _level(text: str) -> str:
@@ -95,7 +95,7 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
         "--level",
         type=_level,
         metavar="LEVEL",
-        help=f"only signals at this level or above ({_LEVEL_NAMES})",
+        help=f"only signals at this level or above ({_LEVEL_LIST})",
     )
     g.add_argument(
         "--id",

@@ -91,16 +91,18 @@ class LineDecoder:
         short (``truncated``) rather than corrupt.
         """
         body = line.rstrip(b"\r\n")
+        # msgspec raises UnicodeDecodeError, not DecodeError, for bytes that are not UTF-8
+        # inside a JSON string.
         try:
             return Record(file, lineno, body, self._decoder.decode(body))
-        except msgspec.DecodeError:  # ValidationError included: JSON of the wrong shape
+        except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError: the wrong shape
             pass
         if not complete:
             problem = "truncated"
         else:
             try:
                 obj = msgspec.json.decode(body)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeDecodeError):
                 problem = "not_json"
             else:
                 sig = _from_timestamp(obj)

@@ -49,8 +49,8 @@ from .._context import (
     reset_span,
     set_span,
 )
+from .._default import current_hub
 from .._errors import ConfigError
-from .._fallback import current_hub
 from .._hub import Telemetry
 from .._metrics._http import HTTP_METRICS, app_measures_itself
 from .._redact import DEFAULT_REDACT_KEYS, REDACTED, KeyMatcher, redact_query

@@ -33,12 +33,12 @@ from collections import Counter
 from collections.abc import Iterable
 
 from .._context import SpanContext, current_context, current_span, raised_in
+from .._default import current_hub
 from .._emit import More
 from .._errors import ConfigError
-from .._fallback import current_hub
 from .._hub import Telemetry
 from .._redact import DEFAULT_REDACT_KEYS, Redactor
-from .._signal import Level, Location, error_info
+from .._signal import LEVEL_NAMES, Level, Location, error_info
 from .._warn import warn
 
 __all__ = [
@@ -112,7 +112,7 @@ def logging_level(value: object, param: str = "level") -> int:
         return value
     if isinstance(value, str) and value.lower() in _BY_NAME:
         return _BY_NAME[value.lower()]
-    raise ConfigError.choice(param, value, ("trace", "debug", "info", "warn", "error", "fatal"))
+    raise ConfigError.choice(param, value, LEVEL_NAMES)
 
 
 def signal_level(levelno: int) -> int:
@@ -209,8 +209,8 @@ class TelemetryHandler(logging.Handler):
 
     def _bridge(self, record: logging.LogRecord) -> None:
         hub = self.hub if self.hub is not None else current_hub()
-        emit = hub._table_nowait[signal_level(record.levelno)]
-        if emit is False:
+        emit = hub.emitter(signal_level(record.levelno), nowait=True)
+        if emit is None:
             return
         try:
             msg = record.getMessage()
@@ -314,7 +314,7 @@ def _same_bridge(handler: logging.Handler, hub: Telemetry | None) -> bool:
 def uninstall_logging_bridge(handler: TelemetryHandler | None = None) -> None:
     """Detach ``handler`` (default: every bridge installed) and restore the logger levels it
     lowered, unless something else changed them since."""
-    handlers = [handler] if handler is not None else list(_installed)
+    handlers: list[TelemetryHandler] = [handler] if handler is not None else list(_installed)
     for h in handlers:
         for logger, previous, ours in h._attached:
             logger.removeHandler(h)

@@ -96,13 +96,14 @@ class ProtoBatch:
     """One request being built: records are added in place (no copy), grouped by scope; the
     last one can be taken out again (when it would make the request too large)."""
 
-    __slots__ = ("_fill", "_last", "_owner", "_scopes", "count", "req", "size")
+    __slots__ = ("_fill", "_last", "_new_scope", "_owner", "_scopes", "count", "req", "size")
 
     def __init__(self, owner: _Proto) -> None:
         self._owner = owner
         self.req = owner._request()
         self._scopes: dict[str, Any] = {}
         self._fill = owner._fill_record
+        self._new_scope = owner._scope
         self._last: tuple[str, int] | None = None
         self.count = 0
         #: The request's size in bytes, near enough (a few bytes of framing over).
@@ -113,7 +114,7 @@ class ProtoBatch:
         name = sig.ns or m.DEFAULT_SCOPE
         records = self._scopes.get(name)
         if records is None:
-            records = self._scopes[name] = self._owner._scope(self.req, name)
+            records = self._scopes[name] = self._new_scope(self.req, name)
             self.size += len(name) + 16
         n = self._fill(records.add(), sig)
         self._last = (name, n)

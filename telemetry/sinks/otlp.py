@@ -50,7 +50,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from .._errors import ConfigError
+from .._errors import ClosedError, ConfigError, SinkError, check_int
 from .._extras import install_hint
 from .._signal import Signal
 from .._warn import warn
@@ -121,12 +121,6 @@ def _encoders(protocol: str, resource: dict[str, Any], version: str) -> tuple[_E
             "or use protocol='http/json'",
         ) from exc
     return ProtoLogs(resource, version), ProtoSpans(resource, version)
-
-
-def _check_int(param: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(param, f"must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 class OTLPSink(Sink):
@@ -209,8 +203,8 @@ class OTLPSink(Sink):
             client_certificate=client_certificate,
             client_key=client_key,
         )
-        self.max_records = _check_int("max_records", max_records, 1)
-        self.max_bytes = _check_int("max_bytes", max_bytes, 1024)
+        self.max_records = check_int("max_records", max_records, 1)
+        self.max_bytes = check_int("max_bytes", max_bytes, 1024)
         if (
             isinstance(max_backoff, bool)
             or not isinstance(max_backoff, (int, float))
@@ -452,7 +446,9 @@ class OTLPSink(Sink):
             body = await gzip(body)
         client = self._clients.get(signal)
         if client is None:
-            raise RuntimeError("write() before open()")
+            if self.state == "closed":
+                raise ClosedError("otlp sink is closed")
+            raise SinkError("otlp sink is not open")
         answer = await post(
             client,
             target.url,

@@ -77,8 +77,8 @@ async def test_a_scrape_reports_each_handlers_pipeline(
         await hub.log("debug", "refused by the level")
         with anyio.fail_after(10):
             await gated.entered.wait()  # the gated worker holds one signal, the queue is full
-            await hub.handlers["flaky"]._flush()
-            await hub.handlers["file"]._flush()
+            await hub.handlers["flaky"].control.flush()
+            await hub.handlers["file"].control.flush()
         live = await fetch(url)
         stats = hub.stats()
         gated.gate.set()
