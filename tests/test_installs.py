@@ -114,7 +114,7 @@ MISSING = {
     "otlp-protobuf": (
         ("opentelemetry.proto",),
         "from telemetry.sinks import OTLPSink; OTLPSink('http://127.0.0.1:4318')",
-        "ConfigError: protocol 'http/protobuf' needs opentelemetry-proto",
+        "ConfigError: OTLPSink with protocol 'http/protobuf' needs opentelemetry-proto",
         ": pip install 'aiotelemetry[otlp]', or use protocol='http/json'",
     ),
     "yaml": (

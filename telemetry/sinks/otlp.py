@@ -115,10 +115,12 @@ def _encoders(protocol: str, resource: dict[str, Any], version: str) -> tuple[_E
     try:
         from ._otlp_proto import ProtoLogs, ProtoSpans
     except ImportError as exc:
+        # Named after the sink, as a missing httpx is: a dependency the sink lacks, which a
+        # switched-off handler of a configuration file may lack (telemetry._config).
         raise ConfigError(
-            "protocol",
-            f"'http/protobuf' needs opentelemetry-proto ({exc.name} is missing): {_INSTALL}, "
-            "or use protocol='http/json'",
+            "OTLPSink",
+            f"with protocol 'http/protobuf' needs opentelemetry-proto ({exc.name} is missing): "
+            f"{_INSTALL}, or use protocol='http/json'",
         ) from exc
     return ProtoLogs(resource, version), ProtoSpans(resource, version)
 
