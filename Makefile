@@ -8,7 +8,7 @@ VENV := .venv
 STAMP := $(VENV)/.synced
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: demo test lint bench docs env clean wheel-test
+.PHONY: demo test lint bench bench-app docs env clean wheel-test
 
 $(STAMP): pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
@@ -40,8 +40,14 @@ docs: $(STAMP)
 wheel-test: $(STAMP)
 	UV="$(UV)" $(RUN) python .ci/profiles.py $(PROFILES)
 
+# Results go to bench/results/ (not kept in git); the docs show bench/published.md.
 bench: $(STAMP)
 	$(RUN) python bench/run.py
+	$(RUN) python bench/service.py
+
+# The service benchmark alone: FastAPI under uvicorn loaded by wrk (apt-get install wrk).
+bench-app: $(STAMP)
+	$(RUN) python bench/service.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -44,7 +44,7 @@ async def run_app(cls: type[Any], d: Path, sz: dict[str, Any]) -> dict[str, Any]
     import uvicorn
 
     from .libs import FIELDS, Cfg, compile_loops
-    from .scenarios import _finish
+    from .measure import finish
 
     lib = cls(Cfg(d))
     await lib.open()
@@ -116,7 +116,7 @@ async def run_app(cls: type[Any], d: Path, sz: dict[str, Any]) -> dict[str, Any]
         if line.startswith(MARK):
             client = json.loads(line[len(MARK) :])
     t0 = time.perf_counter()
-    res = await _finish(lib, t0, FIELDS[3], calls[0])
+    res = await finish(lib, t0, FIELDS[3], calls[0])
     lost = 0 if cls.key == "off" else res["lost"]
     return {**client, "calls": calls[0], "lines": res["lines"], "valid": res["valid"], "lost": lost}
 

@@ -2,14 +2,16 @@
 
     python bench/run.py            # the full run (make bench): about 10 minutes on 2 cores
     python bench/run.py --quick    # tiny sizes: checks that the harness works, figures mean little
-    python bench/run.py --from-json bench/results.json   # the report again, nothing run
+    python bench/run.py --from-json bench/results/results.json   # the report again, nothing run
 
 Every (system, scenario) runs in its own fresh interpreter (``python -m bench.worker``), and
 every scenario is repeated (``--reps``, 3 by default) with the order of the systems alternating
 (forward, reverse, forward, ...), so that neither going first nor a slow drift of the machine
 favours anyone. Ratios are taken within a repetition, then the median over repetitions is
 reported with the spread. Writes ``results.md``, ``results.json`` and ``charts/*.png`` into
-``--out`` (default: this folder).
+``--out`` (default: ``bench/results/``, which git ignores: results are regenerated, not kept).
+``--publish`` also writes the report without its charts to ``bench/published.md``, the figures
+the benchmarks page shows.
 """
 
 from __future__ import annotations
@@ -197,7 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         "--scenarios", default=",".join(SCENARIOS), help="comma-separated: " + ",".join(SCENARIOS)
     )
     ap.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
-    ap.add_argument("--out", type=Path, default=HERE, help="where results.md and charts/ go")
+    ap.add_argument(
+        "--out", type=Path, default=HERE / "results", help="where results.md and charts/ go"
+    )
+    ap.add_argument(
+        "--publish", action="store_true", help="also write bench/published.md (no charts)"
+    )
     ap.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     ap.add_argument(
         "--from-json",
@@ -207,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.from_json is not None:
-        return _rewrite(json.loads(args.from_json.read_text()), args.out, args.no_charts)
+        report = json.loads(args.from_json.read_text())
+        _publish(report, args.publish)
+        return _rewrite(report, args.out, args.no_charts)
 
     only = [k for k in args.libs.split(",") if k]
     scenarios = [s for s in args.scenarios.split(",") if s]
@@ -260,7 +269,18 @@ def main(argv: list[str] | None = None) -> int:
 
     (args.out).mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(report, indent=1) + "\n")
+    _publish(report, args.publish)
     return _rewrite(report, args.out, args.no_charts)
+
+
+#: The last published figures, included by docs/benchmarks.md (kept in git; the charts are not).
+PUBLISHED = HERE / "published.md"
+
+
+def _publish(report: dict[str, Any], publish: bool) -> None:
+    if publish:
+        write_markdown(report, PUBLISHED, [])
+        print(f"wrote {PUBLISHED}")
 
 
 def _rewrite(report: dict[str, Any], out: Path, no_charts: bool) -> int:

@@ -10,7 +10,6 @@ reported for every run. No loop stops at a time budget: runs are sized to finish
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import tempfile
 import threading
@@ -20,11 +19,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .libs import FIELDS, Cfg, Closed, Lib, compile_loops, record_ok
+from .libs import FIELDS, Cfg, Lib, compile_loops
+from .measure import Result, closed_fields, finish, percentiles
 
-__all__ = ["SCENARIOS", "percentiles", "verify_files"]
+__all__ = ["SCENARIOS", "run_one"]
 
-Result = dict[str, Any]
 #: Calls in one group of the paced scenario, and the idle time after each group.
 GROUP = 100
 PAUSE_S = 0.0005
@@ -34,94 +33,10 @@ WARMUP = 1000
 CHUNK = 1000
 #: Threads of the threads scenario.
 THREADS = 4
-#: How much of one written line the report shows.
-SAMPLE_CHARS = 500
-
-
-def percentiles(lat: array[int], n: int) -> dict[str, float]:
-    """p50 / p99 / p99.9 / max in µs of the first ``n`` samples (nanoseconds)."""
-    if n == 0:
-        return {"p50": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
-    s = sorted(lat[:n])
-
-    def pct(q: float) -> float:
-        return s[min(n - 1, int(q * n))] / 1000
-
-    return {"p50": pct(0.50), "p99": pct(0.99), "p999": pct(0.999), "max": s[-1] / 1000}
-
-
-def fsync_files(files: list[Path]) -> None:
-    """fsync every file the system wrote: part of every end-to-end time, for everyone."""
-    for p in files:
-        fd = os.open(p, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def verify_files(files: list[Path], fields: dict[str, Any]) -> dict[str, Any]:
-    """Count the lines of ``files`` and JSON-parse every one, checking the message and the
-    fields; bytes per line; the first line as a sample."""
-    import orjson
-
-    lines = valid = size = 0
-    sample = ""
-    for path in files:
-        size += path.stat().st_size
-        with path.open("rb") as fh:
-            for raw in fh:
-                if not lines:
-                    sample = raw.decode("utf-8", "replace").strip()[:SAMPLE_CHARS]
-                lines += 1
-                try:
-                    if record_ok(orjson.loads(raw), fields):
-                        valid += 1
-                except orjson.JSONDecodeError:
-                    pass
-    return {
-        "lines": lines,
-        "valid": valid,
-        "files": len(files),
-        "bytes_per_line": size / lines if lines else 0.0,
-        "sample": sample,
-    }
-
-
-def _closed(c: Closed) -> Result:
-    return {
-        "close_timed_out": c.timed_out,
-        "reported_dropped": c.reported_dropped,
-        "reported_written": c.reported_written,
-        "accounted": c.accounted,
-        "lib_notes": c.notes,
-    }
 
 
 def _n(cls: type[Lib], sz: dict[str, Any]) -> int:
     return int(sz["n_slow"] if cls.speed == "slow" and "n_slow" in sz else sz["n"])
-
-
-async def _finish(lib: Lib, t0: float, fields: dict[str, Any], expected: int) -> Result:
-    """Close, fsync, stop the clock; then verify. ``expected``: calls made (one line each per
-    file)."""
-    t_close = time.perf_counter()
-    closed = await lib.close()
-    files = lib.output_files()
-    fsync_files(files)
-    t1 = time.perf_counter()
-    check = verify_files(files, fields)
-    total_s = t1 - t0
-    sinks = lib.cfg.sinks
-    return {
-        "total_s": total_s,
-        "close_s": t1 - t_close,
-        **check,
-        "expected": expected * sinks,
-        "lost": expected * sinks - check["valid"],
-        "rate": check["valid"] / sinks / total_s if total_s else 0.0,
-        **_closed(closed),
-    }
 
 
 async def _open(cls: type[Lib], d: Path, fields: int = 3, **cfg: Any) -> tuple[Lib, Any]:
@@ -137,7 +52,7 @@ async def _flood_run(cls: type[Lib], d: Path, n: int, fields: int = 3, **cfg: An
     t0 = time.perf_counter()
     await flood(n)
     emit_s = time.perf_counter() - t0
-    res = await _finish(lib, t0, FIELDS[fields], n)
+    res = await finish(lib, t0, FIELDS[fields], n)
     return {"n": n, "emit_s": emit_s, "per_call_us": emit_s / n * 1e6, **res}
 
 
@@ -170,7 +85,7 @@ async def bind(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
     with lib.bound():
         await flood_(n)
     emit_s = time.perf_counter() - t0
-    res = await _finish(lib, t0, FIELDS[3], n)
+    res = await finish(lib, t0, FIELDS[3], n)
     return {"n": n, "emit_s": emit_s, "per_call_us": emit_s / n * 1e6, **res}
 
 
@@ -186,7 +101,7 @@ async def span(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
     async with tel.span("request"):
         await flood_(n)
     emit_s = time.perf_counter() - t0
-    res = await _finish(lib, t0, FIELDS[3], n)
+    res = await finish(lib, t0, FIELDS[3], n)
     # The span's own signal (when written) is one more line, without the fields: in "lines",
     # never in "valid", and not expected.
     return {"n": n, "emit_s": emit_s, "per_call_us": emit_s / n * 1e6, **res}
@@ -208,7 +123,7 @@ async def threads(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
     while any(t.is_alive() for t in ts):  # noqa: ASYNC110 - the loop must keep running
         await asyncio.sleep(0.001)
     emit_s = time.perf_counter() - t0
-    res = await _finish(lib, t0, FIELDS[3], each * THREADS)
+    res = await finish(lib, t0, FIELDS[3], each * THREADS)
     return {"n": each * THREADS, "emit_s": emit_s, "per_call_us": emit_s / n * 1e6, **res}
 
 
@@ -229,7 +144,7 @@ async def paced(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
         await timed(lat, start, k)
         group_means.append(sum(lat[start : start + k]) / k / 1000)
         await asyncio.sleep(PAUSE_S)
-    res = await _finish(lib, t0, FIELDS[3], n + WARMUP)
+    res = await finish(lib, t0, FIELDS[3], n + WARMUP)
     return {"n": n, **percentiles(lat, n), "mean": statistics.fmean(group_means), **res}
 
 
@@ -247,7 +162,7 @@ async def single(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
     for i in range(n):
         await timed(lat, i, 1)
         await asyncio.sleep(0)
-    res = await _finish(lib, t0, FIELDS[3], n + WARMUP)
+    res = await finish(lib, t0, FIELDS[3], n + WARMUP)
     return {"n": n, **percentiles(lat, n), **res}
 
 
@@ -295,7 +210,7 @@ async def refused(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
         )
         call_us = await median_chunk(ns2["call"])
     t0 = time.perf_counter()
-    res = await _finish(lib, t0, FIELDS[3], 0)
+    res = await finish(lib, t0, FIELDS[3], 0)
     return {
         "n": n,
         "refused_us": refused_us,
@@ -332,7 +247,7 @@ async def slow(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
         "written": delivered,
         "lost": n - delivered,
         "unaccounted": n - delivered - (dropped or 0),
-        **_closed(closed),
+        **closed_fields(closed),
     }
 
 
@@ -366,15 +281,17 @@ async def memory(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
     await loops["flood"](n)
     emit_s = time.perf_counter() - t0
     hwm1 = _status_kb("VmHWM")
-    res = await _finish(lib, t0, FIELDS[3], n + 1000)
+    res = await finish(lib, t0, FIELDS[3], n + 1000)
     hwm2 = _status_kb("VmHWM")
     base = rss0 if hwm_reset else hwm0
     return {
         "n": n,
         "emit_s": emit_s,
         "rss_before_mb": rss0 / 1024,
-        "growth_mb": max(0, hwm1 - base) / 1024,
-        "growth_incl_close_mb": max(0, hwm2 - base) / 1024,
+        # The peak never falls below the RSS it was reset to (or below itself): a negative
+        # growth is a wrong reading, shown as it is rather than as 0.
+        "growth_mb": (hwm1 - base) / 1024,
+        "growth_incl_close_mb": (hwm2 - base) / 1024,
         "hwm_reset": hwm_reset,
         **res,
     }

@@ -112,6 +112,15 @@ def set_span(span: SpanContext | None) -> contextvars.Token[Scope]:
     return _scope.set((ctx, span.trace_id, span.span_id, span))
 
 
+def enter_span(span: SpanContext, bound: Mapping[str, Any] | None) -> contextvars.Token[Scope]:
+    """Make ``span`` current and bind ``bound`` (when given) in one step: what a span that
+    also binds values (a request's id) needs, without a second context change."""
+    ctx = _scope.get()[0]
+    if bound:
+        ctx = {**ctx, **bound} if ctx else dict(bound)
+    return _scope.set((ctx, span.trace_id, span.span_id, span))
+
+
 def reset_span(token: contextvars.Token[Scope]) -> None:
     """Restore the span (and bound values) that were current before :func:`set_span`."""
     _scope.reset(token)

@@ -127,6 +127,9 @@ def _load() -> None:
         NonRecordingSpan=trace.NonRecordingSpan,
         OTelSpanContext=trace.SpanContext,
         TraceFlags=trace.TraceFlags,
+        # One flags value for every span: made per span, it would be one more object that
+        # lives as long as the span (a request, under the ASGI middleware).
+        sampled=trace.TraceFlags(trace.TraceFlags.SAMPLED),
     )
     # Last: its presence is what tells other threads that everything above is in place.
     _state["context_get"] = fast or get_current
@@ -211,7 +214,7 @@ def attach(ctx: SpanContext) -> Tokens | None:
             int(ctx.trace_id, 16),
             int(ctx.span_id, 16),
             is_remote=False,
-            trace_flags=s["TraceFlags"](s["TraceFlags"].SAMPLED),
+            trace_flags=s["sampled"],
         )
     except ValueError:  # ids that are not hex (set by hand): nothing to propagate
         return None

@@ -12,13 +12,13 @@ import functools
 import inspect
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from . import _otel
 from ._calls import level_number
-from ._context import Scope, SpanContext, current_span, reset_span, set_span
+from ._context import Scope, SpanContext, current_span, enter_span, reset_span
 from ._emit import Emitters, More
 from ._signal import LABEL_OF, Level, Location, new_span_id, new_trace_id
 from ._sites import Sites
@@ -26,7 +26,7 @@ from ._sites import Sites
 if TYPE_CHECKING:
     import contextvars
 
-__all__ = ["HasSpanHost", "Span", "SpanHost", "traced"]
+__all__ = ["HasSpanHost", "Span", "SpanHost", "innermost_span", "traced"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _perf_ns = time.perf_counter_ns
@@ -137,45 +137,92 @@ class Span:
                 parts.append(f"parent_id={ctx.parent_id}")
         return " ".join(parts) + ">"
 
-    def _start(self) -> None:
-        # An OpenTelemetry span current here (opentelemetry-api installed), whether outside
-        # any span of ours or started inside one, is the innermost: the parent.
-        parent = _otel.current_otel_span() or current_span()
+    def start(
+        self,
+        *,
+        parent: SpanContext | None = None,
+        trace_id: str | None = None,
+        bound: Mapping[str, Any] | None = None,
+    ) -> SpanContext:
+        """Start the span (what ``with`` / ``async with`` do, for code that cannot use them):
+        it becomes the current span; end it with :meth:`end` or :meth:`end_nowait`.
+
+        ``parent`` (a remote caller's span, from a ``traceparent``) replaces the current span
+        as the parent; ``trace_id`` without ``parent`` says that the caller found no parent
+        (:func:`innermost_span`) and made the new trace's id first, to use it itself;
+        ``bound`` key/values are bound for the span's duration, as :class:`~telemetry.bind`
+        would, in the same step. Returns the span's identity.
+        """
+        if parent is None and trace_id is None:
+            parent = innermost_span()
         if parent is None:
-            ctx = SpanContext(trace_id=new_trace_id(), span_id=new_span_id())
+            ctx = SpanContext(trace_id=trace_id or new_trace_id(), span_id=new_span_id())
         else:
             ctx = SpanContext(
                 trace_id=parent.trace_id, span_id=new_span_id(), parent_id=parent.span_id
             )
         self.context = ctx
-        self._token = set_span(ctx)
+        self._token = enter_span(ctx, bound)
         # OpenTelemetry's propagation and its spans started inside see this span as current.
         self._otel_token = _otel.attach(ctx)
         self.inst = _time_ns()
         self._t0 = _perf_ns()
+        return ctx
 
-    def _finish(self, exc: BaseException | None) -> tuple[int, More]:
+    def _level_at_end(self, exc: BaseException | None) -> int:
         self.duration_ns = _perf_ns() - self._t0
-        if self._otel_token is not None:
-            _otel.detach(self._otel_token)
-            self._otel_token = None
-        if self._token is not None:
-            reset_span(self._token)
-            self._token = None
         level = self.level
-        if exc is not None and level < Level.ERROR:
-            level = int(Level.ERROR)
-        more = More(
+        return int(Level.ERROR) if exc is not None and level < Level.ERROR else level
+
+    def _more(self) -> More:
+        return More(
             ns=self.ns,
             location=self.location,
             span=self.context,
             duration_ns=self.duration_ns,
             inst=self.inst,
         )
-        return level, more
+
+    def _leave(self) -> None:
+        if self._otel_token is not None:
+            _otel.detach(self._otel_token)
+            self._otel_token = None
+        if self._token is not None:
+            reset_span(self._token)
+            self._token = None
+
+    # The span's signal is emitted before the span stops being current, so that it carries
+    # what the span bound (a request's id); its own ids come from the span, not the context.
+
+    def end_nowait(self, error: BaseException | None = None) -> None:
+        """End the span and hand its signal over without waiting (``with``'s exit); ``error``
+        is the exception that ended it, if any."""
+        level = self._level_at_end(error)
+        try:
+            emit = self._host.emitters.table_nowait[level]
+            if emit is not False:
+                emit("span", self.id, None, self.data, error, self._more())
+        finally:
+            self._leave()
+
+    async def end(self, error: BaseException | None = None) -> None:
+        """End the span and emit its signal (``async with``'s exit); ``error`` is the
+        exception that ended it, if any. Nothing is built when the hub refuses the level."""
+        level = self._level_at_end(error)
+        try:
+            emit = self._host.emitters.table[level]
+            if emit is not False:
+                await emit("span", self.id, None, self.data, error, self._more())
+        finally:
+            self._leave()
+
+    def would_emit(self, level: int) -> bool:
+        """Whether the hub takes a span signal at ``level`` at all (its level floor): when it
+        does not, what would only go into the signal need not be built."""
+        return self._host.emitters.table[level] is not False
 
     def __enter__(self) -> Span:
-        self._start()
+        self.start()
         return self
 
     def __exit__(
@@ -184,13 +231,10 @@ class Span:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        level, more = self._finish(exc)
-        emit = self._host.emitters.table_nowait[level]
-        if emit is not False:
-            emit("span", self.id, None, self.data, exc, more)
+        self.end_nowait(exc)
 
     async def __aenter__(self) -> Span:
-        self._start()
+        self.start()
         return self
 
     async def __aexit__(
@@ -199,10 +243,14 @@ class Span:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        level, more = self._finish(exc)
-        emit = self._host.emitters.table[level]
-        if emit is not False:
-            await emit("span", self.id, None, self.data, exc, more)
+        await self.end(exc)
+
+
+def innermost_span() -> SpanContext | None:
+    """The span a span started here would be the child of: an OpenTelemetry span current
+    here (opentelemetry-api installed), whether outside any span of ours or started inside
+    one, is the innermost; else the current span of ours; else none."""
+    return _otel.current_otel_span() or current_span()
 
 
 def traced(id: str | None, *, level: str | int, hub: HasSpanHost) -> Callable[[F], F]:

@@ -48,18 +48,21 @@ class FlakySink(MemorySink):
         self.signals.extend(batch)
 
 
-class SlowOpeningSink(MemorySink):
-    """A memory sink whose ``open`` takes ``delay`` seconds, like a connection being made."""
+class GatedOpeningSink(MemorySink):
+    """A memory sink whose ``open`` waits for ``gate``, like a connection being made; ``opening``
+    is set once it started."""
 
-    kind = "slow-open"
+    kind = "gated-open"
 
-    def __init__(self, delay: float = 0.05) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.delay = delay
+        self.gate = asyncio.Event()
+        self.opening = asyncio.Event()
 
     async def open(self) -> None:
-        """Sleep, then open."""
-        await anyio.sleep(self.delay)
+        """Wait for the gate, then open."""
+        self.opening.set()
+        await self.gate.wait()
         await super().open()
 
 

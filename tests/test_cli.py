@@ -687,14 +687,17 @@ def test_follow_prints_appends_across_a_rotation_until_ctrl_c(tmp_path: Path) ->
         path.rename(tmp_path / "app.2026-11-22T10-15-00.123456.jsonl")
         write_in_thread(path, numbered("after", 30), box).join(TIMEOUT_S)
         assert seen(30) == box[1]
+        # A whole line and a cut-short one in one write: once the whole one is printed, a
+        # poll has read the cut-short one too.
+        last = path.read_bytes().splitlines(keepends=True)[-1]
         with path.open("ab") as fh:
-            fh.write(b'{"inst": 17')
-        time.sleep(0.1)  # let one poll see it: not a line yet, so nothing is printed
-        assert lines.empty()
+            fh.write(last + b'{"inst": 17')
+        assert seen(1) == box[1][-1:]
     finally:
         child.send_signal(signal.SIGINT)
-        _, err = child.communicate(timeout=TIMEOUT_S)
+        out, err = child.communicate(timeout=TIMEOUT_S)
         reader.join(TIMEOUT_S)
+    assert (out, lines.qsize()) == (b"", 0)  # not a line: never printed, not even at the end
     assert child.returncode == 0
     assert b"Traceback" not in err
     assert PROBLEMS["truncated"].encode() in err

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from hypothesis import given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from telemetry._config_files import MASK, expand, mask
 
 NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
-TEXT = st.text(max_size=12)  # values may hold anything, "${...}" included
+#: A variable's value: anything, and in particular what looks like a reference or a $$ (a
+#: value is put in as it is, never expanded again).
+TEXT = st.one_of(
+    st.text(max_size=12),
+    st.lists(
+        st.one_of(
+            st.sampled_from(["$", "$$", "${", "}", ":-", "{"]),
+            NAMES.map(lambda name: f"${{{name}}}"),
+            NAMES.map(lambda name: f"${{{name}:-d}}"),
+            st.text(max_size=3),
+        ),
+        min_size=1,
+        max_size=4,
+    ).map("".join),
+)
 LITERAL = st.text(max_size=8).filter(lambda t: "$" not in t)
 
 
@@ -30,7 +45,8 @@ def templates(draw: st.DrawFn) -> tuple[str, str, dict[str, str], list[str]]:
             parts.append("$$")
             want.append("$")
         else:
-            name = draw(NAMES)
+            # Mostly a variable that is set, so that its value (often holding a $) is put in.
+            name = draw(st.sampled_from(sorted(env)) | NAMES if env else NAMES)
             if kind == "var":
                 parts.append(f"${{{name}}}")
                 if name not in env:
@@ -44,12 +60,15 @@ def templates(draw: st.DrawFn) -> tuple[str, str, dict[str, str], list[str]]:
 
 
 @given(templates())
+@settings(max_examples=300)
 def test_expansion_puts_in_each_variable_once_and_never_expands_a_value(
     case: tuple[str, str, dict[str, str], list[str]],
 ) -> None:
     """Each reference becomes its value (or default), $$ a $, and a value that itself looks
     like a reference is left as it is; unset variables without a default are reported."""
     template, want, env, unset = case
+    put_in = [env[n] for n in re.findall(r"\$\{(\w+)", template.replace("$$", "")) if n in env]
+    event(f"a value put in holds a $: {any('$' in v for v in put_in)}")
     out, used, missing = expand({"a": {"b": [template]}}, env)
     assert out == {"a": {"b": [want]}}
     assert [name for _, name in missing] == unset

@@ -8,7 +8,7 @@ import anyio.to_thread
 import pytest
 
 import telemetry as tel
-from telemetry import Telemetry
+from telemetry import Telemetry, _spans
 from telemetry.sinks import MemorySink
 
 
@@ -74,15 +74,22 @@ async def test_a_task_binding_more_does_not_leak_to_its_parent(sink: MemorySink)
     assert [s.ctx for s in sink.signals] == [{"parent": True, "child": True}, {"parent": True}]
 
 
-async def test_span_records_duration_ids_and_nesting(sink: MemorySink) -> None:
-    """A span emits one signal at exit; children share its trace and name it as parent;
-    signals inside carry its ids."""
+async def test_span_records_duration_ids_and_nesting(
+    sink: MemorySink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A span emits one signal at exit, its duration the time between its start and its
+    end on the monotonic clock; children share its trace and name it as parent; signals
+    inside carry its ids."""
+    clock = [1_000_000]
+    monkeypatch.setattr(_spans, "_perf_ns", lambda: clock[0])
     async with Telemetry(handlers={"m": sink}) as hub:
         async with hub.span("outer", table="users") as outer:
             await hub.log("info", "in outer")
+            clock[0] += 2_000_000
             async with hub.span("inner") as inner:
-                await asyncio.sleep(0.01)
+                clock[0] += 10_000_000
                 inner.set(rows=3)
+            clock[0] += 3_000_000
         assert tel.current_span() is None
     log, inner_sig, outer_sig = sink.signals
     assert (inner_sig.kind, inner_sig.id, outer_sig.id) == ("span", "inner", "outer")
@@ -91,8 +98,8 @@ async def test_span_records_duration_ids_and_nesting(sink: MemorySink) -> None:
     assert inner_sig.trace_id == outer_sig.trace_id == log.trace_id
     assert inner_sig.parent_id == outer_sig.span_id == log.span_id == outer.span_id
     assert outer_sig.parent_id is None
-    assert inner_sig.duration_ns is not None and inner_sig.duration_ns >= 10_000_000
-    assert outer_sig.duration_ns is not None and outer_sig.duration_ns >= inner_sig.duration_ns
+    assert inner_sig.duration_ns == 10_000_000
+    assert outer_sig.duration_ns == 15_000_000
     assert outer_sig.inst <= inner_sig.inst, "a span's time is its start"
     assert outer_sig.ns == __name__ and outer_sig.location is not None
     assert outer_sig.location.function == "test_span_records_duration_ids_and_nesting"
@@ -217,3 +224,33 @@ async def test_a_span_repr_shows_name_state_ids_and_duration() -> None:
     assert repr(inner).endswith(
         f"trace_id={outer.trace_id} span_id={inner.span_id} parent_id={outer.span_id}>"
     )
+
+
+async def test_a_span_started_by_hand_takes_a_parent_and_binds_values(sink: MemorySink) -> None:
+    """span.start(parent=, bound=) makes the span a child of a remote parent and binds the
+    values for its duration (its own signal and those inside carry them); end() emits it and
+    restores what was current, bound values included."""
+    remote = tel.SpanContext(
+        trace_id="4bf92f3577b34da6a3ce929d0e0e4736", span_id="00f067aa0ba902b7"
+    )
+    async with Telemetry(handlers={"m": sink}) as hub:
+        with tel.bind(app="shop"):
+            span = hub.span("request")
+            ctx = span.start(parent=remote, bound={"request_id": "r-7"})
+            await hub.log("info", "inside")
+            await span.end()
+            assert tel.current_span() is None
+            assert tel.current_context() == {"app": "shop"}
+            failing = hub.span("failing")
+            failing.start()
+            failing.end_nowait(ValueError("no"))
+    log, request, failed = sink.signals
+    assert (ctx.trace_id, ctx.parent_id) == (remote.trace_id, remote.span_id)
+    assert log.ctx == request.ctx == {"app": "shop", "request_id": "r-7"}
+    assert (log.span_id, request.span_id, request.parent_id) == (
+        ctx.span_id,
+        ctx.span_id,
+        remote.span_id,
+    )
+    assert request.trace_id == log.trace_id == remote.trace_id
+    assert (failed.level, failed.error.type if failed.error else None) == ("error", "ValueError")

@@ -113,6 +113,11 @@ def run_shell(block: Block) -> None:
         assert cli_main(argv[3:]) == 0, f"{block.where}: {command!r} failed"
 
 
+def runnable(page: Path) -> list[Block]:
+    """The blocks of ``page`` that run: code, not marked not-run."""
+    return [b for b in blocks(page) if b.lang in CODE and b.marker != "not-run"]
+
+
 #: Pages whose examples use optional packages: where one is missing, the page is skipped with
 #: its name (tests/conftest.py, needs).
 PAGE_NEEDS = {
@@ -125,17 +130,34 @@ PAGE_NEEDS = {
 }
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+#: Pages with no code to run: the API reference (``:::`` directives, rendered from the
+#: docstrings), the changelog (an include of CHANGELOG.md), and pages of prose and tables.
+#: A new page without a runnable example is named here on purpose, or given one.
+WITHOUT_CODE = {"benchmarks.md", "changelog.md", "comparison.md", "contributing.md"}
+PAGES_WITH_CODE = [p for p in PAGES if runnable(p)]
+
+
+def test_only_the_pages_named_have_no_code_to_run() -> None:
+    """Every page but the reference and the ones named holds a runnable example, so that the
+    page tests below check something on each page they name."""
+    without = {str(p.relative_to(DOCS)) for p in PAGES if not runnable(p)}
+    reference = {str(p.relative_to(DOCS)) for p in (DOCS / "reference").glob("*.md")}
+    assert reference and without == WITHOUT_CODE | reference
+    assert len(PAGES_WITH_CODE) == len(PAGES) - len(without) > len(PAGES) // 2
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=lambda p: str(p.relative_to(DOCS)))
 def test_page_examples_run(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
-    """The page's code blocks run in order, and leave no hub open."""
+    """The page's code blocks run in order, every one of them, and leave no hub open."""
     needs(*PAGE_NEEDS.get(str(page.relative_to(DOCS)), ()))
     monkeypatch.chdir(tmp_path)
     for var in ENV_VARIABLES:
         monkeypatch.delenv(var, raising=False)
     namespace: dict[str, Any] = {"__name__": "__main__"}
     loop = asyncio.new_event_loop()
+    ran = 0
     try:
         for block in blocks(page):
             if block.lang not in CODE or block.marker == "not-run":
@@ -147,6 +169,8 @@ def test_page_examples_run(
                 run_shell(block)
             else:
                 run_python(block, namespace, loop)
+            ran += 1
+        assert ran == len(runnable(page)) > 0
         assert tel.get_hub() is None, f"{page.name} leaves a hub open"
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())

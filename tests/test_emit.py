@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import threading
 import types
@@ -234,7 +235,7 @@ async def test_uids_are_unique_and_spares_are_topped_up(n: int) -> None:
         assert len(_spare_uids) == spares - 1, "a signal took one"
     uids = [s.uid for s in sinks[0].signals]
     assert len(uids) == 10_001 == len(set(uids))
-    assert all(len(u) == 16 and int(u, 16) >= 0 for u in uids)
+    assert all(re.fullmatch("[0-9a-f]{16}", u) for u in uids), uids
     for other in sinks[1:]:
         assert [s.uid for s in other.signals] == uids, "one signal, shared by every handler"
 
@@ -279,6 +280,8 @@ def test_signal_queue_counts_what_went_through_it(ops: list[tuple[str, int]]) ->
             if len(model) == 5:
                 assert evicted == model.pop(0)
                 taken += 1
+            else:
+                assert evicted is None
             model.append(appended)
             appended += 1
         else:

@@ -196,6 +196,8 @@ def test_a_stalled_pipe_holds_up_neither_the_close_nor_the_exit(tmp_path: Path, 
 
 # -- everything at once: threads, hostile values, a full disk, a killed receiver, a stuck sink --
 
+#: Signals each thread emits before the faults begin (written, hostile ones among them).
+FIRST = 50
 KNOWN_REASONS = {"timeout", "sink_error", "queue_full", "stalled", "connection_lost", "unreachable"}
 
 
@@ -224,11 +226,15 @@ async def test_every_signal_is_accounted_for_when_everything_goes_wrong_at_once(
         "stuck": {"sink": stuck_sink, "batch_size": 16},
     }
     hostile: list[object] = [10**5000, "lone \udcff surrogate", {"nested": [10**4400]}]
-    started = threading.Barrier(5)
+    started, halfway = threading.Barrier(5), threading.Barrier(5, timeout=HANG_S)
+    go = threading.Event()
 
     def emit(hub: Telemetry, t: int) -> None:
         started.wait()
         for i in range(500):
+            if i == FIRST:  # the first ones are written before anything goes wrong
+                halfway.wait()
+                go.wait(HANG_S)
             value = hostile[i % 3] if i % 25 == 0 else i
             hub.log_nowait("info", f"t{t} s{i}", value=value, pad="x" * 200)
 
@@ -239,6 +245,12 @@ async def test_every_signal_is_accounted_for_when_everything_goes_wrong_at_once(
             for thread in threads:
                 thread.start()
             await anyio.to_thread.run_sync(started.wait)
+            try:
+                await anyio.to_thread.run_sync(halfway.wait)
+                while hub.stats().handlers["file"].written < 4 * FIRST:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)  # (flush() would wait for the stuck sink too)
+            finally:
+                go.set()
             await anyio.to_thread.run_sync(small_disk.fill, 64 * 1024)
             assert rs.proc is not None
             rs.proc.kill()  # no goodbye: whatever it had not read is gone
@@ -255,7 +267,13 @@ async def test_every_signal_is_accounted_for_when_everything_goes_wrong_at_once(
     assert stats.handlers["stuck"].written == 0
     lines = path.read_bytes().splitlines()
     assert len(lines) == stats.handlers["file"].written
-    for line in lines:
-        json.loads(line)  # whole lines only, hostile values repaired into valid JSON
-    if stats.handlers["file"].written > 100:
-        assert stats.handlers["file"].sink_counters.get("bad_values", 0) >= 1
+    records = [json.loads(line) for line in lines]  # whole lines only, valid JSON
+    # The first FIRST of each thread were written before the disk filled up, hostile ones
+    # among them (every 25th); each hostile value arrived repaired, and was counted.
+    written = {r["msg"] for r in records}
+    assert {f"t{t} s{i}" for t in range(4) for i in range(FIRST)} <= written
+    hostile_written = [r for r in records if int(r["msg"].split(" s")[1]) % 25 == 0]
+    assert len(hostile_written) >= 4 * len(range(0, FIRST, 25))
+    assert all(not isinstance(r["data"]["value"], int) for r in hostile_written)
+    bad_values = stats.handlers["file"].sink_counters.get("bad_values", 0)
+    assert bad_values >= len(hostile_written)

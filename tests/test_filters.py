@@ -114,11 +114,15 @@ async def test_sampling_keeps_about_the_rate_and_never_drops_errors() -> None:
 
 
 async def test_errors_are_sampled_when_asked() -> None:
-    """sample_errors=True subjects errors to sampling too."""
-    sink = MemorySink()
-    async with Telemetry(handlers={"m": sink}, sample=0.0, sample_errors=True) as hub:
+    """sample_errors=True subjects errors to sampling too (without it, the same error at the
+    same rate is kept)."""
+    kept, sampled = MemorySink(), MemorySink()
+    async with Telemetry(handlers={"m": kept}, sample=0.0) as hub:
+        await hub.log("error", "kept")
+    async with Telemetry(handlers={"m": sampled}, sample=0.0, sample_errors=True) as hub:
         await hub.log("error", "gone")
-    assert sink.signals == []
+    assert [s.msg for s in kept.signals] == ["kept"]
+    assert sampled.signals == []
 
 
 async def test_per_call_sample_records_the_rate() -> None:

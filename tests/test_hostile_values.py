@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -45,6 +46,10 @@ class NoStr:
 
     def __repr__(self) -> str:
         raise RuntimeError("no repr")
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        """How Hypothesis shows a failing example that holds one (it cannot use repr)."""
+        p.text("NoStr()")
 
 
 #: name -> (message, data) of the hostile signal.
@@ -198,8 +203,83 @@ ENCODERS: dict[str, Callable[[Any], object]] = {
 def test_no_value_makes_an_encoder_raise(
     encoder: str, msg: str | None, ident: str | None, data: dict[Any, Any]
 ) -> None:
-    """Whatever a signal holds, every encoder turns it into bytes without raising."""
-    ENCODERS[encoder]([make_signal(msg, id=ident, data=data)])
+    """Whatever a signal holds, every encoder turns it into what its receiver reads: one
+    valid UTF-8 line (one JSON object for json), a syslog packet with its PRI, or journal
+    fields that parse back, with the message and the data present."""
+    out = ENCODERS[encoder]([make_signal(msg, id=ident, data=data)])
+    CHECKS[encoder](out, msg, data)
+
+
+def _one_line(out: object) -> str:
+    assert isinstance(out, bytes)
+    text = out.decode("utf-8")  # strict: a lone surrogate must have been replaced
+    assert text.endswith("\n") and text.count("\n") == 1, text
+    return text
+
+
+def _check_json(out: object, msg: str | None, data: dict[Any, Any]) -> None:
+    rec = json.loads(_one_line(out))
+    assert rec["kind"] == "log" and rec["level"] == "info"
+    assert msg is None or isinstance(rec["msg"], str)
+    # Two keys may be repaired into the same text: as many keys, or fewer, but none lost.
+    assert 0 < len(rec["data"]) <= len(data) if data else "data" not in rec or not rec["data"]
+
+
+def _check_line(prefix: str) -> Callable[[object, str | None, dict[Any, Any]], None]:
+    def check(out: object, msg: str | None, data: dict[Any, Any]) -> None:
+        assert prefix in _one_line(out)
+
+    return check
+
+
+def _check_syslog(prefix: bytes) -> Callable[[object, str | None, dict[Any, Any]], None]:
+    def check(out: object, msg: str | None, data: dict[Any, Any]) -> None:
+        assert isinstance(out, tuple)
+        packet, _ = out
+        assert packet.startswith(prefix), packet[:20]
+        packet.decode("utf-8")
+        assert b"\n" not in packet and b"\0" not in packet
+
+    return check
+
+
+def _journal_fields(out: bytes) -> list[tuple[bytes, bytes]]:
+    """The native journal protocol parsed back: ``NAME=value`` lines, or ``NAME``, a
+    little-endian 64-bit length and that many bytes (a value with a newline)."""
+    fields, i = [], 0
+    while i < len(out):
+        eol = out.index(b"\n", i)
+        eq = out.find(b"=", i, eol)
+        if eq >= 0:
+            fields.append((out[i:eq], out[eq + 1 : eol]))
+            i = eol + 1
+        else:
+            size = int.from_bytes(out[eol + 1 : eol + 9], "little")
+            start = eol + 9
+            assert out[start + size : start + size + 1] == b"\n"
+            fields.append((out[i:eol], out[start : start + size]))
+            i = start + size + 1
+    return fields
+
+
+def _check_journal(out: object, msg: str | None, data: dict[Any, Any]) -> None:
+    assert isinstance(out, bytes)
+    fields = dict(_journal_fields(out))
+    assert all(re.fullmatch(rb"[A-Z0-9][A-Z0-9_]*", name) for name in fields), list(fields)
+    assert fields[b"PRIORITY"] == b"6" and fields[b"SYSLOG_IDENTIFIER"] == b"x"
+    assert msg is None or b"MESSAGE" in fields
+    for value in fields.values():
+        value.decode("utf-8")
+
+
+CHECKS: dict[str, Callable[[object, str | None, dict[Any, Any]], None]] = {
+    "json": _check_json,
+    "text": _check_line(" INFO "),
+    "logfmt": _check_line("level=info"),
+    "rfc5424": _check_syslog(b"<14>1 "),
+    "rfc3164": _check_syslog(b"<14>"),
+    "journal": _check_journal,
+}
 
 
 # -- unknown objects: repr once per object for every sink, bounded, a slow type skipped ---------

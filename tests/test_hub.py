@@ -10,13 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 import telemetry as tel
-from telemetry import ClosedError, ConfigError, Telemetry, TelemetryError
+from telemetry import ClosedError, ConfigError, HandlerStats, Telemetry, TelemetryError
 from telemetry.sinks import FileSink, MemorySink
 
-from ._sinks import SlowOpeningSink
+from ._sinks import GatedOpeningSink
 from .conftest import assert_accounted
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +74,7 @@ async def test_fields_of_a_signal() -> None:
     assert sig.ns == __name__
     assert sig.location is not None and sig.location.file == __file__
     assert sig.location.function == "test_fields_of_a_signal"
-    assert len(sig.uid) == 16 and int(sig.uid, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{16}", sig.uid), sig.uid
     assert sig.data == {"free_mb": 12} and sig.pid > 0 and sig.host
     assert sig.severity == tel.Level.WARN == 13
 
@@ -97,15 +98,28 @@ async def test_add_and_remove_handlers_while_running() -> None:
 async def test_a_handler_closed_while_its_sink_opens_writes_what_it_queued(how: str) -> None:
     """Added to a running hub and closed before its sink finished opening: the close waits
     for the open, then drains, so the signals queued meanwhile are written, not dropped."""
-    sink = SlowOpeningSink(0.05)
-    async with Telemetry(handlers={}) as hub:
+    sink = GatedOpeningSink()
+    hub = Telemetry(handlers={})
+    async with hub, anyio.create_task_group() as tg:
         hub.add_handler("late", sink)
+        await sink.opening.wait()
         for i in range(3):
             await hub.log("info", "queued while opening", i=i)
-        if how == "remove_handler":
-            stats = await hub.remove_handler("late")
-    if how == "aclose":
-        stats = hub.stats().handlers["late"]
+        result: list[HandlerStats] = []
+
+        async def close() -> None:
+            if how == "remove_handler":
+                result.append(await hub.remove_handler("late"))
+            else:
+                await hub.aclose()
+                result.append(hub.stats().handlers["late"])
+
+        tg.start_soon(close)
+        while "late" in hub.handlers and hub.state == "open":  # noqa: ASYNC110 - the close began
+            await asyncio.sleep(0)
+        assert (sink.state, sink.signals) == ("new", [])  # the close began before the open ended
+        sink.gate.set()
+    (stats,) = result
     assert [s.data["i"] for s in sink.signals] == [0, 1, 2]
     assert (stats.emitted, stats.written, stats.dropped) == (3, 3, {})
     assert sink.state == "closed"

@@ -23,13 +23,20 @@ from telemetry.sinks import ConsoleSink, FileSink, JournaldSink, MemorySink, Sys
 from telemetry.sinks import file as file_module
 
 from .conftest import assert_accounted
+from .sinks.udp_delivery import datagrams_that_fit
+
+#: Iterations of the test below: each emits a span and a log, so twice as many signals.
+STEPS = 3000
+#: The largest datagram the syslog handler sends in the test below (its signals are ~300
+#: bytes); the receiver's room is measured in datagrams of this size.
+PROBE_BYTES = 1024
 
 
 @pytest.fixture
 def udp_receiver() -> tuple[socket.socket, int]:
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
-    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # what the kernel allows
     yield rx, rx.getsockname()[1]
     rx.close()
 
@@ -44,6 +51,9 @@ async def test_emitting_and_writing_make_no_blocking_call_on_the_loop(
     # as slow (a descheduled test process) would send the next ones to the sink's thread.
     monkeypatch.setattr(file_module, "SLOW_WRITE_S", float("inf"))
     rx, port = udp_receiver
+    # Nothing reads the receiver until the end: the syslog handler takes the signals of the
+    # first steps only, half as many as the buffer the kernel really granted holds.
+    syslog_steps = min(STEPS, datagrams_that_fit(rx, PROBE_BYTES) // 4)
     console_out = (tmp_path / "console.log").open("w")
     file_sink, memory = FileSink(tmp_path / "logs" / "app.jsonl", fsync="batch"), MemorySink()
     on_loop = FileSink(tmp_path / "logs" / "loop.log", format="text")
@@ -55,30 +65,34 @@ async def test_emitting_and_writing_make_no_blocking_call_on_the_loop(
                 "file": {"sink": file_sink, "mode": "blocking"},
                 "loop": {"sink": on_loop, "mode": "blocking"},
                 "console": ConsoleSink(console_out),
-                "syslog": SyslogSink("127.0.0.1", transport="udp", port=port),
+                "syslog": {
+                    "sink": SyslogSink("127.0.0.1", transport="udp", port=port),
+                    "when": lambda sig: sig.data["i"] < syslog_steps,
+                },
                 "journald": JournaldSink(tmp_path / "no-journal.sock", missing_ok=True),
                 "memory": {"sink": memory, "mode": "blocking"},
             }
         )
         async with hub:
             with tel.bind(request_id="r1"):
-                for i in range(3000):
+                for i in range(STEPS):
                     async with tel.span("work", i=i):
                         await tel.log("info", "step", i=i)
                 await hub.flush()
     console_out.close()
     stats = hub.stats()
     assert_accounted(stats)
-    assert stats.handlers["file"].written == stats.handlers["loop"].written == 6000
+    assert stats.handlers["file"].written == stats.handlers["loop"].written == 2 * STEPS
     assert stats.handlers["loop"].sink_counters["loop_writes"] == stats.handlers["loop"].batches
     rx.settimeout(0.5)
-    received = 0
+    sizes = []
     with contextlib.suppress(TimeoutError):
-        while rx.recv(65536):
-            received += 1
-    assert received == stats.handlers["syslog"].written > 0
-    assert len(memory.signals) == 6000
-    assert len((tmp_path / "logs" / "app.jsonl").read_bytes().splitlines()) == 6000
+        while data := rx.recv(65536):
+            sizes.append(len(data))
+    assert len(sizes) == stats.handlers["syslog"].written == 2 * syslog_steps > 0
+    assert max(sizes) <= PROBE_BYTES
+    assert len(memory.signals) == 2 * STEPS
+    assert len((tmp_path / "logs" / "app.jsonl").read_bytes().splitlines()) == 2 * STEPS
     journald = stats.handlers["journald"]  # dropping mode: the queue may overflow, counted too
     assert set(journald.dropped) <= {"journald_missing", "queue_full"}
     assert journald.dropped["journald_missing"] == journald.processed
@@ -106,6 +120,6 @@ def test_the_loop_callbacks_bench_runs_and_writes_every_signal(
     results = main(["2000"])
     assert [r.format for r in results] == list(FORMATS) == ["json", "text", "logfmt"]
     assert all(r.written == r.lines == r.signals == 2000 for r in results)
-    assert all(r.slow >= 0 and r.rate > 0 and r.busy_rate > 0 for r in results)
+    assert all(r.rate > 0 and r.busy_rate > 0 for r in results)
     table = capsys.readouterr().out
     assert all(f"\n{fmt} " in table for fmt in FORMATS)

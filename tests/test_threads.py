@@ -12,7 +12,7 @@ import pytest
 from telemetry import Signal, Telemetry
 from telemetry.sinks import MemorySink
 
-from ._sinks import GatedSink, SlowSink
+from ._sinks import GatedOpeningSink, GatedSink, SlowSink
 from .conftest import assert_accounted
 
 THREADS = 8
@@ -61,7 +61,7 @@ async def test_blocking_mode_loses_nothing_from_threads(delay: float) -> None:
     for t in range(THREADS):
         assert per_thread[t] == list(range(PER_THREAD)), f"thread {t} out of order or lossy"
     assert per_thread[-1] == list(range(FROM_LOOP))
-    assert {s.thread for s in sink.signals if s.data["t"] >= 0} != {None}
+    assert all(s.thread is not None for s in sink.signals if s.data["t"] >= 0)
 
 
 async def test_dropping_mode_accounts_for_every_thread_signal() -> None:
@@ -118,15 +118,22 @@ async def test_close_while_thread_signals_wait_for_room_counts_each_once() -> No
 
 
 async def test_a_handler_added_and_removed_at_once_closes_its_sink() -> None:
-    """A handler removed while its sink is still opening ends with the sink closed."""
-    sink = MemorySink()
+    """A handler removed while its sink is still opening ends with the sink closed, by the
+    time remove_handler returns, and what it queued is written."""
+    sink = GatedOpeningSink()
     async with Telemetry(handlers={"m": MemorySink()}) as hub:
         hub.add_handler("late", sink)
+        await sink.opening.wait()
         hub.log_nowait("info", "queued while opening")
-        stats = await hub.remove_handler("late")
-        await asyncio.sleep(0.01)
-    assert sink.state == "closed"
-    assert stats.emitted == stats.written + stats.dropped_total
+        removing = asyncio.create_task(hub.remove_handler("late"))
+        while "late" in hub.handlers:  # noqa: ASYNC110 - until the removal began
+            await asyncio.sleep(0)
+        assert sink.state == "new"  # removed while the sink is still opening
+        sink.gate.set()
+        stats = await removing
+        assert sink.state == "closed"
+    assert [s.msg for s in sink.signals] == ["queued while opening"]
+    assert (stats.emitted, stats.written, stats.dropped_total) == (1, 1, 0)
 
 
 @pytest.mark.parametrize("mode", ["blocking", "backpressure"])

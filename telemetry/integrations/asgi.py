@@ -26,9 +26,7 @@ template. All per-request state lives in the frame of ``__call__``.
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
-import uuid
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -38,33 +36,39 @@ from collections.abc import (
     MutableMapping,
 )
 from contextlib import AbstractAsyncContextManager
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
-from .._context import (
-    SpanContext,
-    bind,
-    current_context,
-    remember_context,
-    reset_span,
-    set_span,
-)
+from .._context import current_context, remember_context
 from .._default import current_hub
 from .._errors import ConfigError
 from .._hub import Telemetry
 from .._metrics._http import HTTP_METRICS, app_measures_itself
-from .._redact import DEFAULT_REDACT_KEYS, REDACTED, KeyMatcher, redact_query
-from .._signal import Level, Location, parse_level
-from .._spans import Span
+from .._redact import DEFAULT_REDACT_KEYS, KeyMatcher
+from .._signal import Level, Location, new_trace_id, parse_level
+from .._spans import Span, innermost_span
 from .._stats import Stats
 from ..sinks._base import Sink
+from ._asgi_exchange import (
+    MAX_REQUEST_ID_LENGTH,
+    MAX_VALUE_LENGTH,
+    SERVER_CLOSE_CODES,
+    TRUNCATION_MARK,
+    Exchange,
+    WsExchange,
+    cut,
+    parse_traceparent,
+    route_of,
+)
 
 __all__ = [
     "DEFAULT_REDACT_HEADERS",
     "DEFAULT_REQUEST_ID_HEADER",
     "MAX_REQUEST_ID_LENGTH",
+    "MAX_VALUE_LENGTH",
     "REQUEST_SPAN_ID",
     "SERVER_CLOSE_CODES",
+    "TRUNCATION_MARK",
     "WEBSOCKET_SPAN_ID",
     "TelemetryMiddleware",
     "parse_traceparent",
@@ -85,42 +89,13 @@ DEFAULT_REQUEST_ID_HEADER = "x-request-id"
 DEFAULT_REDACT_HEADERS = DEFAULT_REDACT_KEYS | frozenset(
     {"proxy-authorization", "x-auth-token", "x-csrf-token", "x-xsrf-token", "x-amz-security-token"}
 )
-#: An incoming request id longer than this, or with other characters than
-#: ``A-Z a-z 0-9 . _ : / + = @ -``, is replaced by a generated one.
-MAX_REQUEST_ID_LENGTH = 128
 #: The id of the span signal of an HTTP request.
 REQUEST_SPAN_ID = "http.request"
 #: The id of the span signal of a websocket connection.
 WEBSOCKET_SPAN_ID = "websocket"
-
-_SAFE_ID = re.compile(rf"[A-Za-z0-9._:/+=@-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
-_HEX = frozenset("0123456789abcdef")
-_ZERO_TRACE = "0" * 32
-_ZERO_SPAN = "0" * 16
-
-
-def parse_traceparent(value: str) -> SpanContext | None:
-    """Read a W3C ``traceparent`` header (``00-<trace id>-<parent id>-<flags>``).
-
-    Returns the remote span as a :class:`~telemetry.SpanContext` (its ``span_id`` is the
-    caller's span, to become the parent of ours), or ``None`` for anything malformed: the
-    header comes from outside, so a bad one is ignored, never an error.
-    """
-    parts = value.strip().split("-")
-    if len(parts) < 4:
-        return None
-    version, trace_id, parent_id, flags = parts[:4]
-    if len(version) != 2 or not _HEX.issuperset(version) or version == "ff":
-        return None
-    if version == "00" and len(parts) != 4:
-        return None
-    if len(trace_id) != 32 or len(parent_id) != 16 or len(flags) != 2:
-        return None
-    if not (_HEX.issuperset(trace_id) and _HEX.issuperset(parent_id) and _HEX.issuperset(flags)):
-        return None
-    if trace_id == _ZERO_TRACE or parent_id == _ZERO_SPAN:
-        return None
-    return SpanContext(trace_id=trace_id, span_id=parent_id)
+#: How many endpoints' locations are remembered (an app has a fixed set of routes; endpoints
+#: made per request would otherwise grow it without end).
+_ENDPOINTS_MAX = 1024
 
 
 def _names(param: str, values: Iterable[str]) -> frozenset[str]:
@@ -132,71 +107,6 @@ def _names(param: str, values: Iterable[str]) -> frozenset[str]:
             raise ConfigError(param, f"must contain non-empty strings, got {v!r}")
         out.add(v.lower())
     return frozenset(out)
-
-
-def _split_host(host: str) -> tuple[str, int | None]:
-    """``example.com:8080`` -> (``example.com``, 8080); ``[::1]`` -> (``::1``, None)."""
-    if host.startswith("["):
-        end = host.find("]")
-        if end < 0:
-            return host, None
-        name, rest = host[1:end], host[end + 1 :]
-        port = rest[1:] if rest.startswith(":") else ""
-    else:
-        name, _, port = host.partition(":")
-    return name, int(port) if port.isdigit() else None
-
-
-def _connection(scope: Scope, default_scheme: str) -> dict[str, Any]:
-    """The HTTP semantic conventions' attributes of the connection: scheme, server and client
-    addresses, protocol version and user agent."""
-    out: dict[str, Any] = {"url.scheme": scope.get("scheme") or default_scheme}
-    host: str | None = None
-    agent: str | None = None
-    for key, value in scope.get("headers") or ():
-        if key == b"host" and host is None:
-            host = value.decode("latin-1")
-        elif key == b"user-agent" and agent is None:
-            agent = value.decode("latin-1")
-    server = scope.get("server")
-    if host:
-        # The name the client asked for (the Host header) is the server's address; its port
-        # when it says one, else the one the request came in on.
-        name, port = _split_host(host)
-        out["server.address"] = name
-        if port is not None:
-            out["server.port"] = port
-        elif server:
-            out["server.port"] = server[1]
-    elif server:
-        out["server.address"], out["server.port"] = server[0], server[1]
-    client = scope.get("client")
-    if client:
-        out["client.address"], out["client.port"] = client[0], client[1]
-    version = scope.get("http_version")
-    if version:
-        out["network.protocol.version"] = version
-    if agent is not None:
-        out["user_agent.original"] = agent
-    return out
-
-
-def _route(scope: Scope, entry_root: str) -> str | None:
-    """The route template the router matched (Starlette and FastAPI leave it in the scope).
-
-    A mounted sub-application's router overwrites ``scope["route"]`` with its own route, whose
-    template is relative to the mount; the mount's part is what it appended to ``root_path``.
-    """
-    route = scope.get("route")
-    template = getattr(route, "path", None)
-    if not isinstance(template, str):
-        return None
-    root = scope.get("root_path", "")
-    prefix = root[len(entry_root) :] if root != entry_root and root.startswith(entry_root) else ""
-    if hasattr(route, "routes"):
-        # The mount itself answered (a static files app, say): the rest is a free path.
-        return f"{prefix or template}/{{path}}"
-    return prefix + template
 
 
 class TelemetryMiddleware:
@@ -219,8 +129,9 @@ class TelemetryMiddleware:
     the app keeps the request id and the span, so that the server's own record of it
     ("Exception in ASGI application", through the logging bridge) carries them too.
 
-    A request id is taken from the ``X-Request-ID`` header (``request_id_header``), else from the
-    trace id of a W3C ``traceparent``, else generated; it is bound into the context
+    A request id is taken from the ``X-Request-ID`` header (``request_id_header``), else it is
+    the trace id of the request's span (the caller's, from a W3C ``traceparent``, or a new
+    one); it is bound into the context
     (``request_id``) so that every signal emitted while handling the request carries it, and it
     is returned in the response header. A valid ``traceparent`` also makes the request span a
     child of the caller's span, in the caller's trace.
@@ -231,7 +142,7 @@ class TelemetryMiddleware:
     (``"client"`` or ``"server"``: the side that sent the close, or for a disconnect with a
     code only servers send, :data:`SERVER_CLOSE_CODES`, such as uvicorn's 1012 at shutdown,
     the server) and whether it was ``accepted``; a ``connection_id`` (the
-    handshake's ``X-Request-ID`` if it has a valid one, else generated) is bound into the
+    handshake's ``X-Request-ID`` if it has a valid one, else the span's trace id) is bound into the
     context, so every signal the websocket endpoint emits carries it, and it is returned in the
     handshake response header.
 
@@ -253,6 +164,10 @@ class TelemetryMiddleware:
     request itself (the app is a FastAPI app with its metrics on, or FastAPI's telemetry runs
     around the middleware), so that each request is measured once; ``True`` always records
     them, ``False`` never.
+
+    What the client sends is bounded: a path, query or header value over
+    :data:`MAX_VALUE_LENGTH` characters is recorded cut (ending with :data:`TRUNCATION_MARK`)
+    and counted in the span's ``truncated``; nothing the client sends makes it raise.
     """
 
     def __init__(
@@ -299,6 +214,8 @@ class TelemetryMiddleware:
         # line that built the middleware; else (built by the framework) the module of the
         # app's first route, found on the first such request.
         self._owner = _builder()
+        #: endpoint -> (its module, its location), so that a request builds neither.
+        self._endpoints: dict[Any, tuple[str | None, Location]] = {}
         #: The namespace of a span no endpoint answered; see ``ns``.
         self.ns = ns if ns is not None else (self._owner[0] if self._owner else None)
         # The HTTP server metrics (telemetry._metrics._http), once per request: not when the
@@ -309,10 +226,56 @@ class TelemetryMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
+        # The HTTP path is written out here rather than in a method of its own: one coroutine
+        # per request instead of two (each lives as long as the request).
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if path in self._skip_exact or (
+            self._skip_prefixes and path.startswith(self._skip_prefixes)
+        ):
+            await self.app(scope, receive, send)
+            return
+        hub = self.hub if self.hub is not None else current_hub()
+        meter = self._meter
+        measured = meter.start(scope, self._meter_always) if meter is not None else None
+        ex = Exchange(send, self._rid_key, self._secret, self.record_response_headers)
+        span = self._start(hub, REQUEST_SPAN_ID, ex, scope, "request_id")
+        entry_root: str = scope.get("root_path", "")
+        error: BaseException | None = None
+        try:
+            await self.app(scope, receive, ex)
+        except BaseException as exc:
+            error = exc
+            if isinstance(exc, Exception):
+                remember_context(exc, current_context(), span.context)
+            raise
+        finally:
+            if ex.status is None:
+                # The app raised, or returned without answering: the server sends a 500.
+                ex.status = 500
+            route = route_of(scope, entry_root)
+            if measured is not None:
+                HTTP_METRICS.finish(measured, scope, ex.status, route or cut(path))
+            level = span.level
+            if (ex.status >= 500 or error is not None) and level < Level.ERROR:
+                level = span.level = int(Level.ERROR)
+            if span.would_emit(level):
+                data = ex.attributes(scope, "http", scope.get("method"))
+                data["http.route"] = route or data["url.path"]
+                data["http.response.status_code"] = ex.status
+                data["http.response.body.size"] = ex.size
+                if ex.response_headers:
+                    data["response_headers"] = ex.response_headers
+                if ex.truncated:
+                    data["truncated"] = ex.truncated
+                span.data = data
+                span.ns, span.location = self._locate(scope, hub)
+            await span.end(error)
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
         else:
             await self.app(scope, receive, send)
@@ -324,141 +287,50 @@ class TelemetryMiddleware:
             bool(self._skip_prefixes) and path.startswith(self._skip_prefixes)
         )
 
-    def _read_headers(
-        self, raw: Iterable[tuple[bytes, bytes]], wanted: frozenset[str]
-    ) -> tuple[str | None, SpanContext | None, dict[str, str]]:
-        """The trusted request id, the remote parent span, and the headers to record."""
-        rid: str | None = None
-        parent: SpanContext | None = None
-        recorded: dict[str, str] = {}
-        rid_key = self._rid_key
-        for key, value in raw:
-            if key == rid_key and self.trust_request_id:
-                text = value.decode("latin-1").strip()
-                if _SAFE_ID.fullmatch(text):
-                    rid = text
-            elif key == b"traceparent" and self.trust_traceparent:
-                parent = parse_traceparent(value.decode("latin-1"))
-            if wanted:
-                name = key.decode("latin-1").lower()
-                if name in wanted:
-                    text = REDACTED if self._secret(name) else value.decode("latin-1")
-                    recorded[name] = f"{recorded[name]}, {text}" if name in recorded else text
-        return rid, parent, recorded
+    def _start(
+        self, hub: Telemetry, id: str, ex: Exchange | WsExchange, scope: Scope, key: str
+    ) -> Span:
+        """Read the headers, start the span (a child of the caller's, with a ``traceparent``)
+        with the request id bound under ``key``: the client's, else the trace id."""
+        ex.read_headers(
+            scope.get("headers") or (),
+            self.record_headers,
+            self.trust_request_id,
+            self.trust_traceparent,
+        )
+        parent = ex.parent or innermost_span()
+        trace_id = parent.trace_id if parent is not None else new_trace_id()
+        rid = ex.request_id or trace_id
+        ex.rid_value = rid.encode("latin-1")
+        # Where the span is credited is known at its end (_locate); until then, nowhere.
+        span = Span(hub, id, self.level, _NO_DATA, ns=self.ns, location=_NOWHERE)
+        span.start(parent=parent, trace_id=trace_id, bound={key: rid})
+        return span
 
-    def _query(self, scope: Scope) -> dict[str, str]:
-        """``url.query``, the values of secret parameters (as ``redact_headers`` names them:
-        ``token``, ``api_key``, ...) replaced; nothing when there is no query string."""
-        raw = scope.get("query_string") or b""
-        if not raw:
-            return {}
-        return {"url.query": redact_query(raw.decode("latin-1"), self._secret)}
-
-    def _locate(self, span: Span, scope: Scope, hub: Telemetry) -> None:
+    def _locate(self, scope: Scope, hub: Telemetry) -> tuple[str | None, Location | None]:
         """Credit the span to the endpoint that handled it, when the router says which; else
         (no route matched) to the app's namespace, with no location."""
         endpoint = scope.get("endpoint")
-        code = getattr(endpoint, "__code__", None)
+        code: CodeType | None = getattr(endpoint, "__code__", None)
         if code is None:
             if self._owner is None:
                 self._owner = _app_module(scope)
             if self._owner is not None:
-                span.ns = self.ns or self._owner[0]
-                span.location = self._owner[1] if hub.location else None
-            elif self.ns is not None:
-                span.ns = self.ns
-            return
-        span.ns = getattr(endpoint, "__module__", span.ns)
-        if hub.location:
-            span.location = Location(
-                file=code.co_filename,
-                line=code.co_firstlineno,
-                function=getattr(endpoint, "__qualname__", code.co_name),
+                return self.ns or self._owner[0], self._owner[1] if hub.location else None
+            return self.ns, None
+        found = self._endpoints.get(endpoint)
+        if found is None:
+            found = (
+                getattr(endpoint, "__module__", None),
+                Location(
+                    file=code.co_filename,
+                    line=code.co_firstlineno,
+                    function=getattr(endpoint, "__qualname__", code.co_name),
+                ),
             )
-
-    # -- HTTP -----------------------------------------------------------------------------------
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if self._skipped(path):
-            await self.app(scope, receive, send)
-            return
-        hub = self.hub if self.hub is not None else current_hub()
-        meter = self._meter
-        measured = meter.start(scope, self._meter_always) if meter is not None else None
-        rid, parent, recorded = self._read_headers(scope.get("headers") or (), self.record_headers)
-        if rid is None:
-            rid = parent.trace_id if parent is not None else uuid.uuid4().hex
-        entry_root: str = scope.get("root_path", "")
-        data: dict[str, Any] = {
-            "http.request.method": scope.get("method"),
-            "url.path": path,
-            **self._query(scope),
-            **_connection(scope, "http"),
-            "span.kind": "server",
-        }
-        if recorded:
-            data["request_headers"] = recorded
-
-        status: int | None = None
-        size = 0
-        response_headers: dict[str, str] = {}
-        rid_key = self._rid_key
-        rid_value = rid.encode("latin-1")
-        wanted_out = self.record_response_headers
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, size
-            kind = message["type"]
-            if kind == "http.response.start":
-                status = int(message["status"])
-                headers = list(message.get("headers") or ())
-                if not any(k.lower() == rid_key for k, _ in headers):
-                    headers.append((rid_key, rid_value))
-                    message = {**message, "headers": headers}
-                if wanted_out:
-                    for k, v in headers:
-                        name = k.decode("latin-1").lower()
-                        if name in wanted_out:
-                            text = REDACTED if self._secret(name) else v.decode("latin-1")
-                            response_headers[name] = (
-                                f"{response_headers[name]}, {text}"
-                                if name in response_headers
-                                else text
-                            )
-            elif kind == "http.response.body":
-                size += len(message.get("body", b""))
-            await send(message)
-
-        with bind(request_id=rid):
-            token = set_span(parent) if parent is not None else None
-            try:
-                span = Span(hub, REQUEST_SPAN_ID, self.level, data, 1)
-                async with span:
-                    try:
-                        await self.app(scope, receive, send_wrapper)
-                    except Exception as exc:
-                        if status is None:
-                            status = 500
-                        remember_context(exc, current_context(), span.context)
-                        raise
-                    finally:
-                        if status is None:
-                            # The app returned without answering: the server sends a 500.
-                            status = 500
-                        data["http.route"] = _route(scope, entry_root) or path
-                        data["http.response.status_code"] = status
-                        data["http.response.body.size"] = size
-                        if measured is not None:
-                            HTTP_METRICS.finish(measured, scope, status, data["http.route"])
-                        if response_headers:
-                            data["response_headers"] = response_headers
-                        if status >= 500 and span.level < Level.ERROR:
-                            span.level = int(Level.ERROR)
-                        self._locate(span, scope, hub)
-            finally:
-                if token is not None:
-                    reset_span(token)
+            if len(self._endpoints) < _ENDPOINTS_MAX:
+                self._endpoints[endpoint] = found
+        return found[0], found[1] if hub.location else None
 
     # -- websockets -----------------------------------------------------------------------------
 
@@ -468,100 +340,52 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send)
             return
         hub = self.hub if self.hub is not None else current_hub()
-        cid, parent, recorded = self._read_headers(scope.get("headers") or (), self.record_headers)
-        if cid is None:
-            cid = uuid.uuid4().hex
+        ex = WsExchange(receive, send, self._rid_key, self._secret)
+        span = self._start(hub, WEBSOCKET_SPAN_ID, ex, scope, "connection_id")
         entry_root: str = scope.get("root_path", "")
-        data: dict[str, Any] = {
-            "url.path": path,
-            **self._query(scope),
-            **_connection(scope, "ws"),
-            "span.kind": "server",
-        }
-        if recorded:
-            data["request_headers"] = recorded
-
-        messages_in = messages_out = 0
-        close_code: int | None = None
-        closed_by: str | None = None
-        accepted = False
-        status: int | None = None
-        rid_key = self._rid_key
-        cid_value = cid.encode("latin-1")
-
-        async def receive_wrapper() -> Message:
-            nonlocal messages_in, close_code, closed_by
-            message = await receive()
-            kind = message["type"]
-            if kind == "websocket.receive":
-                messages_in += 1
-            elif kind == "websocket.disconnect" and close_code is None:
-                close_code = int(message.get("code", 1005))
-                closed_by = _closed_by(close_code)
-            return message
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal messages_out, close_code, closed_by, accepted, status
-            kind = message["type"]
-            if kind == "websocket.send":
-                messages_out += 1
-            elif kind == "websocket.accept":
-                accepted = True
-                headers = list(message.get("headers") or ())
-                if not any(k.lower() == rid_key for k, _ in headers):
-                    headers.append((rid_key, cid_value))
-                    message = {**message, "headers": headers}
-            elif kind == "websocket.close" and close_code is None:
-                close_code = int(message.get("code", 1000))
-                closed_by = "server"
-            elif kind == "websocket.http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        with bind(connection_id=cid):
-            token = set_span(parent) if parent is not None else None
-            try:
-                span = Span(hub, WEBSOCKET_SPAN_ID, self.level, data, 1)
-                disconnect: BaseException | None = None
-                async with span:
-                    try:
-                        await self.app(scope, receive_wrapper, send_wrapper)
-                    except Exception as exc:
-                        if not _is_disconnect(exc):
-                            remember_context(exc, current_context(), span.context)
-                            raise
-                        # The client went away and the endpoint did not catch it: a normal
-                        # end of the connection for the span, re-raised once the span is done.
-                        disconnect = exc
-                        code = getattr(exc, "code", None)
-                        if close_code is None and isinstance(code, int):
-                            close_code, closed_by = code, _closed_by(code)
-                    finally:
-                        data["http.route"] = _route(scope, entry_root) or path
-                        data["accepted"] = accepted
-                        data["messages_in"] = messages_in
-                        data["messages_out"] = messages_out
-                        if close_code is not None:
-                            data["close_code"] = close_code
-                            data["closed_by"] = closed_by
-                        if status is not None:
-                            data["http.response.status_code"] = status
-                        self._locate(span, scope, hub)
-                if disconnect is not None:
-                    raise disconnect
-            finally:
-                if token is not None:
-                    reset_span(token)
+        error: BaseException | None = None
+        disconnect: BaseException | None = None
+        try:
+            await self.app(scope, ex.receive, ex)
+        except BaseException as exc:
+            if not _is_disconnect(exc):
+                error = exc
+                if isinstance(exc, Exception):
+                    remember_context(exc, current_context(), span.context)
+                raise
+            # The client went away and the endpoint did not catch it: a normal end of the
+            # connection for the span, re-raised once the span is done.
+            disconnect = exc
+            code = getattr(exc, "code", None)
+            if ex.close_code is None and isinstance(code, int):
+                ex.closed(code)
+        finally:
+            level = span.level if error is None else max(span.level, int(Level.ERROR))
+            if span.would_emit(level):
+                data = ex.attributes(scope, "ws", None)
+                data["http.route"] = route_of(scope, entry_root) or data["url.path"]
+                data["accepted"] = ex.accepted
+                data["messages_in"] = ex.messages_in
+                data["messages_out"] = ex.messages_out
+                if ex.close_code is not None:
+                    data["close_code"] = ex.close_code
+                    data["closed_by"] = ex.closed_by
+                if ex.status is not None:
+                    data["http.response.status_code"] = ex.status
+                if ex.truncated:
+                    data["truncated"] = ex.truncated
+                span.data = data
+                span.ns, span.location = self._locate(scope, hub)
+            await span.end(error)
+        if disconnect is not None:
+            raise disconnect
 
 
-#: Close codes only a server sends (RFC 6455 and the IANA registry): 1011 internal error,
-#: 1012 service restart (uvicorn's, when it shuts down), 1013 try again later, 1014 bad gateway.
-SERVER_CLOSE_CODES = frozenset({1011, 1012, 1013, 1014})
-
-
-def _closed_by(code: int) -> str:
-    """Who ended a connection the app heard of as a disconnect, by its close code."""
-    return "server" if code in SERVER_CLOSE_CODES else "client"
+#: The data of a span until its end builds the real one (never mutated: the middleware's spans
+#: are not reachable by user code).
+_NO_DATA: dict[str, Any] = {}
+#: The location of a middleware's span until its end says whose it is.
+_NOWHERE = Location(file="", line=0, function="")
 
 
 _FRAMEWORKS = ("telemetry.", "starlette.", "fastapi.")

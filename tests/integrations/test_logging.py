@@ -213,12 +213,16 @@ async def test_a_sink_that_logs_never_feeds_the_bridge(sync: bool) -> None:
 
 
 async def test_the_sdks_own_loggers_are_not_bridged() -> None:
-    """Records of telemetry.* loggers never come back through the bridge."""
+    """Records of telemetry.* loggers never come back through the bridge; the same handler
+    bridges the record of any other logger."""
     sink = MemorySink()
     async with Telemetry(handlers={"mem": sink}) as hub:
-        with attached(TelemetryHandler(hub=hub), "telemetry.sinks.test") as logger:
+        bridge = TelemetryHandler(hub=hub)
+        with attached(bridge, "telemetry.sinks.test") as logger:
             logger.warning("internal")
-    assert sink.signals == []
+        with attached(bridge, "telemetry_app.sinks.test") as logger:
+            logger.warning("the app's own")
+    assert [(s.ns, s.msg) for s in sink.signals] == [("telemetry_app.sinks.test", "the app's own")]
 
 
 async def test_a_record_seen_by_two_loggers_is_bridged_once() -> None:

@@ -37,7 +37,7 @@ from telemetry.sinks._append import AppendFile
 from telemetry.sinks._housekeeping import gzip_file
 from telemetry.sinks._rotation import SIZE_UNITS, next_boundary, parse_interval, parse_size
 from telemetry.testing import make_signal
-from tests.conftest import assert_accounted, require
+from tests.conftest import IN_CI, assert_accounted, require
 
 STAMP = r"\d{8}_\d{6}_\d{6}"
 
@@ -1083,14 +1083,18 @@ class InjectedDisk(Disk):
 
 @pytest.fixture
 def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Disk]:
-    """A real 1 MiB tmpfs (we are root); an injected ENOSPC if it cannot be mounted."""
+    """A real 1 MiB tmpfs (we are root). Where it cannot be mounted, CI fails (the real disk
+    is what CI must test); on a developer's machine an injected ENOSPC stands in."""
     root = tmp_path / "small"
     root.mkdir()
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root)], capture_output=True
     )
     if mounted.returncode != 0:
-        print(f"tmpfs mount failed ({mounted.stderr.strip()!r}): using an injected ENOSPC")
+        reason = f"tmpfs mount failed ({mounted.stderr.strip()!r})"
+        if IN_CI:
+            pytest.fail(f"CI must run every test on a real full disk, but: {reason}")
+        print(f"{reason}: using an injected ENOSPC")
         yield InjectedDisk(root, monkeypatch)
         return
     try:

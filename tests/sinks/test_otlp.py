@@ -10,17 +10,17 @@ from tests.conftest import needs
 needs("httpx", "opentelemetry.proto")
 
 import gzip
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from opentelemetry.proto.common.v1 import common_pb2
 
 import telemetry as tel
 from telemetry._warn import _warner
-from telemetry.sinks import OTLPSink
+from telemetry.sinks import OTLPSink, _otlp_http
 from tests.conftest import assert_accounted
 from tests.sinks.otlp_receiver import Receiver, Reply, receiving
 
@@ -262,23 +262,35 @@ async def test_requests_are_bounded_by_records_and_bytes(protocol: str) -> None:
 # -- faults ------------------------------------------------------------------------------------
 
 
+class _Waits:
+    """anyio as the OTLP request loop sees it, with ``sleep`` recording the wait asked for
+    and returning at once: the wait is checked exactly, without waiting it."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(anyio, name)
+
+    async def sleep(self, delay: float) -> None:
+        self.asked.append(delay)
+        await anyio.lowlevel.checkpoint()
+
+
 @pytest.mark.parametrize("status", [503, 429])
-async def test_throttled_requests_wait_for_retry_after(status: int) -> None:
-    """429 and 503 with Retry-After: the request is sent again no sooner than asked, and
-    everything is written."""
+async def test_throttled_requests_wait_for_retry_after(
+    status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """429 and 503 with Retry-After: the request is sent again after waiting the time asked
+    (not the back-off's), and everything is written."""
+    waits = _Waits()
+    monkeypatch.setattr(_otlp_http, "anyio", waits)
     async with receiving() as rx:
-        rx.script.append(Reply(status=status, headers=(("Retry-After", "0.3"),)))
-        arrivals: list[float] = []
-        orig = rx._handle
-
-        async def timed(*args: Any) -> bool:
-            arrivals.append(time.monotonic())
-            return await orig(*args)
-
-        rx._handle = timed  # type: ignore[method-assign]
+        rx.script.append(Reply(status=status, headers=(("Retry-After", "0.7"),)))
         h = await run(sink_for(rx), 10)
     assert (h.written, h.dropped, h.sink_counters["retries"]) == (10, {}, 1)
-    assert len(rx.requests) == 2 and arrivals[1] - arrivals[0] >= 0.3
+    assert waits.asked == [0.7]  # the back-off's first wait is 0.05 to 0.15 s
+    assert len(rx.requests) == 2
     assert len(rx.log_records()) == 10
 
 

@@ -36,10 +36,12 @@ from telemetry.sinks._syslog_format import (
     escape_sd_value,
     truncate_utf8,
 )
+from telemetry.sinks.syslog import UDP_SLICE
 from telemetry.testing import make_signal
 from tests.conftest import assert_accounted, require
 from tests.sinks import udp_delivery
 from tests.sinks.rsyslog import (  # noqa: F401
+    WAIT_S,
     Rsyslog,
     have_tls,
     rsyslog_fixture,
@@ -407,7 +409,10 @@ async def test_tcp_receiver_restart_loses_nothing_silently(rsyslog_fresh: Rsyslo
         await anyio.to_thread.run_sync(rs.stop)
         during = await burst(phases[1])
         await anyio.to_thread.run_sync(rs.start)
-        await anyio.sleep(sink.max_backoff)  # the next connection attempt is due by then
+        # A write is what makes the sink connect again: one signal at a time until it has.
+        with anyio.fail_after(WAIT_S):  # a guard against a hang, not a timing
+            while hub.stats().handlers["syslog"].sink_counters["connects"] < 2:
+                during = range(during.start, (await burst(1)).stop)
         after = await burst(phases[2])
     stats = await hub.aclose()
     assert_accounted(stats)
@@ -429,23 +434,33 @@ async def test_tcp_receiver_restart_loses_nothing_silently(rsyslog_fresh: Rsyslo
 
 
 async def test_tcp_receiver_killed_mid_stream(rsyslog_fresh: Rsyslog) -> None:
-    """The receiver stops while signals stream: nothing arrives twice, every signal sent once
-    the receiver is back arrives, and any uncounted loss comes with a visible departure of the
-    receiver (reset or close) and lies between the stop and the return. How much a stopping
-    receiver leaves unread is its own timing (a busy machine leaves several writes behind;
-    plain TCP syslog has no acknowledgements), so its size is not bounded here."""
+    """The receiver stops while signals stream: nothing arrives twice, every signal it read
+    before the stop and every one sent once the sink reconnected arrives, and any uncounted
+    loss comes with a visible departure of the receiver (reset or close) and is bounded by
+    what was sent between the last confirmed arrival and the sink noticing the stop: what a
+    stopping receiver leaves unread (plain TCP syslog has no acknowledgements)."""
     rs = rsyslog_fresh
     app = app_name()
     sink = sink_for(rs, "tcp", app, timeout=0.5, max_backoff=0.1)
     handlers: dict[str, Any] = {"syslog": {"sink": sink, "mode": "blocking", "batch_size": 64}}
     seq = 0
-    stop = anyio.Event()
+    stop, running = anyio.Event(), anyio.Event()
+    running.set()
 
     async with Telemetry(handlers=handlers) as hub:
+
+        def counter(name: str) -> int:
+            return hub.stats().handlers["syslog"].sink_counters.get(name, 0)
+
+        async def until(done: Callable[[], bool]) -> None:
+            with anyio.fail_after(WAIT_S):  # a guard against a hang, not a timing
+                while not done():  # noqa: ASYNC110 - the conditions are the sink's counts
+                    await anyio.sleep(0.005)
 
         async def produce() -> None:
             nonlocal seq
             while not stop.is_set():
+                await running.wait()
                 await hub.log("info", f"m{seq}", seq=seq)
                 seq += 1
                 if seq % 64 == 0:
@@ -453,17 +468,22 @@ async def test_tcp_receiver_killed_mid_stream(rsyslog_fresh: Rsyslog) -> None:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(produce)
-            await anyio.sleep(0.3)
-            before = seq  # written before the stop, with time for the receiver to read them
+            await until(lambda: seq >= 1000)
+            running = anyio.Event()  # the producer pauses at its next signal
+            before = seq
             await hub.flush()
-            await anyio.sleep(0.1)
-            await anyio.to_thread.run_sync(rs.stop)
-            await anyio.sleep(0.3)
+            await arrived(rs, "tcp", app, before)  # read by the receiver before it stops
+            running.set()
+            await until(lambda: seq >= before + 64)
+            await anyio.to_thread.run_sync(rs.stop)  # while the signals stream
+            stopped = seq
+            # Streaming on while the receiver is away, until the sink has noticed it.
+            await until(lambda: seq >= stopped + 500 and counter("connect_errors") >= 1)
+            noticed = seq
             await anyio.to_thread.run_sync(rs.start)
-            await anyio.sleep(sink.max_backoff * 2)
-            await hub.flush()
-            back = seq
-            await anyio.sleep(0.3)
+            await until(lambda: counter("connects") >= 2)
+            back = seq  # from here on, every signal goes out on the new connection
+            await until(lambda: seq >= back + 1000)
             stop.set()
     stats = await hub.aclose()
     assert_accounted(stats)
@@ -475,23 +495,25 @@ async def test_tcp_receiver_killed_mid_stream(rsyslog_fresh: Rsyslog) -> None:
 
     records = await anyio.to_thread.run_sync(wait)
     seqs = [int(parse_sd(r["sd"])[0][1][0][1]) for r in records]
-    assert len(seqs) == len(set(seqs)), "a signal arrived twice"
-    assert set(range(back, seq)) <= set(seqs)
-    missing = seq - len(seqs)
     h = stats.handlers["syslog"]
-    counted = h.dropped_total
+    missing = seq - len(seqs)
+    departures = h.sink_counters.get("resets", 0) + h.sink_counters.get("disconnects", 0)
     print(
-        f"\nkilled mid-stream: {seq} sent, {len(seqs)} arrived, {missing} missing, "
-        f"{counted} counted as dropped {h.dropped}, counters {h.sink_counters}"
+        f"\nkilled mid-stream: {seq} sent (before {before}, stopped {stopped}, noticed "
+        f"{noticed}, back {back}), {len(seqs)} arrived, {missing} missing, "
+        f"{h.dropped_total} counted as dropped {h.dropped}, counters {h.sink_counters}"
     )
-    assert set(range(before)) <= set(seqs), "a signal sent well before the stop was lost"
-    if missing > counted:
-        # Signals go missing uncounted only when the receiver went away: with data unread (a
-        # reset; the sink counts its last write as connection_lost, a lower bound), or after
-        # reading data that it then discarded while stopping (a clean close: nothing on the
-        # connection says so).
-        departures = h.sink_counters.get("resets", 0) + h.sink_counters.get("disconnects", 0)
-        assert departures >= 1
+    assert len(seqs) == len(set(seqs)), "a signal arrived twice"
+    assert set(range(before)) <= set(seqs), "a signal read before the stop was lost"
+    assert set(range(back, seq)) <= set(seqs), "a signal sent after the reconnection was lost"
+    assert h.sink_counters["connects"] == 2
+    # Signals go missing uncounted only when the receiver went away: with data unread (a
+    # reset; the sink counts its last write as connection_lost, a lower bound), or after
+    # reading data that it then discarded while stopping (a clean close: nothing on the
+    # connection says so); and only what was on its way when it went.
+    uncounted = missing - h.dropped_total
+    assert uncounted <= 0 or departures >= 1, (uncounted, h.sink_counters)
+    assert uncounted <= noticed - before, (uncounted, noticed - before)
 
 
 async def test_a_frozen_receiver_does_not_block_the_loop(rsyslog_fresh: Rsyslog) -> None:
@@ -906,20 +928,37 @@ async def test_a_long_message_cannot_forge_records_or_swallow_the_next(
     assert (h.written, h.dropped, h.sink_counters["truncated"]) == (4, {}, 1)
 
 
-def test_a_udp_burst_arrives_at_least_as_completely_as_with_the_stdlib(tmp_path: Path) -> None:
-    """Bursts of 2,000 datagrams to an rsyslog whose socket buffer holds far fewer (64 KiB), in
-    turns with the standard library's SysLogHandler against the same receiver: the sink paces
-    its datagrams, so its bursts arrive at least as completely as the stdlib's, and nearly
-    whole (sent back to back, about a third of them were lost)."""
-    rs = Rsyslog(tmp_path / "rs", tls=False, udp_rcvbuf=64 * 1024)
-    rs.start()
-    try:
-        n, stdlib, ours = 2000, 0, 0
-        for _ in range(2):
-            stdlib += udp_delivery.stdlib_burst(rs, n)
-            ours += udp_delivery.ours_burst(rs, n)
-    finally:
-        rs.stop()
-    print(f"\nUDP bursts: stdlib {stdlib}/{2 * n}, aiotelemetry {ours}/{2 * n}")
-    assert ours >= stdlib
-    assert ours >= 0.95 * 2 * n
+async def test_a_udp_burst_leaves_in_slices_that_a_receiver_keeps_up_with() -> None:
+    """A burst far larger than the receiver's socket buffer goes out a slice of UDP_SLICE
+    datagrams at a time, with the loop free between two slices: a receiver that reads whenever
+    it gets to run (here a task on the same loop, so that how busy the machine is does not
+    matter) receives every datagram. Sent back to back, most of the burst would not fit.
+    (How many arrive at rsyslogd, next to the standard library's SysLogHandler, is measured by
+    ``python -m tests.sinks.udp_delivery``: a figure of the machine, not a test.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        probe = SyslogSink("127.0.0.1", transport="udp", app_name="b")
+        size = len(probe.encode([make_signal("user joined", data={"seq": 99_999})])[0])
+        fits = udp_delivery.datagrams_that_fit(rx, size)
+        assert fits >= 4 * UDP_SLICE, "the receiver's buffer cannot hold a few slices"
+        n = 4 * fits
+        rx.setblocking(False)
+        loop = asyncio.get_running_loop()
+        seqs: list[int] = []
+
+        async def receive() -> None:
+            while True:
+                data = await loop.sock_recv(rx, 65536)
+                seqs.append(int(re.findall(rb'seq="(\d+)"', data)[0]))
+
+        sink = SyslogSink("127.0.0.1", transport="udp", port=rx.getsockname()[1], app_name="b")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(receive)
+            stats, _ = await send_all(sink, lambda hub, i: hub.log("info", "user joined", seq=i), n)
+            with anyio.move_on_after(10):  # what is missing then never comes: not a timing
+                while len(seqs) < n:  # noqa: ASYNC110 - the last slice is being read
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    assert_accounted(stats)
+    assert stats.handlers["syslog"].written == n
+    assert (len(seqs), sorted(seqs)) == (n, list(range(n))), f"{n - len(seqs)} of {n} lost"

@@ -11,8 +11,10 @@ rsyslog's socket buffer left at the kernel's default, as on a stock system).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import logging.handlers
+import socket
 import sys
 import tempfile
 import time
@@ -25,6 +27,28 @@ from tests.sinks.rsyslog import WAIT_S, Rsyslog
 
 #: rsyslog's UDP socket buffer in these runs: the kernel's default (net.core.rmem_default).
 DEFAULT_RCVBUF = 212992
+
+
+def datagrams_that_fit(rx: socket.socket, size: int) -> int:
+    """How many datagrams of ``size`` bytes the bound socket ``rx`` holds unread. The kernel
+    may grant less buffer than asked (``net.core.rmem_max``: 212,992 bytes on a stock kernel)
+    and charges each datagram more than its payload, so this is measured: more datagrams than
+    could fit are sent to it, and what it kept is counted (and read, leaving it empty)."""
+    granted = rx.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for _ in range(granted // size + 1):  # more than fit: each costs more than its size
+            tx.sendto(b"p" * size, rx.getsockname())
+    kept = 0
+    blocking = rx.getblocking()
+    rx.setblocking(False)
+    try:
+        with contextlib.suppress(BlockingIOError):
+            while rx.recv(65536):
+                kept += 1
+    finally:
+        rx.setblocking(blocking)
+    assert 0 < kept <= granted // size
+    return kept
 
 
 def count(rs: Rsyslog, marker: str, n: int) -> int:

@@ -1,0 +1,316 @@
+"""The app of the service benchmark, one set-up per process: a FastAPI app under uvicorn.
+
+    python -m bench.service_app SETUP PORT OUT [OTLP_ENDPOINT]
+
+serves ``GET /items/{item_id}`` and a websocket echo at ``/ws`` on 127.0.0.1:PORT (one worker,
+uvicorn's access log off) with the set-up SETUP (:data:`SETUPS`), until SIGTERM or SIGINT;
+then writes ``OUT/server.json``: the requests and websocket messages the endpoints served,
+the full (generation 2) garbage collections seen in the process (counted with
+``gc.callbacks``: how many, the longest, their total), and what the set-up reports it wrote.
+The records each set-up wrote are in ``OUT`` (a file) or at the receiver (OTLP); the driver
+(:mod:`bench.service`) counts them.
+"""
+
+# No "from __future__ import annotations": FastAPI reads the endpoints' annotations, and
+# WebSocket is imported where the endpoints are defined.
+
+import gc
+import json
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SETUPS", "GcWatch", "build"]
+
+#: The set-ups, in the order of the table. ``ws-*`` are driven by the websocket client.
+SETUPS = (
+    "bare",
+    "aiotelemetry",
+    "aiotelemetry-nomw",
+    "aiotelemetry-otlp",
+    "structlog",
+    "otel-sdk",
+    "otel-providers",
+    "ws-bare",
+    "ws-aiotelemetry",
+)
+
+
+class GcWatch:
+    """Full (generation 2) collections in this process: how many, the longest, the total."""
+
+    def __init__(self) -> None:
+        self.full = 0
+        self.longest_ms = 0.0
+        self.total_ms = 0.0
+        self._t0 = 0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter_ns()
+            return
+        ms = (time.perf_counter_ns() - self._t0) / 1e6
+        self.full += 1
+        self.total_ms += ms
+        self.longest_ms = max(self.longest_ms, ms)
+
+    def report(self) -> dict[str, Any]:
+        """The counts, for ``server.json``."""
+        return {
+            "gc_full": self.full,
+            "gc_longest_ms": self.longest_ms,
+            "gc_total_ms": self.total_ms,
+        }
+
+
+class Served:
+    """What the endpoints served, and what the set-up says it wrote when it closed."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.messages = 0
+        self.reported: dict[str, Any] = {}
+
+
+def _routes(api: Any, served: Served, log: Callable[..., Any] | None) -> None:
+    """The two endpoints; ``log`` is awaited once per request / message when given."""
+    from fastapi import WebSocket, WebSocketDisconnect
+
+    if log is None:
+
+        @api.get("/items/{item_id}")
+        async def read_item(item_id: int) -> dict[str, Any]:
+            served.requests += 1
+            return {"item_id": item_id, "name": "widget"}
+
+        @api.websocket("/ws")
+        async def echo(ws: WebSocket) -> None:
+            await ws.accept()
+            try:
+                while True:
+                    text = await ws.receive_text()
+                    served.messages += 1
+                    await ws.send_text(text)
+            except WebSocketDisconnect:
+                pass
+
+        return
+
+    @api.get("/items/{item_id}")
+    async def read_item_logged(item_id: int) -> dict[str, Any]:
+        served.requests += 1
+        await log("info", "item read", item_id=item_id)
+        return {"item_id": item_id, "name": "widget"}
+
+    @api.websocket("/ws")
+    async def echo_logged(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            while True:
+                text = await ws.receive_text()
+                served.messages += 1
+                await log("info", "echo", size=len(text))
+                await ws.send_text(text)
+        except WebSocketDisconnect:
+            pass
+
+
+def _aiotelemetry(out: Path, served: Served, sink: Any, middleware: bool = True) -> Any:
+    """The documented set-up: ``telemetry_lifespan`` + ``TelemetryMiddleware`` + one sink."""
+    from fastapi import FastAPI
+
+    import telemetry as tel
+    from telemetry.integrations.asgi import TelemetryMiddleware, telemetry_lifespan
+
+    def on_close(stats: Any) -> None:
+        served.reported = {
+            "emitted": stats.emitted,
+            "written": stats.written,
+            "dropped": stats.dropped,
+        }
+
+    api = FastAPI(lifespan=telemetry_lifespan(lambda: {"out": sink()}, on_close=on_close))
+    _routes(api, served, tel.log)
+    return TelemetryMiddleware(api) if middleware else api
+
+
+def _structlog(out: Path, served: Served) -> Any:
+    """structlog's usual recipe: orjson to a file, an access-log middleware with a request id."""
+    import contextlib
+
+    import orjson
+    import structlog
+    from fastapi import FastAPI
+
+    stream = (out / "structlog.jsonl").open("wb")
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(20),
+        logger_factory=structlog.BytesLoggerFactory(stream),
+        cache_logger_on_first_use=True,
+    )
+    log = structlog.get_logger()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        yield
+        stream.close()
+
+    api = FastAPI(lifespan=lifespan)
+
+    async def info(level: str, msg: str, **kw: Any) -> None:
+        log.info(msg, **kw)
+
+    _routes(api, served, info)
+
+    async def access_log(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await api(scope, receive, send)
+            return
+        status = [500]
+
+        async def send_status(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex)
+        t0 = time.perf_counter()
+        try:
+            await api(scope, receive, send_status)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status[0],
+                duration_ms=(time.perf_counter() - t0) * 1000,
+            )
+
+    return access_log
+
+
+def _otel_sdk(out: Path, served: Served, endpoint: str) -> Any:
+    """OpenTelemetry's FastAPI instrumentation, the SDK, a BatchSpanProcessor, OTLP export."""
+    import contextlib
+
+    from fastapi import FastAPI
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(f"{endpoint}/v1/traces")))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        yield
+        provider.shutdown()
+
+    api = FastAPI(lifespan=lifespan)
+    _routes(api, served, None)
+    FastAPIInstrumentor.instrument_app(api, tracer_provider=provider)
+    return api
+
+
+def _otel_providers(out: Path, served: Served) -> Any:
+    """FastAPI's OpenTelemetry instrumentation through aiotelemetry's providers (a file sink)."""
+    from fastapi import FastAPI
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from telemetry.integrations.opentelemetry import install  # type: ignore[import-not-found]
+
+    import telemetry as tel
+    from telemetry.integrations.asgi import telemetry_lifespan
+    from telemetry.sinks import FileSink
+
+    def on_close(stats: Any) -> None:
+        served.reported = {
+            "emitted": stats.emitted,
+            "written": stats.written,
+            "dropped": stats.dropped,
+        }
+
+    api = FastAPI(
+        lifespan=telemetry_lifespan(lambda: {"out": FileSink(out / "app.jsonl")}, on_close=on_close)
+    )
+    _routes(api, served, tel.log)
+    install()
+    FastAPIInstrumentor.instrument_app(api)
+    return api
+
+
+def build(setup: str, out: Path, served: Served, endpoint: str = "") -> Any:
+    """The ASGI app of ``setup``; ``ImportError`` when it needs what is not installed."""
+    from fastapi import FastAPI
+
+    from telemetry.sinks import FileSink
+
+    if setup in ("bare", "ws-bare"):
+        api = FastAPI()
+        _routes(api, served, None)
+        return api
+    if setup in ("aiotelemetry", "ws-aiotelemetry"):
+        return _aiotelemetry(out, served, lambda: FileSink(out / "app.jsonl"))
+    if setup == "aiotelemetry-nomw":
+        return _aiotelemetry(out, served, lambda: FileSink(out / "app.jsonl"), middleware=False)
+    if setup == "aiotelemetry-otlp":
+        from telemetry.sinks import OTLPSink
+
+        return _aiotelemetry(out, served, lambda: OTLPSink(endpoint))
+    if setup == "structlog":
+        return _structlog(out, served)
+    if setup == "otel-sdk":
+        return _otel_sdk(out, served, endpoint)
+    if setup == "otel-providers":
+        return _otel_providers(out, served)
+    raise ValueError(f"unknown set-up {setup!r}; one of {', '.join(SETUPS)}")
+
+
+def main(argv: list[str]) -> int:
+    """Serve one set-up until SIGTERM; then write ``server.json``."""
+    import uvicorn
+
+    setup, port, out = argv[0], int(argv[1]), Path(argv[2])
+    endpoint = argv[3] if len(argv) > 3 else ""
+    served = Served()
+    try:
+        app = build(setup, out, served, endpoint)
+    except ImportError as exc:
+        (out / "server.json").write_text(json.dumps({"na": f"not available: {exc}"}))
+        print("na", flush=True)
+        return 0
+    watch = GcWatch()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, access_log=False, log_level="warning", workers=1
+    )
+    server = uvicorn.Server(config)
+    # uvicorn restores the handlers it found and raises the signal again once it has shut
+    # down: a handler that does nothing lets the report below be written.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    server.run()
+    report = {
+        "requests": served.requests,
+        "messages": served.messages,
+        "reported": served.reported,
+        **watch.report(),
+    }
+    (out / "server.json").write_text(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

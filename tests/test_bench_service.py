@@ -1,0 +1,79 @@
+"""The service benchmark (``bench/service.py``) cannot rot: a one-second run of each set-up, one
+round, checked for what it counts (requests served, records written, collections, ratios),
+never for a timing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+import pytest
+
+from bench.service import main, parse_wrk, summarise
+from bench.service_app import SETUPS
+from tests.conftest import require
+
+WRK_OUTPUT = """Running 1s test @ http://127.0.0.1:8000/items/1
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     4.90ms  512.00us  12.00ms   90.00%
+    Req/Sec     6.60k   200.00     6.90k    80.00%
+  Latency Distribution
+     50%    4.80ms
+     75%    5.00ms
+     90%    5.50ms
+     99%  950.00us
+  6607 requests in 1.00s, 1.00MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:   6607.12
+Transfer/sec:      1.00MB
+"""
+
+
+def test_wrk_output_is_read_with_its_units() -> None:
+    """Requests/s, the count, p50 and p99 in ms whatever unit wrk printed, and errors."""
+    res = parse_wrk(WRK_OUTPUT)
+    assert res.pop("p99_ms") == pytest.approx(0.95)
+    assert res == {"rate": 6607.12, "done": 6607, "p50_ms": 4.8, "non_2xx": 3, "socket_errors": ""}
+
+
+@pytest.fixture(scope="module")
+def service_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    for mod in ("fastapi", "uvicorn", "structlog", "orjson", "opentelemetry.instrumentation"):
+        require(importlib.util.find_spec(mod) is not None, f"{mod} missing: uv sync --group bench")
+    require(shutil.which("wrk") is not None, "wrk missing: apt-get install wrk")
+    out = tmp_path_factory.mktemp("service")
+    assert main(["--seconds", "1", "--rounds", "1", "--out", str(out)]) == 0
+    report: dict[str, object] = json.loads((out / "service.json").read_text())
+    assert (out / "service.md").read_text().count("\n| ") == len(SETUPS) + 1
+    return report
+
+
+def test_every_set_up_serves_and_loses_nothing(service_run: dict[str, object]) -> None:
+    """Each set-up served requests (or messages) and wrote every record it should: a request
+    span and a log per request, a log per message and a span per connection; or is reported
+    not available, with the reason."""
+    summary = service_run["summary"]
+    assert isinstance(summary, dict) and set(summary) == set(SETUPS)
+    for setup, row in summary.items():
+        if "na" in row:
+            assert setup == "otel-providers" and "not available" in row["na"]
+            continue
+        assert row["served"] > 0 and row["rate"] > 0, setup
+        if setup not in ("bare", "ws-bare", "otel-providers"):
+            assert row["lost"] == 0, (setup, row)
+            assert row["records"] > 0, setup
+
+
+def test_ratios_and_collections_are_reported(service_run: dict[str, object]) -> None:
+    """Ratios to bare within the round (bare's own is 1), and the server's full collections."""
+    runs = service_run["runs"]
+    assert isinstance(runs, dict)
+    summary = summarise(runs)
+    assert summary["bare"]["x_bare"] == 1.0 and summary["ws-bare"]["x_bare"] == 1.0
+    for setup in ("aiotelemetry", "aiotelemetry-nomw", "ws-aiotelemetry"):
+        assert summary[setup]["x_bare"] > 0
+        (run,) = runs[setup]
+        assert run["gc_full"] >= 0 and run["gc_longest_ms"] >= 0
+        assert run["reported"]["dropped"] == {} and run["reported"]["written"] == run["records"]
