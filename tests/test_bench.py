@@ -209,6 +209,7 @@ async def test_every_system_compiles_its_loops_and_they_run(key: str, tmp_path: 
         if dist == "picologging" and sys.version_info >= (3, 13):  # no wheels there (pyproject)
             pytest.skip("picologging has no wheels for CPython 3.13 and later")
         needs(dist)  # the bench group (uv sync --group bench): skipped where an install lacks it
+    needs("orjson")  # the adapters render with it (the bench group)
     lines = await _one_call_and_one_refused(LIBS[key](Cfg(tmp_path)))
     gc.collect()  # whatever the system left open is found now, in its own test
     if key == "off":  # no telemetry at all: nothing is written
