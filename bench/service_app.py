@@ -231,10 +231,10 @@ def _otel_providers(out: Path, served: Served) -> Any:
     """FastAPI's OpenTelemetry instrumentation through aiotelemetry's providers (a file sink)."""
     from fastapi import FastAPI
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-    from telemetry.integrations.opentelemetry import install  # type: ignore[import-not-found]
 
     import telemetry as tel
     from telemetry.integrations.asgi import telemetry_lifespan
+    from telemetry.integrations.opentelemetry import install  # type: ignore[import-not-found]
     from telemetry.sinks import FileSink
 
     def on_close(stats: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from . import _registry
 from ._hub import Telemetry
 from ._signal import Signal
 from ._warn import warn
@@ -59,3 +60,6 @@ def fallback_hub() -> Telemetry:
         hub._serve_inline()
         _fallback = hub
     return _fallback
+
+
+_registry.set_fallback(fallback_hub)

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Literal, Never, Self
 
 import anyio
+import msgspec
 
 from . import _hooks, _registry, _taps
 from ._background import Background, run_in_background
@@ -77,6 +78,7 @@ _HUB_OPTIONS = (
     "middleware",
     "min_level",
     "ns_filter",
+    "opentelemetry",
     "rate_limit",
     "sample",
     "sample_errors",
@@ -109,6 +111,9 @@ class Telemetry(Creators):
     ``ns_filter``, ``kind_filter``, ``id_filter``, ``sample``, ``when``, ``rate_limit``) apply
     to every signal; handlers can add their own. ``middleware`` runs in every handler's worker.
     ``location=False`` records the module but not the file and line of each call.
+    ``opentelemetry=True`` makes aiotelemetry OpenTelemetry's global tracer, logger and
+    meter provider (:func:`telemetry.integrations.opentelemetry.install`): what FastAPI and the
+    instrumented libraries record through OpenTelemetry's API reaches the current hub.
 
     Entering opens every sink and starts the workers, and makes this the default hub used by
     the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`. A program
@@ -142,6 +147,7 @@ class Telemetry(Creators):
         middleware: Sequence[Middleware] = (),
         location: bool = True,
         close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT_S,
+        opentelemetry: bool = False,
         env: Mapping[str, str] | None = None,
         **unknown: Never,
     ) -> None:
@@ -216,6 +222,8 @@ class Telemetry(Creators):
                 "must be a mapping of handler names to sinks (or to mappings with a 'sink' "
                 f"key and handler options), got {type(handlers).__name__} {handlers!r:.200}",
             )
+        if opentelemetry:
+            _install_opentelemetry()
         for name, spec in (handlers or {}).items():
             if isinstance(spec, Sink):
                 self.add_handler(name, spec)
@@ -448,6 +456,51 @@ class Telemetry(Creators):
         """:meth:`emit_signal` without awaiting, from any thread."""
         self._emitters.dispatch_nowait(sig, sig.severity)
 
+    # -- for bridges that decide before they build (OpenTelemetry's spans and records) -------
+
+    def accepts(
+        self, level: int, ns: str | None, kind: str, id: str | None, *, sample: bool = True
+    ) -> bool:
+        """Whether the call filters let a signal of this level, namespace, kind and id through,
+        as far as they decide before it is built: the level floor, the namespace's level and
+        the patterns, and with ``sample`` sampling (a refusal past the floor then counts as
+        ``refused``). Nothing is built; the rest is :meth:`emit_built_nowait`'s."""
+        if self._emitters.table_nowait[level] is False:
+            return False
+        f = self._filters
+        if not f.active:
+            return True
+        if not f.allows_names(level, ns, kind, id) or (sample and f.sampled_out(level, kind)):
+            if sample:
+                self._counts.refused += 1
+            return False
+        return True
+
+    def emit_built_nowait(self, sig: Signal, level: int) -> bool:
+        """Dispatch ``sig``, built after :meth:`accepts` said yes, from any thread: the call
+        filters that need the signal (``when``, rate limits), then every handler. Built on
+        another thread than the loop's, it is marked with that thread's name."""
+        f = self._filters
+        if f.post_build:
+            try:
+                ok = f.allows_built(sig)
+            except Exception as exc:  # a predicate of the user's blew up
+                warn("filters", f"a call filter raised {exc!r}")
+                ok = False
+            if not ok:
+                self._counts.refused += 1
+                return False
+        runtime = self._runtime
+        if (
+            sig.thread is None
+            and runtime is not None
+            and not self._inline
+            and threading.get_ident() != runtime.thread_id
+        ):
+            sig = msgspec.structs.replace(sig, thread=threading.current_thread().name)
+        self._emitters.dispatch_nowait(sig, level)
+        return True
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Telemetry:
@@ -655,6 +708,20 @@ class Telemetry(Creators):
             {n: h.stats() for n, h in self._handlers.items()},
             no_handler=self._counts.direct,
         )
+
+
+def _install_opentelemetry() -> None:
+    """``Telemetry(opentelemetry=True)``: install the OpenTelemetry providers (once per
+    process; the module, and OpenTelemetry's, are imported only here)."""
+    try:
+        from .integrations.opentelemetry import install
+    except ImportError as exc:
+        raise ConfigError(
+            "opentelemetry",
+            f"needs opentelemetry-api ({exc.name or exc} is missing): "
+            "pip install 'aiotelemetry[opentelemetry]'",
+        ) from None
+    install()
 
 
 def _recompile_all() -> None:

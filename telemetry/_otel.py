@@ -13,6 +13,10 @@ With it:
   ``traceparent`` header, ``opentelemetry.propagate.inject``) and the spans it starts inside
   carry our ids.
 
+And the pipeline's own work is kept out of what OpenTelemetry's instrumentations record
+(:class:`suppressed`): the OTLP sink's HTTP requests, with httpx instrumented, would otherwise
+become spans that the sink exports, which make requests, and so on.
+
 We never import OpenTelemetry first: ``import telemetry``, a hub and a span cost the same
 whether it is installed or not, until the application (or a library it uses) imports
 ``opentelemetry.context``; before that, no OpenTelemetry span can be current. From then on, the
@@ -47,6 +51,8 @@ __all__ = [
     "empty_context",
     "from_otel_span",
     "span_key",
+    "suppressed",
+    "tracer_provider_set",
 ]
 
 _state: dict[str, Any] = {}
@@ -127,6 +133,14 @@ def _load() -> None:
         NonRecordingSpan=trace.NonRecordingSpan,
         OTelSpanContext=trace.SpanContext,
         TraceFlags=trace.TraceFlags,
+        set_value=context.set_value,
+        trace=trace,
+        # The key OpenTelemetry's exporters set around their own requests, and its older plain
+        # spelling, which the instrumentations still read.
+        suppress_keys=(
+            getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation"),
+            "suppress_instrumentation",
+        ),
         # One flags value for every span: made per span, it would be one more object that
         # lives as long as the span (a request, under the ASGI middleware).
         sampled=trace.TraceFlags(trace.TraceFlags.SAMPLED),
@@ -148,7 +162,12 @@ def current_otel_span() -> SpanContext | None:
 
 
 def from_otel_span(span: Any) -> SpanContext | None:
-    """An OpenTelemetry span as a :class:`SpanContext`; ``None`` if its context is invalid."""
+    """An OpenTelemetry span as a :class:`SpanContext`; ``None`` if its context is invalid.
+    A span that knows its own (aiotelemetry's, as the OpenTelemetry SDK: a
+    ``telemetry_context()`` method) gives it, made once, for every signal emitted inside."""
+    own = getattr(span, "telemetry_context", None)
+    if own is not None:
+        return own()  # type: ignore[no-any-return]
     sc = span.get_span_context()
     if not sc.is_valid:
         return None
@@ -228,3 +247,36 @@ def detach(tokens: Tokens | None) -> None:
     if tokens is not None:
         _attached.reset(tokens[1])
         _state["detach"](tokens[0])
+
+
+def tracer_provider_set() -> bool:
+    """Whether a global tracer provider is set (any SDK's); ``False`` without
+    ``opentelemetry-api``. One attribute read: cheap enough for every request."""
+    if not available():
+        return False
+    # The API's own record of it: get_tracer_provider() would read the environment each time.
+    return getattr(_state["trace"], "_TRACER_PROVIDER", None) is not None
+
+
+class suppressed:
+    """``with suppressed():`` OpenTelemetry's instrumentations record nothing inside (the
+    context key ``suppress_instrumentation``, as OpenTelemetry's own exporters set it); does
+    nothing without ``opentelemetry-api``. Not reentrant: one ``with`` per object."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self) -> None:
+        self._token: object = None
+
+    def __enter__(self) -> None:
+        if _loaded():  # no instrumentation runs before OpenTelemetry is imported
+            s = _state
+            ctx = None
+            for key in s["suppress_keys"]:
+                ctx = s["set_value"](key, True, ctx)
+            self._token = s["attach"](ctx)
+
+    def __exit__(self, *exc: object) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            _state["detach"](token)

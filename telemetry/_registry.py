@@ -11,16 +11,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["changed", "get_hub", "listen", "push", "remove", "stack"]
+__all__ = ["changed", "current_hub", "get_hub", "listen", "push", "remove", "set_fallback", "stack"]
 
 #: Open hubs, the most recently opened last. Read directly on hot paths (``stack[-1]``).
 stack: list[Any] = []
 _listeners: list[Callable[[], None]] = []
+#: Gives the stderr fallback hub; set by ``telemetry._fallback``, which sits above this module
+#: (code below the hub that must reach the fallback, such as the OpenTelemetry providers, comes
+#: here instead of importing it).
+_fallback: list[Callable[[], Any]] = []
 
 
 def get_hub() -> Any:
     """The default hub: the most recently opened one that is still open, or ``None``."""
     return stack[-1] if stack else None
+
+
+def current_hub() -> Any:
+    """The default hub, or when none is open the stderr fallback (``None`` before
+    ``telemetry._fallback`` is imported, which ``import telemetry`` does)."""
+    if stack:
+        return stack[-1]
+    return _fallback[0]() if _fallback else None
+
+
+def set_fallback(get: Callable[[], Any]) -> None:
+    """Register the function that gives the stderr fallback hub."""
+    _fallback[:] = [get]
 
 
 def listen(listener: Callable[[], None]) -> None:

@@ -39,7 +39,8 @@ from contextlib import AbstractAsyncContextManager
 from types import CodeType, FrameType
 from typing import Any
 
-from .._context import current_context, remember_context
+from .. import _otel
+from .._context import bind, current_context, remember_context
 from .._default import current_hub
 from .._errors import ConfigError
 from .._hub import Telemetry
@@ -165,6 +166,13 @@ class TelemetryMiddleware:
     around the middleware), so that each request is measured once; ``True`` always records
     them, ``False`` never.
 
+    Added to a FastAPI app whose native telemetry records a server span for the request (an
+    OpenTelemetry tracer provider is set, such as aiotelemetry's own with
+    :func:`telemetry.integrations.opentelemetry.install`), the middleware yields its span to
+    FastAPI's, so that a request has one server span: it still binds the request id and
+    returns it, and sets it on FastAPI's span as ``request_id``; the same for a websocket
+    connection and its ``connection_id`` (the message counts are then not recorded).
+
     What the client sends is bounded: a path, query or header value over
     :data:`MAX_VALUE_LENGTH` characters is recorded cut (ending with :data:`TRUNCATION_MARK`)
     and counted in the span's ``truncated``; nothing the client sends makes it raise.
@@ -223,6 +231,8 @@ class TelemetryMiddleware:
         off = metrics is False or (metrics is None and app_measures_itself(app))
         self._meter = None if off else HTTP_METRICS
         self._meter_always = metrics is True
+        #: The configuration of the native telemetry of the FastAPI app wrapped (>= 0.165).
+        self._native = _native_config(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -240,6 +250,11 @@ class TelemetryMiddleware:
         hub = self.hub if self.hub is not None else current_hub()
         meter = self._meter
         measured = meter.start(scope, self._meter_always) if meter is not None else None
+        if _native_server_span(scope, self._native):
+            await self._beside_native(
+                scope, receive, Exchange(send, self._rid_key, self._secret, frozenset()), measured
+            )
+            return
         ex = Exchange(send, self._rid_key, self._secret, self.record_response_headers)
         span = self._start(hub, REQUEST_SPAN_ID, ex, scope, "request_id")
         entry_root: str = scope.get("root_path", "")
@@ -332,12 +347,68 @@ class TelemetryMiddleware:
                 self._endpoints[endpoint] = found
         return found[0], found[1] if hub.location else None
 
+    async def _beside_native(
+        self,
+        scope: Scope,
+        receive: Receive,
+        ex: Exchange | WsExchange,
+        measured: tuple[float, str, str] | None,
+    ) -> None:
+        """FastAPI's native telemetry records this request's (or websocket connection's)
+        server span (see :func:`_native_server_span`): one server span each, so this
+        middleware yields its own and keeps the id (``request_id``, ``connection_id``), bound
+        into the context, returned in the response header and set on FastAPI's span as an
+        attribute. Without an ``X-Request-ID`` header the id is the trace id of FastAPI's span
+        when it has started, else of the ``traceparent``, else a new one. An HTTP request
+        ``measured`` by the middleware's metrics (FastAPI not measuring it) is recorded."""
+        key = "connection_id" if isinstance(ex, WsExchange) else "request_id"
+        ex.read_headers(
+            scope.get("headers") or (), frozenset(), self.trust_request_id, self.trust_traceparent
+        )
+        rid = ex.request_id
+        if rid is None:
+            span = getattr(scope.get("fastapi.telemetry"), "span", None)
+            if span is not None:
+                rid = f"{span.get_span_context().trace_id:032x}"
+            else:
+                rid = ex.parent.trace_id if ex.parent is not None else new_trace_id()
+        ex.rid_value = rid.encode("latin-1")
+        tagged = False
+
+        async def send(message: Message) -> None:
+            nonlocal tagged
+            if not tagged and message["type"] in ("http.response.start", "websocket.accept"):
+                tagged = True
+                # FastAPI's span has started by now, whichever side of it this middleware is.
+                span = getattr(scope.get("fastapi.telemetry"), "span", None)
+                if span is not None:
+                    with contextlib.suppress(Exception):  # its span: never the request's fault
+                        span.set_attribute(key, rid)
+            await ex(message)
+
+        entry_root: str = scope.get("root_path", "")
+        with bind({key: rid}):
+            try:
+                await self.app(scope, receive, send)
+            except Exception as exc:
+                remember_context(exc, current_context(), None)
+                raise
+            finally:
+                if measured is not None:
+                    status = ex.status if ex.status is not None else 500
+                    route = route_of(scope, entry_root) or cut(scope.get("path", ""))
+                    HTTP_METRICS.finish(measured, scope, status, route)
+
     # -- websockets -----------------------------------------------------------------------------
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if self._skipped(path):
             await self.app(scope, receive, send)
+            return
+        if _native_server_span(scope, self._native):
+            ws = WsExchange(receive, send, self._rid_key, self._secret)
+            await self._beside_native(scope, ws.receive, ws, None)
             return
         hub = self.hub if self.hub is not None else current_hub()
         ex = WsExchange(receive, send, self._rid_key, self._secret)
@@ -389,6 +460,27 @@ _NOWHERE = Location(file="", line=0, function="")
 
 
 _FRAMEWORKS = ("telemetry.", "starlette.", "fastapi.")
+
+
+def _native_config(app: object) -> dict[str, Any] | None:
+    """The configuration of a FastAPI app's native telemetry (FastAPI >= 0.165), or ``None``
+    for any other app."""
+    config = getattr(getattr(app, "_native_telemetry", None), "config", None)
+    return config if isinstance(config, dict) else None
+
+
+def _native_server_span(scope: Scope, native: dict[str, Any] | None) -> bool:
+    """Whether FastAPI's native telemetry records this request's server span: it runs around
+    the middleware stack and leaves its request in ``scope["fastapi.telemetry"]`` (the
+    middleware added with ``add_middleware``, inside it), or it is about to run, in the
+    FastAPI app this middleware wraps (``native``, its configuration), with tracing on and a
+    tracer provider set (its own, or a global one: aiotelemetry's, or another SDK's)."""
+    if "fastapi.telemetry" in scope:
+        return getattr(scope["fastapi.telemetry"], "span", None) is not None
+    if native is None or not native.get("tracing"):
+        return False
+    # FastAPI's own check (enabled()) reads the environment three times: too dear per request.
+    return native.get("tracer_provider") is not None or _otel.tracer_provider_set()
 
 
 def _builder() -> tuple[str, Location] | None:

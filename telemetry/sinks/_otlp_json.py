@@ -241,17 +241,21 @@ class JsonSpans(_Json):
         s["startTimeUnixNano"] = str(sig.inst)
         s["endTimeUnixNano"] = str(end)
         s["attributes"] = _attrs(m.attributes(sig, span=True))
-        err = sig.error
-        if err is not None:
+        events = m.span_events(sig)
+        if events:
             s["events"] = [
-                {
-                    "timeUnixNano": str(end),
-                    "name": "exception",
-                    "attributes": _attrs(m.exception_attributes(err)),
-                }
+                {"timeUnixNano": str(time), "name": name, "attributes": _attrs(attrs)}
+                for name, time, attrs in events
             ]
-            message = f"{err.type}: {err.message}" if err.message else err.type
-            s["status"] = {"code": m.STATUS_ERROR, "message": message}
+        links = m.span_links(sig)
+        if links:
+            s["links"] = [
+                {"traceId": trace_id, "spanId": span_id, "attributes": _attrs(attrs)}
+                for trace_id, span_id, attrs in links
+            ]
+        code, message = m.span_status(sig)
+        if code != m.STATUS_UNSET:
+            s["status"] = {"code": code, "message": message} if message else {"code": code}
         data = self._enc.encode(s)
         return data, len(data) + 1
 

@@ -16,6 +16,14 @@ A signal of kind ``span`` becomes a span; every other kind a log record:
   logger's name);
 - ``inst`` -> ``time_unix_nano`` and ``observed_time_unix_nano`` (a span's start; its end is
   ``inst + duration_ns``); trace and span ids as they are, with the sampled flag.
+
+A span's data may hold, under reserved keys that are not attributes (the OpenTelemetry
+providers write them, a ``tel.span`` may set them): ``span.kind`` (``"server"``, ...),
+``otel.status_code`` (``"OK"`` or ``"ERROR"``) and ``otel.status_description``,
+``span.events`` (a list of ``{"name", "time", "attributes"}``) and ``span.links`` (a list of
+``{"trace_id", "span_id", "attributes"}``). They become the OTLP span's kind, status, events
+and links. An ``error`` adds an ``exception`` event, or its ``exception.stacktrace`` to the
+``exception`` event already there, and makes the status an error unless one was set.
 """
 
 from __future__ import annotations
@@ -34,8 +42,11 @@ __all__ = [
     "exception_attributes",
     "severity",
     "span_end",
+    "span_events",
     "span_kind",
+    "span_links",
     "span_name",
+    "span_status",
     "stacktrace",
 ]
 
@@ -47,8 +58,16 @@ SEVERITY_TEXT = {1: "TRACE", 5: "DEBUG", 9: "INFO", 13: "WARN", 17: "ERROR", 21:
 SPAN_KINDS = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 STATUS_UNSET = 0
 STATUS_ERROR = 2
+STATUS_OK = 1
 #: The data key that sets a span's kind (``"server"``, ``"client"``, ...); not an attribute.
 SPAN_KIND_KEY = "span.kind"
+#: The data keys of a span's status, events and links; not attributes.
+STATUS_CODE_KEY = "otel.status_code"
+STATUS_DESCRIPTION_KEY = "otel.status_description"
+EVENTS_KEY = "span.events"
+LINKS_KEY = "span.links"
+_RESERVED = (SPAN_KIND_KEY, STATUS_CODE_KEY, STATUS_DESCRIPTION_KEY, EVENTS_KEY, LINKS_KEY)
+_STATUS_CODES = {"OK": STATUS_OK, "ERROR": STATUS_ERROR}
 
 
 def attributes(sig: Signal, *, span: bool) -> dict[str, Any]:
@@ -57,7 +76,8 @@ def attributes(sig: Signal, *, span: bool) -> dict[str, Any]:
     if sig.data:
         out.update(sig.data)
         if span:
-            out.pop(SPAN_KIND_KEY, None)
+            for key in _RESERVED:
+                out.pop(key, None)
     loc = sig.location
     if loc is not None:
         out["code.file.path"] = loc.file
@@ -124,3 +144,76 @@ def span_kind(sig: Signal) -> int:
     """A span's kind: from ``data["span.kind"]`` when it names one, else internal."""
     kind = sig.data.get(SPAN_KIND_KEY) if sig.data else None
     return SPAN_KINDS.get(kind, 1) if isinstance(kind, str) else 1
+
+
+def span_status(sig: Signal) -> tuple[int, str]:
+    """A span's status code and message: ``otel.status_code`` when its data says one (the
+    description only with an error), else an error for a span that recorded one, else unset."""
+    data = sig.data
+    code = _STATUS_CODES.get(data.get(STATUS_CODE_KEY)) if data else None  # type: ignore[arg-type]
+    if code is not None:
+        message = data.get(STATUS_DESCRIPTION_KEY) if code == STATUS_ERROR else None
+        return code, message if isinstance(message, str) else ""
+    err = sig.error
+    if err is not None:
+        return STATUS_ERROR, f"{err.type}: {err.message}" if err.message else err.type
+    return STATUS_UNSET, ""
+
+
+def _as_int(value: object, default: int) -> int:
+    return value if type(value) is int else default
+
+
+def span_events(sig: Signal) -> list[tuple[str, int, dict[str, Any]]]:
+    """A span's events as ``(name, time, attributes)``: ``span.events`` (malformed entries
+    left out), and the ``error`` as an ``exception`` event (or its stacktrace added to the
+    ``exception`` event already there)."""
+    end = span_end(sig)
+    out: list[tuple[str, int, dict[str, Any]]] = []
+    raw = sig.data.get(EVENTS_KEY) if sig.data else None
+    if isinstance(raw, (list, tuple)):
+        for ev in raw:
+            if isinstance(ev, dict) and isinstance(ev.get("name"), str):
+                attrs = ev.get("attributes")
+                attrs = dict(attrs) if isinstance(attrs, dict) else {}
+                out.append((ev["name"], _as_int(ev.get("time"), end), attrs))
+    err = sig.error
+    if err is not None:
+        for _, _, attrs in out:
+            if attrs.get("exception.type") == err.type:
+                attrs.setdefault("exception.stacktrace", stacktrace(err))
+                break
+        else:
+            out.append(("exception", end, exception_attributes(err)))
+    return out
+
+
+def span_links(sig: Signal) -> list[tuple[str, str, dict[str, Any]]]:
+    """A span's links as ``(trace id, span id, attributes)`` in hex (entries without valid
+    ids, such as a link to an invalid context, keep empty ids)."""
+    raw = sig.data.get(LINKS_KEY) if sig.data else None
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    if isinstance(raw, (list, tuple)):
+        for link in raw:
+            if not isinstance(link, dict):
+                continue
+            trace_id, span_id = link.get("trace_id"), link.get("span_id")
+            attrs = link.get("attributes")
+            out.append(
+                (
+                    trace_id if isinstance(trace_id, str) and _hex(trace_id, 32) else "",
+                    span_id if isinstance(span_id, str) and _hex(span_id, 16) else "",
+                    dict(attrs) if isinstance(attrs, dict) else {},
+                )
+            )
+    return out
+
+
+def _hex(value: object, digits: int) -> bool:
+    if not isinstance(value, str) or len(value) != digits:
+        return False
+    try:
+        int(value, 16)
+    except ValueError:
+        return False
+    return True

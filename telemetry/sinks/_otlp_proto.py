@@ -265,14 +265,21 @@ class ProtoSpans(_Proto):
         end = m.span_end(sig)
         s.end_time_unix_nano = end
         fill(s.attributes, m.attributes(sig, span=True))
-        err = sig.error
-        if err is not None:
+        for name, time, attrs in m.span_events(sig):
             ev = s.events.add()
-            ev.name = "exception"
-            ev.time_unix_nano = end
-            fill(ev.attributes, m.exception_attributes(err))
-            s.status.code = m.STATUS_ERROR  # type: ignore[assignment]
-            s.status.message = f"{err.type}: {err.message}" if err.message else err.type
+            ev.name = name
+            ev.time_unix_nano = time
+            fill(ev.attributes, attrs)
+        for trace_id, span_id, attrs in m.span_links(sig):
+            link = s.links.add()
+            link.trace_id = bytes.fromhex(trace_id)
+            link.span_id = bytes.fromhex(span_id)
+            fill(link.attributes, attrs)
+        code, message = m.span_status(sig)
+        if code != m.STATUS_UNSET:
+            s.status.code = code  # type: ignore[assignment]
+            if message:
+                s.status.message = message
         return s.ByteSize() + 5
 
     def rejected(self, body: bytes) -> tuple[int, str]:

@@ -52,6 +52,7 @@ import anyio.to_thread
 
 from .._errors import ClosedError, ConfigError, SinkError, check_int
 from .._extras import install_hint
+from .._otel import suppressed
 from .._signal import Signal
 from .._warn import warn
 from . import _otlp_config as cfg
@@ -340,18 +341,25 @@ class OTLPSink(Sink):
     async def write(self, batch: Sequence[Signal]) -> None:
         """Export the batch: log records to the logs endpoint, spans to the traces endpoint,
         in requests bounded by ``max_records`` and ``max_bytes``. Nothing raises: what cannot
-        be delivered is counted."""
-        for signal, part in self._split(batch):
-            enc = self._encoders[signal]
-            for request in self._requests(enc, part):
-                if request is None:
-                    await anyio.lowlevel.checkpoint()  # let the app run between slices
-                else:
-                    await self._send(signal, enc, request)
+        be delivered is counted. OpenTelemetry's instrumentations are suppressed meanwhile:
+        with httpx instrumented, the export's own requests would become spans to export."""
+        with suppressed():
+            for signal, part in self._split(batch):
+                enc = self._encoders[signal]
+                for request in self._requests(enc, part):
+                    if request is None:
+                        await anyio.lowlevel.checkpoint()  # let the app run between slices
+                    else:
+                        await self._send(signal, enc, request)
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Export the batch on the calling thread (the exit fallback, and ``*_nowait`` calls
-        into a synchronous handler): one attempt per request, within a second in all."""
+        into a synchronous handler): one attempt per request, within a second in all.
+        OpenTelemetry's instrumentations are suppressed meanwhile, as in :meth:`write`."""
+        with suppressed():
+            self._export_sync(batch)
+
+    def _export_sync(self, batch: Sequence[Signal]) -> None:
         from ._otlp_http import post_sync
 
         deadline = time.monotonic() + SYNC_TIMEOUT_S

@@ -130,3 +130,89 @@ def test_header_variables_round_trip_percent_encoding(headers: dict[str, str]) -
     assert dict(parse_headers("OTEL_EXPORTER_OTLP_HEADERS", raw)) == {
         k: v.strip() for k, v in headers.items()
     }
+
+
+_hex32 = st.text("0123456789abcdef", min_size=32, max_size=32)
+_hex16 = st.text("0123456789abcdef", min_size=16, max_size=16)
+_small_attrs = st.dictionaries(st.text(min_size=1, max_size=5), st.integers() | st.text(max_size=5))
+_events = st.lists(
+    st.fixed_dictionaries(
+        {"name": st.text(max_size=8), "time": st.integers(0, 2**63 - 1)},
+        optional={"attributes": _small_attrs},
+    )
+    | st.integers()  # malformed entries: left out
+)
+_links = st.lists(
+    st.fixed_dictionaries(
+        {"trace_id": _hex32 | st.text(max_size=4), "span_id": _hex16 | st.none()},
+        optional={"attributes": _small_attrs},
+    )
+    | st.text(max_size=3)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    kind=st.sampled_from(["server", "client", "producer", "consumer", "internal", "odd", 3]),
+    status=st.sampled_from(["OK", "ERROR", "UNSET", None, 2]),
+    description=st.none() | st.text(max_size=10),
+    events=st.none() | _events | st.text(max_size=3),
+    links=st.none() | _links,
+    failed=st.booleans(),
+)
+def test_span_kind_status_events_and_links_encode_alike_in_both_encodings(
+    kind: Any, status: Any, description: Any, events: Any, links: Any, failed: bool
+) -> None:
+    """A span's reserved data keys (well-formed or not) become the same kind, status, events
+    and links in protobuf and JSON, never attributes; malformed entries are left out, and an
+    error adds its exception event (or stacktrace) and an error status unless one was set."""
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+    from telemetry._signal import error_info
+    from telemetry.sinks._otlp_json import JsonSpans
+    from telemetry.sinks._otlp_proto import ProtoSpans
+
+    data: dict[str, Any] = {"span.kind": kind, "keep": 1}
+    for key, value in (
+        ("otel.status_code", status),
+        ("otel.status_description", description),
+        ("span.events", events),
+        ("span.links", links),
+    ):
+        if value is not None:
+            data[key] = value
+    sig = Signal(
+        inst=1_000,
+        uid="0123456789abcdef",
+        kind="span",
+        level="info",
+        id="op",
+        data=data,
+        trace_id="0af7651916cd43dd8448eb211c80319c",
+        span_id="b7ad6b7169203331",
+        duration_ns=10,
+        error=error_info(ValueError("x")) if failed else None,
+    )
+    pb = ProtoSpans(RESOURCE, "1.0").batch()
+    pb.add(sig)
+    js = JsonSpans(RESOURCE, "1.0").batch()
+    js.add(sig)
+    from_pb = trace_service_pb2.ExportTraceServiceRequest.FromString(pb.body())
+    from_json, _ = decode("/v1/traces", "application/json", js.body())
+    assert from_json == from_pb
+    (span,) = from_pb.resource_spans[0].scope_spans[0].spans
+    assert [kv.key for kv in span.attributes] == ["keep"]
+    expected_kind = {"server": 2, "client": 3, "producer": 4, "consumer": 5}.get(kind, 1)
+    assert span.kind == expected_kind
+    code = {"OK": 1, "ERROR": 2}.get(status) if isinstance(status, str) else None
+    assert span.status.code == (code if code is not None else 2 if failed else 0)
+    good_events = [e for e in events or () if isinstance(e, dict)]
+    names = [e.name for e in span.events]
+    assert names[: len(good_events)] == [e["name"] for e in good_events]
+    if failed:
+        assert any(
+            e.name == "exception"
+            and {kv.key for kv in e.attributes} >= {"exception.type", "exception.stacktrace"}
+            for e in span.events
+        )
+    assert len(span.links) == len([x for x in links or () if isinstance(x, dict)])
