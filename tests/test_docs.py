@@ -124,6 +124,7 @@ PAGE_NEEDS = {
     "configuration.md": ("fastapi", "yaml"),
     "context.md": ("opentelemetry.sdk",),
     "integrations/fastapi.md": ("fastapi", "httpx", "uvicorn", "websockets"),
+    "integrations/opentelemetry.md": ("opentelemetry.sdk",),
     "integrations/prometheus.md": ("prometheus_client",),
     "metrics.md": ("opentelemetry.metrics", "prometheus_client", "httpx", "opentelemetry.proto"),
     "sinks/otlp.md": ("httpx", "opentelemetry.proto"),
