@@ -8,7 +8,7 @@ VENV := .venv
 STAMP := $(VENV)/.synced
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: demo test lint bench bench-app docs env clean
+.PHONY: demo test lint bench bench-app docs env clean wheel-test
 
 $(STAMP): pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
@@ -28,12 +28,17 @@ test: $(STAMP)
 	$(RUN) pytest -q
 
 lint: $(STAMP)
-	$(RUN) ruff check telemetry tests examples bench
-	$(RUN) ruff format --check telemetry
-	$(RUN) mypy telemetry
+	$(RUN) ruff check telemetry tests examples bench .ci _aiotelemetry_pytestplugin.py
+	$(RUN) ruff format --check telemetry _aiotelemetry_pytestplugin.py
+	$(RUN) mypy telemetry _aiotelemetry_pytestplugin.py
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs build --strict
+
+# The suite against the built wheel in clean environments: core only, [fastapi], every extra
+# (`make wheel-test PROFILES=core` for one).
+wheel-test: $(STAMP)
+	UV="$(UV)" $(RUN) python .ci/profiles.py $(PROFILES)
 
 # Results go to bench/results/ (not kept in git); the docs show bench/published.md.
 bench: $(STAMP)

@@ -1,5 +1,9 @@
 """``make demo``: the chat server under uvicorn, driven by real clients, stopped with SIGTERM.
 
+Run: ``make demo`` from a source checkout (it sets up the development environment), or
+``python examples/demo.py`` with ``pip install 'aiotelemetry[fastapi]' fastapi uvicorn httpx
+websockets``.
+
 1. Starts ``examples/chat/app.py`` under uvicorn twice, on 127.0.0.1 and ports the kernel picks:
    once instrumented (file, console, and journald / syslog when present), once with telemetry
    off, as the baseline for the round-trip measurement. uvicorn's logging is handed to the hub

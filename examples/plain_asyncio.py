@@ -4,8 +4,8 @@ Each job runs in a span with its id bound into the context, so every signal it e
 the records of a library that logs through the standard ``logging`` module, brought in by the
 bridge) carries ``job`` and the span's trace. Failed jobs are recorded as errors.
 
-Run with ``python examples/plain_asyncio.py``; the signals go to ``logs/plain_asyncio.jsonl``
-and warnings and errors to the console.
+Run: ``python examples/plain_asyncio.py`` (needs ``pip install aiotelemetry``, no extra); the
+signals go to ``logs/plain_asyncio.jsonl`` and warnings and errors to the console.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The quickstart: signals to a JSON-lines file and the console, then the handler stats.
 
-Run with ``make demo`` (or ``python examples/quickstart.py``).
+Run: ``python examples/quickstart.py`` (needs ``pip install aiotelemetry``, no extra; an
+installed package runs it as ``python -m telemetry demo``). The signals go to
+``logs/quickstart.jsonl``, warnings and errors to the console.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
 the script emits with the ``*_nowait`` creators, ``bind``, a sync span and ``@traced``, from the
 main thread and from worker threads. Leaving the block writes everything and stops the thread.
 
-Run with ``python examples/sync_script.py``: readable lines on the terminal (JSON lines when
-stderr is not one), and JSON lines in ``logs/sync_script.jsonl``.
+Run: ``python examples/sync_script.py`` (needs ``pip install aiotelemetry``, no extra):
+readable lines on the terminal (JSON lines when stderr is not one), and JSON lines in
+``logs/sync_script.jsonl``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ The ``*_nowait`` forms never wait for the event loop: the signal is built in the
 (with that thread's bound context) and handed to the loop, which queues it for the handlers.
 Leaving the block, on the main thread, writes everything that was handed over.
 
-Run with ``python examples/threads_sync.py``; the signals go to ``logs/threads_sync.jsonl``.
+Run: ``python examples/threads_sync.py`` (needs ``pip install aiotelemetry``, no extra); the
+signals go to ``logs/threads_sync.jsonl``.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ from ._config_files import expand, mask, read_file, switch
 from ._config_schema import KINDS, Option, Ref
 from ._env import read_env
 from ._errors import ConfigError, ConfigFileError, Problem, did_you_mean
+from ._extras import EXTRAS, install_hint
 from .sinks._base import Sink
 
 __all__ = ["ConfigFileError", "LoadedConfig", "Problem", "load", "load_file", "load_over"]
@@ -236,7 +237,7 @@ def _sink_type(kind: Any, path: str, problems: list[Problem]) -> type[Any] | Non
     try:
         found = pkgutil.resolve_name(target)
     except Exception as exc:
-        extra = f" (install 'aiotelemetry[{kind}]')" if kind in KINDS else ""
+        extra = f" ({install_hint(kind)})" if kind in EXTRAS else ""
         problems.append(
             Problem(path, f"{kind!r} needs {target}, which cannot be imported: {exc}{extra}")
         )

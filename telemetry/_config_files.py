@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError
+from ._extras import install_hint
 from ._redact import DEFAULT_REDACT_KEYS
 
 __all__ = ["FORMATS", "MASK", "expand", "mask", "read_file", "secret", "switch"]
@@ -49,7 +50,7 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
                 yaml = importlib.import_module("yaml")
             except ImportError:
                 raise ConfigError(
-                    str(p), "is YAML, which needs PyYAML: pip install 'aiotelemetry[yaml]'"
+                    str(p), f"is YAML, which needs PyYAML: {install_hint('yaml')}"
                 ) from None
             data = yaml.safe_load(raw) or {}
     except ConfigError:

@@ -17,18 +17,28 @@ And the pipeline's own work is kept out of what OpenTelemetry's instrumentations
 (:class:`suppressed`): the OTLP sink's HTTP requests, with httpx instrumented, would otherwise
 become spans that the sink exports, which make requests, and so on.
 
-The OpenTelemetry modules are imported on first use, when a hub compiles its emitters or a span
-starts, never at ``import telemetry``.
+We never import OpenTelemetry first: ``import telemetry``, a hub and a span cost the same
+whether it is installed or not, until the application (or a library it uses) imports
+``opentelemetry.context``; before that, no OpenTelemetry span can be current. From then on, the
+first span or signal that finds it in ``sys.modules`` binds what it needs (and imports
+``opentelemetry.trace``, if the application has not). A hub compiled before then reads
+OpenTelemetry's context through :func:`_late_context` (one Python call more per signal) until
+its next recompile (it opens, or its configuration changes), which binds the direct getter.
 """
 
 from __future__ import annotations
 
 import contextvars
 import importlib.util
-from collections.abc import Callable
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from importlib.machinery import PathFinder
+from types import MappingProxyType
 from typing import Any
 
 from ._context import SpanContext
+from ._warn import warn
 
 __all__ = [
     "SPAN_KEY",
@@ -48,16 +58,52 @@ __all__ = [
 _state: dict[str, Any] = {}
 #: The key of the current span in OpenTelemetry's context (set once it is loaded).
 SPAN_KEY: Any = None
+#: The module that anything making an OpenTelemetry span current has imported.
+_CONTEXT_MODULE = "opentelemetry.context"
+#: What :func:`_late_context` returns while no OpenTelemetry span can be current.
+_NOTHING: Mapping[Any, Any] = MappingProxyType({})
+#: The key :func:`_late_context` files the current span under (see :func:`span_key`).
+_LATE_KEY = object()
 
 
 def available() -> bool:
-    """Whether ``opentelemetry-api`` is installed (looked up once)."""
+    """Whether ``opentelemetry-api`` is installed (looked up once, importing nothing).
+
+    ``find_spec("opentelemetry.trace")`` would import the parent package, and raises when there
+    is none at all (only the ``opentelemetry-proto`` of the ``otlp`` extra installs it too, without
+    ``trace``): the parent is looked up, then ``trace`` in its folders."""
     found = _state.get("available")
     if found is None:
-        found = _state["available"] = importlib.util.find_spec("opentelemetry.trace") is not None
-        if found:
-            _load()
+        try:
+            parent = importlib.util.find_spec("opentelemetry")
+            where = [] if parent is None else list(parent.submodule_search_locations or ())
+            found = bool(where) and PathFinder.find_spec("opentelemetry.trace", where) is not None
+        except (ImportError, ValueError):  # a broken install reads as none
+            found = False
+        _state["available"] = found
     return bool(found)
+
+
+def _loaded() -> bool:
+    """Whether OpenTelemetry is in use (its context module imported by someone), binding what
+    we read from it the first time; ``False`` while it is not, or if binding fails."""
+    if "context_get" in _state:
+        return True
+    if _CONTEXT_MODULE not in sys.modules or _state.get("broken") or not available():
+        return False
+    with _load_lock:
+        if "context_get" in _state:
+            return True
+        try:
+            _load()
+        except Exception as exc:  # an install too old or partial: correlation off, said once
+            _state["broken"] = True
+            warn("otel", f"trace correlation with OpenTelemetry is off: {exc!r}")
+            return False
+    return True
+
+
+_load_lock = threading.Lock()
 
 
 def _load() -> None:
@@ -81,7 +127,6 @@ def _load() -> None:
             empty = None
     _state.update(
         empty=empty,
-        context_get=fast or get_current,
         attach=context.attach,
         detach=context.detach,
         set_span_in_context=trace.set_span_in_context,
@@ -100,13 +145,15 @@ def _load() -> None:
         # lives as long as the span (a request, under the ASGI middleware).
         sampled=trace.TraceFlags(trace.TraceFlags.SAMPLED),
     )
+    # Last: its presence is what tells other threads that everything above is in place.
+    _state["context_get"] = fast or get_current
 
 
 def current_otel_span() -> SpanContext | None:
     """The current OpenTelemetry span as a :class:`SpanContext`, or ``None`` when there is
     none, when it is the one that stands for a span of ours, when it is invalid, or without
     ``opentelemetry-api``."""
-    if not available():
+    if not _loaded():
         return None
     span = _state["context_get"]().get(SPAN_KEY)
     if span is None or span is _attached.get():  # none, or the one standing for ours
@@ -129,24 +176,42 @@ def from_otel_span(span: Any) -> SpanContext | None:
 
 def empty_context() -> Any:
     """OpenTelemetry's current context where nothing was ever attached (a context that holds
-    no span), or ``None`` when it cannot be known or without ``opentelemetry-api``."""
-    available()
-    return _state.get("empty")
+    no span), or ``None`` when it cannot be known or without ``opentelemetry-api``; while
+    OpenTelemetry is installed but not in use, what :func:`_late_context` returns when no
+    span is current."""
+    if _loaded():
+        return _state.get("empty")
+    return _NOTHING if available() else None
 
 
 def span_key() -> Any:
-    """The key of the current span in OpenTelemetry's context (``None`` without it)."""
-    available()
-    return SPAN_KEY
+    """The key of the current span in what :func:`context_getter` returns (``None`` without
+    ``opentelemetry-api``)."""
+    if _loaded():
+        return SPAN_KEY
+    return _LATE_KEY if available() else None
 
 
 def context_getter() -> Callable[[], Any] | None:
-    """A getter of OpenTelemetry's current context (a mapping in which ``SPAN_KEY`` is the
-    current span), for the emitting path; ``None`` without ``opentelemetry-api``."""
+    """A getter of OpenTelemetry's current context (a mapping in which :func:`span_key` is the
+    current span), for the emitting path; ``None`` without ``opentelemetry-api``. While it is
+    installed but not in use, :func:`_late_context`, which notices when it comes into use."""
     if not available():
         return None
+    if not _loaded():
+        return _late_context
     getter: Callable[[], Any] = _state["context_get"]
     return getter
+
+
+def _late_context() -> Mapping[Any, Any]:
+    """For emitters compiled before OpenTelemetry was in use: nothing until it is, then its
+    current span under both keys an emitter may have bound (one compiled while OpenTelemetry
+    came into use may hold this getter with the real key)."""
+    if not _loaded():
+        return _NOTHING
+    span = _state["context_get"]().get(SPAN_KEY)
+    return _NOTHING if span is None else {_LATE_KEY: span, SPAN_KEY: span}
 
 
 #: The OpenTelemetry span that stands for the current span of ours (set by :func:`attach`): an
@@ -159,8 +224,8 @@ Tokens = tuple[contextvars.Token[Any], contextvars.Token[Any]]
 
 def attach(ctx: SpanContext) -> Tokens | None:
     """Make ``ctx`` OpenTelemetry's current span too (non-recording); ``None`` when
-    ``opentelemetry-api`` is not installed. Undo with :func:`detach`."""
-    if not available():
+    OpenTelemetry is not in use. Undo with :func:`detach`."""
+    if not _loaded():
         return None
     s = _state
     try:
@@ -204,7 +269,7 @@ class suppressed:
         self._token: object = None
 
     def __enter__(self) -> None:
-        if available():
+        if _loaded():  # no instrumentation runs before OpenTelemetry is imported
             s = _state
             ctx = None
             for key in s["suppress_keys"]:

@@ -1,24 +1,19 @@
-"""The pytest plugin, registered through the ``pytest11`` entry point.
+"""The pytest plugin's fixtures, for ``pytest_plugins = ["telemetry.pytest_plugin"]`` or
+``-p telemetry.pytest_plugin`` where entry points are disabled (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``).
+
+Installed, the plugin is registered through the ``pytest11`` entry point, nothing to configure;
+that entry point is the top-level module ``_aiotelemetry_pytestplugin``, which imports nothing of
+aiotelemetry until its fixture is requested (see there). This module is the same fixtures under
+the package's name.
 
 Fixtures:
 
 - ``tel_capture``: a :class:`telemetry.testing.Captured` holding every signal emitted during the
-  test, captured synchronously as it is emitted; match by value, regular expression or
-  predicate, read ``tel_capture.text``, lower a level with ``tel_capture.at_level("debug")``,
-  start a new phase with ``clear()`` or ``take()``.
+  test, captured synchronously as it is emitted; see ``telemetry.testing``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from _aiotelemetry_pytestplugin import tel_capture
 
-import pytest
-
-from .testing import Captured, capture_signals
-
-
-@pytest.fixture
-def tel_capture() -> Iterator[Captured]:
-    """Every signal emitted during the test, as it is emitted; see ``telemetry.testing``."""
-    with capture_signals() as captured:
-        yield captured
+__all__ = ["tel_capture"]

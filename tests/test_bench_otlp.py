@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("httpx", "opentelemetry.proto", "opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
+
 import pytest
 
 from bench import otlp

@@ -4,7 +4,6 @@ never for a timing."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 
@@ -12,7 +11,7 @@ import pytest
 
 from bench.service import main, parse_wrk, summarise
 from bench.service_app import SETUPS
-from tests.conftest import require
+from tests.conftest import needs, require
 
 WRK_OUTPUT = """Running 1s test @ http://127.0.0.1:8000/items/1
   1 threads and 32 connections
@@ -40,8 +39,8 @@ def test_wrk_output_is_read_with_its_units() -> None:
 
 @pytest.fixture(scope="module")
 def service_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    for mod in ("fastapi", "uvicorn", "structlog", "orjson", "opentelemetry.instrumentation"):
-        require(importlib.util.find_spec(mod) is not None, f"{mod} missing: uv sync --group bench")
+    # The bench group (uv sync --group bench).
+    needs("fastapi", "uvicorn", "structlog", "orjson", "opentelemetry.instrumentation")
     require(shutil.which("wrk") is not None, "wrk missing: apt-get install wrk")
     out = tmp_path_factory.mktemp("service")
     assert main(["--seconds", "1", "--rounds", "1", "--out", str(out)]) == 0

@@ -29,6 +29,7 @@ from telemetry._env import VARIABLES as ENV_VARIABLES
 from telemetry.cli import main as cli_main
 from telemetry.cli.config import TEMPLATE
 from telemetry.sinks import FileSink, MemorySink, Sink, SyslogSink
+from tests.conftest import needs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -295,6 +296,7 @@ def doc_example() -> tuple[str, str]:
 
 
 def build_both(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Any, ...]:
+    needs("fastapi", "httpx", "opentelemetry.proto")  # the page's app, and its OTLP handler
     from fastapi import FastAPI
 
     from telemetry.integrations.asgi import telemetry_lifespan
@@ -478,6 +480,7 @@ def test_unreadable_files_say_why(tmp_path: Path) -> None:
 
 async def test_yaml_json_and_toml_describe_the_same_hub(tmp_path: Path) -> None:
     """The three formats are read into the same configuration."""
+    needs("yaml")
     config = {
         "min_level": {"*": "info", "app.db.*": "warn"},
         "handlers": {"m": {"sink": "memory", "maxlen": 5, "mode": "dropping", "workers": 2}},
@@ -666,6 +669,7 @@ async def test_a_fastapi_service_under_uvicorn_takes_its_hub_from_telemetry_conf
 ) -> None:
     """telemetry_lifespan() with no handlers runs the hub TELEMETRY_CONFIG describes, served
     by uvicorn: requests are written to the file the configuration names."""
+    needs("fastapi", "httpx", "uvicorn")
     import httpx
     from fastapi import FastAPI
 
@@ -901,6 +905,7 @@ def test_the_templates_otlp_block_uncommented_checks_clean(
     path.write_text(TEMPLATE.split("# [handlers.otlp]", 1)[0] + uncommented + "\n")
     assert cli_main(["check-config", str(path)]) == 0
     assert "switched off: otlp" in capsys.readouterr().err
+    needs("httpx", "opentelemetry.proto")  # switched on, the OTLP extra must be there
     monkeypatch.setenv("OTLP_ENABLED", "true")
     assert cli_main(["check-config", str(path)]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -30,6 +30,7 @@ from telemetry._env import VARIABLES as ENV_VARIABLES
 from telemetry._env import EnvConfig
 from telemetry._stats import DROP_REASONS
 from telemetry.cli import main as cli_main
+from tests.conftest import needs
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -117,6 +118,19 @@ def runnable(page: Path) -> list[Block]:
     return [b for b in blocks(page) if b.lang in CODE and b.marker != "not-run"]
 
 
+#: Pages whose examples use optional packages: where one is missing, the page is skipped with
+#: its name (tests/conftest.py, needs).
+PAGE_NEEDS = {
+    "configuration.md": ("fastapi", "yaml"),
+    "context.md": ("opentelemetry.sdk",),
+    "integrations/fastapi.md": ("fastapi", "httpx", "uvicorn", "websockets"),
+    "integrations/opentelemetry.md": ("opentelemetry.sdk",),
+    "integrations/prometheus.md": ("prometheus_client",),
+    "metrics.md": ("opentelemetry.metrics", "prometheus_client", "httpx", "opentelemetry.proto"),
+    "sinks/otlp.md": ("httpx", "opentelemetry.proto"),
+}
+
+
 #: Pages with no code to run: the API reference (``:::`` directives, rendered from the
 #: docstrings), the changelog (an include of CHANGELOG.md), and pages of prose and tables.
 #: A new page without a runnable example is named here on purpose, or given one.
@@ -138,6 +152,7 @@ def test_page_examples_run(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """The page's code blocks run in order, every one of them, and leave no hub open."""
+    needs(*PAGE_NEEDS.get(str(page.relative_to(DOCS)), ()))
     monkeypatch.chdir(tmp_path)
     for var in ENV_VARIABLES:
         monkeypatch.delenv(var, raising=False)

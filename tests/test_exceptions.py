@@ -18,6 +18,7 @@ from telemetry import (
 )
 from telemetry.sinks import MemorySink
 from telemetry.testing import make_signal
+from tests.conftest import needs
 
 
 def _subclasses(cls: type) -> set[type]:
@@ -72,7 +73,7 @@ def test_an_unknown_keyword_is_a_config_error_everywhere() -> None:
 async def test_the_otlp_sink_says_not_open_and_closed_as_the_other_sinks_do() -> None:
     """Writing to an OTLP sink that is not open is a SinkError, and to one that is closed a
     ClosedError, as with the file sink (not a RuntimeError)."""
-    pytest.importorskip("httpx")
+    needs("httpx", "opentelemetry.proto")
     from telemetry.sinks import OTLPSink
 
     sink = OTLPSink("http://127.0.0.1:9", env={})

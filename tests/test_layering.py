@@ -10,7 +10,9 @@ import ast
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "telemetry"
+import telemetry
+
+PACKAGE = Path(telemetry.__file__).resolve().parent  # the one under test, installed or not
 #: Modules that must import nothing else of the package.
 LEAVES = ("telemetry._registry", "telemetry._taps", "telemetry._hooks")
 

@@ -4,6 +4,10 @@ children; inside our spans, OpenTelemetry's propagation and spans see ours."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("opentelemetry.sdk")
+
 from collections.abc import Iterator
 
 import pytest

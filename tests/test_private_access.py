@@ -15,7 +15,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "telemetry"
+import telemetry
+
+PACKAGE = Path(telemetry.__file__).resolve().parent  # the one under test, installed or not
 
 #: The standard library's private functions the package calls, each for a reason.
 STDLIB: dict[tuple[str, str], str] = {

@@ -4,6 +4,10 @@ exists, and the API reference shows the public surface only."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("mkdocs", "material", "mkdocstrings")  # the docs group
+
 import os
 import re
 import subprocess

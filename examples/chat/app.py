@@ -1,6 +1,7 @@
 """A chat server: FastAPI HTTP routes and websocket rooms, instrumented with aiotelemetry.
 
-Run it with ``uvicorn app:app --app-dir examples/chat`` (``make demo`` does, and drives it).
+Run: ``uvicorn app:app --app-dir examples/chat`` (needs ``pip install 'aiotelemetry[fastapi]'
+fastapi uvicorn``; ``make demo`` runs it, and drives it, from a source checkout).
 
 - ``TelemetryMiddleware``: a span per request and per websocket connection; the request id
   (or connection id) is bound into the context, so every signal below carries it.

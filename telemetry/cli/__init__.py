@@ -233,9 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser(
         "demo",
-        help="run the demo (what 'make demo' runs)",
-        description="Run examples/demo.py, or examples/quickstart.py when there is no demo.py, "
-        "from the repository root. Needs a source checkout.",
+        help="run the demo (what 'make demo' runs; installed: the quickstart)",
+        description="From a source checkout: run examples/demo.py, or examples/quickstart.py "
+        "when there is no demo.py, from the repository root. From an installed package: run "
+        "the quickstart it ships, which writes logs/quickstart.jsonl in the current folder.",
     )
     d.add_argument("args", nargs=argparse.REMAINDER, help="passed on to the demo script")
     return parser

@@ -1,11 +1,16 @@
-"""``python -m telemetry demo``: run the demo from a source checkout, as ``make demo`` does.
+"""``python -m telemetry demo``: run the demo, as ``make demo`` does.
 
-The ``examples`` folder is looked up next to the ``telemetry`` package (the repository root);
-it is not part of the installed wheel. The script is ``examples/demo.py`` when there is one,
-else ``examples/quickstart.py``. It runs with the same interpreter, in a child process whose
-working directory is the repository root (where ``make demo`` runs it, so its files land in
-the same ``logs/`` folder) and whose ``PYTHONPATH`` starts with that root (so it imports this
-very ``telemetry``). Arguments after ``demo`` are passed on to the script.
+From a source checkout, the ``examples`` folder next to the ``telemetry`` package (the
+repository root) holds it: the script is ``examples/demo.py`` when there is one (the chat server
+under load, which needs the development environment), else ``examples/quickstart.py``. It runs
+with the same interpreter, in a child process whose working directory is the repository root
+(where ``make demo`` runs it, so its files land in the same ``logs/`` folder) and whose
+``PYTHONPATH`` starts with that root (so it imports this very ``telemetry``).
+
+From an installed wheel there is no ``examples`` folder: the wheel ships the quickstart
+(``examples/quickstart.py``, as ``telemetry/cli/_quickstart.py``), which needs no extra; it runs
+in the current folder and writes ``logs/quickstart.jsonl`` there. Arguments after ``demo`` are
+passed on to the script.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["DEMO_SCRIPTS", "demo_script", "find_examples", "run_demo"]
+__all__ = ["DEMO_SCRIPTS", "SHIPPED_QUICKSTART", "demo_script", "find_examples", "run_demo"]
 
 #: The scripts ``demo`` looks for in ``examples/``, the first that exists wins.
 DEMO_SCRIPTS = ("demo.py", "quickstart.py")
 PROG = "python -m telemetry"
+#: The quickstart as the wheel ships it (absent from a source checkout, which has examples/).
+SHIPPED_QUICKSTART = Path(__file__).resolve().with_name("_quickstart.py")
 
 
 def find_examples() -> Path | None:
@@ -43,16 +50,20 @@ def run_demo(args: Sequence[str], *, err: TextIO, examples: Path | None = None) 
     """Run the demo script with ``args``; return its exit status."""
     folder = examples if examples is not None else find_examples()
     script = demo_script(folder) if folder is not None else None
-    if folder is None or script is None:
+    env = dict(os.environ)
+    if folder is not None and script is not None:
+        cwd = folder.parent
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(cwd), env.get("PYTHONPATH")) if p)
+    elif examples is None and SHIPPED_QUICKSTART.is_file():  # an installed wheel
+        script, cwd = SHIPPED_QUICKSTART, Path.cwd()
+        err.write(f"{PROG} demo: the quickstart, writing logs/quickstart.jsonl in {cwd}\n")
+    else:
         err.write(
             f"{PROG} demo: no examples/{' or examples/'.join(DEMO_SCRIPTS)} next to the "
             "telemetry package; the demo runs from a source checkout (make demo)\n"
         )
         return 2
-    root = folder.parent
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
-    proc = subprocess.Popen([sys.executable, str(script), *args], cwd=root, env=env)
+    proc = subprocess.Popen([sys.executable, str(script), *args], cwd=cwd, env=env)
     try:
         return proc.wait()
     except KeyboardInterrupt:  # the child got the same Ctrl-C; let it finish its shutdown

@@ -24,7 +24,12 @@ import types
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from opentelemetry import metrics as api
+from .._extras import missing_package
+
+try:
+    from opentelemetry import metrics as api
+except ImportError:  # not installed: say so in one line
+    raise missing_package("telemetry.integrations._otel_metrics", "opentelemetry-api") from None
 
 from .._metrics import _instruments as core
 from .._metrics._observable import Observable

@@ -57,14 +57,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    Metric,
-    SummaryMetricFamily,
-)
-from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
+from .._extras import missing_extra
+
+try:
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        Metric,
+        SummaryMetricFamily,
+    )
+    from prometheus_client.registry import Collector
+    from prometheus_client.samples import Sample
+except ImportError:  # the extra is missing: say which, in one line
+    raise missing_extra(
+        "telemetry.integrations.prometheus", "prometheus-client", "prometheus"
+    ) from None
 
 from .._errors import ConfigError
 from .._hub import Telemetry

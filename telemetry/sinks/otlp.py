@@ -51,6 +51,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from .._errors import ClosedError, ConfigError, SinkError, check_int
+from .._extras import install_hint
 from .._otel import suppressed
 from .._signal import Signal
 from .._warn import warn
@@ -84,7 +85,7 @@ SYNC_TIMEOUT_S = 1.0
 CLOSE_TIMEOUT_S = 2.0
 #: Encoding runs this long at most per step of the event loop before it lets other tasks run.
 SLICE_BUDGET_S = 0.001
-_INSTALL = "pip install 'aiotelemetry[otlp]'"
+_INSTALL = install_hint("otlp")
 
 
 class _Batch(Protocol):
@@ -115,10 +116,12 @@ def _encoders(protocol: str, resource: dict[str, Any], version: str) -> tuple[_E
     try:
         from ._otlp_proto import ProtoLogs, ProtoSpans
     except ImportError as exc:
+        # Named after the sink, as a missing httpx is: a dependency the sink lacks, which a
+        # switched-off handler of a configuration file may lack (telemetry._config).
         raise ConfigError(
-            "protocol",
-            f"'http/protobuf' needs opentelemetry-proto ({exc.name} is missing): {_INSTALL}, "
-            "or use protocol='http/json'",
+            "OTLPSink",
+            f"with protocol 'http/protobuf' needs opentelemetry-proto ({exc.name} is missing): "
+            f"{_INSTALL}, or use protocol='http/json'",
         ) from exc
     return ProtoLogs(resource, version), ProtoSpans(resource, version)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("fastapi", "httpx", "uvicorn", "websockets")
+
 import asyncio
 import contextlib
 import os

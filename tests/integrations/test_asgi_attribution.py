@@ -3,6 +3,10 @@ side that closed a websocket at shutdown. Under uvicorn, with real clients."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("fastapi", "httpx", "uvicorn", "websockets")
+
 import sys
 from typing import Any
 

@@ -5,6 +5,10 @@ raises into the app."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("fastapi", "uvicorn")
+
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator

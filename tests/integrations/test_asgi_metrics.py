@@ -3,6 +3,18 @@ service whose native telemetry measures through the meter provider, each request
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs(
+    "fastapi",
+    "httpx",
+    "opentelemetry.metrics",
+    "opentelemetry.proto",
+    "prometheus_client",
+    "starlette",
+    "uvicorn",
+)
+
 import json
 import subprocess
 import sys

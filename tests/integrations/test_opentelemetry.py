@@ -7,6 +7,10 @@ tests of the suite see no provider."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("fastapi", "httpx", "opentelemetry.sdk", "opentelemetry.proto")
+
 import gc
 import sys
 import threading

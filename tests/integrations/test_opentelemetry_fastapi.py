@@ -5,6 +5,17 @@ the OTLP receiver (decoded with opentelemetry-proto)."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs(
+    "fastapi",
+    "httpx",
+    "uvicorn",
+    "opentelemetry.sdk",
+    "opentelemetry.proto",
+    "opentelemetry.instrumentation.fastapi",
+)
+
 import contextlib
 import json
 import os

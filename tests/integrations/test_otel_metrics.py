@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("opentelemetry.metrics", "opentelemetry.sdk")
+
 import json
 import subprocess
 import sys

@@ -3,6 +3,10 @@ and read back with its own parser."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("httpx", "prometheus_client")
+
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

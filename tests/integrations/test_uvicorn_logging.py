@@ -3,6 +3,10 @@ its records printed once, by our console sink or the stderr fallback, in one for
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("fastapi", "httpx", "uvicorn")
+
 import json
 import logging
 import logging.config

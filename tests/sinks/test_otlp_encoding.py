@@ -4,6 +4,10 @@ come back as they went in."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("opentelemetry.proto")
+
 import math
 from typing import Any
 

@@ -8,6 +8,10 @@ from the values of one of ours."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("httpx", "opentelemetry.proto", "opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
+
 import logging
 import sys
 import warnings

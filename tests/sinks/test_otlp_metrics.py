@@ -3,6 +3,10 @@ by the receiver with opentelemetry-proto, every data point counted."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
+
+needs("httpx", "opentelemetry.metrics", "opentelemetry.proto")
+
 import threading
 from collections.abc import Mapping
 from typing import Any
