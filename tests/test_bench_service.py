@@ -53,16 +53,23 @@ def test_every_set_up_serves_and_loses_nothing(service_run: dict[str, object]) -
     """Each set-up served requests (or messages) and wrote every record it should: a request
     span and a log per request, a log per message and a span per connection; or is reported
     not available, with the reason."""
-    summary = service_run["summary"]
+    summary, runs = service_run["summary"], service_run["runs"]
     assert isinstance(summary, dict) and set(summary) == set(SETUPS)
+    assert isinstance(runs, dict)
     for setup, row in summary.items():
-        if "na" in row:
-            assert setup == "otel-providers" and "not available" in row["na"]
-            continue
+        assert "na" not in row, (setup, row)
         assert row["served"] > 0 and row["rate"] > 0, setup
-        if setup not in ("bare", "ws-bare", "otel-providers"):
+        if setup in ("bare", "ws-bare", "otel-providers"):
+            continue
+        assert row["records"] > 0, setup
+        (run,) = runs[setup]
+        if setup in ("native-ours", "aiotelemetry-otlp"):
+            # What a loaded machine may cost these (a sink past its wait bound) is counted:
+            # every record expected is written or dropped under a reason, exactly.
+            dropped = sum(run["reported"]["dropped"].values())
+            assert run["records"] + dropped == run["expected"], (setup, run["reported"])
+        elif setup != "native-sdk":  # the SDK's losses are the benchmark's to report
             assert row["lost"] == 0, (setup, row)
-            assert row["records"] > 0, setup
 
 
 def test_ratios_and_collections_are_reported(service_run: dict[str, object]) -> None:
