@@ -567,6 +567,7 @@ async def test_fastapis_own_instrumentor_works_on_the_providers(installed: None)
     """OpenTelemetry's FastAPI instrumentation (which reads the SDK's span properties, such as
     ``kind``, on the current span) records through the providers: the request answers and
     its server span is a signal."""
+    needs("opentelemetry.instrumentation.fastapi")  # in the bench group, not the test group
     import httpx
     from fastapi import FastAPI
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
