@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import threading
 from bisect import bisect_left
 from collections.abc import Callable
@@ -209,35 +210,16 @@ class Instrument:
         return self._lock
 
 
-class Counter(Instrument):
-    """A monotonic sum: ``add`` a non-negative amount."""
+class _Sum(Instrument):
+    """A sum: ``add`` a finite amount of at least :attr:`_low`.
 
-    kind = "counter"
-    monotonic = True
+    The measurement methods of every instrument keep their few lines (coerce, check, find the
+    series, update under the lock) inline rather than calling a shared helper: a Python call
+    is a tenth of a measurement's cost.
+    """
 
-    def add(self, amount: Any, attributes: Any = None, context: Any = None) -> None:
-        """Add ``amount`` (>= 0) to the series of ``attributes``."""
-        try:
-            if type(amount) is not int and type(amount) is not float:
-                amount = self._number(amount)
-                if amount is None:
-                    return
-            if not 0 <= amount < _INF:
-                self._bad(amount)
-                return
-            e = self._ids.get(id(attributes))
-            s = e[1] if e is not None and e[0] == attributes else self._find(attributes)
-            with self._lock:
-                s.value += amount
-                s.seq += 1
-        except Exception as exc:
-            self._failed(exc)
-
-
-class UpDownCounter(Instrument):
-    """A sum that goes both ways: ``add`` any finite amount."""
-
-    kind = "up_down_counter"
+    #: The least amount taken (a float, so that NaN and the infinities are refused too).
+    _low = 0.0
 
     def add(self, amount: Any, attributes: Any = None, context: Any = None) -> None:
         """Add ``amount`` to the series of ``attributes``."""
@@ -246,7 +228,7 @@ class UpDownCounter(Instrument):
                 amount = self._number(amount)
                 if amount is None:
                     return
-            if not _NINF < amount < _INF:
+            if not self._low <= amount < _INF:
                 self._bad(amount)
                 return
             e = self._ids.get(id(attributes))
@@ -256,6 +238,20 @@ class UpDownCounter(Instrument):
                 s.seq += 1
         except Exception as exc:
             self._failed(exc)
+
+
+class Counter(_Sum):
+    """A monotonic sum: ``add`` a non-negative amount."""
+
+    kind = "counter"
+    monotonic = True
+
+
+class UpDownCounter(_Sum):
+    """A sum that goes both ways: ``add`` any finite amount."""
+
+    kind = "up_down_counter"
+    _low = -sys.float_info.max
 
 
 class Gauge(Instrument):
