@@ -33,7 +33,6 @@ from collections.abc import (
     Callable,
     Iterable,
     Mapping,
-    MutableMapping,
 )
 from contextlib import AbstractAsyncContextManager
 from types import CodeType, FrameType
@@ -56,6 +55,10 @@ from ._asgi_exchange import (
     SERVER_CLOSE_CODES,
     TRUNCATION_MARK,
     Exchange,
+    Message,
+    Receive,
+    Scope,
+    Send,
     WsExchange,
     cut,
     parse_traceparent,
@@ -76,10 +79,6 @@ __all__ = [
     "telemetry_lifespan",
 ]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Handlers = Mapping[str, Sink | Mapping[str, Any]]
 
