@@ -80,6 +80,14 @@ class Served:
         self.messages = 0
         self.reported: dict[str, Any] = {}
 
+    def on_close(self, stats: Any) -> None:
+        """``telemetry_lifespan``'s ``on_close``: keep what the hub says it wrote and dropped."""
+        self.reported = {
+            "emitted": stats.emitted,
+            "written": stats.written,
+            "dropped": stats.dropped,
+        }
+
 
 def _routes(api: Any, served: Served, log: Callable[..., Any] | None) -> None:
     """The two endpoints; ``log`` is awaited once per request / message when given."""
@@ -131,14 +139,7 @@ def _aiotelemetry(out: Path, served: Served, sink: Any, middleware: bool = True)
     import telemetry as tel
     from telemetry.integrations.asgi import TelemetryMiddleware, telemetry_lifespan
 
-    def on_close(stats: Any) -> None:
-        served.reported = {
-            "emitted": stats.emitted,
-            "written": stats.written,
-            "dropped": stats.dropped,
-        }
-
-    api = FastAPI(lifespan=telemetry_lifespan(lambda: {"out": sink()}, on_close=on_close))
+    api = FastAPI(lifespan=telemetry_lifespan(lambda: {"out": sink()}, on_close=served.on_close))
     _routes(api, served, tel.log)
     return TelemetryMiddleware(api) if middleware else api
 
@@ -239,15 +240,10 @@ def _otel_providers(out: Path, served: Served) -> Any:
     from telemetry.integrations.opentelemetry import install  # type: ignore[import-not-found]
     from telemetry.sinks import FileSink
 
-    def on_close(stats: Any) -> None:
-        served.reported = {
-            "emitted": stats.emitted,
-            "written": stats.written,
-            "dropped": stats.dropped,
-        }
-
     api = FastAPI(
-        lifespan=telemetry_lifespan(lambda: {"out": FileSink(out / "app.jsonl")}, on_close=on_close)
+        lifespan=telemetry_lifespan(
+            lambda: {"out": FileSink(out / "app.jsonl")}, on_close=served.on_close
+        )
     )
     _routes(api, served, tel.log)
     install()
@@ -288,17 +284,11 @@ def _native_ours(out: Path, served: Served, endpoint: str) -> Any:
     from telemetry.integrations.opentelemetry import install
     from telemetry.sinks import OTLPSink
 
-    def on_close(stats: Any) -> None:
-        served.reported = {
-            "emitted": stats.emitted,
-            "written": stats.written,
-            "dropped": stats.dropped,
-        }
-
     install()
     api = FastAPI(
         lifespan=telemetry_lifespan(
-            lambda: {"otlp": OTLPSink(endpoint, signals=["logs", "traces"])}, on_close=on_close
+            lambda: {"otlp": OTLPSink(endpoint, signals=["logs", "traces"])},
+            on_close=served.on_close,
         )
     )
     _routes(api, served, None)
