@@ -16,7 +16,7 @@ is left to the hubs' own exit fallback. A forked child gets a new thread and loo
 the hub opened again there (the parent's thread does not exist in the child); the parent's
 queued signals remain the parent's to write.
 
-This module knows the hub only through the few methods it calls (see :class:`Hub`), so that
+This module knows the hub only through the few methods it calls (see `Hub`), so that
 the hub can import it.
 """
 

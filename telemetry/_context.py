@@ -62,10 +62,12 @@ class bind:
     """Bind key/values for every signal emitted inside the ``with`` block.
 
     The same in sync and async code (``with``, or ``async with``); nests, and inner values win.
-    Tasks created inside, and ``to_thread`` calls, carry the values too::
+    Tasks created inside, and ``to_thread`` calls, carry the values too:
 
-        with tel.bind(request_id=rid, user=user.id):
-            await tel.log("info", "checkout started")
+    ```python
+    with tel.bind(request_id=rid, user=user.id):
+        await tel.log("info", "checkout started")
+    ```
     """
 
     __slots__ = ("_token", "_values")
@@ -122,7 +124,7 @@ def enter_span(span: SpanContext, bound: Mapping[str, Any] | None) -> contextvar
 
 
 def reset_span(token: contextvars.Token[Scope]) -> None:
-    """Restore the span (and bound values) that were current before :func:`set_span`."""
+    """Restore the span (and bound values) that were current before `set_span`."""
     _scope.reset(token)
 
 
@@ -141,6 +143,6 @@ def remember_context(exc: BaseException, ctx: dict[str, Any], span: SpanContext 
 
 
 def raised_in(exc: BaseException) -> tuple[dict[str, Any], SpanContext | None] | None:
-    """What :func:`remember_context` kept on ``exc``, if anything."""
+    """What `remember_context` kept on ``exc``, if anything."""
     found = getattr(exc, _RAISED_IN, None)
     return found if isinstance(found, tuple) and len(found) == 2 else None

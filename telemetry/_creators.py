@@ -1,10 +1,10 @@
 """The creators, written once for both doors: a hub's methods and the module-level functions.
 
-:class:`Creators` holds the twelve creators (``signal``, ``log``, ``exception``, ``event``,
+`Creators` holds the twelve creators (``signal``, ``log``, ``exception``, ``event``,
 ``error``, each with its ``*_nowait`` twin, ``span`` and ``traced``) as methods that read the
-emitter tables bound to them. :class:`~telemetry.Telemetry` is a ``Creators`` bound to its own
+emitter tables bound to them. [`Telemetry`][telemetry.Telemetry] is a ``Creators`` bound to its own
 tables; the module-level functions (``telemetry.log``, ...) are the methods of one
-:class:`DefaultCreators`, bound to the default hub's tables and rebound whenever the default hub
+`DefaultCreators`, bound to the default hub's tables and rebound whenever the default hub
 changes. A call through either door runs the same code: same signature, same options, same
 handling of ``error=`` / ``exc_info=``, same refused path.
 
@@ -44,7 +44,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Creators:
-    """The creators, bound to a hub's compiled emitter tables (see :meth:`_bind_tables`)."""
+    """The creators, bound to a hub's compiled emitter tables (see `_bind_tables`)."""
 
     # The tables (updated in place by their hub on every recompile), their plain copies (see
     # EmitTable: the fastest look-up, read first by ``log``) and the finished "refused"
@@ -55,7 +55,7 @@ class Creators:
     _plain_nowait: dict[object, Emit[bool] | Literal[False]]
     _no: Awaitable[bool]
     #: What spans opened through these creators use: the hub's call-site cache and emitting
-    #: path (for an integration that builds a :class:`~telemetry.Span` itself).
+    #: path (for an integration that builds a [`Span`][telemetry.Span] itself).
     span_host: SpanHost
 
     def _bind_tables(
@@ -89,12 +89,12 @@ class Creators:
     def signal(self, msg: object = None, /, **options: Unpack[SignalOptions]) -> Awaitable[bool]:
         """Emit a signal; await the result (``True`` if it passed the call filters).
 
-        The options (see :class:`SignalOptions`): ``level`` a name (``"info"``) or number;
+        The options (see `SignalOptions`): ``level`` a name (``"info"``) or number;
         ``kind`` a free word (``log``, ``event``, ``error``, ``span``, ...); ``id`` names the
         call site or event; ``data`` is any mapping (keys that are not strings are converted
         with ``str()``); ``ctx`` merges over the bound context; ``error`` is error information
-        as in :meth:`log` (any other value goes into the data as ``error``); ``ns`` overrides
-        the calling module's name; ``sample`` keeps that fraction of calls; ``rate_limit``
+        as in [`log`][telemetry.log] (any other value goes into the data as ``error``); ``ns``
+        overrides the calling module's name; ``sample`` keeps that fraction of calls; ``rate_limit``
         (``"10/s"``, ``["5/s", "100/m"]``) limits this call site, separately per ``limit_by``
         value when given; ``stacklevel`` says whose location to record, as in ``logging``: 1
         is the caller.
@@ -102,7 +102,7 @@ class Creators:
         return call_signal(self._table, self._no, msg, options)
 
     def signal_nowait(self, msg: object = None, /, **options: Unpack[SignalOptions]) -> bool:
-        """:meth:`signal` without awaiting, for sync code; safe from any thread.
+        """[`signal`][telemetry.signal] without awaiting, for sync code; safe from any thread.
 
         Never blocks the event loop: when a handler's queue is full it drops the signal
         (counted as ``queue_full``) on the loop's thread. From another thread the signal is
@@ -132,7 +132,8 @@ class Creators:
         return emit("log", None, msg, data)
 
     def log_nowait(self, level: str | int, msg: object = None, /, **data: Any) -> bool:
-        """:meth:`log` without awaiting (see :meth:`signal_nowait`)."""
+        """[`log`][telemetry.log] without awaiting (see
+        [`signal_nowait`][telemetry.signal_nowait])."""
         try:
             emit = self._plain_nowait[level]
         except KeyError:
@@ -157,7 +158,8 @@ class Creators:
     def exception_nowait(
         self, msg: object = None, /, *, level: str | int = "error", stacklevel: int = 1, **data: Any
     ) -> bool:
-        """:meth:`exception` without awaiting, for sync code; safe from any thread."""
+        """[`exception`][telemetry.exception] without awaiting, for sync code; safe from any
+        thread."""
         emit = self._table_nowait[level]
         return emit is not False and emit("log", None, msg, data, sys.exc_info()[1], up(stacklevel))
 
@@ -173,7 +175,8 @@ class Creators:
     def event_nowait(
         self, id: str, /, *, level: str | int = "info", stacklevel: int = 1, **data: Any
     ) -> bool:
-        """:meth:`event` without awaiting (see :meth:`signal_nowait`)."""
+        """[`event`][telemetry.event] without awaiting (see
+        [`signal_nowait`][telemetry.signal_nowait])."""
         emit = self._table_nowait[level]
         return emit is not False and emit("event", id, None, data, None, up(stacklevel))
 
@@ -207,7 +210,8 @@ class Creators:
         stacklevel: int = 1,
         **data: Any,
     ) -> E:
-        """:meth:`error` without awaiting; returns the exception (``raise tel.error_nowait(e)``)."""
+        """[`error`][telemetry.error] without awaiting; returns the exception (``raise
+        tel.error_nowait(e)``)."""
         emit = self._table_nowait[level]
         if emit is not False:
             msg = error_message(exc) if msg is None else msg
@@ -226,8 +230,8 @@ class Creators:
     def traced(
         self, id: str | None = None, /, *, level: str | int = "info", hub: Creators | None = None
     ) -> Callable[[F], F]:
-        """Decorator: run every call of a sync or async function in a :meth:`span` named ``id``
-        (default: the function's qualified name), on ``hub`` (default: this one; for the
+        """Decorator: run every call of a sync or async function in a [`span`][telemetry.span] named
+        ``id`` (default: the function's qualified name), on ``hub`` (default: this one; for the
         module-level ``telemetry.traced``, the default hub at each call)."""
         return traced(id, level=level, hub=self if hub is None else hub)
 
@@ -242,7 +246,7 @@ def take_options(data: dict[str, Any]) -> tuple[Any, Any]:
 
 class DefaultCreators(Creators):
     """The module-level door: the creators of whichever hub is the default one now (or of
-    the stderr fallback), rebound by :meth:`follow` whenever that changes."""
+    the stderr fallback), rebound by `follow` whenever that changes."""
 
     def __init__(self, current: Callable[[], Creators]) -> None:
         self._current = current

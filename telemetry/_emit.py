@@ -1,7 +1,7 @@
 """The emitting path: one function per level, compiled for the hub's configuration.
 
 There is one path from a creator to the queues, and this module is it. For each level a hub
-accepts, :func:`compile_emitters` generates one function from the stages the configuration
+accepts, `compile_emitters` generates one function from the stages the configuration
 needs (per-namespace levels and namespace patterns, decided once per namespace and cached;
 kind and id patterns; sampling; ``when`` and rate limits; the capture taps; each handler's own
 filters, a plain level among them decided when compiling; one inline append per handler) and
@@ -10,8 +10,8 @@ awaitables, host and pid) as globals. A stage the configuration does not need is
 at run time; it is not there. The hub recompiles whenever something bound here changes (its
 state, handlers, filters, level, or the installed taps).
 
-An emitter finds its call site, builds one :class:`Signal` and hands it to an *offer*: on the
-loop's thread the offer appends to each handler's queue when there is room and otherwise asks
+An emitter finds its call site, builds one [`Signal`][telemetry.Signal] and hands it to an *offer*:
+on the loop's thread the offer appends to each handler's queue when there is room and otherwise asks
 the handler through its intake (``Intake.offer_full``: evict, drop, or wait, as its mode
 says); a signal built on
 another thread is handed over to the loop (``telemetry._threads``), where the same offer,

@@ -4,7 +4,7 @@ The functions of ``telemetry._emit`` are generated from the stages a configurati
 module writes their source (a template per function, filled with only the stages that are
 there) and compiles it. Each compiled function gets a filename of its own that names what it
 is, its level, its hub and its shape, such as ``<telemetry emit info hub3 [1 handler]
-5c0f2e9a>``; its source is put into :mod:`linecache` under that name, so that a traceback
+5c0f2e9a>``; its source is put into `linecache` under that name, so that a traceback
 shows its lines, ``inspect.getsource`` finds it and a debugger steps through it; and the
 source is kept on the function as ``__source__``. With ``TELEMETRY_DEBUG_EMIT=1`` every new
 source is printed to stderr as it is compiled.
@@ -59,8 +59,8 @@ def compile_function(
 ) -> Callable[..., Any]:
     """Compile ``source`` (once per distinct source), run it in ``namespace`` under
     ``filename`` and return the function called ``name`` that it defines, with its source as
-    ``__source__``. The source goes into :mod:`linecache` first, and ``filename`` into
-    ``registered`` (what :func:`forget_sources` takes out again when the hub goes)."""
+    ``__source__``. The source goes into `linecache` first, and ``filename`` into
+    ``registered`` (what `forget_sources` takes out again when the hub goes)."""
     if filename not in registered or linecache.cache.get(filename, (None,))[0] != len(source):
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         registered.add(filename)
@@ -84,7 +84,7 @@ def _renamed(code: CodeType, filename: str) -> CodeType:
 
 
 def forget_sources(registered: Iterable[str]) -> None:
-    """Take a hub's sources out of :mod:`linecache` (the hub is gone)."""
+    """Take a hub's sources out of `linecache` (the hub is gone)."""
     for filename in list(registered):
         linecache.cache.pop(filename, None)
 
@@ -363,7 +363,7 @@ OTEL_LINES = (
 
 
 def _otel_lines() -> tuple[str, ...]:
-    """:data:`OTEL_LINES` when opentelemetry-api is installed, else nothing."""
+    """`OTEL_LINES` when opentelemetry-api is installed, else nothing."""
     return OTEL_LINES if _otel.available() else ()
 
 

@@ -3,16 +3,18 @@
 Only wrong *use* of the library raises; nothing that happens while a signal travels (a sink that
 fails, an encoder that chokes, a middleware that raises) ever reaches the code that emitted it.
 
-Every exception raised to a user is one of these, all exported by ``telemetry``. The tree::
+Every exception raised to a user is one of these, all exported by ``telemetry``. The tree:
 
-    TelemetryError
-    ├── ConfigError          a parameter or option has a value that is not allowed, or is not
-    │   │                    an option at all (also a ValueError)
-    │   └── ConfigFileError  a configuration (mapping, file, TELEMETRY_CONFIG) has problems:
-    │                        all of them at once, in ``problems``
-    ├── ClosedError          a hub, handler or sink was used after it was closed
-    └── SinkError            a sink could not open, write or close (raised inside the pipeline
-                             and counted there; raised to the caller only by ``open``)
+```text
+TelemetryError
+├── ConfigError          a parameter or option has a value that is not allowed, or is not
+│   │                    an option at all (also a ValueError)
+│   └── ConfigFileError  a configuration (mapping, file, TELEMETRY_CONFIG) has problems:
+│                        all of them at once, in problems
+├── ClosedError          a hub, handler or sink was used after it was closed
+└── SinkError            a sink could not open, write or close (raised inside the pipeline
+                         and counted there; raised to the caller only by open)
+```
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class Problem(msgspec.Struct, frozen=True):
 
 class ConfigFileError(ConfigError):
     """Every problem of a configuration at once (``Telemetry.from_config``, ``from_file``,
-    ``TELEMETRY_CONFIG``); :attr:`problems` lists them, each a :class:`Problem` with its path
+    ``TELEMETRY_CONFIG``); `problems` lists them, each a `Problem` with its path
     in the configuration. ``param`` is where the configuration came from."""
 
     def __init__(self, source: str, problems: list[Problem]) -> None:

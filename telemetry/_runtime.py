@@ -9,10 +9,10 @@ hub can be closed from any task (a lifespan handler, a signal handler, the test 
 
 Every wait of a close is bounded, whatever a sink does. A worker stuck in a call that ignores
 cancellation (``anyio.to_thread.run_sync`` into a write that never returns) is given
-:data:`ABANDON_GRACE_S` to unwind after it is cancelled, then abandoned: what it holds is
+`ABANDON_GRACE_S` to unwind after it is cancelled, then abandoned: what it holds is
 counted as ``timeout`` and nothing it does later counts. The sink's flush and close run in a
 task of their own that the close waits for until the deadline (at least
-:data:`CLOSE_GRACE_S`), then leaves behind. The hosting task is waited for the same way.
+`CLOSE_GRACE_S`), then leaves behind. The hosting task is waited for the same way.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ to another one. What a call site resolves to is cached per code object and instr
 again by instruction offset alone, which makes the common case one dictionary look-up with a
 small int: the compiled emitter looks the caller's frame up in the second cache itself (the
 entry's code object tells whether it is this site's), and only a miss comes here. Two sites
-that share an offset and alternate cost a call to :meth:`Sites.resolve` each time, which finds
+that share an offset and alternate cost a call to `Sites.resolve` each time, which finds
 them in the first cache.
 """
 
@@ -53,7 +53,7 @@ class Sites:
 
     def __init__(self, location: bool) -> None:
         self.location = location
-        #: :func:`site_key` to :data:`Site`.
+        #: `site_key` to `Site`.
         self.cache: dict[int, Site] = {}
         #: The offset of the calling instruction (``f_lasti``) to the last site resolved
         #: there; read directly by the compiled emitter, which checks the entry's code.

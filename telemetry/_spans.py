@@ -46,7 +46,7 @@ class SpanHost:
 
 
 class HasSpanHost(Protocol):
-    """A hub, as spans see it: something with a :class:`SpanHost`."""
+    """A hub, as spans see it: something with a `SpanHost`."""
 
     @property
     def span_host(self) -> SpanHost:
@@ -145,12 +145,12 @@ class Span:
         bound: Mapping[str, Any] | None = None,
     ) -> SpanContext:
         """Start the span (what ``with`` / ``async with`` do, for code that cannot use them):
-        it becomes the current span; end it with :meth:`end` or :meth:`end_nowait`.
+        it becomes the current span; end it with `end` or `end_nowait`.
 
         ``parent`` (a remote caller's span, from a ``traceparent``) replaces the current span
         as the parent; ``trace_id`` without ``parent`` says that the caller found no parent
-        (:func:`innermost_span`) and made the new trace's id first, to use it itself;
-        ``bound`` key/values are bound for the span's duration, as :class:`~telemetry.bind`
+        (`innermost_span`) and made the new trace's id first, to use it itself;
+        ``bound`` key/values are bound for the span's duration, as [`bind`][telemetry.bind]
         would, in the same step. Returns the span's identity.
         """
         if parent is None and trace_id is None:
@@ -257,7 +257,7 @@ def traced(id: str | None, *, level: str | int, hub: HasSpanHost) -> Callable[[F
     """Decorator: run each call of a sync or async function inside a span.
 
     The span is named ``id`` (default: the function's qualified name) and emitted through the
-    :class:`SpanHost` ``hub`` has at call time. Exceptions are recorded and re-raised unchanged.
+    `SpanHost` ``hub`` has at call time. Exceptions are recorded and re-raised unchanged.
     """
 
     def decorate(fn: F) -> F:

@@ -31,7 +31,7 @@ def add_tap(tap: Callable[[Any], None]) -> None:
 
 
 def remove_tap(tap: Callable[[Any], None]) -> None:
-    """Remove ``tap`` (installed with :func:`add_tap`)."""
+    """Remove ``tap`` (installed with `add_tap`)."""
     TAPS.remove(tap)
     for listener in list(_listeners):
         listener()

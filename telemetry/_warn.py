@@ -129,5 +129,5 @@ _hooks.at_exit(_warner.drain, _hooks.WARNINGS)
 
 
 def warn(key: str, message: str) -> bool:
-    """Issue a rate-limited warning on stderr through the process-wide :class:`Warner`."""
+    """Issue a rate-limited warning on stderr through the process-wide `Warner`."""
     return _warner.warn(key, message)

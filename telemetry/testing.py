@@ -1,24 +1,30 @@
 """Helpers for testing code that emits signals, usable with or without pytest.
 
-:func:`capture_signals` collects every signal any hub dispatches while it is active, at the
-moment it is dispatched (no queue, no flush, no race), including signals printed by the stderr
-fallback when no hub is open::
+[`capture_signals`][telemetry.testing.capture_signals] collects every signal any hub dispatches
+while it is active, at the moment it is dispatched (no queue, no flush, no race), including signals
+printed by the stderr
+fallback when no hub is open:
 
-    from telemetry.testing import capture_signals
+```python
+from telemetry.testing import capture_signals
 
-    async def test_checkout():
-        with capture_signals() as captured:
-            await checkout(cart)
-        captured.assert_emitted(id="checkout.done", level="info", data={"items": 3})
+async def test_checkout():
+    with capture_signals() as captured:
+        await checkout(cart)
+    captured.assert_emitted(id="checkout.done", level="info", data={"items": 3})
+```
 
 Criteria match exactly, or by a compiled regular expression (searched), or by a predicate;
 ``contains=`` matches a substring of the message and ``where=`` a predicate on the whole signal.
-:attr:`Captured.text` gives the captured signals as readable lines, :meth:`Captured.at_level`
-lowers a hub's minimum level for a block (signals refused by the level are never built, so
-never captured), and :meth:`Captured.clear` (or :meth:`Captured.take`) starts a new phase.
+[`Captured.text`][telemetry.testing.Captured.text] gives the captured signals as readable lines,
+[`Captured.at_level`][telemetry.testing.Captured.at_level] lowers a hub's minimum level for a block
+(signals refused by the level are never built, so never captured), and
+[`Captured.clear`][telemetry.testing.Captured.clear] (or
+[`Captured.take`][telemetry.testing.Captured.take]) starts a new phase.
 
 The pytest plugin (registered automatically) offers the same as the ``tel_capture`` fixture.
-:func:`make_signal` builds a signal by hand, for testing sinks and formats.
+[`make_signal`][telemetry.testing.make_signal] builds a signal by hand, for testing sinks and
+formats.
 """
 
 from __future__ import annotations
@@ -79,7 +85,8 @@ class Captured:
         self.signals.clear()
 
     def take(self) -> list[Signal]:
-        """The signals captured so far, forgetting them (:meth:`clear`) in the same step."""
+        """The signals captured so far, forgetting them
+        ([`clear`][telemetry.testing.Captured.clear]) in the same step."""
         taken = list(self.signals)
         del self.signals[: len(taken)]
         return taken
@@ -96,11 +103,13 @@ class Captured:
     def at_level(self, level: str | int, *, hub: Telemetry | None = None) -> Iterator[None]:
         """Lower (or raise) the minimum level of ``hub`` (default: the default hub, or the
         stderr fallback when none is open) to ``level`` for the block, then put back exactly
-        what it was (per-namespace levels included)::
+        what it was (per-namespace levels included):
 
-            with tel_capture.at_level("debug"):
-                run_the_code()
-            tel_capture.assert_emitted(level="debug", contains="cache miss")
+        ```python
+        with tel_capture.at_level("debug"):
+            run_the_code()
+        tel_capture.assert_emitted(level="debug", contains="cache miss")
+        ```
         """
         if hub is None:
             from ._default import current_hub
@@ -170,8 +179,9 @@ class Captured:
         return [s.msg for s in self.signals]
 
     def assert_emitted(self, *, count: int | None = None, **criteria: Any) -> Signal:
-        """Assert that a signal matching ``criteria`` (see :meth:`filter`) was emitted, exactly
-        ``count`` times if given; return the last match."""
+        """Assert that a signal matching ``criteria`` (see
+        [`filter`][telemetry.testing.Captured.filter]) was emitted, exactly ``count`` times if
+        given; return the last match."""
         __tracebackhide__ = True  # pytest shows a failure at the test's line, not in here
         found = self.filter(**criteria)
         if not found or (count is not None and len(found) != count):

@@ -78,7 +78,7 @@ class HttpServerMetrics:
         return found
 
     def start(self, scope: Mapping[str, Any], always: bool) -> tuple[float, str, str] | None:
-        """A request begins: one more active request. Returns what :meth:`finish` needs, or
+        """A request begins: one more active request. Returns what `finish` needs, or
         ``None`` when this request is not measured here: metrics are off (and not ``always``
         on), or FastAPI's native telemetry, running around the middleware, measures it."""
         if not (always or self.state.enabled) or scope.get("fastapi.telemetry") is not None:

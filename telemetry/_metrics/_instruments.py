@@ -190,7 +190,7 @@ class Instrument:
             return self.series_unlocked()
 
     def series_unlocked(self) -> list[Any]:
-        """:meth:`series` for a caller that holds :attr:`lock` (to copy values with it)."""
+        """`series` for a caller that holds `lock` (to copy values with it)."""
         out = list(self._series.values())
         if self._overflow is not None:
             out.append(self._overflow)
@@ -211,7 +211,7 @@ class Instrument:
 
 
 class _Sum(Instrument):
-    """A sum: ``add`` a finite amount of at least :attr:`_low`.
+    """A sum: ``add`` a finite amount of at least `_low`.
 
     The measurement methods of every instrument keep their few lines (coerce, check, find the
     series, update under the lock) inline rather than calling a shared helper: a Python call

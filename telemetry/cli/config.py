@@ -4,7 +4,7 @@
 as a hub created without handlers does) as ``Telemetry.from_file`` does (expanding
 ``${VAR}``, checking every option, building every sink without opening it) and prints the
 resolved configuration as JSON, secrets masked; with mistakes it prints them all and exits 1.
-``init`` writes :data:`TEMPLATE`, a commented starting file, refusing to overwrite one.
+``init`` writes `TEMPLATE`, a commented starting file, refusing to overwrite one.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def check_config(
 
 
 def write_template(path: str, *, out: TextIO, err: TextIO, force: bool = False) -> int:
-    """Write :data:`TEMPLATE` to ``path`` (``-``: to ``out``); return the exit status."""
+    """Write `TEMPLATE` to ``path`` (``-``: to ``out``); return the exit status."""
     if path == "-":
         out.write(TEMPLATE)
         return 0

@@ -38,7 +38,7 @@ def find_examples() -> Path | None:
 
 
 def demo_script(examples: Path) -> Path | None:
-    """The script to run in ``examples``: the first of :data:`DEMO_SCRIPTS` that exists."""
+    """The script to run in ``examples``: the first of `DEMO_SCRIPTS` that exists."""
     for name in DEMO_SCRIPTS:
         script = examples / name
         if script.is_file():

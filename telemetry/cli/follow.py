@@ -1,6 +1,6 @@
 """Following a file as it grows, across rotations: the ``--follow`` of ``tail``.
 
-A :class:`FollowedFile` is polled: each :meth:`~FollowedFile.poll` reads what was appended
+A `FollowedFile` is polled: each `poll` reads what was appended
 since the last one and returns the complete lines as records, keeping a line whose end has not
 arrived yet for the next poll (a writer may be half-way through it). When the path names a
 different file than the one open (the file sink rotated it: renamed it away and started a new

@@ -1,9 +1,9 @@
 """Reading the JSON-lines files the file sink writes, plain or gzip-compressed, line by line.
 
-Every non-blank line becomes one :class:`Record`: either a decoded :class:`~telemetry.Signal`
+Every non-blank line becomes one `Record`: either a decoded [`Signal`][telemetry.Signal]
 (from a line with ``inst``, the nanoseconds every version writes, with or without the RFC 3339
 ``"timestamp"`` that lines carry since it was added, or from one with a ``"timestamp"`` only),
-or the raw line with the reason it is not one (:data:`PROBLEMS`). Nothing is skipped silently:
+or the raw line with the reason it is not one (`PROBLEMS`). Nothing is skipped silently:
 a line that is not JSON, a JSON value that is not a signal, a last line cut short by a crash or
 a copy in progress, a compressed stream that ends early, all come out as records with a problem,
 so that the commands can show them and count them. Blank lines carry no data and are passed
@@ -63,7 +63,7 @@ class Record:
         #: The line as read, without its end of line.
         self.raw = raw
         self.signal = signal
-        #: A key of :data:`PROBLEMS` when :attr:`signal` is ``None``.
+        #: A key of `PROBLEMS` when [`signal`][telemetry.signal] is ``None``.
         self.problem = problem
 
     def shown_text(self) -> str:
@@ -79,7 +79,8 @@ class Record:
 
 
 class LineDecoder:
-    """Turns lines into records with one reused msgspec decoder typed for :class:`Signal`."""
+    """Turns lines into records with one reused msgspec decoder typed for
+    [`Signal`][telemetry.Signal]."""
 
     def __init__(self) -> None:
         self._decoder = msgspec.json.Decoder(Signal)

@@ -1,14 +1,15 @@
-"""The per-connection state of :class:`~telemetry.integrations.asgi.TelemetryMiddleware`.
+"""The per-connection state of
+[`TelemetryMiddleware`][telemetry.integrations.asgi.TelemetryMiddleware].
 
-One object per HTTP request (:class:`Exchange`) or websocket connection
-(:class:`WsExchange`) holds everything the middleware reads from the scope and the messages,
+One object per HTTP request (`Exchange`) or websocket connection
+(`WsExchange`) holds everything the middleware reads from the scope and the messages,
 and is itself the ``send`` (and ``receive``) the app is given: no closure, no cells, no dict
 until the span's signal is built at the end, and then only when the hub takes it. Objects
 that live as long as the request are what a full garbage collection would later have to walk
 (a request alive during a young collection is promoted), so there are as few as can be.
 
 Values come from the client and are bounded: a recorded path, query or header value longer
-than :data:`MAX_VALUE_LENGTH` characters is cut and ends with :data:`TRUNCATION_MARK`, and the
+than `MAX_VALUE_LENGTH` characters is cut and ends with `TRUNCATION_MARK`, and the
 span says how many were cut (``truncated``); bytes are read as latin-1, which cannot fail.
 """
 
@@ -56,7 +57,7 @@ _ZERO_SPAN = "0" * 16
 def parse_traceparent(value: str) -> SpanContext | None:
     """Read a W3C ``traceparent`` header (``00-<trace id>-<parent id>-<flags>``).
 
-    Returns the remote span as a :class:`~telemetry.SpanContext` (its ``span_id`` is the
+    Returns the remote span as a [`SpanContext`][telemetry.SpanContext] (its ``span_id`` is the
     caller's span, to become the parent of ours), or ``None`` for anything malformed: the
     header comes from outside, so a bad one is ignored, never an error.
     """
@@ -85,7 +86,7 @@ _HOSTS_MAX = 256
 
 
 def cut(text: str) -> str:
-    """``text``, cut to :data:`MAX_VALUE_LENGTH` characters (and the mark) when longer."""
+    """``text``, cut to `MAX_VALUE_LENGTH` characters (and the mark) when longer."""
     if len(text) <= MAX_VALUE_LENGTH:
         return text
     return text[:MAX_VALUE_LENGTH] + TRUNCATION_MARK
@@ -163,7 +164,7 @@ class _Base:
         self.truncated = 0
 
     def clip(self, text: str) -> str:
-        """``text``, cut to :data:`MAX_VALUE_LENGTH` (and counted) when longer."""
+        """``text``, cut to `MAX_VALUE_LENGTH` (and counted) when longer."""
         if len(text) <= MAX_VALUE_LENGTH:
             return text
         self.truncated += 1

@@ -1,8 +1,9 @@
 """OpenTelemetry's logs API, implemented by the hub: a log record of theirs is a log signal.
 
-:class:`HubLoggerProvider` hands out one :class:`HubLogger` per scope, whose name is the
-namespace of its signals. ``Logger.emit`` goes through the current hub's compiled emitter for
-the record's level, like ``tel.log_nowait``: refused at once below the floor, then the hub's
+[`HubLoggerProvider`][telemetry.integrations.opentelemetry.HubLoggerProvider] hands out one
+[`HubLogger`][telemetry.integrations.opentelemetry.HubLogger] per scope, whose name is the namespace
+of its signals. ``Logger.emit`` goes through the current hub's compiled emitter for the record's
+level, like ``tel.log_nowait``: refused at once below the floor, then the hub's
 call filters, one signal, the handlers' queues, no thread hop. The record becomes:
 
 - ``severity_number`` -> the level (OpenTelemetry's severity ranges: 1-4 ``trace``, 5-8
@@ -145,7 +146,8 @@ class HubLogger(_logs.Logger):
 
 
 class HubLoggerProvider(_logs.LoggerProvider):
-    """The global ``LoggerProvider`` that :func:`telemetry.integrations.opentelemetry.install`
+    """The global ``LoggerProvider`` that
+    [`telemetry.integrations.opentelemetry.install`][telemetry.integrations.opentelemetry.install]
     sets: its loggers emit into the current hub."""
 
     def __init__(self) -> None:

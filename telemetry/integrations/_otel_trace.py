@@ -1,17 +1,19 @@
 """OpenTelemetry's tracing API, implemented by the hub: a span of theirs is a span signal of ours.
 
-:class:`HubTracerProvider` hands out one :class:`HubTracer` per instrumentation scope; the
-scope's name is the namespace of the signals (``fastapi``,
-``opentelemetry.instrumentation.httpx``), so per-namespace levels and namespace patterns apply
-to them. Each call looks the current hub up (the default hub, or the stderr fallback when none
-is open), so a provider installed once serves every hub a process opens and closes.
+[`HubTracerProvider`][telemetry.integrations.opentelemetry.HubTracerProvider] hands out one
+[`HubTracer`][telemetry.integrations.opentelemetry.HubTracer] per instrumentation scope; the scope's
+name is the namespace of the signals (``fastapi``, ``opentelemetry.instrumentation.httpx``), so
+per-namespace levels and namespace patterns apply to them. Each call looks the current hub up (the
+default hub, or the stderr fallback when none is open), so a provider installed once serves every
+hub a process opens and closes.
 
 Starting a span decides at once, with the hub's own call filters (its level floor, the level
 of the namespace, the namespace / kind / id patterns, sampling), whether it records:
 
 - refused: a ``NonRecordingSpan`` (nothing else is built) whose context, with the sampled flag
   off, still propagates; the refusal is counted as the hub's ``refused``;
-- accepted: a :class:`HubSpan` that keeps its name, kind, attributes, events, links and status
+- accepted: a [`HubSpan`][telemetry.integrations.opentelemetry.HubSpan] that keeps its name, kind,
+attributes, events, links and status
   until ``end()``, which builds one span signal (level ``info``, ``error`` when its status is
   an error) and dispatches it to the handlers without a thread hop, as ``*_nowait`` calls do.
 
@@ -139,8 +141,8 @@ class HubSpan(trace.Span):
         return self._span_context
 
     def telemetry_context(self) -> TelemetrySpanContext:
-        """The span's ids as aiotelemetry's :class:`~telemetry.SpanContext`, made on first use:
-        what every signal emitted while this span is current carries."""
+        """The span's ids as aiotelemetry's [`SpanContext`][telemetry.SpanContext], made on first
+        use: what every signal emitted while this span is current carries."""
         ctx = self._telemetry_context
         if ctx is None:
             sc = self._span_context
@@ -452,7 +454,8 @@ class HubTracer(trace.Tracer):
 
 
 class HubTracerProvider(trace.TracerProvider):
-    """The global ``TracerProvider`` that :func:`telemetry.integrations.opentelemetry.install`
+    """The global ``TracerProvider`` that
+    [`telemetry.integrations.opentelemetry.install`][telemetry.integrations.opentelemetry.install]
     sets: its tracers emit into the current hub."""
 
     def __init__(self) -> None:

@@ -1,14 +1,14 @@
 """ASGI: a span per HTTP request and per websocket connection, and a lifespan for the hub.
 
-::
+```python
+from fastapi import FastAPI
+from telemetry.integrations.asgi import TelemetryMiddleware, telemetry_lifespan
+from telemetry.sinks import FileSink
 
-    from fastapi import FastAPI
-    from telemetry.integrations.asgi import TelemetryMiddleware, telemetry_lifespan
-    from telemetry.sinks import FileSink
-
-    api = FastAPI(lifespan=telemetry_lifespan(lambda: {"file": FileSink("logs/app.jsonl")}))
-    ...  # routes on api
-    app = TelemetryMiddleware(api, skip_paths=["/healthz"])   # serve this one
+api = FastAPI(lifespan=telemetry_lifespan(lambda: {"file": FileSink("logs/app.jsonl")}))
+...  # routes on api
+app = TelemetryMiddleware(api, skip_paths=["/healthz"])   # serve this one
+```
 
 Wrapping the whole app puts the middleware outside the framework's own error handling, so the
 500 response it sends for an unhandled exception also carries the request id.
@@ -16,11 +16,12 @@ Wrapping the whole app puts the middleware outside the framework's own error han
 middleware inside its error handler, whose 500 responses then go around it (the span still
 records the exception and the status).
 
-:class:`TelemetryMiddleware` is pure ASGI: it never wraps the app in a task of its own (as
-Starlette's ``BaseHTTPMiddleware`` does), so what it binds with :func:`telemetry.bind` is seen by
-the endpoint, and what the endpoint emits carries the request id. It needs neither Starlette nor
-FastAPI and works in front of any ASGI app; with Starlette or FastAPI it also records the route
-template. All per-request state lives in the frame of ``__call__``.
+[`TelemetryMiddleware`][telemetry.integrations.asgi.TelemetryMiddleware] is pure ASGI: it never
+wraps the app in a task of its own (as Starlette's ``BaseHTTPMiddleware`` does), so what it binds
+with [`telemetry.bind`][telemetry.bind] is seen by the endpoint, and what the endpoint emits carries
+the request id. It needs neither Starlette nor FastAPI and works in front of any ASGI app; with
+Starlette or FastAPI it also records the route template. All per-request state lives in the frame of
+``__call__``.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class TelemetryMiddleware:
     end, recording the same connection attributes (``url.path``, ``http.route``, ...) and
     ``messages_in``, ``messages_out``, ``close_code``, ``closed_by``
     (``"client"`` or ``"server"``: the side that sent the close, or for a disconnect with a
-    code only servers send, :data:`SERVER_CLOSE_CODES`, such as uvicorn's 1012 at shutdown,
+    code only servers send, `SERVER_CLOSE_CODES`, such as uvicorn's 1012 at shutdown,
     the server) and whether it was ``accepted``; a ``connection_id`` (the
     handshake's ``X-Request-ID`` if it has a valid one, else the span's trace id) is bound into the
     context, so every signal the websocket endpoint emits carries it, and it is returned in the
@@ -151,7 +152,7 @@ class TelemetryMiddleware:
     ``record_headers`` / ``record_response_headers`` (header names whose values are added as
     ``request_headers`` / ``response_headers``), ``redact_headers`` (names and glob patterns
     whose values are replaced by ``[REDACTED]`` even when asked for;
-    :data:`DEFAULT_REDACT_HEADERS` covers ``authorization``, ``cookie``, ``set-cookie`` and
+    `DEFAULT_REDACT_HEADERS` covers ``authorization``, ``cookie``, ``set-cookie`` and
     any name with ``token``, ``secret``, ``session``, ``password`` or ``api-key`` in it),
     ``trust_request_id`` / ``trust_traceparent`` (whether to take these from the client),
     ``level`` of the spans, and ``ns``, the namespace of a span no route answered. Other scope
@@ -167,13 +168,14 @@ class TelemetryMiddleware:
 
     Added to a FastAPI app whose native telemetry records a server span for the request (an
     OpenTelemetry tracer provider is set, such as aiotelemetry's own with
-    :func:`telemetry.integrations.opentelemetry.install`), the middleware yields its span to
-    FastAPI's, so that a request has one server span: it still binds the request id and
+    [`telemetry.integrations.opentelemetry.install`][telemetry.integrations.opentelemetry.install]),
+    the middleware yields its span to FastAPI's, so that a request has one server span: it still
+    binds the request id and
     returns it, and sets it on FastAPI's span as ``request_id``; the same for a websocket
     connection and its ``connection_id`` (the message counts are then not recorded).
 
     What the client sends is bounded: a path, query or header value over
-    :data:`MAX_VALUE_LENGTH` characters is recorded cut (ending with :data:`TRUNCATION_MARK`)
+    `MAX_VALUE_LENGTH` characters is recorded cut (ending with `TRUNCATION_MARK`)
     and counted in the span's ``truncated``; nothing the client sends makes it raise.
     """
 
@@ -354,7 +356,7 @@ class TelemetryMiddleware:
         measured: tuple[float, str, str] | None,
     ) -> None:
         """FastAPI's native telemetry records this request's (or websocket connection's)
-        server span (see :func:`_native_server_span`): one server span each, so this
+        server span (see `_native_server_span`): one server span each, so this
         middleware yields its own and keeps the id (``request_id``, ``connection_id``), bound
         into the context, returned in the response header and set on FastAPI's span as an
         attribute. Without an ``X-Request-ID`` header the id is the trace id of FastAPI's span
@@ -525,12 +527,12 @@ def telemetry_lifespan(
     on_close: Callable[[Stats], object] | None = None,
     **options: Any,
 ) -> Lifespan:
-    """A lifespan that runs a :class:`~telemetry.Telemetry` hub for as long as the app.
+    """A lifespan that runs a [`Telemetry`][telemetry.Telemetry] hub for as long as the app.
 
     ``FastAPI(lifespan=telemetry_lifespan(handlers={...}, min_level="info"))``: at startup a hub
-    is made from ``handlers`` and ``options`` (the :class:`~telemetry.Telemetry` keywords) and
+    is made from ``handlers`` and ``options`` (the [`Telemetry`][telemetry.Telemetry] keywords) and
     opened, becoming the default hub; at shutdown, when uvicorn stops on SIGTERM or SIGINT,
-    :meth:`~telemetry.Telemetry.aclose` is awaited, so every accepted signal is written before
+    [`aclose`][telemetry.Telemetry.aclose] is awaited, so every accepted signal is written before
     the process exits. A hub can be opened only once and sinks closed only once, so give
     ``handlers`` as a function returning the mapping, or ``hub`` as a function returning a hub,
     when the app may start more than once in a process (tests). With neither, the hub reads
@@ -539,7 +541,8 @@ def telemetry_lifespan(
 
     ``lifespan`` is the app's own lifespan, run inside (its startup and shutdown can emit
     signals); the state it yields is passed on. ``logging_bridge`` (a level such as
-    ``"info"``) installs :func:`telemetry.integrations.logging.install_logging_bridge` once the
+    ``"info"``) installs
+    [`install_logging_bridge`][telemetry.integrations.logging.install_logging_bridge] once the
     hub is open, and removes it before the hub closes. ``on_close`` receives the final stats.
     """
     if hub is not None and (handlers is not None or options):

@@ -1,16 +1,19 @@
 """The bridge from the standard library's ``logging`` to signals.
 
-Libraries log through ``logging`` (uvicorn, asyncio, httpx, ...). :class:`TelemetryHandler`
-turns each record into a signal on a hub: the logger's name becomes the signal's ``ns``, the level
-is mapped (``DEBUG`` -> ``debug``, ``INFO`` -> ``info``, ``WARNING`` -> ``warn``, ``ERROR`` ->
-``error``, ``CRITICAL`` -> ``fatal``), ``exc_info`` becomes the signal's error, ``extra=`` fields
-its data, and the record's file, line and function its location. Context bound with
-:func:`telemetry.bind` and the current span are picked up as for any signal, so a library's record
-logged while a request is handled carries the request id::
+Libraries log through ``logging`` (uvicorn, asyncio, httpx, ...).
+[`TelemetryHandler`][telemetry.integrations.logging.TelemetryHandler] turns each record into a
+signal on a hub: the logger's name becomes the signal's ``ns``, the level is mapped (``DEBUG`` ->
+``debug``, ``INFO`` -> ``info``, ``WARNING`` -> ``warn``, ``ERROR`` -> ``error``, ``CRITICAL`` ->
+``fatal``), ``exc_info`` becomes the signal's error, ``extra=`` fields its data, and the record's
+file, line and function its location. Context bound with [`telemetry.bind`][telemetry.bind] and the
+current span are picked up as for any signal, so a library's record
+logged while a request is handled carries the request id:
 
-    from telemetry.integrations.logging import install_logging_bridge
+```python
+from telemetry.integrations.logging import install_logging_bridge
 
-    install_logging_bridge("info")   # root, "uvicorn" and "uvicorn.access"
+install_logging_bridge("info")   # root, "uvicorn" and "uvicorn.access"
+```
 
 The handler is safe from any thread: the record is turned into a signal in the thread that logged
 it (the exception and the context are captured there, before any hop) and handed to the hub's
@@ -19,7 +22,7 @@ behind each other. The SDK's own warnings go straight to stderr, never through `
 record logged while a record is being bridged (a sink writing inline that logs, say) is not
 bridged again, so the bridge cannot recurse; nor is a record logged by the hub's own worker tasks
 (a sink's HTTP client logging each request it sends), which would otherwise feed the pipeline its
-own output without end. Both are counted in :attr:`TelemetryHandler.skipped`, and still reach
+own output without end. Both are counted in `TelemetryHandler.skipped`, and still reach
 every other ``logging`` handler.
 """
 
@@ -54,7 +57,8 @@ __all__ = [
 
 #: Loggers the bridge attaches to: the root, and uvicorn's two, which do not propagate to it.
 DEFAULT_LOGGERS = ("", "uvicorn", "uvicorn.access")
-#: The level :func:`install_logging_bridge` passes on from.
+#: The level [`install_logging_bridge`][telemetry.integrations.logging.install_logging_bridge]
+#: passes on from.
 DEFAULT_BRIDGE_LEVEL = "info"
 #: ``extra=`` keys not copied into data: uvicorn's ANSI-coloured copy of the message.
 IGNORED_EXTRAS = frozenset({"color_message"})
@@ -105,7 +109,7 @@ def _in_pipeline() -> bool:
 
 def logging_level(value: object, param: str = "level") -> int:
     """A ``logging`` level number from a level name (``"info"``, ``"warn"``, ``"WARNING"``),
-    a :class:`~telemetry.Level`, or a ``logging`` number (``logging.INFO``)."""
+    a [`Level`][telemetry.Level], or a ``logging`` number (``logging.INFO``)."""
     if isinstance(value, Level):
         return _BY_LEVEL[value]
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -136,9 +140,10 @@ class TelemetryHandler(logging.Handler):
     ``hub`` defaults to the default hub at the time of each record (before any hub is open,
     that is the stderr fallback). Secret query parameters in messages and exception messages,
     and secret ``extra=`` keys, are redacted by ``redact_keys`` (see
-    :func:`install_logging_bridge`). ``level`` is a ``logging`` level or a level name. Records of
-    the SDK's own ``telemetry`` loggers are not bridged. Attached to a logger and to one of its
-    ancestors, the handler sees a propagated record twice and bridges it once.
+    [`install_logging_bridge`][telemetry.integrations.logging.install_logging_bridge]). ``level`` is
+    a ``logging`` level or a level name. Records of the SDK's own ``telemetry`` loggers are not
+    bridged. Attached to a logger and to one of its ancestors, the handler sees a propagated record
+    twice and bridges it once.
     """
 
     def __init__(
@@ -171,7 +176,8 @@ class TelemetryHandler(logging.Handler):
         self._seen = threading.local()
 
     def handle(self, record: logging.LogRecord) -> bool:
-        """Filter and emit ``record``; no handler lock is taken (:meth:`emit` is thread-safe)."""
+        """Filter and emit ``record``; no handler lock is taken
+        ([`emit`][telemetry.integrations.logging.TelemetryHandler.emit] is thread-safe)."""
         rv: object = self.filter(record)
         if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may replace the record
             record = rv
@@ -272,19 +278,22 @@ def install_logging_bridge(
     loggers: Iterable[str] = DEFAULT_LOGGERS,
     redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
 ) -> TelemetryHandler:
-    """Attach a :class:`TelemetryHandler` to ``loggers`` (``""`` is the root) and return it.
+    """Attach a [`TelemetryHandler`][telemetry.integrations.logging.TelemetryHandler] to ``loggers``
+    (``""`` is the root) and return it.
 
     Secrets are redacted before a record becomes a signal: secret query parameters in the
     message (uvicorn's access lines: ``GET /items?token=[REDACTED]&page=2``) and the exception's
     message, and secret ``extra=`` keys, by ``redact_keys`` (names and glob patterns,
-    :data:`~telemetry.DEFAULT_REDACT_KEYS` by default; ``None`` turns this off).
+    `DEFAULT_REDACT_KEYS` by default; ``None`` turns this off).
 
     Records at ``level`` and above become signals on ``hub`` (default: the default hub at the
     time of each record). A logger whose effective level is above ``level`` is lowered to it,
-    so that the records get through at all; :func:`uninstall_logging_bridge` restores it.
-    The default loggers are the root and uvicorn's ``uvicorn`` and ``uvicorn.access``, which do
-    not propagate to the root. A logger that already has a :class:`TelemetryHandler` for the
-    same hub (or for the default hub), as :func:`~telemetry.integrations.uvicorn.uvicorn_log_config`
+    so that the records get through at all;
+    [`uninstall_logging_bridge`][telemetry.integrations.logging.uninstall_logging_bridge] restores
+    it. The default loggers are the root and uvicorn's ``uvicorn`` and ``uvicorn.access``, which do
+    not propagate to the root. A logger that already has a
+    [`TelemetryHandler`][telemetry.integrations.logging.TelemetryHandler] for the same hub (or for
+    the default hub), as [`uvicorn_log_config`][telemetry.integrations.uvicorn.uvicorn_log_config]
     gives uvicorn's, is left as it is, so that no record is bridged twice.
     """
     number = logging_level(level)

@@ -1,16 +1,16 @@
 """The pipeline's own numbers for Prometheus: a ``prometheus_client`` collector.
 
-::
+```python
+from prometheus_client import REGISTRY, start_http_server
+from telemetry.integrations.prometheus import TelemetryCollector
 
-    from prometheus_client import REGISTRY, start_http_server
-    from telemetry.integrations.prometheus import TelemetryCollector
+REGISTRY.register(TelemetryCollector(hub))   # or TelemetryCollector() for the default hub
+start_http_server(9100)                      # or the app's own /metrics route
+```
 
-    REGISTRY.register(TelemetryCollector(hub))   # or TelemetryCollector() for the default hub
-    start_http_server(9100)                      # or the app's own /metrics route
-
-Each scrape reads :meth:`telemetry.Telemetry.stats` once (plain counters; nothing is added to
-the emitting path) and reports, per handler: the queue's size and capacity, the signals
-accepted, the signals processed (written, or dropped under a reason), the batches exported
+Each scrape reads [`telemetry.Telemetry.stats`][telemetry.Telemetry.stats] once (plain counters;
+nothing is added to the emitting path) and reports, per handler: the queue's size and capacity, the
+signals accepted, the signals processed (written, or dropped under a reason), the batches exported
 (written, or lost to the sink) and failed write attempts, and the write latency. The names
 are the OpenTelemetry SDK's own self-observability metrics (``otel.sdk.*``) in Prometheus
 spelling where one exists (dots become underscores; counters end in ``_total``; seconds in

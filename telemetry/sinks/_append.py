@@ -1,6 +1,6 @@
 """An append-only file that writes whole batches and notices when it is moved or deleted.
 
-:class:`AppendFile` is an :class:`io.FileIO` whose ``write`` is the file sink's whole per-batch
+`AppendFile` is an `io.FileIO` whose ``write`` is the file sink's whole per-batch
 job, so that a writer thread runs all of it in one hand-over:
 
 - the batch goes out with one ``write(2)`` on an ``O_APPEND`` descriptor, so batches from
@@ -11,7 +11,7 @@ job, so that a writer thread runs all of it in one hand-over:
 - then ``fstat`` and ``stat``: if the file was deleted (its link count is 0) the batch went
   nowhere, and ``write`` raises so that it is retried into a new file; if the path now names
   another file or none (``logrotate`` moved it), the batch is safe in the moved file and
-  :attr:`AppendFile.moved` tells the sink to reopen before the next one, as
+  `AppendFile.moved` tells the sink to reopen before the next one, as
   ``logging.handlers.WatchedFileHandler`` does.
 
 Why batches are not split: on Linux local filesystems (ext4, xfs, btrfs, tmpfs) a write to an

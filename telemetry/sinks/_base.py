@@ -4,8 +4,8 @@ A sink is an async resource with a visible state (``new`` -> ``open`` -> ``close
 that owns it is the only caller, from one worker at a time unless the handler runs several
 workers, and it does all the deciding: a sink raises on failure and never retries, counts or
 drops on its own, except for losses only it can see (a datagram truncated, a journal field that
-cannot be named), which it records with :meth:`Sink.count_drop` / :meth:`Sink.count`.
-A sink never calls back into the hub.
+cannot be named), which it records with [`Sink.count_drop`][telemetry.sinks.Sink.count_drop] /
+`Sink.count`. A sink never calls back into the hub.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ SinkState = Literal["new", "open", "closed"]
 
 
 class Sink(abc.ABC):
-    """Base class of every sink. Subclasses implement :meth:`write` and usually :meth:`_open`."""
+    """Base class of every sink. Subclasses implement [`write`][telemetry.sinks.Sink.write] and
+    usually `_open`."""
 
     #: Short name used in warnings and stats.
     kind: str = "sink"
@@ -55,7 +56,7 @@ class Sink(abc.ABC):
             self.state = "open"
 
     async def _open(self) -> None:  # noqa: B027 - optional hook
-        """Subclass hook for :meth:`open`."""
+        """Subclass hook for [`open`][telemetry.sinks.Sink.open]."""
 
     @abc.abstractmethod
     async def write(self, batch: Sequence[Signal]) -> None:
@@ -64,7 +65,7 @@ class Sink(abc.ABC):
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Write a batch without an event loop (synchronous mode, exit fallback).
 
-        Sinks that cannot write synchronously raise :class:`NotImplementedError`, and the
+        Sinks that cannot write synchronously raise `NotImplementedError`, and the
         signals are counted as dropped.
         """
         raise NotImplementedError(f"{self.kind} sink cannot write synchronously")
@@ -82,7 +83,8 @@ class Sink(abc.ABC):
             await self._aclose()
 
     async def _aclose(self) -> None:  # noqa: B027 - optional hook
-        """Subclass hook for :meth:`aclose`, called once, only if the sink was opened."""
+        """Subclass hook for [`aclose`][telemetry.sinks.Sink.aclose], called once, only if the sink
+        was opened."""
 
     def close_sync(self) -> None:  # noqa: B027 - optional hook
         """Release resources without an event loop (exit fallback). Idempotent."""
@@ -92,7 +94,7 @@ class Sink(abc.ABC):
         without flushing or closing it for the parent, and become openable again.
 
         The default only resets the state; sinks that hold descriptors override
-        :meth:`_after_fork` to drop the child's copies.
+        `_after_fork` to drop the child's copies.
         """
         if self.state == "open":
             self._after_fork()
@@ -101,7 +103,8 @@ class Sink(abc.ABC):
         self.counters = Counter()
 
     def _after_fork(self) -> None:  # noqa: B027 - optional hook
-        """Subclass hook for :meth:`after_fork`: drop the child's copies of descriptors."""
+        """Subclass hook for [`after_fork`][telemetry.sinks.Sink.after_fork]: drop the child's
+        copies of descriptors."""
 
     def count_drop(self, reason: str, n: int = 1) -> None:
         """Record signals of the current batch that this sink could not deliver."""

@@ -2,10 +2,10 @@
 
 A batch of 1,024 signals costs about 0.25 ms as JSON lines but 2.5 ms as text and 3.5 ms as
 logfmt, and more with larger values: encoded in one go it would be one long callback that
-holds up every other task of the application. A :class:`Slicer` encodes at most the format's
+holds up every other task of the application. A `Slicer` encodes at most the format's
 ``slice_size`` signals per step of the loop: before a slice it yields to the loop if a slice
 was already encoded in that step. When one slice still takes longer than
-:data:`SLICE_BUDGET_S` (large values), the next slices are made smaller, down to one signal;
+`SLICE_BUDGET_S` (large values), the next slices are made smaller, down to one signal;
 they grow back when slices are quick again.
 
 Encoding stays on the loop's thread on purpose: in a thread it would hold the GIL in turns

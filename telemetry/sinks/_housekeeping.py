@@ -1,6 +1,6 @@
 """What happens to finished files: gzip, then retention, in a thread of their own.
 
-A rotation hands the finished file to the :class:`Housekeeper`, which runs one job per event on
+A rotation hands the finished file to the `Housekeeper`, which runs one job per event on
 a single worker thread (so jobs never overlap and never hold up the writer): compress the
 files waiting for it, then scan the folder once and delete what retention no longer keeps.
 

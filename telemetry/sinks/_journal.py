@@ -1,9 +1,9 @@
 """The journal's native entry format: valid field names, and one signal as one entry.
 
 Kept apart from the sink so that it can be read and tested without a socket: it only turns a
-:class:`~telemetry.Signal` into the bytes of one datagram (``KEY=VALUE\\n``, or ``KEY\\n`` +
+[`Signal`][telemetry.Signal] into the bytes of one datagram (``KEY=VALUE\\n``, or ``KEY\\n`` +
 64-bit little-endian length + value + ``\\n`` for values with a newline or binary content). The
-rules for names and values are described in :mod:`telemetry.sinks.journald`.
+rules for names and values are described in `telemetry.sinks.journald`.
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ def _priority(level: str) -> bytes:
 
 
 def format_traceback(err: ErrorInfo) -> str:
-    """A Python-style traceback text for an :class:`~telemetry.ErrorInfo`, causes first
-    (:meth:`ErrorInfo.traceback`)."""
+    """A Python-style traceback text for an [`ErrorInfo`][telemetry.ErrorInfo], causes first
+    ([`ErrorInfo.traceback`][telemetry.ErrorInfo.traceback])."""
     return err.traceback()
 
 
@@ -174,7 +174,7 @@ PROTECTED = frozenset(
         "DOCUMENTATION",
     }
 )
-#: Prefixes of protected fields (see :data:`PROTECTED`).
+#: Prefixes of protected fields (see `PROTECTED`).
 PROTECTED_PREFIXES = ("OBJECT_", "COREDUMP_", "SYSLOG_", "SYSTEMD_")
 
 
@@ -188,7 +188,7 @@ class JournalEncoder:
 
     One per sink: it owns a reused JSON encoder and a cache of field names. Never raises.
     Fields it must leave out are counted in ``counters``: ``invalid_fields`` (no name can be
-    made of the key) and ``excess_fields`` (over :data:`MAX_FIELDS`).
+    made of the key) and ``excess_fields`` (over `MAX_FIELDS`).
     """
 
     def __init__(

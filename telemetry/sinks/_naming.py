@@ -8,7 +8,7 @@ processes or machines apart. A rotated file keeps its name when the template has
 When a name is taken, the time in it is moved on by a microsecond until it is free, so names
 always sort in the order the files were started.
 
-:meth:`PathTemplate.pattern` recognises the files a template owns (and their ``.gz``), which
+`PathTemplate.pattern` recognises the files a template owns (and their ``.gz``), which
 is what retention counts and deletes; the active file is excluded by the caller.
 """
 
@@ -68,9 +68,9 @@ def _host() -> str:
 class PathTemplate:
     """A file path with optional ``{time}``, ``{pid}`` and ``{host}`` placeholders.
 
-    Raises :class:`ConfigError` (naming ``param``) for an unknown placeholder, a format spec
-    (``{time:%Y}``), ``{time}`` outside the file name, or a path that ends in a separator.
-    ``{{`` and ``}}`` stand for literal braces.
+    Raises [`ConfigError`][telemetry.ConfigError] (naming ``param``) for an unknown placeholder, a
+    format spec (``{time:%Y}``), ``{time}`` outside the file name, or a path that ends in a
+    separator. ``{{`` and ``}}`` stand for literal braces.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, param: str = "path") -> None:

@@ -84,7 +84,7 @@ def parse_size(value: object, param: str) -> int:
 
 
 def parse_interval(value: object, param: str) -> Interval:
-    """An :class:`Interval` from ``"30m"``, ``"1h"``, ``"1d"``, ``"2w"``; the count must be > 0."""
+    """An `Interval` from ``"30m"``, ``"1h"``, ``"1d"``, ``"2w"``; the count must be > 0."""
     m = _INTERVAL_RE.fullmatch(value) if isinstance(value, str) else None
     if m is None:
         raise ConfigError(param, f"must be {_INTERVAL_HELP}; got {value!r}")

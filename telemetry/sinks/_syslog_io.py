@@ -3,8 +3,8 @@
 Every operation that may have to wait (connecting, the TLS handshake, sending) is written once,
 as a generator that yields ``("r", sock)`` or ``("w", sock)`` when the socket is not ready, and is
 driven either
-by the event loop (:func:`drive`, which waits with ``anyio.wait_readable`` / ``wait_writable``,
-so nothing blocks the loop) or by ``select`` (:func:`drive_sync`, for the exit fallback, where
+by the event loop (`drive`, which waits with ``anyio.wait_readable`` / ``wait_writable``,
+so nothing blocks the loop) or by ``select`` (`drive_sync`, for the exit fallback, where
 there is no loop). Both drivers give up at a deadline.
 
 Sending reports exactly how far it got. A datagram leaves whole or not at all, so a failed send
@@ -50,7 +50,7 @@ class SendError(Exception):
 
     Messages ``[start, sent)`` left; ``[sent, unsure)`` may have left in part or whole (a
     stream cut in the middle of them); from ``unsure`` on, nothing left. ``__cause__`` (also
-    :attr:`error`) is the socket error or a :class:`TimeoutError`.
+    [`error`][telemetry.error]) is the socket error or a `TimeoutError`.
     """
 
     def __init__(self, sent: int, unsure: int, error: BaseException) -> None:
@@ -243,7 +243,7 @@ class Connection:
         return "open" if data else "closed"
 
     def send_steps(self, msgs: Sequence[bytes], start: int) -> Steps:
-        """Send ``msgs[start:]``; raises :class:`SendError` with the progress made."""
+        """Send ``msgs[start:]``; raises `SendError` with the progress made."""
         if self.stream:
             return self._stream_steps(msgs, start)
         return self._datagram_steps(msgs, start)
@@ -339,6 +339,6 @@ class Connection:
             return "reset"
 
     def close(self) -> None:
-        """Close the socket at once (:meth:`goodbye_steps` first for a graceful end)."""
+        """Close the socket at once (`goodbye_steps` first for a graceful end)."""
         with contextlib.suppress(OSError):
             self.sock.close()

@@ -2,8 +2,8 @@
 
 A terminal or a pipe can take as long as it likes to accept a write (a paused terminal, a pipe
 whose reader is stuck), so batches are written by the sink's own daemon thread
-(:class:`~telemetry.sinks._writer.WriterThread`), never on the event loop; encoding happens on
-the loop, a slice per step (:mod:`telemetry.sinks._encode`).
+(`WriterThread`), never on the event loop; encoding happens on
+the loop, a slice per step (`telemetry.sinks._encode`).
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ class ConsoleSink(Sink):
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Encode and write the batch on the calling thread.
 
-        Raises :class:`SinkError` if the sink's thread has been stuck in a write for
-        :data:`WRITE_SYNC_WAIT_S` (the exit fallback then counts the batch as dropped instead
+        Raises [`SinkError`][telemetry.SinkError] if the sink's thread has been stuck in a write for
+        `WRITE_SYNC_WAIT_S` (the exit fallback then counts the batch as dropped instead
         of hanging the exit).
         """
         fmt = self._choose()

@@ -2,29 +2,29 @@
 
 Who does what, and on which thread (the measurements behind it are in ``docs/sinks/file.md``):
 
-- the event loop encodes a batch a slice at a time (:mod:`telemetry.sinks._encode`), and
+- the event loop encodes a batch a slice at a time (`telemetry.sinks._encode`), and
   decides, from numbers it already has (the size ``fstat`` reported after the last write, the
   clock, the next rotation boundary), whether something must happen before the write;
-- the write itself is :class:`~telemetry.sinks._append.AppendFile`'s: one ``O_APPEND`` write
+- the write itself is `AppendFile`'s: one ``O_APPEND`` write
   of the whole batch, then ``fstat`` / ``stat`` to notice a deleted or moved file. For a
-  regular file, a batch of at most :data:`LOOP_WRITE_MAX_BYTES` and no fsync per batch, it
+  regular file, a batch of at most `LOOP_WRITE_MAX_BYTES` and no fsync per batch, it
   runs on the loop's thread: a copy into the page cache takes tens of microseconds, while a
   thread has to wait for the GIL whenever the loop is busy (up to the switch interval, 5 ms,
   twice per write), so that under a flood of calls it wrote next to nothing. A larger batch,
   a FIFO, an fsync per batch, or any write after one that took longer than
-  :data:`SLOW_WRITE_S` (the disk throttling its writers) goes to the sink's own daemon thread
-  instead (:class:`~telemetry.sinks._writer.WriterThread`, one hand-over), until
-  :data:`SLOW_WRITE_BACKOFF_S` later a write on the loop is tried again; a write stuck in that
+  `SLOW_WRITE_S` (the disk throttling its writers) goes to the sink's own daemon thread
+  instead (`WriterThread`, one hand-over), until
+  `SLOW_WRITE_BACKOFF_S` later a write on the loop is tried again; a write stuck in that
   thread (a FIFO nobody reads, a hung network mount) never holds up the close or the exit;
 - an event (open, reopen after a move or a deletion, rotation) is one ``anyio.to_thread`` hop:
   rename, open, fsync, all together, once per event;
-- compression and retention run on the :class:`~telemetry.sinks._housekeeping.Housekeeper`'s
+- compression and retention run on the `Housekeeper`'s
   own thread, one job per rotation, so that a slow gzip never holds up the writer.
 
 A lock makes "check, rotate, write" one step for a batch, so a rotation never closes the file
-under another worker's write. Failures raise :class:`SinkError` inside the pipeline, where the
-handler retries and counts them; the sink adds a rate-limited warning naming the cause and the
-path, and says so again when writing resumes.
+under another worker's write. Failures raise [`SinkError`][telemetry.SinkError] inside the pipeline,
+where the handler retries and counts them; the sink adds a rate-limited warning naming the cause and
+the path, and says so again when writing resumes.
 """
 
 from __future__ import annotations
@@ -112,9 +112,9 @@ class FileSink(Sink):
     newest) and ``max_age`` (``"7d"``, seconds or a timedelta) delete old ones. ``clock``
     (epoch seconds) drives boundaries, names and ages, so tests can move time.
 
-    A symbolic link at ``path`` is refused (at open, a :class:`ConfigError`; put there later,
-    the reopen fails and the signals are counted as ``sink_error``), and so is one at a file
-    being compressed, unless ``follow_symlinks=True``: otherwise anyone who can write to the
+    A symbolic link at ``path`` is refused (at open, a [`ConfigError`][telemetry.ConfigError]; put
+    there later, the reopen fails and the signals are counted as ``sink_error``), and so is one at a
+    file being compressed, unless ``follow_symlinks=True``: otherwise anyone who can write to the
     log folder could make the sink append to any file it may write.
 
     A file moved away (logrotate) or deleted is noticed after the next write and reopened,
@@ -310,9 +310,9 @@ class FileSink(Sink):
 
         One write for the batch, unless it would take the file past ``rotate_bytes``: then
         it is split at the last line that fits, and the rest goes to the next file (see
-        :meth:`_piece_end`). Returns once the batch is in the file (the page cache; on disk
-        too with ``fsync="batch"``); raises :class:`SinkError` when it could not be written.
-        A retry of a batch cut short by a failure starts where that write stopped, so no
+        `_piece_end`). Returns once the batch is in the file (the page cache; on disk
+        too with ``fsync="batch"``); raises [`SinkError`][telemetry.SinkError] when it could not be
+        written. A retry of a batch cut short by a failure starts where that write stopped, so no
         line is written twice.
         """
         self._check_open()
@@ -350,7 +350,7 @@ class FileSink(Sink):
     def _piece_end(self, data: bytes, start: int) -> int:
         """Where the next write of ``data`` from ``start`` ends: at its end, unless that
         would take the file past ``rotate_bytes``. Then at the end of the last line that
-        fits in the file; when not one fits, the file is rotated first (:meth:`_event_due`)
+        fits in the file; when not one fits, the file is rotated first (`_event_due`)
         and the piece is the lines that fit in a new file; a line longer than the limit goes
         alone. So no file passes the limit by more than one line (the first line written
         to it)."""
@@ -394,7 +394,7 @@ class FileSink(Sink):
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Encode and append the batch on the calling thread (exit fallback, sync mode), split
-        at ``rotate_bytes`` as :meth:`write` does."""
+        at ``rotate_bytes`` as [`write`][telemetry.sinks.FileSink.write] does."""
         self._check_open()
         data = self.format.encode_batch(batch)  # no loop to yield to: in one go
         self.note_repaired(self.format)

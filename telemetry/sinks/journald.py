@@ -6,25 +6,29 @@ signal becomes one journal entry with searchable fields, and nothing is lost qui
 journald would silently discard (a badly named field, an entry with too many fields) is fixed or
 counted before it is sent.
 
-Configuration, copy-paste::
+Configuration, copy-paste:
 
-    import telemetry as tel
-    from telemetry.sinks import JournaldSink
+```python
+import telemetry as tel
+from telemetry.sinks import JournaldSink
 
-    journal = JournaldSink(
-        identifier="myapp",                      # SYSLOG_IDENTIFIER, for journalctl -t myapp
-        message_ids={"user.login": "4f1c2b0a9d8e4c7f8a6b5d4c3b2a1f0e"},  # MESSAGE_ID per signal id
-        # namespace="myapp",                     # /run/systemd/journal.myapp/socket
-        # missing_ok=True,                       # no journald (a container): count and drop
-    )
-    async with tel.Telemetry(handlers={"journal": journal}):
-        await tel.event("user.login", user="ada", http={"status": 200})
+journal = JournaldSink(
+    identifier="myapp",                      # SYSLOG_IDENTIFIER, for journalctl -t myapp
+    message_ids={"user.login": "4f1c2b0a9d8e4c7f8a6b5d4c3b2a1f0e"},  # MESSAGE_ID per signal id
+    # namespace="myapp",                     # /run/systemd/journal.myapp/socket
+    # missing_ok=True,                       # no journald (a container): count and drop
+)
+async with tel.Telemetry(handlers={"journal": journal}):
+    await tel.event("user.login", user="ada", http={"status": 200})
+```
 
-Checking that it arrived::
+Checking that it arrived:
 
-    journalctl -t myapp -o json-pretty -n 5
-    journalctl -t myapp TELEMETRY_ID=user.login USER=ada -o json-pretty
-    journalctl --namespace=myapp -o json-pretty     # when a namespace is used
+```sh
+journalctl -t myapp -o json-pretty -n 5
+journalctl -t myapp TELEMETRY_ID=user.login USER=ada -o json-pretty
+journalctl --namespace=myapp -o json-pretty     # when a namespace is used
+```
 
 What an entry holds:
 
@@ -48,9 +52,9 @@ What an entry holds:
   fields, or an earlier key) gets ``_2``, ``_3``, ... in order. A key with no letter or digit
   (``"日本"``, ``""``) cannot be named: the field is left out and counted in
   ``counters["invalid_fields"]``. journald refuses whole entries of 1024 fields or more, so
-  fields past :data:`MAX_FIELDS` are left out and counted in ``counters["excess_fields"]``.
+  fields past `MAX_FIELDS` are left out and counted in ``counters["excess_fields"]``.
   Data keys may set well-known journal fields on purpose (``errno=2`` is ``ERRNO=2``), but
-  not those journald's tools treat as facts about the entry (:data:`PROTECTED`: ``UNIT``,
+  not those journald's tools treat as facts about the entry (`PROTECTED`: ``UNIT``,
   ``USER_UNIT``, ``OBJECT_*``, ``COREDUMP_*``, ``SYSLOG_*``, ...): keys often come from
   request data, and ``unit="x.service"`` would file the entry under ``journalctl -u
   x.service``. Such a key is written under ``DATA_`` (or ``CTX_``): ``DATA_UNIT``. Name the
@@ -60,12 +64,12 @@ Transport: a value with a newline or a NUL byte, and every bytes value, uses the
 length-prefixed binary form; the rest ``KEY=VALUE``. An entry over ``max_datagram`` bytes
 (256 KiB), or one the kernel refuses as a datagram (``EMSGSIZE`` / ``ENOBUFS``), goes through a
 sealed memfd passed over the socket (``counters["memfd"]``), as libsystemd does; entries over
-:data:`MAX_ENTRY_SIZE` (32 MiB) are counted as dropped (``journald_too_large``). When journald's
+`MAX_ENTRY_SIZE` (32 MiB) are counted as dropped (``journald_too_large``). When journald's
 queue is full the worker waits for room on the loop (``counters["waits"]``), up to
 ``send_timeout`` (5 s) per entry: in blocking mode that slows the emitting tasks down instead of
 losing entries.
 
-Failures: with no journald socket ``open()`` raises :class:`~telemetry.SinkError` naming the
+Failures: with no journald socket ``open()`` raises [`SinkError`][telemetry.SinkError] naming the
 path, unless ``missing_ok=True``, when signals are counted as dropped (``journald_missing``)
 and the sink keeps trying to connect on each batch. If journald goes away during a run the sink
 reconnects at once (``counters["reconnects"]``); if that fails, or journald accepts nothing for
@@ -287,7 +291,7 @@ class JournaldSink(Sink):
     # -- connecting ---------------------------------------------------------------------------
 
     def _connect(self) -> socket.socket:
-        """A non-blocking datagram socket connected to journald; raises :class:`_Gone`."""
+        """A non-blocking datagram socket connected to journald; raises `_Gone`."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
             sock.setblocking(False)
@@ -339,8 +343,8 @@ class JournaldSink(Sink):
     def _deliver(self, data: bytes) -> Generator[socket.socket, None, None]:
         """Send one entry; yields the socket each time it must wait for room.
 
-        Raises :class:`_Gone` when journald is not there even after one reconnect, and
-        :class:`SinkError` for anything else.
+        Raises `_Gone` when journald is not there even after one reconnect, and
+        [`SinkError`][telemetry.SinkError] for anything else.
         """
         fd: int | None = None
         reconnected = False

@@ -13,7 +13,7 @@ __all__ = ["MemorySink"]
 
 
 class MemorySink(Sink):
-    """Keep every written signal in :attr:`signals`, the newest last.
+    """Keep every written signal in `signals`, the newest last.
 
     ``maxlen`` bounds the list (the oldest are discarded, and counted in ``counters["discarded"]``);
     ``None`` keeps everything.
@@ -34,7 +34,8 @@ class MemorySink(Sink):
         self.write_sync(batch)
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
-        """Append the batch (no I/O, so this is the same as :meth:`write`)."""
+        """Append the batch (no I/O, so this is the same as
+        [`write`][telemetry.sinks.MemorySink.write])."""
         self.signals.extend(batch)
         if self.maxlen is not None and len(self.signals) > self.maxlen:
             excess = len(self.signals) - self.maxlen

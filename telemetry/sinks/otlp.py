@@ -1,16 +1,18 @@
 """A sink that exports signals over OTLP/HTTP: to an OpenTelemetry Collector, Grafana Loki's
 ``/otlp``, or any backend that speaks the protocol.
 
-Copy, paste, adapt::
+Copy, paste, adapt:
 
-    import telemetry as tel
-    from telemetry.sinks import OTLPSink
+```python
+import telemetry as tel
+from telemetry.sinks import OTLPSink
 
-    # With no arguments: OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318),
-    # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES and the other OTEL_EXPORTER_OTLP_* variables.
-    handlers = {"otlp": {"sink": OTLPSink(service_name="shop"), "mode": "blocking"}}
-    async with tel.Telemetry(handlers=handlers):
-        await tel.log("info", "order placed", order=1234)
+# With no arguments: OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318),
+# OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES and the other OTEL_EXPORTER_OTLP_* variables.
+handlers = {"otlp": {"sink": OTLPSink(service_name="shop"), "mode": "blocking"}}
+async with tel.Telemetry(handlers=handlers):
+    await tel.log("info", "order placed", order=1234)
+```
 
 Log records go to ``/v1/logs``, spans (signals of kind ``span``) to ``/v1/traces``; see
 ``_otlp_map`` for how a signal maps to the semantic conventions. Metrics (the instruments of
@@ -30,7 +32,8 @@ that must not be retried (400, 401, 404, 413, 500, ...) drops the request's reco
 (``rejected``); a partial success drops as many as the receiver says it rejected
 (``partial_success``). Every failure is reported on stderr, rate-limited. When ``aclose``'s
 timeout runs out during a request, the handler counts the batch as ``timeout``. The exit
-fallback sends through :meth:`OTLPSink.write_sync`: one attempt per request, a second in all.
+fallback sends through [`OTLPSink.write_sync`][telemetry.sinks.OTLPSink.write_sync]: one attempt per
+request, a second in all.
 
 Counters: ``requests`` (answered 2xx), ``retries``, ``unreadable_responses`` (a 2xx whose body
 is not an OTLP response: the records count as written), ``receiver_warnings`` (a partial
@@ -355,7 +358,8 @@ class OTLPSink(Sink):
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Export the batch on the calling thread (the exit fallback, and ``*_nowait`` calls
         into a synchronous handler): one attempt per request, within a second in all.
-        OpenTelemetry's instrumentations are suppressed meanwhile, as in :meth:`write`."""
+        OpenTelemetry's instrumentations are suppressed meanwhile, as in
+        [`write`][telemetry.sinks.OTLPSink.write]."""
         with suppressed():
             self._export_sync(batch)
 

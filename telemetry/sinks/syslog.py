@@ -1,45 +1,49 @@
 """A sink that sends signals to syslog: the local socket, UDP, TCP or TLS.
 
-Copy, paste, adapt::
+Copy, paste, adapt:
 
-    import telemetry as tel
-    from telemetry.sinks import SyslogSink
+```python
+import telemetry as tel
+from telemetry.sinks import SyslogSink
 
-    handlers = {
-        # The local daemon (journald or rsyslog) through /dev/log, in the format glibc uses:
-        "local": SyslogSink(app_name="shop", facility="local0"),
-        # A central rsyslog over TLS, RFC 5424 with octet-counting framing (RFC 5425):
-        "central": {
-            "sink": SyslogSink(
-                "logs.example.net",
-                transport="tcp",
-                ca_file="/etc/ssl/certs/logs-ca.pem",  # port 6514 by default with TLS
-                app_name="shop",
-                sd_id="shop@32473",  # use your organisation's private enterprise number
-            ),
-            "mode": "blocking",  # back-pressure rather than drops while the receiver is slow
-        },
-    }
-    async with tel.Telemetry(handlers=handlers):
-        await tel.log("info", "order placed", order=1234, total="12.50")
+handlers = {
+    # The local daemon (journald or rsyslog) through /dev/log, in the format glibc uses:
+    "local": SyslogSink(app_name="shop", facility="local0"),
+    # A central rsyslog over TLS, RFC 5424 with octet-counting framing (RFC 5425):
+    "central": {
+        "sink": SyslogSink(
+            "logs.example.net",
+            transport="tcp",
+            ca_file="/etc/ssl/certs/logs-ca.pem",  # port 6514 by default with TLS
+            app_name="shop",
+            sd_id="shop@32473",  # use your organisation's private enterprise number
+        ),
+        "mode": "blocking",  # back-pressure rather than drops while the receiver is slow
+    },
+}
+async with tel.Telemetry(handlers=handlers):
+    await tel.log("info", "order placed", order=1234, total="12.50")
+```
 
 The central receiver gets ``<14>1 2026-08-10T17:15:34.892341Z web1 shop 4711 - [shop@32473
 order="1234" total="12.50"] order placed`` (``-`` is the MSGID: an event's id goes there), the
 local one ``<134>Aug 10 19:15:34 shop[4711]: order placed order=1234 total=12.50``.
 
-To check what arrives, run a throwaway rsyslog in the foreground that prints what it parsed::
+To check what arrives, run a throwaway rsyslog in the foreground that prints what it parsed:
 
-    cat > /tmp/rs.conf <<'EOF'
-    global(workDirectory="/tmp")
-    module(load="imudp")
-    module(load="imtcp")
-    input(type="imudp" address="127.0.0.1" port="5514")
-    input(type="imtcp" address="127.0.0.1" port="5514")
-    template(name="t" type="string"
-             string="%pri% %app-name% %procid% %msgid% %structured-data% %msg%\\n")
-    *.* action(type="omfile" file="/dev/stdout" template="t")
-    EOF
-    rsyslogd -n -f /tmp/rs.conf -i /tmp/rs.pid
+```sh
+cat > /tmp/rs.conf <<'EOF'
+global(workDirectory="/tmp")
+module(load="imudp")
+module(load="imtcp")
+input(type="imudp" address="127.0.0.1" port="5514")
+input(type="imtcp" address="127.0.0.1" port="5514")
+template(name="t" type="string"
+         string="%pri% %app-name% %procid% %msgid% %structured-data% %msg%\\n")
+*.* action(type="omfile" file="/dev/stdout" template="t")
+EOF
+rsyslogd -n -f /tmp/rs.conf -i /tmp/rs.pid
+```
 
 and point ``SyslogSink("127.0.0.1", transport="tcp", port=5514)`` (or ``"udp"``) at it.
 
@@ -52,7 +56,7 @@ No message, key or value can carry a record boundary in either framing: control 
 (newline, NUL, ...) are escaped, and the frame length always matches the bytes sent.
 UDP has no acknowledgement: a datagram the receiver's socket buffer cannot take is lost, and
 neither the sink nor anyone else can know or count it. The sink sends a batch
-:data:`UDP_SLICE` datagrams at a time, :data:`UDP_PAUSE_S` apart, so that a burst does not
+`UDP_SLICE` datagrams at a time, `UDP_PAUSE_S` apart, so that a burst does not
 overrun a receiver on the same host; use TCP when every message must be accounted for.
 TCP connects on the first write, and after the receiver goes away it reconnects with a backoff
 (doubling up to ``max_backoff``). A write keeps the signals it could not send and tries again
@@ -157,7 +161,7 @@ INITIAL_BACKOFF_S = 0.05
 #: UDP datagrams sent back to back before the sink pauses: a receiver on the same host (or
 #: behind a switch) has a socket buffer of a few hundred datagrams, and a burst larger than it
 #: can drain is lost without anyone knowing, since UDP has no acknowledgement. A batch goes
-#: out a slice at a time, :data:`UDP_PAUSE_S` apart, which also lets the receiver's thread
+#: out a slice at a time, `UDP_PAUSE_S` apart, which also lets the receiver's thread
 #: run on a busy machine.
 UDP_SLICE = 32
 #: The pause between two slices of UDP datagrams.
@@ -201,14 +205,15 @@ class SyslogSink(Sink):
     overrides the name the certificate must carry. The ``format`` is ``"rfc3164"`` for the unix
     socket (the glibc form journald and rsyslog parse there) and ``"rfc5424"`` otherwise:
     the signal's ``id`` is the MSGID and its ``ctx`` and ``data`` (and trace ids) are the
-    structured data under ``sd_id``. Levels map to severities (:attr:`Level.syslog_severity
-    <telemetry.Level.syslog_severity>`), ``facility`` is a name (``"local0"``) or number,
-    ``app_name`` defaults to the program's name, ``hostname`` to the signal's host.
+    structured data under ``sd_id``. Levels map to severities
+    ([`Level.syslog_severity`][telemetry.Level.syslog_severity]), ``facility`` is a name
+    (``"local0"``) or number, ``app_name`` defaults to the program's name, ``hostname`` to the
+    signal's host.
 
     ``max_message_size`` bounds each message (bytes, before TCP framing): 2048 for UDP, 8192
     for the unix socket, 8096 over TCP (what rsyslog takes by default; ``None`` lifts it over
     TCP, for receivers configured to take more); longer messages are cut, end with
-    :data:`TRUNCATION_MARK` and are counted in ``counters["truncated"]``. ``timeout`` bounds
+    `TRUNCATION_MARK` and are counted in ``counters["truncated"]``. ``timeout`` bounds
     how long a write retries, ``max_backoff`` the wait between connection attempts. See the
     module documentation for what happens to the signals when the receiver goes away.
     """
