@@ -26,7 +26,14 @@ SinkState = Literal["new", "open", "closed"]
 
 class Sink(abc.ABC):
     """Base class of every sink. Subclasses implement [`write`][telemetry.sinks.Sink.write] and
-    usually `_open`."""
+    usually ``_open``.
+
+    Attributes:
+        kind (str): Short name used in warnings and stats.
+        state (SinkState): ``"new"``, ``"open"`` or ``"closed"``.
+        counters (Counter[str]): Sink-specific counters (reconnects, truncations, ...), shown
+            in the handler's stats.
+    """
 
     #: Short name used in warnings and stats.
     kind: str = "sink"
@@ -60,13 +67,24 @@ class Sink(abc.ABC):
 
     @abc.abstractmethod
     async def write(self, batch: Sequence[Signal]) -> None:
-        """Write a batch: one encode and one I/O call. Raise on failure."""
+        """Write a batch: one encode and one I/O call. Raise on failure.
+
+        Args:
+            batch: The signals to write, in order.
+
+        Raises:
+            SinkError: The batch could not be written; the handler retries and counts.
+        """
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Write a batch without an event loop (synchronous mode, exit fallback).
 
-        Sinks that cannot write synchronously raise `NotImplementedError`, and the
-        signals are counted as dropped.
+        Args:
+            batch: The signals to write, in order.
+
+        Raises:
+            NotImplementedError: The sink cannot write synchronously (this default); the
+                signals are counted as dropped.
         """
         raise NotImplementedError(f"{self.kind} sink cannot write synchronously")
 
@@ -107,12 +125,22 @@ class Sink(abc.ABC):
         copies of descriptors."""
 
     def count_drop(self, reason: str, n: int = 1) -> None:
-        """Record signals of the current batch that this sink could not deliver."""
+        """Record signals of the current batch that this sink could not deliver.
+
+        Args:
+            reason: Why: a drop reason as the stats show it (such as ``"too_large"``).
+            n: How many signals.
+        """
         self._drops[reason] += n
 
     def note_repaired(self, source: object) -> None:
-        """Move the count of signals that ``source`` (a format or encoder with a ``repaired``
-        attribute) wrote with bad values replaced into ``counters["bad_values"]``."""
+        """Move the count of signals written with bad values replaced into
+        ``counters["bad_values"]``.
+
+        Args:
+            source: A format or encoder with a ``repaired`` attribute (a count, which restarts
+                from 0).
+        """
         n = getattr(source, "repaired", 0)
         if n:
             source.repaired = 0  # type: ignore[attr-defined]

@@ -108,6 +108,7 @@ from ._journal import (
     field_name,
     format_traceback,
 )
+from ._options import check_int, check_positive
 
 __all__ = [
     "DEFAULT_MAX_DATAGRAM",
@@ -165,6 +166,36 @@ class _Gone(Exception):
     """journald is not listening on the path."""
 
 
+def _socket_path(path: str | os.PathLike[str] | None, namespace: str | None) -> str:
+    """The socket to send to: ``path``, or the namespace's, or journald's default."""
+    if namespace is None:
+        return os.fspath(path) if path is not None else DEFAULT_SOCKET_PATH
+    if path is not None:
+        raise ConfigError("namespace", "cannot be given together with path")
+    if (
+        not isinstance(namespace, str)
+        or not 0 < len(namespace) <= _NAMESPACE_MAX
+        or not _NAMESPACE_CHARS.issuperset(namespace)
+    ):
+        raise ConfigError(
+            "namespace",
+            f"must be 1 to {_NAMESPACE_MAX} characters of A-Z a-z 0-9 _ - :, got {namespace!r}",
+        )
+    return namespace_socket(namespace)
+
+
+def _check_allow_fields(allow_fields: Iterable[str]) -> frozenset[str]:
+    if isinstance(allow_fields, str) or not all(
+        isinstance(f, str) and field_name(f) == f for f in allow_fields
+    ):
+        raise ConfigError(
+            "allow_fields",
+            "must be journal field names (A-Z, 0-9, _, not starting with _ or a digit), "
+            f"for example ('UNIT',); got {allow_fields!r}",
+        )
+    return frozenset(allow_fields)
+
+
 def _default_identifier() -> str:
     argv0 = sys.argv[0] if sys.argv else ""
     name = os.path.basename(argv0)
@@ -203,12 +234,31 @@ def _sealed_memfd(data: bytes) -> int:
 class JournaldSink(Sink):
     """Write signals to systemd-journald over its native protocol (see the module docstring).
 
-    ``path`` is the native socket (default ``/run/systemd/journal/socket``); ``namespace="NAME"``
-    means ``/run/systemd/journal.NAME/socket``. ``identifier`` is ``SYSLOG_IDENTIFIER``
-    (default: the program's name from ``sys.argv[0]``). ``message_ids`` maps signal ids to
-    ``MESSAGE_ID`` values. ``missing_ok=True`` counts and drops signals when journald is not
-    there instead of failing at open. ``max_datagram``, ``sndbuf`` and ``send_timeout`` tune the
-    transport.
+    Args:
+        path: The native socket (default ``/run/systemd/journal/socket``).
+        namespace: A journal namespace ``"NAME"``, instead of ``path``: the socket
+            ``/run/systemd/journal.NAME/socket``.
+        identifier: The ``SYSLOG_IDENTIFIER`` of every entry (default: the program's name,
+            from ``sys.argv[0]``), for ``journalctl -t``.
+        message_ids: Signal ids mapped to ``MESSAGE_ID`` values (32 hex digits or a
+            ``uuid.UUID``).
+        missing_ok: Whether a missing journald is counted and dropped
+            (``journald_missing``) instead of failing at open.
+        max_datagram: Entries larger than this many bytes go through a sealed memfd.
+        sndbuf: The socket's send buffer, in bytes.
+        send_timeout: How long one entry waits for room in journald's queue (seconds), or
+            ``None`` for no bound.
+        allow_fields: Journal fields that data and context may set as they are, such as
+            ``("UNIT",)``, though journald's tools read them as facts about the entry.
+        **unknown: No other option is taken: one raises a
+            [`ConfigError`][telemetry.ConfigError] naming the options there are.
+
+    Raises:
+        ConfigError: An option has a value it does not take.
+
+    Attributes:
+        path (str): The socket the sink sends to.
+        allow_fields (frozenset[str]): The fields data and context may set as they are.
     """
 
     kind = "journald"
@@ -229,22 +279,7 @@ class JournaldSink(Sink):
     ) -> None:
         super().__init__()
         self._reject_unknown(unknown)
-        if namespace is not None:
-            if path is not None:
-                raise ConfigError("namespace", "cannot be given together with path")
-            if (
-                not isinstance(namespace, str)
-                or not 0 < len(namespace) <= _NAMESPACE_MAX
-                or not _NAMESPACE_CHARS.issuperset(namespace)
-            ):
-                raise ConfigError(
-                    "namespace",
-                    f"must be 1 to {_NAMESPACE_MAX} characters of A-Z a-z 0-9 _ - :, "
-                    f"got {namespace!r}",
-                )
-            self.path = namespace_socket(namespace)
-        else:
-            self.path = os.fspath(path) if path is not None else DEFAULT_SOCKET_PATH
+        self.path = _socket_path(path, namespace)
         self.namespace = namespace
         if identifier is None:
             identifier = _default_identifier()
@@ -254,29 +289,15 @@ class JournaldSink(Sink):
         if message_ids is not None and not isinstance(message_ids, Mapping):
             raise ConfigError("message_ids", f"must be a mapping, got {message_ids!r}")
         self.message_ids = {str(k): _message_id(k, v) for k, v in (message_ids or {}).items()}
-        for name, value in (("max_datagram", max_datagram), ("sndbuf", sndbuf)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
-        if send_timeout is not None and (
-            isinstance(send_timeout, bool)
-            or not isinstance(send_timeout, (int, float))
-            or send_timeout <= 0
-        ):
-            raise ConfigError("send_timeout", f"must be a number > 0 or None, got {send_timeout!r}")
+        self.max_datagram = check_int("max_datagram", max_datagram, 1)
+        self.sndbuf = check_int("sndbuf", sndbuf, 1)
+        self.send_timeout = (
+            None
+            if send_timeout is None
+            else check_positive("send_timeout", send_timeout, none_ok=True)
+        )
         self.missing_ok = bool(missing_ok)
-        self.max_datagram = max_datagram
-        self.sndbuf = sndbuf
-        self.send_timeout = None if send_timeout is None else float(send_timeout)
-        if isinstance(allow_fields, str) or not all(
-            isinstance(f, str) and field_name(f) == f for f in allow_fields
-        ):
-            raise ConfigError(
-                "allow_fields",
-                "must be journal field names (A-Z, 0-9, _, not starting with _ or a digit), "
-                f"for example ('UNIT',); got {allow_fields!r}",
-            )
-        #: Trusted-looking fields that data and context may set as they are.
-        self.allow_fields = frozenset(allow_fields)
+        self.allow_fields = _check_allow_fields(allow_fields)
         self.encoder = JournalEncoder(
             identifier=identifier,
             message_ids=self.message_ids,
@@ -439,7 +460,15 @@ class JournaldSink(Sink):
 
     async def write(self, batch: Sequence[Signal]) -> None:
         """Send each signal of the batch as one journal entry, waiting on the loop whenever
-        journald's queue is full."""
+        journald's queue is full.
+
+        Args:
+            batch: The signals to send, in order.
+
+        Raises:
+            SinkError: journald is not there or accepted nothing for ``send_timeout``; a
+                retry of the same batch resumes after the entries already sent.
+        """
         if self.state != "open":
             raise SinkError("journald sink is not open")
         pos = self._start(batch)
@@ -458,7 +487,11 @@ class JournaldSink(Sink):
             raise
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
-        """Send the batch with blocking waits (exit fallback, synchronous mode)."""
+        """Send the batch with blocking waits (exit fallback, synchronous mode).
+
+        Args:
+            batch: The signals to send, in order.
+        """
         if self.state != "open":
             raise SinkError("journald sink is not open")
         pos = self._start(batch)
