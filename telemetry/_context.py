@@ -68,6 +68,11 @@ class bind:
     with tel.bind(request_id=rid, user=user.id):
         await tel.log("info", "checkout started")
     ```
+
+    Args:
+        values: A mapping of key/values (keys that are not strings are converted with
+            ``str()``).
+        **kv: More key/values, over those of ``values``.
     """
 
     __slots__ = ("_token", "_values")

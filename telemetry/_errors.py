@@ -60,6 +60,15 @@ class ConfigError(TelemetryError, ValueError):
     The message names the handler (when the parameter is one of a handler's), the parameter,
     what was given and what is allowed, for example ``handler 'audit': mode must be one of
     'backpressure', 'blocking', 'dropping', 'sliding'; got 'drop'; did you mean 'dropping'?``.
+
+    Args:
+        param: The parameter at fault.
+        message: What is wrong with it, after its name: ``"must be ...; got ..."``.
+        handler: The name of the handler the parameter belongs to, if any.
+
+    Attributes:
+        param (str): The parameter at fault.
+        handler (str | None): The name of the handler it belongs to, if any.
     """
 
     def __init__(self, param: str, message: str, *, handler: str | None = None) -> None:
@@ -75,7 +84,18 @@ class ConfigError(TelemetryError, ValueError):
     def choice(
         cls, param: str, value: object, allowed: Iterable[str], *, handler: str | None = None
     ) -> ConfigError:
-        """Build the error for a value that is not one of ``allowed``."""
+        """Build the error for a value that is not one of ``allowed``.
+
+        Args:
+            param: The parameter at fault.
+            value: What was given.
+            allowed: The values the parameter takes (listed in the message, and the closest
+                one suggested).
+            handler: The name of the handler the parameter belongs to, if any.
+
+        Returns:
+            The error, to raise.
+        """
         choices = sorted(allowed)
         names = ", ".join(repr(a) for a in choices)
         hint = did_you_mean(value, choices) if isinstance(value, str) else ""
@@ -85,7 +105,17 @@ class ConfigError(TelemetryError, ValueError):
     def unknown(
         cls, param: str, allowed: Iterable[str], *, what: str, handler: str | None = None
     ) -> ConfigError:
-        """Build the error for an option ``param`` that ``what`` does not take."""
+        """Build the error for an option ``param`` that ``what`` does not take.
+
+        Args:
+            param: The option given.
+            allowed: The options ``what`` takes (listed, and the closest one suggested).
+            what: What was given the option: a class or function name.
+            handler: The name of the handler the option was given to, if any.
+
+        Returns:
+            The error, to raise.
+        """
         choices = sorted(allowed)
         names = ", ".join(repr(a) for a in choices)
         hint = did_you_mean(param, choices)
@@ -93,7 +123,14 @@ class ConfigError(TelemetryError, ValueError):
         return cls(param, message, handler=handler)
 
     def for_handler(self, handler: str) -> ConfigError:
-        """The same error, naming the handler it was found in."""
+        """The same error, naming the handler it was found in.
+
+        Args:
+            handler: The handler's name.
+
+        Returns:
+            A new error naming ``handler``, or this one if it already names a handler.
+        """
         if self.handler is not None:
             return self
         return ConfigError(self.param, self.detail, handler=handler)
@@ -113,8 +150,17 @@ class Problem(msgspec.Struct, frozen=True):
 
 class ConfigFileError(ConfigError):
     """Every problem of a configuration at once (``Telemetry.from_config``, ``from_file``,
-    ``TELEMETRY_CONFIG``); `problems` lists them, each a `Problem` with its path
-    in the configuration. ``param`` is where the configuration came from."""
+    ``TELEMETRY_CONFIG``), each with its path in the configuration.
+
+    Args:
+        source: Where the configuration came from (a file name, ``TELEMETRY_CONFIG``, ...);
+            the error's ``param``.
+        problems: Every mistake found, in the order of the configuration.
+
+    Attributes:
+        problems (tuple[Problem, ...]): Every mistake found, in the order of the
+            configuration.
+    """
 
     def __init__(self, source: str, problems: list[Problem]) -> None:
         #: Every mistake found, in the order of the configuration.

@@ -281,14 +281,22 @@ def redact(
 ) -> Callable[[Signal], Signal]:
     """A middleware that replaces secret values in ``data`` and ``ctx``, at any depth.
 
-    ``keys`` are names and glob patterns (``"*token*"``) matched case-insensitively, ``-`` read
-    as ``_``; by default `DEFAULT_REDACT_KEYS` (``*password*``, ``*token*``,
-    ``*secret*``, ``*api_key*``, ``*session*``, ``authorization``, ``cookie``, ...). Mappings
-    are redacted by key, ``(name, value)`` pairs (headers) by name, inside lists, tuples and
-    sets too, however deep. With ``query_params`` (the default) secret ``name=value`` pairs in
-    the message and the exception's message (``...?token=abc``, ``password=abc``) are replaced
-    too; ``text_patterns`` are regular expressions whose matches there are replaced
-    (``r"Bearer \\S+"``). Signals with nothing to redact are passed on as they are (no copy).
+    Mappings are redacted by key, ``(name, value)`` pairs (headers) by name, inside lists,
+    tuples and sets too, however deep. Signals with nothing to redact are passed on as they
+    are (no copy).
+
+    Args:
+        keys: Names and glob patterns (``"*token*"``) matched case-insensitively, ``-`` read
+            as ``_``; by default ``DEFAULT_REDACT_KEYS`` (``*password*``, ``*token*``,
+            ``*secret*``, ``*api_key*``, ``*session*``, ``authorization``, ``cookie``, ...).
+        replacement: What a secret value becomes.
+        query_params: Whether secret ``name=value`` pairs in the message and the exception's
+            message (``...?token=abc``, ``password=abc``) are replaced too.
+        text_patterns: Regular expressions whose matches in the message and the exception's
+            message are replaced (``r"Bearer \\S+"``).
+
+    Returns:
+        The middleware, for a handler's ``middleware`` list.
     """
     redactor = Redactor(
         keys, replacement=replacement, query_params=query_params, text_patterns=text_patterns

@@ -101,8 +101,7 @@ class Captured:
 
     @contextmanager
     def at_level(self, level: str | int, *, hub: Telemetry | None = None) -> Iterator[None]:
-        """Lower (or raise) the minimum level of ``hub`` (default: the default hub, or the
-        stderr fallback when none is open) to ``level`` for the block, then put back exactly
+        """Lower (or raise) the minimum level of a hub for the block, then put back exactly
         what it was (per-namespace levels included):
 
         ```python
@@ -110,6 +109,11 @@ class Captured:
             run_the_code()
         tel_capture.assert_emitted(level="debug", contains="cache miss")
         ```
+
+        Args:
+            level: The minimum level during the block, a name or number.
+            hub: The hub; by default the default hub (or the stderr fallback when none is
+                open).
         """
         if hub is None:
             from ._default import current_hub
@@ -139,9 +143,23 @@ class Captured:
 
         ``id``, ``kind``, ``ns`` and ``msg`` match a value exactly, a compiled regular
         expression (``re.compile("pay(ment)?")``, searched), or a predicate
-        (``lambda m: m.startswith("pay")``); ``contains`` is a substring of the message.
-        ``data`` and ``ctx`` match when they contain the given keys, each value matched the
-        same way (other keys may be present). ``where`` is a predicate on the signal.
+        (``lambda m: m.startswith("pay")``).
+
+        Args:
+            level: The signal's level, exactly (a name or number).
+            min_level: The signal's level at least.
+            id: Matches the signal's id.
+            kind: Matches the signal's kind.
+            ns: Matches the signal's namespace.
+            msg: Matches the signal's message.
+            contains: A substring of the message.
+            data: Keys the signal's data contains, each value matched as ``id`` is (other
+                keys may be present).
+            ctx: Keys the signal's context contains, matched as ``data`` is.
+            where: A predicate on the signal.
+
+        Returns:
+            The matching signals, in the order they were captured.
         """
         floor = parse_level(min_level, "min_level") if min_level is not None else None
         label = LABEL_OF.get(parse_level(level), level) if level is not None else None
@@ -179,9 +197,19 @@ class Captured:
         return [s.msg for s in self.signals]
 
     def assert_emitted(self, *, count: int | None = None, **criteria: Any) -> Signal:
-        """Assert that a signal matching ``criteria`` (see
-        [`filter`][telemetry.testing.Captured.filter]) was emitted, exactly ``count`` times if
-        given; return the last match."""
+        """Assert that a signal matching ``criteria`` was emitted.
+
+        Args:
+            count: How many matching signals there must be; by default at least one.
+            **criteria: As for [`filter`][telemetry.testing.Captured.filter].
+
+        Returns:
+            The last matching signal.
+
+        Raises:
+            AssertionError: No signal matches, or not ``count`` of them; the message shows
+                the last signals captured.
+        """
         __tracebackhide__ = True  # pytest shows a failure at the test's line, not in here
         found = self.filter(**criteria)
         if not found or (count is not None and len(found) != count):
@@ -193,7 +221,14 @@ class Captured:
         return found[-1]
 
     def assert_not_emitted(self, **criteria: Any) -> None:
-        """Assert that no signal matching ``criteria`` was emitted."""
+        """Assert that no signal matching ``criteria`` was emitted.
+
+        Args:
+            **criteria: As for [`filter`][telemetry.testing.Captured.filter].
+
+        Raises:
+            AssertionError: A signal matches; the message shows the first.
+        """
         __tracebackhide__ = True
         found = self.filter(**criteria)
         if found:
@@ -220,8 +255,18 @@ def capture_signals() -> Iterator[Captured]:
 def make_signal(
     msg: str | None = "test", *, level: str | int = "info", kind: str = "log", **fields: Any
 ) -> Signal:
-    """A signal with sensible defaults (now, a fresh uid, this host and pid); any field can be
-    given, for example ``make_signal("hi", id="x", data={"k": 1})``."""
+    """A signal with sensible defaults (now, a fresh uid, this host and pid), for example
+    ``make_signal("hi", id="x", data={"k": 1})``.
+
+    Args:
+        msg: The message.
+        level: A level name or number.
+        kind: The signal's kind.
+        **fields: Any other field of [`Signal`][telemetry.Signal].
+
+    Returns:
+        The signal.
+    """
     base: dict[str, Any] = {
         "inst": time.time_ns(),
         "uid": new_uid(),

@@ -99,6 +99,7 @@ from .._signal import Signal
 from .._warn import warn
 from ..formats._safe import placeholder_signal, repair_signal
 from ._base import Sink
+from ._options import check_choice, check_positive
 from ._syslog_format import (
     DEFAULT_SD_ID,
     FACILITIES,
@@ -190,32 +191,46 @@ def _program_name() -> str:
     return clean[:48] if clean[:1].isalnum() else "python"
 
 
-def _positive(param: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(param, f"must be a number > 0, got {value!r}")
-    return float(value)
-
-
 class SyslogSink(Sink):
     """Send signals to a syslog receiver.
 
-    ``address`` is the socket path for ``transport="unix"`` (default ``/dev/log``) or the host
-    for ``"udp"`` and ``"tcp"`` (default ``localhost``), with ``port`` (514; 6514 with TLS).
-    TLS: ``tls=True`` (system CAs), ``ca_file=`` or ``ssl_context=``; ``server_hostname``
-    overrides the name the certificate must carry. The ``format`` is ``"rfc3164"`` for the unix
-    socket (the glibc form journald and rsyslog parse there) and ``"rfc5424"`` otherwise:
-    the signal's ``id`` is the MSGID and its ``ctx`` and ``data`` (and trace ids) are the
-    structured data under ``sd_id``. Levels map to severities
-    ([`Level.syslog_severity`][telemetry.Level.syslog_severity]), ``facility`` is a name
-    (``"local0"``) or number, ``app_name`` defaults to the program's name, ``hostname`` to the
-    signal's host.
+    In RFC 5424 the signal's ``id`` is the MSGID and its ``ctx`` and ``data`` (and trace ids)
+    are the structured data under ``sd_id``. Levels map to severities
+    ([`Level.syslog_severity`][telemetry.Level.syslog_severity]). A message longer than
+    ``max_message_size`` is cut, ends with ``[truncated]`` and is counted in
+    ``counters["truncated"]``. See the module documentation for what happens to the signals
+    when the receiver goes away.
 
-    ``max_message_size`` bounds each message (bytes, before TCP framing): 2048 for UDP, 8192
-    for the unix socket, 8096 over TCP (what rsyslog takes by default; ``None`` lifts it over
-    TCP, for receivers configured to take more); longer messages are cut, end with
-    `TRUNCATION_MARK` and are counted in ``counters["truncated"]``. ``timeout`` bounds
-    how long a write retries, ``max_backoff`` the wait between connection attempts. See the
-    module documentation for what happens to the signals when the receiver goes away.
+    Args:
+        address: The socket path for ``transport="unix"`` (default ``/dev/log``), or the host
+            for ``"udp"`` and ``"tcp"`` (default ``localhost``).
+        transport: ``"unix"``, ``"udp"`` or ``"tcp"``.
+        port: The receiver's port for UDP and TCP: 514, or 6514 with TLS.
+        format: ``"rfc5424"``, or ``"rfc3164"`` (the glibc form journald and rsyslog parse on
+            the unix socket); by default ``"rfc3164"`` for the unix socket and ``"rfc5424"``
+            otherwise.
+        facility: A name (``"local0"``) or number.
+        app_name: The APP-NAME (the TAG in RFC 3164); by default the program's name.
+        hostname: The HOSTNAME field; by default the signal's host.
+        sd_id: The SD-ID the signal's context and data are sent under (RFC 5424).
+        bom: Whether an RFC 5424 message that is not plain ASCII starts with the UTF-8 byte
+            order mark the RFC asks for (``False`` for receivers that keep it in the text).
+        max_message_size: The most bytes of one message, before TCP framing: by default 2048
+            for UDP, 8192 for the unix socket, 8096 over TCP (what rsyslog takes by default);
+            ``None`` lifts the bound over TCP, for receivers configured to take more.
+        tls: Whether the TCP connection uses TLS, with the system's CA certificates.
+        ca_file: A PEM file of CA certificates to trust (TLS with these).
+        ssl_context: An ``ssl.SSLContext`` of your own (TLS with it).
+        server_hostname: The name the receiver's certificate must carry, when not
+            ``address``.
+        timeout: How long a write retries before it gives up (seconds).
+        max_backoff: The longest wait between connection attempts (seconds).
+        **unknown: No other option is taken: one raises a
+            [`ConfigError`][telemetry.ConfigError] naming the options there are.
+
+    Raises:
+        ConfigError: An option has a value it does not take, or options contradict each
+            other (TLS options without ``transport="tcp"``, ``port`` for the unix socket).
     """
 
     kind = "syslog"
@@ -243,18 +258,14 @@ class SyslogSink(Sink):
     ) -> None:
         super().__init__()
         self._reject_unknown(unknown)
-        if transport not in TRANSPORTS:
-            raise ConfigError.choice("transport", transport, TRANSPORTS)
-        self.transport: Transport = transport
+        self.transport: Transport = check_choice("transport", transport, TRANSPORTS)
         self._check_tls_options(tls, ca_file, ssl_context, server_hostname)
         self.tls = bool(tls or ca_file is not None or ssl_context is not None)
         self.address = self._check_address(address)
         self.port = self._check_port(port)
         if format is None:
             format = "rfc3164" if transport == "unix" else "rfc5424"
-        if format not in SYSLOG_FORMATS:
-            raise ConfigError.choice("format", format, SYSLOG_FORMATS)
-        self.format: SyslogFormat = format
+        self.format: SyslogFormat = check_choice("format", format, SYSLOG_FORMATS)
         self.facility = facility_number(facility)
         forbidden = "[]:" if format == "rfc3164" else ""
         self.app_name = (
@@ -266,25 +277,9 @@ class SyslogSink(Sink):
         self.ca_file = None if ca_file is None else os.fspath(ca_file)
         self.ssl_context = ssl_context
         self.server_hostname = server_hostname
-        self.timeout = _positive("timeout", timeout)
-        self.max_backoff = _positive("max_backoff", max_backoff)
-
-        self._formatter: Rfc5424Formatter | Rfc3164Formatter
-        if format == "rfc5424":
-            self._formatter = Rfc5424Formatter(
-                facility=self.facility,
-                app_name=self.app_name,
-                hostname=self.hostname,
-                sd_id=self.sd_id,
-                bom=bool(bom),
-            )
-        else:
-            self._formatter = Rfc3164Formatter(
-                facility=self.facility,
-                app_name=self.app_name,
-                hostname=self.hostname,
-                include_hostname=transport != "unix",
-            )
+        self.timeout = check_positive("timeout", timeout)
+        self.max_backoff = check_positive("max_backoff", max_backoff)
+        self._formatter = self._make_formatter(bool(bom))
         self._stream = transport == "tcp"
         self._endpoint: Endpoint | None = None
         self._addrs: list[tuple[int, tuple[object, ...]]] = []
@@ -306,6 +301,23 @@ class SyslogSink(Sink):
         return f"<SyslogSink {where} {self.format} {self.state}>"
 
     # -- configuration ------------------------------------------------------------------------
+
+    def _make_formatter(self, bom: bool) -> Rfc5424Formatter | Rfc3164Formatter:
+        """The formatter of the sink's ``format``, with its header fields."""
+        if self.format == "rfc5424":
+            return Rfc5424Formatter(
+                facility=self.facility,
+                app_name=self.app_name,
+                hostname=self.hostname,
+                sd_id=self.sd_id,
+                bom=bom,
+            )
+        return Rfc3164Formatter(
+            facility=self.facility,
+            app_name=self.app_name,
+            hostname=self.hostname,
+            include_hostname=self.transport != "unix",
+        )
 
     def _check_tls_options(
         self,
@@ -448,7 +460,14 @@ class SyslogSink(Sink):
     # -- writing ------------------------------------------------------------------------------
 
     def encode(self, batch: Sequence[Signal]) -> list[bytes]:
-        """The batch as messages, one per signal, framed for TCP (``LEN SP MSG``)."""
+        """The batch as messages, one per signal, framed for TCP (``LEN SP MSG``).
+
+        Args:
+            batch: The signals to encode.
+
+        Returns:
+            One message per signal, each cut to ``max_message_size``.
+        """
         fmt, limit = self._formatter.format, self.max_message_size
         out: list[bytes] = []
         truncated = 0
@@ -475,7 +494,11 @@ class SyslogSink(Sink):
 
     async def write(self, batch: Sequence[Signal]) -> None:
         """Encode the batch and send it: one send of the framed batch over TCP, one datagram
-        per signal otherwise. What cannot be delivered within ``timeout`` is counted."""
+        per signal otherwise. What cannot be delivered within ``timeout`` is counted.
+
+        Args:
+            batch: The signals to send, in order.
+        """
         msgs = self.encode(batch)
         async with self._lock:
             self._busy = True
@@ -510,7 +533,14 @@ class SyslogSink(Sink):
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Send the batch on the calling thread, waiting at most a second for the receiver
-        (the exit fallback, and synchronous mode). One connection attempt, no backoff."""
+        (the exit fallback, and synchronous mode). One connection attempt, no backoff.
+
+        Args:
+            batch: The signals to send, in order.
+
+        Raises:
+            SinkError: The sink is not open, or an asynchronous write is under way.
+        """
         if self._endpoint is None:
             raise SinkError("syslog sink is not open")
         if self._busy:
