@@ -57,9 +57,13 @@ _ZERO_SPAN = "0" * 16
 def parse_traceparent(value: str) -> SpanContext | None:
     """Read a W3C ``traceparent`` header (``00-<trace id>-<parent id>-<flags>``).
 
-    Returns the remote span as a [`SpanContext`][telemetry.SpanContext] (its ``span_id`` is the
-    caller's span, to become the parent of ours), or ``None`` for anything malformed: the
-    header comes from outside, so a bad one is ignored, never an error.
+    Args:
+        value: The header's value.
+
+    Returns:
+        The remote span as a [`SpanContext`][telemetry.SpanContext] (its ``span_id`` is the
+        caller's span, to become the parent of ours), or ``None`` for anything malformed: the
+        header comes from outside, so a bad one is ignored, never an error.
     """
     if len(value) > _MAX_TRACEPARENT:
         return None

@@ -147,24 +147,7 @@ class TelemetryMiddleware:
     context, so every signal the websocket endpoint emits carries it, and it is returned in the
     handshake response header.
 
-    Options: ``hub`` (default: the default hub at request time), ``skip_paths`` (exact paths,
-    or prefixes ending in ``*``, passed through untouched: ``["/healthz", "/static/*"]``),
-    ``record_headers`` / ``record_response_headers`` (header names whose values are added as
-    ``request_headers`` / ``response_headers``), ``redact_headers`` (names and glob patterns
-    whose values are replaced by ``[REDACTED]`` even when asked for;
-    `DEFAULT_REDACT_HEADERS` covers ``authorization``, ``cookie``, ``set-cookie`` and
-    any name with ``token``, ``secret``, ``session``, ``password`` or ``api-key`` in it),
-    ``trust_request_id`` / ``trust_traceparent`` (whether to take these from the client),
-    ``level`` of the spans, and ``ns``, the namespace of a span no route answered. Other scope
-    types (``lifespan``) are passed through.
-
-    ``metrics``: the HTTP server metrics of the semantic conventions
-    (``http.server.request.duration``, ``http.server.active_requests``; see
-    ``telemetry._metrics._http``). ``None`` (the default) records them once metrics are on
-    (``install_meter_provider()``), except where FastAPI's native telemetry measures the
-    request itself (the app is a FastAPI app with its metrics on, or FastAPI's telemetry runs
-    around the middleware), so that each request is measured once; ``True`` always records
-    them, ``False`` never.
+    Other scope types (``lifespan``) are passed through.
 
     Added to a FastAPI app whose native telemetry records a server span for the request (an
     OpenTelemetry tracer provider is set, such as aiotelemetry's own with
@@ -175,8 +158,38 @@ class TelemetryMiddleware:
     connection and its ``connection_id`` (the message counts are then not recorded).
 
     What the client sends is bounded: a path, query or header value over
-    `MAX_VALUE_LENGTH` characters is recorded cut (ending with `TRUNCATION_MARK`)
+    ``MAX_VALUE_LENGTH`` characters is recorded cut (ending with ``TRUNCATION_MARK``)
     and counted in the span's ``truncated``; nothing the client sends makes it raise.
+
+    Args:
+        app: The ASGI application wrapped.
+        hub: The hub the spans go to; by default the default hub at request time.
+        skip_paths: Exact paths, or prefixes ending in ``*``, passed through untouched:
+            ``["/healthz", "/static/*"]``.
+        record_headers: Request header names whose values are added as
+            ``request_headers``.
+        record_response_headers: Response header names whose values are added as
+            ``response_headers``.
+        redact_headers: Names and glob patterns of headers whose values are replaced by
+            ``[REDACTED]`` even when asked for; the default, ``DEFAULT_REDACT_HEADERS``,
+            covers ``authorization``, ``cookie``, ``set-cookie`` and any name with ``token``,
+            ``secret``, ``session``, ``password`` or ``api-key`` in it.
+        request_id_header: The header the request id is read from and returned in.
+        trust_request_id: Whether to take the request id from the client.
+        trust_traceparent: Whether to take the caller's span from the client's
+            ``traceparent``.
+        level: The level of the spans, a name or number.
+        ns: The namespace of a span no route answered.
+        metrics: The HTTP server metrics of the semantic conventions
+            (``http.server.request.duration``, ``http.server.active_requests``). ``None``
+            (the default) records them once metrics are on (``install_meter_provider()``),
+            except where FastAPI's native telemetry measures the request itself (the app is a
+            FastAPI app with its metrics on, or FastAPI's telemetry runs around the
+            middleware), so that each request is measured once; ``True`` always records
+            them, ``False`` never.
+
+    Raises:
+        ConfigError: An option has a value it does not take.
     """
 
     def __init__(
@@ -539,11 +552,24 @@ def telemetry_lifespan(
     the configuration file that ``TELEMETRY_CONFIG`` names, when it is set; for a file named
     in code, ``hub=lambda: Telemetry.from_file("telemetry.toml")``.
 
-    ``lifespan`` is the app's own lifespan, run inside (its startup and shutdown can emit
-    signals); the state it yields is passed on. ``logging_bridge`` (a level such as
-    ``"info"``) installs
-    [`install_logging_bridge`][telemetry.integrations.logging.install_logging_bridge] once the
-    hub is open, and removes it before the hub closes. ``on_close`` receives the final stats.
+    Args:
+        handlers: The hub's handlers, or a function returning them (for an app that may start
+            more than once).
+        lifespan: The app's own lifespan, run inside (its startup and shutdown can emit
+            signals); the state it yields is passed on.
+        hub: A function returning the hub to run, instead of ``handlers`` and ``options``.
+        logging_bridge: A level such as ``"info"``: installs
+            [`install_logging_bridge`][telemetry.integrations.logging.install_logging_bridge]
+            once the hub is open, and removes it before the hub closes.
+        on_close: Receives the final stats.
+        **options: The other [`Telemetry`][telemetry.Telemetry] keywords, with ``handlers``.
+
+    Returns:
+        The lifespan, for ``FastAPI(lifespan=...)`` or Starlette's.
+
+    Raises:
+        ConfigError: Both ``hub`` and ``handlers`` (or options) are given, or an option has
+            a value it does not take.
     """
     if hub is not None and (handlers is not None or options):
         raise ConfigError("hub", "give either hub= (a factory) or handlers= and hub options")

@@ -108,8 +108,20 @@ def _in_pipeline() -> bool:
 
 
 def logging_level(value: object, param: str = "level") -> int:
-    """A ``logging`` level number from a level name (``"info"``, ``"warn"``, ``"WARNING"``),
-    a [`Level`][telemetry.Level], or a ``logging`` number (``logging.INFO``)."""
+    """A ``logging`` level number from a level name, a [`Level`][telemetry.Level], or a
+    ``logging`` number.
+
+    Args:
+        value: A level name (``"info"``, ``"warn"``, ``"WARNING"``), a
+            [`Level`][telemetry.Level], or a ``logging`` number (``logging.INFO``).
+        param: The parameter's name, for the error.
+
+    Returns:
+        The ``logging`` level number.
+
+    Raises:
+        ConfigError: ``value`` is not a level.
+    """
     if isinstance(value, Level):
         return _BY_LEVEL[value]
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -120,7 +132,14 @@ def logging_level(value: object, param: str = "level") -> int:
 
 
 def signal_level(levelno: int) -> int:
-    """The signal level of a ``logging`` level number; levels in between round down."""
+    """The signal level of a ``logging`` level number; levels in between round down.
+
+    Args:
+        levelno: A ``logging`` level number.
+
+    Returns:
+        The signal level number.
+    """
     if levelno >= logging.CRITICAL:
         return _FATAL
     if levelno >= logging.ERROR:
@@ -137,13 +156,19 @@ def signal_level(levelno: int) -> int:
 class TelemetryHandler(logging.Handler):
     """A ``logging.Handler`` that emits every record it handles as a signal of kind ``log``.
 
-    ``hub`` defaults to the default hub at the time of each record (before any hub is open,
-    that is the stderr fallback). Secret query parameters in messages and exception messages,
-    and secret ``extra=`` keys, are redacted by ``redact_keys`` (see
-    [`install_logging_bridge`][telemetry.integrations.logging.install_logging_bridge]). ``level`` is
-    a ``logging`` level or a level name. Records of the SDK's own ``telemetry`` loggers are not
-    bridged. Attached to a logger and to one of its ancestors, the handler sees a propagated record
-    twice and bridges it once.
+    Records of the SDK's own ``telemetry`` loggers are not bridged. Attached to a logger and to
+    one of its ancestors, the handler sees a propagated record twice and bridges it once.
+
+    Args:
+        level: The handler's level: a ``logging`` level or a level name.
+        hub: The hub the signals go to; by default the default hub at the time of each record
+            (before any hub is open, that is the stderr fallback).
+        ignore_extras: ``extra=`` keys not copied into the data (uvicorn's coloured copy of
+            the message, by default).
+        redact_keys: Names and glob patterns of secret ``extra=`` keys, also used to redact
+            secret query parameters in messages and exception messages (see
+            [`install_logging_bridge`][telemetry.integrations.logging.install_logging_bridge]);
+            ``None`` turns redaction off.
     """
 
     def __init__(
@@ -177,7 +202,14 @@ class TelemetryHandler(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit ``record``; no handler lock is taken
-        ([`emit`][telemetry.integrations.logging.TelemetryHandler.emit] is thread-safe)."""
+        ([`emit`][telemetry.integrations.logging.TelemetryHandler.emit] is thread-safe).
+
+        Args:
+            record: The record.
+
+        Returns:
+            Whether the record passed the handler's filters.
+        """
         rv: object = self.filter(record)
         if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may replace the record
             record = rv
@@ -186,7 +218,11 @@ class TelemetryHandler(logging.Handler):
         return bool(rv)
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Turn ``record`` into a signal and hand it to the hub; never raises."""
+        """Turn ``record`` into a signal and hand it to the hub; never raises.
+
+        Args:
+            record: The record.
+        """
         if getattr(_guard, "active", False):
             self.skipped["reentrant"] += 1
             warn(
@@ -278,16 +314,14 @@ def install_logging_bridge(
     loggers: Iterable[str] = DEFAULT_LOGGERS,
     redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
 ) -> TelemetryHandler:
-    """Attach a [`TelemetryHandler`][telemetry.integrations.logging.TelemetryHandler] to ``loggers``
-    (``""`` is the root) and return it.
+    """Attach a [`TelemetryHandler`][telemetry.integrations.logging.TelemetryHandler] to
+    ``loggers`` and return it.
 
     Secrets are redacted before a record becomes a signal: secret query parameters in the
     message (uvicorn's access lines: ``GET /items?token=[REDACTED]&page=2``) and the exception's
-    message, and secret ``extra=`` keys, by ``redact_keys`` (names and glob patterns,
-    `DEFAULT_REDACT_KEYS` by default; ``None`` turns this off).
+    message, and secret ``extra=`` keys.
 
-    Records at ``level`` and above become signals on ``hub`` (default: the default hub at the
-    time of each record). A logger whose effective level is above ``level`` is lowered to it,
+    A logger whose effective level is above ``level`` is lowered to it,
     so that the records get through at all;
     [`uninstall_logging_bridge`][telemetry.integrations.logging.uninstall_logging_bridge] restores
     it. The default loggers are the root and uvicorn's ``uvicorn`` and ``uvicorn.access``, which do
@@ -295,6 +329,18 @@ def install_logging_bridge(
     [`TelemetryHandler`][telemetry.integrations.logging.TelemetryHandler] for the same hub (or for
     the default hub), as [`uvicorn_log_config`][telemetry.integrations.uvicorn.uvicorn_log_config]
     gives uvicorn's, is left as it is, so that no record is bridged twice.
+
+    Args:
+        level: Records at this level and above become signals: a level name or a ``logging``
+            number.
+        hub: The hub the signals go to; by default the default hub at the time of each record.
+        loggers: The loggers' names (``""`` is the root).
+        redact_keys: Names and glob patterns of secret keys (``DEFAULT_REDACT_KEYS`` by
+            default); ``None`` turns redaction off.
+
+    Returns:
+        The handler, for
+        [`uninstall_logging_bridge`][telemetry.integrations.logging.uninstall_logging_bridge].
     """
     number = logging_level(level)
     names = [loggers] if isinstance(loggers, str) else list(loggers)
@@ -321,8 +367,13 @@ def _same_bridge(handler: logging.Handler, hub: Telemetry | None) -> bool:
 
 
 def uninstall_logging_bridge(handler: TelemetryHandler | None = None) -> None:
-    """Detach ``handler`` (default: every bridge installed) and restore the logger levels it
-    lowered, unless something else changed them since."""
+    """Detach a bridge and restore the logger levels it lowered, unless something else
+    changed them since.
+
+    Args:
+        handler: The bridge, as ``install_logging_bridge`` returned it; by default every
+            bridge installed.
+    """
     handlers: list[TelemetryHandler] = [handler] if handler is not None else list(_installed)
     for h in handlers:
         for logger, previous, ours in h._attached:

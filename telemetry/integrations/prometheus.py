@@ -91,12 +91,21 @@ _OTEL_ERROR_TYPES = {"closed": "already_shutdown"}
 
 
 class TelemetryCollector(Collector):
-    """A ``prometheus_client`` collector of ``hub``'s pipeline metrics (default: the default
-    hub at scrape time; nothing while none is open), and of every instrument of the metrics
-    API recorded through aiotelemetry's meter provider (``metrics=False``: not those).
+    """A ``prometheus_client`` collector of a hub's pipeline metrics, and of every instrument
+    of the metrics API recorded through aiotelemetry's meter provider.
+
     Register it as any collector: ``registry.register(TelemetryCollector(hub))``. Scraping is
     safe from any thread; the observable instruments' callbacks run on a thread of their own,
-    waited for at most a second."""
+    waited for at most a second.
+
+    Args:
+        hub: The hub whose pipeline is measured; by default the default hub at scrape time
+            (nothing while none is open).
+        metrics: Whether the instruments of the metrics API are collected too.
+
+    Raises:
+        ConfigError: ``hub`` is not a [`Telemetry`][telemetry.Telemetry].
+    """
 
     def __init__(self, hub: Telemetry | None = None, *, metrics: bool = True) -> None:
         if hub is not None and not isinstance(hub, Telemetry):

@@ -44,9 +44,17 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 def uvicorn_log_config(level: str | int = "info") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` mapping for uvicorn's ``log_config``: uvicorn's loggers
-    at ``level`` (a name such as ``"info"``, or a ``logging`` number) with the logging bridge
+    with the logging bridge
     ([`TelemetryHandler`][telemetry.integrations.logging.TelemetryHandler]) as their only handler.
-    Other loggers are left as they are (``disable_existing_loggers`` is false)."""
+    Other loggers are left as they are (``disable_existing_loggers`` is false).
+
+    Args:
+        level: The level of uvicorn's loggers: a name such as ``"info"``, or a ``logging``
+            number.
+
+    Returns:
+        The mapping, for ``uvicorn.run(..., log_config=...)`` or a JSON file.
+    """
     number = logging_level(level)
     return {
         "version": 1,
