@@ -141,20 +141,16 @@ class Captured:
     ) -> list[Signal]:
         """The signals matching every given criterion.
 
-        ``id``, ``kind``, ``ns`` and ``msg`` match a value exactly, a compiled regular
-        expression (``re.compile("pay(ment)?")``, searched), or a predicate
-        (``lambda m: m.startswith("pay")``).
-
         Args:
             level: The signal's level, exactly (a name or number).
             min_level: The signal's level at least.
-            id: Matches the signal's id.
-            kind: Matches the signal's kind.
-            ns: Matches the signal's namespace.
-            msg: Matches the signal's message.
+            id: The signal's id: a value matched exactly, a compiled regular expression
+                (``re.compile("pay(ment)?")``, searched), or a predicate.
+            kind: The signal's kind, matched as ``id`` is.
+            ns: The signal's namespace, matched as ``id`` is.
+            msg: The signal's message, matched as ``id`` is.
             contains: A substring of the message.
-            data: Keys the signal's data contains, each value matched as ``id`` is (other
-                keys may be present).
+            data: Keys the signal's data contains, each value matched as ``id`` is.
             ctx: Keys the signal's context contains, matched as ``data`` is.
             where: A predicate on the signal.
 

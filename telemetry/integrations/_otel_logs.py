@@ -105,14 +105,11 @@ class HubLogger(_logs.Logger):
 
         Args:
             record: A whole ``LogRecord``; when given, the other arguments are not read.
-            timestamp: When it happened (the signal's ``inst``), in nanoseconds since the
-                epoch; by default now.
-            observed_timestamp: When it was observed (not recorded).
-            context: Whose current span the signal belongs to; by default the current
-                context.
+            timestamp: The signal's ``inst`` (nanoseconds since the epoch); by default now.
+            observed_timestamp: Not recorded.
+            context: Whose current span the signal belongs to; by default the current one.
             severity_number: The level; none given is ``info``.
-            severity_text: The level's name as the source says it (not recorded: the level
-                comes from ``severity_number``).
+            severity_text: Not recorded: the level comes from ``severity_number``.
             body: The message when a string, else ``data["body"]``.
             attributes: The signal's data.
             event_name: The signal's ``id``.

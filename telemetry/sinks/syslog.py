@@ -84,10 +84,8 @@ the kernel refused).
 from __future__ import annotations
 
 import asyncio
-import enum
 import os
 import ssl
-import sys
 import time
 from collections.abc import Sequence
 from typing import Literal, Never
@@ -111,6 +109,25 @@ from ._syslog_format import (
     facility_number,
 )
 from ._syslog_io import Connection, Endpoint, PeerState, SendError, drive, drive_sync
+from ._syslog_options import (
+    DEFAULT,
+    DEFAULT_PORT,
+    DEFAULT_SOCKET_PATH,
+    DEFAULT_TCP_MAX_MESSAGE,
+    DEFAULT_TLS_PORT,
+    DEFAULT_UDP_MAX_MESSAGE,
+    DEFAULT_UNIX_MAX_MESSAGE,
+    SYSLOG_FORMATS,
+    TRANSPORTS,
+    NotGiven,
+    SyslogFormat,
+    Transport,
+    check_address,
+    check_max_message_size,
+    check_port,
+    check_tls_options,
+    program_name,
+)
 
 __all__ = [
     "DEFAULT_MAX_BACKOFF_S",
@@ -129,30 +146,6 @@ __all__ = [
     "SyslogSink",
 ]
 
-Transport = Literal["unix", "udp", "tcp"]
-SyslogFormat = Literal["rfc5424", "rfc3164"]
-TRANSPORTS = ("tcp", "udp", "unix")
-SYSLOG_FORMATS = ("rfc3164", "rfc5424")
-
-#: The local syslog socket.
-DEFAULT_SOCKET_PATH = "/dev/log"
-#: Syslog over UDP (RFC 5426) and, by custom, plain TCP.
-DEFAULT_PORT = 514
-#: Syslog over TLS (RFC 5425).
-DEFAULT_TLS_PORT = 6514
-#: Every syslog receiver SHOULD take UDP messages up to 2048 octets (RFC 5426 section 3.2).
-DEFAULT_UDP_MAX_MESSAGE = 2048
-#: rsyslog's default maxMessageSize; journald takes more.
-DEFAULT_UNIX_MAX_MESSAGE = 8192
-#: The longest message rsyslog takes over TCP with its default settings (maxMessageSize 8 KiB
-#: keeps 8096 bytes of a frame, as measured with rsyslog 8.2302); syslog-ng's default (64 KiB)
-#: takes it too. A receiver that gets a longer frame cuts it and reads the rest as records of
-#: their own, forged ones included: the sink must never send more than the receiver takes.
-DEFAULT_TCP_MAX_MESSAGE = 8096
-#: The largest UDP payload over IPv4.
-MAX_DATAGRAM = 65507
-#: Smallest message every receiver must accept (RFC 5424 section 6.1).
-MIN_MESSAGE = 480
 #: How long one write may spend (re)connecting and waiting for the receiver.
 DEFAULT_TIMEOUT_S = 5.0
 #: Longest wait between connection attempts.
@@ -171,24 +164,7 @@ UDP_PAUSE_S = 0.0005
 SYNC_TIMEOUT_S = 1.0
 #: Closing waits at most this long for the receiver to confirm it read everything.
 CLOSE_TIMEOUT_S = 2.0
-_UNIX_PATH_MAX = 107
 _LOST_COUNTER = {"reset": "resets", "closed": "disconnects", "broken": "abandoned"}
-
-
-class _Default(enum.Enum):
-    """Marks an option the caller did not give (where ``None`` means something)."""
-
-    TOKEN = enum.auto()
-
-
-DEFAULT = _Default.TOKEN
-
-
-def _program_name() -> str:
-    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    clean = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in name)
-    # "-" (a script on stdin), "-c": no name to speak of.
-    return clean[:48] if clean[:1].isalnum() else "python"
 
 
 class SyslogSink(Sink):
@@ -247,7 +223,7 @@ class SyslogSink(Sink):
         hostname: str | None = None,
         sd_id: str = DEFAULT_SD_ID,
         bom: bool = True,
-        max_message_size: int | _Default | None = DEFAULT,
+        max_message_size: int | NotGiven | None = DEFAULT,
         tls: bool = False,
         ca_file: str | os.PathLike[str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -259,21 +235,21 @@ class SyslogSink(Sink):
         super().__init__()
         self._reject_unknown(unknown)
         self.transport: Transport = check_choice("transport", transport, TRANSPORTS)
-        self._check_tls_options(tls, ca_file, ssl_context, server_hostname)
+        check_tls_options(transport, tls, ca_file, ssl_context, server_hostname)
         self.tls = bool(tls or ca_file is not None or ssl_context is not None)
-        self.address = self._check_address(address)
-        self.port = self._check_port(port)
+        self.address = check_address(transport, address)
+        self.port = check_port(transport, self.tls, port)
         if format is None:
             format = "rfc3164" if transport == "unix" else "rfc5424"
         self.format: SyslogFormat = check_choice("format", format, SYSLOG_FORMATS)
         self.facility = facility_number(facility)
         forbidden = "[]:" if format == "rfc3164" else ""
         self.app_name = (
-            _program_name() if app_name is None else check_name("app_name", app_name, 48, forbidden)
+            program_name() if app_name is None else check_name("app_name", app_name, 48, forbidden)
         )
         self.hostname = None if hostname is None else check_name("hostname", hostname, 255)
         self.sd_id = check_sd_id(sd_id)
-        self.max_message_size = self._check_max(max_message_size)
+        self.max_message_size = check_max_message_size(transport, max_message_size)
         self.ca_file = None if ca_file is None else os.fspath(ca_file)
         self.ssl_context = ssl_context
         self.server_hostname = server_hostname
@@ -318,81 +294,6 @@ class SyslogSink(Sink):
             hostname=self.hostname,
             include_hostname=self.transport != "unix",
         )
-
-    def _check_tls_options(
-        self,
-        tls: object,
-        ca_file: object,
-        ssl_context: object,
-        server_hostname: object,
-    ) -> None:
-        given = {
-            "tls": bool(tls),
-            "ca_file": ca_file is not None,
-            "ssl_context": ssl_context is not None,
-            "server_hostname": server_hostname is not None,
-        }
-        if self.transport != "tcp":
-            for param, on in given.items():
-                if on:
-                    raise ConfigError(
-                        param, f"needs transport='tcp' (TLS runs over TCP), got {self.transport!r}"
-                    )
-        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
-            raise ConfigError("ssl_context", f"must be an ssl.SSLContext, got {ssl_context!r}")
-        if ssl_context is not None and ca_file is not None:
-            raise ConfigError("ca_file", "cannot be combined with ssl_context; load it there")
-        if server_hostname is not None and not (tls or ca_file or ssl_context):
-            raise ConfigError("server_hostname", "needs TLS (tls=True, ca_file or ssl_context)")
-        if server_hostname is not None and (
-            not isinstance(server_hostname, str) or not server_hostname
-        ):
-            raise ConfigError("server_hostname", f"must be a host name, got {server_hostname!r}")
-
-    def _check_address(self, address: object) -> str:
-        if self.transport == "unix":
-            if address is None:
-                return DEFAULT_SOCKET_PATH
-            if not isinstance(address, (str, os.PathLike)) or not os.fspath(address):
-                raise ConfigError("address", f"must be a socket path, got {address!r}")
-            path = os.fspath(address)
-            if not isinstance(path, str) or len(path.encode()) > _UNIX_PATH_MAX:
-                raise ConfigError(
-                    "address", f"must be a socket path of at most {_UNIX_PATH_MAX} bytes"
-                )
-            return path
-        if address is None:
-            return "localhost"
-        if not isinstance(address, str) or not address or any(c.isspace() for c in address):
-            raise ConfigError("address", f"must be a host name or IP address, got {address!r}")
-        return address
-
-    def _check_port(self, port: object) -> int:
-        if self.transport == "unix":
-            if port is not None:
-                raise ConfigError("port", "is for transport 'udp' or 'tcp', not 'unix'")
-            return 0
-        if port is None:
-            return DEFAULT_TLS_PORT if self.tls else DEFAULT_PORT
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise ConfigError("port", f"must be an integer from 1 to 65535, got {port!r}")
-        return port
-
-    def _check_max(self, value: object) -> int | None:
-        datagram = self.transport != "tcp"
-        if value is DEFAULT:
-            if self.transport == "udp":
-                return DEFAULT_UDP_MAX_MESSAGE
-            return DEFAULT_UNIX_MAX_MESSAGE if datagram else DEFAULT_TCP_MAX_MESSAGE
-        if value is None:
-            return MAX_DATAGRAM if datagram else None
-        top = MAX_DATAGRAM if datagram else sys.maxsize
-        if isinstance(value, bool) or not isinstance(value, int) or not MIN_MESSAGE <= value <= top:
-            bound = f"from {MIN_MESSAGE} to {MAX_DATAGRAM}" if datagram else f">= {MIN_MESSAGE}"
-            raise ConfigError(
-                "max_message_size", f"must be an integer {bound} (bytes) or None, got {value!r}"
-            )
-        return value
 
     # -- lifecycle ----------------------------------------------------------------------------
 
