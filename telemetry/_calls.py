@@ -56,10 +56,10 @@ def level_number(level: object) -> int:
         raise ConfigError.choice("level", level, LEVEL_NAMES) from None
 
 
-#: What ``error=`` and ``exc_info=`` take as error information, as ``logging``'s ``exc_info``:
-#: an exception, a ``sys.exc_info()`` tuple, ``True`` for the exception being handled, or
-#: ``None`` / ``False`` for none.
 ExcInfo = bool | BaseException | tuple[type[BaseException] | None, BaseException | None, Any] | None
+"""What ``error=`` and ``exc_info=`` take as error information, as ``logging``'s ``exc_info``: an
+exception, a ``sys.exc_info()`` tuple, ``True`` for the exception being handled, or ``None`` /
+``False`` for none."""
 
 
 class SignalOptions(TypedDict, total=False):

@@ -38,8 +38,8 @@ class SpanContext(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     parent_id: str | None = None
 
 
-#: ``(bound key/values, trace id, span id, span)``: what a signal emitted here carries.
 Scope = tuple[dict[str, Any], "str | None", "str | None", "SpanContext | None"]
+"""``(bound key/values, trace id, span id, span)``: what a signal emitted here carries."""
 _NO_SCOPE: Scope = (_EMPTY, None, None, None)
 _scope: contextvars.ContextVar[Scope] = contextvars.ContextVar("telemetry_scope", default=_NO_SCOPE)
 
@@ -133,8 +133,8 @@ def reset_span(token: contextvars.Token[Scope]) -> None:
     _scope.reset(token)
 
 
-#: The attribute an exception keeps the context it was raised in under.
 _RAISED_IN = "__telemetry_context__"
+"""The attribute an exception keeps the context it was raised in under."""
 
 
 def remember_context(exc: BaseException, ctx: dict[str, Any], span: SpanContext | None) -> None:

@@ -54,9 +54,9 @@ class Creators:
     _plain: dict[object, Emit[Awaitable[bool]] | Literal[False]]
     _plain_nowait: dict[object, Emit[bool] | Literal[False]]
     _no: Awaitable[bool]
-    #: What spans opened through these creators use: the hub's call-site cache and emitting
-    #: path (for an integration that builds a [`Span`][telemetry.Span] itself).
     span_host: SpanHost
+    """What spans opened through these creators use: the hub's call-site cache and emitting path
+    (for an integration that builds a [`Span`][telemetry.Span] itself)."""
 
     def _bind_tables(
         self,

@@ -79,8 +79,8 @@ _REFUSE_ALL = 1 << 30
 _NS_CACHE_MAX = 4096
 _CUSTOM_LEVELS_MAX = 64
 
-#: ``emit(kind, id, msg, data, error=None, more=None)``; ``data`` is adopted as it is.
 Emit = Callable[..., R]
+"""``emit(kind, id, msg, data, error=None, more=None)``; ``data`` is adopted as it is."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -109,9 +109,9 @@ class More:
             raise ConfigError("sample", f"must be a number in [0, 1], got {sample!r}")
 
 
-#: What the common emitter hands to ``emit_more`` for a call that needs it only because it
-#: comes from another thread.
 _NO_MORE = More()
+"""What the common emitter hands to ``emit_more`` for a call that needs it only because it comes
+from another thread."""
 
 
 @dataclass(slots=True)
@@ -127,10 +127,10 @@ class Counts:
 
     direct: int = 0
     refused: int = 0
-    #: What handlers that no longer count for the hub had counted for it.
     settled: int = 0
-    #: The handlers that counted for the hub, each with what it had been offered before.
+    """What handlers that no longer count for the hub had counted for it."""
     tellers: list[tuple[Handler, int]] = field(default_factory=list)
+    """The handlers that counted for the hub, each with what it had been offered before."""
 
     @property
     def emitted(self) -> int:
@@ -175,12 +175,12 @@ class EmitPlan:
     limiters: dict[str, RateLimiter]
     yes: Awaitable[bool]
     no: Awaitable[bool]
-    #: The hub's name in the compiled functions' filenames (``hub3``).
     hub: str = "hub"
-    #: The filenames registered in ``linecache`` for this hub (see ``_emit_source``).
+    """The hub's name in the compiled functions' filenames (``hub3``)."""
     sources: set[str] = field(default_factory=set)
-    #: Print each new source to stderr (``TELEMETRY_DEBUG_EMIT=1``).
+    """The filenames registered in ``linecache`` for this hub (see ``_emit_source``)."""
     debug: bool = False
+    """Print each new source to stderr (``TELEMETRY_DEBUG_EMIT=1``)."""
 
 
 class EmitTable(dict[object, "Emit[R] | Literal[False]"], Generic[R]):

@@ -29,7 +29,6 @@ from ._signal import parse_level
 
 __all__ = ["VARIABLES", "EnvConfig", "read_env"]
 
-#: Every variable `read_env` reads.
 VARIABLES = (
     "TELEMETRY_MIN_LEVEL",
     "TELEMETRY_SYNC",
@@ -38,6 +37,7 @@ VARIABLES = (
     "TELEMETRY_CONFIG",
     "TELEMETRY_DEBUG_EMIT",
 )
+"""Every variable `read_env` reads."""
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")

@@ -65,17 +65,13 @@ class ConfigError(TelemetryError, ValueError):
         param: The parameter at fault.
         message: What is wrong with it, after its name: ``"must be ...; got ..."``.
         handler: The name of the handler the parameter belongs to, if any.
-
-    Attributes:
-        param (str): The parameter at fault.
-        handler (str | None): The name of the handler it belongs to, if any.
     """
 
     def __init__(self, param: str, message: str, *, handler: str | None = None) -> None:
-        #: The parameter at fault.
         self.param = param
-        #: The name of the handler it belongs to, if any.
+        """The parameter at fault."""
         self.handler = handler
+        """The name of the handler it belongs to, if any."""
         self.detail = message
         where = f"handler {handler!r}: " if handler is not None else ""
         super().__init__(f"{where}{param} {message}")
@@ -139,10 +135,10 @@ class ConfigError(TelemetryError, ValueError):
 class Problem(msgspec.Struct, frozen=True):
     """One mistake in a configuration: where it is, and what is wrong."""
 
-    #: The path inside the configuration, such as ``handlers.file.rotate_bytes``.
     path: str
-    #: What was found and what is allowed.
+    """The path inside the configuration, such as ``handlers.file.rotate_bytes``."""
     message: str
+    """What was found and what is allowed."""
 
     def __str__(self) -> str:
         return f"{self.path} {self.message}"
@@ -156,15 +152,11 @@ class ConfigFileError(ConfigError):
         source: Where the configuration came from (a file name, ``TELEMETRY_CONFIG``, ...);
             the error's ``param``.
         problems: Every mistake found, in the order of the configuration.
-
-    Attributes:
-        problems (tuple[Problem, ...]): Every mistake found, in the order of the
-            configuration.
     """
 
     def __init__(self, source: str, problems: list[Problem]) -> None:
-        #: Every mistake found, in the order of the configuration.
         self.problems = tuple(problems)
+        """Every mistake found, in the order of the configuration."""
         n = len(problems)
         lines = "".join(f"\n  - {p}" for p in problems)
         super().__init__(source, f"has {n} problem{'s' if n > 1 else ''}:{lines}")

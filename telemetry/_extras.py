@@ -10,13 +10,13 @@ from __future__ import annotations
 
 __all__ = ["EXTRAS", "install_hint", "missing_extra", "missing_package"]
 
-#: Each extra of the ``aiotelemetry`` distribution and the modules it brings.
 EXTRAS: dict[str, tuple[str, ...]] = {
     "fastapi": ("starlette",),
     "otlp": ("httpx", "opentelemetry.proto"),
     "prometheus": ("prometheus_client",),
     "yaml": ("yaml",),
 }
+"""Each extra of the ``aiotelemetry`` distribution and the modules it brings."""
 
 
 def install_hint(extra: str) -> str:

@@ -56,14 +56,14 @@ __all__ = [
 ]
 
 _state: dict[str, Any] = {}
-#: The key of the current span in OpenTelemetry's context (set once it is loaded).
 SPAN_KEY: Any = None
-#: The module that anything making an OpenTelemetry span current has imported.
+"""The key of the current span in OpenTelemetry's context (set once it is loaded)."""
 _CONTEXT_MODULE = "opentelemetry.context"
-#: What `_late_context` returns while no OpenTelemetry span can be current.
+"""The module that anything making an OpenTelemetry span current has imported."""
 _NOTHING: Mapping[Any, Any] = MappingProxyType({})
-#: The key `_late_context` files the current span under (see `span_key`).
+"""What `_late_context` returns while no OpenTelemetry span can be current."""
 _LATE_KEY = object()
+"""The key `_late_context` files the current span under (see `span_key`)."""
 
 
 def available() -> bool:
@@ -214,9 +214,9 @@ def _late_context() -> Mapping[Any, Any]:
     return _NOTHING if span is None else {_LATE_KEY: span, SPAN_KEY: span}
 
 
-#: The OpenTelemetry span that stands for the current span of ours (set by `attach`): an
-#: OpenTelemetry span current in its place was started inside ours, and is the innermost.
 _attached: contextvars.ContextVar[Any] = contextvars.ContextVar("telemetry_otel", default=None)
+"""The OpenTelemetry span that stands for the current span of ours (set by `attach`): an
+OpenTelemetry span current in its place was started inside ours, and is the innermost."""
 attached_get = _attached.get
 
 Tokens = tuple[contextvars.Token[Any], contextvars.Token[Any]]

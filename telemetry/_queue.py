@@ -30,16 +30,15 @@ class SignalQueue(Generic[T]):
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        #: The items, oldest first. The seam with the emitting path, which appends here
-        #: itself after a length check (then wakes one of `getters`); nothing else
-        #: outside this class touches it.
         self.items: deque[T] = deque()
-        #: Idle workers waiting for an item; wake one with `wake_one`.
+        """The items, oldest first. The seam with the emitting path, which appends here itself after
+        a length check (then wakes one of `getters`); nothing else outside this class touches it."""
         self.getters: deque[asyncio.Future[None]] = deque()
+        """Idle workers waiting for an item; wake one with `wake_one`."""
         self._putters: deque[asyncio.Future[None]] = deque()
         self._peak = 0
-        #: Items removed so far (taken in batches, drained, or evicted).
         self.taken = 0
+        """Items removed so far (taken in batches, drained, or evicted)."""
         self.closed = False
 
     @property

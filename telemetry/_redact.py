@@ -28,9 +28,6 @@ __all__ = [
     "redact_query",
 ]
 
-#: Keys whose values are replaced, at any depth: names, and glob patterns (with ``*``), matched
-#: case-insensitively with ``-`` read as ``_``. Extend it: ``redact([*DEFAULT_REDACT_KEYS,
-#: "ssn"])``.
 DEFAULT_REDACT_KEYS = frozenset(
     {
         "*password*",
@@ -62,6 +59,9 @@ DEFAULT_REDACT_KEYS = frozenset(
         "x-api-key",
     }
 )
+"""Keys whose values are replaced, at any depth: names, and glob patterns (with ``*``), matched
+case-insensitively with ``-`` read as ``_``. Extend it: ``redact([*DEFAULT_REDACT_KEYS,
+"ssn"])``."""
 REDACTED = "[REDACTED]"
 
 # A query parameter in a URL or in text: the separator, the name, the value (up to the next
@@ -287,8 +287,9 @@ def redact(
 
     Args:
         keys: Names and glob patterns (``"*token*"``) matched case-insensitively, ``-`` read
-            as ``_``; by default ``DEFAULT_REDACT_KEYS`` (``*password*``, ``*token*``,
-            ``*secret*``, ``*api_key*``, ``*session*``, ``authorization``, ``cookie``, ...).
+            as ``_``; by default [`DEFAULT_REDACT_KEYS`][telemetry.DEFAULT_REDACT_KEYS]
+            (``*password*``, ``*token*``, ``*secret*``, ``*api_key*``, ``*session*``,
+            ``authorization``, ``cookie``, ...).
         replacement: What a secret value becomes.
         query_params: Whether secret ``name=value`` pairs in the message and the exception's
             message (``...?token=abc``, ``password=abc``) are replaced too.

@@ -69,17 +69,17 @@ _SYSLOG = {
     Level.FATAL: 2,
 }
 
-#: Every accepted spelling of a level, to its number. Signals store the canonical label.
 LEVELS: dict[str | int, int] = {}
+"""Every accepted spelling of a level, to its number. Signals store the canonical label."""
 for _lv in Level:
     LEVELS[_lv.label] = int(_lv)
     LEVELS[_lv.name] = int(_lv)
     LEVELS[int(_lv)] = int(_lv)
 LEVELS.update({"warning": 13, "WARNING": 13, "critical": 21, "CRITICAL": 21})
-#: Level number to the label stored in a signal.
 LABEL_OF: dict[int, str] = {int(lv): lv.label for lv in Level}
-#: The level labels, lowest first: what an error about a level lists as allowed.
+"""Level number to the label stored in a signal."""
 LEVEL_NAMES: tuple[str, ...] = tuple(LABEL_OF.values())
+"""The level labels, lowest first: what an error about a level lists as allowed."""
 
 
 def parse_level(value: object, param: str = "level") -> int:
@@ -194,10 +194,10 @@ _rand = random.Random()
 _getrandbits = _rand.getrandbits
 
 
-#: Spare uids, made in bulk off the emitting path (the handlers' workers top it up after each
-#: batch), so that building a signal takes one with a list pop instead of making it. Shared by
-#: every hub and thread (a pop is atomic); emptied in a forked child, whose uids must differ.
 _spare_uids: list[str] = []
+"""Spare uids, made in bulk off the emitting path (the handlers' workers top it up after each
+batch), so that building a signal takes one with a list pop instead of making it. Shared by every
+hub and thread (a pop is atomic); emptied in a forked child, whose uids must differ."""
 _SPARE_UIDS = 4096
 
 
@@ -275,8 +275,8 @@ def error_info(exc: BaseException, _depth: int = 0) -> ErrorInfo:
     return ErrorInfo(type=qualname, message=message, frames=frames, cause=cause, stacktrace=stack)
 
 
-#: Longest traceback text kept on a signal; a longer one keeps its end (where it was raised).
 MAX_STACKTRACE_CHARS = 32_768
+"""Longest traceback text kept on a signal; a longer one keeps its end (where it was raised)."""
 
 
 def _stacktrace(exc: BaseException) -> str | None:

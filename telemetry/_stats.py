@@ -21,7 +21,6 @@ __all__ = [
     "Stats",
 ]
 
-#: Why a signal accepted by a handler was not written.
 DROP_REASONS = {
     "queue_full": "the queue was full and the call could not wait (dropping mode, or a *_nowait "
     "call on the loop's thread)",
@@ -38,6 +37,7 @@ DROP_REASONS = {
     "no_handler": "emitted to a hub that had no handler at the time (given handlers={}, or "
     "every handler removed): counted by the hub itself",
 }
+"""Why a signal accepted by a handler was not written."""
 
 
 class LatencyStats(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,8 +13,8 @@ from typing import Any
 
 __all__ = ["TAPS", "add_tap", "on_change", "remove_tap"]
 
-#: The installed taps, in the order they were added. Read by the compiled emitters.
 TAPS: list[Callable[[Any], None]] = []
+"""The installed taps, in the order they were added. Read by the compiled emitters."""
 _listeners: list[Callable[[], None]] = []
 
 

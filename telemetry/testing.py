@@ -45,9 +45,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Captured", "Match", "capture_signals", "make_signal"]
 
-#: A criterion: the value itself (equal), a compiled regular expression (searched in the
-#: value, which must be a string), or a predicate called with the value.
 Match = object
+"""A criterion: the value itself (equal), a compiled regular expression (searched in the value,
+which must be a string), or a predicate called with the value."""
 
 
 def _matches(want: object, value: object) -> bool:

@@ -23,10 +23,9 @@ from .._hub import Telemetry
 __all__ = ["DEFAULT_CONFIG_FILE", "TEMPLATE", "check_config", "write_template"]
 
 PROG = "python -m telemetry"
-#: The file ``init`` writes when no name is given.
 DEFAULT_CONFIG_FILE = "telemetry.toml"
+"""The file ``init`` writes when no name is given."""
 
-#: What ``init`` writes: a configuration that loads as it is, with the common options shown.
 TEMPLATE = """\
 # aiotelemetry configuration.
 #   In code:  hub = Telemetry.from_file("telemetry.toml")
@@ -73,6 +72,7 @@ min_level = "warn"        # this handler only: on top of the hub's level
 # endpoint = "${OTLP_ENDPOINT:-http://localhost:4318}"
 # headers = { authorization = "Bearer ${OTLP_TOKEN:-}" }
 """
+"""What ``init`` writes: a configuration that loads as it is, with the common options shown."""
 
 
 def check_config(

@@ -31,18 +31,18 @@ __all__ = ["GZIP_MAGIC", "PROBLEMS", "LineDecoder", "Record", "is_gzip", "read_r
 
 GZIP_MAGIC = b"\x1f\x8b"
 
-#: Why a line is not a signal.
 PROBLEMS = {
     "not_json": "not JSON",
     "not_signal": "JSON, but not a signal",
     "truncated": "cut short (no end of line)",
     "unreadable": "the file could not be read on from here",
 }
+"""Why a line is not a signal."""
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-#: How much of a bad line is shown.
 MAX_SHOWN_CHARS = 200
+"""How much of a bad line is shown."""
 
 
 class Record:
@@ -60,11 +60,11 @@ class Record:
     ) -> None:
         self.file = file
         self.lineno = lineno
-        #: The line as read, without its end of line.
         self.raw = raw
+        """The line as read, without its end of line."""
         self.signal = signal
-        #: A key of `PROBLEMS` when [`signal`][telemetry.signal] is ``None``.
         self.problem = problem
+        """A key of `PROBLEMS` when [`signal`][telemetry.signal] is ``None``."""
 
     def shown_text(self) -> str:
         """The raw line as safe, single-line text (control characters escaped), shortened."""

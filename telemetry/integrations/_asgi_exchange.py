@@ -37,16 +37,16 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-#: The longest path, query or header value recorded as it is (characters); longer ones are cut.
 MAX_VALUE_LENGTH = 2048
-#: What a cut value ends with.
+"""The longest path, query or header value recorded as it is (characters); longer ones are cut."""
 TRUNCATION_MARK = "...[truncated]"
-#: An incoming request id longer than this, or with other characters than
-#: ``A-Z a-z 0-9 . _ : / + = @ -``, is replaced by a generated one.
+"""What a cut value ends with."""
 MAX_REQUEST_ID_LENGTH = 128
-#: A ``traceparent`` longer than this is not read (version 00 is 55 characters; later versions
-#: may append fields, which the parser ignores).
+"""An incoming request id longer than this, or with other characters than ``A-Z a-z 0-9 . _ : / + =
+@ -``, is replaced by a generated one."""
 _MAX_TRACEPARENT = 256
+"""A ``traceparent`` longer than this is not read (version 00 is 55 characters; later versions may
+append fields, which the parser ignores)."""
 
 _SAFE_ID = re.compile(rf"[A-Za-z0-9._:/+=@-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
 _HEX = frozenset("0123456789abcdef")
@@ -84,8 +84,8 @@ def parse_traceparent(value: str) -> SpanContext | None:
     return SpanContext(trace_id=trace_id, span_id=parent_id)
 
 
-#: Host headers already split: a server answers to a handful of names.
 _HOSTS: dict[str, tuple[str, int | None]] = {}
+"""Host headers already split: a server answers to a handful of names."""
 _HOSTS_MAX = 256
 
 
@@ -355,6 +355,6 @@ class WsExchange(_Base):
         self.closed_by = "server" if code in SERVER_CLOSE_CODES else "client"
 
 
-#: Close codes only a server sends (RFC 6455 and the IANA registry): 1011 internal error,
-#: 1012 service restart (uvicorn's, when it shuts down), 1013 try again later, 1014 bad gateway.
 SERVER_CLOSE_CODES = frozenset({1011, 1012, 1013, 1014})
+"""Close codes only a server sends (RFC 6455 and the IANA registry): 1011 internal error, 1012
+service restart (uvicorn's, when it shuts down), 1013 try again later, 1014 bad gateway."""

@@ -83,20 +83,20 @@ __all__ = [
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Handlers = Mapping[str, Sink | Mapping[str, Any]]
 
-#: The header a request id is read from and returned in.
 DEFAULT_REQUEST_ID_HEADER = "x-request-id"
-#: Header values never recorded as they are, whatever ``record_headers`` asks for: names and
-#: glob patterns (``*token*`` covers ``x-session-token``), ``-`` and ``_`` alike.
+"""The header a request id is read from and returned in."""
 DEFAULT_REDACT_HEADERS = DEFAULT_REDACT_KEYS | frozenset(
     {"proxy-authorization", "x-auth-token", "x-csrf-token", "x-xsrf-token", "x-amz-security-token"}
 )
-#: The id of the span signal of an HTTP request.
+"""Header values never recorded as they are, whatever ``record_headers`` asks for: names and glob
+patterns (``*token*`` covers ``x-session-token``), ``-`` and ``_`` alike."""
 REQUEST_SPAN_ID = "http.request"
-#: The id of the span signal of a websocket connection.
+"""The id of the span signal of an HTTP request."""
 WEBSOCKET_SPAN_ID = "websocket"
-#: How many endpoints' locations are remembered (an app has a fixed set of routes; endpoints
-#: made per request would otherwise grow it without end).
+"""The id of the span signal of a websocket connection."""
 _ENDPOINTS_MAX = 1024
+"""How many endpoints' locations are remembered (an app has a fixed set of routes; endpoints made
+per request would otherwise grow it without end)."""
 
 
 def _names(param: str, values: Iterable[str]) -> frozenset[str]:
@@ -139,13 +139,13 @@ class TelemetryMiddleware:
 
     Each websocket connection runs inside a span (id ``"websocket"``) from the handshake to the
     end, recording the same connection attributes (``url.path``, ``http.route``, ...) and
-    ``messages_in``, ``messages_out``, ``close_code``, ``closed_by``
-    (``"client"`` or ``"server"``: the side that sent the close, or for a disconnect with a
-    code only servers send, `SERVER_CLOSE_CODES`, such as uvicorn's 1012 at shutdown,
-    the server) and whether it was ``accepted``; a ``connection_id`` (the
-    handshake's ``X-Request-ID`` if it has a valid one, else the span's trace id) is bound into the
-    context, so every signal the websocket endpoint emits carries it, and it is returned in the
-    handshake response header.
+    ``messages_in``, ``messages_out``, ``close_code``, ``closed_by`` (``"client"`` or
+    ``"server"``: the side that sent the close, or for a disconnect with a code only servers
+    send, [`SERVER_CLOSE_CODES`][telemetry.integrations.asgi.SERVER_CLOSE_CODES], such as
+    uvicorn's 1012 at shutdown, the server) and whether it was ``accepted``; a
+    ``connection_id`` (the handshake's ``X-Request-ID`` if it has a valid one, else the span's
+    trace id) is bound into the context, so every signal the websocket endpoint emits carries
+    it, and it is returned in the handshake response header.
 
     Other scope types (``lifespan``) are passed through.
 
@@ -158,8 +158,9 @@ class TelemetryMiddleware:
     connection and its ``connection_id`` (the message counts are then not recorded).
 
     What the client sends is bounded: a path, query or header value over
-    ``MAX_VALUE_LENGTH`` characters is recorded cut (ending with ``TRUNCATION_MARK``)
-    and counted in the span's ``truncated``; nothing the client sends makes it raise.
+    [`MAX_VALUE_LENGTH`][telemetry.integrations.asgi.MAX_VALUE_LENGTH] characters is recorded cut
+    (ending with [`TRUNCATION_MARK`][telemetry.integrations.asgi.TRUNCATION_MARK]) and counted
+    in the span's ``truncated``; nothing the client sends makes it raise.
 
     Args:
         app: The ASGI application wrapped.
@@ -171,7 +172,8 @@ class TelemetryMiddleware:
         record_response_headers: Response header names whose values are added as
             ``response_headers``.
         redact_headers: Names and glob patterns of headers whose values are replaced by
-            ``[REDACTED]`` even when asked for; the default, ``DEFAULT_REDACT_HEADERS``,
+            ``[REDACTED]`` even when asked for; the default,
+            [`DEFAULT_REDACT_HEADERS`][telemetry.integrations.asgi.DEFAULT_REDACT_HEADERS],
             covers ``authorization``, ``cookie``, ``set-cookie`` and any name with ``token``,
             ``secret``, ``session``, ``password`` or ``api-key`` in it.
         request_id_header: The header the request id is read from and returned in.
@@ -236,17 +238,17 @@ class TelemetryMiddleware:
         # line that built the middleware; else (built by the framework) the module of the
         # app's first route, found on the first such request.
         self._owner = _builder()
-        #: endpoint -> (its module, its location), so that a request builds neither.
         self._endpoints: dict[Any, tuple[str | None, Location]] = {}
-        #: The namespace of a span no endpoint answered; see ``ns``.
+        """endpoint -> (its module, its location), so that a request builds neither."""
         self.ns = ns if ns is not None else (self._owner[0] if self._owner else None)
+        """The namespace of a span no endpoint answered; see ``ns``."""
         # The HTTP server metrics (telemetry._metrics._http), once per request: not when the
         # app is FastAPI measuring them itself, unless asked for.
         off = metrics is False or (metrics is None and app_measures_itself(app))
         self._meter = None if off else HTTP_METRICS
         self._meter_always = metrics is True
-        #: The configuration of the native telemetry of the FastAPI app wrapped (>= 0.165).
         self._native = _native_config(app)
+        """The configuration of the native telemetry of the FastAPI app wrapped (>= 0.165)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -466,11 +468,11 @@ class TelemetryMiddleware:
             raise disconnect
 
 
-#: The data of a span until its end builds the real one (never mutated: the middleware's spans
-#: are not reachable by user code).
 _NO_DATA: dict[str, Any] = {}
-#: The location of a middleware's span until its end says whose it is.
+"""The data of a span until its end builds the real one (never mutated: the middleware's spans are
+not reachable by user code)."""
 _NOWHERE = Location(file="", line=0, function="")
+"""The location of a middleware's span until its end says whose it is."""
 
 
 _FRAMEWORKS = ("telemetry.", "starlette.", "fastapi.")

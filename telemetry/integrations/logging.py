@@ -22,8 +22,9 @@ behind each other. The SDK's own warnings go straight to stderr, never through `
 record logged while a record is being bridged (a sink writing inline that logs, say) is not
 bridged again, so the bridge cannot recurse; nor is a record logged by the hub's own worker tasks
 (a sink's HTTP client logging each request it sends), which would otherwise feed the pipeline its
-own output without end. Both are counted in `TelemetryHandler.skipped`, and still reach
-every other ``logging`` handler.
+own output without end. Both are counted in
+[`TelemetryHandler.skipped`][telemetry.integrations.logging.TelemetryHandler.skipped], and still
+reach every other ``logging`` handler.
 """
 
 from __future__ import annotations
@@ -55,13 +56,13 @@ __all__ = [
     "uninstall_logging_bridge",
 ]
 
-#: Loggers the bridge attaches to: the root, and uvicorn's two, which do not propagate to it.
 DEFAULT_LOGGERS = ("", "uvicorn", "uvicorn.access")
-#: The level [`install_logging_bridge`][telemetry.integrations.logging.install_logging_bridge]
-#: passes on from.
+"""Loggers the bridge attaches to: the root, and uvicorn's two, which do not propagate to it."""
 DEFAULT_BRIDGE_LEVEL = "info"
-#: ``extra=`` keys not copied into data: uvicorn's ANSI-coloured copy of the message.
+"""The level [`install_logging_bridge`][telemetry.integrations.logging.install_logging_bridge]
+passes on from."""
 IGNORED_EXTRAS = frozenset({"color_message"})
+"""``extra=`` keys not copied into data: uvicorn's ANSI-coloured copy of the message."""
 
 # Attributes every LogRecord has; whatever else a record carries came from ``extra=``.
 _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -190,13 +191,13 @@ class TelemetryHandler(logging.Handler):
             )
         self.hub = hub
         self.ignore_extras = frozenset(ignore_extras)
-        #: Redacts secret query parameters in messages (uvicorn's access lines), and secret
-        #: ``extra=`` keys and exception messages; ``None`` with ``redact_keys=None``.
         self.redactor = None if redact_keys is None else Redactor(redact_keys)
-        #: Records not bridged, by reason: ``"reentrant"`` (logged while another record was
-        #: being bridged) and ``"pipeline"`` (logged by the hub's own worker tasks, a sink's
-        #: HTTP client say: bridging those would feed the pipeline its own output, forever).
+        """Redacts secret query parameters in messages (uvicorn's access lines), and secret
+        ``extra=`` keys and exception messages; ``None`` with ``redact_keys=None``."""
         self.skipped: Counter[str] = Counter()
+        """Records not bridged, by reason: ``"reentrant"`` (logged while another record was being
+        bridged) and ``"pipeline"`` (logged by the hub's own worker tasks, a sink's HTTP client
+        say: bridging those would feed the pipeline its own output, forever)."""
         self._attached: list[tuple[logging.Logger, int, int]] = []
         self._seen = threading.local()
 
@@ -335,8 +336,9 @@ def install_logging_bridge(
             number.
         hub: The hub the signals go to; by default the default hub at the time of each record.
         loggers: The loggers' names (``""`` is the root).
-        redact_keys: Names and glob patterns of secret keys (``DEFAULT_REDACT_KEYS`` by
-            default); ``None`` turns redaction off.
+        redact_keys: Names and glob patterns of secret keys (by default
+            [`DEFAULT_REDACT_KEYS`][telemetry.DEFAULT_REDACT_KEYS]); ``None`` turns redaction
+            off.
 
     Returns:
         The handler, for

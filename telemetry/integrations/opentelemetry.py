@@ -60,10 +60,10 @@ __all__ = [
     "installed",
 ]
 
-#: The one tracer provider [`install`][telemetry.integrations.opentelemetry.install] sets.
 TRACER_PROVIDER = HubTracerProvider()
-#: The one logger provider [`install`][telemetry.integrations.opentelemetry.install] sets.
+"""The one tracer provider [`install`][telemetry.integrations.opentelemetry.install] sets."""
 LOGGER_PROVIDER = HubLoggerProvider()
+"""The one logger provider [`install`][telemetry.integrations.opentelemetry.install] sets."""
 
 
 def _describe(provider: object) -> str:

@@ -83,11 +83,11 @@ from ._prometheus_metrics import metric_families
 
 __all__ = ["COMPONENT_TYPE", "TelemetryCollector"]
 
-#: The ``otel_component_type`` of every handler.
 COMPONENT_TYPE = "aiotelemetry_handler"
+"""The ``otel_component_type`` of every handler."""
 _LABELS = ["otel_component_name", "otel_component_type"]
-#: Drop reasons that OpenTelemetry has a name of its own for (``error.type``).
 _OTEL_ERROR_TYPES = {"closed": "already_shutdown"}
+"""Drop reasons that OpenTelemetry has a name of its own for (``error.type``)."""
 
 
 class TelemetryCollector(Collector):
@@ -111,8 +111,8 @@ class TelemetryCollector(Collector):
         if hub is not None and not isinstance(hub, Telemetry):
             raise ConfigError("hub", f"must be a telemetry.Telemetry or None, got {hub!r}")
         self.hub = hub
-        #: Reads the instruments at each scrape (None: ``metrics=False``).
         self.reader = MetricReader("cumulative", state=STATE) if metrics else None
+        """Reads the instruments at each scrape (None: ``metrics=False``)."""
 
     def _stats(self) -> Stats | None:
         hub = self.hub if self.hub is not None else get_hub()

@@ -38,8 +38,8 @@ from .logging import logging_level
 
 __all__ = ["UVICORN_LOGGERS", "uvicorn_log_config"]
 
-#: uvicorn's loggers: ``uvicorn.error`` propagates to ``uvicorn``; ``uvicorn.access`` does not.
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+"""uvicorn's loggers: ``uvicorn.error`` propagates to ``uvicorn``; ``uvicorn.access`` does not."""
 
 
 def uvicorn_log_config(level: str | int = "info") -> dict[str, Any]:

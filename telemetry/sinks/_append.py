@@ -64,15 +64,15 @@ class AppendFile(io.FileIO):
         self.fsync_each = fsync_each
         self.follow_symlinks = follow_symlinks
         self.ident = (st.st_dev, st.st_ino)
-        #: Whether this is a regular file (rotation and moves mean nothing for a FIFO).
         self.regular = stat.S_ISREG(st.st_mode)
-        #: The file's size after the last write, as ``fstat`` saw it (other writers included).
+        """Whether this is a regular file (rotation and moves mean nothing for a FIFO)."""
         self.size = st.st_size
+        """The file's size after the last write, as ``fstat`` saw it (other writers included)."""
         self.mtime = st.st_mtime
-        #: The path no longer names this file: reopen before the next write.
         self.moved = False
-        #: The file was deleted: the last batch was lost and must be written again elsewhere.
+        """The path no longer names this file: reopen before the next write."""
         self.gone = False
+        """The file was deleted: the last batch was lost and must be written again elsewhere."""
 
     def write(self, data: ReadableBuffer, /) -> int:
         """Append all of ``data`` or nothing of it; raise ``OSError`` on failure."""

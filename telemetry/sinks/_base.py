@@ -26,23 +26,17 @@ SinkState = Literal["new", "open", "closed"]
 
 class Sink(abc.ABC):
     """Base class of every sink. Subclasses implement [`write`][telemetry.sinks.Sink.write] and
-    usually ``_open``.
+    usually ``_open``."""
 
-    Attributes:
-        kind (str): Short name used in warnings and stats.
-        state (SinkState): ``"new"``, ``"open"`` or ``"closed"``.
-        counters (Counter[str]): Sink-specific counters (reconnects, truncations, ...), shown
-            in the handler's stats.
-    """
-
-    #: Short name used in warnings and stats.
     kind: str = "sink"
+    """Short name used in warnings and stats."""
 
     def __init__(self) -> None:
         self.state: SinkState = "new"
+        """``"new"``, ``"open"`` or ``"closed"``."""
         self._drops: Counter[str] = Counter()
-        #: Sink-specific counters (reconnects, truncations, ...), shown in handler stats.
         self.counters: Counter[str] = Counter()
+        """Sink-specific counters (reconnects, truncations, ...), shown in handler stats."""
 
     def _reject_unknown(self, unknown: Mapping[str, object]) -> None:
         """ConfigError for the first option the sink's constructor does not take (subclasses

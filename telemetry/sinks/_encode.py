@@ -24,11 +24,11 @@ from ..formats import Format
 
 __all__ = ["SLICE_BUDGET_S", "Slicer"]
 
-#: The time one slice should take at most; a slower one halves the slices that follow, one
-#: under a quarter of it doubles them again (up to the format's ``slice_size``), so that a
-#: size that was once too slow is not tried again at once. Well under the 5 ms that asyncio's
-#: debug mode calls slow: the step that encodes the last slice also writes the batch.
 SLICE_BUDGET_S = 0.002
+"""The time one slice should take at most; a slower one halves the slices that follow, one under a
+quarter of it doubles them again (up to the format's ``slice_size``), so that a size that was
+once too slow is not tried again at once. Well under the 5 ms that asyncio's debug mode calls
+slow: the step that encodes the last slice also writes the batch."""
 
 
 class Slicer:
@@ -39,8 +39,8 @@ class Slicer:
     """
 
     def __init__(self) -> None:
-        #: Signals per slice now: the format's ``slice_size`` or less (``None``: not yet known).
         self.size: int | None = None
+        """Signals per slice now: the format's ``slice_size`` or less (``None``: not yet known)."""
         # The loop in whose current step a slice was encoded; None once that step is over.
         self._spent_in: asyncio.AbstractEventLoop | None = None
 

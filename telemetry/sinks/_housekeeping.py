@@ -33,8 +33,8 @@ from ._naming import GZ_SUFFIX, PathTemplate
 
 __all__ = ["GZIP_LEVEL", "Housekeeper", "expired", "gzip_file"]
 
-#: zlib's own default: most of level 9's ratio at a fraction of its time.
 GZIP_LEVEL = 6
+"""zlib's own default: most of level 9's ratio at a fraction of its time."""
 _CHUNK = 1 << 20
 
 

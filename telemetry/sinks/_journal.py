@@ -32,10 +32,10 @@ __all__ = [
     "is_protected",
 ]
 
-#: Longest journal field name.
 FIELD_NAME_MAX = 64
-#: journald refuses whole entries with 1024 fields or more; the encoder writes at most this many.
+"""Longest journal field name."""
 MAX_FIELDS = 1000
+"""journald refuses whole entries with 1024 fields or more; the encoder writes at most this many."""
 
 _LEN = struct.Struct("<Q")
 _MAX_DEPTH = 32
@@ -129,7 +129,6 @@ def format_traceback(err: ErrorInfo) -> str:
     return err.traceback()
 
 
-#: Every name the sink may write itself; data and context keys never take them.
 RESERVED = frozenset(
     {
         "MESSAGE",
@@ -158,13 +157,9 @@ RESERVED = frozenset(
         "TELEMETRY_ERROR_TRACEBACK",
     }
 )
+"""Every name the sink may write itself; data and context keys never take them."""
 
 
-#: Fields journald's tools read as facts about an entry (``journalctl -u`` matches ``UNIT``,
-#: ``OBJECT_SYSTEMD_UNIT`` and ``COREDUMP_UNIT``; ``-o short`` shows ``SYSLOG_PID`` as the pid;
-#: ``OBJECT_*`` describe another process; coredump and syslog tooling trust their own): a data
-#: or context key that would make one of them is written under ``DATA_`` / ``CTX_`` instead,
-#: unless the sink's ``allow_fields`` names it.
 PROTECTED = frozenset(
     {
         "UNIT",
@@ -174,8 +169,13 @@ PROTECTED = frozenset(
         "DOCUMENTATION",
     }
 )
-#: Prefixes of protected fields (see `PROTECTED`).
+"""Fields journald's tools read as facts about an entry (``journalctl -u`` matches ``UNIT``,
+``OBJECT_SYSTEMD_UNIT`` and ``COREDUMP_UNIT``; ``-o short`` shows ``SYSLOG_PID`` as the pid;
+``OBJECT_*`` describe another process; coredump and syslog tooling trust their own): a data or
+context key that would make one of them is written under ``DATA_`` / ``CTX_`` instead, unless the
+sink's ``allow_fields`` names it."""
 PROTECTED_PREFIXES = ("OBJECT_", "COREDUMP_", "SYSLOG_", "SYSTEMD_")
+"""Prefixes of protected fields (see `PROTECTED`)."""
 
 
 def is_protected(name: str) -> bool:

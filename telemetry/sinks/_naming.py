@@ -27,13 +27,13 @@ from .._signal import ProcessInfo
 
 __all__ = ["GZ_SUFFIX", "PLACEHOLDERS", "STAMP_FORMAT", "PathTemplate", "first_free", "stamp"]
 
-#: The placeholders a file name may contain.
 PLACEHOLDERS = ("host", "pid", "time")
-#: How ``{time}`` and rotated names spell a time: ``20260810_171534_892341``.
+"""The placeholders a file name may contain."""
 STAMP_FORMAT = "%Y%m%d_%H%M%S_%f"
+"""How ``{time}`` and rotated names spell a time: ``20260810_171534_892341``."""
 _STAMP_RE = r"\d{8}_\d{6}_\d{6}"
-#: What a compressed file adds to its name.
 GZ_SUFFIX = ".gz"
+"""What a compressed file adds to its name."""
 
 
 def stamp(t: float, *, utc: bool) -> str:
@@ -89,8 +89,8 @@ class PathTemplate:
         if not any(lit or field for lit, field in self._name):
             raise ConfigError(param, f"must name a file, got {text!r}")
         fields = {f for _, f in self._head + self._name if f}
-        #: Whether a new name is made at every rotation (else the file is renamed).
         self.has_time = "time" in fields
+        """Whether a new name is made at every rotation (else the file is renamed)."""
         self.has_pid = "pid" in fields
         self._sep = os.sep if head or text.startswith(os.sep) else ""
 

@@ -37,12 +37,12 @@ __all__ = [
 ]
 
 Want = Literal["r", "w"]
-#: A wait-capable operation: yields what to wait for on which socket, until it returns.
 Steps = Generator[tuple[Want, socket.socket], None, None]
+"""A wait-capable operation: yields what to wait for on which socket, until it returns."""
 PeerState = Literal["open", "closed", "reset"]
 R = TypeVar("R")
-#: Largest plaintext handed to the TLS layer at once: one TLS record.
 TLS_CHUNK = 16384
+"""Largest plaintext handed to the TLS layer at once: one TLS record."""
 
 
 class SendError(Exception):
@@ -222,10 +222,10 @@ class Connection:
         self.sock = sock
         self.stream = stream
         self.tls = tls
-        #: A send was interrupted in the middle of a message: the stream is out of step.
         self.broken = False
-        #: Datagrams the kernel refused as too large (``EMSGSIZE``) and that were skipped.
+        """A send was interrupted in the middle of a message: the stream is out of step."""
         self.oversize = 0
+        """Datagrams the kernel refused as too large (``EMSGSIZE``) and that were skipped."""
 
     def peer_state(self) -> PeerState:
         """For a stream, whether the receiver closed it (``closed``: cleanly, everything sent

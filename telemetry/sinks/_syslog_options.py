@@ -41,25 +41,25 @@ SyslogFormat = Literal["rfc5424", "rfc3164"]
 TRANSPORTS = ("tcp", "udp", "unix")
 SYSLOG_FORMATS = ("rfc3164", "rfc5424")
 
-#: The local syslog socket.
 DEFAULT_SOCKET_PATH = "/dev/log"
-#: Syslog over UDP (RFC 5426) and, by custom, plain TCP.
+"""The local syslog socket."""
 DEFAULT_PORT = 514
-#: Syslog over TLS (RFC 5425).
+"""Syslog over UDP (RFC 5426) and, by custom, plain TCP."""
 DEFAULT_TLS_PORT = 6514
-#: Every syslog receiver SHOULD take UDP messages up to 2048 octets (RFC 5426 section 3.2).
+"""Syslog over TLS (RFC 5425)."""
 DEFAULT_UDP_MAX_MESSAGE = 2048
-#: rsyslog's default maxMessageSize; journald takes more.
+"""Every syslog receiver SHOULD take UDP messages up to 2048 octets (RFC 5426 section 3.2)."""
 DEFAULT_UNIX_MAX_MESSAGE = 8192
-#: The longest message rsyslog takes over TCP with its default settings (maxMessageSize 8 KiB
-#: keeps 8096 bytes of a frame, as measured with rsyslog 8.2302); syslog-ng's default (64 KiB)
-#: takes it too. A receiver that gets a longer frame cuts it and reads the rest as records of
-#: their own, forged ones included: the sink must never send more than the receiver takes.
+"""rsyslog's default maxMessageSize; journald takes more."""
 DEFAULT_TCP_MAX_MESSAGE = 8096
-#: The largest UDP payload over IPv4.
+"""The longest message rsyslog takes over TCP with its default settings (maxMessageSize 8 KiB keeps
+8096 bytes of a frame, as measured with rsyslog 8.2302); syslog-ng's default (64 KiB) takes it
+too. A receiver that gets a longer frame cuts it and reads the rest as records of their own,
+forged ones included: the sink must never send more than the receiver takes."""
 MAX_DATAGRAM = 65507
-#: Smallest message every receiver must accept (RFC 5424 section 6.1).
+"""The largest UDP payload over IPv4."""
 MIN_MESSAGE = 480
+"""Smallest message every receiver must accept (RFC 5424 section 6.1)."""
 _UNIX_PATH_MAX = 107
 
 

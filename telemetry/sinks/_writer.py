@@ -35,9 +35,9 @@ class _Job:
         self.data = data
         self.done = done
         self.loop = done.get_loop()
-        #: Cleared when the waiter gave up before the thread took the job: it is not written
-        #: then, since the handler has counted it as dropped.
         self.wanted = True
+        """Cleared when the waiter gave up before the thread took the job: it is not written then,
+        since the handler has counted it as dropped."""
 
 
 class WriterThread:

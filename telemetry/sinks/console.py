@@ -23,8 +23,8 @@ from ._writer import WriterThread
 
 __all__ = ["WRITE_SYNC_WAIT_S", "ConsoleSink"]
 
-#: How long a synchronous write waits for the sink's thread to finish a write of its own.
 WRITE_SYNC_WAIT_S = 1.0
+"""How long a synchronous write waits for the sink's thread to finish a write of its own."""
 
 ConsoleFormat = Literal["auto", "text", "json", "logfmt"]
 _CONSOLE_FORMATS = ("auto", "json", "logfmt", "text")

@@ -66,27 +66,27 @@ __all__ = [
 ]
 
 DEFAULT_FILE_MODE = 0o640
-#: After a rotation that failed (rename refused), writing goes on to the current file and the
-#: rotation is tried again this many seconds later.
 ROTATION_RETRY_S = 5.0
-#: Largest batch appended on the event loop's thread: 256 KiB go into the page cache in about
-#: 65 µs (120 µs at the 99th percentile), 1 MiB in 0.3 ms (2.9 ms); larger batches are
-#: written in a thread. Not less: a full default batch of ordinary lines passes 256 KiB.
+"""After a rotation that failed (rename refused), writing goes on to the current file and the
+rotation is tried again this many seconds later."""
 LOOP_WRITE_MAX_BYTES = 1024 * 1024
-#: An append on the loop that takes longer than this (the kernel throttling writers of a
-#: slow disk; the loop's budget for one step) sends the following writes to a thread.
+"""Largest batch appended on the event loop's thread: 256 KiB go into the page cache in about 65 µs
+(120 µs at the 99th percentile), 1 MiB in 0.3 ms (2.9 ms); larger batches are written in a
+thread. Not less: a full default batch of ordinary lines passes 256 KiB."""
 SLOW_WRITE_S = 0.005
-#: How long writes stay in a thread after a slow one; it doubles, up to the maximum, while
-#: the write tried on the loop after it is slow again.
+"""An append on the loop that takes longer than this (the kernel throttling writers of a slow disk;
+the loop's budget for one step) sends the following writes to a thread."""
 SLOW_WRITE_BACKOFF_S = 1.0
+"""How long writes stay in a thread after a slow one; it doubles, up to the maximum, while the write
+tried on the loop after it is slow again."""
 SLOW_WRITE_BACKOFF_MAX_S = 60.0
 FsyncPolicy = Literal["never", "batch", "close"]
 _FSYNC = ("batch", "close", "never")
 Compression = Literal["gzip"]
 _COMPRESS = ("gzip",)
 _MICROSECOND = 1e-6
-#: Batches cut short by a failed write remembered for their retries (see FileSink._resume).
 _RESUME_MAX = 8
+"""Batches cut short by a failed write remembered for their retries (see FileSink._resume)."""
 
 
 def _check_file_mode(file_mode: object) -> None:
@@ -206,10 +206,10 @@ class FileSink(Sink):
         self._slicer = Slicer()
         self._thread_until = 0.0  # time.monotonic(); writes go to a thread until then
         self._backoff = SLOW_WRITE_BACKOFF_S
-        #: Batches whose write failed part way, by id: the batch, its bytes, and how many of
-        #: them are in the file (the handler's retry goes on from there). One per worker at
-        #: most while they retry; a batch given up on is forgotten after a few more.
         self._resume: dict[int, tuple[Sequence[Signal], bytes, int]] = {}
+        """Batches whose write failed part way, by id: the batch, its bytes, and how many of them
+        are in the file (the handler's retry goes on from there). One per worker at most while
+        they retry; a batch given up on is forgotten after a few more."""
 
     def _make_housekeeper(self) -> Housekeeper:
         """The thread that compresses and deletes finished files, as the options say."""

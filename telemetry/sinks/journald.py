@@ -128,18 +128,18 @@ __all__ = [
     "namespace_socket",
 ]
 
-#: journald's native socket outside any namespace.
 DEFAULT_SOCKET_PATH = "/run/systemd/journal/socket"
-#: Entries larger than this go through a memfd without trying a datagram first: a datagram this
-#: big needs one large kernel allocation, which can fail (ENOBUFS) when memory is fragmented.
+"""journald's native socket outside any namespace."""
 DEFAULT_MAX_DATAGRAM = 256 * 1024
-#: Send buffer asked for, as libsystemd does (the kernel caps it at twice ``wmem_max``).
+"""Entries larger than this go through a memfd without trying a datagram first: a datagram this big
+needs one large kernel allocation, which can fail (ENOBUFS) when memory is fragmented."""
 DEFAULT_SNDBUF = 8 * 1024 * 1024
-#: How long one entry may wait for journald to make room before the write fails.
+"""Send buffer asked for, as libsystemd does (the kernel caps it at twice ``wmem_max``)."""
 DEFAULT_SEND_TIMEOUT_S = 5.0
-#: Entries over this size are counted as dropped (``journald_too_large``) instead of being
-#: sent: current journald refuses larger entries from unprivileged senders.
+"""How long one entry may wait for journald to make room before the write fails."""
 MAX_ENTRY_SIZE = 32 * 1024 * 1024
+"""Entries over this size are counted as dropped (``journald_too_large``) instead of being sent:
+current journald refuses larger entries from unprivileged senders."""
 
 _NAMESPACE_MAX = 64
 _NAMESPACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:")
@@ -149,12 +149,12 @@ _SEAL_ALL = sum(
     getattr(fcntl, name, 0)
     for name in ("F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE")
 )
-#: Errors meaning nobody is listening on the path (any more).
 _GONE = frozenset(
     {errno.ENOENT, errno.ECONNREFUSED, errno.ENOTCONN, errno.EDESTADDRREQ, errno.ENOTDIR}
 )
-#: Errors meaning the entry is too big for a datagram.
+"""Errors meaning nobody is listening on the path (any more)."""
 _TOO_BIG = frozenset({errno.EMSGSIZE, errno.ENOBUFS})
+"""Errors meaning the entry is too big for a datagram."""
 
 
 def namespace_socket(namespace: str) -> str:

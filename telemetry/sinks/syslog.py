@@ -146,24 +146,23 @@ __all__ = [
     "SyslogSink",
 ]
 
-#: How long one write may spend (re)connecting and waiting for the receiver.
 DEFAULT_TIMEOUT_S = 5.0
-#: Longest wait between connection attempts.
+"""How long one write may spend (re)connecting and waiting for the receiver."""
 DEFAULT_MAX_BACKOFF_S = 1.0
-#: First wait between connection attempts; it doubles after every failure.
+"""Longest wait between connection attempts."""
 INITIAL_BACKOFF_S = 0.05
-#: UDP datagrams sent back to back before the sink pauses: a receiver on the same host (or
-#: behind a switch) has a socket buffer of a few hundred datagrams, and a burst larger than it
-#: can drain is lost without anyone knowing, since UDP has no acknowledgement. A batch goes
-#: out a slice at a time, `UDP_PAUSE_S` apart, which also lets the receiver's thread
-#: run on a busy machine.
+"""First wait between connection attempts; it doubles after every failure."""
 UDP_SLICE = 32
-#: The pause between two slices of UDP datagrams.
+"""UDP datagrams sent back to back before the sink pauses: a receiver on the same host (or behind a
+switch) has a socket buffer of a few hundred datagrams, and a burst larger than it can drain is
+lost without anyone knowing, since UDP has no acknowledgement. A batch goes out a slice at a
+time, `UDP_PAUSE_S` apart, which also lets the receiver's thread run on a busy machine."""
 UDP_PAUSE_S = 0.0005
-#: The exit fallback waits at most this long for the receiver.
+"""The pause between two slices of UDP datagrams."""
 SYNC_TIMEOUT_S = 1.0
-#: Closing waits at most this long for the receiver to confirm it read everything.
+"""The exit fallback waits at most this long for the receiver."""
 CLOSE_TIMEOUT_S = 2.0
+"""Closing waits at most this long for the receiver to confirm it read everything."""
 _LOST_COUNTER = {"reset": "resets", "closed": "disconnects", "broken": "abandoned"}
 
 
