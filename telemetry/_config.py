@@ -38,7 +38,7 @@ import msgspec
 
 from . import _config_schema as schema
 from ._config_files import expand, mask, read_file, switch
-from ._config_schema import KINDS, Option, Ref
+from ._config_schema import KINDS, FileOption, Ref
 from ._env import read_env
 from ._errors import ConfigError, ConfigFileError, Problem, did_you_mean
 from ._extras import EXTRAS, install_hint
@@ -136,7 +136,7 @@ def _middleware(value: Any, path: str, problems: list[Problem]) -> list[Any]:
 
 
 def _value(
-    opt: Option, owner: str, value: Any, path: str, lenient: bool, problems: list[Problem]
+    opt: FileOption, owner: str, value: Any, path: str, lenient: bool, problems: list[Problem]
 ) -> Any:
     """The value code receives for ``opt``, or ``None`` after recording a problem."""
     if any(p.path == path for p in problems):  # a variable it needs is not set
@@ -173,7 +173,7 @@ def _value(
     return converted
 
 
-def _choices(opt: Option) -> list[str]:
+def _choices(opt: FileOption) -> list[str]:
     out: list[str] = []
     for member in typing.get_args(opt.type) or (opt.type,):
         if typing.get_origin(member) is typing.Literal:
@@ -200,8 +200,8 @@ def _not_an_option(
     where: str,
     key: str,
     kind: object,
-    sink_opts: Mapping[str, Option],
-    handler_opts: Mapping[str, Option],
+    sink_opts: Mapping[str, FileOption],
+    handler_opts: Mapping[str, FileOption],
 ) -> Problem:
     groups = [("the sink's", sink_opts), ("the handler's", handler_opts)]
     allowed = "; ".join(f"{what} {', '.join(sorted(opts))}" for what, opts in groups if opts)

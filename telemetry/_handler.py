@@ -23,22 +23,21 @@ from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal
 
-from ._errors import ConfigError, check_int
+from ._errors import ConfigError
 from ._filters import Filters
 from ._handler_offers import HandlerOffers
-from ._handler_options import (
+from ._handler_worker import LINGER_BELOW, LINGER_S, LINGER_WITHIN_S
+from ._intake import Intake
+from ._middleware import Middleware, check_middleware
+from ._options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUFFER_SIZE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WAIT_S,
     DEFAULT_RETRY_BACKOFF_S,
-    MODES,
-    Middleware,
+    HANDLER,
     Mode,
-    check_middleware,
 )
-from ._handler_worker import LINGER_BELOW, LINGER_S, LINGER_WITHIN_S
-from ._intake import Intake
 from ._queue import SignalQueue
 from ._signal import Signal
 from ._stats import HandlerStats, LatencyRecorder
@@ -75,29 +74,20 @@ class Handler(HandlerOffers):
             raise ConfigError("name", f"must be a non-empty string, got {name!r}")
         if not isinstance(sink, Sink):
             raise ConfigError("sink", f"must be a telemetry.sinks.Sink, got {sink!r}")
-        if mode not in MODES:
-            raise ConfigError.choice("mode", mode, MODES)
         #: The handler's name, unique in its hub.
         self.name = name
         #: The sink it writes to.
         self.sink = sink
+        # The options' checks are their declarations' (telemetry._options).
         #: What a full queue does: ``backpressure``, ``blocking``, ``dropping`` or ``sliding``.
-        self.mode = mode
-        self.buffer_size = check_int("buffer_size", buffer_size, 1)
-        self.workers = check_int("workers", workers, 1)
-        self.batch_size = check_int("batch_size", batch_size, 1)
-        self.max_retries = check_int("max_retries", max_retries, 0)
-        if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
-            raise ConfigError("retry_backoff", f"must be a number >= 0, got {retry_backoff!r}")
-        self.retry_backoff = float(retry_backoff)
-        if (
-            isinstance(max_wait, bool)
-            or not isinstance(max_wait, (int, float))
-            or not 0 < max_wait < float("inf")
-        ):
-            raise ConfigError("max_wait", f"must be a number of seconds > 0, got {max_wait!r}")
-        self.max_wait = float(max_wait)
-        self.sync = bool(sync)
+        self.mode = HANDLER["mode"].check(mode)
+        self.buffer_size: int = HANDLER["buffer_size"].check(buffer_size)
+        self.workers: int = HANDLER["workers"].check(workers)
+        self.batch_size = HANDLER["batch_size"].check(batch_size)
+        self.max_retries = HANDLER["max_retries"].check(max_retries)
+        self.retry_backoff = HANDLER["retry_backoff"].check(retry_backoff)
+        self.max_wait = HANDLER["max_wait"].check(max_wait)
+        self.sync = HANDLER["sync"].check(sync)
         self.filters = filters
         self.middleware = check_middleware(middleware)
         self._hub_middleware: tuple[Middleware, ...] = ()

@@ -15,7 +15,8 @@ from typing import Literal
 
 import anyio
 
-from ._handler_options import WAITING_MODES, Middleware, run_middleware
+from ._middleware import Middleware, run_middleware
+from ._options import WAITING_MODES, Mode
 from ._queue import SignalQueue
 from ._signal import Signal, top_up_uids
 from ._stats import LatencyRecorder
@@ -42,7 +43,7 @@ class HandlerWorker:
 
     name: str
     sink: Sink
-    mode: str
+    mode: Mode
     batch_size: int
     max_retries: int
     retry_backoff: float

@@ -36,17 +36,19 @@ from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
 from ._handler import Handler
-from ._handler_options import (
+from ._middleware import Middleware, check_middleware
+from ._options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUFFER_SIZE,
+    DEFAULT_CLOSE_TIMEOUT_S,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WAIT_S,
     DEFAULT_RETRY_BACKOFF_S,
+    HUB,
+    HUB_NAMES,
     WAITING_MODES,
-    Middleware,
     Mode,
     check_handler_options,
-    check_middleware,
 )
 from ._runtime import Runtime
 from ._signal import Signal
@@ -61,29 +63,9 @@ from .sinks.console import ConsoleSink
 __all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Telemetry"]
 
 
-#: How long ``aclose()`` waits for queues to drain before counting the rest as ``timeout``.
-DEFAULT_CLOSE_TIMEOUT_S = 10.0
 #: How long the exit fallback may spend writing what an unclosed hub still holds.
 EXIT_DEADLINE_S = 2.0
 _DISABLED_FLOOR = 1 << 30
-#: The keyword arguments of ``Telemetry(...)``, named by the error for a misspelt one.
-_HUB_OPTIONS = (
-    "close_timeout",
-    "env",
-    "handlers",
-    "id_filter",
-    "kind_filter",
-    "limit_by",
-    "location",
-    "middleware",
-    "min_level",
-    "ns_filter",
-    "opentelemetry",
-    "rate_limit",
-    "sample",
-    "sample_errors",
-    "when",
-)
 State = Literal["new", "open", "closing", "closed"]
 
 _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
@@ -97,38 +79,61 @@ _compile_lock = threading.Lock()
 class Telemetry(Creators):
     """The hub: creates signals and dispatches them to handlers.
 
-    ::
+    ```python
+    async with Telemetry(
+        handlers={"file": FileSink("logs/app.jsonl"), "console": ConsoleSink()},
+        min_level="info",
+    ) as tel:
+        await tel.log("info", "started", port=8080)
+    ```
 
-        async with Telemetry(
-            handlers={"file": FileSink("logs/app.jsonl"), "console": ConsoleSink()},
-            min_level="info",
-        ) as tel:
-            await tel.log("info", "started", port=8080)
+    The call filters (`min_level`, `ns_filter`, `kind_filter`, `id_filter`, `sample`, `when`,
+    `rate_limit`) apply to every signal; handlers can add their own. Entering opens every sink
+    and starts the workers, and makes this the default hub used by the module-level functions
+    (`telemetry.log(...)`); leaving is [`aclose`][telemetry.Telemetry.aclose]. A program with
+    no event loop uses `with Telemetry(...) as tel:` instead: the hub runs on a loop of its own
+    in a background thread, and the code emits with the `*_nowait` forms. The `TELEMETRY_*`
+    environment variables are read here; when no `handlers` are given and `TELEMETRY_CONFIG`
+    names a configuration file, the hub is the one that file describes (its options over the
+    ones given here), as [`from_file`][telemetry.Telemetry.from_file].
 
-    ``handlers`` maps a name to a :class:`~telemetry.sinks.Sink`, or to a mapping with a
-    ``"sink"`` key and :meth:`add_handler` options (``{"sink": s, "mode": "blocking"}``).
-    The call filters (``min_level``, which may map namespace patterns to levels,
-    ``ns_filter``, ``kind_filter``, ``id_filter``, ``sample``, ``when``, ``rate_limit``) apply
-    to every signal; handlers can add their own. ``middleware`` runs in every handler's worker.
-    ``location=False`` records the module but not the file and line of each call.
-    ``opentelemetry=True`` makes aiotelemetry OpenTelemetry's global tracer, logger and
-    meter provider (:func:`telemetry.integrations.opentelemetry.install`): what FastAPI and the
-    instrumented libraries record through OpenTelemetry's API reaches the current hub.
+    A hub never swallows signals unseen. Given no `handlers` (and no `TELEMETRY_CONFIG`) and
+    still without one when it opens, it writes to stderr as the module-level functions do
+    before any hub is open: a handler named `"console"` with a
+    [`ConsoleSink`][telemetry.sinks.ConsoleSink] in `TELEMETRY_FORMAT` (readable text by
+    default). Given `handlers={}` on purpose, it writes nothing: it says so once on stderr
+    when it opens, and counts every signal emitted while it has no handler as dropped
+    (`no_handler`), so `emitted == written + dropped` still holds.
 
-    Entering opens every sink and starts the workers, and makes this the default hub used by
-    the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`. A program
-    with no event loop uses ``with Telemetry(...) as tel:`` instead: the hub runs on a loop of
-    its own in a background thread, and the code emits with the ``*_nowait`` forms.
-    The ``TELEMETRY_*`` environment variables are read here (see :mod:`telemetry._env`); when
-    no ``handlers`` are given and ``TELEMETRY_CONFIG`` names a configuration file, the hub is
-    the one that file describes (its options over the ones given here), as :meth:`from_file`.
+    Args:
+        handlers: Handler names mapped to a [`Sink`][telemetry.sinks.Sink], or to a mapping
+            with a `"sink"` key and [`add_handler`][telemetry.Telemetry.add_handler] options
+            (`{"sink": s, "mode": "blocking"}`).
+        min_level: The lowest level the hub accepts, or namespace patterns mapped to levels.
+        ns_filter: Namespaces to accept or refuse.
+        kind_filter: Kinds to accept or refuse.
+        id_filter: Signal ids to accept or refuse.
+        sample: The fraction of signals kept (errors always are, unless sample_errors).
+        sample_errors: Whether sample applies to errors too.
+        when: A predicate on the built signal: only signals it accepts go on.
+        rate_limit: Most signals per period per key, such as '100/s' (several: each applies).
+        limit_by: The rate limit's key for a signal (default: its id).
+        middleware: Functions that rewrite a signal, or drop it by returning None, in the
+            workers. The hub's run in every handler's workers, before the handler's own.
+        location: Whether signals record the file, line and function of their call. `False`
+            records the module only.
+        close_timeout: Seconds aclose() waits for the queues; what is left is dropped as
+            timeout.
+        opentelemetry: Make aiotelemetry OpenTelemetry's tracer, logger and meter provider.
+            What FastAPI and the instrumented libraries record through OpenTelemetry's API
+            then reaches the current hub (see
+            [`install`][telemetry.integrations.opentelemetry.install]).
+        env: The environment read for TELEMETRY_* and ${VAR} (default: os.environ).
 
-    A hub never swallows signals unseen. Given no ``handlers`` (and no ``TELEMETRY_CONFIG``)
-    and still without one when it opens, it writes to stderr as the module-level functions do
-    before any hub is open: a handler named ``"console"`` with a :class:`ConsoleSink` in
-    ``TELEMETRY_FORMAT`` (readable text by default). Given ``handlers={}`` on purpose, it writes
-    nothing: it says so once on stderr when it opens, and counts every signal emitted while it
-    has no handler as dropped (``no_handler``), so ``emitted == written + dropped`` still holds.
+    Raises:
+        ConfigError: An option is not allowed (the message names the handler, the parameter
+            and what is allowed), or a keyword is not an option.
+        ConfigFileError: `TELEMETRY_CONFIG` names a file with mistakes.
     """
 
     def __init__(
@@ -179,11 +184,19 @@ class Telemetry(Creators):
         )
         self._middleware = check_middleware(middleware)
         #: Whether signals record the file, line and function of their call.
-        self.location = bool(location)
-        if close_timeout is not None and close_timeout <= 0:
-            raise ConfigError("close_timeout", f"must be > 0 or None, got {close_timeout!r}")
-        self.close_timeout = close_timeout
+        self.location: bool = HUB["location"].check(location)
+        #: Seconds ``aclose()`` waits for the queues (``None``: as long as it takes).
+        self.close_timeout: float | None = HUB["close_timeout"].check(close_timeout)
+        self._start(console_by_default=handlers is None)
+        if unknown:
+            raise ConfigError.unknown(next(iter(unknown)), HUB_NAMES, what="Telemetry")
+        _check_handlers(handlers)
+        if opentelemetry:
+            _install_opentelemetry()
+        self._add_handlers(handlers)
 
+    def _start(self, *, console_by_default: bool) -> None:
+        """The state of a new hub: no handler, not open, its emitters compiled."""
         self._state: State = "new"
         self._handlers: dict[str, Handler] = {}
         self._sites = Sites(self.location)
@@ -203,7 +216,7 @@ class Telemetry(Creators):
         self._sources: set[str] = set()
         weakref.finalize(self, forget_sources, self._sources)
         #: No handlers given: the console is added at open if none was added by then.
-        self._console_by_default = handlers is None
+        self._console_by_default = console_by_default
         self._emitters = compile_emitters(self._plan())
         # The tables are updated in place on every recompile: this binding stays good.
         self._bind_tables(
@@ -214,16 +227,8 @@ class Telemetry(Creators):
         )
         _live.add(self)
 
-        if unknown:
-            raise ConfigError.unknown(next(iter(unknown)), _HUB_OPTIONS, what="Telemetry")
-        if handlers is not None and not isinstance(handlers, Mapping):
-            raise ConfigError(
-                "handlers",
-                "must be a mapping of handler names to sinks (or to mappings with a 'sink' "
-                f"key and handler options), got {type(handlers).__name__} {handlers!r:.200}",
-            )
-        if opentelemetry:
-            _install_opentelemetry()
+    def _add_handlers(self, handlers: Mapping[str, Sink | Mapping[str, Any]] | None) -> None:
+        """Add the handlers given to the constructor: sinks, or mappings with a sink."""
         for name, spec in (handlers or {}).items():
             if isinstance(spec, Sink):
                 self.add_handler(name, spec)
@@ -341,45 +346,59 @@ class Telemetry(Creators):
         retry_backoff: float = DEFAULT_RETRY_BACKOFF_S,
         **unknown: Never,
     ) -> Handler:
-        """Register a handler that delivers signals to ``sink``.
+        """Register a handler that delivers signals to `sink`; on a running hub the sink is
+        opened in the background, and signals are queued meanwhile.
 
-        ``mode``: what an awaited call does when the queue (``buffer_size`` signals) is full.
-        ``"backpressure"`` (default) waits, yielding to the loop, until the workers make room,
-        so a loop of awaited calls loses nothing; but never longer than ``max_wait`` seconds
-        (0.1): a sink that makes no progress in that time has its signals counted as dropped
-        (``stalled``), and later calls drop at once until the queue moves again.
-        ``"blocking"`` waits as long as it takes; ``"dropping"`` drops the new signal;
-        ``"sliding"`` drops the oldest queued one. The ``*_nowait`` forms never wait on the
-        loop: in the waiting modes a full queue drops their signal (``queue_full``).
-        ``workers`` tasks take up to ``batch_size`` signals at a time. ``sync=True`` (or
-        ``TELEMETRY_SYNC=1``) writes inline, for debugging. The filter options are the hub's,
-        applied after them. A batch the sink fails to write is retried ``max_retries`` times,
-        ``retry_backoff`` seconds apart, doubling.
+        Args:
+            name: The handler's name, unique in the hub.
+            sink: Where its signals are written.
+            mode: What an awaited call does when the queue is full: wait, or drop a signal.
+                `"backpressure"` waits for room, at most `max_wait`; `"blocking"` as long as it
+                takes; `"dropping"` drops the new signal, `"sliding"` the oldest queued one.
+                The `*_nowait` forms never wait: in the waiting modes they drop (`queue_full`).
+            buffer_size: The queue's capacity, in signals.
+            workers: Worker tasks writing to the sink.
+            batch_size: Most signals a worker hands to the sink at once.
+            max_wait: Longest wait for room in backpressure mode before a signal is dropped as
+                stalled. Later calls then drop at once until the queue moves again.
+            sync: Write inline, before the call returns (debugging; also `TELEMETRY_SYNC=1`).
+            min_level: The lowest level the handler accepts, or namespace patterns mapped to
+                levels. The handler's filters apply after the hub's.
+            ns_filter: Namespaces to accept or refuse.
+            kind_filter: Kinds to accept or refuse.
+            id_filter: Signal ids to accept or refuse.
+            sample: The fraction of signals kept (errors always are, unless sample_errors).
+            sample_errors: Whether sample applies to errors too.
+            when: A predicate on the built signal: only signals it accepts go on.
+            rate_limit: Most signals per period per key, such as '100/s' (several: each applies).
+            limit_by: The rate limit's key for a signal (default: its id).
+            middleware: Functions that rewrite a signal, or drop it by returning None, in the
+                workers. They run after the hub's.
+            max_retries: Retries of a batch the sink failed to write before it is dropped as
+                sink_error.
+            retry_backoff: Seconds before the first retry; the delay doubles with each retry.
 
-        On a running hub the sink is opened in the background; signals are queued meanwhile.
+        Returns:
+            The new [`Handler`][telemetry.Handler].
+
+        Raises:
+            ConfigError: An option is not allowed, or the name is taken; the message names the
+                handler, the parameter and what is allowed.
+            ClosedError: The hub is closing or closed.
         """
-        if not isinstance(name, str) or not name:
-            raise ConfigError("name", f"must be a non-empty string, got {name!r}")
-        if name in self._handlers:
-            raise ConfigError("name", f"must be unique, but a handler named {name!r} exists")
-        if self._state in ("closing", "closed"):
-            raise ClosedError("cannot add a handler to a closed hub")
+        self._check_new_name(name)
         check_handler_options(name, unknown)
         try:
-            options: dict[str, Any] = {
-                "min_level": min_level,
-                "ns_filter": ns_filter,
-                "kind_filter": kind_filter,
-                "id_filter": id_filter,
-                "sample": sample,
-                "when": when,
-                "rate_limit": rate_limit,
-                "limit_by": limit_by,
-            }
-            filters = (
-                Filters(**options, sample_errors=sample_errors, default_level="trace")
-                if any(v is not None for v in options.values())
-                else None
+            filters = Filters.optional(
+                min_level=min_level,
+                ns_filter=ns_filter,
+                kind_filter=kind_filter,
+                id_filter=id_filter,
+                sample=sample,
+                sample_errors=sample_errors,
+                when=when,
+                rate_limit=rate_limit,
+                limit_by=limit_by,
             )
             handler = Handler(
                 name,
@@ -397,13 +416,26 @@ class Telemetry(Creators):
             )
         except ConfigError as exc:  # a bad option: say which handler it belongs to
             raise exc.for_handler(name) from None
+        self._attach(handler)
+        return handler
+
+    def _check_new_name(self, name: str) -> None:
+        """Refuse a handler name that is not a string, or taken, or a hub that has closed."""
+        if not isinstance(name, str) or not name:
+            raise ConfigError("name", f"must be a non-empty string, got {name!r}")
+        if name in self._handlers:
+            raise ConfigError("name", f"must be unique, but a handler named {name!r} exists")
+        if self._state in ("closing", "closed"):
+            raise ClosedError("cannot add a handler to a closed hub")
+
+    def _attach(self, handler: Handler) -> None:
+        """Make ``handler`` one of the hub's: its emitters dispatch to it from now on."""
         handler.control.join_hub(self._middleware, self._bridge.unparked)
-        self._handlers[name] = handler
-        self._bridge.limit = max(self._bridge.limit, buffer_size * 8)
+        self._handlers[handler.name] = handler
+        self._bridge.limit = max(self._bridge.limit, handler.buffer_size * 8)
         if self._state == "open" and self._runtime is not None:
             self._runtime.open_late(handler, self._open_failed)
         self._recompile()
-        return handler
 
     def _open_failed(self, handler: Handler) -> None:
         if self._handlers.get(handler.name) is handler:
@@ -711,6 +743,16 @@ class Telemetry(Creators):
             self._state,
             {n: h.stats() for n, h in self._handlers.items()},
             no_handler=self._counts.direct,
+        )
+
+
+def _check_handlers(handlers: object) -> None:
+    """Refuse ``handlers`` that are not a mapping (``None`` is none given)."""
+    if handlers is not None and not isinstance(handlers, Mapping):
+        raise ConfigError(
+            "handlers",
+            "must be a mapping of handler names to sinks (or to mappings with a 'sink' "
+            f"key and handler options), got {type(handlers).__name__} {handlers!r:.200}",
         )
 
 
