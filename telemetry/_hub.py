@@ -361,7 +361,8 @@ class Telemetry(Creators):
             batch_size: Most signals a worker hands to the sink at once.
             max_wait: Longest wait for room in backpressure mode before a signal is dropped as
                 stalled. Later calls then drop at once until the queue moves again.
-            sync: Write inline, before the call returns (debugging; also `TELEMETRY_SYNC=1`).
+            sync: Write inline, before the call returns (debugging). `TELEMETRY_SYNC=1` sets it
+                for every handler.
             min_level: The lowest level the handler accepts, or namespace patterns mapped to
                 levels. The handler's filters apply after the hub's.
             ns_filter: Namespaces to accept or refuse.

@@ -233,7 +233,7 @@ def _filters(min_level: Any, whose: str) -> tuple[Option, ...]:
             "when",
             None,
             "A predicate on the built signal: only signals it accepts go on.",
-            allowed="a function of a Signal returning a bool",
+            allowed="a function of a Signal returning a bool (in a file: its dotted name)",
         ),
         Option(
             "rate_limit",
@@ -245,13 +245,13 @@ def _filters(min_level: Any, whose: str) -> tuple[Option, ...]:
             "limit_by",
             None,
             "The rate limit's key for a signal (default: its id).",
-            allowed="a function of a Signal",
+            allowed="a function of a Signal (in a file: its dotted name)",
         ),
         Option(
             "middleware",
             (),
             "Functions that rewrite a signal, or drop it by returning None, in the workers.",
-            allowed="a list of functions Signal -> Signal | None",
+            allowed="a list of functions of a Signal returning a Signal or None (in a file: names)",
         ),
     )
 
