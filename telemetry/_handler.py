@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
 from ._errors import ConfigError
@@ -35,6 +35,7 @@ from ._options import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WAIT_S,
     DEFAULT_RETRY_BACKOFF_S,
+    FILTER_NAMES,
     HANDLER,
     Mode,
 )
@@ -108,6 +109,26 @@ class Handler(HandlerOffers):
             abandon_writes=self._abandon_writes,
         )
         self._fresh()
+
+    @classmethod
+    def from_options(cls, name: str, sink: Sink, options: Mapping[str, Any]) -> Handler:
+        """A handler built from its options as [`add_handler`][telemetry.Telemetry.add_handler]
+        takes them: the filter options become its [`Filters`][telemetry._filters.Filters].
+
+        Args:
+            name: The handler's name.
+            sink: Its sink.
+            options: Handler options by name (those of ``telemetry._options.HANDLER``).
+
+        Returns:
+            The handler, not yet part of a hub.
+
+        Raises:
+            ConfigError: An option is not allowed.
+        """
+        filters = Filters.optional(**{k: v for k, v in options.items() if k in FILTER_NAMES})
+        rest = {k: v for k, v in options.items() if k not in FILTER_NAMES}
+        return cls(name, sink, filters=filters, **rest)
 
     def _fresh(self) -> None:
         """A new queue and intake, no workers, nothing parked, every count at zero: a new

@@ -5,10 +5,7 @@ A :class:`Telemetry` is put together from parts, each in a module of its own: th
 hand-over from other threads (``_threads``), and, while it runs, the loop-bound machinery
 (``_runtime``). The creators here are one-line forwards to the compiled emitter for the level.
 
-Shutdown order (``aclose``): deliver what other threads handed over before the close; stop
-accepting; then, for every handler at once and within the timeout: let its parked signals in,
-drain its queue, count what is left as ``timeout``, flush and close its sink. Only then is the
-hub ``closed``: after that, and only then, emitted == written + dropped for every handler.
+Opening and closing it are its base's (``_hub_lifecycle``).
 """
 
 from __future__ import annotations
@@ -20,22 +17,21 @@ import time
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Literal, Never, Self
+from typing import Any, Never, Self
 
 import anyio
 import msgspec
 
 from . import _hooks, _registry, _taps
-from ._background import Background, run_in_background
+from ._background import Background
 from ._calls import Ready
-from ._creators import Creators
 from ._emit import Counts, EmitPlan, compile_emitters
 from ._emit_source import forget_sources
 from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
 from ._handler import Handler
+from ._hub_lifecycle import HubLifecycle, State
 from ._middleware import Middleware, check_middleware
 from ._options import (
     DEFAULT_BATCH_SIZE,
@@ -44,6 +40,7 @@ from ._options import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WAIT_S,
     DEFAULT_RETRY_BACKOFF_S,
+    HANDLER,
     HUB,
     HUB_NAMES,
     WAITING_MODES,
@@ -58,7 +55,6 @@ from ._stats import HandlerStats, Health, HealthTracker, Stats
 from ._threads import ThreadBridge
 from ._warn import warn
 from .sinks._base import Sink
-from .sinks.console import ConsoleSink
 
 __all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Telemetry"]
 
@@ -66,7 +62,6 @@ __all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Telemetry"]
 #: How long the exit fallback may spend writing what an unclosed hub still holds.
 EXIT_DEADLINE_S = 2.0
 _DISABLED_FLOOR = 1 << 30
-State = Literal["new", "open", "closing", "closed"]
 
 _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 _numbers = itertools.count(1)
@@ -76,7 +71,7 @@ _numbers = itertools.count(1)
 _compile_lock = threading.Lock()
 
 
-class Telemetry(Creators):
+class Telemetry(HubLifecycle):
     """The hub: creates signals and dispatches them to handlers.
 
     ```python
@@ -310,15 +305,6 @@ class Telemetry(Creators):
         if _registry.stack and _registry.stack[-1] is self:
             _registry.changed()
 
-    @property
-    def state(self) -> State:
-        """``new``, ``open``, ``closing`` or ``closed``."""
-        return self._state
-
-    def _set_state(self, state: State) -> None:
-        self._state = state
-        self._recompile()
-
     # -- handlers -----------------------------------------------------------------------------
 
     def add_handler(
@@ -387,34 +373,13 @@ class Telemetry(Creators):
                 handler, the parameter and what is allowed.
             ClosedError: The hub is closing or closed.
         """
+        given = locals()  # first, so that it holds the parameters only
         self._check_new_name(name)
         check_handler_options(name, unknown)
+        options = {key: given[key] for key in HANDLER}  # the declared options, as given
+        options["sync"] = sync or self.env.sync
         try:
-            filters = Filters.optional(
-                min_level=min_level,
-                ns_filter=ns_filter,
-                kind_filter=kind_filter,
-                id_filter=id_filter,
-                sample=sample,
-                sample_errors=sample_errors,
-                when=when,
-                rate_limit=rate_limit,
-                limit_by=limit_by,
-            )
-            handler = Handler(
-                name,
-                sink,
-                mode=mode,
-                buffer_size=buffer_size,
-                workers=workers,
-                batch_size=batch_size,
-                max_wait=max_wait,
-                sync=sync or self.env.sync,
-                filters=filters,
-                middleware=middleware,
-                max_retries=max_retries,
-                retry_backoff=retry_backoff,
-            )
+            handler = Handler.from_options(name, sink, options)
         except ConfigError as exc:  # a bad option: say which handler it belongs to
             raise exc.for_handler(name) from None
         self._attach(handler)
@@ -537,136 +502,6 @@ class Telemetry(Creators):
                 return True
         self._emitters.dispatch_nowait(sig, level)
         return True
-
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Telemetry:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __enter__(self) -> Telemetry:
-        """``with Telemetry(...) as tel:`` in a program with no running event loop: the hub
-        runs on a loop of its own in a daemon thread, and every thread (this one too) emits
-        with the ``*_nowait`` creators, ``bind``, sync spans and ``@traced``. Leaving the block
-        closes the hub as :meth:`aclose` does. Inside a running loop, use ``async with``."""
-        self._background = run_in_background(self)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        background, self._background = self._background, None
-        if background is not None:
-            background.close()
-
-    async def open(self) -> None:
-        """Open every sink and start the workers; make this the default hub.
-
-        A sink that cannot open raises its ``TelemetryError`` here, after the sinks already
-        opened are closed again. Prefer ``async with``: it pairs this with :meth:`aclose`.
-        """
-        if self._state != "new":
-            raise ClosedError(f"a hub can be opened once; this one is {self._state}")
-        if not self._handlers:
-            self._open_without_handlers()
-        runtime = Runtime()
-        yes = runtime.loop.create_future()
-        yes.set_result(True)
-        no = runtime.loop.create_future()
-        no.set_result(False)
-        opened: list[Handler] = []
-        try:
-            for handler in self._handlers.values():
-                await handler.control.open()
-                opened.append(handler)
-        except BaseException:
-            for handler in opened:
-                await handler.control.close_sink()
-            self._state = "closed"
-            raise
-        await runtime.start(list(self._handlers.values()))
-        self._runtime = runtime
-        self._yes = yes
-        self._bind_tables(self._emitters.table, self._emitters.table_nowait, no, self.span_host)
-        self._set_state("open")
-        _registry.push(self)
-
-    def _open_without_handlers(self) -> None:
-        """Opening with no handler: the console when none were given, else say once that
-        what the hub receives is counted as dropped."""
-        if self._console_by_default:
-            fmt = self.env.format  # "auto" is text here, as the stderr fallback writes
-            sink = ConsoleSink(
-                format="json" if fmt == "json" else "logfmt" if fmt == "logfmt" else "text"
-            )
-            self.add_handler("console", sink)
-        else:
-            warn(
-                "no-handler",
-                "a hub opened with handlers={} writes nothing: the signals it receives are "
-                "counted as dropped (no_handler); give it a sink, or leave handlers out to "
-                "write to the console",
-            )
-
-    def _serve_inline(self) -> None:
-        """Open without a loop, delivering on the emitting thread (the stderr fallback)."""
-        self._inline = True
-        for handler in self._handlers.values():
-            handler.control.open_inline()
-        self._set_state("open")
-
-    async def flush(self) -> None:
-        """Return once every signal accepted so far is written (or dropped), sinks flushed."""
-        if self._state != "open" or self._runtime is None:
-            return
-        self._bridge.drain()
-        for handler in list(self._handlers.values()):
-            await handler.control.wait_unparked()
-            await handler.control.flush()
-
-    async def aclose(self, timeout: float | Literal["default"] | None = "default") -> Stats:
-        """Stop accepting signals, drain every queue, flush and close every sink.
-
-        Returns the final :class:`Stats`. Signals emitted afterwards are counted as dropped
-        (``closed``). Waits at most ``timeout`` seconds (default: the hub's ``close_timeout``)
-        for the queues; what is still queued then is counted as dropped (``timeout``).
-        Shielded from cancellation, so that a cancelled shutdown still drains. Calling it again
-        returns the same stats.
-        """
-        runtime = self._runtime
-        if self._state in ("closing", "closed"):
-            if runtime is not None:
-                await runtime.closed.wait()
-            return self.stats()
-        if self._state == "new" or runtime is None:
-            self._set_state("closed")
-            return self.stats()
-        limit = self.close_timeout if timeout == "default" else timeout
-        with anyio.CancelScope(shield=True):
-            # Thread signals emitted before the close are accepted, not refused.
-            self._bridge.drain()
-            self._set_state("closing")
-            try:
-                async with anyio.create_task_group() as tg:
-                    for handler in list(self._handlers.values()):
-                        tg.start_soon(runtime.close_handler, handler, limit)
-            finally:
-                self._set_state("closed")
-                self._bridge.attach(None, None, lambda: 0, False)
-                _registry.remove(self)
-                await runtime.stop()
-        return self.stats()
 
     def _close_at_exit(self) -> None:
         """The exit fallback: write synchronously what an unclosed hub still holds."""
