@@ -13,8 +13,6 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-import time
-import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Never, Self
@@ -22,7 +20,7 @@ from typing import Any, Never, Self
 import anyio
 import msgspec
 
-from . import _hooks, _registry, _taps
+from . import _hooks, _registry
 from ._background import Background
 from ._calls import Ready
 from ._emit import Counts, EmitPlan, compile_emitters
@@ -31,7 +29,7 @@ from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
 from ._handler import Handler
-from ._hub_lifecycle import HubLifecycle, State
+from ._hub_lifecycle import HubLifecycle, State, live
 from ._middleware import Middleware, check_middleware
 from ._options import (
     DEFAULT_BATCH_SIZE,
@@ -59,11 +57,8 @@ from .sinks._base import Sink
 __all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Telemetry"]
 
 
-#: How long the exit fallback may spend writing what an unclosed hub still holds.
-EXIT_DEADLINE_S = 2.0
 _DISABLED_FLOOR = 1 << 30
 
-_live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 _numbers = itertools.count(1)
 # Compiling and swapping the emitters is one step: set_min_level may run on another thread
 # while the loop's thread adds a handler, and the last swap must be compiled from the latest
@@ -220,7 +215,7 @@ class Telemetry(HubLifecycle):
             self._no,
             SpanHost(self._sites, self._emitters),
         )
-        _live.add(self)
+        live.add(self)
 
     def _add_handlers(self, handlers: Mapping[str, Sink | Mapping[str, Any]] | None) -> None:
         """Add the handlers given to the constructor: sinks, or mappings with a sink."""
@@ -503,50 +498,6 @@ class Telemetry(HubLifecycle):
         self._emitters.dispatch_nowait(sig, level)
         return True
 
-    def _close_at_exit(self) -> None:
-        """The exit fallback: write synchronously what an unclosed hub still holds."""
-        if self._state not in ("open", "closing") or self._inline:
-            return
-        self._state = "closed"
-        deadline = time.monotonic() + EXIT_DEADLINE_S
-        self._bridge.attach(None, None, lambda: 0, False)
-        for sig, lv in self._bridge.take_all():
-            if not self._handlers:  # else the first handler counts it (Counts)
-                self._counts.direct += 1
-            for h in self._handlers.values():
-                if h.control.wants(sig, lv):
-                    h.control.park(sig)
-        for handler in self._handlers.values():
-            handler.control.close_sync(deadline)
-        _registry.remove(self)
-
-    def _after_fork(self) -> None:
-        """In a forked child. asyncio will not run a loop inherited through fork, so the
-        parent's loop, tasks, waiters and queued signals (the parent writes those) are
-        forgotten, and an open hub goes back to ``new``: the child's own loop opens it again,
-        as a gunicorn or uvicorn worker's lifespan does (``async with hub:``)."""
-        self._bridge.after_fork()
-        self._counts.reset()
-        if self._state in ("open", "closing") and not self._inline:
-            self._state = "new"
-        self._runtime = None
-        self._yes = Ready(True)
-        self._bind_tables(
-            self._emitters.table, self._emitters.table_nowait, Ready(False), self.span_host
-        )
-        for handler in self._handlers.values():
-            handler.control.after_fork()
-        self._recompile()
-
-    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
-        if getattr(self, "_state", "closed") == "open" and not getattr(self, "_inline", True):
-            _warn(
-                f"unclosed {self!r}: use 'async with Telemetry(...)' or 'await hub.aclose()'",
-                ResourceWarning,
-                source=self,
-                stacklevel=1,
-            )
-
     def __repr__(self) -> str:
         return f"<Telemetry {self._state} handlers={list(self._handlers)}>"
 
@@ -606,33 +557,10 @@ def _install_opentelemetry() -> None:
     install()
 
 
-def _recompile_all() -> None:
-    for hub in list(_live):
-        hub._recompile()
-
-
-def _close_all_at_exit() -> None:
-    for hub in list(_live):
-        try:
-            hub._close_at_exit()
-        except Exception as exc:  # the interpreter is going down; say it and move on
-            warn("exit", f"writing queued signals at exit failed: {exc!r}")
-
-
 def _new_compile_lock() -> None:
     # A forked child has only the forking thread: a lock held by another one stays held.
     global _compile_lock
     _compile_lock = threading.Lock()
 
 
-def _after_fork_in_child() -> None:
-    _registry.stack.clear()
-    for hub in list(_live):
-        hub._after_fork()
-    _registry.changed()
-
-
-_taps.on_change(_recompile_all)
 _hooks.in_forked_child(_new_compile_lock, _hooks.LOCKS)
-_hooks.in_forked_child(_after_fork_in_child, _hooks.HUBS)
-_hooks.at_exit(_close_all_at_exit, _hooks.HUBS)

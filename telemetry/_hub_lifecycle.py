@@ -1,4 +1,5 @@
-"""A hub's lifecycle: opening it, flushing it, closing it; ``async with`` and ``with``.
+"""A hub's lifecycle: opening it, flushing it, closing it; ``async with`` and ``with``; at exit
+and in a forked child.
 
 [`HubLifecycle`][telemetry._hub_lifecycle.HubLifecycle] is a base of
 [`Telemetry`][telemetry.Telemetry]: the methods that move a hub from ``new`` to ``open`` to
@@ -12,16 +13,20 @@ hub ``closed``: after that, and only then, emitted == written + dropped for ever
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import time
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Self
 
 import anyio
 
-from . import _registry
+from . import _hooks, _registry, _taps
 from ._background import Background, run_in_background
+from ._calls import Ready
 from ._creators import Creators
-from ._emit import Emitters
+from ._emit import Counts, Emitters
 from ._env import EnvConfig
 from ._errors import ClosedError
 from ._handler import Handler
@@ -32,9 +37,15 @@ from ._warn import warn
 from .sinks._base import Sink
 from .sinks.console import ConsoleSink
 
-__all__ = ["HubLifecycle", "State"]
+__all__ = ["EXIT_DEADLINE_S", "HubLifecycle", "State", "live"]
 
 State = Literal["new", "open", "closing", "closed"]
+#: How long the exit fallback may spend writing what an unclosed hub still holds.
+EXIT_DEADLINE_S = 2.0
+
+#: Every hub not yet garbage-collected: the ones to recompile when a capture tap changes, to
+#: write out at exit, and to reset in a forked child.
+live: weakref.WeakSet[HubLifecycle] = weakref.WeakSet()
 
 
 class HubLifecycle(Creators):
@@ -47,6 +58,7 @@ class HubLifecycle(Creators):
     _runtime: Runtime | None
     _bridge: ThreadBridge
     _emitters: Emitters
+    _counts: Counts
     _yes: Awaitable[bool]
     _inline: bool
     _background: Background | None
@@ -194,3 +206,72 @@ class HubLifecycle(Creators):
                 _registry.remove(self)
                 await runtime.stop()
         return self.stats()
+
+    def _close_at_exit(self) -> None:
+        """The exit fallback: write synchronously what an unclosed hub still holds."""
+        if self._state not in ("open", "closing") or self._inline:
+            return
+        self._state = "closed"
+        deadline = time.monotonic() + EXIT_DEADLINE_S
+        self._bridge.attach(None, None, lambda: 0, False)
+        for sig, lv in self._bridge.take_all():
+            if not self._handlers:  # else the first handler counts it (Counts)
+                self._counts.direct += 1
+            for h in self._handlers.values():
+                if h.control.wants(sig, lv):
+                    h.control.park(sig)
+        for handler in self._handlers.values():
+            handler.control.close_sync(deadline)
+        _registry.remove(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child. asyncio will not run a loop inherited through fork, so the
+        parent's loop, tasks, waiters and queued signals (the parent writes those) are
+        forgotten, and an open hub goes back to ``new``: the child's own loop opens it again,
+        as a gunicorn or uvicorn worker's lifespan does (``async with hub:``)."""
+        self._bridge.after_fork()
+        self._counts.reset()
+        if self._state in ("open", "closing") and not self._inline:
+            self._state = "new"
+        self._runtime = None
+        self._yes = Ready(True)
+        self._bind_tables(
+            self._emitters.table, self._emitters.table_nowait, Ready(False), self.span_host
+        )
+        for handler in self._handlers.values():
+            handler.control.after_fork()
+        self._recompile()
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        if getattr(self, "_state", "closed") == "open" and not getattr(self, "_inline", True):
+            _warn(
+                f"unclosed {self!r}: use 'async with Telemetry(...)' or 'await hub.aclose()'",
+                ResourceWarning,
+                source=self,
+                stacklevel=1,
+            )
+
+
+def _recompile_all() -> None:
+    for hub in list(live):
+        hub._recompile()
+
+
+def _close_all_at_exit() -> None:
+    for hub in list(live):
+        try:
+            hub._close_at_exit()
+        except Exception as exc:  # the interpreter is going down; say it and move on
+            warn("exit", f"writing queued signals at exit failed: {exc!r}")
+
+
+def _after_fork_in_child() -> None:
+    _registry.stack.clear()
+    for hub in list(live):
+        hub._after_fork()
+    _registry.changed()
+
+
+_taps.on_change(_recompile_all)
+_hooks.in_forked_child(_after_fork_in_child, _hooks.HUBS)
+_hooks.at_exit(_close_all_at_exit, _hooks.HUBS)
