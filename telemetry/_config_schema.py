@@ -5,10 +5,10 @@ The hub's options are the keyword-only parameters of ``Telemetry()``, a handler'
 in code is an option of the file at once, under the same name, with nothing to keep in step.
 Each parameter's annotation is translated into what a file can hold (a path is a string, a
 function is a dotted name, a stream is ``"stdout"`` or ``"stderr"``), and the bounds the code
-checks on numbers become msgspec constraints (:data:`CONSTRAINTS`: the hub's and the handler's
+checks on numbers become msgspec constraints (``CONSTRAINTS``: the hub's and the handler's
 from their declarations in ``telemetry._options``, a sink's stated again, and a test holds those
 in step), so that a file's mistakes are all found before anything is built. The result, per
-hub, handler and sink class, is a msgspec struct (:func:`schema`) whose fields are the options.
+hub, handler and sink class, is a msgspec struct (``schema``) whose fields are the options.
 """
 
 from __future__ import annotations
@@ -98,13 +98,13 @@ class FileOption(msgspec.Struct, frozen=True, kw_only=True):
     """One option of a file: its name, the type a file gives it, and how it is read."""
 
     name: str
-    #: A type msgspec converts to, with the constraints of :data:`CONSTRAINTS`.
+    #: A type msgspec converts to, with the constraints of ``CONSTRAINTS``.
     type: Any
     #: What is allowed, in words, for error messages.
     allowed: str
     #: How a string stands for a value a file cannot hold, or ``None`` for plain data.
     ref: Ref | None = None
-    #: For :attr:`Ref.OBJECT`: the class the named object must be an instance of.
+    #: For ``Ref.OBJECT``: the class the named object must be an instance of.
     expects: Any = None
     #: Whether ``None`` is allowed (written ``"none"`` in TOML, which has no null).
     nullable: bool = False

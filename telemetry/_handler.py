@@ -2,17 +2,17 @@
 
 Ownership: the queue belongs to the handler; only the event loop thread touches it. Signals
 enter by an append when there is room (the hub's compiled emitter does that itself), else
-through :meth:`Handler._offer_full`, which applies the mode, and, when the caller can wait,
-:meth:`Handler._offer_wait`, built on the same non-waiting append. Signals from other threads
-arrive on the loop through :meth:`Handler._offer_parking`, which keeps each thread's order by
+through `Handler._offer_full`, which applies the mode, and, when the caller can wait,
+`Handler._offer_wait`, built on the same non-waiting append. Signals from other threads
+arrive on the loop through `Handler._offer_parking`, which keeps each thread's order by
 parking them behind any that are already waiting. They leave through the workers, which take
 whole batches, run middleware, and call ``sink.write`` once per batch. Every signal offered is,
 in the end, either written or counted in ``dropped`` under a reason; the hub's close is what
 makes "in the end" arrive.
 
-An application reads a handler's name, its options and :meth:`Handler.stats`. The hub, its
-runtime and the thread hand-over drive it through its public methods; the emitting path binds
-its :class:`~telemetry._intake.Intake`, and nothing else of it.
+An application reads a handler's name, its options and
+[`Handler.stats`][telemetry.Handler.stats]. The hub, its runtime and the thread hand-over drive
+it through its public methods; the emitting path binds its `Intake`, and nothing else of it.
 """
 
 from __future__ import annotations
@@ -49,10 +49,11 @@ __all__ = ["LINGER_BELOW", "LINGER_S", "LINGER_WITHIN_S", "Handler", "HandlerCon
 
 
 class Handler(HandlerOffers):
-    """Delivers the signals offered to it to one :class:`~telemetry.sinks.Sink`.
+    """Delivers the signals offered to it to one [`Sink`][telemetry.sinks.Sink].
 
-    Created by :meth:`Telemetry.add_handler <telemetry.Telemetry.add_handler>`; see there for the
-    options, which are readable here as attributes. :meth:`stats` tells what it did.
+    Created by [`Telemetry.add_handler`][telemetry.Telemetry.add_handler]; see there for the
+    options, which are readable here as attributes.
+    [`stats`][telemetry.Handler.stats] tells what it did.
     """
 
     def __init__(
@@ -113,7 +114,7 @@ class Handler(HandlerOffers):
     @classmethod
     def from_options(cls, name: str, sink: Sink, options: Mapping[str, Any]) -> Handler:
         """A handler built from its options as [`add_handler`][telemetry.Telemetry.add_handler]
-        takes them: the filter options become its [`Filters`][telemetry._filters.Filters].
+        takes them: the filter options become its `Filters`.
 
         Args:
             name: The handler's name.
@@ -215,7 +216,7 @@ class Handler(HandlerOffers):
         self._state = "closed"
 
     def _park(self, sig: Signal) -> None:
-        """Keep ``sig`` with the parked signals, for :meth:`close_sync` to write (at exit,
+        """Keep ``sig`` with the parked signals, for `close_sync` to write (at exit,
         with no loop)."""
         self._parked.append(sig)
 
@@ -358,7 +359,7 @@ class Handler(HandlerOffers):
 
 class HandlerControl:
     """The hub's handle on one handler: what the hub, its runtime and the thread hand-over
-    read of it and drive, and nothing else (the emitting path binds the :class:`Intake`).
+    read of it and drive, and nothing else (the emitting path binds the `Intake`).
     Built and owned by the handler (``handler.control``); an application has no use for it.
 
     Lifecycle: ``open`` (the sink), ``open_inline`` (no loop, no sink to open),
@@ -367,7 +368,7 @@ class HandlerControl:
     Workers: ``set_spawn``, ``workers_scheduled``, ``run_worker``, ``workers_finished``.
     Joining a hub: ``join_hub(middleware, on_unpark)``. Signals: ``wants(sig, level)`` (the
     handler's own filter), ``park(sig)`` (for ``close_sync``), ``flush``. Reading:
-    :meth:`state`, :meth:`running`, :meth:`queued`, :meth:`parked`, :meth:`offered`.
+    `state`, `running`, `queued`, `parked`, `offered`.
     """
 
     __slots__ = (

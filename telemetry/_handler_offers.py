@@ -63,7 +63,7 @@ class HandlerOffers(HandlerWorker):
     def _offer_full(self, sig: Signal) -> bool:
         """Offer ``sig`` when the emitter's own append found no room (or this handler takes no
         appends: closed, synchronous). Returns ``False`` when the caller should wait with
-        :meth:`_offer_wait` (a waiting mode, or a synchronous handler), else ``True``: queued
+        `_offer_wait` (a waiting mode, or a synchronous handler), else ``True``: queued
         after all, evicted the oldest, or counted as dropped."""
         if not self._accepting:
             self._reject("closed")
@@ -119,7 +119,7 @@ class HandlerOffers(HandlerWorker):
         self._reject("queue_full")
 
     def _settle_nowait(self, sig: Signal) -> None:
-        """Settle ``sig`` for a caller that cannot wait (after :meth:`_offer_full` said wait):
+        """Settle ``sig`` for a caller that cannot wait (after `_offer_full` said wait):
         a synchronous handler writes it through the sink's ``write_sync`` if it has one, else
         queues it; a waiting mode counts it as dropped."""
         if self.sync:

@@ -1,9 +1,10 @@
 """The hub: its configuration, its handlers, its creators, its lifecycle and its stats.
 
-A :class:`Telemetry` is put together from parts, each in a module of its own: the call filters
-(``_filters``), the call-site cache (``_sites``), the compiled emitting path (``_emit``), the
-hand-over from other threads (``_threads``), and, while it runs, the loop-bound machinery
-(``_runtime``). The creators here are one-line forwards to the compiled emitter for the level.
+A [`Telemetry`][telemetry.Telemetry] is put together from parts, each in a module of its own: the
+call filters (``_filters``), the call-site cache (``_sites``), the compiled emitting path
+(``_emit``), the hand-over from other threads (``_threads``), and, while it runs, the loop-bound
+machinery (``_runtime``). The creators here are one-line forwards to the compiled emitter for the
+level.
 
 Opening and closing it are its base's (``_hub_lifecycle``).
 """
@@ -18,7 +19,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Never, Self
 
 import anyio
-import msgspec
 
 from . import _hooks, _registry
 from ._background import Background
@@ -29,6 +29,7 @@ from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
 from ._handler import Handler
+from ._hub_bridges import HubBridges
 from ._hub_lifecycle import HubLifecycle, State, live
 from ._middleware import Middleware, check_middleware
 from ._options import (
@@ -51,7 +52,6 @@ from ._sites import Sites
 from ._spans import SpanHost
 from ._stats import HandlerStats, Health, HealthTracker, Stats
 from ._threads import ThreadBridge
-from ._warn import warn
 from .sinks._base import Sink
 
 __all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Telemetry"]
@@ -66,7 +66,7 @@ _numbers = itertools.count(1)
 _compile_lock = threading.Lock()
 
 
-class Telemetry(HubLifecycle):
+class Telemetry(HubBridges, HubLifecycle):
     """The hub: creates signals and dispatches them to handlers.
 
     ```python
@@ -244,9 +244,9 @@ class Telemetry(HubLifecycle):
     ) -> Self:
         """A hub described by a mapping: hub options, and ``handlers`` as tables with a
         ``sink`` kind and the sink's and handler's options beside it (see the configuration
-        page). Every mistake is reported at once, in one :class:`ConfigError` naming ``source``
-        and each option's path. ``env`` (default ``os.environ``) gives ``${VAR}`` values and the
-        ``TELEMETRY_*`` variables, which override the mapping."""
+        page). Every mistake is reported at once, in one [`ConfigError`][telemetry.ConfigError]
+        naming ``source`` and each option's path. ``env`` (default ``os.environ``) gives ``${VAR}``
+        values and the ``TELEMETRY_*`` variables, which override the mapping."""
         from ._config import load
 
         plan = load(config, hub_type=cls, source=source, env=env)
@@ -256,7 +256,8 @@ class Telemetry(HubLifecycle):
     def from_file(
         cls, path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
     ) -> Self:
-        """:meth:`from_config` with the mapping in a TOML, YAML (with PyYAML) or JSON file."""
+        """[`from_config`][telemetry.Telemetry.from_config] with the mapping in a TOML, YAML
+        (with PyYAML) or JSON file."""
         from ._config import load_file
 
         plan = load_file(path, hub_type=cls, env=env)
@@ -435,68 +436,12 @@ class Telemetry(HubLifecycle):
 
     @property
     def min_level(self) -> int:
-        """The lowest level any namespace accepts now (a number; see :class:`Level`)."""
+        """The lowest level any namespace accepts now (a number; see [`Level`][telemetry.Level])."""
         return self._filters.levels.floor
 
     # The creators (signal, log, exception, event, error, each with its *_nowait twin, span and
-    # traced) are the methods of Creators, shared with the module-level functions.
-
-    def emit_signal(self, sig: Signal) -> Awaitable[bool]:
-        """Dispatch an already built signal (from a bridge, or to re-emit); no call filters."""
-        return self._emitters.dispatch(sig, sig.severity)
-
-    def emit_signal_nowait(self, sig: Signal) -> None:
-        """:meth:`emit_signal` without awaiting, from any thread."""
-        self._emitters.dispatch_nowait(sig, sig.severity)
-
-    # -- for bridges that decide before they build (OpenTelemetry's spans and records) -------
-
-    def accepts(
-        self, level: int, ns: str | None, kind: str, id: str | None, *, sample: bool = True
-    ) -> bool:
-        """Whether the call filters let a signal of this level, namespace, kind and id through,
-        as far as they decide before it is built: the level floor, the namespace's level and
-        the patterns, and with ``sample`` sampling (a refusal past the floor then counts as
-        ``refused``). Nothing is built; the rest is :meth:`emit_built_nowait`'s."""
-        if self._emitters.table_nowait[level] is False:
-            return False
-        f = self._filters
-        if not f.active:
-            return True
-        if not f.allows_names(level, ns, kind, id) or (sample and f.sampled_out(level, kind)):
-            if sample:
-                self._counts.refused += 1
-            return False
-        return True
-
-    def emit_built_nowait(self, sig: Signal, level: int) -> bool:
-        """Dispatch ``sig``, built after :meth:`accepts` said yes, from any thread: the call
-        filters that need the signal (``when``, rate limits), then every handler. Built on
-        another thread than the loop's, it is marked with that thread's name."""
-        f = self._filters
-        if f.post_build:
-            try:
-                ok = f.allows_built(sig)
-            except Exception as exc:  # a predicate of the user's blew up
-                warn("filters", f"a call filter raised {exc!r}")
-                ok = False
-            if not ok:
-                self._counts.refused += 1
-                return False
-        runtime = self._runtime
-        if runtime is not None and not self._inline:
-            if threading.get_ident() != runtime.thread_id:
-                if sig.thread is None:
-                    sig = msgspec.structs.replace(sig, thread=threading.current_thread().name)
-            elif self._bridge.has_room():
-                # On the loop, a call of OpenTelemetry's synchronous API cannot wait: where an
-                # awaited call would wait for room, its signal is parked for the handler's pump
-                # (as a signal from another thread is), within the hand-over's limit, instead
-                # of being dropped as a ``*_nowait`` call's would be.
-                self._emitters.deliver(sig, level)
-                return True
-        self._emitters.dispatch_nowait(sig, level)
-        return True
+    # traced) are the methods of Creators, shared with the module-level functions; dispatching
+    # signals built elsewhere is HubBridges'.
 
     def __repr__(self) -> str:
         return f"<Telemetry {self._state} handlers={list(self._handlers)}>"

@@ -95,7 +95,8 @@ class HubLifecycle(Creators):
         """``with Telemetry(...) as tel:`` in a program with no running event loop: the hub
         runs on a loop of its own in a daemon thread, and every thread (this one too) emits
         with the ``*_nowait`` creators, ``bind``, sync spans and ``@traced``. Leaving the block
-        closes the hub as :meth:`aclose` does. Inside a running loop, use ``async with``."""
+        closes the hub as [`aclose`][telemetry.Telemetry.aclose] does. Inside a running loop,
+        use ``async with``."""
         self._background = run_in_background(self)
         return self
 
@@ -113,7 +114,8 @@ class HubLifecycle(Creators):
         """Open every sink and start the workers; make this the default hub.
 
         A sink that cannot open raises its ``TelemetryError`` here, after the sinks already
-        opened are closed again. Prefer ``async with``: it pairs this with :meth:`aclose`.
+        opened are closed again. Prefer ``async with``: it pairs this with
+        [`aclose`][telemetry.Telemetry.aclose].
         """
         if self._state != "new":
             raise ClosedError(f"a hub can be opened once; this one is {self._state}")
@@ -177,11 +179,11 @@ class HubLifecycle(Creators):
     async def aclose(self, timeout: float | Literal["default"] | None = "default") -> Stats:
         """Stop accepting signals, drain every queue, flush and close every sink.
 
-        Returns the final :class:`Stats`. Signals emitted afterwards are counted as dropped
-        (``closed``). Waits at most ``timeout`` seconds (default: the hub's ``close_timeout``)
-        for the queues; what is still queued then is counted as dropped (``timeout``).
-        Shielded from cancellation, so that a cancelled shutdown still drains. Calling it again
-        returns the same stats.
+        Returns the final [`Stats`][telemetry.Stats]. Signals emitted afterwards are counted as
+        dropped (``closed``). Waits at most ``timeout`` seconds (default: the hub's
+        ``close_timeout``) for the queues; what is still queued then is counted as dropped
+        (``timeout``). Shielded from cancellation, so that a cancelled shutdown still drains.
+        Calling it again returns the same stats.
         """
         runtime = self._runtime
         if self._state in ("closing", "closed"):
