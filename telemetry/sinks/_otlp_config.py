@@ -220,19 +220,16 @@ def build_targets(
         else:
             got = _pick(env, per, "PROTOCOL")
             proto = "http/protobuf" if got is None else _check_protocol(*got)
-
         if compression is not None:
             comp = _check_compression("compression", compression)
         else:
             got = _pick(env, per, "COMPRESSION")
             comp = "none" if got is None else _check_compression(*got)
-
         if timeout is not None:
             secs = _check_timeout("timeout", timeout, millis=False)
         else:
             got = _pick(env, per, "TIMEOUT")
             secs = DEFAULT_TIMEOUT_S if got is None else _check_timeout(*got, millis=True)
-
         hdrs = _headers(env, per, headers)
         tls = _tls(
             env,
