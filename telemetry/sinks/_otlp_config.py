@@ -203,10 +203,7 @@ def build_targets(
     """One `Target` per exported signal: arguments first, then the per-signal variable, then
     the general one, then the specification's default. `env` holds the
     `OTEL_EXPORTER_OTLP_*` variables; each keyword is the sink's argument, `None` if not given
-    (`headers` given replace the environment's of the same name).
-
-    Returns:
-        The target of each signal, by signal.
+    (`headers` given replace the environment's of the same name). Returns them by signal.
 
     Raises:
         ConfigError: A value given or in the environment is not allowed.
