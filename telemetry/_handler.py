@@ -45,7 +45,14 @@ from ._stats import HandlerStats, LatencyRecorder
 from ._warn import warn
 from .sinks._base import Sink
 
-__all__ = ["LINGER_BELOW", "LINGER_S", "LINGER_WITHIN_S", "Handler", "HandlerControl"]
+__all__ = [
+    "LINGER_BELOW",
+    "LINGER_S",
+    "LINGER_WITHIN_S",
+    "Handler",
+    "HandlerControl",
+    "new_handler",
+]
 
 
 class Handler(HandlerOffers):
@@ -110,26 +117,6 @@ class Handler(HandlerOffers):
             abandon_writes=self._abandon_writes,
         )
         self._fresh()
-
-    @classmethod
-    def from_options(cls, name: str, sink: Sink, options: Mapping[str, Any]) -> Handler:
-        """A handler built from its options as [`add_handler`][telemetry.Telemetry.add_handler]
-        takes them: the filter options become its `Filters`.
-
-        Args:
-            name: The handler's name.
-            sink: Its sink.
-            options: Handler options by name (those of ``telemetry._options.HANDLER``).
-
-        Returns:
-            The handler, not yet part of a hub.
-
-        Raises:
-            ConfigError: An option is not allowed.
-        """
-        filters = Filters.optional(**{k: v for k, v in options.items() if k in FILTER_NAMES})
-        rest = {k: v for k, v in options.items() if k not in FILTER_NAMES}
-        return cls(name, sink, filters=filters, **rest)
 
     def _fresh(self) -> None:
         """A new queue and intake, no workers, nothing parked, every count at zero: a new
@@ -449,6 +436,26 @@ class HandlerControl:
         dropped before it was queued, or refused by its filters."""
         h: Handler = self._handler
         return h._queue.appended + h._inline + h._rejected + h.intake.filtered
+
+
+def new_handler(name: str, sink: Sink, options: Mapping[str, Any]) -> Handler:
+    """A handler built from its options as [`add_handler`][telemetry.Telemetry.add_handler]
+    takes them: the filter options become its `Filters`, the others its own.
+
+    Args:
+        name: The handler's name.
+        sink: Its sink.
+        options: Handler options by name (those declared in `telemetry._options.HANDLER`).
+
+    Returns:
+        The handler, not yet part of a hub.
+
+    Raises:
+        ConfigError: An option is not allowed.
+    """
+    filters = Filters.optional(**{k: v for k, v in options.items() if k in FILTER_NAMES})
+    rest = {k: v for k, v in options.items() if k not in FILTER_NAMES}
+    return Handler(name, sink, filters=filters, **rest)
 
 
 def _nothing() -> None:

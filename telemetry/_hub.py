@@ -28,7 +28,7 @@ from ._emit_source import forget_sources
 from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
-from ._handler import Handler
+from ._handler import Handler, new_handler
 from ._hub_bridges import HubBridges
 from ._hub_lifecycle import HubLifecycle, State, live
 from ._middleware import Middleware, check_middleware
@@ -375,7 +375,7 @@ class Telemetry(HubBridges, HubLifecycle):
         options = {key: given[key] for key in HANDLER}  # the declared options, as given
         options["sync"] = sync or self.env.sync
         try:
-            handler = Handler.from_options(name, sink, options)
+            handler = new_handler(name, sink, options)
         except ConfigError as exc:  # a bad option: say which handler it belongs to
             raise exc.for_handler(name) from None
         self._attach(handler)
