@@ -15,8 +15,15 @@ from typing import Any
 
 import pytest
 
-from telemetry import ConfigError, Telemetry
-from telemetry._options import HANDLER_OPTIONS, HUB_OPTIONS, Option, markdown_table
+from telemetry import ConfigError, Handler, Telemetry
+from telemetry._options import (
+    FILTER_NAMES,
+    HANDLER_OPTIONS,
+    HUB,
+    HUB_OPTIONS,
+    Option,
+    markdown_table,
+)
 from telemetry.sinks import MemorySink
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
@@ -38,6 +45,13 @@ def test_signatures_take_exactly_the_declared_options_with_their_defaults(
 ) -> None:
     """Each keyword of Telemetry() and add_handler() is a declared option, with its default."""
     assert _keywords(func) == {o.name: o.default for o in options}
+
+
+def test_handler_takes_the_declared_options_that_are_not_filters() -> None:
+    """Handler() takes each non-filter handler option with its declared default, and the
+    filters built from the rest."""
+    expected = {o.name: o.default for o in HANDLER_OPTIONS if o.name not in FILTER_NAMES}
+    assert _keywords(Handler.__init__) == {**expected, "filters": None}
 
 
 def _args_section(doc: str) -> dict[str, str]:
@@ -102,6 +116,18 @@ def test_add_handler_refuses_what_the_declaration_refuses(option: Option) -> Non
         Telemetry(env={}).add_handler("h", MemorySink(), **{option.name: bad[option.kind]})
     assert (info.value.handler, info.value.param) == ("h", option.name)
     assert option.allowed.split(" or None")[0] in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("option", "bad"),
+    [(HUB["sample"], 1.5), (HUB["close_timeout"], 0), (HUB["close_timeout"], "1")],
+)
+def test_the_hub_refuses_what_the_declaration_refuses(option: Option, bad: object) -> None:
+    """A hub option outside its declared bounds is a ConfigError naming it and what is allowed."""
+    with pytest.raises(ConfigError) as info:
+        Telemetry(env={}, **{option.name: bad})
+    assert info.value.param == option.name
+    assert str(info.value) == f"{option.name} must be {option.allowed}, got {bad!r}"
 
 
 def write() -> None:
