@@ -1,4 +1,4 @@
-"""The hub: its configuration, its handlers, its creators, its lifecycle and its stats.
+"""The hub: its configuration, its handlers, its levels and its stats.
 
 A [`Telemetry`][telemetry.Telemetry] is put together from parts, each in a module of its own: the
 call filters (``_filters``), the call-site cache (``_sites``), the compiled emitting path
@@ -6,7 +6,9 @@ call filters (``_filters``), the call-site cache (``_sites``), the compiled emit
 machinery (``_runtime``). The creators here are one-line forwards to the compiled emitter for the
 level.
 
-Opening and closing it are its base's (``_hub_lifecycle``).
+Its lifecycle (opening, closing, at exit, in a forked child) is its base class's in
+``_hub_lifecycle``, its dispatch of signals built elsewhere its other base's in ``_hub_bridges``;
+its options are declared in ``_options``.
 """
 
 from __future__ import annotations
