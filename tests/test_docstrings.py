@@ -32,12 +32,14 @@ NOT_YET_CONVERTED: frozenset[str] = frozenset(
     {
         "_config.py",
         "_config_files.py",
-        "_config_schema.py",
         "_filters.py",
-        "_handler.py",
-        "_hub.py",
         "cli/__init__.py",
     }
+)
+# Modules in the Markdown style whose public methods do not all have their Args: yet (the same
+# rewrite); the list only shrinks.
+ARGS_PENDING: frozenset[str] = frozenset(
+    {"_handler.py", "_hub.py", "_hub_bridges.py", "_hub_lifecycle.py"}
 )
 
 
@@ -138,8 +140,9 @@ def _documented(*docstrings: Any) -> set[str] | None:
     return names
 
 
-def problems() -> list[str]:
-    """What a reference page would show without its parameter table, or with a wrong one."""
+def problems(*, pending: bool = False) -> list[str]:
+    """What a reference page would show without its parameter table, or with a wrong one
+    (with ``pending``, in the modules of ``ARGS_PENDING`` too)."""
     found: list[str] = []
     seen: set[str] = set()
     for obj in rendered():
@@ -148,7 +151,7 @@ def problems() -> list[str]:
             continue
         seen.add(where)
         relative = Path(obj.filepath).resolve().relative_to(PACKAGE).as_posix()
-        if relative in NOT_YET_CONVERTED:
+        if relative in NOT_YET_CONVERTED or (relative in ARGS_PENDING and not pending):
             continue
         if obj.is_class:
             init = obj.all_members.get("__init__")
@@ -182,7 +185,16 @@ def test_every_documented_callable_has_a_parameter_table() -> None:
     assert not found, "\n".join(found)
 
 
+def test_the_args_allowance_names_only_modules_that_still_need_it() -> None:
+    """A module leaves ``ARGS_PENDING`` once all its public callables have their Args:."""
+    needs("griffe")
+    files = dict(package_files())
+    late = {line.split("(", 1)[1].split(")", 1)[0] for line in problems(pending=True)}
+    done = sorted(name for name in ARGS_PENDING if name in files and name not in late)
+    assert not done, f"complete, remove from ARGS_PENDING: {done}"
+
+
 if __name__ == "__main__":
-    report = problems()
+    report = problems(pending=True)
     print("\n".join(report))
     print(f"{len(report)} problems", file=sys.stderr)

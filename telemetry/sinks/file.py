@@ -48,10 +48,10 @@ from .._warn import warn
 from ..formats import FORMATS, Format, make_format
 from ._append import AppendFile, fsync_dir
 from ._base import Sink
+from ._checks import check_choice
 from ._encode import Slicer
 from ._housekeeping import Housekeeper
 from ._naming import PathTemplate, first_free
-from ._options import check_choice
 from ._rotation import Interval, next_boundary, parse_duration, parse_interval, parse_size
 from ._writer import WriterThread
 

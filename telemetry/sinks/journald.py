@@ -98,6 +98,7 @@ from .._errors import ConfigError, SinkError
 from .._signal import Signal
 from .._warn import warn
 from ._base import Sink
+from ._checks import check_int, check_positive
 from ._journal import (
     FIELD_NAME_MAX,
     MAX_FIELDS,
@@ -108,7 +109,6 @@ from ._journal import (
     field_name,
     format_traceback,
 )
-from ._options import check_int, check_positive
 
 __all__ = [
     "DEFAULT_MAX_DATAGRAM",

@@ -60,7 +60,7 @@ from .._signal import Signal
 from .._warn import warn
 from . import _otlp_config as cfg
 from ._base import Sink
-from ._options import check_names, check_positive, require_package
+from ._checks import check_names, check_positive, require_package
 from ._otlp_map import DEFAULT_SCOPE
 
 if TYPE_CHECKING:

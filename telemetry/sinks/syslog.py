@@ -97,7 +97,7 @@ from .._signal import Signal
 from .._warn import warn
 from ..formats._safe import placeholder_signal, repair_signal
 from ._base import Sink
-from ._options import check_choice, check_positive
+from ._checks import check_choice, check_positive
 from ._syslog_format import (
     DEFAULT_SD_ID,
     FACILITIES,
