@@ -2,14 +2,14 @@
 
 The fast path encodes signals as they are; only when that raises (a lone surrogate, an int of
 thousands of digits, a reference cycle, a key that is not a string, an object whose ``__str__``
-or ``__repr__`` raises) is the offending signal rebuilt with :func:`repair_signal`, so that one
+or ``__repr__`` raises) is the offending signal rebuilt with `repair_signal`, so that one
 bad value costs only itself: it becomes a marked placeholder (or, for text that is not valid
 Unicode, the text with the bad code points as visible ``\\udcff`` escapes), the rest of the
 signal and of the batch is written, and the sink counts the repair (``bad_values``).
 
 Unknown objects are written as their ``repr``, once per object however many sinks write it
-(:func:`safe_repr` remembers the last few thousand), cut to :data:`MAX_REPR` characters; a type
-whose ``repr`` once took longer than :data:`SLOW_REPR_S` is written as ``<Type object>`` from
+(`safe_repr` remembers the last few thousand), cut to `MAX_REPR` characters; a type
+whose ``repr`` once took longer than `SLOW_REPR_S` is written as ``<Type object>`` from
 then on, so that a slow ``__repr__`` costs the event loop once, not once per signal.
 """
 
@@ -57,7 +57,7 @@ _slow_types: set[type] = set()
 
 
 def repr_checked(obj: object) -> tuple[str, bool]:
-    """The text :func:`safe_repr` writes for ``obj``, and whether it is the real ``repr``."""
+    """The text `safe_repr` writes for ``obj``, and whether it is the real ``repr``."""
     key = id(obj)
     hit = _reprs.get(key)
     if hit is not None and hit[0] is obj:
@@ -83,14 +83,14 @@ def repr_checked(obj: object) -> tuple[str, bool]:
 
 
 def safe_repr(obj: object) -> str:
-    """``repr(obj)``, at most :data:`MAX_REPR` characters, computed once per object; a marked
+    """``repr(obj)``, at most `MAX_REPR` characters, computed once per object; a marked
     placeholder when ``__repr__`` raises or its type is known to be slow."""
     return repr_checked(obj)[0]
 
 
 class Repairs:
-    """What an encoder replaced: a base for formats and encoders, whose :meth:`repr` and
-    :meth:`enc_hook` count the objects whose ``repr`` failed in :attr:`repaired`; the sink
+    """What an encoder replaced: a base for formats and encoders, whose `repr` and
+    `enc_hook` count the objects whose ``repr`` failed in `repaired`; the sink
     moves the count into its ``bad_values`` counter after each batch."""
 
     def __init__(self) -> None:
@@ -99,21 +99,21 @@ class Repairs:
         self.repaired = 0
 
     def repr(self, obj: object) -> str:
-        """:func:`safe_repr`, counting a placeholder as a repair."""
+        """`safe_repr`, counting a placeholder as a repair."""
         text, ok = repr_checked(obj)
         if not ok:
             self.repaired += 1
         return text
 
     def enc_hook(self, obj: object) -> str:
-        """msgspec ``enc_hook``: unknown objects as :meth:`repr`."""
+        """msgspec ``enc_hook``: unknown objects as `repr`."""
         return self.repr(obj)
 
 
 class LineFormat(Repairs):
-    """A format that writes each signal as a ``str`` from :meth:`format` (text, logfmt): the
+    """A format that writes each signal as a ``str`` from `format` (text, logfmt): the
     batch is joined and encoded at once, and only a batch that fails is redone line by line,
-    each bad signal with its values replaced (counted in :attr:`repaired`)."""
+    each bad signal with its values replaced (counted in `repaired`)."""
 
     def format(self, sig: Signal) -> str:
         """One signal as a line, without the trailing newline."""
@@ -225,7 +225,7 @@ def _error(err: ErrorInfo | None) -> ErrorInfo | None:
 
 def repair_signal(sig: Signal) -> Signal:
     """The same signal with every field made writable: text as valid Unicode, ``data`` and
-    ``ctx`` through :func:`safe_value`."""
+    ``ctx`` through `safe_value`."""
     loc = sig.location
     if loc is not None:
         loc = Location(file=safe_text(loc.file), line=loc.line, function=safe_text(loc.function))
@@ -250,7 +250,7 @@ def repair_signal(sig: Signal) -> Signal:
 
 
 def safe_signal(sig: Signal) -> Signal:
-    """Alias of :func:`repair_signal`, kept for sinks written against it."""
+    """Alias of `repair_signal`, kept for sinks written against it."""
     return repair_signal(sig)
 
 

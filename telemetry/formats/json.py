@@ -51,7 +51,7 @@ class JsonFormat(Repairs):
     instance per sink: it owns a reused encoder and buffer. Never raises: a signal whose
     values msgspec rejects (a cycle, a non-string key, a lone surrogate, an int of thousands of
     digits) is re-encoded with those values made safe, and the rest of the batch is unaffected;
-    :attr:`repaired` counts such signals until the sink takes the count.
+    `repaired` counts such signals until the sink takes the count.
     """
 
     name = "json"

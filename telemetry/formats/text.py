@@ -57,7 +57,7 @@ def format_time(inst_ns: int, *, utc: bool = True) -> str:
 
 
 class TimeFormatter:
-    """:func:`format_time` that renders each second once: the signals of a batch mostly share
+    """`format_time` that renders each second once: the signals of a batch mostly share
     it, and ``strftime`` is the dearest step of a text line."""
 
     def __init__(self, *, utc: bool = True) -> None:
@@ -66,7 +66,7 @@ class TimeFormatter:
         self._prefix = ""
 
     def __call__(self, inst_ns: int) -> str:
-        """The time of ``inst_ns`` as :func:`format_time` writes it."""
+        """The time of ``inst_ns`` as `format_time` writes it."""
         secs, ns = divmod(inst_ns, 1_000_000_000)
         if secs != self._secs:
             when = time.gmtime(secs) if self.utc else time.localtime(secs)
@@ -119,7 +119,7 @@ def traceback_lines(err: ErrorInfo, *, colour: bool = False, indent: str = "    
 class TextFormat(LineFormat):
     """Format signals as single readable lines, optionally with ANSI colour; with
     ``traceback=True``, a signal's exception is followed by its traceback (see
-    :func:`traceback_lines`)."""
+    `traceback_lines`)."""
 
     name = "text"
     #: 512 ordinary signals format in about 1.3 ms (see ``Format.slice_size``).

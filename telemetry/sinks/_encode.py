@@ -2,10 +2,10 @@
 
 A batch of 1,024 signals costs about 0.25 ms as JSON lines but 2.5 ms as text and 3.5 ms as
 logfmt, and more with larger values: encoded in one go it would be one long callback that
-holds up every other task of the application. A :class:`Slicer` encodes at most the format's
+holds up every other task of the application. A `Slicer` encodes at most the format's
 ``slice_size`` signals per step of the loop: before a slice it yields to the loop if a slice
 was already encoded in that step. When one slice still takes longer than
-:data:`SLICE_BUDGET_S` (large values), the next slices are made smaller, down to one signal;
+`SLICE_BUDGET_S` (large values), the next slices are made smaller, down to one signal;
 they grow back when slices are quick again.
 
 Encoding stays on the loop's thread on purpose: in a thread it would hold the GIL in turns
@@ -24,11 +24,11 @@ from ..formats import Format
 
 __all__ = ["SLICE_BUDGET_S", "Slicer"]
 
-#: The time one slice should take at most; a slower one halves the slices that follow, one
-#: under a quarter of it doubles them again (up to the format's ``slice_size``), so that a
-#: size that was once too slow is not tried again at once. Well under the 5 ms that asyncio's
-#: debug mode calls slow: the step that encodes the last slice also writes the batch.
 SLICE_BUDGET_S = 0.002
+"""The time one slice should take at most; a slower one halves the slices that follow, one under a
+quarter of it doubles them again (up to the format's ``slice_size``), so that a size that was
+once too slow is not tried again at once. Well under the 5 ms that asyncio's debug mode calls
+slow: the step that encodes the last slice also writes the batch."""
 
 
 class Slicer:
@@ -39,8 +39,8 @@ class Slicer:
     """
 
     def __init__(self) -> None:
-        #: Signals per slice now: the format's ``slice_size`` or less (``None``: not yet known).
         self.size: int | None = None
+        """Signals per slice now: the format's ``slice_size`` or less (``None``: not yet known)."""
         # The loop in whose current step a slice was encoded; None once that step is over.
         self._spent_in: asyncio.AbstractEventLoop | None = None
 

@@ -33,11 +33,10 @@ __all__ = [
     "truncate_utf8",
 ]
 
-#: The SD-ID the data goes under. 32473 is the private enterprise number RFC 5612 reserves for
-#: documentation; an organisation with its own number should use it instead.
 DEFAULT_SD_ID = "telemetry@32473"
+"""The SD-ID the data goes under. 32473 is the private enterprise number RFC 5612 reserves for
+documentation; an organisation with its own number should use it instead."""
 
-#: Facility names (as in syslog.conf) to their numbers.
 FACILITIES: dict[str, int] = {
     "kern": 0,
     "user": 1,
@@ -57,9 +56,10 @@ FACILITIES: dict[str, int] = {
     "solaris-cron": 15,
     **{f"local{i}": 16 + i for i in range(8)},
 }
+"""Facility names (as in syslog.conf) to their numbers."""
 
-#: Ends the text of a message that was cut to fit ``max_message_size``.
 TRUNCATION_MARK = "[truncated]"
+"""Ends the text of a message that was cut to fit ``max_message_size``."""
 _MARK = TRUNCATION_MARK.encode("ascii")
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
