@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from sys import getsizeof
 from typing import Any
 
 from msgspec.structs import replace
@@ -48,6 +49,9 @@ SLOW_REPR_S = 0.02
 #: more than 4,300 digits); 14,000 bits are about 4,214 digits.
 _MAX_INT_BITS = 14_000
 _REPR_CACHE_MAX = 1024
+#: An object whose shallow size is over this (a list of thousands of items, a long string) may
+#: be slow to ``repr`` without its type being so.
+_LARGE_BYTES = 16 * 1024
 _SCALARS = (float, bool, type(None))
 
 # id(obj) -> (obj, text): the object is kept alive while it is remembered, so its id cannot
@@ -71,7 +75,8 @@ def repr_checked(obj: object) -> tuple[str, bool]:
         text = repr(obj)
     except Exception:
         text, ok = f"<unrepresentable {kind.__qualname__}>", False
-    if time.perf_counter() - t0 > SLOW_REPR_S:
+    # A huge container or string is slow by its size, not by its type: the next list is not.
+    if time.perf_counter() - t0 > SLOW_REPR_S and getsizeof(obj) <= _LARGE_BYTES:
         _slow_types.add(kind)
     if len(text) > MAX_REPR:
         text = text[:MAX_REPR] + f"...<{len(text) - MAX_REPR} more characters>"
