@@ -7,11 +7,20 @@ from typing import Protocol
 
 from .._errors import ConfigError
 from .._signal import Signal
+from ._safe import Pieces
 from .json import JsonFormat
 from .logfmt import LogfmtFormat
 from .text import TextFormat
 
-__all__ = ["FORMATS", "Format", "JsonFormat", "LogfmtFormat", "TextFormat", "make_format"]
+__all__ = [
+    "FORMATS",
+    "Format",
+    "JsonFormat",
+    "LogfmtFormat",
+    "Pieces",
+    "TextFormat",
+    "make_format",
+]
 
 
 class Format(Protocol):
@@ -25,6 +34,11 @@ class Format(Protocol):
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:
         """Encode the batch; one line per signal for line-oriented formats."""
         ...
+
+    # Optional: ``pieces(value, *, msg=False) -> Pieces | None`` writes a huge value of
+    # ``data`` or ``ctx`` (or, with ``msg``, the message) a piece at a time, so that sinks can
+    # let the loop run in between (see :data:`Pieces`); a format without it writes such a
+    # signal in one go.
 
 
 FORMATS = ("json", "logfmt", "text")

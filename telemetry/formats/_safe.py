@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from sys import getsizeof
 from typing import Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "MAX_REPR",
     "SLOW_REPR_S",
     "LineFormat",
+    "Pieces",
     "Repairs",
     "enc_hook",
     "placeholder_signal",
@@ -53,6 +54,13 @@ _REPR_CACHE_MAX = 1024
 #: be slow to ``repr`` without its type being so.
 _LARGE_BYTES = 16 * 1024
 _SCALARS = (float, bool, type(None))
+
+#: A huge value being encoded a piece at a time (``Format.pieces``): the generator yields the
+#: value's encoded inside, each piece a bounded amount of work, and returns the bytes that
+#: open and close it (quotes, brackets: the opening may depend on all of the value). Raises
+#: when the value cannot be written as it is (a lone surrogate): the signal is then encoded
+#: the usual way, which repairs it.
+Pieces = Generator[bytes, None, tuple[bytes, bytes]]
 
 # id(obj) -> (obj, text): the object is kept alive while it is remembered, so its id cannot
 # be reused by another object meanwhile.

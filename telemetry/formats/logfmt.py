@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .._signal import Signal
-from ._safe import LineFormat, safe_repr
-from .text import TimeFormatter, escape
+from ._safe import LineFormat, Pieces, safe_repr
+from .text import STR_PIECE, TimeFormatter, escape
 
 __all__ = ["LogfmtFormat"]
 
@@ -33,6 +33,17 @@ def _quote(v: Any, as_text: Callable[[object], str] = safe_repr) -> str:
     if not s or " " in s or "=" in s or '"' in s:
         return f'"{s}"'
     return s
+
+
+def _quote_pieces(text: str) -> Pieces:
+    # _quote, a piece at a time: each step of it handles a character on its own.
+    quoted = False
+    for i in range(0, len(text), STR_PIECE):
+        part = escape(text[i : i + STR_PIECE].replace("\\", "\\\\").replace('"', '\\"'))
+        if not quoted and (" " in part or "=" in part or '"' in part):
+            quoted = True
+        yield part.encode("utf-8")
+    return (b'"', b'"') if quoted else (b"", b"")
 
 
 def _safe_key(k: object) -> str:
@@ -64,6 +75,11 @@ class LogfmtFormat(LineFormat):
         if len(self._keys) < _KEY_CACHE_MAX and type(k) is str:
             self._keys[k] = safe
         return safe
+
+    def pieces(self, value: Any, *, msg: bool = False) -> Pieces | None:
+        """A huge string value (or message) as it is written, a piece at a time (see
+        :data:`~telemetry.formats.Pieces`); ``None`` for anything else."""
+        return _quote_pieces(value) if type(value) is str else None
 
     def format(self, sig: Signal) -> str:
         """One signal as one logfmt line."""
