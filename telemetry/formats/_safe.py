@@ -15,6 +15,7 @@ then on, so that a slow ``__repr__`` costs the event loop once, not once per sig
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Generator, Sequence
@@ -26,8 +27,11 @@ from msgspec.structs import replace
 from .._signal import ErrorInfo, Frame, Location, Signal
 
 __all__ = [
+    "HUGE_VALUE_CHARS",
     "MAX_REPR",
+    "NEVER_HUGE",
     "SLOW_REPR_S",
+    "HugeValue",
     "LineFormat",
     "Pieces",
     "Repairs",
@@ -54,6 +58,19 @@ _REPR_CACHE_MAX = 1024
 #: be slow to ``repr`` without its type being so.
 _LARGE_BYTES = 16 * 1024
 _SCALARS = (float, bool, type(None))
+
+#: A string value longer than this is written a piece at a time by sinks that let the loop run
+#: in between (:meth:`LineFormat.encode_slice`). The dearest strings to write (every character
+#: an escape, in the text format) take about a millisecond per 10,000 characters.
+HUGE_VALUE_CHARS = 16 * 1024
+#: The ``huge`` limit that no string reaches: :meth:`LineFormat.format` raises nothing.
+NEVER_HUGE = sys.maxsize
+
+
+class HugeValue(Exception):
+    """A string value (or message) is longer than the ``huge`` limit that
+    :meth:`LineFormat.encode_slice` was given: that signal is for ``pieces``."""
+
 
 #: A huge value being encoded a piece at a time (``Format.pieces``): the generator yields the
 #: value's encoded inside, each piece a bounded amount of work, and returns the bytes that
@@ -128,9 +145,22 @@ class LineFormat(Repairs):
     batch is joined and encoded at once, and only a batch that fails is redone line by line,
     each bad signal with its values replaced (counted in :attr:`repaired`)."""
 
-    def format(self, sig: Signal) -> str:
-        """One signal as a line, without the trailing newline."""
+    def format(self, sig: Signal, huge: int = NEVER_HUGE) -> str:
+        """One signal as a line, without the trailing newline; :class:`HugeValue` if a string
+        value or the message is longer than ``huge`` characters."""
         raise NotImplementedError
+
+    def encode_slice(self, batch: Sequence[Signal], huge: int) -> bytes:
+        """:meth:`encode_batch`, unless a signal has a string value (or message) longer than
+        ``huge`` characters: then :class:`HugeValue`, so that the caller can write that one a
+        piece at a time (``pieces``). Costs a length check per string value."""
+        fmt = self.format
+        try:
+            return "".join([fmt(s, huge) + "\n" for s in batch]).encode("utf-8")
+        except HugeValue:
+            raise
+        except Exception:  # a bad value: the usual way replaces it
+            return self.encode_batch(batch)
 
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:
         """The batch as lines, UTF-8, one ``\\n`` after each."""

@@ -12,23 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from itertools import islice
-from typing import Any
 
 import msgspec
 
 from .._signal import Signal
-from ._safe import Pieces, Repairs, placeholder_signal, repair_signal
+from ._safe import Repairs, placeholder_signal, repair_signal
 
 __all__ = ["JsonFormat", "timestamp"]
-
-#: Characters of a huge string (bytes of a huge ``bytes``, a multiple of 3 so that the
-#: base64 of the pieces joins up) encoded at a time by :meth:`JsonFormat.pieces`: about a
-#: tenth of a millisecond each.
-STR_PIECE = 256 * 1024
-BYTES_PIECE = 3 * 64 * 1024
-#: Items of a huge list or dict encoded at a time: about a millisecond's worth of small ones.
-ITEMS_PIECE = 16 * 1024
 
 # What msgspec raises for a value it cannot write (UnicodeEncodeError is a ValueError).
 _ERRORS = (RecursionError, TypeError, ValueError, msgspec.EncodeError, OverflowError)
@@ -86,18 +76,19 @@ class JsonFormat(Repairs):
         lo, hi, stamp = self._lo, self._hi, self._stamp
         for sig in batch:
             inst = sig.inst
-            if lo <= inst < hi:  # nearly every signal: the second of the one before
-                buf += stamp % ((inst - lo) // 1000)
-                start = size(buf)
-                try:
-                    into(sig, buf, start)
-                except _ERRORS:
-                    del buf[start:]
-                    buf += self._encode_object(sig)
-                buf[start] = comma  # the object's "{" follows the stamp as its ","
-            else:
-                buf += b"\n" + self.encode(sig)
+            if not lo <= inst < hi:  # rare: a new second
+                if not self._new_second(inst):  # no calendar date: no timestamp
+                    buf += b"\n" + self._encode_object(sig)
+                    continue
                 lo, hi, stamp = self._lo, self._hi, self._stamp
+            buf += stamp % ((inst - lo) // 1000)
+            start = size(buf)
+            try:  # straight into the buffer: a huge value is copied no more than it must be
+                into(sig, buf, start)
+            except _ERRORS:
+                del buf[start:]
+                buf += self._encode_object(sig)
+            buf[start] = comma  # the object's "{" follows the stamp as its ","
         buf += b"\n"
         return bytes(memoryview(buf)[1:])
 
@@ -105,56 +96,21 @@ class JsonFormat(Repairs):
         """One signal as a JSON object, without the trailing newline."""
         body = self._encode_object(sig)
         inst = sig.inst
-        if not self._lo <= inst < self._hi:
-            secs = inst // _SECOND_NS
-            day_time = _second(secs)
-            if day_time is None:  # no calendar date: the line goes without a timestamp
-                return body
-            self._lo, self._hi = secs * _SECOND_NS, (secs + 1) * _SECOND_NS
-            self._stamp = f'\n{{"timestamp":"{day_time}.%06dZ"'.encode()
+        if not self._lo <= inst < self._hi and not self._new_second(inst):
+            return body  # no calendar date: the line goes without a timestamp
         stamp = self._stamp % ((inst - self._lo) // 1000)
         return stamp[1:] + b"," + body[1:]
 
-    def pieces(self, value: Any, *, msg: bool = False) -> Pieces | None:
-        """``value`` (a huge string, ``bytes``, list or dict) as this format writes it, in
-        pieces of bounded work each (see :data:`~telemetry.formats.Pieces`); ``None`` for
-        any other value."""
-        kind = type(value)
-        if kind is str:
-            return self._text_pieces(value)
-        if kind is bytes:
-            return self._bytes_pieces(value)
-        if kind is list:
-            return self._list_pieces(value)
-        if kind is dict:
-            return self._dict_pieces(value)
-        return None
-
-    def _text_pieces(self, text: str) -> Pieces:
-        # A JSON string escapes each character on its own, so the pieces join up exactly.
-        encode = self._encoder.encode
-        for i in range(0, len(text), STR_PIECE):
-            yield encode(text[i : i + STR_PIECE])[1:-1]
-        return b'"', b'"'
-
-    def _bytes_pieces(self, data: bytes) -> Pieces:
-        encode = self._encoder.encode
-        with memoryview(data) as view:
-            for i in range(0, len(data), BYTES_PIECE):
-                yield encode(view[i : i + BYTES_PIECE])[1:-1]
-        return b'"', b'"'
-
-    def _list_pieces(self, items: list[Any]) -> Pieces:
-        encode = self._encoder.encode
-        for i in range(0, len(items), ITEMS_PIECE):
-            yield (b"," if i else b"") + encode(items[i : i + ITEMS_PIECE])[1:-1]
-        return b"[", b"]"
-
-    def _dict_pieces(self, mapping: dict[Any, Any]) -> Pieces:
-        encode, items = self._encoder.encode, iter(mapping.items())
-        for i in range(0, len(mapping), ITEMS_PIECE):
-            yield (b"," if i else b"") + encode(dict(islice(items, ITEMS_PIECE)))[1:-1]
-        return b"{", b"}"
+    def _new_second(self, inst: int) -> bool:
+        """Make the second of ``inst`` the one stamped; ``False`` (and nothing changed) if
+        it has no calendar date."""
+        secs = inst // _SECOND_NS
+        day_time = _second(secs)
+        if day_time is None:
+            return False
+        self._lo, self._hi = secs * _SECOND_NS, (secs + 1) * _SECOND_NS
+        self._stamp = f'\n{{"timestamp":"{day_time}.%06dZ"'.encode()
+        return True
 
     def _encode_object(self, sig: Signal) -> bytes:
         """The signal's own object; values msgspec rejects are replaced (and counted)."""

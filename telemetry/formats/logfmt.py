@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._signal import Signal
-from ._safe import LineFormat, Pieces, safe_repr
+from ._safe import NEVER_HUGE, HugeValue, LineFormat, Pieces, safe_repr
 from .text import STR_PIECE, TimeFormatter, escape
 
 __all__ = ["LogfmtFormat"]
@@ -16,8 +16,10 @@ _KEY_CACHE_MAX = 4096
 _OPTIONAL = ("id", "ns", "msg", "trace_id", "span_id", "duration_ns")
 
 
-def _quote(v: Any, as_text: Callable[[object], str] = safe_repr) -> str:
+def _quote(v: Any, as_text: Callable[[object], str] = safe_repr, huge: int = NEVER_HUGE) -> str:
     if type(v) is str:
+        if len(v) > huge:
+            raise HugeValue
         s = v
     elif v is None:
         return ""
@@ -81,19 +83,20 @@ class LogfmtFormat(LineFormat):
         :data:`~telemetry.formats.Pieces`); ``None`` for anything else."""
         return _quote_pieces(value) if type(value) is str else None
 
-    def format(self, sig: Signal) -> str:
-        """One signal as one logfmt line."""
+    def format(self, sig: Signal, huge: int = NEVER_HUGE) -> str:
+        """One signal as one logfmt line; :class:`~telemetry.formats.HugeValue` if a string
+        value or the message is longer than ``huge`` characters."""
         parts = [f"time={self._time(sig.inst)}", f"level={_quote(sig.level)}"]
         parts.append(f"kind={_quote(sig.kind)}")
         for key in _OPTIONAL:
             val = getattr(sig, key)
             if val is not None:
-                parts.append(f"{key}={_quote(val)}")
+                parts.append(f"{key}={_quote(val, safe_repr, huge)}")
         key_of, as_text = self._key, self.repr
         for k, v in sig.data.items():
-            parts.append(f"{key_of(k)}={_quote(v, as_text)}")
+            parts.append(f"{key_of(k)}={_quote(v, as_text, huge)}")
         for k, v in sig.ctx.items():
-            parts.append(f"{key_of(k)}={_quote(v, as_text)}")
+            parts.append(f"{key_of(k)}={_quote(v, as_text, huge)}")
         if sig.error is not None:
             parts.append(f"error.type={_quote(sig.error.type)}")
             parts.append(f"error.message={_quote(sig.error.message)}")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._signal import ErrorInfo, Signal
-from ._safe import LineFormat, Pieces, safe_repr
+from ._safe import NEVER_HUGE, HugeValue, LineFormat, Pieces, safe_repr
 
 __all__ = ["TextFormat", "TimeFormatter", "escape", "format_time", "text_pieces", "traceback_lines"]
 
@@ -97,8 +97,10 @@ def text_pieces(text: str, *, quote: str = " =") -> Pieces:
     return (b'"', b'"') if quoted else (b"", b"")
 
 
-def _value(v: Any, as_text: Callable[[object], str] = safe_repr) -> str:
+def _value(v: Any, as_text: Callable[[object], str] = safe_repr, huge: int = NEVER_HUGE) -> str:
     if isinstance(v, str):
+        if len(v) > huge:
+            raise HugeValue
         s = escape(v)
         return f'"{s}"' if (" " in s or "=" in s or not s) else s
     if type(v) is int:  # the commonest value: its repr needs no escaping
@@ -172,9 +174,10 @@ class TextFormat(LineFormat):
             return None
         return text_pieces(value, quote="" if msg else " =")
 
-    def format(self, sig: Signal) -> str:
+    def format(self, sig: Signal, huge: int = NEVER_HUGE) -> str:
         """One signal as one line (and its traceback's, with ``traceback=True``), without the
-        trailing newline."""
+        trailing newline; :class:`~telemetry.formats.HugeValue` if a string value or the
+        message is longer than ``huge`` characters (see ``LineFormat.encode_slice``)."""
         stamp = self._time(sig.inst)
         parts = [f"{_DIM}{stamp}{_RESET}" if self.colour else stamp, self._level(sig.level)]
         if sig.ns:
@@ -185,14 +188,16 @@ class TextFormat(LineFormat):
             ident = escape(sig.id)
             parts.append(f"{_BOLD}{ident}{_RESET}" if self.colour else ident)
         if sig.msg is not None:
+            if len(sig.msg) > huge:
+                raise HugeValue
             parts.append(escape(sig.msg))
         if sig.duration_ns is not None:
             parts.append(f"duration={sig.duration_ns / 1e6:.3f}ms")
         as_text = self.repr
         for k, v in sig.data.items():
-            parts.append(f"{escape(str(k))}={_value(v, as_text)}")
+            parts.append(f"{escape(str(k))}={_value(v, as_text, huge)}")
         for k, v in sig.ctx.items():
-            parts.append(f"{escape(str(k))}={_value(v, as_text)}")
+            parts.append(f"{escape(str(k))}={_value(v, as_text, huge)}")
         if sig.trace_id:
             parts.append(f"trace={escape(sig.trace_id)}")
         if sig.error is not None:

@@ -8,7 +8,7 @@ was already encoded in that step. When one slice still takes longer than
 :data:`SLICE_BUDGET_S` (large values), the next slices are made smaller, down to one signal;
 they grow back when slices are quick again.
 
-A slice with a signal that carries a huge value is encoded a signal at a time, and a huge value
+A slice with a signal that carries a huge string is encoded a signal at a time, and the string
 a piece at a time with the same pauses (:mod:`telemetry.sinks._huge`); the parts of such a
 batch are joined in a worker thread when they are large (:data:`JOIN_IN_THREAD_BYTES`).
 
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import anyio.to_thread
 
 from .._signal import Signal
-from ..formats import Format
-from ._huge import encode_huge, heavy
+from ..formats import HUGE_VALUE_CHARS, Format, HugeValue
+from ._huge import encode_huge
 
 __all__ = ["JOIN_IN_THREAD_BYTES", "SLICE_BUDGET_S", "Slicer"]
 
@@ -39,6 +39,7 @@ SLICE_BUDGET_S = 0.002
 #: Parts of a batch with huge values that add up to more than this are joined in a worker
 #: thread: one hop, in which CPython's ``bytes.join`` copies without holding the GIL.
 JOIN_IN_THREAD_BYTES = 1024 * 1024
+_HUGE = HUGE_VALUE_CHARS
 
 
 class Slicer:
@@ -73,11 +74,11 @@ class Slicer:
                 await asyncio.sleep(0)
             end = start + self._size(fmt)
             part = batch[start:end]
-            if heavy(part):
+            try:
+                parts.append(self._timed(fmt, part))
+            except HugeValue:
                 huge = True
                 await self._heavy(fmt, part, parts)
-            else:
-                parts.append(self._timed(fmt, part))
             start = end
         if len(parts) == 1:
             return parts[0]
@@ -87,8 +88,9 @@ class Slicer:
         return b"".join(parts)
 
     async def _heavy(self, fmt: Format, part: Sequence[Signal], parts: list[bytes]) -> None:
-        """A slice with a huge value: a signal at a time, each huge value a piece at a time,
-        letting the loop run whenever this step has had :data:`SLICE_BUDGET_S`."""
+        """A slice with a huge string: a signal at a time, each huge string a piece at a time,
+        letting the loop run whenever this step has had :data:`SLICE_BUDGET_S` (the slice's
+        encoding that found it is not counted: it stopped at that signal)."""
         loop = asyncio.get_running_loop()
         since = time.perf_counter()
 
@@ -122,7 +124,8 @@ class Slicer:
 
     def _timed(self, fmt: Format, part: Sequence[Signal]) -> bytes:
         t0 = time.perf_counter()
-        data = fmt.encode_batch(part)
+        encode_slice = getattr(fmt, "encode_slice", None)
+        data = fmt.encode_batch(part) if encode_slice is None else encode_slice(part, _HUGE)
         took = time.perf_counter() - t0
         size = self._size(fmt)
         if took > SLICE_BUDGET_S and len(part) > 1:

@@ -1,73 +1,47 @@
-"""Encoding a signal that carries a huge value, a piece of the value at a time.
+"""Encoding a signal that carries a huge string, a piece of the string at a time.
 
 A batch is encoded a slice of signals at a time (:mod:`telemetry.sinks._encode`), but a single
-signal is never cut, so one with a 10 MB string would still be one long step: 30 ms as JSON,
-far more as text. :func:`heavy` finds such a slice before it is encoded, by the shallow size
-(``sys.getsizeof``) of every value of ``data`` and ``ctx`` and of the message, in passes that
-run in C. In such a slice, :func:`encode_huge` writes each signal whose values are over
-:data:`HEAVY_VALUE_BYTES` in three parts:
+signal is never cut, so one with a 10 MB string would still be one long step: 30 to 180 ms
+depending on the format and the string. The ``text`` and ``logfmt`` formats find such a signal
+as they write its line (``encode_slice`` raises :class:`~telemetry.formats.HugeValue` for a
+string value or message over :data:`~telemetry.formats.HUGE_VALUE_CHARS`: one length check per
+string value, which they were looking at anyway). :func:`encode_huge` then writes that signal
+in three parts:
 
-- the signal with each huge value replaced by a token, encoded by the format as usual;
-- each huge value as the format writes it in that place, from the format's ``pieces``
-  (:data:`~telemetry.formats.Pieces`): a string a few hundred kilobytes at a time, and for
-  JSON also ``bytes`` (base64) and the items of a list or dict;
+- the signal with each huge string replaced by a token, encoded by the format as usual;
+- each huge string as the format writes it in that place, from the format's ``pieces``
+  (:data:`~telemetry.formats.Pieces`), 16,384 characters at a time;
 - the encoded signal with every token replaced by its value's pieces.
 
 Between pieces the event loop runs whenever the step has had its time (a slice's budget). The
-bytes are exactly those of encoding the signal in one go: every format writes these values so
-that the pieces join up (a JSON string escapes each character on its own). If anything does not
-add up (a value the format refuses, such as a lone surrogate; a token that does not appear
-exactly once), the signal is encoded in one go after all, as before.
+bytes are exactly those of encoding the signal in one go: escaping and quoting look at each
+character on its own, so the pieces join up. If anything does not add up (a string the format
+refuses, such as one with a lone surrogate; a token that does not appear exactly once), the
+signal is encoded in one go after all, as before.
 
-Not seen: a value whose bulk is below its top level (a short list of long lists) is encoded in
-one go; so are values of a kind the format has no pieces for (in ``text`` and ``logfmt``,
-anything but a string: their ``repr`` is cut to ``MAX_REPR`` characters, but it is made whole
-first).
+Not sliced: JSON lines (msgspec writes a 10 MB string in about 5 ms; looking for one before
+encoding costs as much as encoding an ordinary signal), and values other than strings (their
+``repr`` in ``text`` and ``logfmt`` is cut to ``MAX_REPR`` characters, but made whole first).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from itertools import chain
-from operator import attrgetter
+from collections.abc import Awaitable, Callable, Iterator
 from random import getrandbits
-from sys import getsizeof
 from typing import Any
 
 from msgspec.structs import replace
 
 from .._signal import Signal
-from ..formats import Format, Pieces
+from ..formats import HUGE_VALUE_CHARS, Format, Pieces
 
-__all__ = ["HEAVY_VALUE_BYTES", "encode_huge", "heavy"]
+__all__ = ["encode_huge"]
 
-#: A value whose shallow size (``sys.getsizeof``: about the characters of a string or the
-#: bytes of ``bytes``, 8 bytes per item of a list, more per key of a dict) is over this is
-#: written a piece at a time. One under it costs at most about a millisecond in any format.
-HEAVY_VALUE_BYTES = 16 * 1024
-
-_data = attrgetter("data")
-_ctx = attrgetter("ctx")
-_msg = attrgetter("msg")
-_values = dict.values
 _QUOTE = b'"'
 
 
-def heavy(batch: Sequence[Signal]) -> bool:
-    """Whether a signal of ``batch`` has a value of ``data`` or ``ctx``, or a message, over
-    :data:`HEAVY_VALUE_BYTES` (one C pass each, a few tens of nanoseconds per value)."""
-    limit = HEAVY_VALUE_BYTES
-    for field in (_data, _ctx):
-        if (
-            max(map(getsizeof, chain.from_iterable(map(_values, map(field, batch)))), default=0)
-            > limit
-        ):
-            return True
-    return max(map(getsizeof, map(_msg, batch)), default=0) > limit
-
-
 class _Huge:
-    """One huge value of a signal: where it is, the token that stands in for it, its pieces."""
+    """One huge value of a signal: the token that stands in for it, and its pieces."""
 
     __slots__ = ("pieces", "token")
 
@@ -85,7 +59,7 @@ def _stand_ins(fmt: Format, sig: Signal) -> tuple[Signal, list[_Huge]]:
     stem = f"zhv{getrandbits(64):016x}n"
 
     def stand_in(value: Any, *, msg: bool = False) -> Any:
-        if getsizeof(value) <= HEAVY_VALUE_BYTES:
+        if type(value) is not str or len(value) <= HUGE_VALUE_CHARS:
             return value
         pieces = pieces_of(value, msg=msg)
         if pieces is None:
