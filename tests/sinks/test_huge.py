@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from telemetry import Telemetry
+from telemetry import Signal, Telemetry
 from telemetry.formats import (
     HUGE_VALUE_CHARS,
     HugeValue,
@@ -24,6 +25,16 @@ from telemetry.formats import (
 )
 from telemetry.sinks import FileSink, MemorySink, _encode, _huge
 from telemetry.sinks._encode import Slicer
+from telemetry.sinks._syslog_format import (
+    TRUNCATION_MARK,
+    Rfc3164Formatter,
+    Rfc5424Formatter,
+    escape_msg,
+    truncate_utf8,
+)
+from telemetry.sinks._syslog_format import (
+    _text as message_text,
+)
 from telemetry.testing import make_signal
 
 #: A string whose every other character needs an escape (the dearest case for the text
@@ -146,3 +157,55 @@ async def test_a_huge_string_does_not_hold_the_loop(tmp_path: Path, fmt: str) ->
     assert (tmp_path / "out.log").read_bytes() == expected
     assert stats.handlers["f"].written == 1
     assert longest.cpu < whole / 4, (longest.cpu, whole)
+
+
+#: Text whose characters that matter (quotes, escapes, non-ASCII) may come only past the limit.
+_long_text = st.builds(
+    operator.add,
+    st.integers(0, 200).map(lambda n: "ab" * (n // 2)),
+    st.text(
+        st.one_of(st.sampled_from(' ="]\\\n\x01\x85\u2028é😀'), st.characters(codec="utf-8")),
+        max_size=20,
+    ),
+)
+
+
+def _untruncated_5424(fmt: Rfc5424Formatter, sig: Signal, limit: int) -> tuple[bytes, bool]:
+    """What the RFC 5424 formatter wrote before values were cut: the whole message, then
+    truncated to ``limit`` as its ``_truncate`` does."""
+    full, _ = fmt.format(sig, None)
+    if len(full) <= limit:
+        return full, False
+    head = b" ".join(full.split(b" ", 6)[:6]).decode() + " "
+    text = escape_msg(message_text(sig))
+    body = text.encode("utf-8", "backslashreplace")
+    if fmt.bom and len(body) != len(text):
+        body = b"\xef\xbb\xbf" + body
+    return fmt._truncate(head, fmt.params(sig), body, limit), True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    msg=_long_text,
+    data=st.dictionaries(st.sampled_from(["a", "b", "k c"]), _long_text, max_size=3),
+    ctx=st.dictionaries(st.sampled_from(["user"]), _long_text, max_size=1),
+    limit=st.integers(40, 160),
+)
+@example(msg="", data={"a": "ab" * 60 + " x"}, ctx={}, limit=100)  # quoted for a late space
+@example(msg="ab" * 100 + "é", data={}, ctx={}, limit=100)  # a BOM for a late "é"
+def test_syslog_cuts_long_values_to_the_same_message(
+    msg: str, data: dict[str, str], ctx: dict[str, str], limit: int
+) -> None:
+    """Syslog formatters cut a value or message longer than the message limit before escaping
+    it (so a 10 MB value costs microseconds, not seconds), and the message is byte for byte
+    the one truncating the whole gives, in both formats."""
+    sig = make_signal(msg or None, data=data, ctx=ctx)
+    rfc5424 = Rfc5424Formatter(facility=1, app_name="app", hostname="h")
+    assert rfc5424.format(sig, limit) == _untruncated_5424(rfc5424, sig, limit)
+    rfc3164 = Rfc3164Formatter(facility=1, app_name="app")
+    full, _ = rfc3164.format(sig, None)
+    if len(full) > limit:
+        expected = truncate_utf8(full, limit - len(TRUNCATION_MARK)) + TRUNCATION_MARK.encode()
+        assert rfc3164.format(sig, limit) == (expected, True)
+    else:
+        assert rfc3164.format(sig, limit) == (full, False)
