@@ -19,7 +19,6 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Generator, Sequence
-from sys import getsizeof
 from typing import Any
 
 from msgspec.structs import replace
@@ -54,9 +53,8 @@ SLOW_REPR_S = 0.02
 #: more than 4,300 digits); 14,000 bits are about 4,214 digits.
 _MAX_INT_BITS = 14_000
 _REPR_CACHE_MAX = 1024
-#: An object whose shallow size is over this (a list of thousands of items, a long string) may
-#: be slow to ``repr`` without its type being so.
-_LARGE_BYTES = 16 * 1024
+#: Types whose ``repr`` is slow only when the object is big: never written as placeholders.
+_SLOW_BY_SIZE = frozenset({list, tuple, dict, set, frozenset, bytes, bytearray, str})
 _SCALARS = (float, bool, type(None))
 
 #: A string value longer than this is written a piece at a time by sinks that let the loop run
@@ -100,8 +98,9 @@ def repr_checked(obj: object) -> tuple[str, bool]:
         text = repr(obj)
     except Exception:
         text, ok = f"<unrepresentable {kind.__qualname__}>", False
-    # A huge container or string is slow by its size, not by its type: the next list is not.
-    if time.perf_counter() - t0 > SLOW_REPR_S and getsizeof(obj) <= _LARGE_BYTES:
+    # A big container, string or bytes is slow by its size, not by its type: the next list
+    # is not (nor is one of a thousand lists of a thousand items, which is small on top).
+    if time.perf_counter() - t0 > SLOW_REPR_S and kind not in _SLOW_BY_SIZE:
         _slow_types.add(kind)
     if len(text) > MAX_REPR:
         text = text[:MAX_REPR] + f"...<{len(text) - MAX_REPR} more characters>"
