@@ -1,11 +1,12 @@
 """Encoding a signal that carries a huge string, a piece of the string at a time.
 
 A batch is encoded a slice of signals at a time (:mod:`telemetry.sinks._encode`), but a single
-signal is never cut, so one with a 10 MB string would still be one long step: 30 to 180 ms
-depending on the format and the string. The ``text`` and ``logfmt`` formats find such a signal
-as they write its line (``encode_slice`` raises :class:`~telemetry.formats.HugeValue` for a
-string value or message over :data:`~telemetry.formats.HUGE_VALUE_CHARS`: one length check per
-string value, which they were looking at anyway). :func:`encode_huge` then writes that signal
+signal is never cut, so one with a 10 MB string would still be one long step: from 30 ms to
+almost a second, depending on the format and the string. The ``text`` and ``logfmt`` formats
+find such a signal as they write its line (``encode_slice`` raises
+:class:`~telemetry.formats.HugeValue` for a string value or message over
+:data:`~telemetry.formats.HUGE_VALUE_CHARS`: one length check per string value, which they
+were looking at anyway). :func:`encode_huge` then writes that signal
 in three parts:
 
 - the signal with each huge string replaced by a token, encoded by the format as usual;
@@ -19,9 +20,10 @@ character on its own, so the pieces join up. If anything does not add up (a stri
 refuses, such as one with a lone surrogate; a token that does not appear exactly once), the
 signal is encoded in one go after all, as before.
 
-Not sliced: JSON lines (msgspec writes a 10 MB string in about 5 ms; looking for one before
-encoding costs as much as encoding an ordinary signal), and values other than strings (their
-``repr`` in ``text`` and ``logfmt`` is cut to ``MAX_REPR`` characters, but made whole first).
+Not sliced: JSON lines (msgspec writes a 10 MB string in 5 to 15 ms, 20 to 30 ms with the
+copies around it; looking for one before encoding costs about as much as encoding an ordinary
+signal), and values other than strings (their ``repr`` in ``text`` and ``logfmt`` is cut to
+``MAX_REPR`` characters, but made whole first).
 """
 
 from __future__ import annotations
@@ -98,10 +100,11 @@ async def encode_huge(fmt: Format, sig: Signal, pace: Callable[[], Awaitable[Non
     stood_in, found = _stand_ins(fmt, sig)
     if not found:
         return [fmt.encode_batch([sig])]
+    repaired = getattr(fmt, "repaired", None)
     head = fmt.encode_batch([stood_in])
     spots = _cut(head, found)
     if spots is None:
-        return [fmt.encode_batch([sig])]
+        return _in_one_go(fmt, sig, repaired)
     parts: list[bytes] = []
     done = 0
     try:
@@ -121,6 +124,14 @@ async def encode_huge(fmt: Format, sig: Signal, pace: Callable[[], Awaitable[Non
             parts.append(closing)
             done = end
     except Exception:  # a value the format refuses as it is: the usual way repairs it
-        return [fmt.encode_batch([sig])]
+        return _in_one_go(fmt, sig, repaired)
     parts.append(head[done:])
     return parts
+
+
+def _in_one_go(fmt: Format, sig: Signal, repaired: int | None) -> list[bytes]:
+    """The signal encoded the usual way after all; the repairs the head counted are undone,
+    since this encoding counts them again."""
+    if repaired is not None:
+        fmt.repaired = repaired  # type: ignore[attr-defined]
+    return [fmt.encode_batch([sig])]

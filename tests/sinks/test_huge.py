@@ -69,6 +69,9 @@ _values = st.one_of(_text, st.integers(), st.none(), st.lists(st.integers(), max
 
 
 @settings(max_examples=300, deadline=None)
+@example(  # a bad small value, and a huge one the pieces refuse: repaired once
+    msg=None, data={"a": "\ud800", "b": "x" * 20 + "\udc00"}, ctx={}, others=0, huge=4, piece=3
+)
 @given(
     msg=st.one_of(st.none(), _text),
     data=st.dictionaries(st.sampled_from(["a", "b c", "k=v", "é"]), _values, max_size=4),
