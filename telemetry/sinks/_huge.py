@@ -40,6 +40,7 @@ from ..formats import HUGE_VALUE_CHARS, Format, Pieces
 __all__ = ["encode_huge"]
 
 _QUOTE = b'"'
+_SIZED = frozenset({str, bytes, bytearray})
 
 
 class _Huge:
@@ -61,7 +62,7 @@ def _stand_ins(fmt: Format, sig: Signal) -> tuple[Signal, list[_Huge]]:
     stem = f"zhv{getrandbits(64):016x}n"
 
     def stand_in(value: Any, *, msg: bool = False) -> Any:
-        if type(value) is not str or len(value) <= HUGE_VALUE_CHARS:
+        if type(value) not in _SIZED or len(value) <= HUGE_VALUE_CHARS:
             return value
         pieces = pieces_of(value, msg=msg)
         if pieces is None:
