@@ -294,8 +294,8 @@ def attach(ctx: SpanContext) -> object | None:
             return None
     elif s["context_get"]().get(SPAN_KEY) is s["ours"]:
         return None
-    token = s["attach"](s["set_span_in_context"](s["ours"]))
-    return token
+    made: object = s["attach"](s["set_span_in_context"](s["ours"]))
+    return made
 
 
 def detach(token: object | None) -> None:
