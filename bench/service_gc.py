@@ -213,6 +213,7 @@ async def _measure(setup: str, n: int, out: Path) -> dict[str, Any]:
     await drive(app, n)
     cpu = time.process_time() - cpu0
     counts.on = False
+    gc.callbacks.remove(counts)
     if setup.startswith("ws-"):
         alive = float("nan")
     else:

@@ -120,13 +120,13 @@ async def test_opentelemetry_sees_the_innermost_of_our_nested_spans() -> None:
     from opentelemetry import context
 
     before = context.get_current()
-    async with tel.Telemetry(handlers={"m": MemorySink()}) as hub:
-        async with hub.span("outer", level="info") as outer:
-            async with hub.span("inner", level="info") as inner:
-                in_inner: dict[str, str] = {}
-                propagate.inject(in_inner)
-            in_outer: dict[str, str] = {}
-            propagate.inject(in_outer)
+    hub = tel.Telemetry(handlers={"m": MemorySink()})
+    async with hub, hub.span("outer", level="info") as outer:
+        async with hub.span("inner", level="info") as inner:
+            in_inner: dict[str, str] = {}
+            propagate.inject(in_inner)
+        in_outer: dict[str, str] = {}
+        propagate.inject(in_outer)
     assert in_inner["traceparent"] == f"00-{outer.trace_id}-{inner.span_id}-01"
     assert in_outer["traceparent"] == f"00-{outer.trace_id}-{outer.span_id}-01"
     assert context.get_current() is before
