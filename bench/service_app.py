@@ -116,6 +116,10 @@ class Served:
             "emitted": stats.emitted,
             "written": stats.written,
             "dropped": stats.dropped,
+            # How the sinks wrote: batches, and the file sink's writes on the loop and in
+            # its thread (after a write slower than SLOW_WRITE_S).
+            "batches": sum(h.batches for h in stats.handlers.values()),
+            "sink_counters": {name: dict(h.sink_counters) for name, h in stats.handlers.items()},
         }
 
 
