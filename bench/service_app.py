@@ -44,19 +44,27 @@ SETUPS = (
 )
 
 
+#: Requests (or messages) served before promotions are counted (``BENCH_GC_DETAIL=1``).
+DETAIL_AFTER = 2000
+
+
 class GcWatch:
     """Garbage collections in this process: full (generation 2) ones (how many, the longest,
     the total) and young ones; with ``detail`` (``BENCH_GC_DETAIL=1``, dear: it lists the old
     generation around each generation-1 collection) also the objects promoted to the old
-    generation, and their most common types."""
+    generation, and their most common types, once ``counted()`` (the requests and messages
+    served) reaches :data:`DETAIL_AFTER`: start-up's own promotions are not the requests'."""
 
-    def __init__(self, detail: bool = False) -> None:
+    def __init__(self, detail: bool = False, counted: Callable[[], int] = lambda: 0) -> None:
         self.full = 0
         self.young = 0
         self.longest_ms = 0.0
         self.total_ms = 0.0
         self.collected = 0
         self.detail = detail
+        self._counted = counted
+        #: What ``counted()`` said when promotions started to be counted.
+        self.detail_from: int | None = None
         self.promoted = 0
         self.promoted_types: Counter[str] = Counter()
         self._t0 = 0
@@ -67,7 +75,14 @@ class GcWatch:
         generation = info.get("generation")
         if phase == "stop":
             self.collected += info.get("collected", 0)
-        if generation == 1 and self.detail:
+        if (
+            generation == 1
+            and self.detail
+            and self.detail_from is None
+            and self._counted() >= DETAIL_AFTER
+        ):
+            self.detail_from = self._counted()
+        if generation == 1 and self.detail_from is not None:
             if phase == "start":
                 self._old = {id(o) for o in gc.get_objects(2)}
             else:
@@ -98,6 +113,7 @@ class GcWatch:
         }
         if self.detail:
             out["gc_promoted"] = self.promoted
+            out["gc_promoted_from"] = self.detail_from
             out["gc_promoted_types"] = dict(self.promoted_types.most_common(20))
         return out
 
@@ -373,7 +389,10 @@ def main(argv: list[str]) -> int:
         (out / "server.json").write_text(json.dumps({"na": f"not available: {exc}"}))
         print("na", flush=True)
         return 0
-    watch = GcWatch(detail=os.environ.get("BENCH_GC_DETAIL") == "1")
+    watch = GcWatch(
+        detail=os.environ.get("BENCH_GC_DETAIL") == "1",
+        counted=lambda: served.requests + served.messages,
+    )
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, access_log=False, log_level="warning", workers=1
     )
