@@ -11,13 +11,13 @@ With it:
 - while a span of ours runs, it is also the current span in OpenTelemetry's context (as a
   non-recording span), so what OpenTelemetry propagates (an instrumented HTTP client's
   ``traceparent`` header, ``opentelemetry.propagate.inject``) and the spans it starts inside
-  carry our ids. That span is one object for the whole process (:func:`ours`), which answers
+  carry our ids. That span is one object for the whole process (`ours`), which answers
   with the current span of ours whenever OpenTelemetry asks, so that starting a span of ours
   builds nothing of OpenTelemetry's: only the context variable changes, and not even that
   when a span of ours is already current.
 
 And the pipeline's own work is kept out of what OpenTelemetry's instrumentations record
-(:class:`suppressed`): the OTLP sink's HTTP requests, with httpx instrumented, would otherwise
+(`suppressed`): the OTLP sink's HTTP requests, with httpx instrumented, would otherwise
 become spans that the sink exports, which make requests, and so on.
 
 We never import OpenTelemetry first: ``import telemetry``, a hub and a span cost the same
@@ -25,7 +25,7 @@ whether it is installed or not, until the application (or a library it uses) imp
 ``opentelemetry.context``; before that, no OpenTelemetry span can be current. From then on, the
 first span or signal that finds it in ``sys.modules`` binds what it needs (and imports
 ``opentelemetry.trace``, if the application has not). A hub compiled before then reads
-OpenTelemetry's context through :func:`_late_context` (one Python call more per signal) until
+OpenTelemetry's context through `_late_context` (one Python call more per signal) until
 its next recompile (it opens, or its configuration changes), which binds the direct getter.
 """
 
@@ -59,14 +59,14 @@ __all__ = [
 ]
 
 _state: dict[str, Any] = {}
-#: The key of the current span in OpenTelemetry's context (set once it is loaded).
 SPAN_KEY: Any = None
-#: The module that anything making an OpenTelemetry span current has imported.
+"""The key of the current span in OpenTelemetry's context (set once it is loaded)."""
 _CONTEXT_MODULE = "opentelemetry.context"
-#: What :func:`_late_context` returns while no OpenTelemetry span can be current.
+"""The module that anything making an OpenTelemetry span current has imported."""
 _NOTHING: Mapping[Any, Any] = MappingProxyType({})
-#: The key :func:`_late_context` files the current span under (see :func:`span_key`).
+"""What `_late_context` returns while no OpenTelemetry span can be current."""
 _LATE_KEY = object()
+"""The key `_late_context` files the current span under (see `span_key`)."""
 
 
 def available() -> bool:
@@ -161,7 +161,7 @@ def _load() -> None:
 
 
 def _stand_in_class(trace: Any) -> type[Any]:
-    """The class of :func:`ours`: a non-recording span whose context is, each time it is
+    """The class of `ours`: a non-recording span whose context is, each time it is
     asked for, that of the current span of ours (invalid when there is none)."""
     invalid = trace.INVALID_SPAN_CONTEXT
     make = trace.SpanContext
@@ -194,8 +194,8 @@ def _stand_in_class(trace: Any) -> type[Any]:
 
 
 def current_otel_span() -> SpanContext | None:
-    """The current OpenTelemetry span as a :class:`SpanContext`, or ``None`` when there is
-    none, when it is the one that stands for a span of ours, when it is invalid, or without
+    """The current OpenTelemetry span as a [`SpanContext`][telemetry.SpanContext], or ``None`` when
+    there is none, when it is the one that stands for a span of ours, when it is invalid, or without
     ``opentelemetry-api``."""
     if not _loaded():
         return None
@@ -206,8 +206,8 @@ def current_otel_span() -> SpanContext | None:
 
 
 def from_otel_span(span: Any) -> SpanContext | None:
-    """An OpenTelemetry span as a :class:`SpanContext`; ``None`` if its context is invalid.
-    A span that knows its own (aiotelemetry's, as the OpenTelemetry SDK: a
+    """An OpenTelemetry span as a [`SpanContext`][telemetry.SpanContext]; ``None`` if its context is
+    invalid. A span that knows its own (aiotelemetry's, as the OpenTelemetry SDK: a
     ``telemetry_context()`` method) gives it, made once, for every signal emitted inside."""
     own = getattr(span, "telemetry_context", None)
     if own is not None:
@@ -221,7 +221,7 @@ def from_otel_span(span: Any) -> SpanContext | None:
 def empty_context() -> Any:
     """OpenTelemetry's current context where nothing was ever attached (a context that holds
     no span), or ``None`` when it cannot be known or without ``opentelemetry-api``; while
-    OpenTelemetry is installed but not in use, what :func:`_late_context` returns when no
+    OpenTelemetry is installed but not in use, what `_late_context` returns when no
     span is current."""
     if _loaded():
         return _state.get("empty")
@@ -229,7 +229,7 @@ def empty_context() -> Any:
 
 
 def span_key() -> Any:
-    """The key of the current span in what :func:`context_getter` returns (``None`` without
+    """The key of the current span in what `context_getter` returns (``None`` without
     ``opentelemetry-api``)."""
     if _loaded():
         return SPAN_KEY
@@ -237,9 +237,9 @@ def span_key() -> Any:
 
 
 def context_getter() -> Callable[[], Any] | None:
-    """A getter of OpenTelemetry's current context (a mapping in which :func:`span_key` is the
+    """A getter of OpenTelemetry's current context (a mapping in which `span_key` is the
     current span), for the emitting path; ``None`` without ``opentelemetry-api``. While it is
-    installed but not in use, :func:`_late_context`, which notices when it comes into use."""
+    installed but not in use, `_late_context`, which notices when it comes into use."""
     if not available():
         return None
     if not _loaded():
@@ -260,8 +260,8 @@ def _late_context() -> Mapping[Any, Any]:
     return {_LATE_KEY: span, SPAN_KEY: span}
 
 
-#: What :func:`ours` is while OpenTelemetry is not in use: nothing any context holds.
 _NOT_OURS = object()
+"""What `ours` is while OpenTelemetry is not in use: nothing any context holds."""
 
 
 def ours() -> Any:
@@ -276,7 +276,7 @@ def ours() -> Any:
 def attach(ctx: SpanContext) -> object | None:
     """Make the span of ours that has just become current (``ctx``) OpenTelemetry's current
     span too; ``None`` when nothing needs undoing (OpenTelemetry not in use, or a span of ours
-    already current there: :func:`ours` follows the innermost). Undo with :func:`detach`.
+    already current there: `ours` follows the innermost). Undo with `detach`.
 
     Nothing is built per span: where no OpenTelemetry value is current, the context made
     current is always the same one; only inside an OpenTelemetry span (or with baggage) is a
@@ -299,7 +299,7 @@ def attach(ctx: SpanContext) -> object | None:
 
 
 def detach(token: object | None) -> None:
-    """Undo :func:`attach`."""
+    """Undo `attach`."""
     if token is None:
         return
     var = _state["var"]

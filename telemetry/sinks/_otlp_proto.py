@@ -1,7 +1,7 @@
 """OTLP's binary encoding (``http/protobuf``): signals as the message classes of
 ``opentelemetry-proto``, one record at a time, and the request envelope around them.
 
-Imported only by an :class:`~telemetry.sinks.OTLPSink` that uses this encoding, so that the
+Imported only by an [`OTLPSink`][telemetry.sinks.OTLPSink] that uses this encoding, so that the
 core never needs ``opentelemetry-proto``.
 """
 
