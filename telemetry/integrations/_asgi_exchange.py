@@ -270,7 +270,7 @@ class Exchange(_Base):
     """One HTTP request: the state the span records, and the app's ``send``.
 
     The last message of the response (the body without ``more_body``) is passed on in the
-    context the request came in with (:attr:`outer`), not in the request's: what the server
+    context the request came in with (`outer`), not in the request's: what the server
     starts while it finishes the response belongs to the connection, not to this request. A
     server that reads the next request of the connection there (uvicorn, after a pipelined
     request, from then on for that connection) would otherwise make every later request on
