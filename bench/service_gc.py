@@ -17,7 +17,7 @@ Per set-up (after a warm-up of a tenth of the requests) it reports:
 - objects found garbage by the collector per request (reference cycles: what feeds the young
   collections, which are triggered by allocations not yet freed);
 - tracked objects a request in flight keeps alive (the growth of the tracked objects with 32
-  requests parked inside the endpoint, divided by 32).
+  requests parked in their response's ``send``, divided by 32).
 """
 
 from __future__ import annotations
