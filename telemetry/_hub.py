@@ -121,9 +121,9 @@ class Telemetry(HubBridges, HubLifecycle):
             then reaches the current hub (see
             [`install`][telemetry.integrations.opentelemetry.install]).
         env: The environment read for TELEMETRY_* and ${VAR} (default: os.environ).
-        **unknown: No other keyword: its type is `Never` and its default, `{}`, is the only
-            value it takes. A keyword that is not an option (a misspelt one) is refused with a
-            [`ConfigError`][telemetry.ConfigError] naming it, the options and the closest one.
+        **unknown: Any other keyword is refused with a [`ConfigError`][telemetry.ConfigError]
+            naming it, the options and the closest one: none is accepted (hence the type
+            `Never`; the default `{}` is none given).
 
     Raises:
         ConfigError: An option is not allowed (the message names the handler, the parameter
@@ -390,10 +390,10 @@ class Telemetry(HubBridges, HubLifecycle):
             max_retries: Retries of a batch the sink failed to write before it is dropped as
                 sink_error.
             retry_backoff: Seconds before the first retry; the delay doubles with each retry.
-            **unknown: No other keyword: its type is `Never` and its default, `{}`, is the only
-                value it takes. A keyword that is not a handler option is refused with a
+            **unknown: Any other keyword is refused with a
                 [`ConfigError`][telemetry.ConfigError] naming the handler, the keyword, the
-                options and the closest one.
+                options and the closest one: none is accepted (hence the type `Never`; the
+                default `{}` is none given).
 
         Returns:
             The new [`Handler`][telemetry.Handler].
