@@ -69,7 +69,8 @@ class HubBridges:
             ns: Its namespace, if any.
             kind: Its kind (`"log"`, `"span"`, ...).
             id: Its id, if any.
-            sample: Whether sampling decides too (`False` when the caller samples itself).
+            sample: Whether sampling decides too; `False` only asks whether the levels and
+                the patterns would let it through (a refusal is then not counted).
 
         Returns:
             Whether to build the signal and hand it to `emit_built_nowait`.
