@@ -15,9 +15,10 @@ then on, so that a slow ``__repr__`` costs the event loop once, not once per sig
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from msgspec.structs import replace
@@ -25,9 +26,13 @@ from msgspec.structs import replace
 from .._signal import ErrorInfo, Frame, Location, Signal
 
 __all__ = [
+    "HUGE_VALUE_CHARS",
     "MAX_REPR",
+    "NEVER_HUGE",
     "SLOW_REPR_S",
+    "HugeValue",
     "LineFormat",
+    "Pieces",
     "Repairs",
     "enc_hook",
     "placeholder_signal",
@@ -48,7 +53,29 @@ SLOW_REPR_S = 0.02
 #: more than 4,300 digits); 14,000 bits are about 4,214 digits.
 _MAX_INT_BITS = 14_000
 _REPR_CACHE_MAX = 1024
+#: Types whose ``repr`` is slow only when the object is big: never written as placeholders.
+_SLOW_BY_SIZE = frozenset({list, tuple, dict, set, frozenset, bytes, bytearray, str})
 _SCALARS = (float, bool, type(None))
+
+#: A string value longer than this is written a piece at a time by sinks that let the loop run
+#: in between (`LineFormat.encode_slice`). The dearest strings to write (every character
+#: an escape, in the text format) take about a millisecond per 10,000 characters.
+HUGE_VALUE_CHARS = 16 * 1024
+#: The ``huge`` limit that no string reaches: `LineFormat.format` raises nothing.
+NEVER_HUGE = sys.maxsize
+
+
+class HugeValue(Exception):
+    """A string value (or message) is longer than the ``huge`` limit that
+    `LineFormat.encode_slice` was given: that signal is for ``pieces``."""
+
+
+#: A huge value being encoded a piece at a time (``Format.pieces``): the generator yields the
+#: value's encoded inside, each piece a bounded amount of work, and returns the bytes that
+#: open and close it (quotes, brackets: the opening may depend on all of the value). Raises
+#: when the value cannot be written as it is (a lone surrogate): the signal is then encoded
+#: the usual way, which repairs it.
+Pieces = Generator[bytes, None, tuple[bytes, bytes]]
 
 # id(obj) -> (obj, text): the object is kept alive while it is remembered, so its id cannot
 # be reused by another object meanwhile.
@@ -71,7 +98,9 @@ def repr_checked(obj: object) -> tuple[str, bool]:
         text = repr(obj)
     except Exception:
         text, ok = f"<unrepresentable {kind.__qualname__}>", False
-    if time.perf_counter() - t0 > SLOW_REPR_S:
+    # A big container, string or bytes is slow by its size, not by its type: the next list
+    # is not (nor is one of a thousand lists of a thousand items, which is small on top).
+    if time.perf_counter() - t0 > SLOW_REPR_S and kind not in _SLOW_BY_SIZE:
         _slow_types.add(kind)
     if len(text) > MAX_REPR:
         text = text[:MAX_REPR] + f"...<{len(text) - MAX_REPR} more characters>"
@@ -115,9 +144,22 @@ class LineFormat(Repairs):
     batch is joined and encoded at once, and only a batch that fails is redone line by line,
     each bad signal with its values replaced (counted in `repaired`)."""
 
-    def format(self, sig: Signal) -> str:
-        """One signal as a line, without the trailing newline."""
+    def format(self, sig: Signal, huge: int = NEVER_HUGE) -> str:
+        """One signal as a line, without the trailing newline; `HugeValue` if a string
+        value or the message is longer than ``huge`` characters."""
         raise NotImplementedError
+
+    def encode_slice(self, batch: Sequence[Signal], huge: int) -> bytes:
+        """`encode_batch`, unless a signal has a string value (or message) longer than
+        ``huge`` characters: then `HugeValue`, so that the caller can write that one a
+        piece at a time (``pieces``). Costs a length check per string value."""
+        fmt = self.format
+        try:
+            return "".join([fmt(s, huge) + "\n" for s in batch]).encode("utf-8")
+        except HugeValue:
+            raise
+        except Exception:  # a bad value: the usual way replaces it
+            return self.encode_batch(batch)
 
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:
         """The batch as lines, UTF-8, one ``\\n`` after each."""
