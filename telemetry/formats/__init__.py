@@ -38,7 +38,8 @@ class Format(Protocol):
         ...
 
     # Optional, both or neither: ``encode_slice(batch, huge)`` is ``encode_batch`` that raises
-    # HugeValue for a signal with a string value (or message) over ``huge`` characters, and
+    # HugeValue for a signal with a string value (or message) over ``huge`` characters (JSON
+    # lines: ``bytes`` too), and
     # ``pieces(value, *, msg=False) -> Pieces | None`` writes such a value a piece at a time,
     # so that sinks can let the loop run in between (see `Pieces`). A format without
     # them writes every signal in one go.

@@ -24,6 +24,7 @@ from typing import Any
 from msgspec.structs import replace
 
 from .._signal import ErrorInfo, Frame, Location, Signal
+from ._repr import BOUNDED, bounded_repr
 
 __all__ = [
     "HUGE_VALUE_CHARS",
@@ -47,6 +48,9 @@ __all__ = [
 _MAX_DEPTH = 32
 #: The longest ``repr`` written for an unknown object; a longer one is cut and marked.
 MAX_REPR = 2000
+#: How much of a container's (string's, bytes') ``repr`` is built at most: one longer than
+#: this is cut and marked with its type and length instead of the characters left.
+_SEEN_REPR = 4 * MAX_REPR
 #: A type whose ``repr`` took longer than this is not asked for its ``repr`` again.
 SLOW_REPR_S = 0.02
 #: An int wider than this many bits cannot be written in decimal by default (Python refuses
@@ -92,17 +96,21 @@ def repr_checked(obj: object) -> tuple[str, bool]:
     kind = type(obj)
     if kind in _slow_types:
         return f"<{kind.__qualname__} object>", True
-    ok = True
+    ok = whole = True
     t0 = time.perf_counter()
     try:
-        text = repr(obj)
+        # A container, string or bytes: only as much of its repr as is written (and a few
+        # times more, so that a repr a little over the limit still says how much was left).
+        text, whole = bounded_repr(obj, _SEEN_REPR) if kind in BOUNDED else (repr(obj), True)
     except Exception:
         text, ok = f"<unrepresentable {kind.__qualname__}>", False
     # A big container, string or bytes is slow by its size, not by its type: the next list
     # is not (nor is one of a thousand lists of a thousand items, which is small on top).
     if time.perf_counter() - t0 > SLOW_REPR_S and kind not in _SLOW_BY_SIZE:
         _slow_types.add(kind)
-    if len(text) > MAX_REPR:
+    if not whole:
+        text = text[:MAX_REPR] + f"...<more: {kind.__name__} of length {len(obj)}>"  # type: ignore[arg-type]
+    elif len(text) > MAX_REPR:
         text = text[:MAX_REPR] + f"...<{len(text) - MAX_REPR} more characters>"
     text = safe_text(text)
     _reprs[key] = (obj, text, ok)

@@ -6,19 +6,34 @@ Grafana Alloy and Promtail, the Datadog agent, Filebeat) recognise without confi
 ``inst``, the same time in nanoseconds since the epoch, follows it unchanged. The date and
 time of day are rendered once per second and kept: a line costs one ``%`` of its
 microseconds, and the signal's object is encoded straight after the stamp into one buffer.
+
+A string or ``bytes`` value (or message) longer than the sink's ``huge`` limit is written a
+piece at a time (`JsonFormat.pieces`): msgspec escapes each character of a string on its own,
+so the encodings of a string's pieces, without their quotes, join up to the encoding of the
+whole; ``bytes`` are base64, whose every 3 bytes give 4 characters of their own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
 from .._signal import Signal
-from ._safe import Repairs, placeholder_signal, repair_signal
+from ._safe import NEVER_HUGE, HugeValue, Pieces, Repairs, placeholder_signal, repair_signal
 
-__all__ = ["JsonFormat", "timestamp"]
+__all__ = ["BYTES_PIECE", "STR_PIECE", "JsonFormat", "timestamp"]
+
+#: Characters of a huge string encoded at a time by `JsonFormat.pieces`: well under a
+#: millisecond even when every character needs an escape.
+STR_PIECE = 64 * 1024
+#: Bytes of a huge ``bytes`` value encoded at a time: a multiple of 3, so that each piece's
+#: base64 has no padding and the pieces join up to the base64 of the whole.
+BYTES_PIECE = 3 * 64 * 1024
+_SIZED = frozenset({str, bytes, bytearray})
+_QUOTES = (b'"', b'"')
 
 # What msgspec raises for a value it cannot write (UnicodeEncodeError is a ValueError).
 _ERRORS = (RecursionError, TypeError, ValueError, msgspec.EncodeError, OverflowError)
@@ -70,11 +85,29 @@ class JsonFormat(Repairs):
 
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:
         """The whole batch as JSON lines."""
+        return self.encode_slice(batch, NEVER_HUGE)
+
+    def encode_slice(self, batch: Sequence[Signal], huge: int) -> bytes:
+        """`encode_batch`, unless a signal has a string or ``bytes`` value (or a message)
+        longer than ``huge``: then `HugeValue`, so that the caller can write that one a piece
+        at a time (`pieces`). Costs a type check per value."""
         buf = self._buf
         del buf[:]
         into, size, comma = self._encoder.encode_into, len, _COMMA  # locals: read per signal
         lo, hi, stamp = self._lo, self._hi, self._stamp
+        sized = _SIZED
         for sig in batch:
+            # What a huge value would cost is the encoding itself: look before encoding.
+            msg = sig.msg
+            if type(msg) is str and len(msg) > huge:
+                raise HugeValue
+            for v in sig.data.values():
+                if type(v) in sized and len(v) > huge:
+                    raise HugeValue
+            if sig.ctx:
+                for v in sig.ctx.values():
+                    if type(v) in sized and len(v) > huge:
+                        raise HugeValue
             inst = sig.inst
             if not lo <= inst < hi:  # rare: a new second
                 if not self._new_second(inst):  # no calendar date: no timestamp
@@ -91,6 +124,23 @@ class JsonFormat(Repairs):
             buf[start] = comma  # the object's "{" follows the stamp as its ","
         buf += b"\n"
         return bytes(memoryview(buf)[1:])
+
+    def pieces(self, value: Any, *, msg: bool = False) -> Pieces | None:
+        """A huge string or ``bytes`` value (or message) as it is written, a piece at a time
+        (see `Pieces`); ``None`` for anything else. Raises for a string msgspec refuses (a
+        lone surrogate): the signal is then written the usual way, which repairs it."""
+        kind = type(value)
+        if kind is str:
+            return self._pieces(value, STR_PIECE)
+        if kind is bytes or kind is bytearray:
+            return self._pieces(value, BYTES_PIECE)
+        return None
+
+    def _pieces(self, value: str | bytes | bytearray, size: int) -> Pieces:
+        encode = self._encoder.encode
+        for i in range(0, len(value), size):
+            yield encode(value[i : i + size])[1:-1]
+        return _QUOTES
 
     def encode(self, sig: Signal) -> bytes:
         """One signal as a JSON object, without the trailing newline."""

@@ -1,29 +1,27 @@
 """Encoding a signal that carries a huge string, a piece of the string at a time.
 
 A batch is encoded a slice of signals at a time (`telemetry.sinks._encode`), but a single
-signal is never cut, so one with a 10 MB string would still be one long step: from 30 ms to
-almost a second, depending on the format and the string. The ``text`` and ``logfmt`` formats
-find such a signal as they write its line (``encode_slice`` raises
-`HugeValue` for a string value or message over
-`HUGE_VALUE_CHARS`: one length check per string value, which they
-were looking at anyway). `encode_huge` then writes that signal
-in three parts:
+signal is never cut, so one with a 10 MB string would still be one long step: from 25 ms to
+almost a second, depending on the format and the string. The formats find such a signal as
+they encode a slice (``encode_slice`` raises `HugeValue` for a string value or message over
+`HUGE_VALUE_CHARS`, and in JSON lines for ``bytes`` too: a length check per string value in
+``text`` and ``logfmt``, which they were looking at anyway; a type check per value in JSON
+lines). `encode_huge` then writes that signal in three parts:
 
-- the signal with each huge string replaced by a token, encoded by the format as usual;
-- each huge string as the format writes it in that place, from the format's ``pieces``
-  (`Pieces`), 16,384 characters at a time;
-- the encoded signal with every token replaced by its value's pieces.
+- the signal with each huge value replaced by a token, encoded by the format as usual;
+- each huge value as the format writes it in that place, from the format's ``pieces``
+  (`Pieces`), a bounded amount of work at a time;
+- the encoded signal with every token replaced by its value's pieces (the token's quotes
+  included, if the format wrote it in quotes: the pieces give their own).
 
 Between pieces the event loop runs whenever the step has had its time (a slice's budget). The
 bytes are exactly those of encoding the signal in one go: escaping and quoting look at each
-character on its own, so the pieces join up. If anything does not add up (a string the format
-refuses, such as one with a lone surrogate; a token that does not appear exactly once), the
-signal is encoded in one go after all, as before.
+character on its own (base64 at each 3 bytes), so the pieces join up. If anything does not add
+up (a string the format refuses, such as one with a lone surrogate; a token that does not
+appear exactly once), the signal is encoded in one go after all, as before.
 
-Not sliced: JSON lines (msgspec writes a 10 MB string in 5 to 15 ms, 20 to 30 ms with the
-copies around it; looking for one before encoding costs about as much as encoding an ordinary
-signal), and values other than strings (their ``repr`` in ``text`` and ``logfmt`` is cut to
-``MAX_REPR`` characters, but made whole first).
+Not sliced: containers (in ``text`` and ``logfmt`` only the written start of their ``repr``
+is built, see `telemetry.formats._repr`; msgspec writes them as JSON in one go).
 """
 
 from __future__ import annotations
@@ -40,6 +38,7 @@ from ..formats import HUGE_VALUE_CHARS, Format, Pieces
 __all__ = ["encode_huge"]
 
 _QUOTE = b'"'
+_SIZED = frozenset({str, bytes, bytearray})
 
 
 class _Huge:
@@ -61,7 +60,7 @@ def _stand_ins(fmt: Format, sig: Signal) -> tuple[Signal, list[_Huge]]:
     stem = f"zhv{getrandbits(64):016x}n"
 
     def stand_in(value: Any, *, msg: bool = False) -> Any:
-        if type(value) is not str or len(value) <= HUGE_VALUE_CHARS:
+        if type(value) not in _SIZED or len(value) <= HUGE_VALUE_CHARS:
             return value
         pieces = pieces_of(value, msg=msg)
         if pieces is None:

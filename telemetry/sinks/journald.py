@@ -52,7 +52,8 @@ What an entry holds:
   fields, or an earlier key) gets ``_2``, ``_3``, ... in order. A key with no letter or digit
   (``"日本"``, ``""``) cannot be named: the field is left out and counted in
   ``counters["invalid_fields"]``. journald refuses whole entries of 1024 fields or more, so
-  fields past `MAX_FIELDS` are left out and counted in ``counters["excess_fields"]``.
+  fields past `MAX_FIELDS` are left out and counted in ``counters["excess_fields"]`` (once
+  the entry is full, one for each item left of a mapping, a nested one too).
   Data keys may set well-known journal fields on purpose (``errno=2`` is ``ERRNO=2``), but
   not those journald's tools treat as facts about the entry (`PROTECTED`: ``UNIT``,
   ``USER_UNIT``, ``OBJECT_*``, ``COREDUMP_*``, ``SYSLOG_*``, ...): keys often come from

@@ -20,6 +20,7 @@ from telemetry.formats import (
     JsonFormat,
     LogfmtFormat,
     TextFormat,
+    json,
     logfmt,
     text,
 )
@@ -55,6 +56,8 @@ def _small_pieces(huge: int, piece: int) -> Iterator[None]:
         mp.setattr(_huge, "HUGE_VALUE_CHARS", huge)
         mp.setattr(text, "STR_PIECE", piece)
         mp.setattr(logfmt, "STR_PIECE", piece)
+        mp.setattr(json, "STR_PIECE", piece)
+        mp.setattr(json, "BYTES_PIECE", 3 * piece)
         yield
 
 
@@ -65,7 +68,13 @@ _text = st.text(
     ),
     max_size=40,
 )
-_values = st.one_of(_text, st.integers(), st.none(), st.lists(st.integers(), max_size=3))
+_values = st.one_of(
+    _text,
+    st.binary(max_size=40),
+    st.integers(),
+    st.none(),
+    st.lists(st.integers(), max_size=3),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -88,9 +97,9 @@ def test_pieces_give_the_bytes_of_one_go(
     huge: int,
     piece: int,
 ) -> None:
-    """Whatever the strings (quotes, escapes, line separators, lone surrogates) and wherever
-    the pieces are cut, a batch with huge strings is byte for byte what encoding it in one go
-    gives, in every format, with the same count of repaired values."""
+    """Whatever the strings (quotes, escapes, line separators, lone surrogates) and bytes, and
+    wherever the pieces are cut, a batch with huge values is byte for byte what encoding it in
+    one go gives, in every format (JSON lines too), with the same count of repaired values."""
     sig = make_signal(msg, data=data, ctx=ctx)
     batch = [make_signal("before", data={"i": i}) for i in range(others)] + [sig]
     batch += [make_signal("after")]
@@ -101,12 +110,12 @@ def test_pieces_give_the_bytes_of_one_go(
         assert sliced.repaired == whole.repaired
 
 
-@pytest.mark.parametrize("make", [TextFormat, LogfmtFormat])
+@pytest.mark.parametrize("make", [TextFormat, LogfmtFormat, JsonFormat])
 def test_a_huge_string_is_found_while_writing_the_line(make: type) -> None:
     """encode_slice stops at a string value (or message) over the limit, and writes an
     ordinary batch exactly as encode_batch."""
     fmt = make()
-    ordinary = [make_signal("m", data={"s": "x" * HUGE_VALUE_CHARS})]
+    ordinary = [make_signal("m", data={"s": "x" * HUGE_VALUE_CHARS, "b": b"x" * 10})]
     assert fmt.encode_slice(ordinary, HUGE_VALUE_CHARS) == make().encode_batch(ordinary)
     for sig in (
         make_signal("m", data={"s": "x" * (HUGE_VALUE_CHARS + 1)}),
@@ -139,27 +148,71 @@ class _LongestStep:
         asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
 
 
-@pytest.mark.parametrize("fmt", ["text", "logfmt"])
-async def test_a_huge_string_does_not_hold_the_loop(tmp_path: Path, fmt: str) -> None:
-    """A signal logged with strings of half a million characters, every other one to be
-    escaped, as a value and as the message, goes to the file exactly as encoding it in one go
-    writes it, and no step of the loop takes a quarter of what that one go takes (about a
-    hundredth on this machine)."""
+_ONE_GO = {"text": TextFormat, "logfmt": LogfmtFormat, "json": JsonFormat}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "value"),
+    [
+        ("text", _DEAR),
+        ("logfmt", _DEAR),
+        # msgspec writes JSON a hundred times faster: values big enough to take a while.
+        ("json", _DEAR * 16),
+        ("json", bytes(range(256)) * 32_768),
+    ],
+    ids=["text", "logfmt", "json", "json-bytes"],
+)
+async def test_a_huge_value_does_not_hold_the_loop(tmp_path: Path, fmt: str, value: object) -> None:
+    """A signal logged with huge strings (every other character to be escaped) as a value
+    and as the message, or huge bytes, goes to the file exactly as encoding it in one go
+    writes it, and no step of the loop takes a quarter of what that one go takes."""
     memory = MemorySink()
     sink = FileSink(tmp_path / "out.log", format=fmt)  # type: ignore[arg-type]
     hub = Telemetry(handlers={"f": {"sink": sink, "mode": "blocking"}, "m": memory}, location=False)
     await hub.open()
+    msg = value if isinstance(value, str) else "m"
     with _LongestStep() as longest:
-        await hub.log("info", _DEAR, body=_DEAR, n=1)
+        await hub.log("info", msg, body=value, n=1)
         stats = await hub.aclose()
     (sig,) = memory.signals
-    one_go = TextFormat() if fmt == "text" else LogfmtFormat()
+    one_go = _ONE_GO[fmt]()
     c0 = time.thread_time()
     expected = one_go.encode_batch([sig])
     whole = time.thread_time() - c0
     assert (tmp_path / "out.log").read_bytes() == expected
     assert stats.handlers["f"].written == 1
     assert longest.cpu < whole / 4, (longest.cpu, whole)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    value=st.one_of(_text, st.text(max_size=60), st.binary(max_size=60)), piece=st.integers(1, 9)
+)
+def test_json_pieces_join_to_the_value_in_one_go(value: str | bytes, piece: int) -> None:
+    """msgspec escapes each character of a string on its own (controls, quotes, backslashes,
+    line separators, astral characters) and base64 is cut at whole 3 bytes: the pieces of a
+    value joined are its JSON in one go, quotes included; a string msgspec refuses (a lone
+    surrogate) is refused by the pieces too."""
+    fmt = JsonFormat()
+    try:
+        whole = fmt._encoder.encode(value)
+    except UnicodeEncodeError:
+        whole = None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(json, "STR_PIECE", piece)
+        mp.setattr(json, "BYTES_PIECE", 3 * piece)
+        pieces = fmt.pieces(value)
+        assert pieces is not None
+        inside: list[bytes] = []
+        try:
+            while True:
+                inside.append(next(pieces))
+        except StopIteration as stop:
+            opening, closing = stop.value
+        except UnicodeEncodeError:
+            assert whole is None
+            return
+    assert opening + b"".join(inside) + closing == whole
 
 
 #: Text whose characters that matter (quotes, escapes, non-ASCII) may come only past the limit.

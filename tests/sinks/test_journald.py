@@ -196,6 +196,32 @@ def test_too_many_fields_are_capped_and_counted() -> None:
     assert len(data_fields) + encoder.counters["excess_fields"] == 1500
 
 
+class _NamedKey:
+    """A key whose str() is counted."""
+
+    calls = 0
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+    def __str__(self) -> str:
+        _NamedKey.calls += 1
+        return f"k{self.i}"
+
+
+def test_a_mapping_of_100k_keys_names_only_the_fields_written() -> None:
+    """A value that is a dict of 100,000 keys fills the entry and counts the rest as excess
+    fields, every item accounted for, without naming the keys that are left out."""
+    encoder = JournalEncoder(identifier="t")
+    _NamedKey.calls = 0
+    wide = {_NamedKey(i): i for i in range(100_000)}
+    parsed = parse_entry(encoder.encode(make_signal(data={"v": wide})))
+    assert len(parsed) <= MAX_FIELDS
+    data_fields = [n for n, _ in parsed if n.startswith("V_K")]
+    assert len(data_fields) + encoder.counters["excess_fields"] == 100_000
+    assert _NamedKey.calls == len(data_fields)
+
+
 def test_priority_is_the_syslog_severity_of_the_level() -> None:
     """PRIORITY is Level.syslog_severity; a custom numeric level takes the one below it."""
     encoder = JournalEncoder(identifier="t")
