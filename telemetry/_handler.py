@@ -59,6 +59,11 @@ LINGER_S = 0.002
 LINGER_WITHIN_S = 0.005
 #: A batch this small (or smaller) is worth lingering for.
 LINGER_BELOW = 64
+#: A parked signal (see :meth:`Handler._offer_parking`) waits for room this many times
+#: ``max_wait``: no caller waits with it, and a sink that takes longer than ``max_wait`` over
+#: one batch on a busy loop (a few HTTP requests, every await a turn of the loop) is slow, not
+#: stuck. The parked signals stay bounded by the thread hand-over's limit.
+PARKED_WAIT_FACTOR = 10
 
 
 class Handler:
@@ -265,8 +270,9 @@ class Handler:
             return True
         return False
 
-    async def _offer_wait(self, sig: Signal) -> None:
-        """Wait for room (the waiting modes) or write inline (synchronous); count what fails."""
+    async def _offer_wait(self, sig: Signal, *, parked: bool = False) -> None:
+        """Wait for room (the waiting modes) or write inline (synchronous); count what fails.
+        A ``parked`` signal waits :data:`PARKED_WAIT_FACTOR` times longer."""
         if self.sync:
             await self._write_inline(sig)
             return
@@ -282,7 +288,8 @@ class Handler:
             if not self._queue.put_nowait(sig):
                 self._reject("stalled")
             return
-        done = await self._queue.put(sig, self.max_wait if bounded else None)
+        wait = self.max_wait * PARKED_WAIT_FACTOR if parked else self.max_wait
+        done = await self._queue.put(sig, wait if bounded else None)
         if done is None:
             self._stalled = True
             self._reject("stalled")
@@ -338,7 +345,7 @@ class Handler:
             while parked:
                 sig = parked.popleft()
                 try:
-                    await self._offer_wait(sig)
+                    await self._offer_wait(sig, parked=True)
                 except BaseException:  # cancelled: the hub's close gave up on it
                     self._reject("timeout")
                     raise

@@ -11,6 +11,7 @@ from tests.conftest import needs
 
 needs("fastapi", "httpx", "opentelemetry.sdk", "opentelemetry.proto")
 
+import asyncio
 import gc
 import sys
 import threading
@@ -322,6 +323,30 @@ async def test_spans_ended_on_the_loop_wait_for_room_instead_of_being_dropped(
         sink.gate.set()
     assert sorted(spans(sink)) == sorted(f"s{i}" for i in range(20))
     assert hub.stats().handlers["g"].dropped == {}
+    assert_accounted(hub.stats())
+
+
+@pytest.mark.parametrize(("held", "lost"), [(3, False), (20, True)])
+async def test_parked_spans_outwait_a_slow_write_but_not_a_stuck_one(
+    installed: None, held: int, lost: bool
+) -> None:
+    """A span parked on the loop waits ten times ``max_wait`` for room: a write held three
+    times ``max_wait`` (a slow sink on a busy loop) loses nothing; one held twenty times (a
+    stuck sink) has the parked spans counted as ``stalled``."""
+    sink = GatedSink()
+    tracer = trace.get_tracer("app")
+    max_wait = 0.02
+    handler = {"sink": sink, "buffer_size": 4, "batch_size": 4, "max_wait": max_wait}
+    async with Telemetry(handlers={"g": handler}) as hub:
+        for i in range(12):
+            tracer.start_span(f"s{i}").end()
+        await sink.entered.wait()
+        await asyncio.sleep(held * max_wait)  # the sink holds its batch that long
+        sink.gate.set()
+    dropped = hub.stats().handlers["g"].dropped
+    assert (dropped.get("stalled", 0) > 0) is lost
+    assert set(dropped) <= {"stalled"}
+    assert len(spans(sink)) == 12 - dropped.get("stalled", 0)
     assert_accounted(hub.stats())
 
 
