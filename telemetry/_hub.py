@@ -299,7 +299,7 @@ class Telemetry(Creators):
                 self._bridge.attach(
                     self._runtime.loop,
                     self._emitters.deliver,
-                    lambda: sum(h.control.parked() for h in handlers),
+                    _parked_count(handlers),
                     any(h.mode in WAITING_MODES or h.sync for h in handlers),
                 )
         if _registry.stack and _registry.stack[-1] is self:
@@ -758,3 +758,12 @@ _taps.on_change(_recompile_all)
 _hooks.in_forked_child(_new_compile_lock, _hooks.LOCKS)
 _hooks.in_forked_child(_after_fork_in_child, _hooks.HUBS)
 _hooks.at_exit(_close_all_at_exit, _hooks.HUBS)
+
+
+def _parked_count(handlers: tuple[Handler, ...]) -> Callable[[], int]:
+    """What counts the handlers' parked signals, asked for every OpenTelemetry span or record
+    ended on the loop: with one handler, its own count, without a generator per call."""
+    if len(handlers) == 1:
+        return handlers[0].control.parked
+    controls = tuple(h.control for h in handlers)
+    return lambda: sum([c.parked() for c in controls])

@@ -130,27 +130,28 @@ class ProtoBatch:
 
     def body(self) -> bytes:
         """The request, encoded."""
-        scope = self._owner._scope
-        return w.envelope(
-            self._owner._resource, {scope(name): recs for name, recs in self._scopes.items()}
-        )
+        owner = self._owner
+        scopes = {owner.scope_message(name): recs for name, recs in self._scopes.items()}
+        return w.envelope(owner.resource_message, scopes)
 
 
 class _Proto:
     content_type = "application/x-protobuf"
 
     def __init__(self, resource: Mapping[str, Any], sdk_version: str) -> None:
-        self._resource = w.resource(resource)
+        #: The ``Resource`` message every request carries.
+        self.resource_message = w.resource(resource)
         self._sdk_version = sdk_version
         self._scopes: dict[str, bytes] = {}
         #: Bytes of the envelope around the records (resource, one scope), to bound requests.
-        self.overhead = len(self._resource) + 64
+        self.overhead = len(self.resource_message) + 64
 
     def batch(self) -> ProtoBatch:
         """A new, empty request."""
         return ProtoBatch(self)
 
-    def _scope(self, name: str) -> bytes:
+    def scope_message(self, name: str) -> bytes:
+        """The ``InstrumentationScope`` message of the scope ``name`` (kept for the next)."""
         msg = self._scopes.get(name)
         if msg is None:
             if len(self._scopes) >= 1024:

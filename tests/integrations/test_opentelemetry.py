@@ -197,6 +197,58 @@ async def test_start_as_current_span_as_block_and_decorator_records_an_escaping_
     assert event["attributes"] == {"exception.type": "KeyError", "exception.message": "'k'"}
 
 
+async def test_current_span_is_a_new_span_per_call_restores_the_context_and_ends_as_asked(
+    installed: None,
+) -> None:
+    """start_as_current_span: a decorated function makes a new span per call (the awaited
+    one's covers the await), the outer span is current again after the block, a
+    BaseException ends the span without an error status, and end_on_exit=False leaves it
+    running."""
+    sink = MemorySink()
+    tracer = trace.get_tracer("app")
+
+    @tracer.start_as_current_span("each")
+    async def each() -> str:
+        await asyncio.sleep(0)
+        return f"{trace.get_current_span().get_span_context().span_id:016x}"
+
+    async with Telemetry({"m": sink}):
+        with tracer.start_as_current_span("outer") as outer:
+            ids = [await each(), await each()]
+            assert trace.get_current_span() is outer
+        with pytest.raises(KeyboardInterrupt), tracer.start_as_current_span("interrupted"):
+            raise KeyboardInterrupt
+        with tracer.start_as_current_span("kept", end_on_exit=False) as kept:
+            pass
+        assert kept.is_recording()
+        kept.end()
+    each_spans = [s for s in sink.signals if s.id == "each"]
+    assert sorted(s.span_id for s in each_spans) == sorted(ids) and ids[0] != ids[1]
+    assert all(s.duration_ns and s.parent_id == spans(sink)["outer"].span_id for s in each_spans)
+    interrupted = spans(sink)["interrupted"]
+    assert "otel.status_code" not in interrupted.data and interrupted.error is None
+    assert "kept" in spans(sink)
+
+
+async def test_attributes_that_are_not_plain_are_cleaned_as_the_api_says(installed: None) -> None:
+    """A span's attributes given as a dict of plain str keys and scalars are kept as given; an
+    IntEnum value is kept (an int), an empty or non-str key and a None value are dropped."""
+    import enum
+
+    class Code(enum.IntEnum):
+        OK = 200
+
+    sink = MemorySink()
+    tracer = trace.get_tracer("app")
+    async with Telemetry({"m": sink}):
+        tracer.start_span("plain", attributes={"a": "x", "b": 1, "c": 1.5, "d": True}).end()
+        bad: Any = {"code": Code.OK, "": 1, 3: "k", "none": None, "ok": "y"}
+        tracer.start_span("mixed", attributes=bad).end()
+    got = spans(sink)
+    assert got["plain"].data == {"a": "x", "b": 1, "c": 1.5, "d": True}
+    assert got["mixed"].data == {"code": 200, "ok": "y"}
+
+
 async def test_spans_nest_either_way_and_logs_carry_the_innermost_span(installed: None) -> None:
     """Ours inside theirs inside ours: each a child of the one around it, in one trace; a log
     inside each carries the innermost span's ids, and inject() propagates the current one."""
