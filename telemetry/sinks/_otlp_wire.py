@@ -32,6 +32,10 @@ _ONE_BYTE = [bytes((i,)) for i in range(128)]
 _CACHE_MAX = 4096
 _kv_str: dict[tuple[str, str], bytes] = {}
 _kv_int: dict[tuple[str, int], bytes] = {}
+#: A span's data keys that are not attributes (see ``_otlp_map``).
+_RESERVED = frozenset(
+    (m.SPAN_KIND_KEY, m.STATUS_CODE_KEY, m.STATUS_DESCRIPTION_KEY, m.EVENTS_KEY, m.LINKS_KEY)
+)
 
 
 def varint(n: int) -> bytes:
@@ -163,37 +167,58 @@ def log_record(sig: Signal) -> bytes:
     return b"".join(parts)
 
 
+def _span_attributes(sig: Signal) -> bytes:
+    """``m.attributes(sig, span=True)`` as field 9, without a merged dict in between unless
+    the context and the data share a key (the data's value wins, in the context's place)."""
+    ctx, data = sig.ctx, sig.data
+    if ctx and data and not data.keys().isdisjoint(ctx):
+        return attributes(b"\x4a", m.attributes(sig, span=True))
+    out = attributes(b"\x4a", ctx) if ctx else b""
+    if data:
+        if not _RESERVED.isdisjoint(data):
+            data = {k: v for k, v in data.items() if k not in _RESERVED}
+        out += attributes(b"\x4a", data)
+    if sig.location is not None or sig.thread is not None:
+        out += attributes(b"\x4a", m.source_attributes(sig))
+    return out
+
+
 def span(sig: Signal) -> bytes:
     """The ``Span`` message of ``sig`` (sampled: every span that ends in a signal was
     recorded)."""
     parts = [b"\x85\x01\x01\x00\x00\x00"]  # flags = 1
-    for tag, raw in (
-        (b"\x0a\x10", _id(sig.trace_id, 16)),
-        (b"\x12\x08", _id(sig.span_id, 8)),
-        (b"\x22\x08", _id(sig.parent_id, 8)),
-    ):
-        if raw:
-            parts.append(tag + raw)
-    name = _utf8(m.span_name(sig))
+    raw = _id(sig.trace_id, 16)
+    if raw:
+        parts.append(b"\x0a\x10" + raw)
+    raw = _id(sig.span_id, 8)
+    if raw:
+        parts.append(b"\x12\x08" + raw)
+    raw = _id(sig.parent_id, 8)
+    if raw:
+        parts.append(b"\x22\x08" + raw)
+    name = _utf8(sig.id or sig.msg or "span")  # m.span_name
     parts.append(b"\x2a" + varint(len(name)) + name)
-    parts.append(b"\x30" + varint(m.span_kind(sig)))
-    parts.append(b"\x39" + _fixed64(sig.inst) + b"\x41" + _fixed64(m.span_end(sig)))
-    parts.append(attributes(b"\x4a", m.attributes(sig, span=True)))
-    if sig.error is not None or (sig.data and (m.EVENTS_KEY in sig.data)):
+    data = sig.data
+    parts.append(b"\x30" + varint(m.span_kind(sig)) if data else b"\x30\x01")
+    end = sig.inst + (sig.duration_ns or 0)  # m.span_end
+    parts.append(b"\x39" + _fixed64(sig.inst) + b"\x41" + _fixed64(end))
+    parts.append(_span_attributes(sig))
+    if sig.error is not None or (data and m.EVENTS_KEY in data):
         for ev_name, time, attrs in m.span_events(sig):
             ev = b"\x09" + _fixed64(time) + _field(b"\x12", _utf8(ev_name))
             parts.append(_field(b"\x5a", ev + attributes(b"\x1a", attrs)))
-    if sig.data and m.LINKS_KEY in sig.data:
+    if data and m.LINKS_KEY in data:
         for trace_id, span_id, attrs in m.span_links(sig):
             link = _id(trace_id, 16), _id(span_id, 8)
             body = (_field(b"\x0a", link[0]) if link[0] else b"") + (
                 _field(b"\x12", link[1]) if link[1] else b""
             )
             parts.append(_field(b"\x6a", body + attributes(b"\x22", attrs)))
-    code, message = m.span_status(sig)
-    if code != m.STATUS_UNSET:
-        status = (_field(b"\x12", _utf8(message)) if message else b"") + b"\x18" + varint(code)
-        parts.append(_field(b"\x7a", status))
+    if sig.error is not None or (data and m.STATUS_CODE_KEY in data):
+        code, message = m.span_status(sig)
+        if code != m.STATUS_UNSET:
+            status = (_field(b"\x12", _utf8(message)) if message else b"") + b"\x18" + varint(code)
+            parts.append(_field(b"\x7a", status))
     return b"".join(parts)
 
 
