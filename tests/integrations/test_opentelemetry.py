@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
 from fastapi import WebSocket
 from hypothesis import given, settings
@@ -468,6 +469,44 @@ async def test_kind_status_events_and_links_reach_otlp(installed: None, protocol
     (link,) = got.links
     assert link.trace_id.hex() == f"{0xAA:032x}" and link.span_id.hex() == f"{0xBB:016x}"
     assert {kv.key for kv in got.attributes}.isdisjoint({"span.kind", "span.events"})
+
+
+async def test_four_spans_a_request_from_a_busy_loop_all_reach_the_otlp_receiver(
+    installed: None,
+) -> None:
+    """FastAPI's native pattern (a server span and three operation spans per request) from 32
+    tasks that keep the loop busy (each request holds it a millisecond), into the OTLP sink
+    with the defaults: every span reaches the real receiver, none is dropped."""
+    import time
+
+    tracer = trace.get_tracer("app.busy")
+
+    async def client(requests: int) -> None:
+        for i in range(requests):
+            attrs = {"http.request.method": "GET", "url.path": f"/items/{i}", "client.port": i}
+            with tracer.start_as_current_span("GET /items/{id}", kind=SpanKind.SERVER) as span:
+                span.set_attributes(attrs)
+                until = time.perf_counter() + 0.001  # the request's own work
+                while time.perf_counter() < until:
+                    pass
+                for op in ("dependencies", "endpoint", "serialization"):
+                    with tracer.start_as_current_span(op, attributes={"fastapi.op": op}):
+                        pass
+            await asyncio.sleep(0)
+
+    # The receiver in a process of its own, as a collector is: one in a thread would wait for
+    # this busy loop to let go of the GIL.
+    from bench.otlp import Receiver
+
+    with Receiver() as rx:
+        hub = Telemetry({"otlp": OTLPSink(rx.endpoint)})
+        async with hub, anyio.create_task_group() as tg:
+            for _ in range(32):
+                tg.start_soon(client, 40)
+        received = rx.records()
+    assert hub.stats().handlers["otlp"].dropped == {}
+    assert received == 32 * 40 * 4
+    assert_accounted(hub.stats())
 
 
 def test_import_telemetry_neither_imports_nor_installs_the_providers() -> None:
