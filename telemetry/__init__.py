@@ -34,13 +34,14 @@ from ._context import SpanContext, bind, current_context, current_span
 from ._errors import ClosedError, ConfigError, ConfigFileError, SinkError, TelemetryError
 from ._filters import RateLimiter
 from ._handler import Handler
-from ._handler_options import (
+from ._hub import Telemetry
+from ._middleware import Middleware
+from ._options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUFFER_SIZE,
+    DEFAULT_CLOSE_TIMEOUT_S,
     DEFAULT_MAX_WAIT_S,
-    Middleware,
 )
-from ._hub import DEFAULT_CLOSE_TIMEOUT_S, Telemetry
 from ._redact import DEFAULT_REDACT_KEYS, redact
 from ._registry import get_hub
 from ._signal import ErrorInfo, Frame, Level, Location, Signal

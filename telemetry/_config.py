@@ -38,7 +38,7 @@ import msgspec
 
 from . import _config_schema as schema
 from ._config_files import expand, mask, read_file, switch
-from ._config_schema import KINDS, Option, Ref
+from ._config_schema import KINDS, FileOption, Ref
 from ._env import read_env
 from ._errors import ConfigError, ConfigFileError, Problem, did_you_mean
 from ._extras import EXTRAS, install_hint
@@ -136,7 +136,7 @@ def _middleware(value: Any, path: str, problems: list[Problem]) -> list[Any]:
 
 
 def _value(
-    opt: Option, owner: str, value: Any, path: str, lenient: bool, problems: list[Problem]
+    opt: FileOption, owner: str, value: Any, path: str, lenient: bool, problems: list[Problem]
 ) -> Any:
     """The value code receives for ``opt``, or ``None`` after recording a problem."""
     if any(p.path == path for p in problems):  # a variable it needs is not set
@@ -173,7 +173,7 @@ def _value(
     return converted
 
 
-def _choices(opt: Option) -> list[str]:
+def _choices(opt: FileOption) -> list[str]:
     out: list[str] = []
     for member in typing.get_args(opt.type) or (opt.type,):
         if typing.get_origin(member) is typing.Literal:
@@ -200,8 +200,8 @@ def _not_an_option(
     where: str,
     key: str,
     kind: object,
-    sink_opts: Mapping[str, Option],
-    handler_opts: Mapping[str, Option],
+    sink_opts: Mapping[str, FileOption],
+    handler_opts: Mapping[str, FileOption],
 ) -> Problem:
     groups = [("the sink's", sink_opts), ("the handler's", handler_opts)]
     allowed = "; ".join(f"{what} {', '.join(sorted(opts))}" for what, opts in groups if opts)
@@ -248,28 +248,15 @@ def _sink_type(kind: Any, path: str, problems: list[Problem]) -> type[Any] | Non
     return found
 
 
-def _handler(
-    name: str,
-    table: Any,
-    ctx: _Context,
-) -> None:
+def _handler(name: str, table: Any, ctx: _Context) -> None:
+    """Check one handler's table; build its sink and note it (or its problems) in ``ctx``."""
     path = f"handlers.{name}"
     problems = ctx.problems
     if not isinstance(table, dict):
         problems.append(Problem(path, f"must be a table with a 'sink' key; got {_found(table)}"))
         return
     before = len(problems)
-    lenient = ctx.lenient
-    enabled = True
-    if "enabled" in table and not any(p.path == f"{path}.enabled" for p in problems):
-        try:
-            raw = table["enabled"]
-            lax = f"{path}.enabled" in lenient
-            enabled = msgspec.convert(switch(raw) if lax else raw, bool, strict=not lax)
-        except msgspec.ValidationError:
-            problems.append(
-                Problem(f"{path}.enabled", f"must be true or false; got {_found(table['enabled'])}")
-            )
+    enabled = _enabled(table, path, ctx)
     # A mapping built in Python may hold a sink already made: then only handler options.
     built = table.get("sink") if isinstance(table.get("sink"), Sink) else None
     sink_type = type(built) if built else _sink_type(table.get("sink"), f"{path}.sink", problems)
@@ -278,6 +265,42 @@ def _handler(
         ctx.resolved[name] = {**table, "enabled": False}
         ctx.disabled.append(name)
         return
+    sink_kwargs, handler_kwargs = _split_options(name, table, sink_type, built, enabled, ctx)
+    unset = any(p.path.startswith(f"{path}.") for p in problems[:before])  # ${VAR}s unset
+    if sink_type is None or len(problems) > before or unset:
+        if unset and not enabled and len(problems) == before:
+            ctx.disabled.append(name)  # switched off: its unset variables are excused (load)
+        return
+    _build_handler(name, sink_type, built, sink_kwargs, handler_kwargs, enabled, ctx)
+
+
+def _enabled(table: dict[str, Any], path: str, ctx: _Context) -> bool:
+    """A handler's ``enabled`` switch (default on); a problem when it is not a boolean."""
+    if "enabled" not in table or any(p.path == f"{path}.enabled" for p in ctx.problems):
+        return True
+    try:
+        raw = table["enabled"]
+        lax = f"{path}.enabled" in ctx.lenient
+        return msgspec.convert(switch(raw) if lax else raw, bool, strict=not lax)
+    except msgspec.ValidationError:
+        ctx.problems.append(
+            Problem(f"{path}.enabled", f"must be true or false; got {_found(table['enabled'])}")
+        )
+        return True
+
+
+def _split_options(
+    name: str,
+    table: dict[str, Any],
+    sink_type: type[Sink] | None,
+    built: Sink | None,
+    enabled: bool,
+    ctx: _Context,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A handler table's keys, each checked as the sink's option or the handler's; notes the
+    resolved table in ``ctx``. Returns the sink's keyword arguments and the handler's."""
+    path = f"handlers.{name}"
+    lenient, problems = ctx.lenient, ctx.problems
     sink_opts = schema.sink_options(sink_type) if sink_type is not None and not built else {}
     handler_opts = schema.handler_options(ctx.hub_type)
     open_ended = not built and (sink_type is None or schema.accepts_any(sink_type))
@@ -293,30 +316,36 @@ def _handler(
                 resolved[key] = enabled
             continue
         resolved[key] = value
-        if key in sink_opts:
-            owner = sink_type.__name__ if sink_type is not None else ""
-            opt = sink_opts[key]
-            sink_kwargs[key] = _value(opt, owner, value, where, where in lenient, problems)
+        if key in sink_opts or key in handler_opts:
+            opt = sink_opts[key] if key in sink_opts else handler_opts[key]
+            owner = "handler" if key not in sink_opts else getattr(sink_type, "__name__", "")
+            kwargs = sink_kwargs if key in sink_opts else handler_kwargs
+            kwargs[key] = _value(opt, owner, value, where, where in lenient, problems)
             if opt.ref is None:
-                resolved[key] = sink_kwargs[key]
-        elif key in handler_opts:
-            opt = handler_opts[key]
-            handler_kwargs[key] = _value(opt, "handler", value, where, where in lenient, problems)
-            if opt.ref is None:
-                resolved[key] = handler_kwargs[key]
+                resolved[key] = kwargs[key]
         elif open_ended:
             sink_kwargs[key] = value
         else:
             problems.append(_not_an_option(where, key, table["sink"], sink_opts, handler_opts))
     ctx.resolved[name] = resolved
-    unset = any(p.path.startswith(f"{path}.") for p in problems[:before])  # ${VAR}s unset
-    if sink_type is None or len(problems) > before or unset:
-        if unset and not enabled and len(problems) == before:
-            ctx.disabled.append(name)  # switched off: its unset variables are excused (load)
-        return
-    # The real constructor and add_handler: the same checks as code, across options too.
+    return sink_kwargs, handler_kwargs
+
+
+def _build_handler(
+    name: str,
+    sink_type: type[Sink],
+    built: Sink | None,
+    sink_kwargs: dict[str, Any],
+    handler_kwargs: dict[str, Any],
+    enabled: bool,
+    ctx: _Context,
+) -> None:
+    """Run a checked handler table through the real sink constructor and ``add_handler`` (the
+    same checks as code, across options too); note the handler, or the problem, in ``ctx``."""
+    path = f"handlers.{name}"
+    problems = ctx.problems
     # TELEMETRY_FORMAT overrides a console's format given in the file, as it would "auto".
-    if ctx.console_format and sink_type.__name__ == "ConsoleSink" and "format" in sink_opts:
+    if ctx.console_format and sink_type.__name__ == "ConsoleSink" and not built:
         sink_kwargs["format"] = ctx.console_format
     try:
         sink = built or sink_type(**sink_kwargs)
@@ -372,8 +401,21 @@ def load(
     source: str = "configuration",
     env: Mapping[str, str] | None = None,
 ) -> LoadedConfig:
-    """Check ``config`` and build its sinks; raise one :class:`ConfigFileError` listing every
-    problem. ``env`` (default ``os.environ``) gives the values of ``${VAR}``."""
+    """Check ``config`` and build its sinks.
+
+    Args:
+        config: The configuration: hub options, and ``handlers``.
+        hub_type: The hub class whose options, and whose ``add_handler``'s, are checked.
+        source: Where the configuration came from, for the error.
+        env: The values of ``${VAR}`` (default ``os.environ``).
+
+    Returns:
+        The arguments of ``hub_type(handlers, **options)``, and the configuration resolved.
+
+    Raises:
+        ConfigFileError: Listing every problem, each with its path in the configuration.
+        ConfigError: ``config`` is not a mapping.
+    """
     env = os.environ if env is None else env
     problems: list[Problem] = []
     if not isinstance(config, Mapping):
@@ -386,28 +428,7 @@ def load(
     ]
     ctx = _Context(hub_type, env, set(used))
     ctx.problems = problems
-    hub_opts = schema.hub_options(hub_type)
-    options: dict[str, Any] = {}
-    resolved: dict[str, Any] = {}
-    hub_ok = True
-    for key, value in expanded.items():
-        if key == "handlers":
-            continue
-        if key not in hub_opts:
-            problems.append(_unknown("", key, "the hub", [*hub_opts, "handlers"]))
-            continue
-        before = len(problems)
-        converted = _value(hub_opts[key], "hub", value, key, key in ctx.lenient, problems)
-        resolved[key] = converted if hub_opts[key].ref is None else value
-        if len(problems) == before and not any(p.path == key for p in problems):
-            options[key] = converted
-        else:
-            hub_ok = False
-    if hub_ok:  # the hub's own checks, across options too
-        try:
-            hub_type(**options, env={})
-        except ConfigError as exc:
-            problems.append(_code_error("", exc))
+    options, resolved = _hub_options(expanded, ctx)
     handlers = expanded.get("handlers", {})
     if isinstance(handlers, dict):
         for name, table in handlers.items():
@@ -429,6 +450,35 @@ def load(
         disabled=ctx.disabled,
         source=source,
     )
+
+
+def _hub_options(expanded: dict[str, Any], ctx: _Context) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The hub's options of a configuration, each checked against the schema, then all of
+    them through the hub's own constructor. Returns them, and their resolved form."""
+    problems = ctx.problems
+    hub_opts = schema.hub_options(ctx.hub_type)
+    options: dict[str, Any] = {}
+    resolved: dict[str, Any] = {}
+    hub_ok = True
+    for key, value in expanded.items():
+        if key == "handlers":
+            continue
+        if key not in hub_opts:
+            problems.append(_unknown("", key, "the hub", [*hub_opts, "handlers"]))
+            continue
+        before = len(problems)
+        converted = _value(hub_opts[key], "hub", value, key, key in ctx.lenient, problems)
+        resolved[key] = converted if hub_opts[key].ref is None else value
+        if len(problems) == before and not any(p.path == key for p in problems):
+            options[key] = converted
+        else:
+            hub_ok = False
+    if hub_ok:  # the hub's own checks, across options too
+        try:
+            ctx.hub_type(**options, env={})
+        except ConfigError as exc:
+            problems.append(_code_error("", exc))
+    return options, resolved
 
 
 def load_file(

@@ -5,9 +5,10 @@ The hub's options are the keyword-only parameters of ``Telemetry()``, a handler'
 in code is an option of the file at once, under the same name, with nothing to keep in step.
 Each parameter's annotation is translated into what a file can hold (a path is a string, a
 function is a dotted name, a stream is ``"stdout"`` or ``"stderr"``), and the bounds the code
-checks on numbers are stated again as msgspec constraints (:data:`CONSTRAINTS`; a test holds the
-two in step), so that a file's mistakes are all found before anything is built. The result, per
-hub, handler and sink class, is a msgspec struct (:func:`schema`) whose fields are the options.
+checks on numbers become msgspec constraints (``CONSTRAINTS``: the hub's and the handler's
+from their declarations in ``telemetry._options``, a sink's stated again, and a test holds those
+in step), so that a file's mistakes are all found before anything is built. The result, per
+hub, handler and sink class, is a msgspec struct (``schema``) whose fields are the options.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from typing import Any, Literal
 import msgspec
 
 from . import _filters
+from ._options import HANDLER_OPTIONS, HUB_OPTIONS, Option
 
 __all__ = [
     "CONSTRAINTS",
     "KINDS",
-    "Option",
+    "FileOption",
     "Ref",
     "handler_options",
     "hub_options",
@@ -49,23 +51,21 @@ KINDS: dict[str, str] = {
     "syslog": "telemetry.sinks.syslog:SyslogSink",
 }
 
+
+def _meta(option: Option) -> msgspec.Meta:
+    """The msgspec constraint of an option's bounds (msgspec takes ``gt`` or ``ge``, not both)."""
+    if option.gt is not None:
+        return msgspec.Meta(gt=option.gt, le=option.le)
+    return msgspec.Meta(ge=option.ge, le=option.le)
+
+
 #: Bounds on numbers, by owner (``hub``, ``handler`` or a sink's class name) and option: the
 #: same bounds the constructors check, so that every out-of-range number in a file is reported
 #: together with the other mistakes instead of one constructor error at a time.
+#: The hub's and the handler's come from their declarations (``telemetry._options``).
 CONSTRAINTS: dict[str, dict[str, msgspec.Meta]] = {
-    "hub": {
-        "sample": msgspec.Meta(ge=0, le=1),
-        "close_timeout": msgspec.Meta(gt=0),
-    },
-    "handler": {
-        "buffer_size": msgspec.Meta(ge=1),
-        "workers": msgspec.Meta(ge=1),
-        "batch_size": msgspec.Meta(ge=1),
-        "max_wait": msgspec.Meta(gt=0),
-        "sample": msgspec.Meta(ge=0, le=1),
-        "max_retries": msgspec.Meta(ge=0),
-        "retry_backoff": msgspec.Meta(ge=0),
-    },
+    "hub": {o.name: _meta(o) for o in HUB_OPTIONS if o.bounds()},
+    "handler": {o.name: _meta(o) for o in HANDLER_OPTIONS if o.bounds()},
     "FileSink": {"file_mode": msgspec.Meta(ge=0, le=0o7777), "keep": msgspec.Meta(ge=0)},
     "SyslogSink": {
         "port": msgspec.Meta(ge=1, le=65535),
@@ -94,17 +94,17 @@ class Ref(enum.Enum):
     STREAM = "stream"
 
 
-class Option(msgspec.Struct, frozen=True, kw_only=True):
+class FileOption(msgspec.Struct, frozen=True, kw_only=True):
     """One option of a file: its name, the type a file gives it, and how it is read."""
 
     name: str
-    #: A type msgspec converts to, with the constraints of :data:`CONSTRAINTS`.
+    #: A type msgspec converts to, with the constraints of ``CONSTRAINTS``.
     type: Any
     #: What is allowed, in words, for error messages.
     allowed: str
     #: How a string stands for a value a file cannot hold, or ``None`` for plain data.
     ref: Ref | None = None
-    #: For :attr:`Ref.OBJECT`: the class the named object must be an instance of.
+    #: For ``Ref.OBJECT``: the class the named object must be an instance of.
     expects: Any = None
     #: Whether ``None`` is allowed (written ``"none"`` in TOML, which has no null).
     nullable: bool = False
@@ -220,7 +220,7 @@ def _constrain(tp: Any, meta: msgspec.Meta | None) -> Any:
     return tp
 
 
-def _option(owner: str, name: str, annotation: Any, default: Any = None) -> Option:
+def _option(owner: str, name: str, annotation: Any, default: Any = None) -> FileOption:
     ptype, ref, expects = _plain(annotation)
     nullable = annotation is NoneType or NoneType in typing.get_args(annotation)
     meta = CONSTRAINTS.get(owner, {}).get(name)
@@ -239,7 +239,7 @@ def _option(owner: str, name: str, annotation: Any, default: Any = None) -> Opti
     ftype = _constrain(ptype, meta)
     if nullable:
         ftype = ftype | None
-    return Option(
+    return FileOption(
         name=name, type=ftype, allowed=allowed, ref=ref, expects=expects, nullable=nullable
     )
 
@@ -263,9 +263,9 @@ def _hints(func: Any) -> dict[str, Any]:
 
 def _options(
     owner: str, func: Any, *, keyword_only: bool, skip: tuple[str, ...] = ()
-) -> dict[str, Option]:
+) -> dict[str, FileOption]:
     hints = _hints(func)
-    out: dict[str, Option] = {}
+    out: dict[str, FileOption] = {}
     params = list(inspect.signature(func).parameters.values())[1:]  # without self
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in skip:
@@ -276,18 +276,20 @@ def _options(
     return out
 
 
-_cache: dict[tuple[str, type[Any]], dict[str, Option]] = {}
+_cache: dict[tuple[str, type[Any]], dict[str, FileOption]] = {}
 
 
-def hub_options(hub_type: type[Any]) -> dict[str, Option]:
-    """The options of the hub: the keyword-only parameters of ``hub_type()`` but ``env``."""
+def hub_options(hub_type: type[Any]) -> dict[str, FileOption]:
+    """The options of the hub: the keyword-only parameters of ``hub_type()``, but those a file
+    cannot give (``env``)."""
     key = ("hub", hub_type)
     if key not in _cache:
-        _cache[key] = _options("hub", hub_type.__init__, keyword_only=True, skip=("env",))
+        skip = tuple(o.name for o in HUB_OPTIONS if not o.in_file)
+        _cache[key] = _options("hub", hub_type.__init__, keyword_only=True, skip=skip)
     return _cache[key]
 
 
-def handler_options(hub_type: type[Any]) -> dict[str, Option]:
+def handler_options(hub_type: type[Any]) -> dict[str, FileOption]:
     """The options of a handler: the keyword-only parameters of ``hub_type.add_handler``."""
     key = ("handler", hub_type)
     if key not in _cache:
@@ -295,7 +297,7 @@ def handler_options(hub_type: type[Any]) -> dict[str, Option]:
     return _cache[key]
 
 
-def sink_options(sink_type: type[Any]) -> dict[str, Option]:
+def sink_options(sink_type: type[Any]) -> dict[str, FileOption]:
     """The options of a sink: the parameters of its constructor."""
     key = ("sink", sink_type)
     if key not in _cache:
@@ -318,7 +320,7 @@ def accepts_any(sink_type: type[Any]) -> bool:
 
 
 @functools.cache
-def schema(name: str, options: tuple[Option, ...]) -> type[msgspec.Struct]:
+def schema(name: str, options: tuple[FileOption, ...]) -> type[msgspec.Struct]:
     """A msgspec struct whose fields are ``options``, each optional (unset: the code's default)."""
     fields = [(o.name, o.type | msgspec.UnsetType, msgspec.UNSET) for o in options]
     return msgspec.defstruct(name, fields, kw_only=True, forbid_unknown_fields=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeAlias
 
 from ._errors import ConfigError
+from ._options import HANDLER
 from ._signal import Signal, parse_level
 
 __all__ = [
@@ -225,14 +226,6 @@ class RateLimiter:
         return ok
 
 
-def _check_sample(sample: float | None, param: str) -> float | None:
-    if sample is None:
-        return None
-    if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not 0 <= sample <= 1:
-        raise ConfigError(param, f"must be a number in [0, 1], got {sample!r}")
-    return float(sample)
-
-
 class Filters:
     """One set of filters: level (global or per namespace), namespace / kind / id patterns,
     sampling, a ``when`` predicate and a rate limit.
@@ -264,7 +257,7 @@ class Filters:
         self.ns = NameFilter(ns_filter, param=f"{prefix}ns_filter")
         self.kind = NameFilter(kind_filter, param=f"{prefix}kind_filter")
         self.id = NameFilter(id_filter, param=f"{prefix}id_filter")
-        self.sample = _check_sample(sample, f"{prefix}sample")
+        self.sample: float | None = HANDLER["sample"].check(sample, f"{prefix}sample")
         self.sample_errors = sample_errors
         if when is not None and not callable(when):
             raise ConfigError(f"{prefix}when", f"must be a callable taking a Signal, got {when!r}")
@@ -279,6 +272,42 @@ class Filters:
         #: Whether checks remain once the signal is built (``when``, the rate limit).
         self.post_build = when is not None or self.limiter is not None
         self.active = self._active()
+
+    @classmethod
+    def optional(
+        cls,
+        *,
+        min_level: MinLevel | None = None,
+        ns_filter: NameSpec = None,
+        kind_filter: NameSpec = None,
+        id_filter: NameSpec = None,
+        sample: float | None = None,
+        sample_errors: bool = False,
+        when: Callable[[Signal], bool] | None = None,
+        rate_limit: RateSpec = None,
+        limit_by: Callable[[Signal], Any] | None = None,
+    ) -> Filters | None:
+        """A handler's filters, or ``None`` when none is set (``sample_errors`` alone sets
+        nothing); levels default to ``trace``, so that the hub's decide.
+
+        Raises:
+            ConfigError: A filter option is not allowed.
+        """
+        given = (min_level, ns_filter, kind_filter, id_filter, sample, when, rate_limit, limit_by)
+        if all(v is None for v in given):
+            return None
+        return cls(
+            min_level=min_level,
+            ns_filter=ns_filter,
+            kind_filter=kind_filter,
+            id_filter=id_filter,
+            sample=sample,
+            sample_errors=sample_errors,
+            when=when,
+            rate_limit=rate_limit,
+            limit_by=limit_by,
+            default_level="trace",
+        )
 
     def _active(self) -> bool:
         """Whether anything past the level needs checking (the emitting path skips it if not)."""

@@ -2,17 +2,17 @@
 
 Ownership: the queue belongs to the handler; only the event loop thread touches it. Signals
 enter by an append when there is room (the hub's compiled emitter does that itself), else
-through :meth:`Handler._offer_full`, which applies the mode, and, when the caller can wait,
-:meth:`Handler._offer_wait`, built on the same non-waiting append. Signals from other threads
-arrive on the loop through :meth:`Handler._offer_parking`, which keeps each thread's order by
+through `Handler._offer_full`, which applies the mode, and, when the caller can wait,
+`Handler._offer_wait`, built on the same non-waiting append. Signals from other threads
+arrive on the loop through `Handler._offer_parking`, which keeps each thread's order by
 parking them behind any that are already waiting. They leave through the workers, which take
 whole batches, run middleware, and call ``sink.write`` once per batch. Every signal offered is,
 in the end, either written or counted in ``dropped`` under a reason; the hub's close is what
 makes "in the end" arrive.
 
-An application reads a handler's name, its options and :meth:`Handler.stats`. The hub, its
-runtime and the thread hand-over drive it through its public methods; the emitting path binds
-its :class:`~telemetry._intake.Intake`, and nothing else of it.
+An application reads a handler's name, its options and
+[`Handler.stats`][telemetry.Handler.stats]. The hub, its runtime and the thread hand-over drive
+it through its public methods; the emitting path binds its `Intake`, and nothing else of it.
 """
 
 from __future__ import annotations
@@ -20,57 +20,47 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
-import anyio
-
-from ._errors import ConfigError, check_int
+from ._errors import ConfigError
 from ._filters import Filters
-from ._handler_options import (
+from ._handler_offers import HandlerOffers
+from ._handler_worker import LINGER_BELOW, LINGER_S, LINGER_WITHIN_S
+from ._intake import Intake
+from ._middleware import Middleware, check_middleware
+from ._options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUFFER_SIZE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WAIT_S,
     DEFAULT_RETRY_BACKOFF_S,
-    MODES,
-    WAITING_MODES,
-    Middleware,
+    FILTER_NAMES,
+    HANDLER,
     Mode,
-    check_middleware,
-    run_middleware,
 )
-from ._intake import Intake
 from ._queue import SignalQueue
-from ._signal import Signal, top_up_uids
+from ._signal import Signal
 from ._stats import HandlerStats, LatencyRecorder
 from ._warn import warn
 from .sinks._base import Sink
 
-__all__ = ["LINGER_BELOW", "LINGER_S", "LINGER_WITHIN_S", "Handler", "HandlerControl"]
-
-#: How long a worker lets a small batch gather more signals, when the previous batch was taken
-#: less than :data:`LINGER_WITHIN_S` ago (in the modes where calls wait for room, not drop):
-#: at a moderate, steady rate (a log per websocket message) each wake-up would otherwise take
-#: one or two signals and pay a task switch, an encode and a write for each. Only the write
-#: is later; no call waits for it.
-LINGER_S = 0.002
-#: A worker lingers only when signals keep coming: its last batch was this recent.
-LINGER_WITHIN_S = 0.005
-#: A batch this small (or smaller) is worth lingering for.
-LINGER_BELOW = 64
-#: A parked signal (see :meth:`Handler._offer_parking`) waits for room this many times
-#: ``max_wait``: no caller waits with it, and a sink that takes longer than ``max_wait`` over
-#: one batch on a busy loop (a few HTTP requests, every await a turn of the loop) is slow, not
-#: stuck. The parked signals stay bounded by the thread hand-over's limit.
-PARKED_WAIT_FACTOR = 10
+__all__ = [
+    "LINGER_BELOW",
+    "LINGER_S",
+    "LINGER_WITHIN_S",
+    "Handler",
+    "HandlerControl",
+    "new_handler",
+]
 
 
-class Handler:
-    """Delivers the signals offered to it to one :class:`~telemetry.sinks.Sink`.
+class Handler(HandlerOffers):
+    """Delivers the signals offered to it to one [`Sink`][telemetry.sinks.Sink].
 
-    Created by :meth:`Telemetry.add_handler <telemetry.Telemetry.add_handler>`; see there for the
-    options, which are readable here as attributes. :meth:`stats` tells what it did.
+    Created by [`Telemetry.add_handler`][telemetry.Telemetry.add_handler]; see there for the
+    options, which are readable here as attributes.
+    [`stats`][telemetry.Handler.stats] tells what it did.
     """
 
     def __init__(
@@ -93,29 +83,20 @@ class Handler:
             raise ConfigError("name", f"must be a non-empty string, got {name!r}")
         if not isinstance(sink, Sink):
             raise ConfigError("sink", f"must be a telemetry.sinks.Sink, got {sink!r}")
-        if mode not in MODES:
-            raise ConfigError.choice("mode", mode, MODES)
         #: The handler's name, unique in its hub.
         self.name = name
         #: The sink it writes to.
         self.sink = sink
+        # The options' checks are their declarations' (telemetry._options).
         #: What a full queue does: ``backpressure``, ``blocking``, ``dropping`` or ``sliding``.
-        self.mode = mode
-        self.buffer_size = check_int("buffer_size", buffer_size, 1)
-        self.workers = check_int("workers", workers, 1)
-        self.batch_size = check_int("batch_size", batch_size, 1)
-        self.max_retries = check_int("max_retries", max_retries, 0)
-        if not isinstance(retry_backoff, (int, float)) or retry_backoff < 0:
-            raise ConfigError("retry_backoff", f"must be a number >= 0, got {retry_backoff!r}")
-        self.retry_backoff = float(retry_backoff)
-        if (
-            isinstance(max_wait, bool)
-            or not isinstance(max_wait, (int, float))
-            or not 0 < max_wait < float("inf")
-        ):
-            raise ConfigError("max_wait", f"must be a number of seconds > 0, got {max_wait!r}")
-        self.max_wait = float(max_wait)
-        self.sync = bool(sync)
+        self.mode = HANDLER["mode"].check(mode)
+        self.buffer_size: int = HANDLER["buffer_size"].check(buffer_size)
+        self.workers: int = HANDLER["workers"].check(workers)
+        self.batch_size = HANDLER["batch_size"].check(batch_size)
+        self.max_retries = HANDLER["max_retries"].check(max_retries)
+        self.retry_backoff = HANDLER["retry_backoff"].check(retry_backoff)
+        self.max_wait = HANDLER["max_wait"].check(max_wait)
+        self.sync = HANDLER["sync"].check(sync)
         self.filters = filters
         self.middleware = check_middleware(middleware)
         self._hub_middleware: tuple[Middleware, ...] = ()
@@ -127,7 +108,14 @@ class Handler:
         #: Told whenever a parked signal leaves (the hub wakes threads waiting for room).
         self._on_unpark: Callable[[], None] = _nothing
         # What the hub, its runtime and the thread hand-over drive (see HandlerControl).
-        self.control = HandlerControl(self)
+        self.control = HandlerControl(
+            self,
+            # The ones the handler's sides define in their own modules.
+            wants=self._wants,
+            wait_unparked=self._wait_unparked,
+            run_worker=self._run_worker,
+            abandon_writes=self._abandon_writes,
+        )
         self._fresh()
 
     def _fresh(self) -> None:
@@ -215,7 +203,7 @@ class Handler:
         self._state = "closed"
 
     def _park(self, sig: Signal) -> None:
-        """Keep ``sig`` with the parked signals, for :meth:`close_sync` to write (at exit,
+        """Keep ``sig`` with the parked signals, for `close_sync` to write (at exit,
         with no loop)."""
         self._parked.append(sig)
 
@@ -223,167 +211,6 @@ class Handler:
     def _accepted(self) -> int:
         # Queued (whether still queued, taken or evicted since) or written inline.
         return self._queue.appended + self._inline
-
-    def _reject(self, reason: str, n: int = 1) -> None:
-        """Count ``n`` signals offered to this handler and dropped before they were queued."""
-        self._rejected += n
-        self._dropped[reason] += n
-
-    # -- the emitting side (event loop thread) ------------------------------------------------
-
-    def _wants(self, sig: Signal, level: int) -> bool:
-        """Apply this handler's own filters; count what they refuse."""
-        filters = self.filters
-        if filters is None:
-            return True
-        try:
-            ok = filters.allows(sig, level)
-        except Exception as exc:
-            warn(f"filter:{self.name}", f"handler {self.name!r}: a filter raised {exc!r}")
-            ok = False
-        if not ok:
-            self.intake.filtered += 1
-        return ok
-
-    def _offer_full(self, sig: Signal) -> bool:
-        """Offer ``sig`` when the emitter's own append found no room (or this handler takes no
-        appends: closed, synchronous). Returns ``False`` when the caller should wait with
-        :meth:`_offer_wait` (a waiting mode, or a synchronous handler), else ``True``: queued
-        after all, evicted the oldest, or counted as dropped."""
-        if not self._accepting:
-            self._reject("closed")
-            return True
-        if self.sync:
-            return False
-        queue = self._queue
-        if queue.put_nowait(sig):
-            return True
-        mode = self.mode
-        if mode == "sliding":
-            queue.put_evicting(sig)
-            self._dropped["evicted"] += 1
-            # The evicted signal was accepted earlier and will never be processed: settle it.
-            self._finished(1, processed=False)
-            return True
-        if mode == "dropping":
-            self._reject("queue_full")
-            return True
-        return False
-
-    async def _offer_wait(self, sig: Signal, *, parked: bool = False) -> None:
-        """Wait for room (the waiting modes) or write inline (synchronous); count what fails.
-        A ``parked`` signal waits :data:`PARKED_WAIT_FACTOR` times longer."""
-        if self.sync:
-            await self._write_inline(sig)
-            return
-        if not self._accepting:
-            self._reject("closed")
-            return
-        bounded = self.mode == "backpressure"
-        if bounded and self._stalled:
-            # The sink has not moved since a wait ran out: no wait for it, only one turn of
-            # the loop, so that a loop that awaits nothing else still lets the workers run
-            # and notices at once when the sink moves again.
-            await asyncio.sleep(0)
-            if not self._queue.put_nowait(sig):
-                self._reject("stalled")
-            return
-        wait = self.max_wait * PARKED_WAIT_FACTOR if parked else self.max_wait
-        done = await self._queue.put(sig, wait if bounded else None)
-        if done is None:
-            self._stalled = True
-            self._reject("stalled")
-        elif not done:
-            self._reject("closed")
-
-    def _refuse_closed(self, sig: Signal) -> bool:
-        """Count a signal offered while the hub is not open (``closed``)."""
-        self._reject("closed")
-        return True
-
-    def _refuse_full(self) -> None:
-        """Count a signal that found the queue full and could not wait (``*_nowait``)."""
-        self._reject("queue_full")
-
-    def _settle_nowait(self, sig: Signal) -> None:
-        """Settle ``sig`` for a caller that cannot wait (after :meth:`_offer_full` said wait):
-        a synchronous handler writes it through the sink's ``write_sync`` if it has one, else
-        queues it; a waiting mode counts it as dropped."""
-        if self.sync:
-            if not self._write_inline_nowait(sig) and not self._queue.put_nowait(sig):
-                self._refuse_full()
-        else:
-            self._refuse_full()
-
-    def _offer_parking(self, sig: Signal) -> bool:
-        """Offer a signal that another thread emitted. Where the caller would have waited,
-        the signal is parked instead and a pump task waits for it; a signal that arrives while
-        others are parked goes behind them, so each thread's order holds in every mode. Always
-        ``True``: the signal is settled or in the handler's care."""
-        if not self._pumping:
-            if self._accepting and not self.sync and self._queue.put_nowait(sig):
-                return True
-            if self._offer_full(sig) or (self.sync and self._write_inline_nowait(sig)):
-                return True
-        self._parked.append(sig)
-        if not self._pumping:
-            if self._spawn is None:  # not running: nothing will make room
-                self._parked.pop()
-                self._refuse_full()
-                return True
-            self._pumping = True
-            self._pump_idle.clear()
-            self._spawn(self._pump)
-        return True
-
-    async def _pump(self) -> None:
-        # _pumping stays set from the first parked signal to the last, so that arrivals queue
-        # behind the one in hand; the one in hand is off the deque, so a close that gives up
-        # on the deque never counts it twice.
-        parked = self._parked
-        try:
-            while parked:
-                sig = parked.popleft()
-                try:
-                    await self._offer_wait(sig, parked=True)
-                except BaseException:  # cancelled: the hub's close gave up on it
-                    self._reject("timeout")
-                    raise
-                self._on_unpark()
-        finally:
-            self._pumping = False
-            self._pump_idle.set()
-
-    async def _wait_unparked(self) -> None:
-        """Wait until the signals parked so far have been let in (or counted)."""
-        await self._pump_idle.wait()
-
-    def _abandon_parked(self, reason: str) -> None:
-        """Count the parked signals as dropped for ``reason`` (the close gave up on them)."""
-        if self._parked:
-            self._reject(reason, len(self._parked))
-            self._parked.clear()
-            self._on_unpark()
-
-    async def _write_inline(self, sig: Signal) -> None:
-        """Synchronous mode: run middleware and write ``sig`` before returning."""
-        if not self._accepting:
-            self._reject("closed")
-            return
-        self._inline += 1
-        await self._process([sig])
-
-    def _write_inline_nowait(self, sig: Signal) -> bool:
-        """Synchronous mode without awaiting: write through ``sink.write_sync`` if the sink can;
-        ``False`` if it cannot (the caller then queues instead)."""
-        if type(self.sink).write_sync is Sink.write_sync:
-            return False
-        if not self._accepting:
-            self._reject("closed")
-            return True
-        self._inline += 1
-        self._process_sync([sig])
-        return True
 
     # -- the worker side ----------------------------------------------------------------------
 
@@ -402,165 +229,6 @@ class Handler:
         """Every worker of this handler has returned, or was cancelled."""
         self._live = False
         self._stopped.set()
-
-    async def _run_worker(self) -> None:
-        """Take batches from the queue and write them until the queue is closed and empty."""
-        queue = self._queue
-        clock = asyncio.get_running_loop().time
-        last = float("-inf")
-        # Only where a full queue makes calls wait, not drop, may the queue fill meanwhile.
-        linger = self.mode in WAITING_MODES
-        while True:
-            batch = await queue.get_batch(self.batch_size)
-            if not batch:
-                break
-            self._stalled = False  # the queue moved: calls may wait for room again
-            try:
-                await self._process(batch)
-            except Exception as exc:  # a bug here must not take the app's task group down
-                warn(f"worker:{self.name}", f"handler {self.name!r}: worker error {exc!r}")
-            # Off the emitting path, replace the uids those signals took (see new_uid).
-            top_up_uids(len(batch))
-            # Signals keep coming, a few at a time: let the next batch gather (LINGER_S). The
-            # worker holds nothing while it waits; what arrives stays in the queue, counted.
-            now = clock()
-            if (
-                linger
-                and len(batch) < LINGER_BELOW
-                and now - last < LINGER_WITHIN_S
-                and not queue.closed
-                and not self._flush_waiters
-            ):
-                await asyncio.sleep(LINGER_S)
-            last = now
-
-    def _middleware_failed(self, mw: Middleware, exc: Exception) -> None:
-        self._middleware_errors += 1
-        name = getattr(mw, "__qualname__", repr(mw))
-        warn(f"mw:{self.name}:{name}", f"handler {self.name!r}: middleware {name} raised {exc!r}")
-
-    def _apply_middleware(self, batch: list[Signal]) -> list[Signal]:
-        chain = self._hub_middleware + self.middleware
-        if not chain:
-            return batch
-        out = []
-        for sig in batch:
-            res = run_middleware(chain, sig, self._middleware_failed)
-            if res is None:
-                self._dropped["middleware"] += 1
-            else:
-                out.append(res)
-        return out
-
-    async def _process(self, batch: list[Signal]) -> None:
-        todo: list[Signal] = []
-        self._in_hand[0] += len(batch)
-        try:
-            todo = self._apply_middleware(batch)
-            if todo:
-                self._in_hand[1] += len(todo)
-                try:
-                    await self._write_with_retries(todo)
-                finally:
-                    self._in_hand[1] -= len(todo)
-                todo = []
-        except BaseException:
-            # Cancelled mid-write (the close timed out): the batch is lost, and says so.
-            if todo and not self._abandoned:
-                self._dropped["timeout"] += len(todo)
-            raise
-        finally:
-            self._in_hand[0] -= len(batch)
-            if not self._abandoned:
-                self._finished(len(batch))
-
-    def _abandon_writes(self) -> None:
-        """The close gave up on workers stuck in a write that ignores cancellation (a thread
-        that never returns): count what they hold as ``timeout`` now, and nothing they do
-        afterwards, so that the counts are final and exact."""
-        if self._abandoned:
-            return
-        self._abandoned = True
-        taken, writing = self._in_hand
-        if writing:
-            self._dropped["timeout"] += writing
-        if taken:
-            self._finished(taken, processed=False)
-
-    def _process_sync(self, batch: list[Signal]) -> None:
-        try:
-            todo = self._apply_middleware(batch)
-            if todo:
-                self._write_sync_once(todo)
-        finally:
-            self._finished(len(batch))
-
-    def _finished(self, n: int, *, processed: bool = True) -> None:
-        if processed:
-            self._processed += n
-        self._done += n
-        if self._flush_waiters:
-            done = self._done
-            still = []
-            for target, fut in self._flush_waiters:
-                if done >= target:
-                    if not fut.done():
-                        fut.set_result(None)
-                else:
-                    still.append((target, fut))
-            self._flush_waiters = still
-
-    async def _write_with_retries(self, batch: list[Signal]) -> None:
-        sink = self.sink
-        attempt = 0
-        while True:
-            t0 = time.perf_counter_ns()
-            try:
-                await sink.write(batch)
-            except Exception as exc:
-                if self._abandoned:  # counted as timeout when the close gave up on it
-                    return
-                self._errors += 1
-                sink.take_drops()  # a failed write is retried whole
-                if attempt >= self.max_retries or self._state == "closed":
-                    self._dropped["sink_error"] += len(batch)
-                    warn(
-                        f"sink:{self.name}",
-                        f"handler {self.name!r}: {sink.kind} sink failed, {len(batch)} signals "
-                        f"dropped after {attempt + 1} attempts: {exc!r}",
-                    )
-                    return
-                attempt += 1
-                self._retries += 1
-                await anyio.sleep(self.retry_backoff * (2 ** (attempt - 1)))
-                continue
-            self._settle(batch, time.perf_counter_ns() - t0)
-            return
-
-    def _write_sync_once(self, batch: list[Signal]) -> None:
-        t0 = time.perf_counter_ns()
-        try:
-            self.sink.write_sync(batch)
-        except Exception as exc:
-            self._errors += 1
-            self.sink.take_drops()
-            self._dropped["sink_error"] += len(batch)
-            warn(
-                f"sink:{self.name}", f"handler {self.name!r}: {self.sink.kind} sink failed: {exc!r}"
-            )
-            return
-        self._settle(batch, time.perf_counter_ns() - t0)
-
-    def _settle(self, batch: list[Signal], elapsed_ns: int) -> None:
-        if self._abandoned:  # counted as timeout when the close gave up on it
-            return
-        self._latency.add(elapsed_ns)
-        self._batches += 1
-        lost = self.sink.take_drops()
-        n_lost = sum(lost.values())
-        if n_lost:
-            self._dropped.update(lost)
-        self._written += len(batch) - n_lost
 
     # -- flushing and closing -----------------------------------------------------------------
 
@@ -678,7 +346,7 @@ class Handler:
 
 class HandlerControl:
     """The hub's handle on one handler: what the hub, its runtime and the thread hand-over
-    read of it and drive, and nothing else (the emitting path binds the :class:`Intake`).
+    read of it and drive, and nothing else (the emitting path binds the `Intake`).
     Built and owned by the handler (``handler.control``); an application has no use for it.
 
     Lifecycle: ``open`` (the sink), ``open_inline`` (no loop, no sink to open),
@@ -687,7 +355,7 @@ class HandlerControl:
     Workers: ``set_spawn``, ``workers_scheduled``, ``run_worker``, ``workers_finished``.
     Joining a hub: ``join_hub(middleware, on_unpark)``. Signals: ``wants(sig, level)`` (the
     handler's own filter), ``park(sig)`` (for ``close_sync``), ``flush``. Reading:
-    :meth:`state`, :meth:`running`, :meth:`queued`, :meth:`parked`, :meth:`offered`.
+    `state`, `running`, `queued`, `parked`, `offered`.
     """
 
     __slots__ = (
@@ -713,25 +381,33 @@ class HandlerControl:
         "workers_scheduled",
     )
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        wants: Callable[[Signal, int], bool],
+        wait_unparked: Callable[[], Coroutine[Any, Any, None]],
+        run_worker: Callable[[], Coroutine[Any, Any, None]],
+        abandon_writes: Callable[[], None],
+    ) -> None:
         self._handler = handler
         self.open = handler._open
         self.open_inline = handler._open_inline
         self.fail_open = handler._fail_open
         self.begin_close = handler._begin_close
-        self.wait_unparked = handler._wait_unparked
+        self.wait_unparked = wait_unparked
         self.wait_drained = handler._wait_drained
         self.abandon = handler._abandon
-        self.abandon_writes = handler._abandon_writes
+        self.abandon_writes = abandon_writes
         self.close_sink = handler._close_sink
         self.close_sync = handler._close_sync
         self.after_fork = handler._after_fork
         self.set_spawn = handler._set_spawn
         self.workers_scheduled = handler._workers_scheduled
-        self.run_worker = handler._run_worker
+        self.run_worker = run_worker
         self.workers_finished = handler._workers_finished
         self.join_hub = handler._join_hub
-        self.wants = handler._wants
+        self.wants = wants
         self.park = handler._park
         self.flush = handler._flush
 
@@ -760,6 +436,26 @@ class HandlerControl:
         dropped before it was queued, or refused by its filters."""
         h: Handler = self._handler
         return h._queue.appended + h._inline + h._rejected + h.intake.filtered
+
+
+def new_handler(name: str, sink: Sink, options: Mapping[str, Any]) -> Handler:
+    """A handler built from its options as [`add_handler`][telemetry.Telemetry.add_handler]
+    takes them: the filter options become its `Filters`, the others its own.
+
+    Args:
+        name: The handler's name.
+        sink: Its sink.
+        options: Handler options by name (those declared in `telemetry._options.HANDLER`).
+
+    Returns:
+        The handler, not yet part of a hub.
+
+    Raises:
+        ConfigError: An option is not allowed.
+    """
+    filters = Filters.optional(**{k: v for k, v in options.items() if k in FILTER_NAMES})
+    rest = {k: v for k, v in options.items() if k not in FILTER_NAMES}
+    return Handler(name, sink, filters=filters, **rest)
 
 
 def _nothing() -> None:

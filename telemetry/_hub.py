@@ -1,14 +1,14 @@
-"""The hub: its configuration, its handlers, its creators, its lifecycle and its stats.
+"""The hub: its configuration, its handlers, its levels and its stats.
 
-A :class:`Telemetry` is put together from parts, each in a module of its own: the call filters
-(``_filters``), the call-site cache (``_sites``), the compiled emitting path (``_emit``), the
-hand-over from other threads (``_threads``), and, while it runs, the loop-bound machinery
-(``_runtime``). The creators here are one-line forwards to the compiled emitter for the level.
+A [`Telemetry`][telemetry.Telemetry] is put together from parts, each in a module of its own: the
+call filters (``_filters``), the call-site cache (``_sites``), the compiled emitting path
+(``_emit``), the hand-over from other threads (``_threads``), and, while it runs, the loop-bound
+machinery (``_runtime``). The creators here are one-line forwards to the compiled emitter for the
+level.
 
-Shutdown order (``aclose``): deliver what other threads handed over before the close; stop
-accepting; then, for every handler at once and within the timeout: let its parked signals in,
-drain its queue, count what is left as ``timeout``, flush and close its sink. Only then is the
-hub ``closed``: after that, and only then, emitted == written + dropped for every handler.
+Its lifecycle (opening, closing, at exit, in a forked child) is its base class's in
+``_hub_lifecycle``, its dispatch of signals built elsewhere its other base's in ``_hub_bridges``;
+its options are declared in ``_options``.
 """
 
 from __future__ import annotations
@@ -16,37 +16,37 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-import time
-import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Literal, Never, Self
+from typing import Any, Never, Self
 
 import anyio
-import msgspec
 
-from . import _hooks, _registry, _taps
-from ._background import Background, run_in_background
+from . import _hooks, _registry
+from ._background import Background
 from ._calls import Ready
-from ._creators import Creators
 from ._emit import Counts, EmitPlan, compile_emitters
 from ._emit_source import forget_sources
 from ._env import EnvConfig, read_env
 from ._errors import ClosedError, ConfigError
 from ._filters import Filters, LevelSpec, MinLevel, NameSpec, RateLimiter, RateSpec
-from ._handler import Handler
-from ._handler_options import (
+from ._handler import Handler, new_handler
+from ._hub_bridges import HubBridges
+from ._hub_lifecycle import HubLifecycle, State, live
+from ._middleware import Middleware, check_middleware
+from ._options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUFFER_SIZE,
+    DEFAULT_CLOSE_TIMEOUT_S,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WAIT_S,
     DEFAULT_RETRY_BACKOFF_S,
+    HANDLER,
+    HUB,
+    HUB_NAMES,
     WAITING_MODES,
-    Middleware,
     Mode,
     check_handler_options,
-    check_middleware,
 )
 from ._runtime import Runtime
 from ._signal import Signal
@@ -54,39 +54,13 @@ from ._sites import Sites
 from ._spans import SpanHost
 from ._stats import HandlerStats, Health, HealthTracker, Stats
 from ._threads import ThreadBridge
-from ._warn import warn
 from .sinks._base import Sink
-from .sinks.console import ConsoleSink
 
 __all__ = ["DEFAULT_CLOSE_TIMEOUT_S", "Telemetry"]
 
 
-#: How long ``aclose()`` waits for queues to drain before counting the rest as ``timeout``.
-DEFAULT_CLOSE_TIMEOUT_S = 10.0
-#: How long the exit fallback may spend writing what an unclosed hub still holds.
-EXIT_DEADLINE_S = 2.0
 _DISABLED_FLOOR = 1 << 30
-#: The keyword arguments of ``Telemetry(...)``, named by the error for a misspelt one.
-_HUB_OPTIONS = (
-    "close_timeout",
-    "env",
-    "handlers",
-    "id_filter",
-    "kind_filter",
-    "limit_by",
-    "location",
-    "middleware",
-    "min_level",
-    "ns_filter",
-    "opentelemetry",
-    "rate_limit",
-    "sample",
-    "sample_errors",
-    "when",
-)
-State = Literal["new", "open", "closing", "closed"]
 
-_live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 _numbers = itertools.count(1)
 # Compiling and swapping the emitters is one step: set_min_level may run on another thread
 # while the loop's thread adds a handler, and the last swap must be compiled from the latest
@@ -94,41 +68,64 @@ _numbers = itertools.count(1)
 _compile_lock = threading.Lock()
 
 
-class Telemetry(Creators):
+class Telemetry(HubBridges, HubLifecycle):
     """The hub: creates signals and dispatches them to handlers.
 
-    ::
+    ```python
+    async with Telemetry(
+        handlers={"file": FileSink("logs/app.jsonl"), "console": ConsoleSink()},
+        min_level="info",
+    ) as tel:
+        await tel.log("info", "started", port=8080)
+    ```
 
-        async with Telemetry(
-            handlers={"file": FileSink("logs/app.jsonl"), "console": ConsoleSink()},
-            min_level="info",
-        ) as tel:
-            await tel.log("info", "started", port=8080)
+    The call filters (`min_level`, `ns_filter`, `kind_filter`, `id_filter`, `sample`, `when`,
+    `rate_limit`) apply to every signal; handlers can add their own. Entering opens every sink
+    and starts the workers, and makes this the default hub used by the module-level functions
+    (`telemetry.log(...)`); leaving is [`aclose`][telemetry.Telemetry.aclose]. A program with
+    no event loop uses `with Telemetry(...) as tel:` instead: the hub runs on a loop of its own
+    in a background thread, and the code emits with the `*_nowait` forms. The `TELEMETRY_*`
+    environment variables are read here; when no `handlers` are given and `TELEMETRY_CONFIG`
+    names a configuration file, the hub is the one that file describes (its options over the
+    ones given here), as [`from_file`][telemetry.Telemetry.from_file].
 
-    ``handlers`` maps a name to a :class:`~telemetry.sinks.Sink`, or to a mapping with a
-    ``"sink"`` key and :meth:`add_handler` options (``{"sink": s, "mode": "blocking"}``).
-    The call filters (``min_level``, which may map namespace patterns to levels,
-    ``ns_filter``, ``kind_filter``, ``id_filter``, ``sample``, ``when``, ``rate_limit``) apply
-    to every signal; handlers can add their own. ``middleware`` runs in every handler's worker.
-    ``location=False`` records the module but not the file and line of each call.
-    ``opentelemetry=True`` makes aiotelemetry OpenTelemetry's global tracer, logger and
-    meter provider (:func:`telemetry.integrations.opentelemetry.install`): what FastAPI and the
-    instrumented libraries record through OpenTelemetry's API reaches the current hub.
+    A hub never swallows signals unseen. Given no `handlers` (and no `TELEMETRY_CONFIG`) and
+    still without one when it opens, it writes to stderr as the module-level functions do
+    before any hub is open: a handler named `"console"` with a
+    [`ConsoleSink`][telemetry.sinks.ConsoleSink] in `TELEMETRY_FORMAT` (readable text by
+    default). Given `handlers={}` on purpose, it writes nothing: it says so once on stderr
+    when it opens, and counts every signal emitted while it has no handler as dropped
+    (`no_handler`), so `emitted == written + dropped` still holds.
 
-    Entering opens every sink and starts the workers, and makes this the default hub used by
-    the module-level functions (``telemetry.log(...)``); leaving is :meth:`aclose`. A program
-    with no event loop uses ``with Telemetry(...) as tel:`` instead: the hub runs on a loop of
-    its own in a background thread, and the code emits with the ``*_nowait`` forms.
-    The ``TELEMETRY_*`` environment variables are read here (see :mod:`telemetry._env`); when
-    no ``handlers`` are given and ``TELEMETRY_CONFIG`` names a configuration file, the hub is
-    the one that file describes (its options over the ones given here), as :meth:`from_file`.
+    Args:
+        handlers: Handler names mapped to a [`Sink`][telemetry.sinks.Sink], or to a mapping
+            with a `"sink"` key and [`add_handler`][telemetry.Telemetry.add_handler] options
+            (`{"sink": s, "mode": "blocking"}`).
+        min_level: The lowest level the hub accepts, or namespace patterns mapped to levels.
+        ns_filter: Namespaces to accept or refuse.
+        kind_filter: Kinds to accept or refuse.
+        id_filter: Signal ids to accept or refuse.
+        sample: The fraction of signals kept (errors always are, unless sample_errors).
+        sample_errors: Whether sample applies to errors too.
+        when: A predicate on the built signal: only signals it accepts go on.
+        rate_limit: Most signals per period per key, such as '100/s' (several: each applies).
+        limit_by: The rate limit's key for a signal (default: its id).
+        middleware: Functions that rewrite a signal, or drop it by returning None, in the
+            workers. The hub's run in every handler's workers, before the handler's own.
+        location: Whether signals record the file, line and function of their call. `False`
+            records the module only.
+        close_timeout: Seconds aclose() waits for the queues; what is left is dropped as
+            timeout.
+        opentelemetry: Make aiotelemetry OpenTelemetry's tracer, logger and meter provider.
+            What FastAPI and the instrumented libraries record through OpenTelemetry's API
+            then reaches the current hub (see
+            [`install`][telemetry.integrations.opentelemetry.install]).
+        env: The environment read for TELEMETRY_* and ${VAR} (default: os.environ).
 
-    A hub never swallows signals unseen. Given no ``handlers`` (and no ``TELEMETRY_CONFIG``)
-    and still without one when it opens, it writes to stderr as the module-level functions do
-    before any hub is open: a handler named ``"console"`` with a :class:`ConsoleSink` in
-    ``TELEMETRY_FORMAT`` (readable text by default). Given ``handlers={}`` on purpose, it writes
-    nothing: it says so once on stderr when it opens, and counts every signal emitted while it
-    has no handler as dropped (``no_handler``), so ``emitted == written + dropped`` still holds.
+    Raises:
+        ConfigError: An option is not allowed (the message names the handler, the parameter
+            and what is allowed), or a keyword is not an option.
+        ConfigFileError: `TELEMETRY_CONFIG` names a file with mistakes.
     """
 
     def __init__(
@@ -179,11 +176,19 @@ class Telemetry(Creators):
         )
         self._middleware = check_middleware(middleware)
         #: Whether signals record the file, line and function of their call.
-        self.location = bool(location)
-        if close_timeout is not None and close_timeout <= 0:
-            raise ConfigError("close_timeout", f"must be > 0 or None, got {close_timeout!r}")
-        self.close_timeout = close_timeout
+        self.location: bool = HUB["location"].check(location)
+        #: Seconds ``aclose()`` waits for the queues (``None``: as long as it takes).
+        self.close_timeout: float | None = HUB["close_timeout"].check(close_timeout)
+        self._start(console_by_default=handlers is None)
+        if unknown:
+            raise ConfigError.unknown(next(iter(unknown)), HUB_NAMES, what="Telemetry")
+        _check_handlers(handlers)
+        if opentelemetry:
+            _install_opentelemetry()
+        self._add_handlers(handlers)
 
+    def _start(self, *, console_by_default: bool) -> None:
+        """The state of a new hub: no handler, not open, its emitters compiled."""
         self._state: State = "new"
         self._handlers: dict[str, Handler] = {}
         self._sites = Sites(self.location)
@@ -203,7 +208,7 @@ class Telemetry(Creators):
         self._sources: set[str] = set()
         weakref.finalize(self, forget_sources, self._sources)
         #: No handlers given: the console is added at open if none was added by then.
-        self._console_by_default = handlers is None
+        self._console_by_default = console_by_default
         self._emitters = compile_emitters(self._plan())
         # The tables are updated in place on every recompile: this binding stays good.
         self._bind_tables(
@@ -212,18 +217,10 @@ class Telemetry(Creators):
             self._no,
             SpanHost(self._sites, self._emitters),
         )
-        _live.add(self)
+        live.add(self)
 
-        if unknown:
-            raise ConfigError.unknown(next(iter(unknown)), _HUB_OPTIONS, what="Telemetry")
-        if handlers is not None and not isinstance(handlers, Mapping):
-            raise ConfigError(
-                "handlers",
-                "must be a mapping of handler names to sinks (or to mappings with a 'sink' "
-                f"key and handler options), got {type(handlers).__name__} {handlers!r:.200}",
-            )
-        if opentelemetry:
-            _install_opentelemetry()
+    def _add_handlers(self, handlers: Mapping[str, Sink | Mapping[str, Any]] | None) -> None:
+        """Add the handlers given to the constructor: sinks, or mappings with a sink."""
         for name, spec in (handlers or {}).items():
             if isinstance(spec, Sink):
                 self.add_handler(name, spec)
@@ -249,9 +246,9 @@ class Telemetry(Creators):
     ) -> Self:
         """A hub described by a mapping: hub options, and ``handlers`` as tables with a
         ``sink`` kind and the sink's and handler's options beside it (see the configuration
-        page). Every mistake is reported at once, in one :class:`ConfigError` naming ``source``
-        and each option's path. ``env`` (default ``os.environ``) gives ``${VAR}`` values and the
-        ``TELEMETRY_*`` variables, which override the mapping."""
+        page). Every mistake is reported at once, in one [`ConfigError`][telemetry.ConfigError]
+        naming ``source`` and each option's path. ``env`` (default ``os.environ``) gives ``${VAR}``
+        values and the ``TELEMETRY_*`` variables, which override the mapping."""
         from ._config import load
 
         plan = load(config, hub_type=cls, source=source, env=env)
@@ -261,7 +258,8 @@ class Telemetry(Creators):
     def from_file(
         cls, path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
     ) -> Self:
-        """:meth:`from_config` with the mapping in a TOML, YAML (with PyYAML) or JSON file."""
+        """[`from_config`][telemetry.Telemetry.from_config] with the mapping in a TOML, YAML
+        (with PyYAML) or JSON file."""
         from ._config import load_file
 
         plan = load_file(path, hub_type=cls, env=env)
@@ -305,15 +303,6 @@ class Telemetry(Creators):
         if _registry.stack and _registry.stack[-1] is self:
             _registry.changed()
 
-    @property
-    def state(self) -> State:
-        """``new``, ``open``, ``closing`` or ``closed``."""
-        return self._state
-
-    def _set_state(self, state: State) -> None:
-        self._state = state
-        self._recompile()
-
     # -- handlers -----------------------------------------------------------------------------
 
     def add_handler(
@@ -341,69 +330,76 @@ class Telemetry(Creators):
         retry_backoff: float = DEFAULT_RETRY_BACKOFF_S,
         **unknown: Never,
     ) -> Handler:
-        """Register a handler that delivers signals to ``sink``.
+        """Register a handler that delivers signals to `sink`; on a running hub the sink is
+        opened in the background, and signals are queued meanwhile.
 
-        ``mode``: what an awaited call does when the queue (``buffer_size`` signals) is full.
-        ``"backpressure"`` (default) waits, yielding to the loop, until the workers make room,
-        so a loop of awaited calls loses nothing; but never longer than ``max_wait`` seconds
-        (0.1): a sink that makes no progress in that time has its signals counted as dropped
-        (``stalled``), and later calls drop at once until the queue moves again.
-        ``"blocking"`` waits as long as it takes; ``"dropping"`` drops the new signal;
-        ``"sliding"`` drops the oldest queued one. The ``*_nowait`` forms never wait on the
-        loop: in the waiting modes a full queue drops their signal (``queue_full``).
-        ``workers`` tasks take up to ``batch_size`` signals at a time. ``sync=True`` (or
-        ``TELEMETRY_SYNC=1``) writes inline, for debugging. The filter options are the hub's,
-        applied after them. A batch the sink fails to write is retried ``max_retries`` times,
-        ``retry_backoff`` seconds apart, doubling.
+        Args:
+            name: The handler's name, unique in the hub.
+            sink: Where its signals are written.
+            mode: What an awaited call does when the queue is full: wait, or drop a signal.
+                `"backpressure"` waits for room, at most `max_wait`; `"blocking"` as long as it
+                takes; `"dropping"` drops the new signal, `"sliding"` the oldest queued one.
+                The `*_nowait` forms never wait: in the waiting modes they drop (`queue_full`).
+            buffer_size: The queue's capacity, in signals.
+            workers: Worker tasks writing to the sink.
+            batch_size: Most signals a worker hands to the sink at once.
+            max_wait: Longest wait for room in backpressure mode before a signal is dropped as
+                stalled. Later calls then drop at once until the queue moves again.
+            sync: Write inline, before the call returns (debugging). `TELEMETRY_SYNC=1` sets it
+                for every handler.
+            min_level: The lowest level the handler accepts, or namespace patterns mapped to
+                levels. The handler's filters apply after the hub's.
+            ns_filter: Namespaces to accept or refuse.
+            kind_filter: Kinds to accept or refuse.
+            id_filter: Signal ids to accept or refuse.
+            sample: The fraction of signals kept (errors always are, unless sample_errors).
+            sample_errors: Whether sample applies to errors too.
+            when: A predicate on the built signal: only signals it accepts go on.
+            rate_limit: Most signals per period per key, such as '100/s' (several: each applies).
+            limit_by: The rate limit's key for a signal (default: its id).
+            middleware: Functions that rewrite a signal, or drop it by returning None, in the
+                workers. They run after the hub's.
+            max_retries: Retries of a batch the sink failed to write before it is dropped as
+                sink_error.
+            retry_backoff: Seconds before the first retry; the delay doubles with each retry.
 
-        On a running hub the sink is opened in the background; signals are queued meanwhile.
+        Returns:
+            The new [`Handler`][telemetry.Handler].
+
+        Raises:
+            ConfigError: An option is not allowed, or the name is taken; the message names the
+                handler, the parameter and what is allowed.
+            ClosedError: The hub is closing or closed.
         """
+        given = locals()  # first, so that it holds the parameters only
+        self._check_new_name(name)
+        check_handler_options(name, unknown)
+        options = {key: given[key] for key in HANDLER}  # the declared options, as given
+        options["sync"] = sync or self.env.sync
+        try:
+            handler = new_handler(name, sink, options)
+        except ConfigError as exc:  # a bad option: say which handler it belongs to
+            raise exc.for_handler(name) from None
+        self._attach(handler)
+        return handler
+
+    def _check_new_name(self, name: str) -> None:
+        """Refuse a handler name that is not a string, or taken, or a hub that has closed."""
         if not isinstance(name, str) or not name:
             raise ConfigError("name", f"must be a non-empty string, got {name!r}")
         if name in self._handlers:
             raise ConfigError("name", f"must be unique, but a handler named {name!r} exists")
         if self._state in ("closing", "closed"):
             raise ClosedError("cannot add a handler to a closed hub")
-        check_handler_options(name, unknown)
-        try:
-            options: dict[str, Any] = {
-                "min_level": min_level,
-                "ns_filter": ns_filter,
-                "kind_filter": kind_filter,
-                "id_filter": id_filter,
-                "sample": sample,
-                "when": when,
-                "rate_limit": rate_limit,
-                "limit_by": limit_by,
-            }
-            filters = (
-                Filters(**options, sample_errors=sample_errors, default_level="trace")
-                if any(v is not None for v in options.values())
-                else None
-            )
-            handler = Handler(
-                name,
-                sink,
-                mode=mode,
-                buffer_size=buffer_size,
-                workers=workers,
-                batch_size=batch_size,
-                max_wait=max_wait,
-                sync=sync or self.env.sync,
-                filters=filters,
-                middleware=middleware,
-                max_retries=max_retries,
-                retry_backoff=retry_backoff,
-            )
-        except ConfigError as exc:  # a bad option: say which handler it belongs to
-            raise exc.for_handler(name) from None
+
+    def _attach(self, handler: Handler) -> None:
+        """Make ``handler`` one of the hub's: its emitters dispatch to it from now on."""
         handler.control.join_hub(self._middleware, self._bridge.unparked)
-        self._handlers[name] = handler
-        self._bridge.limit = max(self._bridge.limit, buffer_size * 8)
+        self._handlers[handler.name] = handler
+        self._bridge.limit = max(self._bridge.limit, handler.buffer_size * 8)
         if self._state == "open" and self._runtime is not None:
             self._runtime.open_late(handler, self._open_failed)
         self._recompile()
-        return handler
 
     def _open_failed(self, handler: Handler) -> None:
         if self._handlers.get(handler.name) is handler:
@@ -442,242 +438,12 @@ class Telemetry(Creators):
 
     @property
     def min_level(self) -> int:
-        """The lowest level any namespace accepts now (a number; see :class:`Level`)."""
+        """The lowest level any namespace accepts now (a number; see [`Level`][telemetry.Level])."""
         return self._filters.levels.floor
 
     # The creators (signal, log, exception, event, error, each with its *_nowait twin, span and
-    # traced) are the methods of Creators, shared with the module-level functions.
-
-    def emit_signal(self, sig: Signal) -> Awaitable[bool]:
-        """Dispatch an already built signal (from a bridge, or to re-emit); no call filters."""
-        return self._emitters.dispatch(sig, sig.severity)
-
-    def emit_signal_nowait(self, sig: Signal) -> None:
-        """:meth:`emit_signal` without awaiting, from any thread."""
-        self._emitters.dispatch_nowait(sig, sig.severity)
-
-    # -- for bridges that decide before they build (OpenTelemetry's spans and records) -------
-
-    def accepts(
-        self, level: int, ns: str | None, kind: str, id: str | None, *, sample: bool = True
-    ) -> bool:
-        """Whether the call filters let a signal of this level, namespace, kind and id through,
-        as far as they decide before it is built: the level floor, the namespace's level and
-        the patterns, and with ``sample`` sampling (a refusal past the floor then counts as
-        ``refused``). Nothing is built; the rest is :meth:`emit_built_nowait`'s."""
-        if self._emitters.table_nowait[level] is False:
-            return False
-        f = self._filters
-        if not f.active:
-            return True
-        if not f.allows_names(level, ns, kind, id) or (sample and f.sampled_out(level, kind)):
-            if sample:
-                self._counts.refused += 1
-            return False
-        return True
-
-    def emit_built_nowait(self, sig: Signal, level: int) -> bool:
-        """Dispatch ``sig``, built after :meth:`accepts` said yes, from any thread: the call
-        filters that need the signal (``when``, rate limits), then every handler. Built on
-        another thread than the loop's, it is marked with that thread's name."""
-        f = self._filters
-        if f.post_build:
-            try:
-                ok = f.allows_built(sig)
-            except Exception as exc:  # a predicate of the user's blew up
-                warn("filters", f"a call filter raised {exc!r}")
-                ok = False
-            if not ok:
-                self._counts.refused += 1
-                return False
-        runtime = self._runtime
-        if runtime is not None and not self._inline:
-            if threading.get_ident() != runtime.thread_id:
-                if sig.thread is None:
-                    sig = msgspec.structs.replace(sig, thread=threading.current_thread().name)
-            elif self._bridge.has_room():
-                # On the loop, a call of OpenTelemetry's synchronous API cannot wait: where an
-                # awaited call would wait for room, its signal is parked for the handler's pump
-                # (as a signal from another thread is), within the hand-over's limit, instead
-                # of being dropped as a ``*_nowait`` call's would be.
-                self._emitters.deliver(sig, level)
-                return True
-        self._emitters.dispatch_nowait(sig, level)
-        return True
-
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Telemetry:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __enter__(self) -> Telemetry:
-        """``with Telemetry(...) as tel:`` in a program with no running event loop: the hub
-        runs on a loop of its own in a daemon thread, and every thread (this one too) emits
-        with the ``*_nowait`` creators, ``bind``, sync spans and ``@traced``. Leaving the block
-        closes the hub as :meth:`aclose` does. Inside a running loop, use ``async with``."""
-        self._background = run_in_background(self)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        background, self._background = self._background, None
-        if background is not None:
-            background.close()
-
-    async def open(self) -> None:
-        """Open every sink and start the workers; make this the default hub.
-
-        A sink that cannot open raises its ``TelemetryError`` here, after the sinks already
-        opened are closed again. Prefer ``async with``: it pairs this with :meth:`aclose`.
-        """
-        if self._state != "new":
-            raise ClosedError(f"a hub can be opened once; this one is {self._state}")
-        if not self._handlers:
-            self._open_without_handlers()
-        runtime = Runtime()
-        yes = runtime.loop.create_future()
-        yes.set_result(True)
-        no = runtime.loop.create_future()
-        no.set_result(False)
-        opened: list[Handler] = []
-        try:
-            for handler in self._handlers.values():
-                await handler.control.open()
-                opened.append(handler)
-        except BaseException:
-            for handler in opened:
-                await handler.control.close_sink()
-            self._state = "closed"
-            raise
-        await runtime.start(list(self._handlers.values()))
-        self._runtime = runtime
-        self._yes = yes
-        self._bind_tables(self._emitters.table, self._emitters.table_nowait, no, self.span_host)
-        self._set_state("open")
-        _registry.push(self)
-
-    def _open_without_handlers(self) -> None:
-        """Opening with no handler: the console when none were given, else say once that
-        what the hub receives is counted as dropped."""
-        if self._console_by_default:
-            fmt = self.env.format  # "auto" is text here, as the stderr fallback writes
-            sink = ConsoleSink(
-                format="json" if fmt == "json" else "logfmt" if fmt == "logfmt" else "text"
-            )
-            self.add_handler("console", sink)
-        else:
-            warn(
-                "no-handler",
-                "a hub opened with handlers={} writes nothing: the signals it receives are "
-                "counted as dropped (no_handler); give it a sink, or leave handlers out to "
-                "write to the console",
-            )
-
-    def _serve_inline(self) -> None:
-        """Open without a loop, delivering on the emitting thread (the stderr fallback)."""
-        self._inline = True
-        for handler in self._handlers.values():
-            handler.control.open_inline()
-        self._set_state("open")
-
-    async def flush(self) -> None:
-        """Return once every signal accepted so far is written (or dropped), sinks flushed."""
-        if self._state != "open" or self._runtime is None:
-            return
-        self._bridge.drain()
-        for handler in list(self._handlers.values()):
-            await handler.control.wait_unparked()
-            await handler.control.flush()
-
-    async def aclose(self, timeout: float | Literal["default"] | None = "default") -> Stats:
-        """Stop accepting signals, drain every queue, flush and close every sink.
-
-        Returns the final :class:`Stats`. Signals emitted afterwards are counted as dropped
-        (``closed``). Waits at most ``timeout`` seconds (default: the hub's ``close_timeout``)
-        for the queues; what is still queued then is counted as dropped (``timeout``).
-        Shielded from cancellation, so that a cancelled shutdown still drains. Calling it again
-        returns the same stats.
-        """
-        runtime = self._runtime
-        if self._state in ("closing", "closed"):
-            if runtime is not None:
-                await runtime.closed.wait()
-            return self.stats()
-        if self._state == "new" or runtime is None:
-            self._set_state("closed")
-            return self.stats()
-        limit = self.close_timeout if timeout == "default" else timeout
-        with anyio.CancelScope(shield=True):
-            # Thread signals emitted before the close are accepted, not refused.
-            self._bridge.drain()
-            self._set_state("closing")
-            try:
-                async with anyio.create_task_group() as tg:
-                    for handler in list(self._handlers.values()):
-                        tg.start_soon(runtime.close_handler, handler, limit)
-            finally:
-                self._set_state("closed")
-                self._bridge.attach(None, None, lambda: 0, False)
-                _registry.remove(self)
-                await runtime.stop()
-        return self.stats()
-
-    def _close_at_exit(self) -> None:
-        """The exit fallback: write synchronously what an unclosed hub still holds."""
-        if self._state not in ("open", "closing") or self._inline:
-            return
-        self._state = "closed"
-        deadline = time.monotonic() + EXIT_DEADLINE_S
-        self._bridge.attach(None, None, lambda: 0, False)
-        for sig, lv in self._bridge.take_all():
-            if not self._handlers:  # else the first handler counts it (Counts)
-                self._counts.direct += 1
-            for h in self._handlers.values():
-                if h.control.wants(sig, lv):
-                    h.control.park(sig)
-        for handler in self._handlers.values():
-            handler.control.close_sync(deadline)
-        _registry.remove(self)
-
-    def _after_fork(self) -> None:
-        """In a forked child. asyncio will not run a loop inherited through fork, so the
-        parent's loop, tasks, waiters and queued signals (the parent writes those) are
-        forgotten, and an open hub goes back to ``new``: the child's own loop opens it again,
-        as a gunicorn or uvicorn worker's lifespan does (``async with hub:``)."""
-        self._bridge.after_fork()
-        self._counts.reset()
-        if self._state in ("open", "closing") and not self._inline:
-            self._state = "new"
-        self._runtime = None
-        self._yes = Ready(True)
-        self._bind_tables(
-            self._emitters.table, self._emitters.table_nowait, Ready(False), self.span_host
-        )
-        for handler in self._handlers.values():
-            handler.control.after_fork()
-        self._recompile()
-
-    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
-        if getattr(self, "_state", "closed") == "open" and not getattr(self, "_inline", True):
-            _warn(
-                f"unclosed {self!r}: use 'async with Telemetry(...)' or 'await hub.aclose()'",
-                ResourceWarning,
-                source=self,
-                stacklevel=1,
-            )
+    # traced) are the methods of Creators, shared with the module-level functions; dispatching
+    # signals built elsewhere is HubBridges'.
 
     def __repr__(self) -> str:
         return f"<Telemetry {self._state} handlers={list(self._handlers)}>"
@@ -714,6 +480,16 @@ class Telemetry(Creators):
         )
 
 
+def _check_handlers(handlers: object) -> None:
+    """Refuse ``handlers`` that are not a mapping (``None`` is none given)."""
+    if handlers is not None and not isinstance(handlers, Mapping):
+        raise ConfigError(
+            "handlers",
+            "must be a mapping of handler names to sinks (or to mappings with a 'sink' "
+            f"key and handler options), got {type(handlers).__name__} {handlers!r:.200}",
+        )
+
+
 def _install_opentelemetry() -> None:
     """``Telemetry(opentelemetry=True)``: install the OpenTelemetry providers (once per
     process; the module, and OpenTelemetry's, are imported only here)."""
@@ -728,36 +504,13 @@ def _install_opentelemetry() -> None:
     install()
 
 
-def _recompile_all() -> None:
-    for hub in list(_live):
-        hub._recompile()
-
-
-def _close_all_at_exit() -> None:
-    for hub in list(_live):
-        try:
-            hub._close_at_exit()
-        except Exception as exc:  # the interpreter is going down; say it and move on
-            warn("exit", f"writing queued signals at exit failed: {exc!r}")
-
-
 def _new_compile_lock() -> None:
     # A forked child has only the forking thread: a lock held by another one stays held.
     global _compile_lock
     _compile_lock = threading.Lock()
 
 
-def _after_fork_in_child() -> None:
-    _registry.stack.clear()
-    for hub in list(_live):
-        hub._after_fork()
-    _registry.changed()
-
-
-_taps.on_change(_recompile_all)
 _hooks.in_forked_child(_new_compile_lock, _hooks.LOCKS)
-_hooks.in_forked_child(_after_fork_in_child, _hooks.HUBS)
-_hooks.at_exit(_close_all_at_exit, _hooks.HUBS)
 
 
 def _parked_count(handlers: tuple[Handler, ...]) -> Callable[[], int]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from telemetry import ConfigError, Telemetry
-from telemetry._handler_options import HANDLER_OPTIONS
+from telemetry._options import HANDLER_NAMES
 from telemetry.sinks import ConsoleSink, FileSink, JournaldSink, MemorySink, SyslogSink
 
 Case = tuple[Callable[[], object], str | None, str, list[str]]
@@ -134,7 +134,7 @@ def test_handler_options_are_exactly_add_handlers_keywords() -> None:
     """The options Telemetry(handlers=...) accepts in a handler's mapping are add_handler's."""
     params = inspect.signature(Telemetry.add_handler).parameters.values()
     keywords = {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    assert set(HANDLER_OPTIONS) == keywords
+    assert set(HANDLER_NAMES) == keywords
 
 
 def test_every_option_in_a_mapping_reaches_the_handler() -> None:

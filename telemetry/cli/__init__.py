@@ -27,6 +27,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import msgspec
 
@@ -145,7 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aiotelemetry {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_tail(sub)
+    _add_stats(sub)
+    _add_config_commands(sub)
+    _add_demo(sub)
+    return parser
 
+
+#: What ``add_subparsers`` returns (its class is argparse's own, unexported).
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_tail(sub: Subparsers) -> None:
+    """``tail``: print signals readably, filter them, follow a file."""
     t = sub.add_parser(
         "tail",
         help="print signals readably, filter them, follow a file as it grows",
@@ -196,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_filters(t)
 
+
+def _add_stats(sub: Subparsers) -> None:
+    """``stats``: count signals."""
     s = sub.add_parser(
         "stats",
         help="counts by level, kind and id, error rate, first and last time",
@@ -212,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_filters(s)
 
+
+def _add_config_commands(sub: Subparsers) -> None:
+    """``check-config`` and ``init``: check a configuration file, write a starting one."""
     c = sub.add_parser(
         "check-config",
         help="check a configuration file; print it resolved, secrets masked",
@@ -231,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file", nargs="?", default=DEFAULT_CONFIG_FILE, metavar="FILE")
     i.add_argument("--force", action="store_true", help="overwrite the file if it exists")
 
+
+def _add_demo(sub: Subparsers) -> None:
+    """``demo``: run the demo, or the quickstart an installed package ships."""
     d = sub.add_parser(
         "demo",
         help="run the demo (what 'make demo' runs; installed: the quickstart)",
@@ -239,7 +261,6 @@ def build_parser() -> argparse.ArgumentParser:
         "the quickstart it ships, which writes logs/quickstart.jsonl in the current folder.",
     )
     d.add_argument("args", nargs=argparse.REMAINDER, help="passed on to the demo script")
-    return parser
 
 
 def _select(args: argparse.Namespace) -> SignalFilter:

@@ -28,13 +28,10 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import (
-    AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
-    Mapping,
 )
-from contextlib import AbstractAsyncContextManager
 from types import CodeType, FrameType
 from typing import Any
 
@@ -47,8 +44,6 @@ from .._metrics._http import HTTP_METRICS, app_measures_itself
 from .._redact import DEFAULT_REDACT_KEYS, KeyMatcher
 from .._signal import Level, Location, new_trace_id, parse_level
 from .._spans import Span, innermost_span
-from .._stats import Stats
-from ..sinks._base import Sink
 from ._asgi_exchange import (
     MAX_REQUEST_ID_LENGTH,
     MAX_VALUE_LENGTH,
@@ -64,6 +59,7 @@ from ._asgi_exchange import (
     parse_traceparent,
     route_of,
 )
+from ._asgi_lifespan import telemetry_lifespan
 
 __all__ = [
     "DEFAULT_REDACT_HEADERS",
@@ -80,7 +76,6 @@ __all__ = [
 ]
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-Handlers = Mapping[str, Sink | Mapping[str, Any]]
 
 #: The header a request id is read from and returned in.
 DEFAULT_REQUEST_ID_HEADER = "x-request-id"
@@ -509,84 +504,3 @@ def _app_module(scope: Scope) -> tuple[str, Location] | None:
 def _is_disconnect(exc: BaseException) -> bool:
     """Starlette's ``WebSocketDisconnect``, recognised without importing Starlette."""
     return type(exc).__name__ == "WebSocketDisconnect"
-
-
-# -- lifespan -----------------------------------------------------------------------------------
-
-Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
-
-
-def telemetry_lifespan(
-    handlers: Handlers | Callable[[], Handlers] | None = None,
-    *,
-    lifespan: Lifespan | None = None,
-    hub: Callable[[], Telemetry] | None = None,
-    logging_bridge: str | int | None = None,
-    on_close: Callable[[Stats], object] | None = None,
-    **options: Any,
-) -> Lifespan:
-    """A lifespan that runs a :class:`~telemetry.Telemetry` hub for as long as the app.
-
-    ``FastAPI(lifespan=telemetry_lifespan(handlers={...}, min_level="info"))``: at startup a hub
-    is made from ``handlers`` and ``options`` (the :class:`~telemetry.Telemetry` keywords) and
-    opened, becoming the default hub; at shutdown, when uvicorn stops on SIGTERM or SIGINT,
-    :meth:`~telemetry.Telemetry.aclose` is awaited, so every accepted signal is written before
-    the process exits. A hub can be opened only once and sinks closed only once, so give
-    ``handlers`` as a function returning the mapping, or ``hub`` as a function returning a hub,
-    when the app may start more than once in a process (tests). With neither, the hub reads
-    the configuration file that ``TELEMETRY_CONFIG`` names, when it is set; for a file named
-    in code, ``hub=lambda: Telemetry.from_file("telemetry.toml")``.
-
-    ``lifespan`` is the app's own lifespan, run inside (its startup and shutdown can emit
-    signals); the state it yields is passed on. ``logging_bridge`` (a level such as
-    ``"info"``) installs :func:`telemetry.integrations.logging.install_logging_bridge` once the
-    hub is open, and removes it before the hub closes. ``on_close`` receives the final stats.
-    """
-    if hub is not None and (handlers is not None or options):
-        raise ConfigError("hub", "give either hub= (a factory) or handlers= and hub options")
-    if hub is not None and not callable(hub):
-        raise ConfigError("hub", f"must be a function returning a Telemetry, got {hub!r}")
-    if lifespan is not None and not callable(lifespan):
-        raise ConfigError(
-            "lifespan", f"must be a lifespan function (app -> context manager), got {lifespan!r}"
-        )
-    if logging_bridge is not None:
-        from .logging import logging_level
-
-        logging_level(logging_bridge, "logging_bridge")
-
-    def make_hub() -> Telemetry:
-        if hub is not None:
-            made = hub()
-            if not isinstance(made, Telemetry):
-                raise ConfigError("hub", f"must return a telemetry.Telemetry, got {made!r}")
-            return made
-        spec = handlers() if callable(handlers) else handlers
-        return Telemetry(spec, **options)
-
-    @contextlib.asynccontextmanager
-    async def run(app: Any) -> AsyncIterator[Any]:
-        tel = make_hub()
-        try:
-            async with tel:
-                bridge = None
-                if logging_bridge is not None:
-                    from .logging import install_logging_bridge
-
-                    bridge = install_logging_bridge(logging_bridge, hub=tel)
-                try:
-                    if lifespan is None:
-                        yield None
-                    else:
-                        async with lifespan(app) as state:
-                            yield state
-                finally:
-                    if bridge is not None:
-                        from .logging import uninstall_logging_bridge
-
-                        uninstall_logging_bridge(bridge)
-        finally:
-            if on_close is not None and tel.state == "closed":
-                on_close(tel.stats())
-
-    return run

@@ -122,104 +122,129 @@ class TelemetryCollector(Collector):
         return iter(families)
 
 
-def _families(stats: Stats | None) -> list[Metric]:
-    counter: Callable[..., CounterMetricFamily] = CounterMetricFamily
-    gauge: Callable[..., GaugeMetricFamily] = GaugeMetricFamily
-    created = counter("otel_sdk_log_created", "Signals that passed the hub's filters.", labels=[])
-    refused = counter("aiotelemetry_refused", "Signals the hub's filters refused.", labels=[])
-    size = gauge(
+_HANDLER = tuple(_LABELS)
+_WHY = (*_LABELS, "error_type")
+#: The pipeline's metric families, in the order they are exposed: (key, kind, name, help,
+#: labels). A table: what each family counts is in its help.
+_FAMILY_TABLE: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
+    ("created", "counter", "otel_sdk_log_created", "Signals that passed the hub's filters.", ()),
+    ("refused", "counter", "aiotelemetry_refused", "Signals the hub's filters refused.", ()),
+    (
+        "size",
+        "gauge",
         "otel_sdk_processor_log_queue_size",
         "Signals in a handler's queue (or parked for it) now.",
-        labels=_LABELS,
-    )
-    capacity = gauge(
+        _HANDLER,
+    ),
+    (
+        "capacity",
+        "gauge",
         "otel_sdk_processor_log_queue_capacity",
         "The most signals a handler's queue holds.",
-        labels=_LABELS,
-    )
-    accepted = counter(
+        _HANDLER,
+    ),
+    (
+        "accepted",
+        "counter",
         "aiotelemetry_handler_accepted",
         "Signals offered to a handler (after its filters).",
-        labels=_LABELS,
-    )
-    processed = counter(
+        _HANDLER,
+    ),
+    (
+        "processed",
+        "counter",
         "otel_sdk_processor_log_processed",
         "Signals a handler handed to its sink (error_type empty) or dropped before that "
         "(error_type is the reason).",
-        labels=[*_LABELS, "error_type"],
-    )
-    exported = counter(
+        _WHY,
+    ),
+    (
+        "exported",
+        "counter",
         "otel_sdk_exporter_log_exported",
         "Signals a handler's sink wrote (error_type empty), or that were dropped after the "
         "sink kept failing (error_type sink_error).",
-        labels=[*_LABELS, "error_type"],
-    )
-    errors = counter(
+        _WHY,
+    ),
+    (
+        "errors",
+        "counter",
         "aiotelemetry_handler_sink_errors",
         "Failed write attempts of a handler's sink.",
-        labels=_LABELS,
-    )
-    retries = counter(
-        "aiotelemetry_handler_retries", "Write attempts that were retries.", labels=_LABELS
-    )
-    filtered = counter(
+        _HANDLER,
+    ),
+    (
+        "retries",
+        "counter",
+        "aiotelemetry_handler_retries",
+        "Write attempts that were retries.",
+        _HANDLER,
+    ),
+    (
+        "filtered",
+        "counter",
         "aiotelemetry_handler_filtered",
         "Signals a handler's own filters refused.",
-        labels=_LABELS,
-    )
-    latency = SummaryMetricFamily(
+        _HANDLER,
+    ),
+    (
+        "latency",
+        "summary",
         "otel_sdk_exporter_operation_duration_seconds",
         "Write latency of a handler's sink per batch: count and sum over all batches, "
         "quantiles over the recent ones.",
-        labels=_LABELS,
-    )
-    info = gauge(
+        _HANDLER,
+    ),
+    (
+        "info",
+        "gauge",
         "aiotelemetry_handler_info",
         "1 for each handler, with its sink, mode and state.",
-        labels=[*_LABELS, "sink", "mode", "state"],
-    )
-    families: list[Metric] = [
-        created,
-        refused,
-        size,
-        capacity,
-        accepted,
-        processed,
-        exported,
-        errors,
-        retries,
-        filtered,
-        latency,
-        info,
-    ]
+        (*_LABELS, "sink", "mode", "state"),
+    ),
+)
+_KINDS: dict[str, Callable[..., Metric]] = {
+    "counter": CounterMetricFamily,
+    "gauge": GaugeMetricFamily,
+    "summary": SummaryMetricFamily,
+}
+
+
+def _families(stats: Stats | None) -> list[Metric]:
+    """The pipeline's metric families, with the values of ``stats`` when given."""
+    f: dict[str, Any] = {
+        key: _KINDS[kind](name, doc, labels=list(labels))
+        for key, kind, name, doc, labels in _FAMILY_TABLE
+    }
+    families: list[Metric] = list(f.values())
     if stats is None:
         return families
-    created.add_metric([], stats.emitted)
-    refused.add_metric([], stats.refused)
+    f["created"].add_metric([], stats.emitted)
+    f["refused"].add_metric([], stats.refused)
     for name, h in stats.handlers.items():
         who = [name, COMPONENT_TYPE]
-        size.add_metric(who, h.queued)
-        capacity.add_metric(who, h.buffer_size)
-        accepted.add_metric(who, h.emitted)
+        f["size"].add_metric(who, h.queued)
+        f["capacity"].add_metric(who, h.buffer_size)
+        f["accepted"].add_metric(who, h.emitted)
         # OpenTelemetry counts a signal as processed once it is handed to the exporter (the
         # sink), whatever the write's outcome: that outcome is the exporter's metric.
         lost = h.dropped.get("sink_error", 0)
-        processed.add_metric([*who, ""], h.written + lost)
+        f["processed"].add_metric([*who, ""], h.written + lost)
         for reason in (*DROP_REASONS, *sorted(set(h.dropped) - set(DROP_REASONS))):
             if reason != "sink_error":
                 error_type = _OTEL_ERROR_TYPES.get(reason, reason)
-                processed.add_metric([*who, error_type], h.dropped.get(reason, 0))
-        exported.add_metric([*who, ""], h.written)
-        exported.add_metric([*who, "sink_error"], lost)
-        errors.add_metric(who, h.errors)
-        retries.add_metric(who, h.retries)
-        filtered.add_metric(who, h.filtered)
+                f["processed"].add_metric([*who, error_type], h.dropped.get(reason, 0))
+        f["exported"].add_metric([*who, ""], h.written)
+        f["exported"].add_metric([*who, "sink_error"], lost)
+        f["errors"].add_metric(who, h.errors)
+        f["retries"].add_metric(who, h.retries)
+        f["filtered"].add_metric(who, h.filtered)
         lat = h.latency
-        latency.add_metric(who, lat.count, lat.mean_us * lat.count / 1e6)
+        f["latency"].add_metric(who, lat.count, lat.mean_us * lat.count / 1e6)
         labels: dict[str, Any] = dict(zip(_LABELS, who, strict=True))
         for q, value in (("0.5", lat.p50_us), ("0.99", lat.p99_us)):
-            latency.samples.append(
-                Sample(latency.name, {**labels, "quantile": q}, value / 1e6, None, None)
+            f["latency"].samples.append(
+                Sample(f["latency"].name, {**labels, "quantile": q}, value / 1e6, None, None)
             )
-        info.add_metric([*who, h.sink, h.mode, h.state], 1)
+        f["info"].add_metric([*who, h.sink, h.mode, h.state], 1)
     return families

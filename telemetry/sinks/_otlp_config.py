@@ -200,47 +200,34 @@ def build_targets(
     client_certificate: str | os.PathLike[str] | None = None,
     client_key: str | os.PathLike[str] | None = None,
 ) -> dict[str, Target]:
-    """One :class:`Target` per exported signal: arguments first, then the per-signal variable,
-    then the general one, then the specification's default."""
+    """One `Target` per exported signal: arguments first, then the per-signal variable, then
+    the general one, then the specification's default. `env` holds the
+    `OTEL_EXPORTER_OTLP_*` variables; each keyword is the sink's argument, `None` if not given
+    (`headers` given replace the environment's of the same name). Returns them by signal.
+
+    Raises:
+        ConfigError: A value given or in the environment is not allowed.
+    """
     out = {}
     for signal in signals:
         per = f"{_ENV}{signal.upper()}_"
-
-        if endpoint is not None:
-            url = _signal_url(_check_url("endpoint", endpoint), signal)
-        elif (raw := env.get(per + "ENDPOINT", "")).strip():
-            url = _check_url(per + "ENDPOINT", raw)
-        elif (raw := env.get(_ENV + "ENDPOINT", "")).strip():
-            url = _signal_url(_check_url(_ENV + "ENDPOINT", raw), signal)
-        else:
-            url = _signal_url(DEFAULT_ENDPOINT, signal)
-
+        url = _url(env, per, signal, endpoint)
         if protocol is not None:
             proto = _check_protocol("protocol", protocol)
         else:
             got = _pick(env, per, "PROTOCOL")
             proto = "http/protobuf" if got is None else _check_protocol(*got)
-
         if compression is not None:
             comp = _check_compression("compression", compression)
         else:
             got = _pick(env, per, "COMPRESSION")
             comp = "none" if got is None else _check_compression(*got)
-
         if timeout is not None:
             secs = _check_timeout("timeout", timeout, millis=False)
         else:
             got = _pick(env, per, "TIMEOUT")
             secs = DEFAULT_TIMEOUT_S if got is None else _check_timeout(*got, millis=True)
-
-        hdrs: tuple[tuple[str, str], ...] = ()
-        got = _pick(env, per, "HEADERS")
-        if got is not None:
-            hdrs = parse_headers(*got)
-        if headers is not None:
-            given = _check_headers("headers", headers)
-            names = {k.lower() for k, _ in given}
-            hdrs = tuple(h for h in hdrs if h[0].lower() not in names) + given
+        hdrs = _headers(env, per, headers)
         tls = _tls(
             env,
             per,
@@ -258,6 +245,34 @@ def build_targets(
             tls=tls,
         )
     return out
+
+
+def _url(env: Mapping[str, str], per: str, signal: str, endpoint: str | None) -> str:
+    """A signal's URL: the endpoint given, else the per-signal variable (used as it is), else
+    the general one, else the default (both with the signal's path added)."""
+    if endpoint is not None:
+        return _signal_url(_check_url("endpoint", endpoint), signal)
+    if (raw := env.get(per + "ENDPOINT", "")).strip():
+        return _check_url(per + "ENDPOINT", raw)
+    if (raw := env.get(_ENV + "ENDPOINT", "")).strip():
+        return _signal_url(_check_url(_ENV + "ENDPOINT", raw), signal)
+    return _signal_url(DEFAULT_ENDPOINT, signal)
+
+
+def _headers(
+    env: Mapping[str, str], per: str, headers: Mapping[str, str] | str | None
+) -> tuple[tuple[str, str], ...]:
+    """A signal's headers: the environment's, with the ones given replacing those of the same
+    name."""
+    hdrs: tuple[tuple[str, str], ...] = ()
+    got = _pick(env, per, "HEADERS")
+    if got is not None:
+        hdrs = parse_headers(*got)
+    if headers is not None:
+        given = _check_headers("headers", headers)
+        names = {k.lower() for k, _ in given}
+        hdrs = tuple(h for h in hdrs if h[0].lower() not in names) + given
+    return hdrs
 
 
 def _path(name: str, value: object) -> str:

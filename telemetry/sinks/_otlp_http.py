@@ -143,6 +143,17 @@ async def _once(
             await response.aclose()
 
 
+def _final(status: int, payload: bytes, attempts: int, truncated: bool) -> Answer:
+    """The answer to a response that ends the attempts: accepted (2xx) or refused."""
+    return Answer(
+        outcome=Outcome.ACCEPTED if 200 <= status < 300 else Outcome.REFUSED,
+        status=status,
+        body=payload,
+        attempts=attempts,
+        truncated=truncated,
+    )
+
+
 async def post(
     client: httpx.AsyncClient,
     url: str,
@@ -177,22 +188,8 @@ async def post(
             error = repr(exc) if str(exc) else type(exc).__name__
             wait = backoff(attempts - 1, max_backoff)
         else:
-            if 200 <= status < 300:
-                return Answer(
-                    outcome=Outcome.ACCEPTED,
-                    status=status,
-                    body=payload,
-                    attempts=attempts,
-                    truncated=truncated,
-                )
-            if status not in RETRYABLE:
-                return Answer(
-                    outcome=Outcome.REFUSED,
-                    status=status,
-                    body=payload,
-                    attempts=attempts,
-                    truncated=truncated,
-                )
+            if 200 <= status < 300 or status not in RETRYABLE:
+                return _final(status, payload, attempts, truncated)
             last_status = status
             error = f"HTTP {status}"
             wait = retry_after(resp_headers.get("retry-after"))
