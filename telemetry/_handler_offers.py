@@ -26,8 +26,9 @@ __all__ = ["PARKED_WAIT_FACTOR", "HandlerOffers"]
 #: A parked signal (see ``HandlerOffers._offer_parking``) waits for room this many times
 #: ``max_wait``: no caller waits with it, and a sink that takes longer than ``max_wait`` over
 #: one batch on a busy loop (a few HTTP requests, every await a turn of the loop) is slow, not
-#: stuck. The parked signals stay bounded by the thread hand-over's limit.
-PARKED_WAIT_FACTOR = 10
+#: stuck: the OTLP sink's first writes on a loop busy with 32 requests, which open their
+#: connections, took 1.4 s. The parked signals stay bounded by the thread hand-over's limit.
+PARKED_WAIT_FACTOR = 50
 
 
 class HandlerOffers(HandlerWorker):
