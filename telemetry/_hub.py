@@ -394,7 +394,7 @@ class Telemetry(HubBridges, HubLifecycle):
 
     def _attach(self, handler: Handler) -> None:
         """Make ``handler`` one of the hub's: its emitters dispatch to it from now on."""
-        handler.control.join_hub(self._middleware, self._bridge.unparked)
+        handler.control.join_hub(self._middleware, self._bridge.unparked, self._bridge.threads_wait)
         self._handlers[handler.name] = handler
         self._bridge.limit = max(self._bridge.limit, handler.buffer_size * 8)
         if self._state == "open" and self._runtime is not None:
