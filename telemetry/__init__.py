@@ -2,13 +2,15 @@
 
 Logs, events, errors and spans as immutable signals, delivered in batches by per-handler queues
 and workers to files, the console, syslog and journald, without slowing the event loop and
-without losing anything silently::
+without losing anything silently:
 
-    import telemetry as tel
-    from telemetry.sinks import FileSink
+```python
+import telemetry as tel
+from telemetry.sinks import FileSink
 
-    async with tel.Telemetry(handlers={"file": FileSink("logs/app.jsonl")}):
-        await tel.log("info", "user joined", room="lobby")
+async with tel.Telemetry(handlers={"file": FileSink("logs/app.jsonl")}):
+    await tel.log("info", "user joined", room="lobby")
+```
 """
 
 import msgspec as _msgspec

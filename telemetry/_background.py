@@ -16,7 +16,7 @@ is left to the hubs' own exit fallback. A forked child gets a new thread and loo
 the hub opened again there (the parent's thread does not exist in the child); the parent's
 queued signals remain the parent's to write.
 
-This module knows the hub only through the few methods it calls (see :class:`Hub`), so that
+This module knows the hub only through the few methods it calls (see `Hub`), so that
 the hub can import it.
 """
 
@@ -34,10 +34,10 @@ from ._warn import warn
 __all__ = ["Background", "Hub", "run_in_background"]
 
 T = TypeVar("T")
-#: How long the interpreter's shutdown waits for a background hub to close.
 EXIT_CLOSE_S = 2.0
-#: How long a thread waits for the background loop to stop once its hub is closed.
+"""How long the interpreter's shutdown waits for a background hub to close."""
 JOIN_S = 5.0
+"""How long a thread waits for the background loop to stop once its hub is closed."""
 
 
 class Hub(Protocol):
@@ -51,8 +51,8 @@ class Hub(Protocol):
     async def aclose(self, timeout: Any = "default") -> Any: ...
 
 
-#: The runners of this process whose hub is open.
 _running: list[Background] = []
+"""The runners of this process whose hub is open."""
 _exit_registered = False
 
 

@@ -1,7 +1,7 @@
 """What a creator's call is made of: its level, its options, its data, what it returns.
 
 The creators (hub methods and module-level functions) are short forwards to the compiled
-emitter for the level (:mod:`telemetry._emit`); what they need besides lives here, once.
+emitter for the level (`telemetry._emit`); what they need besides lives here, once.
 """
 
 from __future__ import annotations
@@ -56,17 +56,17 @@ def level_number(level: object) -> int:
         raise ConfigError.choice("level", level, LEVEL_NAMES) from None
 
 
-#: What ``error=`` and ``exc_info=`` take as error information, as ``logging``'s ``exc_info``:
-#: an exception, a ``sys.exc_info()`` tuple, ``True`` for the exception being handled, or
-#: ``None`` / ``False`` for none.
 ExcInfo = bool | BaseException | tuple[type[BaseException] | None, BaseException | None, Any] | None
+"""What ``error=`` and ``exc_info=`` take as error information, as ``logging``'s ``exc_info``: an
+exception, a ``sys.exc_info()`` tuple, ``True`` for the exception being handled, or ``None`` /
+``False`` for none."""
 
 
 class SignalOptions(TypedDict, total=False):
-    """The keyword options of :meth:`Telemetry.signal` and ``signal_nowait`` (and of the
-    module-level forms), all optional: ``level`` (``"info"``), ``kind`` (``"log"``), ``id``,
-    ``data``, ``ctx``, ``error``, ``ns``, ``sample``, ``rate_limit``, ``limit_by``,
-    ``stacklevel`` (1). See :meth:`Telemetry.signal` for what each does."""
+    """The keyword options of [`Telemetry.signal`][telemetry.Telemetry.signal] and ``signal_nowait``
+    (and of the module-level forms), all optional: ``level`` (``"info"``), ``kind`` (``"log"``),
+    ``id``, ``data``, ``ctx``, ``error``, ``ns``, ``sample``, ``rate_limit``, ``limit_by``,
+    ``stacklevel`` (1). See [`Telemetry.signal`][telemetry.Telemetry.signal] for what each does."""
 
     level: str | int
     kind: str
@@ -133,9 +133,10 @@ NOT_ERROR = _NotError()
 
 
 def error_of(value: object) -> BaseException | ErrorInfo | _NotError | None:
-    """What ``error=`` or ``exc_info=`` names: the exception (or the :class:`ErrorInfo` a
-    bridge built), ``None`` for none (``None``, ``False``, ``True`` with no exception being
-    handled, an empty ``sys.exc_info()``), or :data:`NOT_ERROR` for any other value."""
+    """What ``error=`` or ``exc_info=`` names: the exception (or the
+    [`ErrorInfo`][telemetry.ErrorInfo] a bridge built), ``None`` for none (``None``, ``False``,
+    ``True`` with no exception being handled, an empty ``sys.exc_info()``), or `NOT_ERROR` for any
+    other value."""
     if isinstance(value, (BaseException, ErrorInfo)):
         return value
     if value is None or value is False:
@@ -154,7 +155,7 @@ def error_of(value: object) -> BaseException | ErrorInfo | _NotError | None:
 
 def take_error(data: dict[str, Any]) -> BaseException | ErrorInfo | None:
     """Take ``error`` and ``exc_info`` out of a creator's keywords when they are error
-    information (see :func:`error_of`) and return the exception they name, ``error`` first.
+    information (see `error_of`) and return the exception they name, ``error`` first.
     Any other value of either stays in ``data`` under its key."""
     found: BaseException | ErrorInfo | None = None
     for key in ("error", "exc_info"):

@@ -38,8 +38,8 @@ class SpanContext(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     parent_id: str | None = None
 
 
-#: ``(bound key/values, trace id, span id, span)``: what a signal emitted here carries.
 Scope = tuple[dict[str, Any], "str | None", "str | None", "SpanContext | None"]
+"""``(bound key/values, trace id, span id, span)``: what a signal emitted here carries."""
 _NO_SCOPE: Scope = (_EMPTY, None, None, None)
 _scope: contextvars.ContextVar[Scope] = contextvars.ContextVar("telemetry_scope", default=_NO_SCOPE)
 
@@ -62,10 +62,17 @@ class bind:
     """Bind key/values for every signal emitted inside the ``with`` block.
 
     The same in sync and async code (``with``, or ``async with``); nests, and inner values win.
-    Tasks created inside, and ``to_thread`` calls, carry the values too::
+    Tasks created inside, and ``to_thread`` calls, carry the values too:
 
-        with tel.bind(request_id=rid, user=user.id):
-            await tel.log("info", "checkout started")
+    ```python
+    with tel.bind(request_id=rid, user=user.id):
+        await tel.log("info", "checkout started")
+    ```
+
+    Args:
+        values: A mapping of key/values (keys that are not strings are converted with
+            ``str()``).
+        **kv: More key/values, over those of ``values``.
     """
 
     __slots__ = ("_token", "_values")
@@ -122,12 +129,12 @@ def enter_span(span: SpanContext, bound: Mapping[str, Any] | None) -> contextvar
 
 
 def reset_span(token: contextvars.Token[Scope]) -> None:
-    """Restore the span (and bound values) that were current before :func:`set_span`."""
+    """Restore the span (and bound values) that were current before `set_span`."""
     _scope.reset(token)
 
 
-#: The attribute an exception keeps the context it was raised in under.
 _RAISED_IN = "__telemetry_context__"
+"""The attribute an exception keeps the context it was raised in under."""
 
 
 def remember_context(exc: BaseException, ctx: dict[str, Any], span: SpanContext | None) -> None:
@@ -141,6 +148,6 @@ def remember_context(exc: BaseException, ctx: dict[str, Any], span: SpanContext 
 
 
 def raised_in(exc: BaseException) -> tuple[dict[str, Any], SpanContext | None] | None:
-    """What :func:`remember_context` kept on ``exc``, if anything."""
+    """What `remember_context` kept on ``exc``, if anything."""
     found = getattr(exc, _RAISED_IN, None)
     return found if isinstance(found, tuple) and len(found) == 2 else None

@@ -1,7 +1,7 @@
 """The emitting path: one function per level, compiled for the hub's configuration.
 
 There is one path from a creator to the queues, and this module is it. For each level a hub
-accepts, :func:`compile_emitters` generates one function from the stages the configuration
+accepts, `compile_emitters` generates one function from the stages the configuration
 needs (per-namespace levels and namespace patterns, decided once per namespace and cached;
 kind and id patterns; sampling; ``when`` and rate limits; the capture taps; each handler's own
 filters, a plain level among them decided when compiling; one inline append per handler) and
@@ -10,8 +10,8 @@ awaitables, host and pid) as globals. A stage the configuration does not need is
 at run time; it is not there. The hub recompiles whenever something bound here changes (its
 state, handlers, filters, level, or the installed taps).
 
-An emitter finds its call site, builds one :class:`Signal` and hands it to an *offer*: on the
-loop's thread the offer appends to each handler's queue when there is room and otherwise asks
+An emitter finds its call site, builds one [`Signal`][telemetry.Signal] and hands it to an *offer*:
+on the loop's thread the offer appends to each handler's queue when there is room and otherwise asks
 the handler through its intake (``Intake.offer_full``: evict, drop, or wait, as its mode
 says); a signal built on
 another thread is handed over to the loop (``telemetry._threads``), where the same offer,
@@ -79,8 +79,8 @@ _REFUSE_ALL = 1 << 30
 _NS_CACHE_MAX = 4096
 _CUSTOM_LEVELS_MAX = 64
 
-#: ``emit(kind, id, msg, data, error=None, more=None)``; ``data`` is adopted as it is.
 Emit = Callable[..., R]
+"""``emit(kind, id, msg, data, error=None, more=None)``; ``data`` is adopted as it is."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -109,9 +109,9 @@ class More:
             raise ConfigError("sample", f"must be a number in [0, 1], got {sample!r}")
 
 
-#: What the common emitter hands to ``emit_more`` for a call that needs it only because it
-#: comes from another thread.
 _NO_MORE = More()
+"""What the common emitter hands to ``emit_more`` for a call that needs it only because it comes
+from another thread."""
 
 
 @dataclass(slots=True)
@@ -127,10 +127,10 @@ class Counts:
 
     direct: int = 0
     refused: int = 0
-    #: What handlers that no longer count for the hub had counted for it.
     settled: int = 0
-    #: The handlers that counted for the hub, each with what it had been offered before.
+    """What handlers that no longer count for the hub had counted for it."""
     tellers: list[tuple[Handler, int]] = field(default_factory=list)
+    """The handlers that counted for the hub, each with what it had been offered before."""
 
     @property
     def emitted(self) -> int:
@@ -175,12 +175,12 @@ class EmitPlan:
     limiters: dict[str, RateLimiter]
     yes: Awaitable[bool]
     no: Awaitable[bool]
-    #: The hub's name in the compiled functions' filenames (``hub3``).
     hub: str = "hub"
-    #: The filenames registered in ``linecache`` for this hub (see ``_emit_source``).
+    """The hub's name in the compiled functions' filenames (``hub3``)."""
     sources: set[str] = field(default_factory=set)
-    #: Print each new source to stderr (``TELEMETRY_DEBUG_EMIT=1``).
+    """The filenames registered in ``linecache`` for this hub (see ``_emit_source``)."""
     debug: bool = False
+    """Print each new source to stderr (``TELEMETRY_DEBUG_EMIT=1``)."""
 
 
 class EmitTable(dict[object, "Emit[R] | Literal[False]"], Generic[R]):

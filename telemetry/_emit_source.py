@@ -4,7 +4,7 @@ The functions of ``telemetry._emit`` are generated from the stages a configurati
 module writes their source (a template per function, filled with only the stages that are
 there) and compiles it. Each compiled function gets a filename of its own that names what it
 is, its level, its hub and its shape, such as ``<telemetry emit info hub3 [1 handler]
-5c0f2e9a>``; its source is put into :mod:`linecache` under that name, so that a traceback
+5c0f2e9a>``; its source is put into `linecache` under that name, so that a traceback
 shows its lines, ``inspect.getsource`` finds it and a debugger steps through it; and the
 source is kept on the function as ``__source__``. With ``TELEMETRY_DEBUG_EMIT=1`` every new
 source is printed to stderr as it is compiled.
@@ -43,9 +43,9 @@ __all__ = [
 ]
 
 _SOURCE_CACHE: dict[str, CodeType] = {}
-#: Distinct sources kept compiled; past it the cache starts again (a hub whose handlers keep
-#: changing makes a new shape each time).
 _SOURCE_CACHE_MAX = 256
+"""Distinct sources kept compiled; past it the cache starts again (a hub whose handlers keep
+changing makes a new shape each time)."""
 
 
 def compile_function(
@@ -59,8 +59,8 @@ def compile_function(
 ) -> Callable[..., Any]:
     """Compile ``source`` (once per distinct source), run it in ``namespace`` under
     ``filename`` and return the function called ``name`` that it defines, with its source as
-    ``__source__``. The source goes into :mod:`linecache` first, and ``filename`` into
-    ``registered`` (what :func:`forget_sources` takes out again when the hub goes)."""
+    ``__source__``. The source goes into `linecache` first, and ``filename`` into
+    ``registered`` (what `forget_sources` takes out again when the hub goes)."""
     if filename not in registered or linecache.cache.get(filename, (None,))[0] != len(source):
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         registered.add(filename)
@@ -84,7 +84,7 @@ def _renamed(code: CodeType, filename: str) -> CodeType:
 
 
 def forget_sources(registered: Iterable[str]) -> None:
-    """Take a hub's sources out of :mod:`linecache` (the hub is gone)."""
+    """Take a hub's sources out of `linecache` (the hub is gone)."""
     for filename in list(registered):
         linecache.cache.pop(filename, None)
 
@@ -135,9 +135,9 @@ def dispatch(sig, lv):
 """
 
 
-#: Per handler: whether appends are taken inline, and its filter stage ("none", "check" at run
-#: time, or "refuse": decided when compiling).
 Shape = tuple[tuple[bool, str], ...]
+"""Per handler: whether appends are taken inline, and its filter stage ("none", "check" at run time,
+or "refuse": decided when compiling)."""
 
 
 def filter_stage(h: Handler, level_known: bool, lv: int) -> str:
@@ -305,7 +305,6 @@ def _emit_more_lines(before: list[str], after: list[str]) -> list[str]:
     ]
 
 
-#: The signal ``emit`` builds (checked against Signal's field order when this module loads).
 _EMIT_SIGNAL = signal_call(
     inst="time_ns()",
     uid="uid",
@@ -322,7 +321,7 @@ _EMIT_SIGNAL = signal_call(
     trace_id="scope[1]",
     span_id="scope[2]",
 )
-#: The signal ``emit_more`` builds: every field.
+"""The signal ``emit`` builds (checked against Signal's field order when this module loads)."""
 _EMIT_MORE_SIGNAL = signal_call(
     inst="time_ns() if more.inst is None else more.inst",
     uid="uid",
@@ -345,12 +344,9 @@ _EMIT_MORE_SIGNAL = signal_call(
     thread="thread",
     task="more.task",
 )
+"""The signal ``emit_more`` builds: every field."""
 
 
-#: With opentelemetry-api installed: OpenTelemetry's current span, unless it is the one that
-#: stands for ours (then ours, or none, is the innermost), replaces the scope's trace and span
-#: ids. One C call when nothing was ever attached to OpenTelemetry's context (its default
-#: context is known by identity); see ``_otel``.
 OTEL_LINES = (
     "otel = otel_ctx()",
     "if otel is not OTEL_EMPTY:",
@@ -360,14 +356,17 @@ OTEL_LINES = (
     "        if otel is not None:",
     "            scope = (scope[0], otel.trace_id, otel.span_id, otel)",
 )
+"""With opentelemetry-api installed: OpenTelemetry's current span, unless it is the one that stands
+for ours (then ours, or none, is the innermost), replaces the scope's trace and span ids. One C
+call when nothing was ever attached to OpenTelemetry's context (its default context is known by
+identity); see ``_otel``."""
 
 
 def _otel_lines() -> tuple[str, ...]:
-    """:data:`OTEL_LINES` when opentelemetry-api is installed, else nothing."""
+    """`OTEL_LINES` when opentelemetry-api is installed, else nothing."""
     return OTEL_LINES if _otel.available() else ()
 
 
-#: The message and the uid: the same for every emitter.
 _VALUE_LINES = [
     "if type(msg) is not str and msg is not None:",
     "    msg = text(msg)",
@@ -379,6 +378,7 @@ _VALUE_LINES = [
     "else:",
     "    uid = new_uid()",
 ]
+"""The message and the uid: the same for every emitter."""
 
 
 def _guarded(check: str) -> list[str]:

@@ -8,9 +8,9 @@ Variable                  Effect                                                
 ``TELEMETRY_DISABLED``    ``1``: every creator returns at once, nothing is built   ``0``
 ``TELEMETRY_FORMAT``      console format: ``auto``, ``text``, ``json``, ``logfmt``   ``auto``
 ``TELEMETRY_CONFIG``      a configuration file read by a hub created without       not set
-                          handlers (see :mod:`telemetry._config`)
+                          handlers (see `telemetry._config`)
 ``TELEMETRY_DEBUG_EMIT``  ``1``: print the source of each emitter compiled, with   ``0``
-                          its filename, to stderr (see :mod:`telemetry._emit_source`)
+                          its filename, to stderr (see `telemetry._emit_source`)
 ========================  =======================================================  ==========
 
 A hub configured by a file takes its options in this order, the later winning: the keywords
@@ -29,7 +29,6 @@ from ._signal import parse_level
 
 __all__ = ["VARIABLES", "EnvConfig", "read_env"]
 
-#: Every variable :func:`read_env` reads.
 VARIABLES = (
     "TELEMETRY_MIN_LEVEL",
     "TELEMETRY_SYNC",
@@ -38,6 +37,7 @@ VARIABLES = (
     "TELEMETRY_CONFIG",
     "TELEMETRY_DEBUG_EMIT",
 )
+"""Every variable `read_env` reads."""
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
@@ -65,7 +65,8 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 
 def read_env(env: Mapping[str, str] | None = None) -> EnvConfig:
-    """Read the ``TELEMETRY_*`` variables; a malformed value raises :class:`ConfigError`."""
+    """Read the ``TELEMETRY_*`` variables; a malformed value raises
+    [`ConfigError`][telemetry.ConfigError]."""
     env = os.environ if env is None else env
     level = env.get("TELEMETRY_MIN_LEVEL", "").strip()
     fmt = env.get("TELEMETRY_FORMAT", "auto").strip().lower() or "auto"

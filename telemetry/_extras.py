@@ -2,7 +2,7 @@
 
 Nothing optional is imported at ``import telemetry``: each feature imports its packages when it
 is used, and a missing one is reported in one line that names the extra to install, at that
-moment (an ``ImportError`` for an import, a :class:`~telemetry.ConfigError` for a
+moment (an ``ImportError`` for an import, a [`ConfigError`][telemetry.ConfigError] for a
 configuration that asks for the feature).
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 __all__ = ["EXTRAS", "install_hint", "missing_extra", "missing_package"]
 
-#: Each extra of the ``aiotelemetry`` distribution and the modules it brings.
 EXTRAS: dict[str, tuple[str, ...]] = {
     "fastapi": ("starlette",),
     "otlp": ("httpx", "opentelemetry.proto"),
     "prometheus": ("prometheus_client",),
     "yaml": ("yaml",),
 }
+"""Each extra of the ``aiotelemetry`` distribution and the modules it brings."""
 
 
 def install_hint(extra: str) -> str:
@@ -35,7 +35,7 @@ def missing_extra(feature: str, package: str, extra: str) -> ModuleNotFoundError
 
 
 def missing_package(feature: str, package: str) -> ModuleNotFoundError:
-    """As :func:`missing_extra`, for a package no extra brings (``opentelemetry-api``: an
+    """As `missing_extra`, for a package no extra brings (``opentelemetry-api``: an
     application that uses OpenTelemetry installs it itself)."""
     return ModuleNotFoundError(
         f"{feature} needs {package}, which is not installed: pip install {package}", name=package

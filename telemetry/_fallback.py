@@ -47,7 +47,8 @@ class _StderrSink(Sink):
             warn("fallback", f"could not write to stderr: {exc!r}")
 
     async def write(self, batch: Sequence[Signal]) -> None:
-        """As :meth:`write_sync`: the fallback writes before the call returns."""
+        """As [`write_sync`][telemetry.sinks.Sink.write_sync]: the fallback writes before the call
+        returns."""
         self.write_sync(batch)
 
 

@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 __all__ = ["HUBS", "LOCKS", "PROCESS", "WARNINGS", "at_exit", "in_forked_child"]
 
-#: Ordered by stage: lower runs first in a forked child.
 _child: list[tuple[int, Callable[[], None]]] = []
+"""Ordered by stage: lower runs first in a forked child."""
 _exit: list[tuple[int, Callable[[], None]]] = []
 
-#: Stages: lower runs first. In a forked child: process facts, then locks and threads, then
-#: hubs. At exit: hubs (which may warn), then the warnings.
 PROCESS, LOCKS, HUBS, WARNINGS = 0, 1, 2, 3
+"""Stages: lower runs first. In a forked child: process facts, then locks and threads, then hubs. At
+exit: hubs (which may warn), then the warnings."""
 
 
 def in_forked_child(hook: Callable[[], None], stage: int = HUBS) -> None:

@@ -14,7 +14,7 @@ With it:
   carry our ids.
 
 And the pipeline's own work is kept out of what OpenTelemetry's instrumentations record
-(:class:`suppressed`): the OTLP sink's HTTP requests, with httpx instrumented, would otherwise
+(`suppressed`): the OTLP sink's HTTP requests, with httpx instrumented, would otherwise
 become spans that the sink exports, which make requests, and so on.
 
 We never import OpenTelemetry first: ``import telemetry``, a hub and a span cost the same
@@ -22,7 +22,7 @@ whether it is installed or not, until the application (or a library it uses) imp
 ``opentelemetry.context``; before that, no OpenTelemetry span can be current. From then on, the
 first span or signal that finds it in ``sys.modules`` binds what it needs (and imports
 ``opentelemetry.trace``, if the application has not). A hub compiled before then reads
-OpenTelemetry's context through :func:`_late_context` (one Python call more per signal) until
+OpenTelemetry's context through `_late_context` (one Python call more per signal) until
 its next recompile (it opens, or its configuration changes), which binds the direct getter.
 """
 
@@ -56,14 +56,14 @@ __all__ = [
 ]
 
 _state: dict[str, Any] = {}
-#: The key of the current span in OpenTelemetry's context (set once it is loaded).
 SPAN_KEY: Any = None
-#: The module that anything making an OpenTelemetry span current has imported.
+"""The key of the current span in OpenTelemetry's context (set once it is loaded)."""
 _CONTEXT_MODULE = "opentelemetry.context"
-#: What :func:`_late_context` returns while no OpenTelemetry span can be current.
+"""The module that anything making an OpenTelemetry span current has imported."""
 _NOTHING: Mapping[Any, Any] = MappingProxyType({})
-#: The key :func:`_late_context` files the current span under (see :func:`span_key`).
+"""What `_late_context` returns while no OpenTelemetry span can be current."""
 _LATE_KEY = object()
+"""The key `_late_context` files the current span under (see `span_key`)."""
 
 
 def available() -> bool:
@@ -150,8 +150,8 @@ def _load() -> None:
 
 
 def current_otel_span() -> SpanContext | None:
-    """The current OpenTelemetry span as a :class:`SpanContext`, or ``None`` when there is
-    none, when it is the one that stands for a span of ours, when it is invalid, or without
+    """The current OpenTelemetry span as a [`SpanContext`][telemetry.SpanContext], or ``None`` when
+    there is none, when it is the one that stands for a span of ours, when it is invalid, or without
     ``opentelemetry-api``."""
     if not _loaded():
         return None
@@ -162,8 +162,8 @@ def current_otel_span() -> SpanContext | None:
 
 
 def from_otel_span(span: Any) -> SpanContext | None:
-    """An OpenTelemetry span as a :class:`SpanContext`; ``None`` if its context is invalid.
-    A span that knows its own (aiotelemetry's, as the OpenTelemetry SDK: a
+    """An OpenTelemetry span as a [`SpanContext`][telemetry.SpanContext]; ``None`` if its context is
+    invalid. A span that knows its own (aiotelemetry's, as the OpenTelemetry SDK: a
     ``telemetry_context()`` method) gives it, made once, for every signal emitted inside."""
     own = getattr(span, "telemetry_context", None)
     if own is not None:
@@ -177,7 +177,7 @@ def from_otel_span(span: Any) -> SpanContext | None:
 def empty_context() -> Any:
     """OpenTelemetry's current context where nothing was ever attached (a context that holds
     no span), or ``None`` when it cannot be known or without ``opentelemetry-api``; while
-    OpenTelemetry is installed but not in use, what :func:`_late_context` returns when no
+    OpenTelemetry is installed but not in use, what `_late_context` returns when no
     span is current."""
     if _loaded():
         return _state.get("empty")
@@ -185,7 +185,7 @@ def empty_context() -> Any:
 
 
 def span_key() -> Any:
-    """The key of the current span in what :func:`context_getter` returns (``None`` without
+    """The key of the current span in what `context_getter` returns (``None`` without
     ``opentelemetry-api``)."""
     if _loaded():
         return SPAN_KEY
@@ -193,9 +193,9 @@ def span_key() -> Any:
 
 
 def context_getter() -> Callable[[], Any] | None:
-    """A getter of OpenTelemetry's current context (a mapping in which :func:`span_key` is the
+    """A getter of OpenTelemetry's current context (a mapping in which `span_key` is the
     current span), for the emitting path; ``None`` without ``opentelemetry-api``. While it is
-    installed but not in use, :func:`_late_context`, which notices when it comes into use."""
+    installed but not in use, `_late_context`, which notices when it comes into use."""
     if not available():
         return None
     if not _loaded():
@@ -214,9 +214,9 @@ def _late_context() -> Mapping[Any, Any]:
     return _NOTHING if span is None else {_LATE_KEY: span, SPAN_KEY: span}
 
 
-#: The OpenTelemetry span that stands for the current span of ours (set by :func:`attach`): an
-#: OpenTelemetry span current in its place was started inside ours, and is the innermost.
 _attached: contextvars.ContextVar[Any] = contextvars.ContextVar("telemetry_otel", default=None)
+"""The OpenTelemetry span that stands for the current span of ours (set by `attach`): an
+OpenTelemetry span current in its place was started inside ours, and is the innermost."""
 attached_get = _attached.get
 
 Tokens = tuple[contextvars.Token[Any], contextvars.Token[Any]]
@@ -224,7 +224,7 @@ Tokens = tuple[contextvars.Token[Any], contextvars.Token[Any]]
 
 def attach(ctx: SpanContext) -> Tokens | None:
     """Make ``ctx`` OpenTelemetry's current span too (non-recording); ``None`` when
-    OpenTelemetry is not in use. Undo with :func:`detach`."""
+    OpenTelemetry is not in use. Undo with `detach`."""
     if not _loaded():
         return None
     s = _state
@@ -243,7 +243,7 @@ def attach(ctx: SpanContext) -> Tokens | None:
 
 
 def detach(tokens: Tokens | None) -> None:
-    """Undo :func:`attach`."""
+    """Undo `attach`."""
     if tokens is not None:
         _attached.reset(tokens[1])
         _state["detach"](tokens[0])

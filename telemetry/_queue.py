@@ -8,7 +8,7 @@ evicts the oldest item in place; and ``close()`` lets workers drain what is left
 Nothing is counted per item on the way in. Items leave only through counted takes, so
 ``taken + len(queue)`` is everything ever appended; and since the depth only grows between two
 takes, the high-water mark is the largest depth seen at a take (or now), recorded by the taker.
-The emitting path may therefore append to :attr:`SignalQueue.items` directly after a length
+The emitting path may therefore append to `SignalQueue.items` directly after a length
 check.
 """
 
@@ -30,16 +30,15 @@ class SignalQueue(Generic[T]):
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        #: The items, oldest first. The seam with the emitting path, which appends here
-        #: itself after a length check (then wakes one of :attr:`getters`); nothing else
-        #: outside this class touches it.
         self.items: deque[T] = deque()
-        #: Idle workers waiting for an item; wake one with :meth:`wake_one`.
+        """The items, oldest first. The seam with the emitting path, which appends here itself after
+        a length check (then wakes one of `getters`); nothing else outside this class touches it."""
         self.getters: deque[asyncio.Future[None]] = deque()
+        """Idle workers waiting for an item; wake one with `wake_one`."""
         self._putters: deque[asyncio.Future[None]] = deque()
         self._peak = 0
-        #: Items removed so far (taken in batches, drained, or evicted).
         self.taken = 0
+        """Items removed so far (taken in batches, drained, or evicted)."""
         self.closed = False
 
     @property
@@ -85,7 +84,7 @@ class SignalQueue(Generic[T]):
     async def put(self, item: T, timeout: float | None = None) -> bool | None:
         """Append ``item``, waiting for room while the queue is full (back-pressure).
 
-        Built on :meth:`put_nowait`: each wake-up tries it again. Returns ``True`` once
+        Built on `put_nowait`: each wake-up tries it again. Returns ``True`` once
         appended, ``False`` without appending when the queue is closed before there is room,
         and ``None`` when ``timeout`` seconds pass without room.
         """

@@ -1,10 +1,10 @@
 """Redaction: secrets never reach a sink.
 
-One rule decides what is secret, :class:`KeyMatcher`: a key (a data key, a header name, a query
+One rule decides what is secret, `KeyMatcher`: a key (a data key, a header name, a query
 parameter) is secret when it is one of the names, or matches one of the glob patterns, of a key
 list, case-insensitively, with ``-`` read as ``_`` (``X-Api-Key`` matches ``*api_key*``). The
-same rule serves :func:`redact` (the middleware), the ASGI middleware's recorded headers and the
-logging bridge's messages (query strings in uvicorn's access lines).
+same rule serves [`redact`][telemetry.redact] (the middleware), the ASGI middleware's recorded
+headers and the logging bridge's messages (query strings in uvicorn's access lines).
 """
 
 from __future__ import annotations
@@ -28,9 +28,6 @@ __all__ = [
     "redact_query",
 ]
 
-#: Keys whose values are replaced, at any depth: names, and glob patterns (with ``*``), matched
-#: case-insensitively with ``-`` read as ``_``. Extend it: ``redact([*DEFAULT_REDACT_KEYS,
-#: "ssn"])``.
 DEFAULT_REDACT_KEYS = frozenset(
     {
         "*password*",
@@ -62,6 +59,9 @@ DEFAULT_REDACT_KEYS = frozenset(
         "x-api-key",
     }
 )
+"""Keys whose values are replaced, at any depth: names, and glob patterns (with ``*``), matched
+case-insensitively with ``-`` read as ``_``. Extend it: ``redact([*DEFAULT_REDACT_KEYS,
+"ssn"])``."""
 REDACTED = "[REDACTED]"
 
 # A query parameter in a URL or in text: the separator, the name, the value (up to the next
@@ -218,9 +218,9 @@ def _scrub_error(err: ErrorInfo, scrub: Callable[[str], str]) -> tuple[ErrorInfo
 
 
 class Redactor:
-    """Everything redaction does, for one key list: :meth:`value` for nested data, :meth:`text`
-    for messages, :meth:`error` for an exception's messages, :meth:`signal` for all of a
-    signal (what :func:`redact` runs)."""
+    """Everything redaction does, for one key list: `value` for nested data, `text`
+    for messages, [`error`][telemetry.error] for an exception's messages,
+    [`signal`][telemetry.signal] for all of a signal (what [`redact`][telemetry.redact] runs)."""
 
     def __init__(
         self,
@@ -250,7 +250,7 @@ class Redactor:
         return text
 
     def error(self, err: ErrorInfo) -> tuple[ErrorInfo, bool]:
-        """The exception's messages (its cause's too) through :meth:`text`."""
+        """The exception's messages (its cause's too) through `text`."""
         return _scrub_error(err, self.text)
 
     def signal(self, sig: Signal) -> Signal:
@@ -281,14 +281,23 @@ def redact(
 ) -> Callable[[Signal], Signal]:
     """A middleware that replaces secret values in ``data`` and ``ctx``, at any depth.
 
-    ``keys`` are names and glob patterns (``"*token*"``) matched case-insensitively, ``-`` read
-    as ``_``; by default :data:`DEFAULT_REDACT_KEYS` (``*password*``, ``*token*``,
-    ``*secret*``, ``*api_key*``, ``*session*``, ``authorization``, ``cookie``, ...). Mappings
-    are redacted by key, ``(name, value)`` pairs (headers) by name, inside lists, tuples and
-    sets too, however deep. With ``query_params`` (the default) secret ``name=value`` pairs in
-    the message and the exception's message (``...?token=abc``, ``password=abc``) are replaced
-    too; ``text_patterns`` are regular expressions whose matches there are replaced
-    (``r"Bearer \\S+"``). Signals with nothing to redact are passed on as they are (no copy).
+    Mappings are redacted by key, ``(name, value)`` pairs (headers) by name, inside lists,
+    tuples and sets too, however deep. Signals with nothing to redact are passed on as they
+    are (no copy).
+
+    Args:
+        keys: Names and glob patterns (``"*token*"``) matched case-insensitively, ``-`` read
+            as ``_``; by default [`DEFAULT_REDACT_KEYS`][telemetry.DEFAULT_REDACT_KEYS]
+            (``*password*``, ``*token*``, ``*secret*``, ``*api_key*``, ``*session*``,
+            ``authorization``, ``cookie``, ...).
+        replacement: What a secret value becomes.
+        query_params: Whether secret ``name=value`` pairs in the message and the exception's
+            message (``...?token=abc``, ``password=abc``) are replaced too.
+        text_patterns: Regular expressions whose matches in the message and the exception's
+            message are replaced (``r"Bearer \\S+"``).
+
+    Returns:
+        The middleware, for a handler's ``middleware`` list.
     """
     redactor = Redactor(
         keys, replacement=replacement, query_params=query_params, text_patterns=text_patterns

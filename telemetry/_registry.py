@@ -13,13 +13,13 @@ from typing import Any
 
 __all__ = ["changed", "current_hub", "get_hub", "listen", "push", "remove", "set_fallback", "stack"]
 
-#: Open hubs, the most recently opened last. Read directly on hot paths (``stack[-1]``).
 stack: list[Any] = []
+"""Open hubs, the most recently opened last. Read directly on hot paths (``stack[-1]``)."""
 _listeners: list[Callable[[], None]] = []
-#: Gives the stderr fallback hub; set by ``telemetry._fallback``, which sits above this module
-#: (code below the hub that must reach the fallback, such as the OpenTelemetry providers, comes
-#: here instead of importing it).
 _fallback: list[Callable[[], Any]] = []
+"""Gives the stderr fallback hub; set by ``telemetry._fallback``, which sits above this module (code
+below the hub that must reach the fallback, such as the OpenTelemetry providers, comes here
+instead of importing it)."""
 
 
 def get_hub() -> Any:

@@ -9,10 +9,10 @@ hub can be closed from any task (a lifespan handler, a signal handler, the test 
 
 Every wait of a close is bounded, whatever a sink does. A worker stuck in a call that ignores
 cancellation (``anyio.to_thread.run_sync`` into a write that never returns) is given
-:data:`ABANDON_GRACE_S` to unwind after it is cancelled, then abandoned: what it holds is
+`ABANDON_GRACE_S` to unwind after it is cancelled, then abandoned: what it holds is
 counted as ``timeout`` and nothing it does later counts. The sink's flush and close run in a
 task of their own that the close waits for until the deadline (at least
-:data:`CLOSE_GRACE_S`), then leaves behind. The hosting task is waited for the same way.
+`CLOSE_GRACE_S`), then leaves behind. The hosting task is waited for the same way.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from ._warn import warn
 
 __all__ = ["ABANDON_GRACE_S", "CLOSE_GRACE_S", "Runtime"]
 
-#: How long cancelled workers get to unwind before they are abandoned.
 ABANDON_GRACE_S = 0.05
-#: The least time a sink's flush and close get, even when the drain used the whole deadline.
+"""How long cancelled workers get to unwind before they are abandoned."""
 CLOSE_GRACE_S = 0.1
+"""The least time a sink's flush and close get, even when the drain used the whole deadline."""
 
 
 class Runtime:
@@ -45,14 +45,14 @@ class Runtime:
         self.thread_id = threading.get_ident()
         self._tg: TaskGroup | None = None
         self._scopes: dict[str, anyio.CancelScope] = {}
-        #: Handlers added while running whose sinks are still opening, with an event set when
-        #: the open has succeeded or failed.
         self._opening: dict[Handler, anyio.Event] = {}
+        """Handlers added while running whose sinks are still opening, with an event set when the
+        open has succeeded or failed."""
         self._stop = asyncio.Event()
         self.closed = asyncio.Event()
         self._host: asyncio.Future[None] | None = None
-        #: A close left a stuck worker behind: stopping does not wait for the hosting task.
         self._abandoned = False
+        """A close left a stuck worker behind: stopping does not wait for the hosting task."""
 
     async def start(self, handlers: list[Handler]) -> None:
         """Start the task that hosts every handler's workers."""
@@ -186,5 +186,5 @@ async def _bounded(work: Coroutine[Any, Any, None], deadline: float | None) -> N
         task.add_done_callback(_leftover.discard)
 
 
-#: Tasks left running past a deadline, kept referenced until they end.
 _leftover: set[asyncio.Future[None]] = set()
+"""Tasks left running past a deadline, kept referenced until they end."""

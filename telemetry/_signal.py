@@ -1,8 +1,8 @@
 """The signal: one immutable record of something that happened, and the values it is made of.
 
-A :class:`Signal` is built once at the call site and shared, unchanged and uncopied, by every
-handler it goes to. Levels carry fixed numbers so that filters compare integers and sinks map them
-to syslog severities and OpenTelemetry severity numbers without a look-up by name.
+A [`Signal`][telemetry.Signal] is built once at the call site and shared, unchanged and uncopied, by
+every handler it goes to. Levels carry fixed numbers so that filters compare integers and sinks map
+them to syslog severities and OpenTelemetry severity numbers without a look-up by name.
 """
 
 from __future__ import annotations
@@ -69,23 +69,25 @@ _SYSLOG = {
     Level.FATAL: 2,
 }
 
-#: Every accepted spelling of a level, to its number. Signals store the canonical label.
 LEVELS: dict[str | int, int] = {}
+"""Every accepted spelling of a level, to its number. Signals store the canonical label."""
 for _lv in Level:
     LEVELS[_lv.label] = int(_lv)
     LEVELS[_lv.name] = int(_lv)
     LEVELS[int(_lv)] = int(_lv)
 LEVELS.update({"warning": 13, "WARNING": 13, "critical": 21, "CRITICAL": 21})
-#: Level number to the label stored in a signal.
 LABEL_OF: dict[int, str] = {int(lv): lv.label for lv in Level}
-#: The level labels, lowest first: what an error about a level lists as allowed.
+"""Level number to the label stored in a signal."""
 LEVEL_NAMES: tuple[str, ...] = tuple(LABEL_OF.values())
+"""The level labels, lowest first: what an error about a level lists as allowed."""
 
 
 def parse_level(value: object, param: str = "level") -> int:
-    """Return the number of a level given by name (``"info"``), number or :class:`Level`.
+    """Return the number of a level given by name (``"info"``), number or
+    [`Level`][telemetry.Level].
 
-    Raises :class:`ConfigError` naming ``param`` and the allowed names for anything else.
+    Raises [`ConfigError`][telemetry.ConfigError] naming ``param`` and the allowed names for
+    anything else.
     """
     try:
         return LEVELS[value]  # type: ignore[index]
@@ -114,7 +116,7 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
 
     ``stacktrace`` is the traceback as Python prints it (source lines and chained exceptions
     included), on the outermost exception only: what OpenTelemetry calls
-    ``exception.stacktrace``. :meth:`traceback` gives it, or rebuilds it from the frames when a
+    ``exception.stacktrace``. `traceback` gives it, or rebuilds it from the frames when a
     signal was recorded without one.
     """
 
@@ -125,7 +127,7 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
     stacktrace: str | None = None
 
     def traceback(self) -> str:
-        """The traceback text: :attr:`stacktrace`, or one rebuilt from the frames and causes."""
+        """The traceback text: `stacktrace`, or one rebuilt from the frames and causes."""
         if self.stacktrace:
             return self.stacktrace
         chain: list[ErrorInfo] = []
@@ -154,7 +156,7 @@ class Signal(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """One immutable record: a log line, an event, an error or a finished span.
 
     ``inst`` is the wall-clock time in nanoseconds since the epoch. ``level`` is the label
-    (``"info"``); :attr:`severity` gives the number. ``inst``, ``uid``, ``kind`` and ``level``
+    (``"info"``); `severity` gives the number. ``inst``, ``uid``, ``kind`` and ``level``
     are always present in encoded output; unset optional fields are omitted. Signals are shared
     between handlers as they are: treat ``data`` and ``ctx`` as read-only.
     """
@@ -192,10 +194,10 @@ _rand = random.Random()
 _getrandbits = _rand.getrandbits
 
 
-#: Spare uids, made in bulk off the emitting path (the handlers' workers top it up after each
-#: batch), so that building a signal takes one with a list pop instead of making it. Shared by
-#: every hub and thread (a pop is atomic); emptied in a forked child, whose uids must differ.
 _spare_uids: list[str] = []
+"""Spare uids, made in bulk off the emitting path (the handlers' workers top it up after each
+batch), so that building a signal takes one with a list pop instead of making it. Shared by every
+hub and thread (a pop is atomic); emptied in a forked child, whose uids must differ."""
 _SPARE_UIDS = 4096
 
 
@@ -249,7 +251,8 @@ _MAX_CHAIN = 8
 
 
 def error_info(exc: BaseException, _depth: int = 0) -> ErrorInfo:
-    """Turn an exception into an :class:`ErrorInfo`, with its traceback and its cause chain.
+    """Turn an exception into an [`ErrorInfo`][telemetry.ErrorInfo], with its traceback and its
+    cause chain.
 
     Follows ``__cause__``, or ``__context__`` unless suppressed, up to eight levels deep.
     """
@@ -272,8 +275,8 @@ def error_info(exc: BaseException, _depth: int = 0) -> ErrorInfo:
     return ErrorInfo(type=qualname, message=message, frames=frames, cause=cause, stacktrace=stack)
 
 
-#: Longest traceback text kept on a signal; a longer one keeps its end (where it was raised).
 MAX_STACKTRACE_CHARS = 32_768
+"""Longest traceback text kept on a signal; a longer one keeps its end (where it was raised)."""
 
 
 def _stacktrace(exc: BaseException) -> str | None:

@@ -6,7 +6,7 @@ to another one. What a call site resolves to is cached per code object and instr
 again by instruction offset alone, which makes the common case one dictionary look-up with a
 small int: the compiled emitter looks the caller's frame up in the second cache itself (the
 entry's code object tells whether it is this site's), and only a miss comes here. Two sites
-that share an offset and alternate cost a call to :meth:`Sites.resolve` each time, which finds
+that share an offset and alternate cost a call to `Sites.resolve` each time, which finds
 them in the first cache.
 """
 
@@ -19,14 +19,13 @@ from ._signal import Location
 
 __all__ = ["SITE_CACHE_MAX", "Site", "Sites", "is_library_code", "site_key"]
 
-#: Most call sites remembered per hub; past it, sites are resolved on every call.
 SITE_CACHE_MAX = 8192
+"""Most call sites remembered per hub; past it, sites are resolved on every call."""
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
-#: ``(namespace, location or None, code)``: the code object is kept in the entry, which both
-#: pins its id (so that it cannot be reused by another code object) and tells a colliding key
-#: apart.
 Site = tuple["str | None", "Location | None", CodeType]
+"""``(namespace, location or None, code)``: the code object is kept in the entry, which both pins
+its id (so that it cannot be reused by another code object) and tells a colliding key apart."""
 
 
 def site_key(frame: FrameType) -> int:
@@ -53,11 +52,11 @@ class Sites:
 
     def __init__(self, location: bool) -> None:
         self.location = location
-        #: :func:`site_key` to :data:`Site`.
         self.cache: dict[int, Site] = {}
-        #: The offset of the calling instruction (``f_lasti``) to the last site resolved
-        #: there; read directly by the compiled emitter, which checks the entry's code.
+        """`site_key` to `Site`."""
         self.by_offset: dict[int, Site] = {}
+        """The offset of the calling instruction (``f_lasti``) to the last site resolved there; read
+        directly by the compiled emitter, which checks the entry's code."""
 
     def resolve(self, frame: FrameType | None, up: int = 0) -> Site:
         """The site of the first frame from ``frame`` outwards that is not the library's,

@@ -46,7 +46,7 @@ class SpanHost:
 
 
 class HasSpanHost(Protocol):
-    """A hub, as spans see it: something with a :class:`SpanHost`."""
+    """A hub, as spans see it: something with a `SpanHost`."""
 
     @property
     def span_host(self) -> SpanHost:
@@ -58,7 +58,17 @@ class Span:
     """A span in progress; use it with ``with`` or ``async with``. Created by ``tel.span(...)``.
 
     ``span.set(key=value)`` adds data before the span ends; ``span.trace_id`` and
-    ``span.span_id`` are there for propagation (a ``traceparent`` header, say).
+    ``span.span_id`` are there for propagation (a ``traceparent`` header, say). An integration
+    may build one itself, on a hub's ``span_host``.
+
+    Args:
+        host: The hub (or its ``span_host``) the span's signal goes to.
+        id: The span's name.
+        level: The span's level number.
+        data: The span's data, adopted as it is (the span adds to it).
+        stacklevel: Whose location to record (1 is the caller).
+        ns: The span's namespace, with ``location``: given both, no frame is looked at.
+        location: Where the span was made, with ``ns``.
     """
 
     __slots__ = (
@@ -116,7 +126,11 @@ class Span:
         return None if self.context is None else self.context.span_id
 
     def set(self, **data: Any) -> None:
-        """Add key/values to the signal this span will emit."""
+        """Add key/values to the signal this span will emit.
+
+        Args:
+            **data: The key/values, over those already there.
+        """
         self.data.update(data)
 
     def __repr__(self) -> str:
@@ -145,13 +159,19 @@ class Span:
         bound: Mapping[str, Any] | None = None,
     ) -> SpanContext:
         """Start the span (what ``with`` / ``async with`` do, for code that cannot use them):
-        it becomes the current span; end it with :meth:`end` or :meth:`end_nowait`.
+        it becomes the current span; end it with [`end`][telemetry.Span.end] or
+        [`end_nowait`][telemetry.Span.end_nowait].
 
-        ``parent`` (a remote caller's span, from a ``traceparent``) replaces the current span
-        as the parent; ``trace_id`` without ``parent`` says that the caller found no parent
-        (:func:`innermost_span`) and made the new trace's id first, to use it itself;
-        ``bound`` key/values are bound for the span's duration, as :class:`~telemetry.bind`
-        would, in the same step. Returns the span's identity.
+        Args:
+            parent: A remote caller's span (from a ``traceparent``), which replaces the current
+                span as the parent.
+            trace_id: Without ``parent``: the caller found no parent span and made the new
+                trace's id first, to use it itself.
+            bound: Key/values bound for the span's duration, as [`bind`][telemetry.bind]
+                would, in the same step.
+
+        Returns:
+            The span's identity.
         """
         if parent is None and trace_id is None:
             parent = innermost_span()
@@ -195,8 +215,11 @@ class Span:
     # what the span bound (a request's id); its own ids come from the span, not the context.
 
     def end_nowait(self, error: BaseException | None = None) -> None:
-        """End the span and hand its signal over without waiting (``with``'s exit); ``error``
-        is the exception that ended it, if any."""
+        """End the span and hand its signal over without waiting (``with``'s exit).
+
+        Args:
+            error: The exception that ended the span, if any.
+        """
         level = self._level_at_end(error)
         try:
             emit = self._host.emitters.table_nowait[level]
@@ -206,8 +229,12 @@ class Span:
             self._leave()
 
     async def end(self, error: BaseException | None = None) -> None:
-        """End the span and emit its signal (``async with``'s exit); ``error`` is the
-        exception that ended it, if any. Nothing is built when the hub refuses the level."""
+        """End the span and emit its signal (``async with``'s exit). Nothing is built when
+        the hub refuses the level.
+
+        Args:
+            error: The exception that ended the span, if any.
+        """
         level = self._level_at_end(error)
         try:
             emit = self._host.emitters.table[level]
@@ -218,7 +245,14 @@ class Span:
 
     def would_emit(self, level: int) -> bool:
         """Whether the hub takes a span signal at ``level`` at all (its level floor): when it
-        does not, what would only go into the signal need not be built."""
+        does not, what would only go into the signal need not be built.
+
+        Args:
+            level: A level number.
+
+        Returns:
+            Whether a span signal at ``level`` would be emitted.
+        """
         return self._host.emitters.table[level] is not False
 
     def __enter__(self) -> Span:
@@ -257,7 +291,7 @@ def traced(id: str | None, *, level: str | int, hub: HasSpanHost) -> Callable[[F
     """Decorator: run each call of a sync or async function inside a span.
 
     The span is named ``id`` (default: the function's qualified name) and emitted through the
-    :class:`SpanHost` ``hub`` has at call time. Exceptions are recorded and re-raised unchanged.
+    `SpanHost` ``hub`` has at call time. Exceptions are recorded and re-raised unchanged.
     """
 
     def decorate(fn: F) -> F:

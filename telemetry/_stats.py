@@ -21,7 +21,6 @@ __all__ = [
     "Stats",
 ]
 
-#: Why a signal accepted by a handler was not written.
 DROP_REASONS = {
     "queue_full": "the queue was full and the call could not wait (dropping mode, or a *_nowait "
     "call on the loop's thread)",
@@ -38,6 +37,7 @@ DROP_REASONS = {
     "no_handler": "emitted to a hub that had no handler at the time (given handlers={}, or "
     "every handler removed): counted by the hub itself",
 }
+"""Why a signal accepted by a handler was not written."""
 
 
 class LatencyStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,8 +140,8 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class HealthTracker:
-    """Turns handler stats into a :class:`Health`, remembering what it saw last time, so that
-    errors and drops are reported once each (since the previous check)."""
+    """Turns handler stats into a [`Health`][telemetry.Health], remembering what it saw last time,
+    so that errors and drops are reported once each (since the previous check)."""
 
     def __init__(self) -> None:
         self._last: dict[str, tuple[int, int]] = {}
@@ -179,7 +179,7 @@ class Stats(msgspec.Struct, frozen=True, kw_only=True):
     """The hub's counts and each handler's.
 
     ``no_handler`` counts the signals emitted while the hub had no handler: dropped, and
-    included in :attr:`dropped` under that reason, so that a hub without handlers still has
+    included in `dropped` under that reason, so that a hub without handlers still has
     ``emitted == written + dropped`` once closed.
     """
 

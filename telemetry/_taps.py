@@ -13,8 +13,8 @@ from typing import Any
 
 __all__ = ["TAPS", "add_tap", "on_change", "remove_tap"]
 
-#: The installed taps, in the order they were added. Read by the compiled emitters.
 TAPS: list[Callable[[Any], None]] = []
+"""The installed taps, in the order they were added. Read by the compiled emitters."""
 _listeners: list[Callable[[], None]] = []
 
 
@@ -31,7 +31,7 @@ def add_tap(tap: Callable[[Any], None]) -> None:
 
 
 def remove_tap(tap: Callable[[Any], None]) -> None:
-    """Remove ``tap`` (installed with :func:`add_tap`)."""
+    """Remove ``tap`` (installed with `add_tap`)."""
     TAPS.remove(tap)
     for listener in list(_listeners):
         listener()

@@ -22,8 +22,8 @@ from ._signal import Signal
 
 __all__ = ["ThreadBridge"]
 
-#: Deliver one signal on the loop: ``(signal, level)``.
 Deliver = Callable[[Signal, int], object]
+"""Deliver one signal on the loop: ``(signal, level)``."""
 
 
 class ThreadBridge:
@@ -34,8 +34,8 @@ class ThreadBridge:
         self._scheduled = False
         self._room = threading.Event()
         self._room.set()
-        #: Inbox plus parked signals past which emitting threads wait (8 queues' worth).
         self.limit = limit
+        """Inbox plus parked signals past which emitting threads wait (8 queues' worth)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deliver: Deliver | None = None
         self._parked: Callable[[], int] = lambda: 0

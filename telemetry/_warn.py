@@ -21,8 +21,8 @@ from . import _hooks
 
 __all__ = ["WARN_INTERVAL_S", "Warner", "warn"]
 
-#: At most one line per key in this many seconds; the rest are counted and summarised.
 WARN_INTERVAL_S = 10.0
+"""At most one line per key in this many seconds; the rest are counted and summarised."""
 
 
 class Warner:
@@ -33,12 +33,12 @@ class Warner:
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
         self._lock = threading.Lock()
-        #: Every warning issued or suppressed, by key (for tests and stats).
         self.counts: dict[str, int] = {}
+        """Every warning issued or suppressed, by key (for tests and stats)."""
         self._pending: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
-        #: Lines handed to the writer thread and not yet written, and who waits for none.
         self._unwritten = 0
+        """Lines handed to the writer thread and not yet written, and who waits for none."""
         self._idle = threading.Condition()
 
     def warn(self, key: str, message: str) -> bool:
@@ -129,5 +129,5 @@ _hooks.at_exit(_warner.drain, _hooks.WARNINGS)
 
 
 def warn(key: str, message: str) -> bool:
-    """Issue a rate-limited warning on stderr through the process-wide :class:`Warner`."""
+    """Issue a rate-limited warning on stderr through the process-wide `Warner`."""
     return _warner.warn(key, message)

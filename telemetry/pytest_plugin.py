@@ -8,7 +8,8 @@ the package's name.
 
 Fixtures:
 
-- ``tel_capture``: a :class:`telemetry.testing.Captured` holding every signal emitted during the
+- ``tel_capture``: a [`telemetry.testing.Captured`][telemetry.testing.Captured] holding every signal
+emitted during the
   test, captured synchronously as it is emitted; see ``telemetry.testing``.
 """
 

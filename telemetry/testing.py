@@ -1,24 +1,30 @@
 """Helpers for testing code that emits signals, usable with or without pytest.
 
-:func:`capture_signals` collects every signal any hub dispatches while it is active, at the
-moment it is dispatched (no queue, no flush, no race), including signals printed by the stderr
-fallback when no hub is open::
+[`capture_signals`][telemetry.testing.capture_signals] collects every signal any hub dispatches
+while it is active, at the moment it is dispatched (no queue, no flush, no race), including signals
+printed by the stderr
+fallback when no hub is open:
 
-    from telemetry.testing import capture_signals
+```python
+from telemetry.testing import capture_signals
 
-    async def test_checkout():
-        with capture_signals() as captured:
-            await checkout(cart)
-        captured.assert_emitted(id="checkout.done", level="info", data={"items": 3})
+async def test_checkout():
+    with capture_signals() as captured:
+        await checkout(cart)
+    captured.assert_emitted(id="checkout.done", level="info", data={"items": 3})
+```
 
 Criteria match exactly, or by a compiled regular expression (searched), or by a predicate;
 ``contains=`` matches a substring of the message and ``where=`` a predicate on the whole signal.
-:attr:`Captured.text` gives the captured signals as readable lines, :meth:`Captured.at_level`
-lowers a hub's minimum level for a block (signals refused by the level are never built, so
-never captured), and :meth:`Captured.clear` (or :meth:`Captured.take`) starts a new phase.
+[`Captured.text`][telemetry.testing.Captured.text] gives the captured signals as readable lines,
+[`Captured.at_level`][telemetry.testing.Captured.at_level] lowers a hub's minimum level for a block
+(signals refused by the level are never built, so never captured), and
+[`Captured.clear`][telemetry.testing.Captured.clear] (or
+[`Captured.take`][telemetry.testing.Captured.take]) starts a new phase.
 
 The pytest plugin (registered automatically) offers the same as the ``tel_capture`` fixture.
-:func:`make_signal` builds a signal by hand, for testing sinks and formats.
+[`make_signal`][telemetry.testing.make_signal] builds a signal by hand, for testing sinks and
+formats.
 """
 
 from __future__ import annotations
@@ -39,9 +45,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Captured", "Match", "capture_signals", "make_signal"]
 
-#: A criterion: the value itself (equal), a compiled regular expression (searched in the
-#: value, which must be a string), or a predicate called with the value.
 Match = object
+"""A criterion: the value itself (equal), a compiled regular expression (searched in the value,
+which must be a string), or a predicate called with the value."""
 
 
 def _matches(want: object, value: object) -> bool:
@@ -79,7 +85,8 @@ class Captured:
         self.signals.clear()
 
     def take(self) -> list[Signal]:
-        """The signals captured so far, forgetting them (:meth:`clear`) in the same step."""
+        """The signals captured so far, forgetting them
+        ([`clear`][telemetry.testing.Captured.clear]) in the same step."""
         taken = list(self.signals)
         del self.signals[: len(taken)]
         return taken
@@ -94,13 +101,19 @@ class Captured:
 
     @contextmanager
     def at_level(self, level: str | int, *, hub: Telemetry | None = None) -> Iterator[None]:
-        """Lower (or raise) the minimum level of ``hub`` (default: the default hub, or the
-        stderr fallback when none is open) to ``level`` for the block, then put back exactly
-        what it was (per-namespace levels included)::
+        """Lower (or raise) the minimum level of a hub for the block, then put back exactly
+        what it was (per-namespace levels included):
 
-            with tel_capture.at_level("debug"):
-                run_the_code()
-            tel_capture.assert_emitted(level="debug", contains="cache miss")
+        ```python
+        with tel_capture.at_level("debug"):
+            run_the_code()
+        tel_capture.assert_emitted(level="debug", contains="cache miss")
+        ```
+
+        Args:
+            level: The minimum level during the block, a name or number.
+            hub: The hub; by default the default hub (or the stderr fallback when none is
+                open).
         """
         if hub is None:
             from ._default import current_hub
@@ -128,11 +141,21 @@ class Captured:
     ) -> list[Signal]:
         """The signals matching every given criterion.
 
-        ``id``, ``kind``, ``ns`` and ``msg`` match a value exactly, a compiled regular
-        expression (``re.compile("pay(ment)?")``, searched), or a predicate
-        (``lambda m: m.startswith("pay")``); ``contains`` is a substring of the message.
-        ``data`` and ``ctx`` match when they contain the given keys, each value matched the
-        same way (other keys may be present). ``where`` is a predicate on the signal.
+        Args:
+            level: The signal's level, exactly (a name or number).
+            min_level: The signal's level at least.
+            id: The signal's id: a value matched exactly, a compiled regular expression
+                (``re.compile("pay(ment)?")``, searched), or a predicate.
+            kind: The signal's kind, matched as ``id`` is.
+            ns: The signal's namespace, matched as ``id`` is.
+            msg: The signal's message, matched as ``id`` is.
+            contains: A substring of the message.
+            data: Keys the signal's data contains, each value matched as ``id`` is.
+            ctx: Keys the signal's context contains, matched as ``data`` is.
+            where: A predicate on the signal.
+
+        Returns:
+            The matching signals, in the order they were captured.
         """
         floor = parse_level(min_level, "min_level") if min_level is not None else None
         label = LABEL_OF.get(parse_level(level), level) if level is not None else None
@@ -170,8 +193,19 @@ class Captured:
         return [s.msg for s in self.signals]
 
     def assert_emitted(self, *, count: int | None = None, **criteria: Any) -> Signal:
-        """Assert that a signal matching ``criteria`` (see :meth:`filter`) was emitted, exactly
-        ``count`` times if given; return the last match."""
+        """Assert that a signal matching ``criteria`` was emitted.
+
+        Args:
+            count: How many matching signals there must be; by default at least one.
+            **criteria: As for [`filter`][telemetry.testing.Captured.filter].
+
+        Returns:
+            The last matching signal.
+
+        Raises:
+            AssertionError: No signal matches, or not ``count`` of them; the message shows
+                the last signals captured.
+        """
         __tracebackhide__ = True  # pytest shows a failure at the test's line, not in here
         found = self.filter(**criteria)
         if not found or (count is not None and len(found) != count):
@@ -183,7 +217,14 @@ class Captured:
         return found[-1]
 
     def assert_not_emitted(self, **criteria: Any) -> None:
-        """Assert that no signal matching ``criteria`` was emitted."""
+        """Assert that no signal matching ``criteria`` was emitted.
+
+        Args:
+            **criteria: As for [`filter`][telemetry.testing.Captured.filter].
+
+        Raises:
+            AssertionError: A signal matches; the message shows the first.
+        """
         __tracebackhide__ = True
         found = self.filter(**criteria)
         if found:
@@ -210,8 +251,18 @@ def capture_signals() -> Iterator[Captured]:
 def make_signal(
     msg: str | None = "test", *, level: str | int = "info", kind: str = "log", **fields: Any
 ) -> Signal:
-    """A signal with sensible defaults (now, a fresh uid, this host and pid); any field can be
-    given, for example ``make_signal("hi", id="x", data={"k": 1})``."""
+    """A signal with sensible defaults (now, a fresh uid, this host and pid), for example
+    ``make_signal("hi", id="x", data={"k": 1})``.
+
+    Args:
+        msg: The message.
+        level: A level name or number.
+        kind: The signal's kind.
+        **fields: Any other field of [`Signal`][telemetry.Signal].
+
+    Returns:
+        The signal.
+    """
     base: dict[str, Any] = {
         "inst": time.time_ns(),
         "uid": new_uid(),

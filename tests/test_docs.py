@@ -34,7 +34,7 @@ from tests.conftest import needs
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = sorted(p for p in DOCS.rglob("*.md") if "_ext" not in p.parts)
+PAGES = sorted(DOCS.rglob("*.md"))
 CODE = {"python", "py", "bash", "sh", "shell", "console"}
 SHELL = {"bash", "sh", "shell", "console"}
 OPEN_FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")

@@ -26,15 +26,15 @@ __all__ = [
     "app_measures_itself",
 ]
 
-#: The conventions' advisory buckets of ``http.server.request.duration``, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
-#: The instrumentation scope of the middleware's instruments.
+"""The conventions' advisory buckets of ``http.server.request.duration``, in seconds."""
 SCOPE = Scope(("telemetry.integrations.asgi", "", "https://opentelemetry.io/schemas/1.26.0"))
+"""The instrumentation scope of the middleware's instruments."""
 _METHODS = frozenset(
     {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"}
 )
-#: Attribute sets cached at most; past this the cache starts again.
 _MAX_CACHED = 4096
+"""Attribute sets cached at most; past this the cache starts again."""
 
 
 class HttpServerMetrics:
@@ -78,7 +78,7 @@ class HttpServerMetrics:
         return found
 
     def start(self, scope: Mapping[str, Any], always: bool) -> tuple[float, str, str] | None:
-        """A request begins: one more active request. Returns what :meth:`finish` needs, or
+        """A request begins: one more active request. Returns what `finish` needs, or
         ``None`` when this request is not measured here: metrics are off (and not ``always``
         on), or FastAPI's native telemetry, running around the middleware, measures it."""
         if not (always or self.state.enabled) or scope.get("fastapi.telemetry") is not None:
@@ -114,8 +114,8 @@ _DURATION = (
     "error.type",
 )
 
-#: The middleware's metrics, over the process's state.
 HTTP_METRICS = HttpServerMetrics()
+"""The middleware's metrics, over the process's state."""
 
 
 def app_measures_itself(app: object) -> bool:

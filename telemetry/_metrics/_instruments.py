@@ -45,12 +45,12 @@ __all__ = [
     "UpDownCounter",
 ]
 
-#: Series per instrument at most, the overflow series included (the OpenTelemetry SDK's).
 DEFAULT_CARDINALITY_LIMIT = 2000
-#: Attribute mappings an instrument remembers by identity; past this it forgets them all.
+"""Series per instrument at most, the overflow series included (the OpenTelemetry SDK's)."""
 MAX_REMEMBERED = 4096
-#: The attributes of the series that takes what is over the cardinality limit.
+"""Attribute mappings an instrument remembers by identity; past this it forgets them all."""
 OVERFLOW_ATTRIBUTES: dict[str, Any] = {"otel.metric.overflow": True}
+"""The attributes of the series that takes what is over the cardinality limit."""
 _INF = math.inf
 _NINF = -math.inf
 Key = tuple[tuple[str, Any], ...]
@@ -96,12 +96,12 @@ def _snapshot(attributes: Any) -> Any:
 class Instrument:
     """What every instrument has: identity, series, the identity cache and the limit."""
 
-    #: ``counter``, ``up_down_counter``, ``histogram``, ``gauge``, or an observable's kind.
     kind = "instrument"
-    #: A sum that only grows (exported as a monotonic sum, ``_total`` in Prometheus).
+    """``counter``, ``up_down_counter``, ``histogram``, ``gauge``, or an observable's kind."""
     monotonic = False
-    #: ``sum``, ``gauge`` or ``histogram``: the aggregation.
+    """A sum that only grows (exported as a monotonic sum, ``_total`` in Prometheus)."""
     aggregation = "sum"
+    """``sum``, ``gauge`` or ``histogram``: the aggregation."""
 
     def __init__(
         self,
@@ -118,8 +118,8 @@ class Instrument:
         self.description = description
         self.scope = scope
         self.limit = max(2, limit)
-        #: Measurements that went to the overflow series.
         self.overflowed = 0
+        """Measurements that went to the overflow series."""
         self._owner = owner
         self._lock = threading.Lock()
         self._series: dict[Key, Any] = {}
@@ -190,7 +190,7 @@ class Instrument:
             return self.series_unlocked()
 
     def series_unlocked(self) -> list[Any]:
-        """:meth:`series` for a caller that holds :attr:`lock` (to copy values with it)."""
+        """`series` for a caller that holds `lock` (to copy values with it)."""
         out = list(self._series.values())
         if self._overflow is not None:
             out.append(self._overflow)
@@ -211,15 +211,15 @@ class Instrument:
 
 
 class _Sum(Instrument):
-    """A sum: ``add`` a finite amount of at least :attr:`_low`.
+    """A sum: ``add`` a finite amount of at least `_low`.
 
     The measurement methods of every instrument keep their few lines (coerce, check, find the
     series, update under the lock) inline rather than calling a shared helper: a Python call
     is a tenth of a measurement's cost.
     """
 
-    #: The least amount taken (a float, so that NaN and the infinities are refused too).
     _low = 0.0
+    """The least amount taken (a float, so that NaN and the infinities are refused too)."""
 
     def add(self, amount: Any, attributes: Any = None, context: Any = None) -> None:
         """Add ``amount`` to the series of ``attributes``."""
@@ -297,8 +297,8 @@ class Histogram(Instrument):
         buckets: tuple[float, ...] = DEFAULT_BUCKETS,
     ) -> None:
         super().__init__(owner, scope, name, unit, description, limit=limit)
-        #: The bucket boundaries (the instrument's advice, else the default ones).
         self.bounds = buckets
+        """The bucket boundaries (the instrument's advice, else the default ones)."""
 
     def _new(self, attrs: dict[str, Any]) -> Any:
         return HistogramSeries(attrs, len(self.bounds))
@@ -329,10 +329,10 @@ class Histogram(Instrument):
             self._failed(exc)
 
 
-#: The synchronous instrument classes by kind.
 SYNC_KINDS: dict[str, Callable[..., Instrument]] = {
     "counter": Counter,
     "up_down_counter": UpDownCounter,
     "gauge": Gauge,
     "histogram": Histogram,
 }
+"""The synchronous instrument classes by kind."""

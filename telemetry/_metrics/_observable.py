@@ -24,8 +24,8 @@ from ._series import ValueSeries
 
 __all__ = ["DEFAULT_CALLBACK_TIMEOUT_S", "Observable", "run_callbacks"]
 
-#: How long a collection waits for the observable instruments' callbacks, all together.
 DEFAULT_CALLBACK_TIMEOUT_S = 1.0
+"""How long a collection waits for the observable instruments' callbacks, all together."""
 _INF = math.inf
 
 Callback = Callable[[Any], Iterable[Any]]

@@ -28,8 +28,8 @@ from ._state import STATE, MetricsState
 
 __all__ = ["TEMPORALITIES", "HistogramPoint", "Metric", "MetricReader", "NumberPoint"]
 
-#: The temporality preferences a reader takes.
 TEMPORALITIES = ("cumulative", "delta", "lowmemory")
+"""The temporality preferences a reader takes."""
 _DELTA_KINDS = {
     "cumulative": frozenset(),
     "delta": frozenset({"counter", "observable_counter", "histogram"}),
@@ -99,8 +99,8 @@ class MetricReader:
         self._delta = _DELTA_KINDS[temporality]
         self._base: dict[tuple[int, Any], Any] = {}
         self._last_ns = state.start_ns
-        #: How the options passed to callbacks are made (the OpenTelemetry adapter's own).
         self.options: Any = CallbackOptions(callback_timeout * 1000)
+        """How the options passed to callbacks are made (the OpenTelemetry adapter's own)."""
 
     def collect(self, timeout: float | None = None) -> list[Metric]:
         """Every instrument with at least one point, after running the callbacks (waiting at

@@ -23,7 +23,6 @@ __all__ = [
     "check_buckets",
 ]
 
-#: The OpenTelemetry SDK's default bucket boundaries of an explicit-bucket histogram.
 DEFAULT_BUCKETS: tuple[float, ...] = (
     0.0,
     5.0,
@@ -41,6 +40,7 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
     7500.0,
     10000.0,
 )
+"""The OpenTelemetry SDK's default bucket boundaries of an explicit-bucket histogram."""
 
 
 def check_buckets(bounds: object) -> tuple[float, ...] | None:

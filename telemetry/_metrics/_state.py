@@ -22,7 +22,6 @@ from ._series import DEFAULT_BUCKETS
 
 __all__ = ["DROP_REASONS", "OBSERVABLE_KINDS", "STATE", "MetricsState"]
 
-#: The reasons a measurement (or one of its attributes) is dropped.
 DROP_REASONS = (
     "negative",
     "non_finite",
@@ -34,8 +33,9 @@ DROP_REASONS = (
     "callback_timeout",
     "error",
 )
-#: The observable kinds, and what a plain name maps to.
+"""The reasons a measurement (or one of its attributes) is dropped."""
 OBSERVABLE_KINDS = ("observable_counter", "observable_up_down_counter", "observable_gauge")
+"""The observable kinds, and what a plain name maps to."""
 
 
 class _Refused:
@@ -53,18 +53,18 @@ class MetricsState:
 
     def __init__(self, *, cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT) -> None:
         self.cardinality_limit = cardinality_limit
-        #: When the state began (the start of every cumulative series made before a reset).
         self.start_ns = time.time_ns()
-        #: Measurements (and attributes) dropped, by reason.
+        """When the state began (the start of every cumulative series made before a reset)."""
         self.dropped: Counter[str] = Counter()
-        #: The instruments, by (scope, lower-case name).
+        """Measurements (and attributes) dropped, by reason."""
         self._instruments: dict[tuple[Scope, str], Instrument] = {}
+        """The instruments, by (scope, lower-case name)."""
         self._lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
-        #: Runs the observable instruments' callbacks for every reader.
         self.callbacks = CallbackRunner()
-        #: Set once something switched metrics on (the meter provider, a middleware asked to).
+        """Runs the observable instruments' callbacks for every reader."""
         self.enabled = False
+        """Set once something switched metrics on (the meter provider, a middleware asked to)."""
 
     def drop(self, reason: str, instrument: str, n: int = 1, detail: str = "") -> None:
         """Count ``n`` measurements of ``instrument`` lost to ``reason``; warn once per
@@ -188,5 +188,5 @@ _METHOD = {
     "observable_gauge": "observe",
 }
 
-#: The process's metrics: what the meter provider, the middleware and the exporters share.
 STATE = MetricsState()
+"""The process's metrics: what the meter provider, the middleware and the exporters share."""

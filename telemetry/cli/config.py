@@ -4,7 +4,7 @@
 as a hub created without handlers does) as ``Telemetry.from_file`` does (expanding
 ``${VAR}``, checking every option, building every sink without opening it) and prints the
 resolved configuration as JSON, secrets masked; with mistakes it prints them all and exits 1.
-``init`` writes :data:`TEMPLATE`, a commented starting file, refusing to overwrite one.
+``init`` writes `TEMPLATE`, a commented starting file, refusing to overwrite one.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from .._hub import Telemetry
 __all__ = ["DEFAULT_CONFIG_FILE", "TEMPLATE", "check_config", "write_template"]
 
 PROG = "python -m telemetry"
-#: The file ``init`` writes when no name is given.
 DEFAULT_CONFIG_FILE = "telemetry.toml"
+"""The file ``init`` writes when no name is given."""
 
-#: What ``init`` writes: a configuration that loads as it is, with the common options shown.
 TEMPLATE = """\
 # aiotelemetry configuration.
 #   In code:  hub = Telemetry.from_file("telemetry.toml")
@@ -73,6 +72,7 @@ min_level = "warn"        # this handler only: on top of the hub's level
 # endpoint = "${OTLP_ENDPOINT:-http://localhost:4318}"
 # headers = { authorization = "Bearer ${OTLP_TOKEN:-}" }
 """
+"""What ``init`` writes: a configuration that loads as it is, with the common options shown."""
 
 
 def check_config(
@@ -101,7 +101,7 @@ def check_config(
 
 
 def write_template(path: str, *, out: TextIO, err: TextIO, force: bool = False) -> int:
-    """Write :data:`TEMPLATE` to ``path`` (``-``: to ``out``); return the exit status."""
+    """Write `TEMPLATE` to ``path`` (``-``: to ``out``); return the exit status."""
     if path == "-":
         out.write(TEMPLATE)
         return 0

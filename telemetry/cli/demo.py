@@ -24,11 +24,11 @@ from typing import TextIO
 
 __all__ = ["DEMO_SCRIPTS", "SHIPPED_QUICKSTART", "demo_script", "find_examples", "run_demo"]
 
-#: The scripts ``demo`` looks for in ``examples/``, the first that exists wins.
 DEMO_SCRIPTS = ("demo.py", "quickstart.py")
+"""The scripts ``demo`` looks for in ``examples/``, the first that exists wins."""
 PROG = "python -m telemetry"
-#: The quickstart as the wheel ships it (absent from a source checkout, which has examples/).
 SHIPPED_QUICKSTART = Path(__file__).resolve().with_name("_quickstart.py")
+"""The quickstart as the wheel ships it (absent from a source checkout, which has examples/)."""
 
 
 def find_examples() -> Path | None:
@@ -38,7 +38,7 @@ def find_examples() -> Path | None:
 
 
 def demo_script(examples: Path) -> Path | None:
-    """The script to run in ``examples``: the first of :data:`DEMO_SCRIPTS` that exists."""
+    """The script to run in ``examples``: the first of `DEMO_SCRIPTS` that exists."""
     for name in DEMO_SCRIPTS:
         script = examples / name
         if script.is_file():

@@ -74,7 +74,7 @@ def level_number(label: str) -> int:
 
 
 def signal_level(sig: Signal) -> int:
-    """The number of the signal's level (see :func:`level_number`)."""
+    """The number of the signal's level (see `level_number`)."""
     return level_number(sig.level)
 
 

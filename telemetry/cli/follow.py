@@ -1,6 +1,6 @@
 """Following a file as it grows, across rotations: the ``--follow`` of ``tail``.
 
-A :class:`FollowedFile` is polled: each :meth:`~FollowedFile.poll` reads what was appended
+A `FollowedFile` is polled: each `poll` reads what was appended
 since the last one and returns the complete lines as records, keeping a line whose end has not
 arrived yet for the next poll (a writer may be half-way through it). When the path names a
 different file than the one open (the file sink rotated it: renamed it away and started a new
@@ -19,8 +19,8 @@ from .reader import LineDecoder, Record
 
 __all__ = ["DEFAULT_POLL_INTERVAL_S", "FollowedFile"]
 
-#: How often ``tail --follow`` looks for new lines.
 DEFAULT_POLL_INTERVAL_S = 0.25
+"""How often ``tail --follow`` looks for new lines."""
 
 
 class FollowedFile:
@@ -35,10 +35,10 @@ class FollowedFile:
         self._pos = 0
         self._lineno = 0
         self._partial = b""
-        #: How many times the path was found to name a new file.
         self.rotations = 0
-        #: How many times the file was found truncated in place.
+        """How many times the path was found to name a new file."""
         self.truncations = 0
+        """How many times the file was found truncated in place."""
 
     @property
     def is_open(self) -> bool:

@@ -1,9 +1,9 @@
 """Reading the JSON-lines files the file sink writes, plain or gzip-compressed, line by line.
 
-Every non-blank line becomes one :class:`Record`: either a decoded :class:`~telemetry.Signal`
+Every non-blank line becomes one `Record`: either a decoded [`Signal`][telemetry.Signal]
 (from a line with ``inst``, the nanoseconds every version writes, with or without the RFC 3339
 ``"timestamp"`` that lines carry since it was added, or from one with a ``"timestamp"`` only),
-or the raw line with the reason it is not one (:data:`PROBLEMS`). Nothing is skipped silently:
+or the raw line with the reason it is not one (`PROBLEMS`). Nothing is skipped silently:
 a line that is not JSON, a JSON value that is not a signal, a last line cut short by a crash or
 a copy in progress, a compressed stream that ends early, all come out as records with a problem,
 so that the commands can show them and count them. Blank lines carry no data and are passed
@@ -31,18 +31,18 @@ __all__ = ["GZIP_MAGIC", "PROBLEMS", "LineDecoder", "Record", "is_gzip", "read_r
 
 GZIP_MAGIC = b"\x1f\x8b"
 
-#: Why a line is not a signal.
 PROBLEMS = {
     "not_json": "not JSON",
     "not_signal": "JSON, but not a signal",
     "truncated": "cut short (no end of line)",
     "unreadable": "the file could not be read on from here",
 }
+"""Why a line is not a signal."""
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-#: How much of a bad line is shown.
 MAX_SHOWN_CHARS = 200
+"""How much of a bad line is shown."""
 
 
 class Record:
@@ -60,11 +60,11 @@ class Record:
     ) -> None:
         self.file = file
         self.lineno = lineno
-        #: The line as read, without its end of line.
         self.raw = raw
+        """The line as read, without its end of line."""
         self.signal = signal
-        #: A key of :data:`PROBLEMS` when :attr:`signal` is ``None``.
         self.problem = problem
+        """A key of `PROBLEMS` when [`signal`][telemetry.signal] is ``None``."""
 
     def shown_text(self) -> str:
         """The raw line as safe, single-line text (control characters escaped), shortened."""
@@ -79,7 +79,8 @@ class Record:
 
 
 class LineDecoder:
-    """Turns lines into records with one reused msgspec decoder typed for :class:`Signal`."""
+    """Turns lines into records with one reused msgspec decoder typed for
+    [`Signal`][telemetry.Signal]."""
 
     def __init__(self) -> None:
         self._decoder = msgspec.json.Decoder(Signal)

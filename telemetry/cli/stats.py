@@ -21,8 +21,8 @@ from .reader import LineDecoder, Record, read_records
 
 __all__ = ["DEFAULT_TOP", "LogStats", "StatsCollector", "collect", "render"]
 
-#: How many ids the text output lists (``--top``); the JSON output has them all.
 DEFAULT_TOP = 20
+"""How many ids the text output lists (``--top``); the JSON output has them all."""
 PROG = "python -m telemetry"
 
 

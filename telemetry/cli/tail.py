@@ -1,6 +1,6 @@
 """``python -m telemetry tail``: print the signals of JSON-lines files, readably, as they come.
 
-Signals are printed with :class:`~telemetry.formats.TextFormat` (coloured on a terminal), a
+Signals are printed with `TextFormat` (coloured on a terminal), a
 signal that carries an exception followed by its traceback, indented (``--no-traceback``
 leaves it out), or as the JSON lines they were with ``--json``. Lines that are not signals are
 never dropped quietly: in text output they are printed where they occur, marked ``!!`` with

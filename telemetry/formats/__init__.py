@@ -7,11 +7,22 @@ from typing import Protocol
 
 from .._errors import ConfigError
 from .._signal import Signal
+from ._safe import HUGE_VALUE_CHARS, HugeValue, Pieces
 from .json import JsonFormat
 from .logfmt import LogfmtFormat
 from .text import TextFormat
 
-__all__ = ["FORMATS", "Format", "JsonFormat", "LogfmtFormat", "TextFormat", "make_format"]
+__all__ = [
+    "FORMATS",
+    "HUGE_VALUE_CHARS",
+    "Format",
+    "HugeValue",
+    "JsonFormat",
+    "LogfmtFormat",
+    "Pieces",
+    "TextFormat",
+    "make_format",
+]
 
 
 class Format(Protocol):
@@ -25,6 +36,12 @@ class Format(Protocol):
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:
         """Encode the batch; one line per signal for line-oriented formats."""
         ...
+
+    # Optional, both or neither: ``encode_slice(batch, huge)`` is ``encode_batch`` that raises
+    # HugeValue for a signal with a string value (or message) over ``huge`` characters, and
+    # ``pieces(value, *, msg=False) -> Pieces | None`` writes such a value a piece at a time,
+    # so that sinks can let the loop run in between (see :data:`Pieces`). A format without
+    # them writes every signal in one go.
 
 
 FORMATS = ("json", "logfmt", "text")

@@ -2,22 +2,23 @@
 
 The fast path encodes signals as they are; only when that raises (a lone surrogate, an int of
 thousands of digits, a reference cycle, a key that is not a string, an object whose ``__str__``
-or ``__repr__`` raises) is the offending signal rebuilt with :func:`repair_signal`, so that one
+or ``__repr__`` raises) is the offending signal rebuilt with `repair_signal`, so that one
 bad value costs only itself: it becomes a marked placeholder (or, for text that is not valid
 Unicode, the text with the bad code points as visible ``\\udcff`` escapes), the rest of the
 signal and of the batch is written, and the sink counts the repair (``bad_values``).
 
 Unknown objects are written as their ``repr``, once per object however many sinks write it
-(:func:`safe_repr` remembers the last few thousand), cut to :data:`MAX_REPR` characters; a type
-whose ``repr`` once took longer than :data:`SLOW_REPR_S` is written as ``<Type object>`` from
+(`safe_repr` remembers the last few thousand), cut to `MAX_REPR` characters; a type
+whose ``repr`` once took longer than `SLOW_REPR_S` is written as ``<Type object>`` from
 then on, so that a slow ``__repr__`` costs the event loop once, not once per signal.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from msgspec.structs import replace
@@ -25,9 +26,13 @@ from msgspec.structs import replace
 from .._signal import ErrorInfo, Frame, Location, Signal
 
 __all__ = [
+    "HUGE_VALUE_CHARS",
     "MAX_REPR",
+    "NEVER_HUGE",
     "SLOW_REPR_S",
+    "HugeValue",
     "LineFormat",
+    "Pieces",
     "Repairs",
     "enc_hook",
     "placeholder_signal",
@@ -48,7 +53,29 @@ SLOW_REPR_S = 0.02
 #: more than 4,300 digits); 14,000 bits are about 4,214 digits.
 _MAX_INT_BITS = 14_000
 _REPR_CACHE_MAX = 1024
+#: Types whose ``repr`` is slow only when the object is big: never written as placeholders.
+_SLOW_BY_SIZE = frozenset({list, tuple, dict, set, frozenset, bytes, bytearray, str})
 _SCALARS = (float, bool, type(None))
+
+#: A string value longer than this is written a piece at a time by sinks that let the loop run
+#: in between (:meth:`LineFormat.encode_slice`). The dearest strings to write (every character
+#: an escape, in the text format) take about a millisecond per 10,000 characters.
+HUGE_VALUE_CHARS = 16 * 1024
+#: The ``huge`` limit that no string reaches: :meth:`LineFormat.format` raises nothing.
+NEVER_HUGE = sys.maxsize
+
+
+class HugeValue(Exception):
+    """A string value (or message) is longer than the ``huge`` limit that
+    :meth:`LineFormat.encode_slice` was given: that signal is for ``pieces``."""
+
+
+#: A huge value being encoded a piece at a time (``Format.pieces``): the generator yields the
+#: value's encoded inside, each piece a bounded amount of work, and returns the bytes that
+#: open and close it (quotes, brackets: the opening may depend on all of the value). Raises
+#: when the value cannot be written as it is (a lone surrogate): the signal is then encoded
+#: the usual way, which repairs it.
+Pieces = Generator[bytes, None, tuple[bytes, bytes]]
 
 # id(obj) -> (obj, text): the object is kept alive while it is remembered, so its id cannot
 # be reused by another object meanwhile.
@@ -57,7 +84,7 @@ _slow_types: set[type] = set()
 
 
 def repr_checked(obj: object) -> tuple[str, bool]:
-    """The text :func:`safe_repr` writes for ``obj``, and whether it is the real ``repr``."""
+    """The text `safe_repr` writes for ``obj``, and whether it is the real ``repr``."""
     key = id(obj)
     hit = _reprs.get(key)
     if hit is not None and hit[0] is obj:
@@ -71,7 +98,9 @@ def repr_checked(obj: object) -> tuple[str, bool]:
         text = repr(obj)
     except Exception:
         text, ok = f"<unrepresentable {kind.__qualname__}>", False
-    if time.perf_counter() - t0 > SLOW_REPR_S:
+    # A big container, string or bytes is slow by its size, not by its type: the next list
+    # is not (nor is one of a thousand lists of a thousand items, which is small on top).
+    if time.perf_counter() - t0 > SLOW_REPR_S and kind not in _SLOW_BY_SIZE:
         _slow_types.add(kind)
     if len(text) > MAX_REPR:
         text = text[:MAX_REPR] + f"...<{len(text) - MAX_REPR} more characters>"
@@ -83,14 +112,14 @@ def repr_checked(obj: object) -> tuple[str, bool]:
 
 
 def safe_repr(obj: object) -> str:
-    """``repr(obj)``, at most :data:`MAX_REPR` characters, computed once per object; a marked
+    """``repr(obj)``, at most `MAX_REPR` characters, computed once per object; a marked
     placeholder when ``__repr__`` raises or its type is known to be slow."""
     return repr_checked(obj)[0]
 
 
 class Repairs:
-    """What an encoder replaced: a base for formats and encoders, whose :meth:`repr` and
-    :meth:`enc_hook` count the objects whose ``repr`` failed in :attr:`repaired`; the sink
+    """What an encoder replaced: a base for formats and encoders, whose `repr` and
+    `enc_hook` count the objects whose ``repr`` failed in `repaired`; the sink
     moves the count into its ``bad_values`` counter after each batch."""
 
     def __init__(self) -> None:
@@ -99,25 +128,38 @@ class Repairs:
         self.repaired = 0
 
     def repr(self, obj: object) -> str:
-        """:func:`safe_repr`, counting a placeholder as a repair."""
+        """`safe_repr`, counting a placeholder as a repair."""
         text, ok = repr_checked(obj)
         if not ok:
             self.repaired += 1
         return text
 
     def enc_hook(self, obj: object) -> str:
-        """msgspec ``enc_hook``: unknown objects as :meth:`repr`."""
+        """msgspec ``enc_hook``: unknown objects as `repr`."""
         return self.repr(obj)
 
 
 class LineFormat(Repairs):
-    """A format that writes each signal as a ``str`` from :meth:`format` (text, logfmt): the
+    """A format that writes each signal as a ``str`` from `format` (text, logfmt): the
     batch is joined and encoded at once, and only a batch that fails is redone line by line,
-    each bad signal with its values replaced (counted in :attr:`repaired`)."""
+    each bad signal with its values replaced (counted in `repaired`)."""
 
-    def format(self, sig: Signal) -> str:
-        """One signal as a line, without the trailing newline."""
+    def format(self, sig: Signal, huge: int = NEVER_HUGE) -> str:
+        """One signal as a line, without the trailing newline; :class:`HugeValue` if a string
+        value or the message is longer than ``huge`` characters."""
         raise NotImplementedError
+
+    def encode_slice(self, batch: Sequence[Signal], huge: int) -> bytes:
+        """:meth:`encode_batch`, unless a signal has a string value (or message) longer than
+        ``huge`` characters: then :class:`HugeValue`, so that the caller can write that one a
+        piece at a time (``pieces``). Costs a length check per string value."""
+        fmt = self.format
+        try:
+            return "".join([fmt(s, huge) + "\n" for s in batch]).encode("utf-8")
+        except HugeValue:
+            raise
+        except Exception:  # a bad value: the usual way replaces it
+            return self.encode_batch(batch)
 
     def encode_batch(self, batch: Sequence[Signal]) -> bytes:
         """The batch as lines, UTF-8, one ``\\n`` after each."""
@@ -225,7 +267,7 @@ def _error(err: ErrorInfo | None) -> ErrorInfo | None:
 
 def repair_signal(sig: Signal) -> Signal:
     """The same signal with every field made writable: text as valid Unicode, ``data`` and
-    ``ctx`` through :func:`safe_value`."""
+    ``ctx`` through `safe_value`."""
     loc = sig.location
     if loc is not None:
         loc = Location(file=safe_text(loc.file), line=loc.line, function=safe_text(loc.function))
@@ -250,7 +292,7 @@ def repair_signal(sig: Signal) -> Signal:
 
 
 def safe_signal(sig: Signal) -> Signal:
-    """Alias of :func:`repair_signal`, kept for sinks written against it."""
+    """Alias of `repair_signal`, kept for sinks written against it."""
     return repair_signal(sig)
 
 

@@ -51,7 +51,7 @@ class JsonFormat(Repairs):
     instance per sink: it owns a reused encoder and buffer. Never raises: a signal whose
     values msgspec rejects (a cycle, a non-string key, a lone surrogate, an int of thousands of
     digits) is re-encoded with those values made safe, and the rest of the batch is unaffected;
-    :attr:`repaired` counts such signals until the sink takes the count.
+    `repaired` counts such signals until the sink takes the count.
     """
 
     name = "json"
@@ -76,18 +76,19 @@ class JsonFormat(Repairs):
         lo, hi, stamp = self._lo, self._hi, self._stamp
         for sig in batch:
             inst = sig.inst
-            if lo <= inst < hi:  # nearly every signal: the second of the one before
-                buf += stamp % ((inst - lo) // 1000)
-                start = size(buf)
-                try:
-                    into(sig, buf, start)
-                except _ERRORS:
-                    del buf[start:]
-                    buf += self._encode_object(sig)
-                buf[start] = comma  # the object's "{" follows the stamp as its ","
-            else:
-                buf += b"\n" + self.encode(sig)
+            if not lo <= inst < hi:  # rare: a new second
+                if not self._new_second(inst):  # no calendar date: no timestamp
+                    buf += b"\n" + self._encode_object(sig)
+                    continue
                 lo, hi, stamp = self._lo, self._hi, self._stamp
+            buf += stamp % ((inst - lo) // 1000)
+            start = size(buf)
+            try:  # straight into the buffer: a huge value is copied no more than it must be
+                into(sig, buf, start)
+            except _ERRORS:
+                del buf[start:]
+                buf += self._encode_object(sig)
+            buf[start] = comma  # the object's "{" follows the stamp as its ","
         buf += b"\n"
         return bytes(memoryview(buf)[1:])
 
@@ -95,15 +96,21 @@ class JsonFormat(Repairs):
         """One signal as a JSON object, without the trailing newline."""
         body = self._encode_object(sig)
         inst = sig.inst
-        if not self._lo <= inst < self._hi:
-            secs = inst // _SECOND_NS
-            day_time = _second(secs)
-            if day_time is None:  # no calendar date: the line goes without a timestamp
-                return body
-            self._lo, self._hi = secs * _SECOND_NS, (secs + 1) * _SECOND_NS
-            self._stamp = f'\n{{"timestamp":"{day_time}.%06dZ"'.encode()
+        if not self._lo <= inst < self._hi and not self._new_second(inst):
+            return body  # no calendar date: the line goes without a timestamp
         stamp = self._stamp % ((inst - self._lo) // 1000)
         return stamp[1:] + b"," + body[1:]
+
+    def _new_second(self, inst: int) -> bool:
+        """Make the second of ``inst`` the one stamped; ``False`` (and nothing changed) if
+        it has no calendar date."""
+        secs = inst // _SECOND_NS
+        day_time = _second(secs)
+        if day_time is None:
+            return False
+        self._lo, self._hi = secs * _SECOND_NS, (secs + 1) * _SECOND_NS
+        self._stamp = f'\n{{"timestamp":"{day_time}.%06dZ"'.encode()
+        return True
 
     def _encode_object(self, sig: Signal) -> bytes:
         """The signal's own object; values msgspec rejects are replaced (and counted)."""

@@ -16,9 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .._signal import ErrorInfo, Signal
-from ._safe import LineFormat, safe_repr
+from ._safe import NEVER_HUGE, HugeValue, LineFormat, Pieces, safe_repr
 
-__all__ = ["TextFormat", "TimeFormatter", "escape", "format_time", "traceback_lines"]
+__all__ = ["TextFormat", "TimeFormatter", "escape", "format_time", "text_pieces", "traceback_lines"]
+
+#: Characters of a huge string escaped at a time by :func:`text_pieces`: at most a few
+#: milliseconds' worth even when every character needs an escape.
+STR_PIECE = 16 * 1024
 
 _COLOURS = {
     "trace": "\x1b[2m",
@@ -44,7 +48,12 @@ def escape(text: str) -> str:
     """``text`` with control characters (newline, carriage return, ESC, NEL, ...) and the
     Unicode line separators escaped."""
     # Control characters are never printable, so a printable string (nearly all of them) has
-    # nothing to escape; isprintable() costs a tenth of translate().
+    # nothing to escape; isprintable() costs a tenth of translate(). The commonest ones are
+    # replaced first, at the speed of a copy: translate() takes about 0.15 µs per character
+    # of a string that needs it, so 10 MB of lines would take seconds.
+    if text.isprintable():
+        return text
+    text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     return text if text.isprintable() else text.translate(_ESCAPES)
 
 
@@ -57,7 +66,7 @@ def format_time(inst_ns: int, *, utc: bool = True) -> str:
 
 
 class TimeFormatter:
-    """:func:`format_time` that renders each second once: the signals of a batch mostly share
+    """`format_time` that renders each second once: the signals of a batch mostly share
     it, and ``strftime`` is the dearest step of a text line."""
 
     def __init__(self, *, utc: bool = True) -> None:
@@ -66,7 +75,7 @@ class TimeFormatter:
         self._prefix = ""
 
     def __call__(self, inst_ns: int) -> str:
-        """The time of ``inst_ns`` as :func:`format_time` writes it."""
+        """The time of ``inst_ns`` as `format_time` writes it."""
         secs, ns = divmod(inst_ns, 1_000_000_000)
         if secs != self._secs:
             when = time.gmtime(secs) if self.utc else time.localtime(secs)
@@ -75,8 +84,23 @@ class TimeFormatter:
         return f"{self._prefix}.{ns // 1000:06d}{'Z' if self.utc else ''}"
 
 
-def _value(v: Any, as_text: Callable[[object], str] = safe_repr) -> str:
+def text_pieces(text: str, *, quote: str = " =") -> Pieces:
+    """A huge string as :func:`escape` writes it, a piece at a time (see
+    :data:`~telemetry.formats.Pieces`); in double quotes if it holds a character of ``quote``
+    (escaping never adds one)."""
+    quoted = False
+    for i in range(0, len(text), STR_PIECE):
+        part = escape(text[i : i + STR_PIECE])
+        if not quoted and any(c in part for c in quote):
+            quoted = True
+        yield part.encode("utf-8")
+    return (b'"', b'"') if quoted else (b"", b"")
+
+
+def _value(v: Any, as_text: Callable[[object], str] = safe_repr, huge: int = NEVER_HUGE) -> str:
     if isinstance(v, str):
+        if len(v) > huge:
+            raise HugeValue
         s = escape(v)
         return f'"{s}"' if (" " in s or "=" in s or not s) else s
     if type(v) is int:  # the commonest value: its repr needs no escaping
@@ -119,7 +143,7 @@ def traceback_lines(err: ErrorInfo, *, colour: bool = False, indent: str = "    
 class TextFormat(LineFormat):
     """Format signals as single readable lines, optionally with ANSI colour; with
     ``traceback=True``, a signal's exception is followed by its traceback (see
-    :func:`traceback_lines`)."""
+    `traceback_lines`)."""
 
     name = "text"
     #: 512 ordinary signals format in about 1.3 ms (see ``Format.slice_size``).
@@ -143,9 +167,17 @@ class TextFormat(LineFormat):
                 self._levels[level] = label
         return label
 
-    def format(self, sig: Signal) -> str:
+    def pieces(self, value: Any, *, msg: bool = False) -> Pieces | None:
+        """A huge string as a value (or, with ``msg``, as the message) is written, a piece at
+        a time (see :data:`~telemetry.formats.Pieces`); ``None`` for anything else."""
+        if type(value) is not str:
+            return None
+        return text_pieces(value, quote="" if msg else " =")
+
+    def format(self, sig: Signal, huge: int = NEVER_HUGE) -> str:
         """One signal as one line (and its traceback's, with ``traceback=True``), without the
-        trailing newline."""
+        trailing newline; :class:`~telemetry.formats.HugeValue` if a string value or the
+        message is longer than ``huge`` characters (see ``LineFormat.encode_slice``)."""
         stamp = self._time(sig.inst)
         parts = [f"{_DIM}{stamp}{_RESET}" if self.colour else stamp, self._level(sig.level)]
         if sig.ns:
@@ -156,14 +188,16 @@ class TextFormat(LineFormat):
             ident = escape(sig.id)
             parts.append(f"{_BOLD}{ident}{_RESET}" if self.colour else ident)
         if sig.msg is not None:
+            if len(sig.msg) > huge:
+                raise HugeValue
             parts.append(escape(sig.msg))
         if sig.duration_ns is not None:
             parts.append(f"duration={sig.duration_ns / 1e6:.3f}ms")
         as_text = self.repr
         for k, v in sig.data.items():
-            parts.append(f"{escape(str(k))}={_value(v, as_text)}")
+            parts.append(f"{escape(str(k))}={_value(v, as_text, huge)}")
         for k, v in sig.ctx.items():
-            parts.append(f"{escape(str(k))}={_value(v, as_text)}")
+            parts.append(f"{escape(str(k))}={_value(v, as_text, huge)}")
         if sig.trace_id:
             parts.append(f"trace={escape(sig.trace_id)}")
         if sig.error is not None:

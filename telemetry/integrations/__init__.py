@@ -1,8 +1,8 @@
 """Integrations with the code around the app.
 
-- :mod:`telemetry.integrations.asgi`: pure ASGI middleware (a span per HTTP request and per
+- `telemetry.integrations.asgi`: pure ASGI middleware (a span per HTTP request and per
   websocket connection, a request id bound into context) and a lifespan that opens and closes
   the hub with the app (FastAPI, Starlette, or any ASGI framework).
-- :mod:`telemetry.integrations.logging`: a bridge from the standard library's ``logging``
+- `telemetry.integrations.logging`: a bridge from the standard library's ``logging``
   (uvicorn, asyncio, httpx, any library) to signals.
 """

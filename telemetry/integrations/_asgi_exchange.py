@@ -1,14 +1,15 @@
-"""The per-connection state of :class:`~telemetry.integrations.asgi.TelemetryMiddleware`.
+"""The per-connection state of
+[`TelemetryMiddleware`][telemetry.integrations.asgi.TelemetryMiddleware].
 
-One object per HTTP request (:class:`Exchange`) or websocket connection
-(:class:`WsExchange`) holds everything the middleware reads from the scope and the messages,
+One object per HTTP request (`Exchange`) or websocket connection
+(`WsExchange`) holds everything the middleware reads from the scope and the messages,
 and is itself the ``send`` (and ``receive``) the app is given: no closure, no cells, no dict
 until the span's signal is built at the end, and then only when the hub takes it. Objects
 that live as long as the request are what a full garbage collection would later have to walk
 (a request alive during a young collection is promoted), so there are as few as can be.
 
 Values come from the client and are bounded: a recorded path, query or header value longer
-than :data:`MAX_VALUE_LENGTH` characters is cut and ends with :data:`TRUNCATION_MARK`, and the
+than `MAX_VALUE_LENGTH` characters is cut and ends with `TRUNCATION_MARK`, and the
 span says how many were cut (``truncated``); bytes are read as latin-1, which cannot fail.
 """
 
@@ -36,16 +37,16 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-#: The longest path, query or header value recorded as it is (characters); longer ones are cut.
 MAX_VALUE_LENGTH = 2048
-#: What a cut value ends with.
+"""The longest path, query or header value recorded as it is (characters); longer ones are cut."""
 TRUNCATION_MARK = "...[truncated]"
-#: An incoming request id longer than this, or with other characters than
-#: ``A-Z a-z 0-9 . _ : / + = @ -``, is replaced by a generated one.
+"""What a cut value ends with."""
 MAX_REQUEST_ID_LENGTH = 128
-#: A ``traceparent`` longer than this is not read (version 00 is 55 characters; later versions
-#: may append fields, which the parser ignores).
+"""An incoming request id longer than this, or with other characters than ``A-Z a-z 0-9 . _ : / + =
+@ -``, is replaced by a generated one."""
 _MAX_TRACEPARENT = 256
+"""A ``traceparent`` longer than this is not read (version 00 is 55 characters; later versions may
+append fields, which the parser ignores)."""
 
 _SAFE_ID = re.compile(rf"[A-Za-z0-9._:/+=@-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
 _HEX = frozenset("0123456789abcdef")
@@ -56,9 +57,13 @@ _ZERO_SPAN = "0" * 16
 def parse_traceparent(value: str) -> SpanContext | None:
     """Read a W3C ``traceparent`` header (``00-<trace id>-<parent id>-<flags>``).
 
-    Returns the remote span as a :class:`~telemetry.SpanContext` (its ``span_id`` is the
-    caller's span, to become the parent of ours), or ``None`` for anything malformed: the
-    header comes from outside, so a bad one is ignored, never an error.
+    Args:
+        value: The header's value.
+
+    Returns:
+        The remote span as a [`SpanContext`][telemetry.SpanContext] (its ``span_id`` is the
+        caller's span, to become the parent of ours), or ``None`` for anything malformed: the
+        header comes from outside, so a bad one is ignored, never an error.
     """
     if len(value) > _MAX_TRACEPARENT:
         return None
@@ -79,13 +84,13 @@ def parse_traceparent(value: str) -> SpanContext | None:
     return SpanContext(trace_id=trace_id, span_id=parent_id)
 
 
-#: Host headers already split: a server answers to a handful of names.
 _HOSTS: dict[str, tuple[str, int | None]] = {}
+"""Host headers already split: a server answers to a handful of names."""
 _HOSTS_MAX = 256
 
 
 def cut(text: str) -> str:
-    """``text``, cut to :data:`MAX_VALUE_LENGTH` characters (and the mark) when longer."""
+    """``text``, cut to `MAX_VALUE_LENGTH` characters (and the mark) when longer."""
     if len(text) <= MAX_VALUE_LENGTH:
         return text
     return text[:MAX_VALUE_LENGTH] + TRUNCATION_MARK
@@ -163,7 +168,7 @@ class _Base:
         self.truncated = 0
 
     def clip(self, text: str) -> str:
-        """``text``, cut to :data:`MAX_VALUE_LENGTH` (and counted) when longer."""
+        """``text``, cut to `MAX_VALUE_LENGTH` (and counted) when longer."""
         if len(text) <= MAX_VALUE_LENGTH:
             return text
         self.truncated += 1
@@ -350,6 +355,6 @@ class WsExchange(_Base):
         self.closed_by = "server" if code in SERVER_CLOSE_CODES else "client"
 
 
-#: Close codes only a server sends (RFC 6455 and the IANA registry): 1011 internal error,
-#: 1012 service restart (uvicorn's, when it shuts down), 1013 try again later, 1014 bad gateway.
 SERVER_CLOSE_CODES = frozenset({1011, 1012, 1013, 1014})
+"""Close codes only a server sends (RFC 6455 and the IANA registry): 1011 internal error, 1012
+service restart (uvicorn's, when it shuts down), 1013 try again later, 1014 bad gateway."""

@@ -3,11 +3,11 @@
 The API's specification asks an SDK never to raise into the app for bad input: an attribute
 whose key is not a non-empty string, or whose value is not one of the API's types (``str``,
 ``bool``, ``int``, ``float``, or a sequence of one of them), is dropped with a warning, once
-per kind of mistake. Spans keep at most :data:`MAX_ATTRIBUTES` attributes, :data:`MAX_EVENTS`
-events and :data:`MAX_LINKS` links (the OpenTelemetry SDK's defaults); the excess is dropped
+per kind of mistake. Spans keep at most `MAX_ATTRIBUTES` attributes, `MAX_EVENTS`
+events and `MAX_LINKS` links (the OpenTelemetry SDK's defaults); the excess is dropped
 and counted. A span that is garbage-collected without being ended loses its signal, which is
 counted too. The counts are process-wide and read with
-:func:`telemetry.integrations.opentelemetry.dropped`.
+[`telemetry.integrations.opentelemetry.dropped`][telemetry.integrations.opentelemetry.dropped].
 
 Nothing here takes a lock: a count is a dict increment, as exact as the GIL makes it.
 """
@@ -119,7 +119,7 @@ def add_attribute(attrs: dict[str, Any], key: object, value: object) -> None:
 
 
 def clean_attributes(attributes: Mapping[Any, Any] | None) -> dict[str, Any]:
-    """A new dict of the valid attributes of ``attributes`` (see :func:`add_attribute`)."""
+    """A new dict of the valid attributes of ``attributes`` (see `add_attribute`)."""
     # The common case at C speed: str keys, none empty, scalar values, under the limit.
     if (
         type(attributes) is dict

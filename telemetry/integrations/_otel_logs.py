@@ -1,8 +1,9 @@
 """OpenTelemetry's logs API, implemented by the hub: a log record of theirs is a log signal.
 
-:class:`HubLoggerProvider` hands out one :class:`HubLogger` per scope, whose name is the
-namespace of its signals. ``Logger.emit`` goes through the current hub's compiled emitter for
-the record's level, like ``tel.log_nowait``: refused at once below the floor, then the hub's
+[`HubLoggerProvider`][telemetry.integrations.opentelemetry.HubLoggerProvider] hands out one
+[`HubLogger`][telemetry.integrations.opentelemetry.HubLogger] per scope, whose name is the namespace
+of its signals. ``Logger.emit`` goes through the current hub's compiled emitter for the record's
+level, like ``tel.log_nowait``: refused at once below the floor, then the hub's
 call filters, one signal, the handlers' queues, no thread hop. The record becomes:
 
 - ``severity_number`` -> the level (OpenTelemetry's severity ranges: 1-4 ``trace``, 5-8
@@ -63,7 +64,18 @@ def _span_in(context: Context) -> SpanContext | None:
 
 
 class HubLogger(_logs.Logger):
-    """Emits log records of one scope into the current hub."""
+    """Emits log records of one scope into the current hub.
+
+    Made by
+    [`HubLoggerProvider.get_logger`][telemetry.integrations.opentelemetry.HubLoggerProvider.get_logger],
+    not by hand.
+
+    Args:
+        name: The scope's name, the namespace of its signals.
+        version: The scope's version (not recorded).
+        schema_url: The scope's schema URL (not recorded).
+        attributes: The scope's attributes (not recorded).
+    """
 
     def __init__(
         self,
@@ -89,7 +101,20 @@ class HubLogger(_logs.Logger):
         event_name: str | None = None,
         exception: BaseException | None = None,
     ) -> None:
-        """One log signal on the current hub (see the module's description); never raises."""
+        """One log signal on the current hub (see the module's description); never raises.
+
+        Args:
+            record: A whole ``LogRecord``; when given, the other arguments are not read.
+            timestamp: The signal's ``inst`` (nanoseconds since the epoch); by default now.
+            observed_timestamp: Not recorded.
+            context: Whose current span the signal belongs to; by default the current one.
+            severity_number: The level; none given is ``info``.
+            severity_text: Not recorded: the level comes from ``severity_number``.
+            body: The message when a string, else ``data["body"]``.
+            attributes: The signal's data.
+            event_name: The signal's ``id``.
+            exception: The signal's ``error``.
+        """
         if record is not None:
             timestamp, context = record.timestamp, record.context
             severity_number, body = record.severity_number, record.body
@@ -137,7 +162,16 @@ class HubLogger(_logs.Logger):
         event_name: str | None = None,
     ) -> bool:
         """Whether the current hub would take a record of this severity (and event name)
-        from this scope: its level floor, the namespace's level and the name patterns."""
+        from this scope: its level floor, the namespace's level and the name patterns.
+
+        Args:
+            context: Not read: the answer does not depend on the span.
+            severity_number: The record's severity.
+            event_name: The record's event name.
+
+        Returns:
+            Whether a record like this would be emitted (sampling aside).
+        """
         hub = _registry.current_hub()
         return bool(
             hub.accepts(level_of(severity_number), self._ns, "log", event_name, sample=False)
@@ -145,7 +179,8 @@ class HubLogger(_logs.Logger):
 
 
 class HubLoggerProvider(_logs.LoggerProvider):
-    """The global ``LoggerProvider`` that :func:`telemetry.integrations.opentelemetry.install`
+    """The global ``LoggerProvider`` that
+    [`telemetry.integrations.opentelemetry.install`][telemetry.integrations.opentelemetry.install]
     sets: its loggers emit into the current hub."""
 
     def __init__(self) -> None:
@@ -158,7 +193,18 @@ class HubLoggerProvider(_logs.LoggerProvider):
         schema_url: str | None = None,
         attributes: types.Attributes = None,
     ) -> _logs.Logger:
-        """The logger of one scope (its name is the signals' namespace)."""
+        """The logger of one scope.
+
+        Args:
+            name: The scope's name, the signals' namespace.
+            version: The scope's version (not recorded).
+            schema_url: The scope's schema URL (not recorded).
+            attributes: The scope's attributes (not recorded).
+
+        Returns:
+            The scope's [`HubLogger`][telemetry.integrations.opentelemetry.HubLogger] (the same
+            one for the same name).
+        """
         key = name or None
         logger = self._loggers.get(key)
         if logger is None:

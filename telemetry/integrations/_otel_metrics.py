@@ -1,10 +1,10 @@
 """aiotelemetry's ``MeterProvider`` behind the OpenTelemetry metrics API.
 
-::
+```python
+from telemetry.integrations._otel_metrics import install_meter_provider
 
-    from telemetry.integrations._otel_metrics import install_meter_provider
-
-    install_meter_provider()   # opentelemetry.metrics.get_meter_provider() is now ours
+install_meter_provider()   # opentelemetry.metrics.get_meter_provider() is now ours
+```
 
 Every meter it hands out records into the process's metrics state (``telemetry._metrics``):
 ``Counter``, ``UpDownCounter``, ``Histogram`` (with the instrument's advisory buckets),
@@ -254,7 +254,7 @@ class MeterProvider(api.MeterProvider):
         """Nothing to shut down: exporters close with their hubs."""
 
 
-#: The provider :func:`install_meter_provider` installs.
+#: The provider `install_meter_provider` installs.
 PROVIDER = MeterProvider()
 _install_lock = threading.Lock()
 
@@ -265,7 +265,7 @@ def _deferred(provider: object) -> bool:
 
 
 def install_meter_provider() -> MeterProvider:
-    """Make :data:`PROVIDER` OpenTelemetry's global meter provider, and switch the metrics of
+    """Make `PROVIDER` OpenTelemetry's global meter provider, and switch the metrics of
     the ASGI middleware on. Idempotent. Where another provider is installed already (the
     OpenTelemetry SDK's, say), it stays, and a warning says so: measurements made through the
     global API then go there, not here. Returns our provider either way (it can be passed as

@@ -1,17 +1,19 @@
 """OpenTelemetry's tracing API, implemented by the hub: a span of theirs is a span signal of ours.
 
-:class:`HubTracerProvider` hands out one :class:`HubTracer` per instrumentation scope; the
-scope's name is the namespace of the signals (``fastapi``,
-``opentelemetry.instrumentation.httpx``), so per-namespace levels and namespace patterns apply
-to them. Each call looks the current hub up (the default hub, or the stderr fallback when none
-is open), so a provider installed once serves every hub a process opens and closes.
+[`HubTracerProvider`][telemetry.integrations.opentelemetry.HubTracerProvider] hands out one
+[`HubTracer`][telemetry.integrations.opentelemetry.HubTracer] per instrumentation scope; the scope's
+name is the namespace of the signals (``fastapi``, ``opentelemetry.instrumentation.httpx``), so
+per-namespace levels and namespace patterns apply to them. Each call looks the current hub up (the
+default hub, or the stderr fallback when none is open), so a provider installed once serves every
+hub a process opens and closes.
 
 Starting a span decides at once, with the hub's own call filters (its level floor, the level
 of the namespace, the namespace / kind / id patterns, sampling), whether it records:
 
 - refused: a ``NonRecordingSpan`` (nothing else is built) whose context, with the sampled flag
   off, still propagates; the refusal is counted as the hub's ``refused``;
-- accepted: a :class:`HubSpan` that keeps its name, kind, attributes, events, links and status
+- accepted: a [`HubSpan`][telemetry.integrations.opentelemetry.HubSpan] that keeps its name, kind,
+attributes, events, links and status
   until ``end()``, which builds one span signal (level ``info``, ``error`` when its status is
   an error) and dispatches it to the handlers without a thread hop, as ``*_nowait`` calls do.
 
@@ -83,7 +85,21 @@ def exception_event(exc: BaseException, attributes: types.Attributes) -> dict[st
 
 
 class HubSpan(trace.Span):
-    """A recording span; becomes one span signal on the hub it started on when it ends."""
+    """A recording span; becomes one span signal on the hub it started on when it ends.
+
+    Made by [`HubTracer.start_span`][telemetry.integrations.opentelemetry.HubTracer.start_span],
+    not by hand.
+
+    Args:
+        hub: The hub the span's signal goes to.
+        ns: The signals' namespace (the instrumentation scope's name).
+        name: The span's name (its signal's ``id``).
+        span_context: The span's identity.
+        parent_id: The parent span's id, if any.
+        kind: The span's kind (``SERVER``, ``CLIENT``, ...).
+        attrs: The span's attributes, adopted as they are.
+        start: When the span started, in nanoseconds since the epoch.
+    """
 
     __slots__ = (
         "_attrs",
@@ -139,8 +155,8 @@ class HubSpan(trace.Span):
         return self._span_context
 
     def telemetry_context(self) -> TelemetrySpanContext:
-        """The span's ids as aiotelemetry's :class:`~telemetry.SpanContext`, made on first use:
-        what every signal emitted while this span is current carries."""
+        """The span's ids as aiotelemetry's [`SpanContext`][telemetry.SpanContext], made on first
+        use: what every signal emitted while this span is current carries."""
         ctx = self._telemetry_context
         if ctx is None:
             sc = self._span_context
@@ -188,12 +204,22 @@ class HubSpan(trace.Span):
         return True
 
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
-        """Set one attribute (a wrong key or value type is dropped, see ``_otel_limits``)."""
+        """Set one attribute (a wrong key or value type is dropped and counted).
+
+        Args:
+            key: The attribute's name.
+            value: A string, bool, int, float, or a sequence of one of them.
+        """
         if not self._ended("set_attribute"):
             limits.add_attribute(self._attrs, key, value)
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
-        """Set several attributes."""
+        """Set several attributes.
+
+        Args:
+            attributes: The attributes, as for
+                [`set_attribute`][telemetry.integrations.opentelemetry.HubSpan.set_attribute].
+        """
         if not self._ended("set_attributes"):
             attrs = self._attrs
             for key, value in attributes.items():
@@ -212,7 +238,13 @@ class HubSpan(trace.Span):
     def add_event(
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
     ) -> None:
-        """Add an event (kept in the signal's ``span.events``)."""
+        """Add an event (kept in the signal's ``span.events``).
+
+        Args:
+            name: The event's name.
+            attributes: The event's attributes.
+            timestamp: When it happened, in nanoseconds since the epoch; by default now.
+        """
         if not self._ended("add_event"):
             self._event(name, limits.clean_attributes(attributes), timestamp)
 
@@ -234,7 +266,12 @@ class HubSpan(trace.Span):
 
     def add_link(self, context: trace.SpanContext, attributes: types.Attributes = None) -> None:
         """Link another span (kept in the signal's ``span.links``); an invalid context with
-        no attributes is ignored, as the API allows."""
+        no attributes is ignored, as the API allows.
+
+        Args:
+            context: The linked span's identity.
+            attributes: The link's attributes.
+        """
         if self._ended("add_link"):
             return
         attrs = limits.clean_attributes(attributes)
@@ -257,13 +294,21 @@ class HubSpan(trace.Span):
         links.append(link)
 
     def update_name(self, name: str) -> None:
-        """Rename the span (its signal's ``id``)."""
+        """Rename the span (its signal's ``id``).
+
+        Args:
+            name: The new name.
+        """
         if not self._ended("update_name"):
             self._name = str(name)
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        """Set the status: ``OK`` is final, ``UNSET`` changes nothing; a description is kept
-        for ``ERROR`` only (as the specification says)."""
+        """Set the status: ``OK`` is final, ``UNSET`` changes nothing.
+
+        Args:
+            status: A ``Status`` or a ``StatusCode``.
+            description: Why; kept for ``ERROR`` only (as the specification says).
+        """
         if self._ended("set_status"):
             return
         if isinstance(status, Status):
@@ -283,7 +328,15 @@ class HubSpan(trace.Span):
         escaped: bool = False,
     ) -> None:
         """Add an ``exception`` event; the exception, with its traceback, becomes the
-        signal's ``error`` (the last one recorded)."""
+        signal's ``error`` (the last one recorded).
+
+        Args:
+            exception: The exception.
+            attributes: More attributes of the event.
+            timestamp: When it happened, in nanoseconds since the epoch; by default now.
+            escaped: Whether the exception is leaving the span's scope
+                (``exception.escaped``).
+        """
         if self._ended("record_exception"):
             return
         # Untyped callers pass anything: checked, though the signature says otherwise.
@@ -300,7 +353,11 @@ class HubSpan(trace.Span):
         self._error = exception
 
     def end(self, end_time: int | None = None) -> None:
-        """End the span and emit its signal (a second ``end()`` is ignored and counted)."""
+        """End the span and emit its signal (a second ``end()`` is ignored and counted).
+
+        Args:
+            end_time: When the span ended, in nanoseconds since the epoch; by default now.
+        """
         if self._end is not None:
             limits.count("ended_twice")
             limits.warn_once("ended-twice", "a span was ended twice; the second end() ignored")
@@ -368,7 +425,11 @@ class HubSpan(trace.Span):
 
 
 class HubTracer(trace.Tracer):
-    """Starts spans for one instrumentation scope, on the current hub."""
+    """Starts spans for one instrumentation scope, on the current hub.
+
+    Args:
+        name: The scope's name, the namespace of its signals.
+    """
 
     __slots__ = ("_ns",)
 
@@ -386,10 +447,24 @@ class HubTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> trace.Span:
-        """A span, child of the span current in ``context`` (default: the current context),
-        recording if the current hub's filters accept it; it is not made current.
-        ``record_exception`` and ``set_status_on_exception`` apply where the span is used as
-        the current one (``start_as_current_span``, ``trace.use_span``)."""
+        """A span, recording if the current hub's filters accept it; it is not made current.
+
+        Args:
+            name: The span's name (its signal's ``id``).
+            context: Whose current span is the parent; by default the current context.
+            kind: The span's kind.
+            attributes: The span's attributes.
+            links: Links to other spans.
+            start_time: When the span started, in nanoseconds since the epoch; by default now.
+            record_exception: Whether an exception leaving the span's scope is recorded,
+                where the span is used as the current one (``start_as_current_span``,
+                ``trace.use_span``).
+            set_status_on_exception: Whether such an exception sets an error status.
+
+        Returns:
+            The span: a [`HubSpan`][telemetry.integrations.opentelemetry.HubSpan], or a
+            non-recording one when the hub's filters refuse it.
+        """
         parent = trace.get_current_span(context).get_span_context()
         if parent.is_valid:
             trace_id, parent_id, state = parent.trace_id, parent.span_id, parent.trace_state
@@ -430,7 +505,22 @@ class HubTracer(trace.Tracer):
         end_on_exit: bool = True,
     ) -> CurrentSpan:
         """A span made current for the block (or each call of a decorated function); an
-        exception leaving it is recorded and sets an error status, as the API describes."""
+        exception leaving it is recorded and sets an error status, as the API describes.
+
+        Args:
+            name: The span's name (its signal's ``id``).
+            context: Whose current span is the parent; by default the current context.
+            kind: The span's kind.
+            attributes: The span's attributes.
+            links: Links to other spans.
+            start_time: When the span started, in nanoseconds since the epoch; by default now.
+            record_exception: Whether an exception leaving the block is recorded.
+            set_status_on_exception: Whether such an exception sets an error status.
+            end_on_exit: Whether the span ends with the block.
+
+        Returns:
+            A context manager (or decorator) whose span is current for the block.
+        """
         return CurrentSpan(
             lambda: self.start_span(
                 name,
@@ -449,7 +539,8 @@ class HubTracer(trace.Tracer):
 
 
 class HubTracerProvider(trace.TracerProvider):
-    """The global ``TracerProvider`` that :func:`telemetry.integrations.opentelemetry.install`
+    """The global ``TracerProvider`` that
+    [`telemetry.integrations.opentelemetry.install`][telemetry.integrations.opentelemetry.install]
     sets: its tracers emit into the current hub."""
 
     def __init__(self) -> None:
@@ -462,7 +553,18 @@ class HubTracerProvider(trace.TracerProvider):
         schema_url: str | None = None,
         attributes: types.Attributes = None,
     ) -> trace.Tracer:
-        """The tracer of one instrumentation scope (its name is the signals' namespace)."""
+        """The tracer of one instrumentation scope.
+
+        Args:
+            instrumenting_module_name: The scope's name, the signals' namespace.
+            instrumenting_library_version: The scope's version (not recorded).
+            schema_url: The scope's schema URL (not recorded).
+            attributes: The scope's attributes (not recorded).
+
+        Returns:
+            The scope's [`HubTracer`][telemetry.integrations.opentelemetry.HubTracer] (the same
+            one for the same name).
+        """
         name = instrumenting_module_name or None
         tracer = self._tracers.get(name)
         if tracer is None:

@@ -1,5 +1,5 @@
 """The instruments of the metrics state as Prometheus metric families (for
-:class:`~telemetry.integrations.prometheus.TelemetryCollector`).
+[`TelemetryCollector`][telemetry.integrations.prometheus.TelemetryCollector]).
 
 Instruments whose Prometheus names coincide (the same instrument name from two scopes, as
 FastAPI's and the middleware's ``http.server.request.duration``) share one family, told apart

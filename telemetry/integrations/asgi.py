@@ -1,14 +1,14 @@
 """ASGI: a span per HTTP request and per websocket connection, and a lifespan for the hub.
 
-::
+```python
+from fastapi import FastAPI
+from telemetry.integrations.asgi import TelemetryMiddleware, telemetry_lifespan
+from telemetry.sinks import FileSink
 
-    from fastapi import FastAPI
-    from telemetry.integrations.asgi import TelemetryMiddleware, telemetry_lifespan
-    from telemetry.sinks import FileSink
-
-    api = FastAPI(lifespan=telemetry_lifespan(lambda: {"file": FileSink("logs/app.jsonl")}))
-    ...  # routes on api
-    app = TelemetryMiddleware(api, skip_paths=["/healthz"])   # serve this one
+api = FastAPI(lifespan=telemetry_lifespan(lambda: {"file": FileSink("logs/app.jsonl")}))
+...  # routes on api
+app = TelemetryMiddleware(api, skip_paths=["/healthz"])   # serve this one
+```
 
 Wrapping the whole app puts the middleware outside the framework's own error handling, so the
 500 response it sends for an unhandled exception also carries the request id.
@@ -16,11 +16,12 @@ Wrapping the whole app puts the middleware outside the framework's own error han
 middleware inside its error handler, whose 500 responses then go around it (the span still
 records the exception and the status).
 
-:class:`TelemetryMiddleware` is pure ASGI: it never wraps the app in a task of its own (as
-Starlette's ``BaseHTTPMiddleware`` does), so what it binds with :func:`telemetry.bind` is seen by
-the endpoint, and what the endpoint emits carries the request id. It needs neither Starlette nor
-FastAPI and works in front of any ASGI app; with Starlette or FastAPI it also records the route
-template. All per-request state lives in the frame of ``__call__``.
+[`TelemetryMiddleware`][telemetry.integrations.asgi.TelemetryMiddleware] is pure ASGI: it never
+wraps the app in a task of its own (as Starlette's ``BaseHTTPMiddleware`` does), so what it binds
+with [`telemetry.bind`][telemetry.bind] is seen by the endpoint, and what the endpoint emits carries
+the request id. It needs neither Starlette nor FastAPI and works in front of any ASGI app; with
+Starlette or FastAPI it also records the route template. All per-request state lives in the frame of
+``__call__``.
 """
 
 from __future__ import annotations
@@ -77,20 +78,20 @@ __all__ = [
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: The header a request id is read from and returned in.
 DEFAULT_REQUEST_ID_HEADER = "x-request-id"
-#: Header values never recorded as they are, whatever ``record_headers`` asks for: names and
-#: glob patterns (``*token*`` covers ``x-session-token``), ``-`` and ``_`` alike.
+"""The header a request id is read from and returned in."""
 DEFAULT_REDACT_HEADERS = DEFAULT_REDACT_KEYS | frozenset(
     {"proxy-authorization", "x-auth-token", "x-csrf-token", "x-xsrf-token", "x-amz-security-token"}
 )
-#: The id of the span signal of an HTTP request.
+"""Header values never recorded as they are, whatever ``record_headers`` asks for: names and glob
+patterns (``*token*`` covers ``x-session-token``), ``-`` and ``_`` alike."""
 REQUEST_SPAN_ID = "http.request"
-#: The id of the span signal of a websocket connection.
+"""The id of the span signal of an HTTP request."""
 WEBSOCKET_SPAN_ID = "websocket"
-#: How many endpoints' locations are remembered (an app has a fixed set of routes; endpoints
-#: made per request would otherwise grow it without end).
+"""The id of the span signal of a websocket connection."""
 _ENDPOINTS_MAX = 1024
+"""How many endpoints' locations are remembered (an app has a fixed set of routes; endpoints made
+per request would otherwise grow it without end)."""
 
 
 def _names(param: str, values: Iterable[str]) -> frozenset[str]:
@@ -133,43 +134,59 @@ class TelemetryMiddleware:
 
     Each websocket connection runs inside a span (id ``"websocket"``) from the handshake to the
     end, recording the same connection attributes (``url.path``, ``http.route``, ...) and
-    ``messages_in``, ``messages_out``, ``close_code``, ``closed_by``
-    (``"client"`` or ``"server"``: the side that sent the close, or for a disconnect with a
-    code only servers send, :data:`SERVER_CLOSE_CODES`, such as uvicorn's 1012 at shutdown,
-    the server) and whether it was ``accepted``; a ``connection_id`` (the
-    handshake's ``X-Request-ID`` if it has a valid one, else the span's trace id) is bound into the
-    context, so every signal the websocket endpoint emits carries it, and it is returned in the
-    handshake response header.
+    ``messages_in``, ``messages_out``, ``close_code``, ``closed_by`` (``"client"`` or
+    ``"server"``: the side that sent the close, or for a disconnect with a code only servers
+    send, [`SERVER_CLOSE_CODES`][telemetry.integrations.asgi.SERVER_CLOSE_CODES], such as
+    uvicorn's 1012 at shutdown, the server) and whether it was ``accepted``; a
+    ``connection_id`` (the handshake's ``X-Request-ID`` if it has a valid one, else the span's
+    trace id) is bound into the context, so every signal the websocket endpoint emits carries
+    it, and it is returned in the handshake response header.
 
-    Options: ``hub`` (default: the default hub at request time), ``skip_paths`` (exact paths,
-    or prefixes ending in ``*``, passed through untouched: ``["/healthz", "/static/*"]``),
-    ``record_headers`` / ``record_response_headers`` (header names whose values are added as
-    ``request_headers`` / ``response_headers``), ``redact_headers`` (names and glob patterns
-    whose values are replaced by ``[REDACTED]`` even when asked for;
-    :data:`DEFAULT_REDACT_HEADERS` covers ``authorization``, ``cookie``, ``set-cookie`` and
-    any name with ``token``, ``secret``, ``session``, ``password`` or ``api-key`` in it),
-    ``trust_request_id`` / ``trust_traceparent`` (whether to take these from the client),
-    ``level`` of the spans, and ``ns``, the namespace of a span no route answered. Other scope
-    types (``lifespan``) are passed through.
-
-    ``metrics``: the HTTP server metrics of the semantic conventions
-    (``http.server.request.duration``, ``http.server.active_requests``; see
-    ``telemetry._metrics._http``). ``None`` (the default) records them once metrics are on
-    (``install_meter_provider()``), except where FastAPI's native telemetry measures the
-    request itself (the app is a FastAPI app with its metrics on, or FastAPI's telemetry runs
-    around the middleware), so that each request is measured once; ``True`` always records
-    them, ``False`` never.
+    Other scope types (``lifespan``) are passed through.
 
     Added to a FastAPI app whose native telemetry records a server span for the request (an
     OpenTelemetry tracer provider is set, such as aiotelemetry's own with
-    :func:`telemetry.integrations.opentelemetry.install`), the middleware yields its span to
-    FastAPI's, so that a request has one server span: it still binds the request id and
+    [`telemetry.integrations.opentelemetry.install`][telemetry.integrations.opentelemetry.install]),
+    the middleware yields its span to FastAPI's, so that a request has one server span: it still
+    binds the request id and
     returns it, and sets it on FastAPI's span as ``request_id``; the same for a websocket
     connection and its ``connection_id`` (the message counts are then not recorded).
 
     What the client sends is bounded: a path, query or header value over
-    :data:`MAX_VALUE_LENGTH` characters is recorded cut (ending with :data:`TRUNCATION_MARK`)
-    and counted in the span's ``truncated``; nothing the client sends makes it raise.
+    [`MAX_VALUE_LENGTH`][telemetry.integrations.asgi.MAX_VALUE_LENGTH] characters is recorded cut
+    (ending with [`TRUNCATION_MARK`][telemetry.integrations.asgi.TRUNCATION_MARK]) and counted
+    in the span's ``truncated``; nothing the client sends makes it raise.
+
+    Args:
+        app: The ASGI application wrapped.
+        hub: The hub the spans go to; by default the default hub at request time.
+        skip_paths: Exact paths, or prefixes ending in ``*``, passed through untouched:
+            ``["/healthz", "/static/*"]``.
+        record_headers: Request header names whose values are added as
+            ``request_headers``.
+        record_response_headers: Response header names whose values are added as
+            ``response_headers``.
+        redact_headers: Names and glob patterns of headers whose values are replaced by
+            ``[REDACTED]`` even when asked for; the default,
+            [`DEFAULT_REDACT_HEADERS`][telemetry.integrations.asgi.DEFAULT_REDACT_HEADERS],
+            covers ``authorization``, ``cookie``, ``set-cookie`` and any name with ``token``,
+            ``secret``, ``session``, ``password`` or ``api-key`` in it.
+        request_id_header: The header the request id is read from and returned in.
+        trust_request_id: Whether to take the request id from the client.
+        trust_traceparent: Whether to take the caller's span from the client's
+            ``traceparent``.
+        level: The level of the spans, a name or number.
+        ns: The namespace of a span no route answered.
+        metrics: The HTTP server metrics of the semantic conventions
+            (``http.server.request.duration``, ``http.server.active_requests``). ``None``
+            (the default) records them once metrics are on (``install_meter_provider()``),
+            except where FastAPI's native telemetry measures the request itself (the app is a
+            FastAPI app with its metrics on, or FastAPI's telemetry runs around the
+            middleware), so that each request is measured once; ``True`` always records
+            them, ``False`` never.
+
+    Raises:
+        ConfigError: An option has a value it does not take.
     """
 
     def __init__(
@@ -216,17 +233,17 @@ class TelemetryMiddleware:
         # line that built the middleware; else (built by the framework) the module of the
         # app's first route, found on the first such request.
         self._owner = _builder()
-        #: endpoint -> (its module, its location), so that a request builds neither.
         self._endpoints: dict[Any, tuple[str | None, Location]] = {}
-        #: The namespace of a span no endpoint answered; see ``ns``.
+        """endpoint -> (its module, its location), so that a request builds neither."""
         self.ns = ns if ns is not None else (self._owner[0] if self._owner else None)
+        """The namespace of a span no endpoint answered; see ``ns``."""
         # The HTTP server metrics (telemetry._metrics._http), once per request: not when the
         # app is FastAPI measuring them itself, unless asked for.
         off = metrics is False or (metrics is None and app_measures_itself(app))
         self._meter = None if off else HTTP_METRICS
         self._meter_always = metrics is True
-        #: The configuration of the native telemetry of the FastAPI app wrapped (>= 0.165).
         self._native = _native_config(app)
+        """The configuration of the native telemetry of the FastAPI app wrapped (>= 0.165)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -349,7 +366,7 @@ class TelemetryMiddleware:
         measured: tuple[float, str, str] | None,
     ) -> None:
         """FastAPI's native telemetry records this request's (or websocket connection's)
-        server span (see :func:`_native_server_span`): one server span each, so this
+        server span (see `_native_server_span`): one server span each, so this
         middleware yields its own and keeps the id (``request_id``, ``connection_id``), bound
         into the context, returned in the response header and set on FastAPI's span as an
         attribute. Without an ``X-Request-ID`` header the id is the trace id of FastAPI's span
@@ -446,11 +463,11 @@ class TelemetryMiddleware:
             raise disconnect
 
 
-#: The data of a span until its end builds the real one (never mutated: the middleware's spans
-#: are not reachable by user code).
 _NO_DATA: dict[str, Any] = {}
-#: The location of a middleware's span until its end says whose it is.
+"""The data of a span until its end builds the real one (never mutated: the middleware's spans are
+not reachable by user code)."""
 _NOWHERE = Location(file="", line=0, function="")
+"""The location of a middleware's span until its end says whose it is."""
 
 
 _FRAMEWORKS = ("telemetry.", "starlette.", "fastapi.")

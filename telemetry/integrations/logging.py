@@ -1,16 +1,19 @@
 """The bridge from the standard library's ``logging`` to signals.
 
-Libraries log through ``logging`` (uvicorn, asyncio, httpx, ...). :class:`TelemetryHandler`
-turns each record into a signal on a hub: the logger's name becomes the signal's ``ns``, the level
-is mapped (``DEBUG`` -> ``debug``, ``INFO`` -> ``info``, ``WARNING`` -> ``warn``, ``ERROR`` ->
-``error``, ``CRITICAL`` -> ``fatal``), ``exc_info`` becomes the signal's error, ``extra=`` fields
-its data, and the record's file, line and function its location. Context bound with
-:func:`telemetry.bind` and the current span are picked up as for any signal, so a library's record
-logged while a request is handled carries the request id::
+Libraries log through ``logging`` (uvicorn, asyncio, httpx, ...).
+[`TelemetryHandler`][telemetry.integrations.logging.TelemetryHandler] turns each record into a
+signal on a hub: the logger's name becomes the signal's ``ns``, the level is mapped (``DEBUG`` ->
+``debug``, ``INFO`` -> ``info``, ``WARNING`` -> ``warn``, ``ERROR`` -> ``error``, ``CRITICAL`` ->
+``fatal``), ``exc_info`` becomes the signal's error, ``extra=`` fields its data, and the record's
+file, line and function its location. Context bound with [`telemetry.bind`][telemetry.bind] and the
+current span are picked up as for any signal, so a library's record
+logged while a request is handled carries the request id:
 
-    from telemetry.integrations.logging import install_logging_bridge
+```python
+from telemetry.integrations.logging import install_logging_bridge
 
-    install_logging_bridge("info")   # root, "uvicorn" and "uvicorn.access"
+install_logging_bridge("info")   # root, "uvicorn" and "uvicorn.access"
+```
 
 The handler is safe from any thread: the record is turned into a signal in the thread that logged
 it (the exception and the context are captured there, before any hop) and handed to the hub's
@@ -19,8 +22,9 @@ behind each other. The SDK's own warnings go straight to stderr, never through `
 record logged while a record is being bridged (a sink writing inline that logs, say) is not
 bridged again, so the bridge cannot recurse; nor is a record logged by the hub's own worker tasks
 (a sink's HTTP client logging each request it sends), which would otherwise feed the pipeline its
-own output without end. Both are counted in :attr:`TelemetryHandler.skipped`, and still reach
-every other ``logging`` handler.
+own output without end. Both are counted in
+[`TelemetryHandler.skipped`][telemetry.integrations.logging.TelemetryHandler.skipped], and still
+reach every other ``logging`` handler.
 """
 
 from __future__ import annotations
@@ -52,12 +56,13 @@ __all__ = [
     "uninstall_logging_bridge",
 ]
 
-#: Loggers the bridge attaches to: the root, and uvicorn's two, which do not propagate to it.
 DEFAULT_LOGGERS = ("", "uvicorn", "uvicorn.access")
-#: The level :func:`install_logging_bridge` passes on from.
+"""Loggers the bridge attaches to: the root, and uvicorn's two, which do not propagate to it."""
 DEFAULT_BRIDGE_LEVEL = "info"
-#: ``extra=`` keys not copied into data: uvicorn's ANSI-coloured copy of the message.
+"""The level [`install_logging_bridge`][telemetry.integrations.logging.install_logging_bridge]
+passes on from."""
 IGNORED_EXTRAS = frozenset({"color_message"})
+"""``extra=`` keys not copied into data: uvicorn's ANSI-coloured copy of the message."""
 
 # Attributes every LogRecord has; whatever else a record carries came from ``extra=``.
 _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -104,8 +109,20 @@ def _in_pipeline() -> bool:
 
 
 def logging_level(value: object, param: str = "level") -> int:
-    """A ``logging`` level number from a level name (``"info"``, ``"warn"``, ``"WARNING"``),
-    a :class:`~telemetry.Level`, or a ``logging`` number (``logging.INFO``)."""
+    """A ``logging`` level number from a level name, a [`Level`][telemetry.Level], or a
+    ``logging`` number.
+
+    Args:
+        value: A level name (``"info"``, ``"warn"``, ``"WARNING"``), a
+            [`Level`][telemetry.Level], or a ``logging`` number (``logging.INFO``).
+        param: The parameter's name, for the error.
+
+    Returns:
+        The ``logging`` level number.
+
+    Raises:
+        ConfigError: ``value`` is not a level.
+    """
     if isinstance(value, Level):
         return _BY_LEVEL[value]
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -116,7 +133,14 @@ def logging_level(value: object, param: str = "level") -> int:
 
 
 def signal_level(levelno: int) -> int:
-    """The signal level of a ``logging`` level number; levels in between round down."""
+    """The signal level of a ``logging`` level number; levels in between round down.
+
+    Args:
+        levelno: A ``logging`` level number.
+
+    Returns:
+        The signal level number.
+    """
     if levelno >= logging.CRITICAL:
         return _FATAL
     if levelno >= logging.ERROR:
@@ -133,12 +157,19 @@ def signal_level(levelno: int) -> int:
 class TelemetryHandler(logging.Handler):
     """A ``logging.Handler`` that emits every record it handles as a signal of kind ``log``.
 
-    ``hub`` defaults to the default hub at the time of each record (before any hub is open,
-    that is the stderr fallback). Secret query parameters in messages and exception messages,
-    and secret ``extra=`` keys, are redacted by ``redact_keys`` (see
-    :func:`install_logging_bridge`). ``level`` is a ``logging`` level or a level name. Records of
-    the SDK's own ``telemetry`` loggers are not bridged. Attached to a logger and to one of its
-    ancestors, the handler sees a propagated record twice and bridges it once.
+    Records of the SDK's own ``telemetry`` loggers are not bridged. Attached to a logger and to
+    one of its ancestors, the handler sees a propagated record twice and bridges it once.
+
+    Args:
+        level: The handler's level: a ``logging`` level or a level name.
+        hub: The hub the signals go to; by default the default hub at the time of each record
+            (before any hub is open, that is the stderr fallback).
+        ignore_extras: ``extra=`` keys not copied into the data (uvicorn's coloured copy of
+            the message, by default).
+        redact_keys: Names and glob patterns of secret ``extra=`` keys, also used to redact
+            secret query parameters in messages and exception messages (see
+            [`install_logging_bridge`][telemetry.integrations.logging.install_logging_bridge]);
+            ``None`` turns redaction off.
     """
 
     def __init__(
@@ -160,18 +191,26 @@ class TelemetryHandler(logging.Handler):
             )
         self.hub = hub
         self.ignore_extras = frozenset(ignore_extras)
-        #: Redacts secret query parameters in messages (uvicorn's access lines), and secret
-        #: ``extra=`` keys and exception messages; ``None`` with ``redact_keys=None``.
         self.redactor = None if redact_keys is None else Redactor(redact_keys)
-        #: Records not bridged, by reason: ``"reentrant"`` (logged while another record was
-        #: being bridged) and ``"pipeline"`` (logged by the hub's own worker tasks, a sink's
-        #: HTTP client say: bridging those would feed the pipeline its own output, forever).
+        """Redacts secret query parameters in messages (uvicorn's access lines), and secret
+        ``extra=`` keys and exception messages; ``None`` with ``redact_keys=None``."""
         self.skipped: Counter[str] = Counter()
+        """Records not bridged, by reason: ``"reentrant"`` (logged while another record was being
+        bridged) and ``"pipeline"`` (logged by the hub's own worker tasks, a sink's HTTP client
+        say: bridging those would feed the pipeline its own output, forever)."""
         self._attached: list[tuple[logging.Logger, int, int]] = []
         self._seen = threading.local()
 
     def handle(self, record: logging.LogRecord) -> bool:
-        """Filter and emit ``record``; no handler lock is taken (:meth:`emit` is thread-safe)."""
+        """Filter and emit ``record``; no handler lock is taken
+        ([`emit`][telemetry.integrations.logging.TelemetryHandler.emit] is thread-safe).
+
+        Args:
+            record: The record.
+
+        Returns:
+            Whether the record passed the handler's filters.
+        """
         rv: object = self.filter(record)
         if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may replace the record
             record = rv
@@ -180,7 +219,11 @@ class TelemetryHandler(logging.Handler):
         return bool(rv)
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Turn ``record`` into a signal and hand it to the hub; never raises."""
+        """Turn ``record`` into a signal and hand it to the hub; never raises.
+
+        Args:
+            record: The record.
+        """
         if getattr(_guard, "active", False):
             self.skipped["reentrant"] += 1
             warn(
@@ -272,20 +315,34 @@ def install_logging_bridge(
     loggers: Iterable[str] = DEFAULT_LOGGERS,
     redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
 ) -> TelemetryHandler:
-    """Attach a :class:`TelemetryHandler` to ``loggers`` (``""`` is the root) and return it.
+    """Attach a [`TelemetryHandler`][telemetry.integrations.logging.TelemetryHandler] to
+    ``loggers`` and return it.
 
     Secrets are redacted before a record becomes a signal: secret query parameters in the
     message (uvicorn's access lines: ``GET /items?token=[REDACTED]&page=2``) and the exception's
-    message, and secret ``extra=`` keys, by ``redact_keys`` (names and glob patterns,
-    :data:`~telemetry.DEFAULT_REDACT_KEYS` by default; ``None`` turns this off).
+    message, and secret ``extra=`` keys.
 
-    Records at ``level`` and above become signals on ``hub`` (default: the default hub at the
-    time of each record). A logger whose effective level is above ``level`` is lowered to it,
-    so that the records get through at all; :func:`uninstall_logging_bridge` restores it.
-    The default loggers are the root and uvicorn's ``uvicorn`` and ``uvicorn.access``, which do
-    not propagate to the root. A logger that already has a :class:`TelemetryHandler` for the
-    same hub (or for the default hub), as :func:`~telemetry.integrations.uvicorn.uvicorn_log_config`
+    A logger whose effective level is above ``level`` is lowered to it,
+    so that the records get through at all;
+    [`uninstall_logging_bridge`][telemetry.integrations.logging.uninstall_logging_bridge] restores
+    it. The default loggers are the root and uvicorn's ``uvicorn`` and ``uvicorn.access``, which do
+    not propagate to the root. A logger that already has a
+    [`TelemetryHandler`][telemetry.integrations.logging.TelemetryHandler] for the same hub (or for
+    the default hub), as [`uvicorn_log_config`][telemetry.integrations.uvicorn.uvicorn_log_config]
     gives uvicorn's, is left as it is, so that no record is bridged twice.
+
+    Args:
+        level: Records at this level and above become signals: a level name or a ``logging``
+            number.
+        hub: The hub the signals go to; by default the default hub at the time of each record.
+        loggers: The loggers' names (``""`` is the root).
+        redact_keys: Names and glob patterns of secret keys (by default
+            [`DEFAULT_REDACT_KEYS`][telemetry.DEFAULT_REDACT_KEYS]); ``None`` turns redaction
+            off.
+
+    Returns:
+        The handler, for
+        [`uninstall_logging_bridge`][telemetry.integrations.logging.uninstall_logging_bridge].
     """
     number = logging_level(level)
     names = [loggers] if isinstance(loggers, str) else list(loggers)
@@ -312,8 +369,13 @@ def _same_bridge(handler: logging.Handler, hub: Telemetry | None) -> bool:
 
 
 def uninstall_logging_bridge(handler: TelemetryHandler | None = None) -> None:
-    """Detach ``handler`` (default: every bridge installed) and restore the logger levels it
-    lowered, unless something else changed them since."""
+    """Detach a bridge and restore the logger levels it lowered, unless something else
+    changed them since.
+
+    Args:
+        handler: The bridge, as ``install_logging_bridge`` returned it; by default every
+            bridge installed.
+    """
     handlers: list[TelemetryHandler] = [handler] if handler is not None else list(_installed)
     for h in handlers:
         for logger, previous, ours in h._attached:

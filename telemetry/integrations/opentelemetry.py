@@ -1,10 +1,10 @@
 """aiotelemetry as the OpenTelemetry SDK: the API's global providers, backed by the hub.
 
-::
+```python
+from telemetry.integrations.opentelemetry import install
 
-    from telemetry.integrations.opentelemetry import install
-
-    install()   # or Telemetry(opentelemetry=True), or `opentelemetry = true` in a config file
+install()   # or Telemetry(opentelemetry=True), or `opentelemetry = true` in a config file
+```
 
 From then on, everything that speaks the OpenTelemetry API (FastAPI's native telemetry, the
 httpx, aiohttp, asyncpg, SQLAlchemy, redis instrumentations, your own ``tracer`` and
@@ -22,7 +22,7 @@ aggregate in the process and are read by the Prometheus collector and the OTLP s
 OpenTelemetry lets each global provider be set once per process. ``install()`` sets those
 still unset; calling it again does nothing. When another SDK's provider (the OpenTelemetry
 SDK's, a vendor's, an explicit no-op one) is already the global one, it raises
-:class:`~telemetry.ConfigError` naming it, rather than leaving the app half recorded: remove
+[`ConfigError`][telemetry.ConfigError] naming it, rather than leaving the app half recorded: remove
 the other set-up, or do without this one. Needs ``opentelemetry-api``:
 ``pip install 'aiotelemetry[opentelemetry]'``.
 """
@@ -60,10 +60,10 @@ __all__ = [
     "installed",
 ]
 
-#: The one tracer provider :func:`install` sets.
 TRACER_PROVIDER = HubTracerProvider()
-#: The one logger provider :func:`install` sets.
+"""The one tracer provider [`install`][telemetry.integrations.opentelemetry.install] sets."""
 LOGGER_PROVIDER = HubLoggerProvider()
+"""The one logger provider [`install`][telemetry.integrations.opentelemetry.install] sets."""
 
 
 def _describe(provider: object) -> str:
@@ -75,9 +75,9 @@ def install() -> None:
     """Make aiotelemetry OpenTelemetry's global tracer, logger and meter provider
     (idempotent).
 
-    Raises :class:`~telemetry.ConfigError` when another tracer or logger provider is already
+    Raises [`ConfigError`][telemetry.ConfigError] when another tracer or logger provider is already
     set globally (nothing is changed then); another meter provider stays, with a warning
-    (see :func:`~telemetry.integrations._otel_metrics.install_meter_provider`)."""
+    (see `install_meter_provider`)."""
     tracer_provider = trace.get_tracer_provider()
     logger_provider = _logs.get_logger_provider()
     others = [

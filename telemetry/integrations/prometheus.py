@@ -1,16 +1,16 @@
 """The pipeline's own numbers for Prometheus: a ``prometheus_client`` collector.
 
-::
+```python
+from prometheus_client import REGISTRY, start_http_server
+from telemetry.integrations.prometheus import TelemetryCollector
 
-    from prometheus_client import REGISTRY, start_http_server
-    from telemetry.integrations.prometheus import TelemetryCollector
+REGISTRY.register(TelemetryCollector(hub))   # or TelemetryCollector() for the default hub
+start_http_server(9100)                      # or the app's own /metrics route
+```
 
-    REGISTRY.register(TelemetryCollector(hub))   # or TelemetryCollector() for the default hub
-    start_http_server(9100)                      # or the app's own /metrics route
-
-Each scrape reads :meth:`telemetry.Telemetry.stats` once (plain counters; nothing is added to
-the emitting path) and reports, per handler: the queue's size and capacity, the signals
-accepted, the signals processed (written, or dropped under a reason), the batches exported
+Each scrape reads [`telemetry.Telemetry.stats`][telemetry.Telemetry.stats] once (plain counters;
+nothing is added to the emitting path) and reports, per handler: the queue's size and capacity, the
+signals accepted, the signals processed (written, or dropped under a reason), the batches exported
 (written, or lost to the sink) and failed write attempts, and the write latency. The names
 are the OpenTelemetry SDK's own self-observability metrics (``otel.sdk.*``) in Prometheus
 spelling where one exists (dots become underscores; counters end in ``_total``; seconds in
@@ -83,27 +83,36 @@ from ._prometheus_metrics import metric_families
 
 __all__ = ["COMPONENT_TYPE", "TelemetryCollector"]
 
-#: The ``otel_component_type`` of every handler.
 COMPONENT_TYPE = "aiotelemetry_handler"
+"""The ``otel_component_type`` of every handler."""
 _LABELS = ["otel_component_name", "otel_component_type"]
-#: Drop reasons that OpenTelemetry has a name of its own for (``error.type``).
 _OTEL_ERROR_TYPES = {"closed": "already_shutdown"}
+"""Drop reasons that OpenTelemetry has a name of its own for (``error.type``)."""
 
 
 class TelemetryCollector(Collector):
-    """A ``prometheus_client`` collector of ``hub``'s pipeline metrics (default: the default
-    hub at scrape time; nothing while none is open), and of every instrument of the metrics
-    API recorded through aiotelemetry's meter provider (``metrics=False``: not those).
+    """A ``prometheus_client`` collector of a hub's pipeline metrics, and of every instrument
+    of the metrics API recorded through aiotelemetry's meter provider.
+
     Register it as any collector: ``registry.register(TelemetryCollector(hub))``. Scraping is
     safe from any thread; the observable instruments' callbacks run on a thread of their own,
-    waited for at most a second."""
+    waited for at most a second.
+
+    Args:
+        hub: The hub whose pipeline is measured; by default the default hub at scrape time
+            (nothing while none is open).
+        metrics: Whether the instruments of the metrics API are collected too.
+
+    Raises:
+        ConfigError: ``hub`` is not a [`Telemetry`][telemetry.Telemetry].
+    """
 
     def __init__(self, hub: Telemetry | None = None, *, metrics: bool = True) -> None:
         if hub is not None and not isinstance(hub, Telemetry):
             raise ConfigError("hub", f"must be a telemetry.Telemetry or None, got {hub!r}")
         self.hub = hub
-        #: Reads the instruments at each scrape (None: ``metrics=False``).
         self.reader = MetricReader("cumulative", state=STATE) if metrics else None
+        """Reads the instruments at each scrape (None: ``metrics=False``)."""
 
     def _stats(self) -> Stats | None:
         hub = self.hub if self.hub is not None else get_hub()

@@ -3,19 +3,24 @@
 uvicorn configures ``logging`` itself at start-up: a handler of its own on ``uvicorn`` (which
 ``uvicorn.error`` propagates to) and on ``uvicorn.access``, writing to stderr and stdout. With
 the logging bridge attached as well, every uvicorn record is printed twice, once by uvicorn in
-its format and once by a console sink in ours. :func:`uvicorn_log_config` is a ``log_config``
-for uvicorn in which the bridge is those loggers' only handler::
+its format and once by a console sink in ours.
+[`uvicorn_log_config`][telemetry.integrations.uvicorn.uvicorn_log_config] is a ``log_config``
+for uvicorn in which the bridge is those loggers' only handler:
 
-    import uvicorn
-    from telemetry.integrations.uvicorn import uvicorn_log_config
+```python
+import uvicorn
+from telemetry.integrations.uvicorn import uvicorn_log_config
 
-    uvicorn.run("app:app", log_config=uvicorn_log_config())
+uvicorn.run("app:app", log_config=uvicorn_log_config())
+```
 
-or, from the command line, the same configuration as a JSON file::
+or, from the command line, the same configuration as a JSON file:
 
-    python -c "import json; from telemetry.integrations.uvicorn import uvicorn_log_config; \\
-        print(json.dumps(uvicorn_log_config()))" > uvicorn-logging.json
-    uvicorn app:app --log-config uvicorn-logging.json
+```sh
+python -c "import json; from telemetry.integrations.uvicorn import uvicorn_log_config; \\
+    print(json.dumps(uvicorn_log_config()))" > uvicorn-logging.json
+uvicorn app:app --log-config uvicorn-logging.json
+```
 
 uvicorn's records then become signals (``ns`` ``uvicorn.error`` or ``uvicorn.access``) on the
 default hub at the time of each record: the app's hub while its lifespan runs, the stderr
@@ -33,15 +38,23 @@ from .logging import logging_level
 
 __all__ = ["UVICORN_LOGGERS", "uvicorn_log_config"]
 
-#: uvicorn's loggers: ``uvicorn.error`` propagates to ``uvicorn``; ``uvicorn.access`` does not.
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+"""uvicorn's loggers: ``uvicorn.error`` propagates to ``uvicorn``; ``uvicorn.access`` does not."""
 
 
 def uvicorn_log_config(level: str | int = "info") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` mapping for uvicorn's ``log_config``: uvicorn's loggers
-    at ``level`` (a name such as ``"info"``, or a ``logging`` number) with the logging bridge
-    (:class:`~telemetry.integrations.logging.TelemetryHandler`) as their only handler. Other
-    loggers are left as they are (``disable_existing_loggers`` is false)."""
+    with the logging bridge
+    ([`TelemetryHandler`][telemetry.integrations.logging.TelemetryHandler]) as their only handler.
+    Other loggers are left as they are (``disable_existing_loggers`` is false).
+
+    Args:
+        level: The level of uvicorn's loggers: a name such as ``"info"``, or a ``logging``
+            number.
+
+    Returns:
+        The mapping, for ``uvicorn.run(..., log_config=...)`` or a JSON file.
+    """
     number = logging_level(level)
     return {
         "version": 1,

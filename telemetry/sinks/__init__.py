@@ -1,13 +1,15 @@
 """Where signals go. Every sink is an async resource driven by one handler.
 
-- :class:`FileSink`: JSON lines (or text / logfmt) appended to a file.
-- :class:`ConsoleSink`: readable and coloured on a terminal, JSON lines otherwise.
-- :class:`JournaldSink`: the systemd journal, over its native protocol.
-- :class:`MemorySink`: a list, for tests and examples.
-- :class:`OTLPSink`: OTLP over HTTP, to an OpenTelemetry Collector or any backend that speaks it
-  (the optional extra ``aiotelemetry[otlp]``).
-- :class:`SyslogSink`: syslog over the local socket, UDP, TCP or TLS (RFC 5424 / RFC 3164).
-- :class:`Sink`: the base class for writing your own.
+- [`FileSink`][telemetry.sinks.FileSink]: JSON lines (or text / logfmt) appended to a file.
+- [`ConsoleSink`][telemetry.sinks.ConsoleSink]: readable and coloured on a terminal, JSON
+  lines otherwise.
+- [`JournaldSink`][telemetry.sinks.JournaldSink]: the systemd journal, over its native protocol.
+- [`MemorySink`][telemetry.sinks.MemorySink]: a list, for tests and examples.
+- [`OTLPSink`][telemetry.sinks.OTLPSink]: OTLP over HTTP, to an OpenTelemetry Collector or any
+  backend that speaks it (the optional extra ``aiotelemetry[otlp]``).
+- [`SyslogSink`][telemetry.sinks.SyslogSink]: syslog over the local socket, UDP, TCP or TLS
+  (RFC 5424 / RFC 3164).
+- [`Sink`][telemetry.sinks.Sink]: the base class for writing your own.
 """
 
 from ._base import Sink, SinkState

@@ -1,6 +1,6 @@
 """An append-only file that writes whole batches and notices when it is moved or deleted.
 
-:class:`AppendFile` is an :class:`io.FileIO` whose ``write`` is the file sink's whole per-batch
+`AppendFile` is an `io.FileIO` whose ``write`` is the file sink's whole per-batch
 job, so that a writer thread runs all of it in one hand-over:
 
 - the batch goes out with one ``write(2)`` on an ``O_APPEND`` descriptor, so batches from
@@ -11,7 +11,7 @@ job, so that a writer thread runs all of it in one hand-over:
 - then ``fstat`` and ``stat``: if the file was deleted (its link count is 0) the batch went
   nowhere, and ``write`` raises so that it is retried into a new file; if the path now names
   another file or none (``logrotate`` moved it), the batch is safe in the moved file and
-  :attr:`AppendFile.moved` tells the sink to reopen before the next one, as
+  `AppendFile.moved` tells the sink to reopen before the next one, as
   ``logging.handlers.WatchedFileHandler`` does.
 
 Why batches are not split: on Linux local filesystems (ext4, xfs, btrfs, tmpfs) a write to an
@@ -64,15 +64,15 @@ class AppendFile(io.FileIO):
         self.fsync_each = fsync_each
         self.follow_symlinks = follow_symlinks
         self.ident = (st.st_dev, st.st_ino)
-        #: Whether this is a regular file (rotation and moves mean nothing for a FIFO).
         self.regular = stat.S_ISREG(st.st_mode)
-        #: The file's size after the last write, as ``fstat`` saw it (other writers included).
+        """Whether this is a regular file (rotation and moves mean nothing for a FIFO)."""
         self.size = st.st_size
+        """The file's size after the last write, as ``fstat`` saw it (other writers included)."""
         self.mtime = st.st_mtime
-        #: The path no longer names this file: reopen before the next write.
         self.moved = False
-        #: The file was deleted: the last batch was lost and must be written again elsewhere.
+        """The path no longer names this file: reopen before the next write."""
         self.gone = False
+        """The file was deleted: the last batch was lost and must be written again elsewhere."""
 
     def write(self, data: ReadableBuffer, /) -> int:
         """Append all of ``data`` or nothing of it; raise ``OSError`` on failure."""

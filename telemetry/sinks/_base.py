@@ -4,8 +4,8 @@ A sink is an async resource with a visible state (``new`` -> ``open`` -> ``close
 that owns it is the only caller, from one worker at a time unless the handler runs several
 workers, and it does all the deciding: a sink raises on failure and never retries, counts or
 drops on its own, except for losses only it can see (a datagram truncated, a journal field that
-cannot be named), which it records with :meth:`Sink.count_drop` / :meth:`Sink.count`.
-A sink never calls back into the hub.
+cannot be named), which it records with [`Sink.count_drop`][telemetry.sinks.Sink.count_drop] /
+`Sink.count`. A sink never calls back into the hub.
 """
 
 from __future__ import annotations
@@ -25,16 +25,18 @@ SinkState = Literal["new", "open", "closed"]
 
 
 class Sink(abc.ABC):
-    """Base class of every sink. Subclasses implement :meth:`write` and usually :meth:`_open`."""
+    """Base class of every sink. Subclasses implement [`write`][telemetry.sinks.Sink.write] and
+    usually ``_open``."""
 
-    #: Short name used in warnings and stats.
     kind: str = "sink"
+    """Short name used in warnings and stats."""
 
     def __init__(self) -> None:
         self.state: SinkState = "new"
+        """``"new"``, ``"open"`` or ``"closed"``."""
         self._drops: Counter[str] = Counter()
-        #: Sink-specific counters (reconnects, truncations, ...), shown in handler stats.
         self.counters: Counter[str] = Counter()
+        """Sink-specific counters (reconnects, truncations, ...), shown in handler stats."""
 
     def _reject_unknown(self, unknown: Mapping[str, object]) -> None:
         """ConfigError for the first option the sink's constructor does not take (subclasses
@@ -55,17 +57,28 @@ class Sink(abc.ABC):
             self.state = "open"
 
     async def _open(self) -> None:  # noqa: B027 - optional hook
-        """Subclass hook for :meth:`open`."""
+        """Subclass hook for [`open`][telemetry.sinks.Sink.open]."""
 
     @abc.abstractmethod
     async def write(self, batch: Sequence[Signal]) -> None:
-        """Write a batch: one encode and one I/O call. Raise on failure."""
+        """Write a batch: one encode and one I/O call. Raise on failure.
+
+        Args:
+            batch: The signals to write, in order.
+
+        Raises:
+            SinkError: The batch could not be written; the handler retries and counts.
+        """
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Write a batch without an event loop (synchronous mode, exit fallback).
 
-        Sinks that cannot write synchronously raise :class:`NotImplementedError`, and the
-        signals are counted as dropped.
+        Args:
+            batch: The signals to write, in order.
+
+        Raises:
+            NotImplementedError: The sink cannot write synchronously (this default); the
+                signals are counted as dropped.
         """
         raise NotImplementedError(f"{self.kind} sink cannot write synchronously")
 
@@ -82,7 +95,8 @@ class Sink(abc.ABC):
             await self._aclose()
 
     async def _aclose(self) -> None:  # noqa: B027 - optional hook
-        """Subclass hook for :meth:`aclose`, called once, only if the sink was opened."""
+        """Subclass hook for [`aclose`][telemetry.sinks.Sink.aclose], called once, only if the sink
+        was opened."""
 
     def close_sync(self) -> None:  # noqa: B027 - optional hook
         """Release resources without an event loop (exit fallback). Idempotent."""
@@ -92,7 +106,7 @@ class Sink(abc.ABC):
         without flushing or closing it for the parent, and become openable again.
 
         The default only resets the state; sinks that hold descriptors override
-        :meth:`_after_fork` to drop the child's copies.
+        `_after_fork` to drop the child's copies.
         """
         if self.state == "open":
             self._after_fork()
@@ -101,15 +115,26 @@ class Sink(abc.ABC):
         self.counters = Counter()
 
     def _after_fork(self) -> None:  # noqa: B027 - optional hook
-        """Subclass hook for :meth:`after_fork`: drop the child's copies of descriptors."""
+        """Subclass hook for [`after_fork`][telemetry.sinks.Sink.after_fork]: drop the child's
+        copies of descriptors."""
 
     def count_drop(self, reason: str, n: int = 1) -> None:
-        """Record signals of the current batch that this sink could not deliver."""
+        """Record signals of the current batch that this sink could not deliver.
+
+        Args:
+            reason: Why: a drop reason as the stats show it (such as ``"too_large"``).
+            n: How many signals.
+        """
         self._drops[reason] += n
 
     def note_repaired(self, source: object) -> None:
-        """Move the count of signals that ``source`` (a format or encoder with a ``repaired``
-        attribute) wrote with bad values replaced into ``counters["bad_values"]``."""
+        """Move the count of signals written with bad values replaced into
+        ``counters["bad_values"]``.
+
+        Args:
+            source: A format or encoder with a ``repaired`` attribute (a count, which restarts
+                from 0).
+        """
         n = getattr(source, "repaired", 0)
         if n:
             source.repaired = 0  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """What happens to finished files: gzip, then retention, in a thread of their own.
 
-A rotation hands the finished file to the :class:`Housekeeper`, which runs one job per event on
+A rotation hands the finished file to the `Housekeeper`, which runs one job per event on
 a single worker thread (so jobs never overlap and never hold up the writer): compress the
 files waiting for it, then scan the folder once and delete what retention no longer keeps.
 
@@ -33,8 +33,8 @@ from ._naming import GZ_SUFFIX, PathTemplate
 
 __all__ = ["GZIP_LEVEL", "Housekeeper", "expired", "gzip_file"]
 
-#: zlib's own default: most of level 9's ratio at a fraction of its time.
 GZIP_LEVEL = 6
+"""zlib's own default: most of level 9's ratio at a fraction of its time."""
 _CHUNK = 1 << 20
 
 

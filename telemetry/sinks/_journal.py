@@ -1,9 +1,9 @@
 """The journal's native entry format: valid field names, and one signal as one entry.
 
 Kept apart from the sink so that it can be read and tested without a socket: it only turns a
-:class:`~telemetry.Signal` into the bytes of one datagram (``KEY=VALUE\\n``, or ``KEY\\n`` +
+[`Signal`][telemetry.Signal] into the bytes of one datagram (``KEY=VALUE\\n``, or ``KEY\\n`` +
 64-bit little-endian length + value + ``\\n`` for values with a newline or binary content). The
-rules for names and values are described in :mod:`telemetry.sinks.journald`.
+rules for names and values are described in `telemetry.sinks.journald`.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ __all__ = [
     "is_protected",
 ]
 
-#: Longest journal field name.
 FIELD_NAME_MAX = 64
-#: journald refuses whole entries with 1024 fields or more; the encoder writes at most this many.
+"""Longest journal field name."""
 MAX_FIELDS = 1000
+"""journald refuses whole entries with 1024 fields or more; the encoder writes at most this many."""
 
 _LEN = struct.Struct("<Q")
 _MAX_DEPTH = 32
@@ -124,12 +124,11 @@ def _priority(level: str) -> bytes:
 
 
 def format_traceback(err: ErrorInfo) -> str:
-    """A Python-style traceback text for an :class:`~telemetry.ErrorInfo`, causes first
-    (:meth:`ErrorInfo.traceback`)."""
+    """A Python-style traceback text for an [`ErrorInfo`][telemetry.ErrorInfo], causes first
+    ([`ErrorInfo.traceback`][telemetry.ErrorInfo.traceback])."""
     return err.traceback()
 
 
-#: Every name the sink may write itself; data and context keys never take them.
 RESERVED = frozenset(
     {
         "MESSAGE",
@@ -158,13 +157,9 @@ RESERVED = frozenset(
         "TELEMETRY_ERROR_TRACEBACK",
     }
 )
+"""Every name the sink may write itself; data and context keys never take them."""
 
 
-#: Fields journald's tools read as facts about an entry (``journalctl -u`` matches ``UNIT``,
-#: ``OBJECT_SYSTEMD_UNIT`` and ``COREDUMP_UNIT``; ``-o short`` shows ``SYSLOG_PID`` as the pid;
-#: ``OBJECT_*`` describe another process; coredump and syslog tooling trust their own): a data
-#: or context key that would make one of them is written under ``DATA_`` / ``CTX_`` instead,
-#: unless the sink's ``allow_fields`` names it.
 PROTECTED = frozenset(
     {
         "UNIT",
@@ -174,8 +169,13 @@ PROTECTED = frozenset(
         "DOCUMENTATION",
     }
 )
-#: Prefixes of protected fields (see :data:`PROTECTED`).
+"""Fields journald's tools read as facts about an entry (``journalctl -u`` matches ``UNIT``,
+``OBJECT_SYSTEMD_UNIT`` and ``COREDUMP_UNIT``; ``-o short`` shows ``SYSLOG_PID`` as the pid;
+``OBJECT_*`` describe another process; coredump and syslog tooling trust their own): a data or
+context key that would make one of them is written under ``DATA_`` / ``CTX_`` instead, unless the
+sink's ``allow_fields`` names it."""
 PROTECTED_PREFIXES = ("OBJECT_", "COREDUMP_", "SYSLOG_", "SYSTEMD_")
+"""Prefixes of protected fields (see `PROTECTED`)."""
 
 
 def is_protected(name: str) -> bool:
@@ -188,7 +188,7 @@ class JournalEncoder:
 
     One per sink: it owns a reused JSON encoder and a cache of field names. Never raises.
     Fields it must leave out are counted in ``counters``: ``invalid_fields`` (no name can be
-    made of the key) and ``excess_fields`` (over :data:`MAX_FIELDS`).
+    made of the key) and ``excess_fields`` (over `MAX_FIELDS`).
     """
 
     def __init__(

@@ -8,7 +8,7 @@ processes or machines apart. A rotated file keeps its name when the template has
 When a name is taken, the time in it is moved on by a microsecond until it is free, so names
 always sort in the order the files were started.
 
-:meth:`PathTemplate.pattern` recognises the files a template owns (and their ``.gz``), which
+`PathTemplate.pattern` recognises the files a template owns (and their ``.gz``), which
 is what retention counts and deletes; the active file is excluded by the caller.
 """
 
@@ -27,13 +27,13 @@ from .._signal import ProcessInfo
 
 __all__ = ["GZ_SUFFIX", "PLACEHOLDERS", "STAMP_FORMAT", "PathTemplate", "first_free", "stamp"]
 
-#: The placeholders a file name may contain.
 PLACEHOLDERS = ("host", "pid", "time")
-#: How ``{time}`` and rotated names spell a time: ``20260810_171534_892341``.
+"""The placeholders a file name may contain."""
 STAMP_FORMAT = "%Y%m%d_%H%M%S_%f"
+"""How ``{time}`` and rotated names spell a time: ``20260810_171534_892341``."""
 _STAMP_RE = r"\d{8}_\d{6}_\d{6}"
-#: What a compressed file adds to its name.
 GZ_SUFFIX = ".gz"
+"""What a compressed file adds to its name."""
 
 
 def stamp(t: float, *, utc: bool) -> str:
@@ -68,9 +68,9 @@ def _host() -> str:
 class PathTemplate:
     """A file path with optional ``{time}``, ``{pid}`` and ``{host}`` placeholders.
 
-    Raises :class:`ConfigError` (naming ``param``) for an unknown placeholder, a format spec
-    (``{time:%Y}``), ``{time}`` outside the file name, or a path that ends in a separator.
-    ``{{`` and ``}}`` stand for literal braces.
+    Raises [`ConfigError`][telemetry.ConfigError] (naming ``param``) for an unknown placeholder, a
+    format spec (``{time:%Y}``), ``{time}`` outside the file name, or a path that ends in a
+    separator. ``{{`` and ``}}`` stand for literal braces.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, param: str = "path") -> None:
@@ -89,8 +89,8 @@ class PathTemplate:
         if not any(lit or field for lit, field in self._name):
             raise ConfigError(param, f"must name a file, got {text!r}")
         fields = {f for _, f in self._head + self._name if f}
-        #: Whether a new name is made at every rotation (else the file is renamed).
         self.has_time = "time" in fields
+        """Whether a new name is made at every rotation (else the file is renamed)."""
         self.has_pid = "pid" in fields
         self._sep = os.sep if head or text.startswith(os.sep) else ""
 

@@ -11,7 +11,7 @@ to which ``/v1/logs`` and ``/v1/traces`` are appended) or the per-signal
 ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY`` (mutual TLS), each with a per-signal form that
 wins over the general one;
 ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``. A malformed value is a
-:class:`~telemetry.ConfigError` naming the variable.
+[`ConfigError`][telemetry.ConfigError] naming the variable.
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ def _signal_url(base: str, signal: str) -> str:
 
 def parse_headers(name: str, raw: str) -> tuple[tuple[str, str], ...]:
     """``key=value,key2=value2`` (the W3C baggage form, values percent-decoded) as pairs.
-    Raises :class:`ConfigError` naming ``name`` for an entry without ``=`` or with an empty or
-    invalid key."""
+    Raises [`ConfigError`][telemetry.ConfigError] naming ``name`` for an entry without ``=`` or with
+    an empty or invalid key."""
     out = []
     for item in raw.split(","):
         if not item.strip():

@@ -4,9 +4,9 @@ One request is retried on 429, 502, 503 and 504 (after ``Retry-After`` when the 
 one, else after an exponential back-off with jitter) and on a failure with no response (refused
 connection, reset, a reply that is not HTTP, no reply in time); never on another status. Every
 wait and every attempt ends by the request's deadline. A response body is read up to
-:data:`MAX_RESPONSE_BYTES`: a receiver that answers with an endless body costs nothing more.
+`MAX_RESPONSE_BYTES`: a receiver that answers with an endless body costs nothing more.
 
-Imported only by an :class:`~telemetry.sinks.OTLPSink`, so that the core never needs ``httpx``.
+Imported only by an [`OTLPSink`][telemetry.sinks.OTLPSink], so that the core never needs ``httpx``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Outcome(enum.Enum):
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
     """The end of one request: its outcome, the last status (0: no response), the response
-    body (at most :data:`MAX_RESPONSE_BYTES`), what went wrong last, and the attempts made."""
+    body (at most `MAX_RESPONSE_BYTES`), what went wrong last, and the attempts made."""
 
     outcome: Outcome
     status: int = 0
@@ -71,7 +71,7 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
 
 def backoff(retry: int, max_backoff: float) -> float:
     """The wait before retry number ``retry`` (0 first): doubling from
-    :data:`INITIAL_BACKOFF_S` up to ``max_backoff``, times a random factor from 0.5 to 1.5 so
+    `INITIAL_BACKOFF_S` up to ``max_backoff``, times a random factor from 0.5 to 1.5 so
     that clients that failed together do not come back together."""
     base: float = min(INITIAL_BACKOFF_S * 2.0**retry, max_backoff)
     return base * (0.5 + random.random())

@@ -6,7 +6,7 @@ than that is split across requests (receivers merge them). Sums keep their tempo
 monotonicity, gauges are gauges, histograms carry count, sum, min, max, the explicit bounds and
 a count per bucket. Integers stay integers (``asInt``), the rest are doubles.
 
-Imported only by an :class:`~telemetry.sinks.OTLPSink` that exports metrics.
+Imported only by an [`OTLPSink`][telemetry.sinks.OTLPSink] that exports metrics.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def encode_proto(
 
 
 def rejected_proto(body: bytes) -> tuple[int, str]:
-    """The partial success of a protobuf response (see :func:`rejected_json`)."""
+    """The partial success of a protobuf response (see `rejected_json`)."""
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 

@@ -2,7 +2,7 @@
 ``_otlp_wire``); ``opentelemetry-proto`` reads the responses, and fills the metrics' messages
 (``set_value``, ``fill``).
 
-Imported only by an :class:`~telemetry.sinks.OTLPSink` that uses this encoding, so that the
+Imported only by an [`OTLPSink`][telemetry.sinks.OTLPSink] that uses this encoding, so that the
 core never needs ``opentelemetry-proto``.
 """
 

@@ -193,7 +193,8 @@ class MetricsPush:
 
 def interval_of(env: Mapping[str, str], given: float | None) -> float:
     """The push interval in seconds: ``given``, else ``OTEL_METRIC_EXPORT_INTERVAL``
-    (milliseconds), else 60 s. A bad value is a :class:`ConfigError` naming its source."""
+    (milliseconds), else 60 s. A bad value is a [`ConfigError`][telemetry.ConfigError] naming its
+    source."""
     from .._errors import ConfigError
 
     if given is not None:

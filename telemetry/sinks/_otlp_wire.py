@@ -28,7 +28,7 @@ _double = struct.Struct("<d").pack
 _fixed64 = struct.Struct("<Q").pack
 _ONE_BYTE = [bytes((i,)) for i in range(128)]
 #: Encoded attributes (a key with a string or integer value) seen lately: most repeat from
-#: record to record. Cleared when it grows past :data:`_CACHE_MAX` entries.
+#: record to record. Cleared when it grows past `_CACHE_MAX` entries.
 _CACHE_MAX = 4096
 _kv_str: dict[tuple[str, str], bytes] = {}
 _kv_int: dict[tuple[str, int], bytes] = {}

@@ -29,7 +29,6 @@ __all__ = [
     "parse_size",
 ]
 
-#: Size units: decimal (KB = 1000 bytes) and binary (KiB = 1024 bytes); case-insensitive.
 SIZE_UNITS: dict[str, int] = {
     "b": 1,
     "kb": 1000,
@@ -39,6 +38,7 @@ SIZE_UNITS: dict[str, int] = {
     "mib": 1024**2,
     "gib": 1024**3,
 }
+"""Size units: decimal (KB = 1000 bytes) and binary (KiB = 1024 bytes); case-insensitive."""
 _SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
 _SIZE_HELP = "a size like '100 MB' or a number of bytes (units: B, KB, MB, GB, KiB, MiB, GiB)"
 
@@ -84,7 +84,7 @@ def parse_size(value: object, param: str) -> int:
 
 
 def parse_interval(value: object, param: str) -> Interval:
-    """An :class:`Interval` from ``"30m"``, ``"1h"``, ``"1d"``, ``"2w"``; the count must be > 0."""
+    """An `Interval` from ``"30m"``, ``"1h"``, ``"1d"``, ``"2w"``; the count must be > 0."""
     m = _INTERVAL_RE.fullmatch(value) if isinstance(value, str) else None
     if m is None:
         raise ConfigError(param, f"must be {_INTERVAL_HELP}; got {value!r}")

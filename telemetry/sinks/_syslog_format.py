@@ -11,6 +11,7 @@ forged line at the receiver.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from typing import Any
 
@@ -33,11 +34,10 @@ __all__ = [
     "truncate_utf8",
 ]
 
-#: The SD-ID the data goes under. 32473 is the private enterprise number RFC 5612 reserves for
-#: documentation; an organisation with its own number should use it instead.
 DEFAULT_SD_ID = "telemetry@32473"
+"""The SD-ID the data goes under. 32473 is the private enterprise number RFC 5612 reserves for
+documentation; an organisation with its own number should use it instead."""
 
-#: Facility names (as in syslog.conf) to their numbers.
 FACILITIES: dict[str, int] = {
     "kern": 0,
     "user": 1,
@@ -57,9 +57,10 @@ FACILITIES: dict[str, int] = {
     "solaris-cron": 15,
     **{f"local{i}": 16 + i for i in range(8)},
 }
+"""Facility names (as in syslog.conf) to their numbers."""
 
-#: Ends the text of a message that was cut to fit ``max_message_size``.
 TRUNCATION_MARK = "[truncated]"
+"""Ends the text of a message that was cut to fit ``max_message_size``."""
 _MARK = TRUNCATION_MARK.encode("ascii")
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -83,6 +84,7 @@ _NOT_PRINTUSASCII = re.compile("[^\x21-\x7e]")
 # A private SD-ID: a name of SD-NAME characters but '@', then '@' and an enterprise number.
 _SD_ID = re.compile(r"[\x21\x23-\x3c\x3e\x3f\x41-\x5c\x5e-\x7e]+@[0-9]+(?:\.[0-9]+)*")
 _CACHE_MAX = 4096
+_NO_LIMIT = sys.maxsize
 
 
 def escape_msg(text: str) -> str:
@@ -265,17 +267,21 @@ class Rfc5424Formatter(_Base):
                 self._msgids[sig.id] = msgid
         return msgid
 
-    def params(self, sig: Signal) -> list[str]:
-        """Each SD-PARAM as `` name="value"`` (with its leading space)."""
+    def params(self, sig: Signal, limit: int | None = None) -> list[str]:
+        """Each SD-PARAM as `` name="value"`` (with its leading space); a value longer than
+        ``limit`` is cut to that many characters first (see :meth:`format`)."""
         # escape_sd_value(self.value(v)) and self.param_name(k), inlined for the common case
         # (a known string key, a string value): this runs for every field of every signal.
         names, value = self._names, self.value
+        most = _NO_LIMIT if limit is None else limit
         out = []
         for k, v in _items(sig):
             name = names.get(k) if type(k) is str else None
             if name is None:
                 name = self.param_name(k)
             text = v if type(v) is str else value(v)
+            if len(text) > most:
+                text = text[:most]
             if _HAS_SD_SPECIAL(text) is not None:
                 text = text.translate(_SD_VALUE)
             out.append(f' {name}="{text}"')
@@ -290,8 +296,15 @@ class Rfc5424Formatter(_Base):
             host = self._hosts.get(sig.host) or self.host(sig)
         msgid = (self._msgids.get(sig.id) or self.msgid(sig)) if sig.id else "-"
         head = f"{pri}1 {self.timestamp(sig.inst)} {host} {self.app_name} {sig.pid or '-'} {msgid} "
-        params = self.params(sig)
-        text = escape_msg(_text(sig))
+        # A value or an ASCII message longer than ``limit`` is cut to ``limit`` characters
+        # before it is escaped, not after: the message is truncated either way, to the same
+        # bytes (escaping only lengthens text, and a parameter longer than the message can hold
+        # is left out whole with those after it); a 10 MB value no longer takes seconds.
+        params = self.params(sig, limit)
+        text = _text(sig)
+        if limit is not None and len(text) > limit and text.isascii():
+            text = text[:limit]  # (the BOM says whether the text is ASCII: kept whole otherwise)
+        text = escape_msg(text)
         body = text.encode("utf-8", "backslashreplace")
         if self.bom and len(body) != len(text):  # not plain ASCII: MSG-UTF8, marked by the BOM
             body = _BOM + body
@@ -361,10 +374,15 @@ class Rfc3164Formatter(_Base):
             )
         return self._sec_text
 
-    def pair(self, key: Any, v: Any) -> str:
-        """``key=value``; a value with a space, ``=`` or ``"`` is quoted with ``\\`` escapes."""
-        s = escape_msg(v if type(v) is str else self.value(v))
-        if not s or _NEEDS_QUOTES(s) is not None:
+    def pair(self, key: Any, v: Any, limit: int | None = None) -> str:
+        """``key=value``; a value with a space, ``=`` or ``"`` is quoted with ``\\`` escapes. A
+        value longer than ``limit`` is cut to that many characters (see :meth:`format`)."""
+        text = v if type(v) is str else self.value(v)
+        quote = not text or _NEEDS_QUOTES(text) is not None  # escaping adds none of those
+        if limit is not None and len(text) > limit:
+            text = text[:limit]
+        s = escape_msg(text)
+        if quote:
             s = '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
         name = self._names.get(key) if type(key) is str else None
         return f"{name if name is not None else self.param_name(key)}={s}"
@@ -374,8 +392,14 @@ class Rfc3164Formatter(_Base):
         host = f"{self.host(sig)} " if self.include_hostname else ""
         pid = f"[{sig.pid}]" if sig.pid else ""
         head = f"{self.pri(sig)}{self.timestamp(sig.inst)} {host}{self.app_name}{pid}: "
-        parts = [escape_msg(_text(sig) or sig.id or sig.kind)]
-        parts.extend(self.pair(k, v) for k, v in _items(sig))
+        # Text and values longer than ``limit`` are cut to ``limit`` characters before they
+        # are escaped: the message is cut to ``limit`` bytes anyway, and nothing before the cut
+        # changes (quoting is decided on the whole value).
+        text = _text(sig) or sig.id or sig.kind
+        if limit is not None and len(text) > limit:
+            text = text[:limit]
+        parts = [escape_msg(text)]
+        parts.extend(self.pair(k, v, limit) for k, v in _items(sig))
         out = (head + " ".join(parts)).encode("utf-8", "backslashreplace")
         if limit is None or len(out) <= limit:
             return out, False

@@ -3,8 +3,8 @@
 Every operation that may have to wait (connecting, the TLS handshake, sending) is written once,
 as a generator that yields ``("r", sock)`` or ``("w", sock)`` when the socket is not ready, and is
 driven either
-by the event loop (:func:`drive`, which waits with ``anyio.wait_readable`` / ``wait_writable``,
-so nothing blocks the loop) or by ``select`` (:func:`drive_sync`, for the exit fallback, where
+by the event loop (`drive`, which waits with ``anyio.wait_readable`` / ``wait_writable``,
+so nothing blocks the loop) or by ``select`` (`drive_sync`, for the exit fallback, where
 there is no loop). Both drivers give up at a deadline.
 
 Sending reports exactly how far it got. A datagram leaves whole or not at all, so a failed send
@@ -37,12 +37,12 @@ __all__ = [
 ]
 
 Want = Literal["r", "w"]
-#: A wait-capable operation: yields what to wait for on which socket, until it returns.
 Steps = Generator[tuple[Want, socket.socket], None, None]
+"""A wait-capable operation: yields what to wait for on which socket, until it returns."""
 PeerState = Literal["open", "closed", "reset"]
 R = TypeVar("R")
-#: Largest plaintext handed to the TLS layer at once: one TLS record.
 TLS_CHUNK = 16384
+"""Largest plaintext handed to the TLS layer at once: one TLS record."""
 
 
 class SendError(Exception):
@@ -50,7 +50,7 @@ class SendError(Exception):
 
     Messages ``[start, sent)`` left; ``[sent, unsure)`` may have left in part or whole (a
     stream cut in the middle of them); from ``unsure`` on, nothing left. ``__cause__`` (also
-    :attr:`error`) is the socket error or a :class:`TimeoutError`.
+    [`error`][telemetry.error]) is the socket error or a `TimeoutError`.
     """
 
     def __init__(self, sent: int, unsure: int, error: BaseException) -> None:
@@ -222,10 +222,10 @@ class Connection:
         self.sock = sock
         self.stream = stream
         self.tls = tls
-        #: A send was interrupted in the middle of a message: the stream is out of step.
         self.broken = False
-        #: Datagrams the kernel refused as too large (``EMSGSIZE``) and that were skipped.
+        """A send was interrupted in the middle of a message: the stream is out of step."""
         self.oversize = 0
+        """Datagrams the kernel refused as too large (``EMSGSIZE``) and that were skipped."""
 
     def peer_state(self) -> PeerState:
         """For a stream, whether the receiver closed it (``closed``: cleanly, everything sent
@@ -243,7 +243,7 @@ class Connection:
         return "open" if data else "closed"
 
     def send_steps(self, msgs: Sequence[bytes], start: int) -> Steps:
-        """Send ``msgs[start:]``; raises :class:`SendError` with the progress made."""
+        """Send ``msgs[start:]``; raises `SendError` with the progress made."""
         if self.stream:
             return self._stream_steps(msgs, start)
         return self._datagram_steps(msgs, start)
@@ -339,6 +339,6 @@ class Connection:
             return "reset"
 
     def close(self) -> None:
-        """Close the socket at once (:meth:`goodbye_steps` first for a graceful end)."""
+        """Close the socket at once (`goodbye_steps` first for a graceful end)."""
         with contextlib.suppress(OSError):
             self.sock.close()

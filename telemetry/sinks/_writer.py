@@ -1,8 +1,8 @@
 """A daemon thread that owns one blocking output and writes what the event loop hands it.
 
 For outputs where a write may block for as long as someone else decides (a terminal, or a pipe
-that nobody reads), the write cannot run on the loop's thread. :class:`WriterThread` is that
-output's one writer: :meth:`WriterThread.write` hands it the bytes of a batch and waits (on the
+that nobody reads), the write cannot run on the loop's thread. `WriterThread` is that
+output's one writer: `WriterThread.write` hands it the bytes of a batch and waits (on the
 loop, without blocking it) until they are written; the thread takes every batch handed over
 since it last woke up and writes them with one call, so that several workers of a handler share
 one wake-up and one system call.
@@ -35,9 +35,9 @@ class _Job:
         self.data = data
         self.done = done
         self.loop = done.get_loop()
-        #: Cleared when the waiter gave up before the thread took the job: it is not written
-        #: then, since the handler has counted it as dropped.
         self.wanted = True
+        """Cleared when the waiter gave up before the thread took the job: it is not written then,
+        since the handler has counted it as dropped."""
 
 
 class WriterThread:

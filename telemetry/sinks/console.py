@@ -2,8 +2,8 @@
 
 A terminal or a pipe can take as long as it likes to accept a write (a paused terminal, a pipe
 whose reader is stuck), so batches are written by the sink's own daemon thread
-(:class:`~telemetry.sinks._writer.WriterThread`), never on the event loop; encoding happens on
-the loop, a slice per step (:mod:`telemetry.sinks._encode`).
+(`WriterThread`), never on the event loop; encoding happens on
+the loop, a slice per step (`telemetry.sinks._encode`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from ._writer import WriterThread
 
 __all__ = ["WRITE_SYNC_WAIT_S", "ConsoleSink"]
 
-#: How long a synchronous write waits for the sink's thread to finish a write of its own.
 WRITE_SYNC_WAIT_S = 1.0
+"""How long a synchronous write waits for the sink's thread to finish a write of its own."""
 
 ConsoleFormat = Literal["auto", "text", "json", "logfmt"]
 _CONSOLE_FORMATS = ("auto", "json", "logfmt", "text")
@@ -51,6 +51,17 @@ class ConsoleSink(Sink):
     are written by the sink's own thread, one call for all the batches waiting, so a stalled
     terminal or pipe never stalls the event loop, and ``aclose(timeout=...)`` returns even
     while a write is stuck.
+
+    Args:
+        stream: The text stream written to; ``None`` looks ``sys.stderr`` up at each write
+            (so a test's or a framework's replacement is used).
+        format: ``"auto"`` (text on a terminal, JSON lines elsewhere), ``"text"``, ``"json"``
+            or ``"logfmt"``.
+        **unknown: No other option is taken: one raises a
+            [`ConfigError`][telemetry.ConfigError] naming the options there are.
+
+    Raises:
+        ConfigError: ``format`` is not one of those.
     """
 
     kind = "console"
@@ -99,7 +110,11 @@ class ConsoleSink(Sink):
 
     async def write(self, batch: Sequence[Signal]) -> None:
         """Encode the batch on the loop (a slice per step), then wait, without blocking the
-        loop, until the sink's thread has written it."""
+        loop, until the sink's thread has written it.
+
+        Args:
+            batch: The signals to write, in order.
+        """
         fmt = self._choose()
         data = await self._slicer.encode(fmt, batch)
         self.note_repaired(fmt)
@@ -108,9 +123,13 @@ class ConsoleSink(Sink):
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Encode and write the batch on the calling thread.
 
-        Raises :class:`SinkError` if the sink's thread has been stuck in a write for
-        :data:`WRITE_SYNC_WAIT_S` (the exit fallback then counts the batch as dropped instead
-        of hanging the exit).
+        Args:
+            batch: The signals to write, in order.
+
+        Raises:
+            SinkError: The sink's thread has been stuck in a write for ``WRITE_SYNC_WAIT_S``
+                seconds (the exit fallback then counts the batch as dropped instead of hanging
+                the exit).
         """
         fmt = self._choose()
         data = fmt.encode_batch(batch)

@@ -2,29 +2,29 @@
 
 Who does what, and on which thread (the measurements behind it are in ``docs/sinks/file.md``):
 
-- the event loop encodes a batch a slice at a time (:mod:`telemetry.sinks._encode`), and
+- the event loop encodes a batch a slice at a time (`telemetry.sinks._encode`), and
   decides, from numbers it already has (the size ``fstat`` reported after the last write, the
   clock, the next rotation boundary), whether something must happen before the write;
-- the write itself is :class:`~telemetry.sinks._append.AppendFile`'s: one ``O_APPEND`` write
+- the write itself is `AppendFile`'s: one ``O_APPEND`` write
   of the whole batch, then ``fstat`` / ``stat`` to notice a deleted or moved file. For a
-  regular file, a batch of at most :data:`LOOP_WRITE_MAX_BYTES` and no fsync per batch, it
+  regular file, a batch of at most `LOOP_WRITE_MAX_BYTES` and no fsync per batch, it
   runs on the loop's thread: a copy into the page cache takes tens of microseconds, while a
   thread has to wait for the GIL whenever the loop is busy (up to the switch interval, 5 ms,
   twice per write), so that under a flood of calls it wrote next to nothing. A larger batch,
   a FIFO, an fsync per batch, or any write after one that took longer than
-  :data:`SLOW_WRITE_S` (the disk throttling its writers) goes to the sink's own daemon thread
-  instead (:class:`~telemetry.sinks._writer.WriterThread`, one hand-over), until
-  :data:`SLOW_WRITE_BACKOFF_S` later a write on the loop is tried again; a write stuck in that
+  `SLOW_WRITE_S` (the disk throttling its writers) goes to the sink's own daemon thread
+  instead (`WriterThread`, one hand-over), until
+  `SLOW_WRITE_BACKOFF_S` later a write on the loop is tried again; a write stuck in that
   thread (a FIFO nobody reads, a hung network mount) never holds up the close or the exit;
 - an event (open, reopen after a move or a deletion, rotation) is one ``anyio.to_thread`` hop:
   rename, open, fsync, all together, once per event;
-- compression and retention run on the :class:`~telemetry.sinks._housekeeping.Housekeeper`'s
+- compression and retention run on the `Housekeeper`'s
   own thread, one job per rotation, so that a slow gzip never holds up the writer.
 
 A lock makes "check, rotate, write" one step for a batch, so a rotation never closes the file
-under another worker's write. Failures raise :class:`SinkError` inside the pipeline, where the
-handler retries and counts them; the sink adds a rate-limited warning naming the cause and the
-path, and says so again when writing resumes.
+under another worker's write. Failures raise [`SinkError`][telemetry.SinkError] inside the pipeline,
+where the handler retries and counts them; the sink adds a rate-limited warning naming the cause and
+the path, and says so again when writing resumes.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from .._warn import warn
 from ..formats import FORMATS, Format, make_format
 from ._append import AppendFile, fsync_dir
 from ._base import Sink
+from ._checks import check_choice
 from ._encode import Slicer
 from ._housekeeping import Housekeeper
 from ._naming import PathTemplate, first_free
@@ -65,62 +66,89 @@ __all__ = [
 ]
 
 DEFAULT_FILE_MODE = 0o640
-#: After a rotation that failed (rename refused), writing goes on to the current file and the
-#: rotation is tried again this many seconds later.
 ROTATION_RETRY_S = 5.0
-#: Largest batch appended on the event loop's thread: 256 KiB go into the page cache in about
-#: 65 µs (120 µs at the 99th percentile), 1 MiB in 0.3 ms (2.9 ms); larger batches are
-#: written in a thread. Not less: a full default batch of ordinary lines passes 256 KiB.
+"""After a rotation that failed (rename refused), writing goes on to the current file and the
+rotation is tried again this many seconds later."""
 LOOP_WRITE_MAX_BYTES = 1024 * 1024
-#: An append on the loop that takes longer than this (the kernel throttling writers of a
-#: slow disk; the loop's budget for one step) sends the following writes to a thread.
+"""Largest batch appended on the event loop's thread: 256 KiB go into the page cache in about 65 µs
+(120 µs at the 99th percentile), 1 MiB in 0.3 ms (2.9 ms); larger batches are written in a
+thread. Not less: a full default batch of ordinary lines passes 256 KiB."""
 SLOW_WRITE_S = 0.005
-#: How long writes stay in a thread after a slow one; it doubles, up to the maximum, while
-#: the write tried on the loop after it is slow again.
+"""An append on the loop that takes longer than this (the kernel throttling writers of a slow disk;
+the loop's budget for one step) sends the following writes to a thread."""
 SLOW_WRITE_BACKOFF_S = 1.0
+"""How long writes stay in a thread after a slow one; it doubles, up to the maximum, while the write
+tried on the loop after it is slow again."""
 SLOW_WRITE_BACKOFF_MAX_S = 60.0
 FsyncPolicy = Literal["never", "batch", "close"]
 _FSYNC = ("batch", "close", "never")
 Compression = Literal["gzip"]
 _COMPRESS = ("gzip",)
 _MICROSECOND = 1e-6
-#: Batches cut short by a failed write remembered for their retries (see FileSink._resume).
 _RESUME_MAX = 8
+"""Batches cut short by a failed write remembered for their retries (see FileSink._resume)."""
+
+
+def _check_file_mode(file_mode: object) -> None:
+    if not isinstance(file_mode, int) or not 0 <= file_mode <= 0o7777:
+        raise ConfigError("file_mode", f"must be a permission mode like 0o640, got {file_mode!r}")
 
 
 class FileSink(Sink):
     """Append signals to ``path`` as JSON lines (or ``text`` / ``logfmt``).
 
-    Parent folders are created on open; new files get ``file_mode`` (0o640). Each batch is one
-    ``O_APPEND`` write, so lines from several processes sharing the file never interleave.
-    ``fsync`` says when data is forced to disk: ``"close"`` (default: what ``aclose()``
-    reported as written is on disk, directory entries included), ``"batch"`` (after every
-    write) or ``"never"``.
+    Parent folders are created on open. Each batch is one ``O_APPEND`` write, so lines from
+    several processes sharing the file never interleave.
 
-    ``path`` may contain ``{time}`` (the time the file was started, with microseconds:
-    ``session_{time}.jsonl`` gives ``session_20260810_171534_892341.jsonl``), ``{pid}`` and
-    ``{host}``; with ``{pid}``, processes forked after the sink was made get their own file.
+    Rotation by size splits a batch that does not fit at the last line that does, so no file is
+    larger than ``rotate_bytes`` unless its first line alone is. The active file is always
+    ``path``: the finished one is renamed with the rotation time
+    (``app.20260810_171534_892341.jsonl``), unless ``path`` has ``{time}``, in which case a new
+    name is started instead.
 
-    Rotation: ``rotate_bytes`` (``"100 MB"``, ``"1 GiB"`` or an int) starts a new file when
-    the next line would take the file past that size: a batch that does not fit is split at
-    the last line that does, so no file is larger than ``rotate_bytes`` unless its first line
-    alone is; ``rotate_every`` (``"30m"``, ``"1h"``,
-    ``"1d"``, ``"1w"``) at each boundary of the local clock (or UTC with ``utc=True``); both may
-    be given. The active file is always ``path``: the finished one is renamed with the rotation
-    time (``app.20260810_171534_892341.jsonl``), unless ``path`` has ``{time}``, in which case a
-    new name is started instead. ``compress="gzip"`` compresses finished files; ``keep`` (N
-    newest) and ``max_age`` (``"7d"``, seconds or a timedelta) delete old ones. ``clock``
-    (epoch seconds) drives boundaries, names and ages, so tests can move time.
-
-    A symbolic link at ``path`` is refused (at open, a :class:`ConfigError`; put there later,
-    the reopen fails and the signals are counted as ``sink_error``), and so is one at a file
-    being compressed, unless ``follow_symlinks=True``: otherwise anyone who can write to the
-    log folder could make the sink append to any file it may write.
+    A symbolic link at ``path`` is refused (at open, a [`ConfigError`][telemetry.ConfigError];
+    put there later, the reopen fails and the signals are counted as ``sink_error``), and so is
+    one at a file being compressed, unless ``follow_symlinks=True``: otherwise anyone who can
+    write to the log folder could make the sink append to any file it may write.
 
     A file moved away (logrotate) or deleted is noticed after the next write and reopened,
     without losing the batch. Several processes may share one file and even rotate it: each
     notices the move and follows, but file sizes are then approximate; prefer ``{pid}`` or an
     external rotator.
+
+    Args:
+        path: The file. It may contain ``{time}`` (the time the file was started, with
+            microseconds: ``session_{time}.jsonl`` gives
+            ``session_20260810_171534_892341.jsonl``), ``{pid}`` and ``{host}``; with
+            ``{pid}``, processes forked after the sink was made get their own file.
+        format: ``"json"`` (one JSON object per line), ``"text"`` or ``"logfmt"``.
+        file_mode: The permissions of new files.
+        fsync: When data is forced to disk: ``"close"`` (what ``aclose()`` reported as
+            written is on disk, directory entries included), ``"batch"`` (after every write)
+            or ``"never"``.
+        rotate_bytes: Start a new file when the next line would take the file past this size
+            (``"100 MB"``, ``"1 GiB"`` or an int).
+        rotate_every: Start a new file at each boundary of the clock: ``"30m"``, ``"1h"``,
+            ``"1d"``, ``"1w"``. Both rotations may be given.
+        utc: Whether ``rotate_every`` boundaries and the times in names are UTC rather than
+            local.
+        keep: How many finished files to keep (the newest); older ones are deleted.
+        max_age: Delete finished files older than this (``"7d"``, seconds or a timedelta).
+        compress: ``"gzip"`` compresses finished files.
+        follow_symlinks: Whether a symbolic link at ``path`` (or at a file being compressed)
+            is followed rather than refused.
+        clock: Epoch seconds; drives boundaries, names and ages, so tests can move time.
+        **unknown: No other option is taken: one raises a
+            [`ConfigError`][telemetry.ConfigError] naming the options there are.
+
+    Raises:
+        ConfigError: An option has a value it does not take, or options contradict each
+            other (``compress``, ``keep`` or ``max_age`` without finished files to act on).
+
+    Attributes:
+        path (Path): The file being written now (the template rendered at construction, again
+            at open).
+        follow_symlinks (bool): Whether a symbolic link at the log path is followed.
     """
 
     kind = "file"
@@ -144,16 +172,11 @@ class FileSink(Sink):
     ) -> None:
         super().__init__()
         self._reject_unknown(unknown)
-        if format not in FORMATS:
-            raise ConfigError.choice("format", format, FORMATS)
-        if fsync not in _FSYNC:
-            raise ConfigError.choice("fsync", fsync, _FSYNC)
-        if not isinstance(file_mode, int) or not 0 <= file_mode <= 0o7777:
-            raise ConfigError(
-                "file_mode", f"must be a permission mode like 0o640, got {file_mode!r}"
-            )
-        if compress is not None and compress not in _COMPRESS:
-            raise ConfigError.choice("compress", compress, _COMPRESS)
+        check_choice("format", format, FORMATS)
+        check_choice("fsync", fsync, _FSYNC)
+        _check_file_mode(file_mode)
+        if compress is not None:
+            check_choice("compress", compress, _COMPRESS)
         if not callable(clock):
             raise ConfigError("clock", f"must be a callable returning epoch seconds, got {clock!r}")
         self.template = PathTemplate(path)
@@ -163,6 +186,50 @@ class FileSink(Sink):
         self.rotate_every: Interval | None = (
             None if rotate_every is None else parse_interval(rotate_every, "rotate_every")
         )
+        self._retention(compress, keep, max_age)
+        self.format: Format = make_format(format)
+        self.file_mode = file_mode
+        self.fsync = fsync
+        self.utc = bool(utc)
+        self.compress = compress
+        self.follow_symlinks = bool(follow_symlinks)
+        self._clock = clock
+        self.path: Path = self.template.render(clock(), utc=self.utc)
+        self._housekeeper = self._make_housekeeper()
+        self._raw: AppendFile | None = None
+        self._writer = WriterThread(self._write_in_thread, name="aiotelemetry-file")
+        self._lock = asyncio.Lock()
+        self._next_rotation = math.inf
+        self._rotation_retry_at = 0.0  # time.monotonic(); rotations wait until then
+        self._dir_dirty = False  # a file was created or renamed since the last directory fsync
+        self._failures = 0  # failed writes in a row, to say when writing resumes
+        self._slicer = Slicer()
+        self._thread_until = 0.0  # time.monotonic(); writes go to a thread until then
+        self._backoff = SLOW_WRITE_BACKOFF_S
+        self._resume: dict[int, tuple[Sequence[Signal], bytes, int]] = {}
+        """Batches whose write failed part way, by id: the batch, its bytes, and how many of them
+        are in the file (the handler's retry goes on from there). One per worker at most while
+        they retry; a batch given up on is forgotten after a few more."""
+
+    def _make_housekeeper(self) -> Housekeeper:
+        """The thread that compresses and deletes finished files, as the options say."""
+        return Housekeeper(
+            self.template,
+            compress=self.compress is not None,
+            keep=self.keep,
+            max_age=self.max_age,
+            fsync=self.fsync != "never",
+            file_mode=self.file_mode,
+            clock=self._clock,
+            counters=self.counters,
+            follow_symlinks=self.follow_symlinks,
+        )
+
+    def _retention(
+        self, compress: str | None, keep: int | None, max_age: float | str | timedelta | None
+    ) -> None:
+        """Check and set ``keep`` and ``max_age``. Compression and retention act on finished
+        files: they are refused when there are none (no rotation, no ``{time}`` in the path)."""
         rotates = self.rotate_bytes is not None or self.rotate_every is not None
         if compress is not None and not rotates:
             raise ConfigError(
@@ -179,41 +246,6 @@ class FileSink(Sink):
                     "needs rotate_bytes, rotate_every or {time} in path: "
                     "only finished files are deleted",
                 )
-        self.format: Format = make_format(format)
-        self.file_mode = file_mode
-        self.fsync = fsync
-        self.utc = bool(utc)
-        self.compress = compress
-        #: Whether a symbolic link at the log path (or at a file being compressed) is followed.
-        self.follow_symlinks = bool(follow_symlinks)
-        self._clock = clock
-        #: The file being written now (the template rendered at construction, again at open).
-        self.path: Path = self.template.render(clock(), utc=self.utc)
-        self._housekeeper = Housekeeper(
-            self.template,
-            compress=compress is not None,
-            keep=keep,
-            max_age=self.max_age,
-            fsync=fsync != "never",
-            file_mode=file_mode,
-            clock=clock,
-            counters=self.counters,
-            follow_symlinks=self.follow_symlinks,
-        )
-        self._raw: AppendFile | None = None
-        self._writer = WriterThread(self._write_in_thread, name="aiotelemetry-file")
-        self._lock = asyncio.Lock()
-        self._next_rotation = math.inf
-        self._rotation_retry_at = 0.0  # time.monotonic(); rotations wait until then
-        self._dir_dirty = False  # a file was created or renamed since the last directory fsync
-        self._failures = 0  # failed writes in a row, to say when writing resumes
-        self._slicer = Slicer()
-        self._thread_until = 0.0  # time.monotonic(); writes go to a thread until then
-        self._backoff = SLOW_WRITE_BACKOFF_S
-        #: Batches whose write failed part way, by id: the batch, its bytes, and how many of
-        #: them are in the file (the handler's retry goes on from there). One per worker at
-        #: most while they retry; a batch given up on is forgotten after a few more.
-        self._resume: dict[int, tuple[Sequence[Signal], bytes, int]] = {}
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -309,11 +341,16 @@ class FileSink(Sink):
         """Encode the batch and append it (rotating or reopening first if due).
 
         One write for the batch, unless it would take the file past ``rotate_bytes``: then
-        it is split at the last line that fits, and the rest goes to the next file (see
-        :meth:`_piece_end`). Returns once the batch is in the file (the page cache; on disk
-        too with ``fsync="batch"``); raises :class:`SinkError` when it could not be written.
-        A retry of a batch cut short by a failure starts where that write stopped, so no
-        line is written twice.
+        it is split at the last line that fits, and the rest goes to the next file. Returns
+        once the batch is in the file (the page cache; on disk too with ``fsync="batch"``). A
+        retry of a batch cut short by a failure starts where that write stopped, so no line is
+        written twice.
+
+        Args:
+            batch: The signals to write, in order.
+
+        Raises:
+            SinkError: The batch could not be written (the handler retries and counts).
         """
         self._check_open()
         resume = self._resume.pop(id(batch), None)
@@ -350,7 +387,7 @@ class FileSink(Sink):
     def _piece_end(self, data: bytes, start: int) -> int:
         """Where the next write of ``data`` from ``start`` ends: at its end, unless that
         would take the file past ``rotate_bytes``. Then at the end of the last line that
-        fits in the file; when not one fits, the file is rotated first (:meth:`_event_due`)
+        fits in the file; when not one fits, the file is rotated first (`_event_due`)
         and the piece is the lines that fit in a new file; a line longer than the limit goes
         alone. So no file passes the limit by more than one line (the first line written
         to it)."""
@@ -394,7 +431,11 @@ class FileSink(Sink):
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Encode and append the batch on the calling thread (exit fallback, sync mode), split
-        at ``rotate_bytes`` as :meth:`write` does."""
+        at ``rotate_bytes`` as [`write`][telemetry.sinks.FileSink.write] does.
+
+        Args:
+            batch: The signals to write, in order.
+        """
         self._check_open()
         data = self.format.encode_batch(batch)  # no loop to yield to: in one go
         self.note_repaired(self.format)

@@ -6,25 +6,29 @@ signal becomes one journal entry with searchable fields, and nothing is lost qui
 journald would silently discard (a badly named field, an entry with too many fields) is fixed or
 counted before it is sent.
 
-Configuration, copy-paste::
+Configuration, copy-paste:
 
-    import telemetry as tel
-    from telemetry.sinks import JournaldSink
+```python
+import telemetry as tel
+from telemetry.sinks import JournaldSink
 
-    journal = JournaldSink(
-        identifier="myapp",                      # SYSLOG_IDENTIFIER, for journalctl -t myapp
-        message_ids={"user.login": "4f1c2b0a9d8e4c7f8a6b5d4c3b2a1f0e"},  # MESSAGE_ID per signal id
-        # namespace="myapp",                     # /run/systemd/journal.myapp/socket
-        # missing_ok=True,                       # no journald (a container): count and drop
-    )
-    async with tel.Telemetry(handlers={"journal": journal}):
-        await tel.event("user.login", user="ada", http={"status": 200})
+journal = JournaldSink(
+    identifier="myapp",                      # SYSLOG_IDENTIFIER, for journalctl -t myapp
+    message_ids={"user.login": "4f1c2b0a9d8e4c7f8a6b5d4c3b2a1f0e"},  # MESSAGE_ID per signal id
+    # namespace="myapp",                     # /run/systemd/journal.myapp/socket
+    # missing_ok=True,                       # no journald (a container): count and drop
+)
+async with tel.Telemetry(handlers={"journal": journal}):
+    await tel.event("user.login", user="ada", http={"status": 200})
+```
 
-Checking that it arrived::
+Checking that it arrived:
 
-    journalctl -t myapp -o json-pretty -n 5
-    journalctl -t myapp TELEMETRY_ID=user.login USER=ada -o json-pretty
-    journalctl --namespace=myapp -o json-pretty     # when a namespace is used
+```sh
+journalctl -t myapp -o json-pretty -n 5
+journalctl -t myapp TELEMETRY_ID=user.login USER=ada -o json-pretty
+journalctl --namespace=myapp -o json-pretty     # when a namespace is used
+```
 
 What an entry holds:
 
@@ -48,9 +52,9 @@ What an entry holds:
   fields, or an earlier key) gets ``_2``, ``_3``, ... in order. A key with no letter or digit
   (``"日本"``, ``""``) cannot be named: the field is left out and counted in
   ``counters["invalid_fields"]``. journald refuses whole entries of 1024 fields or more, so
-  fields past :data:`MAX_FIELDS` are left out and counted in ``counters["excess_fields"]``.
+  fields past `MAX_FIELDS` are left out and counted in ``counters["excess_fields"]``.
   Data keys may set well-known journal fields on purpose (``errno=2`` is ``ERRNO=2``), but
-  not those journald's tools treat as facts about the entry (:data:`PROTECTED`: ``UNIT``,
+  not those journald's tools treat as facts about the entry (`PROTECTED`: ``UNIT``,
   ``USER_UNIT``, ``OBJECT_*``, ``COREDUMP_*``, ``SYSLOG_*``, ...): keys often come from
   request data, and ``unit="x.service"`` would file the entry under ``journalctl -u
   x.service``. Such a key is written under ``DATA_`` (or ``CTX_``): ``DATA_UNIT``. Name the
@@ -60,12 +64,12 @@ Transport: a value with a newline or a NUL byte, and every bytes value, uses the
 length-prefixed binary form; the rest ``KEY=VALUE``. An entry over ``max_datagram`` bytes
 (256 KiB), or one the kernel refuses as a datagram (``EMSGSIZE`` / ``ENOBUFS``), goes through a
 sealed memfd passed over the socket (``counters["memfd"]``), as libsystemd does; entries over
-:data:`MAX_ENTRY_SIZE` (32 MiB) are counted as dropped (``journald_too_large``). When journald's
+`MAX_ENTRY_SIZE` (32 MiB) are counted as dropped (``journald_too_large``). When journald's
 queue is full the worker waits for room on the loop (``counters["waits"]``), up to
 ``send_timeout`` (5 s) per entry: in blocking mode that slows the emitting tasks down instead of
 losing entries.
 
-Failures: with no journald socket ``open()`` raises :class:`~telemetry.SinkError` naming the
+Failures: with no journald socket ``open()`` raises [`SinkError`][telemetry.SinkError] naming the
 path, unless ``missing_ok=True``, when signals are counted as dropped (``journald_missing``)
 and the sink keeps trying to connect on each batch. If journald goes away during a run the sink
 reconnects at once (``counters["reconnects"]``); if that fails, or journald accepts nothing for
@@ -94,6 +98,7 @@ from .._errors import ConfigError, SinkError
 from .._signal import Signal
 from .._warn import warn
 from ._base import Sink
+from ._checks import check_int, check_positive
 from ._journal import (
     FIELD_NAME_MAX,
     MAX_FIELDS,
@@ -123,18 +128,18 @@ __all__ = [
     "namespace_socket",
 ]
 
-#: journald's native socket outside any namespace.
 DEFAULT_SOCKET_PATH = "/run/systemd/journal/socket"
-#: Entries larger than this go through a memfd without trying a datagram first: a datagram this
-#: big needs one large kernel allocation, which can fail (ENOBUFS) when memory is fragmented.
+"""journald's native socket outside any namespace."""
 DEFAULT_MAX_DATAGRAM = 256 * 1024
-#: Send buffer asked for, as libsystemd does (the kernel caps it at twice ``wmem_max``).
+"""Entries larger than this go through a memfd without trying a datagram first: a datagram this big
+needs one large kernel allocation, which can fail (ENOBUFS) when memory is fragmented."""
 DEFAULT_SNDBUF = 8 * 1024 * 1024
-#: How long one entry may wait for journald to make room before the write fails.
+"""Send buffer asked for, as libsystemd does (the kernel caps it at twice ``wmem_max``)."""
 DEFAULT_SEND_TIMEOUT_S = 5.0
-#: Entries over this size are counted as dropped (``journald_too_large``) instead of being
-#: sent: current journald refuses larger entries from unprivileged senders.
+"""How long one entry may wait for journald to make room before the write fails."""
 MAX_ENTRY_SIZE = 32 * 1024 * 1024
+"""Entries over this size are counted as dropped (``journald_too_large``) instead of being sent:
+current journald refuses larger entries from unprivileged senders."""
 
 _NAMESPACE_MAX = 64
 _NAMESPACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:")
@@ -144,12 +149,12 @@ _SEAL_ALL = sum(
     getattr(fcntl, name, 0)
     for name in ("F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE")
 )
-#: Errors meaning nobody is listening on the path (any more).
 _GONE = frozenset(
     {errno.ENOENT, errno.ECONNREFUSED, errno.ENOTCONN, errno.EDESTADDRREQ, errno.ENOTDIR}
 )
-#: Errors meaning the entry is too big for a datagram.
+"""Errors meaning nobody is listening on the path (any more)."""
 _TOO_BIG = frozenset({errno.EMSGSIZE, errno.ENOBUFS})
+"""Errors meaning the entry is too big for a datagram."""
 
 
 def namespace_socket(namespace: str) -> str:
@@ -159,6 +164,36 @@ def namespace_socket(namespace: str) -> str:
 
 class _Gone(Exception):
     """journald is not listening on the path."""
+
+
+def _socket_path(path: str | os.PathLike[str] | None, namespace: str | None) -> str:
+    """The socket to send to: ``path``, or the namespace's, or journald's default."""
+    if namespace is None:
+        return os.fspath(path) if path is not None else DEFAULT_SOCKET_PATH
+    if path is not None:
+        raise ConfigError("namespace", "cannot be given together with path")
+    if (
+        not isinstance(namespace, str)
+        or not 0 < len(namespace) <= _NAMESPACE_MAX
+        or not _NAMESPACE_CHARS.issuperset(namespace)
+    ):
+        raise ConfigError(
+            "namespace",
+            f"must be 1 to {_NAMESPACE_MAX} characters of A-Z a-z 0-9 _ - :, got {namespace!r}",
+        )
+    return namespace_socket(namespace)
+
+
+def _check_allow_fields(allow_fields: Iterable[str]) -> frozenset[str]:
+    if isinstance(allow_fields, str) or not all(
+        isinstance(f, str) and field_name(f) == f for f in allow_fields
+    ):
+        raise ConfigError(
+            "allow_fields",
+            "must be journal field names (A-Z, 0-9, _, not starting with _ or a digit), "
+            f"for example ('UNIT',); got {allow_fields!r}",
+        )
+    return frozenset(allow_fields)
 
 
 def _default_identifier() -> str:
@@ -199,12 +234,31 @@ def _sealed_memfd(data: bytes) -> int:
 class JournaldSink(Sink):
     """Write signals to systemd-journald over its native protocol (see the module docstring).
 
-    ``path`` is the native socket (default ``/run/systemd/journal/socket``); ``namespace="NAME"``
-    means ``/run/systemd/journal.NAME/socket``. ``identifier`` is ``SYSLOG_IDENTIFIER``
-    (default: the program's name from ``sys.argv[0]``). ``message_ids`` maps signal ids to
-    ``MESSAGE_ID`` values. ``missing_ok=True`` counts and drops signals when journald is not
-    there instead of failing at open. ``max_datagram``, ``sndbuf`` and ``send_timeout`` tune the
-    transport.
+    Args:
+        path: The native socket (default ``/run/systemd/journal/socket``).
+        namespace: A journal namespace ``"NAME"``, instead of ``path``: the socket
+            ``/run/systemd/journal.NAME/socket``.
+        identifier: The ``SYSLOG_IDENTIFIER`` of every entry (default: the program's name,
+            from ``sys.argv[0]``), for ``journalctl -t``.
+        message_ids: Signal ids mapped to ``MESSAGE_ID`` values (32 hex digits or a
+            ``uuid.UUID``).
+        missing_ok: Whether a missing journald is counted and dropped
+            (``journald_missing``) instead of failing at open.
+        max_datagram: Entries larger than this many bytes go through a sealed memfd.
+        sndbuf: The socket's send buffer, in bytes.
+        send_timeout: How long one entry waits for room in journald's queue (seconds), or
+            ``None`` for no bound.
+        allow_fields: Journal fields that data and context may set as they are, such as
+            ``("UNIT",)``, though journald's tools read them as facts about the entry.
+        **unknown: No other option is taken: one raises a
+            [`ConfigError`][telemetry.ConfigError] naming the options there are.
+
+    Raises:
+        ConfigError: An option has a value it does not take.
+
+    Attributes:
+        path (str): The socket the sink sends to.
+        allow_fields (frozenset[str]): The fields data and context may set as they are.
     """
 
     kind = "journald"
@@ -225,22 +279,7 @@ class JournaldSink(Sink):
     ) -> None:
         super().__init__()
         self._reject_unknown(unknown)
-        if namespace is not None:
-            if path is not None:
-                raise ConfigError("namespace", "cannot be given together with path")
-            if (
-                not isinstance(namespace, str)
-                or not 0 < len(namespace) <= _NAMESPACE_MAX
-                or not _NAMESPACE_CHARS.issuperset(namespace)
-            ):
-                raise ConfigError(
-                    "namespace",
-                    f"must be 1 to {_NAMESPACE_MAX} characters of A-Z a-z 0-9 _ - :, "
-                    f"got {namespace!r}",
-                )
-            self.path = namespace_socket(namespace)
-        else:
-            self.path = os.fspath(path) if path is not None else DEFAULT_SOCKET_PATH
+        self.path = _socket_path(path, namespace)
         self.namespace = namespace
         if identifier is None:
             identifier = _default_identifier()
@@ -250,29 +289,15 @@ class JournaldSink(Sink):
         if message_ids is not None and not isinstance(message_ids, Mapping):
             raise ConfigError("message_ids", f"must be a mapping, got {message_ids!r}")
         self.message_ids = {str(k): _message_id(k, v) for k, v in (message_ids or {}).items()}
-        for name, value in (("max_datagram", max_datagram), ("sndbuf", sndbuf)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
-        if send_timeout is not None and (
-            isinstance(send_timeout, bool)
-            or not isinstance(send_timeout, (int, float))
-            or send_timeout <= 0
-        ):
-            raise ConfigError("send_timeout", f"must be a number > 0 or None, got {send_timeout!r}")
+        self.max_datagram = check_int("max_datagram", max_datagram, 1)
+        self.sndbuf = check_int("sndbuf", sndbuf, 1)
+        self.send_timeout = (
+            None
+            if send_timeout is None
+            else check_positive("send_timeout", send_timeout, none_ok=True)
+        )
         self.missing_ok = bool(missing_ok)
-        self.max_datagram = max_datagram
-        self.sndbuf = sndbuf
-        self.send_timeout = None if send_timeout is None else float(send_timeout)
-        if isinstance(allow_fields, str) or not all(
-            isinstance(f, str) and field_name(f) == f for f in allow_fields
-        ):
-            raise ConfigError(
-                "allow_fields",
-                "must be journal field names (A-Z, 0-9, _, not starting with _ or a digit), "
-                f"for example ('UNIT',); got {allow_fields!r}",
-            )
-        #: Trusted-looking fields that data and context may set as they are.
-        self.allow_fields = frozenset(allow_fields)
+        self.allow_fields = _check_allow_fields(allow_fields)
         self.encoder = JournalEncoder(
             identifier=identifier,
             message_ids=self.message_ids,
@@ -287,7 +312,7 @@ class JournaldSink(Sink):
     # -- connecting ---------------------------------------------------------------------------
 
     def _connect(self) -> socket.socket:
-        """A non-blocking datagram socket connected to journald; raises :class:`_Gone`."""
+        """A non-blocking datagram socket connected to journald; raises `_Gone`."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
             sock.setblocking(False)
@@ -339,8 +364,8 @@ class JournaldSink(Sink):
     def _deliver(self, data: bytes) -> Generator[socket.socket, None, None]:
         """Send one entry; yields the socket each time it must wait for room.
 
-        Raises :class:`_Gone` when journald is not there even after one reconnect, and
-        :class:`SinkError` for anything else.
+        Raises `_Gone` when journald is not there even after one reconnect, and
+        [`SinkError`][telemetry.SinkError] for anything else.
         """
         fd: int | None = None
         reconnected = False
@@ -435,7 +460,15 @@ class JournaldSink(Sink):
 
     async def write(self, batch: Sequence[Signal]) -> None:
         """Send each signal of the batch as one journal entry, waiting on the loop whenever
-        journald's queue is full."""
+        journald's queue is full.
+
+        Args:
+            batch: The signals to send, in order.
+
+        Raises:
+            SinkError: journald is not there or accepted nothing for ``send_timeout``; a
+                retry of the same batch resumes after the entries already sent.
+        """
         if self.state != "open":
             raise SinkError("journald sink is not open")
         pos = self._start(batch)
@@ -454,7 +487,11 @@ class JournaldSink(Sink):
             raise
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
-        """Send the batch with blocking waits (exit fallback, synchronous mode)."""
+        """Send the batch with blocking waits (exit fallback, synchronous mode).
+
+        Args:
+            batch: The signals to send, in order.
+        """
         if self.state != "open":
             raise SinkError("journald sink is not open")
         pos = self._start(batch)

@@ -13,10 +13,19 @@ __all__ = ["MemorySink"]
 
 
 class MemorySink(Sink):
-    """Keep every written signal in :attr:`signals`, the newest last.
+    """Keep every written signal in ``signals``, the newest last.
 
-    ``maxlen`` bounds the list (the oldest are discarded, and counted in ``counters["discarded"]``);
-    ``None`` keeps everything.
+    Args:
+        maxlen: The most signals kept: the oldest are discarded, and counted in
+            ``counters["discarded"]``; ``None`` keeps everything.
+        **unknown: No other option is taken: one raises a
+            [`ConfigError`][telemetry.ConfigError] naming the options there are.
+
+    Raises:
+        ConfigError: ``maxlen`` is less than 1.
+
+    Attributes:
+        signals (list[Signal]): The signals written, oldest first.
     """
 
     kind = "memory"
@@ -30,11 +39,20 @@ class MemorySink(Sink):
         self.signals: list[Signal] = []
 
     async def write(self, batch: Sequence[Signal]) -> None:
-        """Append the batch."""
+        """Append the batch.
+
+        Args:
+            batch: The signals to keep, in order.
+        """
         self.write_sync(batch)
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
-        """Append the batch (no I/O, so this is the same as :meth:`write`)."""
+        """Append the batch (no I/O, so this is the same as
+        [`write`][telemetry.sinks.MemorySink.write]).
+
+        Args:
+            batch: The signals to keep, in order.
+        """
         self.signals.extend(batch)
         if self.maxlen is not None and len(self.signals) > self.maxlen:
             excess = len(self.signals) - self.maxlen

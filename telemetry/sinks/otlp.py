@@ -1,16 +1,18 @@
 """A sink that exports signals over OTLP/HTTP: to an OpenTelemetry Collector, Grafana Loki's
 ``/otlp``, or any backend that speaks the protocol.
 
-Copy, paste, adapt::
+Copy, paste, adapt:
 
-    import telemetry as tel
-    from telemetry.sinks import OTLPSink
+```python
+import telemetry as tel
+from telemetry.sinks import OTLPSink
 
-    # With no arguments: OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318),
-    # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES and the other OTEL_EXPORTER_OTLP_* variables.
-    handlers = {"otlp": {"sink": OTLPSink(service_name="shop"), "mode": "blocking"}}
-    async with tel.Telemetry(handlers=handlers):
-        await tel.log("info", "order placed", order=1234)
+# With no arguments: OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318),
+# OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES and the other OTEL_EXPORTER_OTLP_* variables.
+handlers = {"otlp": {"sink": OTLPSink(service_name="shop"), "mode": "blocking"}}
+async with tel.Telemetry(handlers=handlers):
+    await tel.log("info", "order placed", order=1234)
+```
 
 Log records go to ``/v1/logs``, spans (signals of kind ``span``) to ``/v1/traces``; see
 ``_otlp_map`` for how a signal maps to the semantic conventions. Metrics (the instruments of
@@ -30,7 +32,8 @@ that must not be retried (400, 401, 404, 413, 500, ...) drops the request's reco
 (``rejected``); a partial success drops as many as the receiver says it rejected
 (``partial_success``). Every failure is reported on stderr, rate-limited. When ``aclose``'s
 timeout runs out during a request, the handler counts the batch as ``timeout``. The exit
-fallback sends through :meth:`OTLPSink.write_sync`: one attempt per request, a second in all.
+fallback sends through [`OTLPSink.write_sync`][telemetry.sinks.OTLPSink.write_sync]: one attempt per
+request, a second in all.
 
 Counters: ``requests`` (answered 2xx), ``retries``, ``unreadable_responses`` (a 2xx whose body
 is not an OTLP response: the records count as written), ``receiver_warnings`` (a partial
@@ -57,6 +60,7 @@ from .._signal import Signal
 from .._warn import warn
 from . import _otlp_config as cfg
 from ._base import Sink
+from ._checks import check_names, check_positive, require_package
 from ._otlp_map import DEFAULT_SCOPE
 
 if TYPE_CHECKING:
@@ -133,30 +137,53 @@ def _encoders(protocol: str, resource: dict[str, Any], version: str) -> tuple[_E
 class OTLPSink(Sink):
     """Export signals over OTLP/HTTP to a collector or any backend that speaks it.
 
-    ``endpoint`` is the base URL (``http://collector:4318``): ``/v1/logs`` and ``/v1/traces``
-    are appended. Not given, it comes from ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` /
-    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (whole URLs) or ``OTEL_EXPORTER_OTLP_ENDPOINT``,
-    else ``http://localhost:4318``. ``signals`` restricts the sink to ``("logs",)`` or
-    ``("traces",)``; signals of the other type are then counted as dropped (``not_exported``):
-    give the handler a ``kind_filter`` instead. ``("metrics",)`` alone exports only metrics:
-    every ``metrics_interval`` seconds (else ``OTEL_METRIC_EXPORT_INTERVAL``, else 60) and at
-    the close, in ``metrics_temporality`` (``cumulative``, ``delta`` or ``lowmemory``; else
-    ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, else cumulative). ``protocol`` is
-    ``"http/protobuf"`` (the default) or ``"http/json"``; ``compression`` ``"gzip"`` or
-    ``"none"``; ``headers`` a mapping (or ``"k=v,k2=v2"``) added to every request, over the
-    ``..._HEADERS`` variables;
-    ``timeout`` (seconds) bounds each request, retries included; ``certificate`` is a PEM
-    file of the CA certificates to trust for ``https://`` (else the system's), and
-    ``client_certificate`` / ``client_key`` a certificate for mutual TLS. Each of these, not
-    given, comes from its ``OTEL_EXPORTER_OTLP_*`` variable (per signal first).
+    Each option not given comes from its ``OTEL_EXPORTER_OTLP_*`` variable (the per-signal one
+    first), else from the specification's default. The resource says who sends:
+    ``service.name``, ``service.version``, the ``resource_attributes``, and ``host.name``,
+    ``process.pid`` and ``telemetry.sdk.*``. See the module documentation for what happens to
+    signals that cannot be delivered.
 
-    The resource says who sends: ``service_name`` (else ``OTEL_SERVICE_NAME``, else
-    ``service.name`` from ``OTEL_RESOURCE_ATTRIBUTES``, else ``unknown_service``),
-    ``service_version``, ``resource_attributes`` (over ``OTEL_RESOURCE_ATTRIBUTES``), and
-    ``host.name``, ``process.pid`` and ``telemetry.sdk.*``. ``env`` replaces ``os.environ`` as
-    the source of the variables. Requests hold at most ``max_records`` records and
-    ``max_bytes`` bytes; ``max_backoff`` caps the wait between retries. See the module
-    documentation for what happens to signals that cannot be delivered.
+    Args:
+        endpoint: The base URL (``http://collector:4318``): ``/v1/logs``, ``/v1/traces`` and
+            ``/v1/metrics`` are appended. Not given, it comes from
+            ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``
+            (whole URLs) or ``OTEL_EXPORTER_OTLP_ENDPOINT``, else ``http://localhost:4318``.
+        signals: What the sink exports, of ``"logs"``, ``"traces"`` and ``"metrics"``.
+            Signals of a type left out are counted as dropped (``not_exported``): give the
+            handler a ``kind_filter`` instead. ``("metrics",)`` alone exports only metrics.
+        protocol: ``"http/protobuf"`` (the default) or ``"http/json"``.
+        compression: ``"gzip"`` or ``"none"``.
+        headers: Added to every request, over the ``..._HEADERS`` variables: a mapping, or
+            ``"k=v,k2=v2"``.
+        timeout: Bounds each request, retries included (seconds).
+        certificate: A PEM file of the CA certificates to trust for ``https://`` (else the
+            system's).
+        client_certificate: A PEM certificate for mutual TLS.
+        client_key: The key of ``client_certificate``.
+        service_name: ``service.name``; else ``OTEL_SERVICE_NAME``, else ``service.name``
+            from ``OTEL_RESOURCE_ATTRIBUTES``, else ``unknown_service``.
+        service_version: ``service.version``.
+        resource_attributes: More resource attributes, over ``OTEL_RESOURCE_ATTRIBUTES``.
+        max_records: The most records in one request.
+        max_bytes: The most bytes in one request, before compression; a single record larger
+            than this is dropped (``too_large``).
+        max_backoff: The longest wait between two retries of a request (seconds), unless the
+            receiver asks for longer.
+        metrics_interval: Seconds between two pushes of metrics (and one more at the close);
+            else ``OTEL_METRIC_EXPORT_INTERVAL``, else 60.
+        metrics_temporality: ``"cumulative"``, ``"delta"`` or ``"lowmemory"``; else
+            ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, else cumulative.
+        env: Replaces ``os.environ`` as the source of the variables.
+
+    Raises:
+        ConfigError: An option (or the variable it comes from) has a value it does not take,
+            or the optional packages the sink needs are missing.
+
+    Attributes:
+        targets (dict[str, Target]): Where and how each exported signal type goes.
+        resource (dict[str, Any]): The resource attributes sent with every request.
+        metrics_interval (float): Seconds between two pushes of metrics.
+        metrics_temporality (str): The temporality preference of the metrics pushed.
     """
 
     kind = "otlp"
@@ -184,20 +211,9 @@ class OTLPSink(Sink):
         env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
-        try:
-            import httpx  # noqa: F401 - checked here so that a missing extra fails at once
-        except ImportError as exc:
-            raise ConfigError(
-                "OTLPSink", f"needs httpx ({exc.name} is missing): {_INSTALL}"
-            ) from exc
-        if isinstance(signals, str) or not signals or not set(signals) <= set(cfg.SIGNALS):
-            raise ConfigError(
-                "signals",
-                f"must be a non-empty sequence of 'logs', 'traces', 'metrics'; got {signals!r}",
-            )
-        self.signals = tuple(s for s in cfg.SIGNALS if s in signals)
+        require_package("httpx", "OTLPSink", _INSTALL)  # a missing extra fails at once
+        self.signals = check_names("signals", signals, cfg.SIGNALS)
         environ = cfg.environ() if env is None else env
-        #: Where and how each exported signal type goes.
         self.targets = cfg.build_targets(
             environ,
             self.signals,
@@ -212,17 +228,8 @@ class OTLPSink(Sink):
         )
         self.max_records = check_int("max_records", max_records, 1)
         self.max_bytes = check_int("max_bytes", max_bytes, 1024)
-        if (
-            isinstance(max_backoff, bool)
-            or not isinstance(max_backoff, (int, float))
-            or not max_backoff > 0
-        ):
-            raise ConfigError(
-                "max_backoff", f"must be a number of seconds > 0, got {max_backoff!r}"
-            )
-        self.max_backoff = float(max_backoff)
+        self.max_backoff = check_positive("max_backoff", max_backoff, unit=" of seconds")
         self._resource_args = (service_name, service_version, resource_attributes, environ)
-        #: The resource attributes sent with every request.
         self.resource = cfg.build_resource(
             environ,
             service_name=service_name,
@@ -234,7 +241,6 @@ class OTLPSink(Sink):
         self._make_encoders()
         from ._otlp_push import interval_of, temporality_of
 
-        #: Seconds between two pushes of metrics, and their temporality preference.
         self.metrics_interval = interval_of(environ, metrics_interval)
         self.metrics_temporality = temporality_of(environ, metrics_temporality)
         self._metrics: MetricsPush | None = None
@@ -346,7 +352,11 @@ class OTLPSink(Sink):
         """Export the batch: log records to the logs endpoint, spans to the traces endpoint,
         in requests bounded by ``max_records`` and ``max_bytes``. Nothing raises: what cannot
         be delivered is counted. OpenTelemetry's instrumentations are suppressed meanwhile:
-        with httpx instrumented, the export's own requests would become spans to export."""
+        with httpx instrumented, the export's own requests would become spans to export.
+
+        Args:
+            batch: The signals to export.
+        """
         with suppressed():
             parts = self._split(batch)
             for signal, _ in parts:
@@ -371,7 +381,12 @@ class OTLPSink(Sink):
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Export the batch on the calling thread (the exit fallback, and ``*_nowait`` calls
         into a synchronous handler): one attempt per request, within a second in all.
-        OpenTelemetry's instrumentations are suppressed meanwhile, as in :meth:`write`."""
+        OpenTelemetry's instrumentations are suppressed meanwhile, as in
+        [`write`][telemetry.sinks.OTLPSink.write].
+
+        Args:
+            batch: The signals to export.
+        """
         with suppressed():
             self._export_sync(batch)
 
@@ -430,8 +445,8 @@ class OTLPSink(Sink):
         """The requests ``part`` makes, each full one as soon as it is; ``None`` in between
         whenever a slice of encoding has taken its time (the caller lets the loop run).
 
-        A slice takes :data:`SLICE_BUDGET_S`, or, when the loop took long to come back, an
-        eighth of that time up to :data:`MAX_SLICE_S`: on a loop busy with many tasks a turn
+        A slice takes `SLICE_BUDGET_S`, or, when the loop took long to come back, an
+        eighth of that time up to `MAX_SLICE_S`: on a loop busy with many tasks a turn
         of one millisecond gives the encoding too small a share to keep up with them."""
         limit, most = self.max_bytes, self.max_records
         batch = enc.batch()

@@ -1,45 +1,49 @@
 """A sink that sends signals to syslog: the local socket, UDP, TCP or TLS.
 
-Copy, paste, adapt::
+Copy, paste, adapt:
 
-    import telemetry as tel
-    from telemetry.sinks import SyslogSink
+```python
+import telemetry as tel
+from telemetry.sinks import SyslogSink
 
-    handlers = {
-        # The local daemon (journald or rsyslog) through /dev/log, in the format glibc uses:
-        "local": SyslogSink(app_name="shop", facility="local0"),
-        # A central rsyslog over TLS, RFC 5424 with octet-counting framing (RFC 5425):
-        "central": {
-            "sink": SyslogSink(
-                "logs.example.net",
-                transport="tcp",
-                ca_file="/etc/ssl/certs/logs-ca.pem",  # port 6514 by default with TLS
-                app_name="shop",
-                sd_id="shop@32473",  # use your organisation's private enterprise number
-            ),
-            "mode": "blocking",  # back-pressure rather than drops while the receiver is slow
-        },
-    }
-    async with tel.Telemetry(handlers=handlers):
-        await tel.log("info", "order placed", order=1234, total="12.50")
+handlers = {
+    # The local daemon (journald or rsyslog) through /dev/log, in the format glibc uses:
+    "local": SyslogSink(app_name="shop", facility="local0"),
+    # A central rsyslog over TLS, RFC 5424 with octet-counting framing (RFC 5425):
+    "central": {
+        "sink": SyslogSink(
+            "logs.example.net",
+            transport="tcp",
+            ca_file="/etc/ssl/certs/logs-ca.pem",  # port 6514 by default with TLS
+            app_name="shop",
+            sd_id="shop@32473",  # use your organisation's private enterprise number
+        ),
+        "mode": "blocking",  # back-pressure rather than drops while the receiver is slow
+    },
+}
+async with tel.Telemetry(handlers=handlers):
+    await tel.log("info", "order placed", order=1234, total="12.50")
+```
 
 The central receiver gets ``<14>1 2026-08-10T17:15:34.892341Z web1 shop 4711 - [shop@32473
 order="1234" total="12.50"] order placed`` (``-`` is the MSGID: an event's id goes there), the
 local one ``<134>Aug 10 19:15:34 shop[4711]: order placed order=1234 total=12.50``.
 
-To check what arrives, run a throwaway rsyslog in the foreground that prints what it parsed::
+To check what arrives, run a throwaway rsyslog in the foreground that prints what it parsed:
 
-    cat > /tmp/rs.conf <<'EOF'
-    global(workDirectory="/tmp")
-    module(load="imudp")
-    module(load="imtcp")
-    input(type="imudp" address="127.0.0.1" port="5514")
-    input(type="imtcp" address="127.0.0.1" port="5514")
-    template(name="t" type="string"
-             string="%pri% %app-name% %procid% %msgid% %structured-data% %msg%\\n")
-    *.* action(type="omfile" file="/dev/stdout" template="t")
-    EOF
-    rsyslogd -n -f /tmp/rs.conf -i /tmp/rs.pid
+```sh
+cat > /tmp/rs.conf <<'EOF'
+global(workDirectory="/tmp")
+module(load="imudp")
+module(load="imtcp")
+input(type="imudp" address="127.0.0.1" port="5514")
+input(type="imtcp" address="127.0.0.1" port="5514")
+template(name="t" type="string"
+         string="%pri% %app-name% %procid% %msgid% %structured-data% %msg%\\n")
+*.* action(type="omfile" file="/dev/stdout" template="t")
+EOF
+rsyslogd -n -f /tmp/rs.conf -i /tmp/rs.pid
+```
 
 and point ``SyslogSink("127.0.0.1", transport="tcp", port=5514)`` (or ``"udp"``) at it.
 
@@ -52,7 +56,7 @@ No message, key or value can carry a record boundary in either framing: control 
 (newline, NUL, ...) are escaped, and the frame length always matches the bytes sent.
 UDP has no acknowledgement: a datagram the receiver's socket buffer cannot take is lost, and
 neither the sink nor anyone else can know or count it. The sink sends a batch
-:data:`UDP_SLICE` datagrams at a time, :data:`UDP_PAUSE_S` apart, so that a burst does not
+`UDP_SLICE` datagrams at a time, `UDP_PAUSE_S` apart, so that a burst does not
 overrun a receiver on the same host; use TCP when every message must be accounted for.
 TCP connects on the first write, and after the receiver goes away it reconnects with a backoff
 (doubling up to ``max_backoff``). A write keeps the signals it could not send and tries again
@@ -80,10 +84,8 @@ the kernel refused).
 from __future__ import annotations
 
 import asyncio
-import enum
 import os
 import ssl
-import sys
 import time
 from collections.abc import Sequence
 from typing import Literal, Never
@@ -95,6 +97,7 @@ from .._signal import Signal
 from .._warn import warn
 from ..formats._safe import placeholder_signal, repair_signal
 from ._base import Sink
+from ._checks import check_choice, check_positive
 from ._syslog_format import (
     DEFAULT_SD_ID,
     FACILITIES,
@@ -106,6 +109,25 @@ from ._syslog_format import (
     facility_number,
 )
 from ._syslog_io import Connection, Endpoint, PeerState, SendError, drive, drive_sync
+from ._syslog_options import (
+    DEFAULT,
+    DEFAULT_PORT,
+    DEFAULT_SOCKET_PATH,
+    DEFAULT_TCP_MAX_MESSAGE,
+    DEFAULT_TLS_PORT,
+    DEFAULT_UDP_MAX_MESSAGE,
+    DEFAULT_UNIX_MAX_MESSAGE,
+    SYSLOG_FORMATS,
+    TRANSPORTS,
+    NotGiven,
+    SyslogFormat,
+    Transport,
+    check_address,
+    check_max_message_size,
+    check_port,
+    check_tls_options,
+    program_name,
+)
 
 __all__ = [
     "DEFAULT_MAX_BACKOFF_S",
@@ -124,93 +146,66 @@ __all__ = [
     "SyslogSink",
 ]
 
-Transport = Literal["unix", "udp", "tcp"]
-SyslogFormat = Literal["rfc5424", "rfc3164"]
-TRANSPORTS = ("tcp", "udp", "unix")
-SYSLOG_FORMATS = ("rfc3164", "rfc5424")
-
-#: The local syslog socket.
-DEFAULT_SOCKET_PATH = "/dev/log"
-#: Syslog over UDP (RFC 5426) and, by custom, plain TCP.
-DEFAULT_PORT = 514
-#: Syslog over TLS (RFC 5425).
-DEFAULT_TLS_PORT = 6514
-#: Every syslog receiver SHOULD take UDP messages up to 2048 octets (RFC 5426 section 3.2).
-DEFAULT_UDP_MAX_MESSAGE = 2048
-#: rsyslog's default maxMessageSize; journald takes more.
-DEFAULT_UNIX_MAX_MESSAGE = 8192
-#: The longest message rsyslog takes over TCP with its default settings (maxMessageSize 8 KiB
-#: keeps 8096 bytes of a frame, as measured with rsyslog 8.2302); syslog-ng's default (64 KiB)
-#: takes it too. A receiver that gets a longer frame cuts it and reads the rest as records of
-#: their own, forged ones included: the sink must never send more than the receiver takes.
-DEFAULT_TCP_MAX_MESSAGE = 8096
-#: The largest UDP payload over IPv4.
-MAX_DATAGRAM = 65507
-#: Smallest message every receiver must accept (RFC 5424 section 6.1).
-MIN_MESSAGE = 480
-#: How long one write may spend (re)connecting and waiting for the receiver.
 DEFAULT_TIMEOUT_S = 5.0
-#: Longest wait between connection attempts.
+"""How long one write may spend (re)connecting and waiting for the receiver."""
 DEFAULT_MAX_BACKOFF_S = 1.0
-#: First wait between connection attempts; it doubles after every failure.
+"""Longest wait between connection attempts."""
 INITIAL_BACKOFF_S = 0.05
-#: UDP datagrams sent back to back before the sink pauses: a receiver on the same host (or
-#: behind a switch) has a socket buffer of a few hundred datagrams, and a burst larger than it
-#: can drain is lost without anyone knowing, since UDP has no acknowledgement. A batch goes
-#: out a slice at a time, :data:`UDP_PAUSE_S` apart, which also lets the receiver's thread
-#: run on a busy machine.
+"""First wait between connection attempts; it doubles after every failure."""
 UDP_SLICE = 32
-#: The pause between two slices of UDP datagrams.
+"""UDP datagrams sent back to back before the sink pauses: a receiver on the same host (or behind a
+switch) has a socket buffer of a few hundred datagrams, and a burst larger than it can drain is
+lost without anyone knowing, since UDP has no acknowledgement. A batch goes out a slice at a
+time, `UDP_PAUSE_S` apart, which also lets the receiver's thread run on a busy machine."""
 UDP_PAUSE_S = 0.0005
-#: The exit fallback waits at most this long for the receiver.
+"""The pause between two slices of UDP datagrams."""
 SYNC_TIMEOUT_S = 1.0
-#: Closing waits at most this long for the receiver to confirm it read everything.
+"""The exit fallback waits at most this long for the receiver."""
 CLOSE_TIMEOUT_S = 2.0
-_UNIX_PATH_MAX = 107
+"""Closing waits at most this long for the receiver to confirm it read everything."""
 _LOST_COUNTER = {"reset": "resets", "closed": "disconnects", "broken": "abandoned"}
-
-
-class _Default(enum.Enum):
-    """Marks an option the caller did not give (where ``None`` means something)."""
-
-    TOKEN = enum.auto()
-
-
-DEFAULT = _Default.TOKEN
-
-
-def _program_name() -> str:
-    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    clean = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in name)
-    # "-" (a script on stdin), "-c": no name to speak of.
-    return clean[:48] if clean[:1].isalnum() else "python"
-
-
-def _positive(param: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(param, f"must be a number > 0, got {value!r}")
-    return float(value)
 
 
 class SyslogSink(Sink):
     """Send signals to a syslog receiver.
 
-    ``address`` is the socket path for ``transport="unix"`` (default ``/dev/log``) or the host
-    for ``"udp"`` and ``"tcp"`` (default ``localhost``), with ``port`` (514; 6514 with TLS).
-    TLS: ``tls=True`` (system CAs), ``ca_file=`` or ``ssl_context=``; ``server_hostname``
-    overrides the name the certificate must carry. The ``format`` is ``"rfc3164"`` for the unix
-    socket (the glibc form journald and rsyslog parse there) and ``"rfc5424"`` otherwise:
-    the signal's ``id`` is the MSGID and its ``ctx`` and ``data`` (and trace ids) are the
-    structured data under ``sd_id``. Levels map to severities (:attr:`Level.syslog_severity
-    <telemetry.Level.syslog_severity>`), ``facility`` is a name (``"local0"``) or number,
-    ``app_name`` defaults to the program's name, ``hostname`` to the signal's host.
+    In RFC 5424 the signal's ``id`` is the MSGID and its ``ctx`` and ``data`` (and trace ids)
+    are the structured data under ``sd_id``. Levels map to severities
+    ([`Level.syslog_severity`][telemetry.Level.syslog_severity]). A message longer than
+    ``max_message_size`` is cut, ends with ``[truncated]`` and is counted in
+    ``counters["truncated"]``. See the module documentation for what happens to the signals
+    when the receiver goes away.
 
-    ``max_message_size`` bounds each message (bytes, before TCP framing): 2048 for UDP, 8192
-    for the unix socket, 8096 over TCP (what rsyslog takes by default; ``None`` lifts it over
-    TCP, for receivers configured to take more); longer messages are cut, end with
-    :data:`TRUNCATION_MARK` and are counted in ``counters["truncated"]``. ``timeout`` bounds
-    how long a write retries, ``max_backoff`` the wait between connection attempts. See the
-    module documentation for what happens to the signals when the receiver goes away.
+    Args:
+        address: The socket path for ``transport="unix"`` (default ``/dev/log``), or the host
+            for ``"udp"`` and ``"tcp"`` (default ``localhost``).
+        transport: ``"unix"``, ``"udp"`` or ``"tcp"``.
+        port: The receiver's port for UDP and TCP: 514, or 6514 with TLS.
+        format: ``"rfc5424"``, or ``"rfc3164"`` (the glibc form journald and rsyslog parse on
+            the unix socket); by default ``"rfc3164"`` for the unix socket and ``"rfc5424"``
+            otherwise.
+        facility: A name (``"local0"``) or number.
+        app_name: The APP-NAME (the TAG in RFC 3164); by default the program's name.
+        hostname: The HOSTNAME field; by default the signal's host.
+        sd_id: The SD-ID the signal's context and data are sent under (RFC 5424).
+        bom: Whether an RFC 5424 message that is not plain ASCII starts with the UTF-8 byte
+            order mark the RFC asks for (``False`` for receivers that keep it in the text).
+        max_message_size: The most bytes of one message, before TCP framing: by default 2048
+            for UDP, 8192 for the unix socket, 8096 over TCP (what rsyslog takes by default);
+            ``None`` lifts the bound over TCP, for receivers configured to take more.
+        tls: Whether the TCP connection uses TLS, with the system's CA certificates.
+        ca_file: A PEM file of CA certificates to trust (TLS with these).
+        ssl_context: An ``ssl.SSLContext`` of your own (TLS with it).
+        server_hostname: The name the receiver's certificate must carry, when not
+            ``address``.
+        timeout: How long a write retries before it gives up (seconds).
+        max_backoff: The longest wait between connection attempts (seconds).
+        **unknown: No other option is taken: one raises a
+            [`ConfigError`][telemetry.ConfigError] naming the options there are.
+
+    Raises:
+        ConfigError: An option has a value it does not take, or options contradict each
+            other (TLS options without ``transport="tcp"``, ``port`` for the unix socket).
     """
 
     kind = "syslog"
@@ -227,7 +222,7 @@ class SyslogSink(Sink):
         hostname: str | None = None,
         sd_id: str = DEFAULT_SD_ID,
         bom: bool = True,
-        max_message_size: int | _Default | None = DEFAULT,
+        max_message_size: int | NotGiven | None = DEFAULT,
         tls: bool = False,
         ca_file: str | os.PathLike[str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -238,48 +233,28 @@ class SyslogSink(Sink):
     ) -> None:
         super().__init__()
         self._reject_unknown(unknown)
-        if transport not in TRANSPORTS:
-            raise ConfigError.choice("transport", transport, TRANSPORTS)
-        self.transport: Transport = transport
-        self._check_tls_options(tls, ca_file, ssl_context, server_hostname)
+        self.transport: Transport = check_choice("transport", transport, TRANSPORTS)
+        check_tls_options(transport, tls, ca_file, ssl_context, server_hostname)
         self.tls = bool(tls or ca_file is not None or ssl_context is not None)
-        self.address = self._check_address(address)
-        self.port = self._check_port(port)
+        self.address = check_address(transport, address)
+        self.port = check_port(transport, self.tls, port)
         if format is None:
             format = "rfc3164" if transport == "unix" else "rfc5424"
-        if format not in SYSLOG_FORMATS:
-            raise ConfigError.choice("format", format, SYSLOG_FORMATS)
-        self.format: SyslogFormat = format
+        self.format: SyslogFormat = check_choice("format", format, SYSLOG_FORMATS)
         self.facility = facility_number(facility)
         forbidden = "[]:" if format == "rfc3164" else ""
         self.app_name = (
-            _program_name() if app_name is None else check_name("app_name", app_name, 48, forbidden)
+            program_name() if app_name is None else check_name("app_name", app_name, 48, forbidden)
         )
         self.hostname = None if hostname is None else check_name("hostname", hostname, 255)
         self.sd_id = check_sd_id(sd_id)
-        self.max_message_size = self._check_max(max_message_size)
+        self.max_message_size = check_max_message_size(transport, max_message_size)
         self.ca_file = None if ca_file is None else os.fspath(ca_file)
         self.ssl_context = ssl_context
         self.server_hostname = server_hostname
-        self.timeout = _positive("timeout", timeout)
-        self.max_backoff = _positive("max_backoff", max_backoff)
-
-        self._formatter: Rfc5424Formatter | Rfc3164Formatter
-        if format == "rfc5424":
-            self._formatter = Rfc5424Formatter(
-                facility=self.facility,
-                app_name=self.app_name,
-                hostname=self.hostname,
-                sd_id=self.sd_id,
-                bom=bool(bom),
-            )
-        else:
-            self._formatter = Rfc3164Formatter(
-                facility=self.facility,
-                app_name=self.app_name,
-                hostname=self.hostname,
-                include_hostname=transport != "unix",
-            )
+        self.timeout = check_positive("timeout", timeout)
+        self.max_backoff = check_positive("max_backoff", max_backoff)
+        self._formatter = self._make_formatter(bool(bom))
         self._stream = transport == "tcp"
         self._endpoint: Endpoint | None = None
         self._addrs: list[tuple[int, tuple[object, ...]]] = []
@@ -302,80 +277,22 @@ class SyslogSink(Sink):
 
     # -- configuration ------------------------------------------------------------------------
 
-    def _check_tls_options(
-        self,
-        tls: object,
-        ca_file: object,
-        ssl_context: object,
-        server_hostname: object,
-    ) -> None:
-        given = {
-            "tls": bool(tls),
-            "ca_file": ca_file is not None,
-            "ssl_context": ssl_context is not None,
-            "server_hostname": server_hostname is not None,
-        }
-        if self.transport != "tcp":
-            for param, on in given.items():
-                if on:
-                    raise ConfigError(
-                        param, f"needs transport='tcp' (TLS runs over TCP), got {self.transport!r}"
-                    )
-        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
-            raise ConfigError("ssl_context", f"must be an ssl.SSLContext, got {ssl_context!r}")
-        if ssl_context is not None and ca_file is not None:
-            raise ConfigError("ca_file", "cannot be combined with ssl_context; load it there")
-        if server_hostname is not None and not (tls or ca_file or ssl_context):
-            raise ConfigError("server_hostname", "needs TLS (tls=True, ca_file or ssl_context)")
-        if server_hostname is not None and (
-            not isinstance(server_hostname, str) or not server_hostname
-        ):
-            raise ConfigError("server_hostname", f"must be a host name, got {server_hostname!r}")
-
-    def _check_address(self, address: object) -> str:
-        if self.transport == "unix":
-            if address is None:
-                return DEFAULT_SOCKET_PATH
-            if not isinstance(address, (str, os.PathLike)) or not os.fspath(address):
-                raise ConfigError("address", f"must be a socket path, got {address!r}")
-            path = os.fspath(address)
-            if not isinstance(path, str) or len(path.encode()) > _UNIX_PATH_MAX:
-                raise ConfigError(
-                    "address", f"must be a socket path of at most {_UNIX_PATH_MAX} bytes"
-                )
-            return path
-        if address is None:
-            return "localhost"
-        if not isinstance(address, str) or not address or any(c.isspace() for c in address):
-            raise ConfigError("address", f"must be a host name or IP address, got {address!r}")
-        return address
-
-    def _check_port(self, port: object) -> int:
-        if self.transport == "unix":
-            if port is not None:
-                raise ConfigError("port", "is for transport 'udp' or 'tcp', not 'unix'")
-            return 0
-        if port is None:
-            return DEFAULT_TLS_PORT if self.tls else DEFAULT_PORT
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise ConfigError("port", f"must be an integer from 1 to 65535, got {port!r}")
-        return port
-
-    def _check_max(self, value: object) -> int | None:
-        datagram = self.transport != "tcp"
-        if value is DEFAULT:
-            if self.transport == "udp":
-                return DEFAULT_UDP_MAX_MESSAGE
-            return DEFAULT_UNIX_MAX_MESSAGE if datagram else DEFAULT_TCP_MAX_MESSAGE
-        if value is None:
-            return MAX_DATAGRAM if datagram else None
-        top = MAX_DATAGRAM if datagram else sys.maxsize
-        if isinstance(value, bool) or not isinstance(value, int) or not MIN_MESSAGE <= value <= top:
-            bound = f"from {MIN_MESSAGE} to {MAX_DATAGRAM}" if datagram else f">= {MIN_MESSAGE}"
-            raise ConfigError(
-                "max_message_size", f"must be an integer {bound} (bytes) or None, got {value!r}"
+    def _make_formatter(self, bom: bool) -> Rfc5424Formatter | Rfc3164Formatter:
+        """The formatter of the sink's ``format``, with its header fields."""
+        if self.format == "rfc5424":
+            return Rfc5424Formatter(
+                facility=self.facility,
+                app_name=self.app_name,
+                hostname=self.hostname,
+                sd_id=self.sd_id,
+                bom=bom,
             )
-        return value
+        return Rfc3164Formatter(
+            facility=self.facility,
+            app_name=self.app_name,
+            hostname=self.hostname,
+            include_hostname=self.transport != "unix",
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -443,7 +360,14 @@ class SyslogSink(Sink):
     # -- writing ------------------------------------------------------------------------------
 
     def encode(self, batch: Sequence[Signal]) -> list[bytes]:
-        """The batch as messages, one per signal, framed for TCP (``LEN SP MSG``)."""
+        """The batch as messages, one per signal, framed for TCP (``LEN SP MSG``).
+
+        Args:
+            batch: The signals to encode.
+
+        Returns:
+            One message per signal, each cut to ``max_message_size``.
+        """
         fmt, limit = self._formatter.format, self.max_message_size
         out: list[bytes] = []
         truncated = 0
@@ -470,7 +394,11 @@ class SyslogSink(Sink):
 
     async def write(self, batch: Sequence[Signal]) -> None:
         """Encode the batch and send it: one send of the framed batch over TCP, one datagram
-        per signal otherwise. What cannot be delivered within ``timeout`` is counted."""
+        per signal otherwise. What cannot be delivered within ``timeout`` is counted.
+
+        Args:
+            batch: The signals to send, in order.
+        """
         msgs = self.encode(batch)
         async with self._lock:
             self._busy = True
@@ -505,7 +433,14 @@ class SyslogSink(Sink):
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Send the batch on the calling thread, waiting at most a second for the receiver
-        (the exit fallback, and synchronous mode). One connection attempt, no backoff."""
+        (the exit fallback, and synchronous mode). One connection attempt, no backoff.
+
+        Args:
+            batch: The signals to send, in order.
+
+        Raises:
+            SinkError: The sink is not open, or an asynchronous write is under way.
+        """
         if self._endpoint is None:
             raise SinkError("syslog sink is not open")
         if self._busy:

@@ -8,11 +8,12 @@ import re
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from telemetry import ErrorInfo, Frame, Signal
-from telemetry.formats import JsonFormat, LogfmtFormat, TextFormat, make_format
+from telemetry.formats import JsonFormat, LogfmtFormat, TextFormat, _safe, make_format
 from telemetry.testing import make_signal
 
 
@@ -222,3 +223,13 @@ def test_text_escapes_control_characters_in_every_field(
         assert lines[2] == ""
         for line in lines[:2]:
             assert not re.search(_LINE_BREAKING, re.sub(_OUR_COLOURS, "", line)), line
+
+
+def test_a_slow_repr_of_a_big_list_leaves_lists_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list, dict or bytes whose repr was slow (a million items) is slow by its size: later
+    ones of that type are still written as their repr, not as a placeholder."""
+    monkeypatch.setattr(_safe, "SLOW_REPR_S", -1.0)  # every repr counts as slow
+    fmt = TextFormat()
+    fmt.encode_batch([make_signal("m", data={"v": [0] * 10, "d": {"k": 1}, "b": b"x"})])
+    line = fmt.encode_batch([make_signal("m", data={"v": [1, 2], "d": {"k": 2}, "b": b"y"})])
+    assert b"v=[1, 2] d={'k': 2} b=b'y'" in line

@@ -1,0 +1,214 @@
+"""Huge strings are written a piece at a time: the same bytes, and no long step of the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import operator
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from telemetry import Signal, Telemetry
+from telemetry.formats import (
+    HUGE_VALUE_CHARS,
+    HugeValue,
+    JsonFormat,
+    LogfmtFormat,
+    TextFormat,
+    logfmt,
+    text,
+)
+from telemetry.sinks import FileSink, MemorySink, _encode, _huge
+from telemetry.sinks._encode import Slicer
+from telemetry.sinks._syslog_format import (
+    TRUNCATION_MARK,
+    Rfc3164Formatter,
+    Rfc5424Formatter,
+    escape_msg,
+    truncate_utf8,
+)
+from telemetry.sinks._syslog_format import (
+    _text as message_text,
+)
+from telemetry.testing import make_signal
+
+#: A string whose every other character needs an escape (the dearest case for the text
+#: formats) and whose spaces, quotes and ``=`` decide the quoting, with lines between.
+_DEAR = 'a b="c"\x01\n\\=\t\u2028' * 40_000  # 480,000 characters
+
+
+def _formats() -> list[TextFormat | LogfmtFormat | JsonFormat]:
+    return [TextFormat(), TextFormat(colour=True), LogfmtFormat(), JsonFormat()]
+
+
+@contextlib.contextmanager
+def _small_pieces(huge: int, piece: int) -> Iterator[None]:
+    """Strings over ``huge`` characters count as huge, and are written ``piece`` at a time, so
+    that small examples cross every boundary."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_encode, "_HUGE", huge)
+        mp.setattr(_huge, "HUGE_VALUE_CHARS", huge)
+        mp.setattr(text, "STR_PIECE", piece)
+        mp.setattr(logfmt, "STR_PIECE", piece)
+        yield
+
+
+_text = st.text(
+    st.one_of(
+        st.sampled_from(' ="\\\n\r\t\x00\x01\x1b\x7f\x85\u2028\u2029é€😀'),
+        st.characters(),  # lone surrogates too: they are repaired, the one-go way
+    ),
+    max_size=40,
+)
+_values = st.one_of(_text, st.integers(), st.none(), st.lists(st.integers(), max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@example(  # a bad small value, and a huge one the pieces refuse: repaired once
+    msg=None, data={"a": "\ud800", "b": "x" * 20 + "\udc00"}, ctx={}, others=0, huge=4, piece=3
+)
+@given(
+    msg=st.one_of(st.none(), _text),
+    data=st.dictionaries(st.sampled_from(["a", "b c", "k=v", "é"]), _values, max_size=4),
+    ctx=st.dictionaries(st.sampled_from(["request_id", "user"]), _text, max_size=2),
+    others=st.integers(0, 3),
+    huge=st.integers(0, 12),
+    piece=st.integers(1, 7),
+)
+def test_pieces_give_the_bytes_of_one_go(
+    msg: str | None,
+    data: dict[str, object],
+    ctx: dict[str, str],
+    others: int,
+    huge: int,
+    piece: int,
+) -> None:
+    """Whatever the strings (quotes, escapes, line separators, lone surrogates) and wherever
+    the pieces are cut, a batch with huge strings is byte for byte what encoding it in one go
+    gives, in every format, with the same count of repaired values."""
+    sig = make_signal(msg, data=data, ctx=ctx)
+    batch = [make_signal("before", data={"i": i}) for i in range(others)] + [sig]
+    batch += [make_signal("after")]
+    for sliced, whole in zip(_formats(), _formats(), strict=True):
+        with _small_pieces(huge, piece):
+            got = asyncio.run(Slicer().encode(sliced, batch))
+        assert got == whole.encode_batch(batch), sliced.name
+        assert sliced.repaired == whole.repaired
+
+
+@pytest.mark.parametrize("make", [TextFormat, LogfmtFormat])
+def test_a_huge_string_is_found_while_writing_the_line(make: type) -> None:
+    """encode_slice stops at a string value (or message) over the limit, and writes an
+    ordinary batch exactly as encode_batch."""
+    fmt = make()
+    ordinary = [make_signal("m", data={"s": "x" * HUGE_VALUE_CHARS})]
+    assert fmt.encode_slice(ordinary, HUGE_VALUE_CHARS) == make().encode_batch(ordinary)
+    for sig in (
+        make_signal("m", data={"s": "x" * (HUGE_VALUE_CHARS + 1)}),
+        make_signal("m", ctx={"s": "x" * (HUGE_VALUE_CHARS + 1)}),
+        make_signal("x" * (HUGE_VALUE_CHARS + 1)),
+    ):
+        with pytest.raises(HugeValue):
+            fmt.encode_slice([sig], HUGE_VALUE_CHARS)
+
+
+class _LongestStep:
+    """The most CPU time any one callback of the loop took while the block ran (CPU time of
+    this thread: a step the machine's scheduler preempted does not look long)."""
+
+    def __enter__(self) -> _LongestStep:
+        self.cpu = 0.0
+        self._run = run = asyncio.events.Handle._run
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            c0 = time.thread_time()
+            try:
+                run(handle)
+            finally:
+                self.cpu = max(self.cpu, time.thread_time() - c0)
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("fmt", ["text", "logfmt"])
+async def test_a_huge_string_does_not_hold_the_loop(tmp_path: Path, fmt: str) -> None:
+    """A signal logged with strings of half a million characters, every other one to be
+    escaped, as a value and as the message, goes to the file exactly as encoding it in one go
+    writes it, and no step of the loop takes a quarter of what that one go takes (about a
+    hundredth on this machine)."""
+    memory = MemorySink()
+    sink = FileSink(tmp_path / "out.log", format=fmt)  # type: ignore[arg-type]
+    hub = Telemetry(handlers={"f": {"sink": sink, "mode": "blocking"}, "m": memory}, location=False)
+    await hub.open()
+    with _LongestStep() as longest:
+        await hub.log("info", _DEAR, body=_DEAR, n=1)
+        stats = await hub.aclose()
+    (sig,) = memory.signals
+    one_go = TextFormat() if fmt == "text" else LogfmtFormat()
+    c0 = time.thread_time()
+    expected = one_go.encode_batch([sig])
+    whole = time.thread_time() - c0
+    assert (tmp_path / "out.log").read_bytes() == expected
+    assert stats.handlers["f"].written == 1
+    assert longest.cpu < whole / 4, (longest.cpu, whole)
+
+
+#: Text whose characters that matter (quotes, escapes, non-ASCII) may come only past the limit.
+_long_text = st.builds(
+    operator.add,
+    st.integers(0, 200).map(lambda n: "ab" * (n // 2)),
+    st.text(
+        st.one_of(st.sampled_from(' ="]\\\n\x01\x85\u2028é😀'), st.characters(codec="utf-8")),
+        max_size=20,
+    ),
+)
+
+
+def _untruncated_5424(fmt: Rfc5424Formatter, sig: Signal, limit: int) -> tuple[bytes, bool]:
+    """What the RFC 5424 formatter wrote before values were cut: the whole message, then
+    truncated to ``limit`` as its ``_truncate`` does."""
+    full, _ = fmt.format(sig, None)
+    if len(full) <= limit:
+        return full, False
+    head = b" ".join(full.split(b" ", 6)[:6]).decode() + " "
+    text = escape_msg(message_text(sig))
+    body = text.encode("utf-8", "backslashreplace")
+    if fmt.bom and len(body) != len(text):
+        body = b"\xef\xbb\xbf" + body
+    return fmt._truncate(head, fmt.params(sig), body, limit), True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    msg=_long_text,
+    data=st.dictionaries(st.sampled_from(["a", "b", "k c"]), _long_text, max_size=3),
+    ctx=st.dictionaries(st.sampled_from(["user"]), _long_text, max_size=1),
+    limit=st.integers(40, 160),
+)
+@example(msg="", data={"a": "ab" * 60 + " x"}, ctx={}, limit=100)  # quoted for a late space
+@example(msg="ab" * 100 + "é", data={}, ctx={}, limit=100)  # a BOM for a late "é"
+def test_syslog_cuts_long_values_to_the_same_message(
+    msg: str, data: dict[str, str], ctx: dict[str, str], limit: int
+) -> None:
+    """Syslog formatters cut a value or message longer than the message limit before escaping
+    it (so a 10 MB value costs microseconds, not seconds), and the message is byte for byte
+    the one truncating the whole gives, in both formats."""
+    sig = make_signal(msg or None, data=data, ctx=ctx)
+    rfc5424 = Rfc5424Formatter(facility=1, app_name="app", hostname="h")
+    assert rfc5424.format(sig, limit) == _untruncated_5424(rfc5424, sig, limit)
+    rfc3164 = Rfc3164Formatter(facility=1, app_name="app")
+    full, _ = rfc3164.format(sig, None)
+    if len(full) > limit:
+        expected = truncate_utf8(full, limit - len(TRUNCATION_MARK)) + TRUNCATION_MARK.encode()
+        assert rfc3164.format(sig, limit) == (expected, True)
+    else:
+        assert rfc3164.format(sig, limit) == (full, False)
