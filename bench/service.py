@@ -10,8 +10,9 @@ set-ups by :func:`ws_client` in another process (8 connections, each sending a m
 waiting for its echo). Rounds run the set-ups in alternating order (forward, reverse, ...) and
 each set-up's throughput and p99 are divided by bare's of the same round (HTTP set-ups by
 ``bare``, websocket ones by ``ws-bare``); the table gives the median over rounds. The server
-counts full garbage collections (``gc.callbacks``); the records each set-up wrote (lines in its
-file, records at the OTLP receiver) are counted against the requests the endpoint served.
+counts full and young garbage collections (``gc.callbacks``); the records each set-up wrote
+(lines in its file, records at the OTLP receiver) are counted against the requests the
+endpoint served.
 
 wrk is Debian's ``wrk`` (``apt-get install wrk``); without it the HTTP set-ups are reported as
 not run. Results go to ``--out`` (default ``bench/results/``, not kept in git): ``service.json``
@@ -260,6 +261,7 @@ def run_one(
         res["lost"] = res["expected"] - records
     served = res["requests"] + res["messages"]
     res["gc_full_per_10k"] = res["gc_full"] * 10_000 / served if served else 0.0
+    res["gc_young_per_10k"] = res.get("gc_young", 0) * 10_000 / served if served else 0.0
     if err.strip() and proc.returncode:
         res["stderr"] = err.strip().splitlines()[-5:]
     return res
@@ -306,6 +308,7 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             "p99_ms": _median([r["p99_ms"] for r in ok]),
             "p99_x_bare": _median(p99s),
             "gc_full_per_10k": _median([r["gc_full_per_10k"] for r in ok]),
+            "gc_young_per_10k": _median([r.get("gc_young_per_10k", 0.0) for r in ok]),
             "gc_longest_ms": max(r["gc_longest_ms"] for r in ok),
             "served": sum(r["requests"] + r["messages"] for r in ok),
             "records": sum(r["records"] for r in ok),
@@ -318,18 +321,19 @@ def table(summary: dict[str, dict[str, Any]]) -> list[str]:
     """The Markdown table of :func:`summarise`."""
     lines = [
         "| set-up | req/s (msgs/s) | x bare | p50 | p99 | p99 x bare "
-        "| full GCs / 10k | longest GC | served | records | lost |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| full GCs / 10k | longest GC | young GCs / 10k | served | records | lost |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for setup, s in summary.items():
         if "na" in s:
-            lines.append(f"| {LABELS[setup]} | {s['na']} |  |  |  |  |  |  |  |  |  |")
+            lines.append(f"| {LABELS[setup]} | {s['na']} |  |  |  |  |  |  |  |  |  |  |")
             continue
         lost = "n/a" if s["lost"] is None else f"{s['lost']:,}"
         lines.append(
             f"| {LABELS[setup]} | {s['rate']:,.0f} | {s['x_bare']:.2f} | {s['p50_ms']:.2f} ms "
             f"| {s['p99_ms']:.2f} ms | {s['p99_x_bare']:.2f} | {s['gc_full_per_10k']:.2f} "
-            f"| {s['gc_longest_ms']:.1f} ms | {s['served']:,} | {s['records']:,} | {lost} |"
+            f"| {s['gc_longest_ms']:.1f} ms | {s['gc_young_per_10k']:.0f} | {s['served']:,} "
+            f"| {s['records']:,} | {lost} |"
         )
     return lines
 

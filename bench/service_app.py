@@ -16,10 +16,12 @@ The records each set-up wrote are in ``OUT`` (a file) or at the receiver (OTLP);
 
 import gc
 import json
+import os
 import signal
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,18 +44,55 @@ SETUPS = (
 )
 
 
-class GcWatch:
-    """Full (generation 2) collections in this process: how many, the longest, the total."""
+#: Requests (or messages) served before promotions are counted (``BENCH_GC_DETAIL=1``).
+DETAIL_AFTER = 2000
 
-    def __init__(self) -> None:
+
+class GcWatch:
+    """Garbage collections in this process: full (generation 2) ones (how many, the longest,
+    the total) and young ones; with ``detail`` (``BENCH_GC_DETAIL=1``, dear: it lists the old
+    generation around each generation-1 collection) also the objects promoted to the old
+    generation, and their most common types, once ``counted()`` (the requests and messages
+    served) reaches :data:`DETAIL_AFTER`: start-up's own promotions are not the requests'."""
+
+    def __init__(self, detail: bool = False, counted: Callable[[], int] = lambda: 0) -> None:
         self.full = 0
+        self.young = 0
         self.longest_ms = 0.0
         self.total_ms = 0.0
+        self.collected = 0
+        self.detail = detail
+        self._counted = counted
+        #: What ``counted()`` said when promotions started to be counted.
+        self.detail_from: int | None = None
+        self.promoted = 0
+        self.promoted_types: Counter[str] = Counter()
         self._t0 = 0
+        self._old: set[int] = set()
         gc.callbacks.append(self._callback)
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if info.get("generation") != 2:
+        generation = info.get("generation")
+        if phase == "stop":
+            self.collected += info.get("collected", 0)
+        if (
+            generation == 1
+            and self.detail
+            and self.detail_from is None
+            and self._counted() >= DETAIL_AFTER
+        ):
+            self.detail_from = self._counted()
+        if generation == 1 and self.detail_from is not None:
+            if phase == "start":
+                self._old = {id(o) for o in gc.get_objects(2)}
+            else:
+                new = [o for o in gc.get_objects(2) if id(o) not in self._old]
+                self.promoted += len(new)
+                self.promoted_types.update(type(o).__qualname__ for o in new)
+                self._old = set()
+        if generation != 2:
+            if phase == "stop":
+                self.young += 1
             return
         if phase == "start":
             self._t0 = time.perf_counter_ns()
@@ -65,11 +104,18 @@ class GcWatch:
 
     def report(self) -> dict[str, Any]:
         """The counts, for ``server.json``."""
-        return {
+        out: dict[str, Any] = {
             "gc_full": self.full,
             "gc_longest_ms": self.longest_ms,
             "gc_total_ms": self.total_ms,
+            "gc_young": self.young,
+            "gc_collected": self.collected,
         }
+        if self.detail:
+            out["gc_promoted"] = self.promoted
+            out["gc_promoted_from"] = self.detail_from
+            out["gc_promoted_types"] = dict(self.promoted_types.most_common(20))
+        return out
 
 
 class Served:
@@ -86,6 +132,10 @@ class Served:
             "emitted": stats.emitted,
             "written": stats.written,
             "dropped": stats.dropped,
+            # How the sinks wrote: batches, and the file sink's writes on the loop and in
+            # its thread (after a write slower than SLOW_WRITE_S).
+            "batches": sum(h.batches for h in stats.handlers.values()),
+            "sink_counters": {name: dict(h.sink_counters) for name, h in stats.handlers.items()},
         }
 
 
@@ -339,7 +389,10 @@ def main(argv: list[str]) -> int:
         (out / "server.json").write_text(json.dumps({"na": f"not available: {exc}"}))
         print("na", flush=True)
         return 0
-    watch = GcWatch()
+    watch = GcWatch(
+        detail=os.environ.get("BENCH_GC_DETAIL") == "1",
+        counted=lambda: served.requests + served.messages,
+    )
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, access_log=False, log_level="warning", workers=1
     )

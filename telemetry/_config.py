@@ -11,12 +11,13 @@
     rotate_bytes = "100 MB"       #   the sink's options and the handler's options
     mode = "blocking"
 
-:func:`load` checks the whole of it against the schema (:mod:`telemetry._config_schema`, read
-from the signatures of the code), builds each sink, and runs each handler's and the hub's
-options through the very constructors and ``add_handler`` that code calls, collecting every
-problem on the way: one :class:`ConfigFileError` then lists them all, each with its path in the
-file (``handlers.file.rotate_bytes``), what was found, what is allowed and the closest allowed
-name. What it returns (a :class:`LoadedConfig`) is the arguments of ``Telemetry(...)``; the hub's
+[`load`][telemetry._config.load] checks the whole of it against the schema
+(``telemetry._config_schema``, read from the signatures of the code), builds each sink, and runs
+each handler's and the hub's options through the very constructors and ``add_handler`` that code
+calls, collecting every problem on the way: one [`ConfigFileError`][telemetry.ConfigFileError] then
+lists them all, each with its path in the file (``handlers.file.rotate_bytes``), what was found,
+what is allowed and the closest allowed name. What it returns (a
+[`LoadedConfig`][telemetry._config.LoadedConfig]) is the arguments of ``Telemetry(...)``; the hub's
 ``from_config`` / ``from_file`` and the ``TELEMETRY_CONFIG`` variable call it.
 
 Strings may use ``${VAR}`` and ``${VAR:-default}`` (``$$`` is a ``$``): the environment's value
@@ -484,7 +485,21 @@ def _hub_options(expanded: dict[str, Any], ctx: _Context) -> tuple[dict[str, Any
 def load_file(
     path: str | os.PathLike[str], *, hub_type: type[Any], env: Mapping[str, str] | None = None
 ) -> LoadedConfig:
-    """:func:`load` the mapping in a TOML, YAML or JSON file (see :func:`read_file`)."""
+    """[`load`][telemetry._config.load] the mapping in a TOML, YAML or JSON file (see
+    [`read_file`][telemetry._config_files.read_file]).
+
+    Args:
+        path: The file; its suffix says its format.
+        hub_type: The hub class whose options, and whose ``add_handler``'s, are checked.
+        env: The values of ``${VAR}`` (default ``os.environ``).
+
+    Returns:
+        The arguments of ``hub_type(handlers, **options)``, and the configuration resolved.
+
+    Raises:
+        ConfigFileError: The file cannot be read or parsed, or lists problems (each with its
+            path in the configuration).
+    """
     return load(read_file(path), hub_type=hub_type, source=os.fspath(path), env=env)
 
 

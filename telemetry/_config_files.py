@@ -1,7 +1,7 @@
 """Reading a configuration: the file's format, ``${VAR}`` from the environment, and masking
 what must not be printed.
 
-Nothing here knows what the options mean: :mod:`telemetry._config` checks them.
+Nothing here knows what the options mean: ``telemetry._config`` checks them.
 """
 
 from __future__ import annotations

@@ -322,7 +322,7 @@ def _namespace(plan: EmitPlan) -> dict[str, Any]:
         "OTEL_SPAN_KEY": _otel.span_key(),
         "OTEL_EMPTY": _otel.empty_context(),
         "from_otel": _otel.from_otel_span,
-        "attached_get": _otel.attached_get,
+        "OTEL_OURS": _otel.ours(),
         "time_ns": time.time_ns,
         "spare": _spare_uids,
         "take_uid": _spare_uids.pop,

@@ -351,7 +351,7 @@ OTEL_LINES = (
     "otel = otel_ctx()",
     "if otel is not OTEL_EMPTY:",
     "    otel = otel.get(OTEL_SPAN_KEY)",
-    "    if otel is not None and otel is not attached_get():",
+    "    if otel is not None and otel is not OTEL_OURS:",
     "        otel = from_otel(otel)",
     "        if otel is not None:",
     "            scope = (scope[0], otel.trace_id, otel.span_id, otel)",

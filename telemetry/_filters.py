@@ -2,7 +2,8 @@
 
 Everything here is compiled once (patterns to regular expressions, level tables to a floor and a
 per-namespace cache) so that a decision on the emitting path is a comparison or a dict look-up.
-The same :class:`Filters` serve the hub (call filters) and each handler (handler filters).
+The same [`Filters`][telemetry._filters.Filters] serve the hub (call filters) and each handler
+(handler filters).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class LevelSpec:
 
     ``"info"`` or ``{"app.db.*": "warn", "app.*": "debug", "*": "info"}``. A pattern is more
     specific the more literal characters it has. Namespaces that no pattern matches use
-    ``default``. :attr:`floor` is the lowest level any namespace accepts: a signal below it is
+    ``default``. ``floor`` is the lowest level any namespace accepts: a signal below it is
     refused before its namespace is even looked up.
     """
 
@@ -186,7 +187,17 @@ class RateLimiter:
     """At most N signals per window, for every window at once, counted per key.
 
     Fixed windows aligned to the first signal of each key. Keys (an id, a user id, ...) are
-    bounded: past ``max_keys`` the oldest key is forgotten.
+    bounded: past `max_keys` the oldest key is forgotten.
+
+    Args:
+        spec: The windows: `"10/s"`, `"100/5m"` (units ms, s, m, h, d), or a list of them,
+            each of which applies.
+        max_keys: Most keys counted at once.
+        clock: Nanoseconds from a monotonic clock (a test gives its own).
+        param: The option named in the error.
+
+    Raises:
+        ConfigError: `spec` is not a window or a list of them.
     """
 
     __slots__ = ("_clock", "_state", "max_keys", "windows")
@@ -206,7 +217,14 @@ class RateLimiter:
         self._state: dict[Any, list[list[int]]] = {}
 
     def allow(self, key: Any = None) -> bool:
-        """Count one signal for ``key`` and say whether every window still has room."""
+        """Count one signal for a key and say whether every window still has room.
+
+        Args:
+            key: What the signal is counted under (the hub's `limit_by` gives it).
+
+        Returns:
+            Whether the signal is let through; one that is not is not counted.
+        """
         now = self._clock()
         state = self._state.get(key)
         if state is None:

@@ -58,9 +58,31 @@ __all__ = [
 class Handler(HandlerOffers):
     """Delivers the signals offered to it to one [`Sink`][telemetry.sinks.Sink].
 
-    Created by [`Telemetry.add_handler`][telemetry.Telemetry.add_handler]; see there for the
-    options, which are readable here as attributes.
+    Created by [`Telemetry.add_handler`][telemetry.Telemetry.add_handler], which builds its
+    filters from the filter options; the options are readable here as attributes.
     [`stats`][telemetry.Handler.stats] tells what it did.
+
+    Args:
+        name: The handler's name, unique in its hub.
+        sink: Where its signals are written.
+        mode: What an awaited call does when the queue is full: wait, or drop a signal (see
+            [`add_handler`][telemetry.Telemetry.add_handler]).
+        buffer_size: The queue's capacity, in signals.
+        workers: Worker tasks writing to the sink.
+        batch_size: Most signals a worker hands to the sink at once.
+        max_wait: Longest wait for room in backpressure mode before a signal is dropped as
+            stalled.
+        sync: Write inline, before the call returns (debugging).
+        filters: The handler's own filters, applied after the hub's (`None`: none).
+        middleware: Functions that rewrite a signal, or drop it by returning None, in the
+            workers. They run after the hub's.
+        max_retries: Retries of a batch the sink failed to write before it is dropped as
+            sink_error.
+        retry_backoff: Seconds before the first retry; the delay doubles with each retry.
+
+    Raises:
+        ConfigError: The name, the sink or an option is not allowed; the message names the
+            parameter and what is allowed.
     """
 
     def __init__(

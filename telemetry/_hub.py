@@ -121,6 +121,9 @@ class Telemetry(HubBridges, HubLifecycle):
             then reaches the current hub (see
             [`install`][telemetry.integrations.opentelemetry.install]).
         env: The environment read for TELEMETRY_* and ${VAR} (default: os.environ).
+        **unknown: Any other keyword is refused with a [`ConfigError`][telemetry.ConfigError]
+            naming it, the options and the closest one: none is accepted (hence the type
+            `Never`; the default `{}` is none given).
 
     Raises:
         ConfigError: An option is not allowed (the message names the handler, the parameter
@@ -244,11 +247,23 @@ class Telemetry(HubBridges, HubLifecycle):
         source: str = "configuration",
         env: Mapping[str, str] | None = None,
     ) -> Self:
-        """A hub described by a mapping: hub options, and ``handlers`` as tables with a
-        ``sink`` kind and the sink's and handler's options beside it (see the configuration
-        page). Every mistake is reported at once, in one [`ConfigError`][telemetry.ConfigError]
-        naming ``source`` and each option's path. ``env`` (default ``os.environ``) gives ``${VAR}``
-        values and the ``TELEMETRY_*`` variables, which override the mapping."""
+        """A hub described by a mapping: hub options, and `handlers` as tables with a `sink`
+        kind and the sink's and handler's options beside it (see the configuration page).
+
+        Args:
+            config: The hub's options, and its handlers under `handlers`.
+            source: What the mapping came from, named in the error (a file's path, say).
+            env: The environment that gives `${VAR}` values and the `TELEMETRY_*` variables,
+                which override the mapping (default: `os.environ`).
+
+        Returns:
+            The hub, not yet open.
+
+        Raises:
+            ConfigFileError: The mapping has mistakes: every one is listed at once, each with
+                its option's path, under `source`.
+            ConfigError: `config` is not a mapping.
+        """
         from ._config import load
 
         plan = load(config, hub_type=cls, source=source, env=env)
@@ -259,7 +274,20 @@ class Telemetry(HubBridges, HubLifecycle):
         cls, path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
     ) -> Self:
         """[`from_config`][telemetry.Telemetry.from_config] with the mapping in a TOML, YAML
-        (with PyYAML) or JSON file."""
+        (with PyYAML) or JSON file.
+
+        Args:
+            path: The file; its suffix (`.toml`, `.yaml` or `.yml`, `.json`) says its format.
+            env: The environment that gives `${VAR}` values and the `TELEMETRY_*` variables,
+                which override the file (default: `os.environ`).
+
+        Returns:
+            The hub, not yet open.
+
+        Raises:
+            ConfigFileError: The file cannot be read or parsed, or has mistakes (every one is
+                listed at once, each with its option's path).
+        """
         from ._config import load_file
 
         plan = load_file(path, hub_type=cls, env=env)
@@ -362,6 +390,10 @@ class Telemetry(HubBridges, HubLifecycle):
             max_retries: Retries of a batch the sink failed to write before it is dropped as
                 sink_error.
             retry_backoff: Seconds before the first retry; the delay doubles with each retry.
+            **unknown: Any other keyword is refused with a
+                [`ConfigError`][telemetry.ConfigError] naming the handler, the keyword, the
+                options and the closest one: none is accepted (hence the type `Never`; the
+                default `{}` is none given).
 
         Returns:
             The new [`Handler`][telemetry.Handler].
@@ -407,7 +439,17 @@ class Telemetry(HubBridges, HubLifecycle):
             self._recompile()
 
     async def remove_handler(self, name: str) -> HandlerStats:
-        """Stop dispatching to ``name``, drain its queue, close its sink; return its final stats."""
+        """Stop dispatching to a handler, drain its queue and close its sink.
+
+        Args:
+            name: The handler's name.
+
+        Returns:
+            The handler's final [`HandlerStats`][telemetry.HandlerStats].
+
+        Raises:
+            ConfigError: No handler has that name (the message lists the handlers).
+        """
         handler = self._handlers.pop(name, None)
         if handler is None:
             raise ConfigError.choice("name", name, self._handlers)
@@ -425,11 +467,20 @@ class Telemetry(HubBridges, HubLifecycle):
     # -- levels --------------------------------------------------------------------------------
 
     def set_min_level(self, level: MinLevel) -> MinLevel:
-        """Change the minimum level (a level, or namespace patterns to levels) while running;
-        return the setting it replaced (give it back to restore it exactly).
+        """Change the minimum level while running.
 
         Safe from any thread: the new levels are parsed first and swapped in with one
         assignment, so a concurrent signal sees either the old or the new setting.
+
+        Args:
+            level: A level (a name such as `"debug"`, or a number), or namespace patterns
+                mapped to levels, as the hub's `min_level` option.
+
+        Returns:
+            The setting it replaced: give it back to restore it exactly.
+
+        Raises:
+            ConfigError: The level or a pattern is not allowed; the setting is unchanged.
         """
         previous = self._filters.levels.spec
         self._filters.set_levels(LevelSpec(level, default="info"))

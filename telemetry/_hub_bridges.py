@@ -34,11 +34,23 @@ class HubBridges:
     _bridge: ThreadBridge
 
     def emit_signal(self, sig: Signal) -> Awaitable[bool]:
-        """Dispatch an already built signal (from a bridge, or to re-emit); no call filters."""
+        """Dispatch an already built signal (from a bridge, or to re-emit); no call filters.
+
+        Args:
+            sig: The signal, dispatched at its own severity.
+
+        Returns:
+            An awaitable of `True`: awaiting it waits for room in the handlers' queues as
+            their modes say (what a handler refuses or drops is counted there).
+        """
         return self._emitters.dispatch(sig, sig.severity)
 
     def emit_signal_nowait(self, sig: Signal) -> None:
-        """[`emit_signal`][telemetry.Telemetry.emit_signal] without awaiting, from any thread."""
+        """[`emit_signal`][telemetry.Telemetry.emit_signal] without awaiting, from any thread.
+
+        Args:
+            sig: The signal, dispatched at its own severity.
+        """
         self._emitters.dispatch_nowait(sig, sig.severity)
 
     # -- for bridges that decide before they build (OpenTelemetry's spans and records) -------
@@ -50,7 +62,19 @@ class HubBridges:
         as far as they decide before it is built: the level floor, the namespace's level and
         the patterns, and with ``sample`` sampling (a refusal past the floor then counts as
         ``refused``). Nothing is built; the rest is
-        [`emit_built_nowait`][telemetry.Telemetry.emit_built_nowait]'s."""
+        [`emit_built_nowait`][telemetry.Telemetry.emit_built_nowait]'s.
+
+        Args:
+            level: The signal's severity (a number; see [`Level`][telemetry.Level]).
+            ns: Its namespace, if any.
+            kind: Its kind (`"log"`, `"span"`, ...).
+            id: Its id, if any.
+            sample: Whether sampling decides too; `False` only asks whether the levels and
+                the patterns would let it through (a refusal is then not counted).
+
+        Returns:
+            Whether to build the signal and hand it to `emit_built_nowait`.
+        """
         if self._emitters.table_nowait[level] is False:
             return False
         f = self._filters
@@ -65,7 +89,16 @@ class HubBridges:
     def emit_built_nowait(self, sig: Signal, level: int) -> bool:
         """Dispatch ``sig``, built after [`accepts`][telemetry.Telemetry.accepts] said yes, from any
         thread: the call filters that need the signal (``when``, rate limits), then every handler.
-        Built on another thread than the loop's, it is marked with that thread's name."""
+        Built on another thread than the loop's, it is marked with that thread's name.
+
+        Args:
+            sig: The built signal.
+            level: Its severity, the one given to `accepts`.
+
+        Returns:
+            Whether it was dispatched; `False` when a call filter refused it (counted as
+            `refused`).
+        """
         f = self._filters
         if f.post_build:
             try:

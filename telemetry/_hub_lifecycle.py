@@ -179,11 +179,17 @@ class HubLifecycle(Creators):
     async def aclose(self, timeout: float | Literal["default"] | None = "default") -> Stats:
         """Stop accepting signals, drain every queue, flush and close every sink.
 
-        Returns the final [`Stats`][telemetry.Stats]. Signals emitted afterwards are counted as
-        dropped (``closed``). Waits at most ``timeout`` seconds (default: the hub's
-        ``close_timeout``) for the queues; what is still queued then is counted as dropped
-        (``timeout``). Shielded from cancellation, so that a cancelled shutdown still drains.
-        Calling it again returns the same stats.
+        Signals emitted afterwards are counted as dropped (`closed`). Shielded from
+        cancellation, so that a cancelled shutdown still drains. Calling it again returns the
+        same stats.
+
+        Args:
+            timeout: Most seconds to wait for the queues; what is still queued then is counted
+                as dropped (`timeout`). `"default"` is the hub's `close_timeout`, `None` waits
+                as long as it takes.
+
+        Returns:
+            The final [`Stats`][telemetry.Stats].
         """
         runtime = self._runtime
         if self._state in ("closing", "closed"):

@@ -11,7 +11,10 @@ With it:
 - while a span of ours runs, it is also the current span in OpenTelemetry's context (as a
   non-recording span), so what OpenTelemetry propagates (an instrumented HTTP client's
   ``traceparent`` header, ``opentelemetry.propagate.inject``) and the spans it starts inside
-  carry our ids.
+  carry our ids. That span is one object for the whole process (`ours`), which answers
+  with the current span of ours whenever OpenTelemetry asks, so that starting a span of ours
+  builds nothing of OpenTelemetry's: only the context variable changes, and not even that
+  when a span of ours is already current.
 
 And the pipeline's own work is kept out of what OpenTelemetry's instrumentations record
 (`suppressed`): the OTLP sink's HTTP requests, with httpx instrumented, would otherwise
@@ -37,19 +40,19 @@ from importlib.machinery import PathFinder
 from types import MappingProxyType
 from typing import Any
 
-from ._context import SpanContext
+from ._context import SpanContext, current_span
 from ._warn import warn
 
 __all__ = [
     "SPAN_KEY",
     "attach",
-    "attached_get",
     "available",
     "context_getter",
     "current_otel_span",
     "detach",
     "empty_context",
     "from_otel_span",
+    "ours",
     "span_key",
     "suppressed",
     "tracer_provider_set",
@@ -145,8 +148,49 @@ def _load() -> None:
         # lives as long as the span (a request, under the ASGI middleware).
         sampled=trace.TraceFlags(trace.TraceFlags.SAMPLED),
     )
+    stand_in = _stand_in_class(trace)()
+    _state.update(
+        ours=stand_in,
+        # OpenTelemetry's context holding only the stand-in: what a span of ours starting
+        # where nothing of OpenTelemetry's is current makes current, the same each time.
+        ours_alone=trace.set_span_in_context(stand_in, context.Context()),
+        var=var if isinstance(var, contextvars.ContextVar) else None,
+    )
     # Last: its presence is what tells other threads that everything above is in place.
     _state["context_get"] = fast or get_current
+
+
+def _stand_in_class(trace: Any) -> type[Any]:
+    """The class of `ours`: a non-recording span whose context is, each time it is
+    asked for, that of the current span of ours (invalid when there is none)."""
+    invalid = trace.INVALID_SPAN_CONTEXT
+    make = trace.SpanContext
+    sampled = _state["sampled"]
+
+    class OurSpan(trace.NonRecordingSpan):  # type: ignore[misc]
+        """OpenTelemetry's view of the current span of aiotelemetry (non-recording)."""
+
+        def __init__(self) -> None:
+            super().__init__(invalid)
+
+        def get_span_context(self) -> Any:
+            ctx = current_span()
+            if ctx is None:
+                return invalid
+            try:
+                return make(
+                    int(ctx.trace_id, 16),
+                    int(ctx.span_id, 16),
+                    is_remote=False,
+                    trace_flags=sampled,
+                )
+            except ValueError:  # ids that are not hex (set by hand): nothing to propagate
+                return invalid
+
+        def __repr__(self) -> str:
+            return f"OurSpan({self.get_span_context()!r})"
+
+    return OurSpan
 
 
 def current_otel_span() -> SpanContext | None:
@@ -156,7 +200,7 @@ def current_otel_span() -> SpanContext | None:
     if not _loaded():
         return None
     span = _state["context_get"]().get(SPAN_KEY)
-    if span is None or span is _attached.get():  # none, or the one standing for ours
+    if span is None or span is _state["ours"]:  # none, or the one standing for ours
         return None
     return from_otel_span(span)
 
@@ -211,42 +255,58 @@ def _late_context() -> Mapping[Any, Any]:
     if not _loaded():
         return _NOTHING
     span = _state["context_get"]().get(SPAN_KEY)
-    return _NOTHING if span is None else {_LATE_KEY: span, SPAN_KEY: span}
+    if span is None or span is _state["ours"]:
+        return _NOTHING
+    return {_LATE_KEY: span, SPAN_KEY: span}
 
 
-_attached: contextvars.ContextVar[Any] = contextvars.ContextVar("telemetry_otel", default=None)
-"""The OpenTelemetry span that stands for the current span of ours (set by `attach`): an
-OpenTelemetry span current in its place was started inside ours, and is the innermost."""
-attached_get = _attached.get
-
-Tokens = tuple[contextvars.Token[Any], contextvars.Token[Any]]
+_NOT_OURS = object()
+"""What `ours` is while OpenTelemetry is not in use: nothing any context holds."""
 
 
-def attach(ctx: SpanContext) -> Tokens | None:
-    """Make ``ctx`` OpenTelemetry's current span too (non-recording); ``None`` when
-    OpenTelemetry is not in use. Undo with `detach`."""
+def ours() -> Any:
+    """The OpenTelemetry span that stands for the current span of ours in OpenTelemetry's
+    context (one object; an OpenTelemetry span current in its place was started inside ours,
+    and is the innermost); a placeholder no context holds while OpenTelemetry is not in use."""
+    if not _loaded():
+        return _NOT_OURS
+    return _state["ours"]
+
+
+def attach(ctx: SpanContext) -> object | None:
+    """Make the span of ours that has just become current (``ctx``) OpenTelemetry's current
+    span too; ``None`` when nothing needs undoing (OpenTelemetry not in use, or a span of ours
+    already current there: `ours` follows the innermost). Undo with `detach`.
+
+    Nothing is built per span: where no OpenTelemetry value is current, the context made
+    current is always the same one; only inside an OpenTelemetry span (or with baggage) is a
+    context made, holding what was there and the stand-in."""
     if not _loaded():
         return None
     s = _state
-    try:
-        other = s["OTelSpanContext"](
-            int(ctx.trace_id, 16),
-            int(ctx.span_id, 16),
-            is_remote=False,
-            trace_flags=s["sampled"],
-        )
-    except ValueError:  # ids that are not hex (set by hand): nothing to propagate
+    var = s["var"]
+    if var is not None:
+        current = var.get()
+        if current is s["empty"]:
+            token: object = var.set(s["ours_alone"])
+            return token
+        if current.get(SPAN_KEY) is s["ours"]:
+            return None
+    elif s["context_get"]().get(SPAN_KEY) is s["ours"]:
         return None
-    span = s["NonRecordingSpan"](other)
-    token = s["attach"](s["set_span_in_context"](span))
-    return token, _attached.set(span)
+    made: object = s["attach"](s["set_span_in_context"](s["ours"]))
+    return made
 
 
-def detach(tokens: Tokens | None) -> None:
+def detach(token: object | None) -> None:
     """Undo `attach`."""
-    if tokens is not None:
-        _attached.reset(tokens[1])
-        _state["detach"](tokens[0])
+    if token is None:
+        return
+    var = _state["var"]
+    if var is not None and type(token) is contextvars.Token:
+        var.reset(token)
+    else:
+        _state["detach"](token)
 
 
 def tracer_provider_set() -> bool:

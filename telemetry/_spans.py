@@ -110,7 +110,7 @@ class Span:
         self.location = location
         self.context: SpanContext | None = None
         self._token: contextvars.Token[Scope] | None = None
-        self._otel_token: _otel.Tokens | None = None
+        self._otel_token: object | None = None
         self.inst = 0
         self._t0 = 0
         self.duration_ns: int | None = None

@@ -86,5 +86,21 @@ def test_ratios_and_collections_are_reported(service_run: dict[str, object]) -> 
     for setup in ("aiotelemetry", "aiotelemetry-nomw", "ws-aiotelemetry"):
         assert summary[setup]["x_bare"] > 0
         (run,) = runs[setup]
-        assert run["gc_full"] >= 0 and run["gc_longest_ms"] >= 0
+        assert run["gc_full"] >= 0 and run["gc_longest_ms"] >= 0 and run["gc_young"] >= 0
         assert run["reported"]["dropped"] == {} and run["reported"]["written"] == run["records"]
+
+
+@pytest.mark.parametrize("setup", ["aiotelemetry", "ws-aiotelemetry"])
+def test_the_in_process_count_measures_and_loses_nothing(setup: str) -> None:
+    """``bench/service_gc.py`` drives the app in-process: it reports CPU per request, the
+    collections and the objects a request keeps alive in flight, and the hub wrote all it
+    took."""
+    needs("fastapi")
+    from bench.service_gc import one
+
+    row = one(setup, 400)
+    assert row["cpu_us"] > 0 and row["young_per_10k"] >= 0 and row["promoted"] >= 0
+    if setup == "aiotelemetry":
+        assert row["alive"] > 0  # the framework's own objects, at least
+    reported = row["reported"]
+    assert reported["dropped"] == {} and reported["written"] == reported["emitted"] > 400

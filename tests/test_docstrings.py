@@ -26,21 +26,6 @@ REFERENCE = ROOT / "docs" / "reference"
 
 ROLE = re.compile(r":(?:py:)?(?:attr|class|const|data|exc|func|meth|mod|obj|ref):`")
 
-# Modules still written with reST roles: their docstrings are rewritten together with their
-# code. Their objects are left out of both checks; the list only shrinks.
-NOT_YET_CONVERTED: frozenset[str] = frozenset(
-    {
-        "_config.py",
-        "_config_files.py",
-        "_filters.py",
-        "cli/__init__.py",
-    }
-)
-# Modules in the Markdown style whose public methods do not all have their Args: yet (the same
-# rewrite); the list only shrinks.
-ARGS_PENDING: frozenset[str] = frozenset(
-    {"_handler.py", "_hub.py", "_hub_bridges.py", "_hub_lifecycle.py"}
-)
 
 
 def package_files() -> Iterator[tuple[str, Path]]:
@@ -54,22 +39,10 @@ def test_no_rest_role_is_left_in_the_package() -> None:
     found = [
         f"{name}:{number}: {line.strip()}"
         for name, path in package_files()
-        if name not in NOT_YET_CONVERTED
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if ROLE.search(line)
     ]
     assert not found, "reST roles left:\n" + "\n".join(found)
-
-
-def test_the_allowance_names_only_files_that_still_need_it() -> None:
-    """A file leaves ``NOT_YET_CONVERTED`` as soon as it is converted (the list only shrinks)."""
-    files = dict(package_files())
-    done = sorted(
-        name
-        for name in NOT_YET_CONVERTED
-        if name in files and not ROLE.search(files[name].read_text(encoding="utf-8"))
-    )
-    assert not done, f"converted, remove from NOT_YET_CONVERTED: {done}"
 
 
 # The griffe part: what the reference pages render, and the sections griffe parses from it.
@@ -140,9 +113,8 @@ def _documented(*docstrings: Any) -> set[str] | None:
     return names
 
 
-def problems(*, pending: bool = False) -> list[str]:
-    """What a reference page would show without its parameter table, or with a wrong one
-    (with ``pending``, in the modules of ``ARGS_PENDING`` too)."""
+def problems() -> list[str]:
+    """What a reference page would show without its parameter table, or with a wrong one."""
     found: list[str] = []
     seen: set[str] = set()
     for obj in rendered():
@@ -151,8 +123,6 @@ def problems(*, pending: bool = False) -> list[str]:
             continue
         seen.add(where)
         relative = Path(obj.filepath).resolve().relative_to(PACKAGE).as_posix()
-        if relative in NOT_YET_CONVERTED or (relative in ARGS_PENDING and not pending):
-            continue
         if obj.is_class:
             init = obj.all_members.get("__init__")
             if init is None or not init.is_function:
@@ -185,16 +155,7 @@ def test_every_documented_callable_has_a_parameter_table() -> None:
     assert not found, "\n".join(found)
 
 
-def test_the_args_allowance_names_only_modules_that_still_need_it() -> None:
-    """A module leaves ``ARGS_PENDING`` once all its public callables have their Args:."""
-    needs("griffe")
-    files = dict(package_files())
-    late = {line.split("(", 1)[1].split(")", 1)[0] for line in problems(pending=True)}
-    done = sorted(name for name in ARGS_PENDING if name in files and name not in late)
-    assert not done, f"complete, remove from ARGS_PENDING: {done}"
-
-
 if __name__ == "__main__":
-    report = problems(pending=True)
+    report = problems()
     print("\n".join(report))
     print(f"{len(report)} problems", file=sys.stderr)

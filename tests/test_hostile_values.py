@@ -13,7 +13,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -262,15 +262,27 @@ def _journal_fields(out: bytes) -> list[tuple[bytes, bytes]]:
     return fields
 
 
+def _bytes_within(value: object) -> Iterator[bytes]:
+    """Every bytes-like value in ``value``, at any depth of mappings and sequences."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        yield bytes(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _bytes_within(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _bytes_within(item)
+
+
 def _check_journal(out: object, msg: str | None, data: dict[Any, Any]) -> None:
     assert isinstance(out, bytes)
     fields = dict(_journal_fields(out))
     assert all(re.fullmatch(rb"[A-Z0-9][A-Z0-9_]*", name) for name in fields), list(fields)
     assert fields[b"PRIORITY"] == b"6" and fields[b"SYSLOG_IDENTIFIER"] == b"x"
     assert msg is None or b"MESSAGE" in fields
-    # A bytes value goes as the bytes it is (documented: journald fields are binary); every
-    # other field is text.
-    raw = {bytes(v) for v in data.values() if isinstance(v, (bytes, bytearray, memoryview))}
+    # A bytes value goes as the bytes it is (documented: journald fields are binary), nested
+    # ones too (a nested mapping is flattened into fields of its own); every other field is text.
+    raw = set(_bytes_within(data))
     for value in fields.values():
         if value not in raw:
             value.decode("utf-8")

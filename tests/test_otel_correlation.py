@@ -112,3 +112,51 @@ async def test_spans_alternate_between_ours_and_opentelemetrys(
     assert finished.parent is not None and _hex(finished.parent.span_id, 16) == outer.span_id
     (inner_sig,) = [s for s in sink.signals if s.id == "inner"]
     assert inner_sig.parent_id == _hex(mid.span_id, 16)
+
+
+async def test_opentelemetry_sees_the_innermost_of_our_nested_spans() -> None:
+    """Nested spans of ours: what OpenTelemetry injects is the innermost one, then the outer
+    one again when it ends, then nothing; OpenTelemetry's context is restored exactly."""
+    from opentelemetry import context
+
+    before = context.get_current()
+    hub = tel.Telemetry(handlers={"m": MemorySink()})
+    async with hub, hub.span("outer", level="info") as outer:
+        async with hub.span("inner", level="info") as inner:
+            in_inner: dict[str, str] = {}
+            propagate.inject(in_inner)
+        in_outer: dict[str, str] = {}
+        propagate.inject(in_outer)
+    assert in_inner["traceparent"] == f"00-{outer.trace_id}-{inner.span_id}-01"
+    assert in_outer["traceparent"] == f"00-{outer.trace_id}-{outer.span_id}-01"
+    assert context.get_current() is before
+
+
+async def test_a_span_of_ours_builds_nothing_of_opentelemetrys() -> None:
+    """Starting spans of ours while OpenTelemetry is in use makes no OpenTelemetry span,
+    span context or context object per span (one stand-in answers for the current span of
+    ours): objects that would live as long as each span, such as a request."""
+    import gc
+
+    from opentelemetry import context
+
+    watched = (trace.NonRecordingSpan, trace.SpanContext, context.Context)
+
+    def count() -> int:
+        return sum(isinstance(o, watched) for o in gc.get_objects())
+
+    async with tel.Telemetry(handlers={"m": MemorySink()}) as hub:
+        async with hub.span("warm-up", level="info"):
+            pass
+        open_spans = [hub.span(f"s{i}", level="info") for i in range(100)]
+        gc.collect()
+        before = count()
+        for s in open_spans:
+            s.start()
+        during = count()
+        assert trace.get_current_span().get_span_context().span_id == int(
+            open_spans[-1].span_id or "0", 16
+        )
+        for s in reversed(open_spans):
+            await s.end()
+    assert during == before

@@ -15,9 +15,9 @@ repeatable), ``--since`` (``10m``, ``2h``, ``1d`` back from now, or an ISO 8601 
 given must hold. Lines that are not
 signals (not JSON, cut short, of another shape) are shown as such and counted, never dropped.
 
-:func:`main` takes the arguments as a list and returns the exit status, so it can be called
-in-process: 0 when all went well, 1 when a file could not be read, 2 for a usage error, 130
-when interrupted (except ``tail --follow``, which Ctrl-C ends normally, with 0).
+[`main`][telemetry.cli.main] takes the arguments as a list and returns the exit status, so it
+can be called in-process: 0 when all went well, 1 when a file could not be read, 2 for a usage
+error, 130 when interrupted (except ``tail --follow``, which Ctrl-C ends normally, with 0).
 ``check-config`` exits 1 when the file has mistakes, ``init`` when the file exists.
 """
 
@@ -275,7 +275,15 @@ def _select(args: argparse.Namespace) -> SignalFilter:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    """Run the command line.
+
+    Args:
+        argv: The arguments, without the program's name (default: `sys.argv[1:]`).
+
+    Returns:
+        The exit status: 0 when all went well, 1 when a file could not be read or a
+        configuration has mistakes, 2 for a usage error, 130 when interrupted.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -40,7 +40,7 @@ class Format(Protocol):
     # Optional, both or neither: ``encode_slice(batch, huge)`` is ``encode_batch`` that raises
     # HugeValue for a signal with a string value (or message) over ``huge`` characters, and
     # ``pieces(value, *, msg=False) -> Pieces | None`` writes such a value a piece at a time,
-    # so that sinks can let the loop run in between (see :data:`Pieces`). A format without
+    # so that sinks can let the loop run in between (see `Pieces`). A format without
     # them writes every signal in one go.
 
 

@@ -58,16 +58,16 @@ _SLOW_BY_SIZE = frozenset({list, tuple, dict, set, frozenset, bytes, bytearray, 
 _SCALARS = (float, bool, type(None))
 
 #: A string value longer than this is written a piece at a time by sinks that let the loop run
-#: in between (:meth:`LineFormat.encode_slice`). The dearest strings to write (every character
+#: in between (`LineFormat.encode_slice`). The dearest strings to write (every character
 #: an escape, in the text format) take about a millisecond per 10,000 characters.
 HUGE_VALUE_CHARS = 16 * 1024
-#: The ``huge`` limit that no string reaches: :meth:`LineFormat.format` raises nothing.
+#: The ``huge`` limit that no string reaches: `LineFormat.format` raises nothing.
 NEVER_HUGE = sys.maxsize
 
 
 class HugeValue(Exception):
     """A string value (or message) is longer than the ``huge`` limit that
-    :meth:`LineFormat.encode_slice` was given: that signal is for ``pieces``."""
+    `LineFormat.encode_slice` was given: that signal is for ``pieces``."""
 
 
 #: A huge value being encoded a piece at a time (``Format.pieces``): the generator yields the
@@ -145,13 +145,13 @@ class LineFormat(Repairs):
     each bad signal with its values replaced (counted in `repaired`)."""
 
     def format(self, sig: Signal, huge: int = NEVER_HUGE) -> str:
-        """One signal as a line, without the trailing newline; :class:`HugeValue` if a string
+        """One signal as a line, without the trailing newline; `HugeValue` if a string
         value or the message is longer than ``huge`` characters."""
         raise NotImplementedError
 
     def encode_slice(self, batch: Sequence[Signal], huge: int) -> bytes:
-        """:meth:`encode_batch`, unless a signal has a string value (or message) longer than
-        ``huge`` characters: then :class:`HugeValue`, so that the caller can write that one a
+        """`encode_batch`, unless a signal has a string value (or message) longer than
+        ``huge`` characters: then `HugeValue`, so that the caller can write that one a
         piece at a time (``pieces``). Costs a length check per string value."""
         fmt = self.format
         try:

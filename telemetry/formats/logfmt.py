@@ -80,11 +80,11 @@ class LogfmtFormat(LineFormat):
 
     def pieces(self, value: Any, *, msg: bool = False) -> Pieces | None:
         """A huge string value (or message) as it is written, a piece at a time (see
-        :data:`~telemetry.formats.Pieces`); ``None`` for anything else."""
+        `Pieces`); ``None`` for anything else."""
         return _quote_pieces(value) if type(value) is str else None
 
     def format(self, sig: Signal, huge: int = NEVER_HUGE) -> str:
-        """One signal as one logfmt line; :class:`~telemetry.formats.HugeValue` if a string
+        """One signal as one logfmt line; `HugeValue` if a string
         value or the message is longer than ``huge`` characters."""
         parts = [f"time={self._time(sig.inst)}", f"level={_quote(sig.level)}"]
         parts.append(f"kind={_quote(sig.kind)}")

@@ -20,7 +20,7 @@ from ._safe import NEVER_HUGE, HugeValue, LineFormat, Pieces, safe_repr
 
 __all__ = ["TextFormat", "TimeFormatter", "escape", "format_time", "text_pieces", "traceback_lines"]
 
-#: Characters of a huge string escaped at a time by :func:`text_pieces`: at most a few
+#: Characters of a huge string escaped at a time by `text_pieces`: at most a few
 #: milliseconds' worth even when every character needs an escape.
 STR_PIECE = 16 * 1024
 
@@ -85,8 +85,8 @@ class TimeFormatter:
 
 
 def text_pieces(text: str, *, quote: str = " =") -> Pieces:
-    """A huge string as :func:`escape` writes it, a piece at a time (see
-    :data:`~telemetry.formats.Pieces`); in double quotes if it holds a character of ``quote``
+    """A huge string as `escape` writes it, a piece at a time (see
+    `Pieces`); in double quotes if it holds a character of ``quote``
     (escaping never adds one)."""
     quoted = False
     for i in range(0, len(text), STR_PIECE):
@@ -169,14 +169,14 @@ class TextFormat(LineFormat):
 
     def pieces(self, value: Any, *, msg: bool = False) -> Pieces | None:
         """A huge string as a value (or, with ``msg``, as the message) is written, a piece at
-        a time (see :data:`~telemetry.formats.Pieces`); ``None`` for anything else."""
+        a time (see `Pieces`); ``None`` for anything else."""
         if type(value) is not str:
             return None
         return text_pieces(value, quote="" if msg else " =")
 
     def format(self, sig: Signal, huge: int = NEVER_HUGE) -> str:
         """One signal as one line (and its traceback's, with ``traceback=True``), without the
-        trailing newline; :class:`~telemetry.formats.HugeValue` if a string value or the
+        trailing newline; `HugeValue` if a string value or the
         message is longer than ``huge`` characters (see ``LineFormat.encode_slice``)."""
         stamp = self._time(sig.inst)
         parts = [f"{_DIM}{stamp}{_RESET}" if self.colour else stamp, self._level(sig.level)]

@@ -15,8 +15,9 @@ span says how many were cut (``truncated``); bytes are read as latin-1, which ca
 
 from __future__ import annotations
 
+import contextvars
 import re
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, MutableMapping
 from typing import Any
 
 from .._context import SpanContext
@@ -266,9 +267,18 @@ class _Base:
 
 
 class Exchange(_Base):
-    """One HTTP request: the state the span records, and the app's ``send``."""
+    """One HTTP request: the state the span records, and the app's ``send``.
 
-    __slots__ = ("_want_out", "response_headers", "size", "status")
+    The last message of the response (the body without ``more_body``) is passed on in the
+    context the request came in with (`outer`), not in the request's: what the server
+    starts while it finishes the response belongs to the connection, not to this request. A
+    server that reads the next request of the connection there (uvicorn, after a pipelined
+    request, from then on for that connection) would otherwise make every later request on
+    it a child of this one, with its request id; and a keep-alive timer set there would keep
+    the request's context alive for seconds, feeding the garbage collector's old generation.
+    """
+
+    __slots__ = ("_want_out", "outer", "response_headers", "size", "status")
 
     def __init__(
         self, send: Send, rid_key: bytes, secret: KeyMatcher, want_out: frozenset[str]
@@ -278,6 +288,8 @@ class Exchange(_Base):
         self.status: int | None = None
         self.size = 0
         self.response_headers: dict[str, str] | None = None
+        self.outer = contextvars.copy_context()
+        """The context before the middleware bound anything (made before it does)."""
 
     async def __call__(self, message: Message) -> None:
         """The ``send`` the app is given: notes the status and the body's size, adds the
@@ -285,6 +297,9 @@ class Exchange(_Base):
         kind = message["type"]
         if kind == "http.response.body":
             self.size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                await _Outside(self.outer, self.send(message))
+                return
         elif kind == "http.response.start":
             self.status = int(message["status"])
             message = self._with_id(message)
@@ -299,6 +314,32 @@ class Exchange(_Base):
             if name in self._want_out:
                 text = REDACTED if self._secret(name) else self._text(v)
                 out[name] = self.clip(f"{out[name]}, {text}") if name in out else text
+
+
+class _Outside:
+    """Awaits ``awaitable`` with each of its steps run in ``context`` instead of the task's own
+    (``await _Outside(ctx, send(message))``); what it sets in a context variable stays in
+    ``context``."""
+
+    __slots__ = ("_awaitable", "_context")
+
+    def __init__(self, context: contextvars.Context, awaitable: Awaitable[None]) -> None:
+        self._context = context
+        self._awaitable = awaitable
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        run, steps = self._context.run, self._awaitable.__await__()
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = run(steps.send, value) if error is None else run(steps.throw, error)
+            except StopIteration:
+                return
+            try:
+                value, error = (yield step), None
+            except BaseException as exc:  # a cancellation, thrown into the awaited steps
+                value, error = None, exc
 
 
 class WsExchange(_Base):

@@ -89,7 +89,7 @@ class Slicer:
 
     async def _heavy(self, fmt: Format, part: Sequence[Signal], parts: list[bytes]) -> None:
         """A slice with a huge string: a signal at a time, each huge string a piece at a time,
-        letting the loop run whenever this step has had :data:`SLICE_BUDGET_S` (the slice's
+        letting the loop run whenever this step has had `SLICE_BUDGET_S` (the slice's
         encoding that found it is not counted: it stopped at that signal)."""
         loop = asyncio.get_running_loop()
         since = time.perf_counter()

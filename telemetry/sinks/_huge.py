@@ -1,17 +1,17 @@
 """Encoding a signal that carries a huge string, a piece of the string at a time.
 
-A batch is encoded a slice of signals at a time (:mod:`telemetry.sinks._encode`), but a single
+A batch is encoded a slice of signals at a time (`telemetry.sinks._encode`), but a single
 signal is never cut, so one with a 10 MB string would still be one long step: from 30 ms to
 almost a second, depending on the format and the string. The ``text`` and ``logfmt`` formats
 find such a signal as they write its line (``encode_slice`` raises
-:class:`~telemetry.formats.HugeValue` for a string value or message over
-:data:`~telemetry.formats.HUGE_VALUE_CHARS`: one length check per string value, which they
-were looking at anyway). :func:`encode_huge` then writes that signal
+`HugeValue` for a string value or message over
+`HUGE_VALUE_CHARS`: one length check per string value, which they
+were looking at anyway). `encode_huge` then writes that signal
 in three parts:
 
 - the signal with each huge string replaced by a token, encoded by the format as usual;
 - each huge string as the format writes it in that place, from the format's ``pieces``
-  (:data:`~telemetry.formats.Pieces`), 16,384 characters at a time;
+  (`Pieces`), 16,384 characters at a time;
 - the encoded signal with every token replaced by its value's pieces.
 
 Between pieces the event loop runs whenever the step has had its time (a slice's budget). The

@@ -269,7 +269,7 @@ class Rfc5424Formatter(_Base):
 
     def params(self, sig: Signal, limit: int | None = None) -> list[str]:
         """Each SD-PARAM as `` name="value"`` (with its leading space); a value longer than
-        ``limit`` is cut to that many characters first (see :meth:`format`)."""
+        ``limit`` is cut to that many characters first (see `format`)."""
         # escape_sd_value(self.value(v)) and self.param_name(k), inlined for the common case
         # (a known string key, a string value): this runs for every field of every signal.
         names, value = self._names, self.value
@@ -376,7 +376,7 @@ class Rfc3164Formatter(_Base):
 
     def pair(self, key: Any, v: Any, limit: int | None = None) -> str:
         """``key=value``; a value with a space, ``=`` or ``"`` is quoted with ``\\`` escapes. A
-        value longer than ``limit`` is cut to that many characters (see :meth:`format`)."""
+        value longer than ``limit`` is cut to that many characters (see `format`)."""
         text = v if type(v) is str else self.value(v)
         quote = not text or _NEEDS_QUOTES(text) is not None  # escaping adds none of those
         if limit is not None and len(text) > limit:

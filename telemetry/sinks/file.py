@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import math
 import os
 import time
@@ -41,6 +42,11 @@ from pathlib import Path
 from typing import Literal, Never
 
 import anyio.to_thread
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
 
 from .._errors import ClosedError, ConfigError, SinkError
 from .._signal import Signal
@@ -75,7 +81,9 @@ LOOP_WRITE_MAX_BYTES = 1024 * 1024
 thread. Not less: a full default batch of ordinary lines passes 256 KiB."""
 SLOW_WRITE_S = 0.005
 """An append on the loop that takes longer than this (the kernel throttling writers of a slow disk;
-the loop's budget for one step) sends the following writes to a thread."""
+the loop's budget for one step) sends the following writes to a thread, when the thread slept in
+the kernel meanwhile (see ``_sleeps``): a write that was only preempted (a busy machine) would not
+be faster in a thread, and the hand-over would cost the loop a wait for the GIL per write."""
 SLOW_WRITE_BACKOFF_S = 1.0
 """How long writes stay in a thread after a slow one; it doubles, up to the maximum, while the write
 tried on the loop after it is slow again."""
@@ -87,6 +95,22 @@ _COMPRESS = ("gzip",)
 _MICROSECOND = 1e-6
 _RESUME_MAX = 8
 """Batches cut short by a failed write remembered for their retries (see FileSink._resume)."""
+_RUSAGE_THREAD: int | None = getattr(resource, "RUSAGE_THREAD", None) if resource else None
+"""``getrusage``'s per-thread counts (Linux), where there are."""
+
+
+def _thread_sleeps() -> int:
+    """How many times this thread has waited in the kernel (voluntary context switches: a
+    write blocked by a throttled disk, a lock). A thread preempted by the scheduler does not
+    count: that is the machine being busy, not the disk."""
+    return resource.getrusage(_RUSAGE_THREAD).ru_nvcsw  # type: ignore[arg-type]
+
+
+_sleeps: Callable[[], int] = (
+    _thread_sleeps if _RUSAGE_THREAD is not None else itertools.count().__next__
+)
+"""What a slow write is checked with (``SLOW_WRITE_S``): where the kernel cannot say, a number
+that differs at each call, so that every slow write counts."""
 
 
 def _check_file_mode(file_mode: object) -> None:
@@ -418,11 +442,12 @@ class FileSink(Sink):
         assert raw is not None
         self.counters["loop_writes"] += 1
         t0 = time.monotonic()
+        slept = _sleeps()
         try:
             raw.write(data)
         finally:
             took = time.monotonic() - t0
-            if took > SLOW_WRITE_S:
+            if took > SLOW_WRITE_S and _sleeps() != slept:
                 self.counters["slow_writes"] += 1
                 self._thread_until = t0 + took + self._backoff
                 self._backoff = min(self._backoff * 2, SLOW_WRITE_BACKOFF_MAX_S)

@@ -288,6 +288,36 @@ async def test_concurrent_requests_never_mix_their_contexts() -> None:
         assert s.span_id == by_rid[s.ctx["request_id"]].span_id
 
 
+async def test_requests_after_a_pipelined_one_are_not_its_children() -> None:
+    """Requests pipelined on one connection, and a request sent later on it, each get a trace
+    and a request id of their own, with no parent: the server reads the next request while it
+    finishes a response, and that is not inside the finished request."""
+    async with running(make_app()) as srv:
+        host, port = srv.addr.split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        request = b"GET /items/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+
+        async def answers(n: int, seen: bytes = b"") -> bytes:
+            while seen.count(b'"request_id"') < n:
+                seen += await reader.read(65536)
+            return seen
+
+        writer.write(request * 3)
+        await answers(3)
+        writer.write(request)
+        await answers(1)
+        writer.close()
+        await writer.wait_closed()
+    request_spans = spans(srv.sink)
+    assert len(request_spans) == 4
+    assert len({s.trace_id for s in request_spans}) == 4
+    assert [s.parent_id for s in request_spans] == [None] * 4
+    assert all(s.ctx["request_id"] == s.trace_id for s in request_spans)
+    for log in logs(srv.sink):
+        (span,) = [s for s in request_spans if s.span_id == log.span_id]
+        assert log.ctx["request_id"] == span.ctx["request_id"]
+
+
 async def test_sync_endpoint_signals_carry_the_request_id() -> None:
     """A sync endpoint runs in the threadpool; its signals still carry the request id."""
     async with running(make_app()) as srv:

@@ -698,6 +698,8 @@ async def test_a_slow_write_sends_the_next_ones_to_a_thread(
     import telemetry.sinks.file as file_module
 
     monkeypatch.setattr(file_module, "SLOW_WRITE_S", -1.0)  # every write counts as slow
+    # ... and as having slept in the kernel (what a platform without per-thread counts assumes)
+    monkeypatch.setattr(file_module, "_sleeps", itertools.count().__next__)
     monkeypatch.setattr(file_module, "SLOW_WRITE_BACKOFF_S", 3600.0)
     path = tmp_path / "app.jsonl"
     async with hub_for(FileSink(path), batch_size=10) as hub:
@@ -707,6 +709,27 @@ async def test_a_slow_write_sends_the_next_ones_to_a_thread(
     assert_accounted(stats)
     c = handler(stats).sink_counters
     assert (c["loop_writes"], c["slow_writes"], c["thread_writes"]) == (1, 1, 4)
+    assert numbers(read_lines(path)) == list(range(50))
+
+
+async def test_a_write_slow_only_by_the_clock_stays_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that took long without the thread sleeping in the kernel (preempted on a busy
+    machine, not a throttled disk) is not slow: the batches that follow stay on the loop,
+    where a thread would cost a wait for the GIL each."""
+    import telemetry.sinks.file as file_module
+
+    require(file_module._RUSAGE_THREAD is not None, "no per-thread getrusage here (Linux has)")
+    monkeypatch.setattr(file_module, "SLOW_WRITE_S", -1.0)  # every write too long by the clock
+    path = tmp_path / "app.jsonl"
+    async with hub_for(FileSink(path), batch_size=10) as hub:
+        for k in range(5):
+            await emit(hub, range(k * 10, k * 10 + 10))
+    stats = hub.stats()
+    assert_accounted(stats)
+    c = handler(stats).sink_counters
+    assert (c.get("loop_writes"), c.get("slow_writes"), c.get("thread_writes")) == (5, None, None)
     assert numbers(read_lines(path)) == list(range(50))
 
 
