@@ -142,10 +142,18 @@ def metrics_state() -> Iterator[MetricsState]:
 
 @pytest.fixture(autouse=True)
 def _no_measurements_left_behind() -> Iterator[None]:
-    """Every test starts and ends with the process's metrics empty: an OTLP sink of a later
-    test would otherwise push what an earlier one measured."""
+    """Every test starts and ends with the process's metrics empty, and the observable
+    instruments it made forgotten after it: an OTLP sink of a later test would otherwise push
+    what an earlier one measured, or what a callback it left behind observes at every
+    collection. (Other instruments stay: code such as the middleware keeps its own.)"""
+    from telemetry._metrics._observable import Observable
     from telemetry._metrics._state import STATE
 
     STATE.reset()
+    before = set(STATE._instruments)
     yield
+    with STATE._lock:
+        for key in set(STATE._instruments) - before:
+            if isinstance(STATE._instruments[key], Observable):
+                del STATE._instruments[key]
     STATE.reset()
