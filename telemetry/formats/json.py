@@ -10,13 +10,17 @@ microseconds, and the signal's object is encoded straight after the stamp into o
 A string or ``bytes`` value (or message) longer than the sink's ``huge`` limit is written a
 piece at a time (`JsonFormat.pieces`): msgspec escapes each character of a string on its own,
 so the encodings of a string's pieces, without their quotes, join up to the encoding of the
-whole; ``bytes`` are base64, whose every 3 bytes give 4 characters of their own.
+whole; ``bytes`` are base64, whose every 3 bytes give 4 characters of their own. A list,
+tuple or dict value with more items than that limit is written `ITEMS_PIECE` items at a time:
+msgspec writes an array's items (an object's members, in insertion order) one after the other
+with a comma between, so the pieces' encodings without their brackets join up with commas.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 import msgspec
@@ -24,7 +28,7 @@ import msgspec
 from .._signal import Signal
 from ._safe import NEVER_HUGE, HugeValue, Pieces, Repairs, placeholder_signal, repair_signal
 
-__all__ = ["BYTES_PIECE", "STR_PIECE", "JsonFormat", "timestamp"]
+__all__ = ["BYTES_PIECE", "ITEMS_PIECE", "STR_PIECE", "JsonFormat", "timestamp"]
 
 #: Characters of a huge string encoded at a time by `JsonFormat.pieces`: well under a
 #: millisecond even when every character needs an escape.
@@ -32,8 +36,14 @@ STR_PIECE = 64 * 1024
 #: Bytes of a huge ``bytes`` value encoded at a time: a multiple of 3, so that each piece's
 #: base64 has no padding and the pieces join up to the base64 of the whole.
 BYTES_PIECE = 3 * 64 * 1024
-_SIZED = frozenset({str, bytes, bytearray})
+#: Items of a huge list, tuple or dict encoded at a time: about a millisecond for small items
+#: such as ints (a list of a million ints takes about 15 ms in one go).
+ITEMS_PIECE = 16 * 1024
+# Values whose ``len`` says what they cost to write (characters, bytes, items).
+_SIZED = frozenset({str, bytes, bytearray, list, tuple, dict})
 _QUOTES = (b'"', b'"')
+_BRACKETS = (b"[", b"]")
+_BRACES = (b"{", b"}")
 
 # What msgspec raises for a value it cannot write (UnicodeEncodeError is a ValueError).
 _ERRORS = (RecursionError, TypeError, ValueError, msgspec.EncodeError, OverflowError)
@@ -126,14 +136,19 @@ class JsonFormat(Repairs):
         return bytes(memoryview(buf)[1:])
 
     def pieces(self, value: Any, *, msg: bool = False) -> Pieces | None:
-        """A huge string or ``bytes`` value (or message) as it is written, a piece at a time
-        (see `Pieces`); ``None`` for anything else. Raises for a string msgspec refuses (a
-        lone surrogate): the signal is then written the usual way, which repairs it."""
+        """A huge string, ``bytes``, list, tuple or dict value (or message) as it is written, a
+        piece at a time (see `Pieces`); ``None`` for anything else. Raises for a value msgspec
+        refuses (a lone surrogate, a key that is not a string; a dict changed meanwhile): the
+        signal is then written the usual way, which repairs it."""
         kind = type(value)
         if kind is str:
             return self._pieces(value, STR_PIECE)
         if kind is bytes or kind is bytearray:
             return self._pieces(value, BYTES_PIECE)
+        if kind is list or kind is tuple:
+            return self._items(value)
+        if kind is dict:
+            return self._members(value)
         return None
 
     def _pieces(self, value: str | bytes | bytearray, size: int) -> Pieces:
@@ -141,6 +156,23 @@ class JsonFormat(Repairs):
         for i in range(0, len(value), size):
             yield encode(value[i : i + size])[1:-1]
         return _QUOTES
+
+    def _items(self, value: list[Any] | tuple[Any, ...]) -> Pieces:
+        encode, size = self._encoder.encode, ITEMS_PIECE
+        for i in range(0, len(value), size):
+            inside = encode(value[i : i + size])[1:-1]
+            yield b"," + inside if i else inside
+        return _BRACKETS
+
+    def _members(self, value: dict[Any, Any]) -> Pieces:
+        encode, size = self._encoder.encode, ITEMS_PIECE
+        members = iter(value.items())
+        first = True
+        while chunk := dict(islice(members, size)):
+            inside = encode(chunk)[1:-1]
+            yield inside if first else b"," + inside
+            first = False
+        return _BRACES
 
     def encode(self, sig: Signal) -> bytes:
         """One signal as a JSON object, without the trailing newline."""

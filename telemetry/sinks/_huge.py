@@ -38,7 +38,8 @@ from ..formats import HUGE_VALUE_CHARS, Format, Pieces
 __all__ = ["encode_huge"]
 
 _QUOTE = b'"'
-_SIZED = frozenset({str, bytes, bytearray})
+# Values whose ``len`` says what they cost to write; a format's ``pieces`` picks its own.
+_SIZED = frozenset({str, bytes, bytearray, list, tuple, dict})
 
 
 class _Huge:
