@@ -34,6 +34,7 @@ from msgspec.structs import replace
 
 from .._signal import Signal
 from ..formats import HUGE_VALUE_CHARS, Format, Pieces
+from ..formats._safe import is_huge
 
 __all__ = ["encode_huge"]
 
@@ -61,7 +62,7 @@ def _stand_ins(fmt: Format, sig: Signal) -> tuple[Signal, list[_Huge]]:
     stem = f"zhv{getrandbits(64):016x}n"
 
     def stand_in(value: Any, *, msg: bool = False) -> Any:
-        if type(value) not in _SIZED or len(value) <= HUGE_VALUE_CHARS:
+        if type(value) not in _SIZED or not is_huge(value, HUGE_VALUE_CHARS):
             return value
         pieces = pieces_of(value, msg=msg)
         if pieces is None:

@@ -58,7 +58,8 @@ def _small_pieces(huge: int, piece: int) -> Iterator[None]:
         mp.setattr(logfmt, "STR_PIECE", piece)
         mp.setattr(json, "STR_PIECE", piece)
         mp.setattr(json, "BYTES_PIECE", 3 * piece)
-        mp.setattr(json, "ITEMS_PIECE", piece)
+        mp.setattr(json, "ITEMS_PIECE_BYTES", piece)
+        mp.setattr(json, "_FIRST_ITEMS", piece)
         yield
 
 
@@ -164,8 +165,9 @@ _ONE_GO = {"text": TextFormat, "logfmt": LogfmtFormat, "json": JsonFormat}
         ("json", bytes(range(256)) * 32_768),
         ("json", list(range(2_000_000))),
         ("json", {f"key{i}": i for i in range(400_000)}),
+        ("json", [list(range(1000)) for _ in range(2000)]),
     ],
-    ids=["text", "logfmt", "json", "json-bytes", "json-list", "json-dict"],
+    ids=["text", "logfmt", "json", "json-bytes", "json-list", "json-dict", "json-nested"],
 )
 async def test_a_huge_value_does_not_hold_the_loop(tmp_path: Path, fmt: str, value: object) -> None:
     """A signal logged with huge strings (every other character to be escaped) as a value
@@ -244,7 +246,8 @@ def test_json_container_pieces_join_to_the_value_in_one_go(
     except (UnicodeEncodeError, TypeError):
         whole = None
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(json, "ITEMS_PIECE", piece)
+        mp.setattr(json, "ITEMS_PIECE_BYTES", 4 * piece)
+        mp.setattr(json, "_FIRST_ITEMS", piece)
         pieces = fmt.pieces(value)
         assert pieces is not None
         inside: list[bytes] = []
