@@ -171,8 +171,9 @@ _ONE_GO = {"text": TextFormat, "logfmt": LogfmtFormat, "json": JsonFormat}
 )
 async def test_a_huge_value_does_not_hold_the_loop(tmp_path: Path, fmt: str, value: object) -> None:
     """A signal logged with huge strings (every other character to be escaped) as a value
-    and as the message, or huge bytes, a huge list or dict, goes to the file exactly as encoding it in one go
-    writes it, and no step of the loop takes a quarter of what that one go takes."""
+    and as the message, or huge bytes, a long list, dict or list of lists, goes to the file
+    exactly as encoding it in one go writes it, and no step of the loop takes a quarter of what
+    that one go takes."""
     memory = MemorySink()
     sink = FileSink(tmp_path / "out.log", format=fmt)  # type: ignore[arg-type]
     hub = Telemetry(handlers={"f": {"sink": sink, "mode": "blocking"}, "m": memory}, location=False)
@@ -222,7 +223,9 @@ def test_json_pieces_join_to_the_value_in_one_go(value: str | bytes, piece: int)
     assert opening + b"".join(inside) + closing == whole
 
 
-_items = st.one_of(_text, st.integers(), st.none(), st.binary(max_size=9), st.lists(_text, max_size=3))
+_items = st.one_of(
+    _text, st.integers(), st.none(), st.binary(max_size=9), st.lists(_text, max_size=3)
+)
 
 
 @settings(max_examples=500, deadline=None)
