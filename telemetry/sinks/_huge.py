@@ -20,8 +20,9 @@ character on its own (base64 at each 3 bytes), so the pieces join up. If anythin
 up (a string the format refuses, such as one with a lone surrogate; a token that does not
 appear exactly once), the signal is encoded in one go after all, as before.
 
-Not sliced: containers (in ``text`` and ``logfmt`` only the written start of their ``repr``
-is built, see `telemetry.formats._repr`; msgspec writes them as JSON in one go).
+Containers: JSON lines writes a list, tuple or dict with many items (``is_huge``) a piece of
+items at a time, the same way; in ``text`` and ``logfmt`` only the written start of their
+``repr`` is built (see `telemetry.formats._repr`).
 """
 
 from __future__ import annotations
