@@ -38,6 +38,8 @@ MAX_FIELDS = 1000
 """journald refuses whole entries with 1024 fields or more; the encoder writes at most this many."""
 
 _LEN = struct.Struct("<Q")
+#: A text at least this long is appended to the entry in parts rather than formatted first.
+_LONG_TEXT = 4096
 _MAX_DEPTH = 32
 _NAME_CACHE_MAX = 4096
 _FIELD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -100,8 +102,13 @@ def _put_text(out: bytearray, name: bytes, text: str) -> None:
     """Append a text field, choosing the form by looking at the text itself."""
     if "\n" in text or "\0" in text:
         _put_binary(out, name, _utf8(text))
-    else:
+    elif len(text) < _LONG_TEXT:
         out += b"%s=%s\n" % (name, _utf8(text))
+    else:  # no formatted copy of a long text: its bytes go straight into the entry
+        out += name
+        out += b"="
+        out += _utf8(text)
+        out += b"\n"
 
 
 def _put_binary(out: bytearray, name: bytes, value: bytes) -> None:
