@@ -129,7 +129,7 @@ def _put_long(out: bytearray, value: bytes) -> None:
 
 class _Entry(bytearray):
     """An entry being built. Fields are appended, but a long value is set aside with the place
-    it goes, and joined in once at the end (`whole`): a 10 MB value appended would be copied
+    it goes, and the entry is its `parts` in order: a 10 MB value appended would be copied
     by every growth of the buffer, and each fresh 10 MB costs the loop milliseconds in page
     faults alone."""
 
@@ -139,10 +139,11 @@ class _Entry(bytearray):
         super().__init__()
         self.aside: list[tuple[int, bytes]] = []
 
-    def whole(self) -> bytes:
-        """The entry's bytes, the values set aside in their places."""
+    def parts(self) -> list[bytes]:
+        """The entry's bytes in order, as parts to join: the values set aside are parts of
+        their own, in their places."""
         if not self.aside:
-            return bytes(self)
+            return [bytes(self)]
         parts: list[bytes] = []
         done = 0
         for at, value in self.aside:
@@ -150,7 +151,7 @@ class _Entry(bytearray):
             parts.append(value)
             done = at
         parts.append(bytes(self[done:]))
-        return b"".join(parts)
+        return parts
 
 
 def _priority(level: str) -> bytes:
@@ -257,17 +258,22 @@ class JournalEncoder:
         """The journal entry for ``sig``; a signal with a value that cannot be written (a key
         whose ``__str__`` raises, an int of thousands of digits) has it replaced, and is
         counted in ``counters["bad_values"]``."""
+        return b"".join(self.encode_parts(sig))
+
+    def encode_parts(self, sig: Signal) -> list[bytes]:
+        """`encode` as parts to join: a long value is a part of its own, so that a large
+        entry can be written out without being joined first."""
         try:
-            return self._entry(sig)
+            return self._entry(sig).parts()
         except Exception:
             pass
         self.counters["bad_values"] += 1
         try:
-            return self._entry(repair_signal(sig))
+            return self._entry(repair_signal(sig)).parts()
         except Exception:
-            return self._entry(placeholder_signal(sig))
+            return self._entry(placeholder_signal(sig)).parts()
 
-    def _entry(self, sig: Signal) -> bytes:
+    def _entry(self, sig: Signal) -> _Entry:
         out = _Entry()
         text = _put_text
         msg = sig.msg if sig.msg is not None else (sig.id if sig.id is not None else sig.kind)
@@ -317,7 +323,7 @@ class JournalEncoder:
             state = _Fields(out, MAX_FIELDS - len(RESERVED))
             self._fields(state, "DATA_", "", sig.data, 0)
             self._fields(state, "CTX_", "", sig.ctx, 0)
-        return out.whole()
+        return out
 
     def _name(self, prefix: str, raw: str) -> str:
         """The field name of a sanitised path, cached."""

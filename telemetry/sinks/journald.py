@@ -223,13 +223,15 @@ def _message_id(sig_id: object, value: object) -> str:
         ) from None
 
 
-def _sealed_memfd(data: bytes) -> int:
-    """A memfd holding ``data``, sealed against any change, as journald wants it."""
+def _sealed_memfd(data: bytes | Sequence[bytes]) -> int:
+    """A memfd holding ``data`` (or its parts, one after the other), sealed against any
+    change, as journald wants it."""
     fd = os.memfd_create("journal-entry", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for part in [data] if isinstance(data, bytes) else data:
+            view = memoryview(part)
+            while view:
+                view = view[os.write(fd, view) :]
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEAL_ALL)
     except BaseException:
         os.close(fd)
@@ -410,13 +412,10 @@ class JournaldSink(Sink):
             if fd is not None and made is None:
                 os.close(fd)
 
-    async def _memfd(self, data: bytes) -> int | None:
-        """A sealed memfd of a large entry, filled in a worker thread; ``None`` for an entry
-        small enough to go the usual way."""
-        if len(data) <= _MEMFD_IN_THREAD:
-            return None
+    async def _memfd(self, parts: list[bytes]) -> int:
+        """A sealed memfd of a large entry's parts, filled in a worker thread."""
         try:
-            return await anyio.to_thread.run_sync(_sealed_memfd, data)
+            return await anyio.to_thread.run_sync(_sealed_memfd, parts)
         except OSError as exc:
             raise SinkError(f"journald sink: cannot pass a large entry: {exc}") from exc
 
@@ -453,11 +452,17 @@ class JournaldSink(Sink):
         return 0
 
     def _encode(self, sig: Signal) -> bytes | None:
-        data = self.encoder.encode(sig)
-        if len(data) > MAX_ENTRY_SIZE:
+        entry = self._encode_parts(sig)
+        return None if entry is None else b"".join(entry[0])
+
+    def _encode_parts(self, sig: Signal) -> tuple[list[bytes], int] | None:
+        """The entry's parts and its size; ``None`` (counted) for one too large."""
+        parts = self.encoder.encode_parts(sig)
+        size = sum(map(len, parts))
+        if size > MAX_ENTRY_SIZE:
             self.count_drop("journald_too_large")
             return None
-        return data
+        return parts, size
 
     def _gone(self, batch: Sequence[Signal], i: int, exc: _Gone) -> None:
         if self.missing_ok:
@@ -493,22 +498,34 @@ class JournaldSink(Sink):
         pos = self._start(batch)
         try:
             while pos < len(batch):
-                data = self._encode(batch[pos])
-                if data is not None and not self._send_now(data):
-                    made = await self._memfd(data)
-                    try:
-                        with contextlib.closing(self._deliver(data, made)) as steps:
-                            for sock in steps:
-                                await self._wait_writable(sock)
-                    finally:
-                        if made is not None:
-                            os.close(made)
+                entry = self._encode_parts(batch[pos])
+                if entry is not None:
+                    await self._send(*entry)
                 pos += 1
         except _Gone as exc:
             self._gone(batch, pos, exc)
         except BaseException:
             self._resume = (batch, pos)
             raise
+
+    async def _send(self, parts: list[bytes], size: int) -> None:
+        """Send one entry, waiting on the loop for room; a large one is written into its
+        memfd in a worker thread, without being joined first."""
+        made = None
+        if size > _MEMFD_IN_THREAD:
+            data = b""
+            made = await self._memfd(parts)
+        else:
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            if self._send_now(data):
+                return
+        try:
+            with contextlib.closing(self._deliver(data, made)) as steps:
+                for sock in steps:
+                    await self._wait_writable(sock)
+        finally:
+            if made is not None:
+                os.close(made)
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Send the batch with blocking waits (exit fallback, synchronous mode).
