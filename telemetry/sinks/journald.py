@@ -64,7 +64,8 @@ What an entry holds:
 Transport: a value with a newline or a NUL byte, and every bytes value, uses the protocol's
 length-prefixed binary form; the rest ``KEY=VALUE``. An entry over ``max_datagram`` bytes
 (256 KiB), or one the kernel refuses as a datagram (``EMSGSIZE`` / ``ENOBUFS``), goes through a
-sealed memfd passed over the socket (``counters["memfd"]``), as libsystemd does; entries over
+sealed memfd passed over the socket (``counters["memfd"]``), as libsystemd does (one over
+1 MiB is written into its memfd in a worker thread, part by part); entries over
 `MAX_ENTRY_SIZE` (32 MiB) are counted as dropped (``journald_too_large``). When journald's
 queue is full the worker waits for room on the loop (``counters["waits"]``), up to
 ``send_timeout`` (5 s) per entry: in blocking mode that slows the emitting tasks down instead of
