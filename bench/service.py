@@ -384,10 +384,14 @@ def _line(res: dict[str, Any]) -> str:
     if "rate" not in res:
         return str(res.get("na") or res.get("error"))
     lost = res.get("lost", "n/a")
+    # What the hub itself counted as dropped, by reason (aiotelemetry's set-ups): the
+    # receiver's count above is the check, this says why.
+    dropped = (res.get("reported") or {}).get("dropped") or {}
+    why = f" ({', '.join(f'{k} {v:,}' for k, v in sorted(dropped.items()))})" if dropped else ""
     return (
         f"{res['rate']:,.0f}/s p50 {res['p50_ms']:.2f}ms p99 {res['p99_ms']:.2f}ms "
         f"full GCs {res['gc_full']} (longest {res['gc_longest_ms']:.1f}ms) "
-        f"records {res['records']:,} lost {lost}"
+        f"records {res['records']:,} lost {lost}{why}"
     )
 
 

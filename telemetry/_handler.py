@@ -129,6 +129,7 @@ class Handler(HandlerOffers):
         self._accepting = True
         #: Told whenever a parked signal leaves (the hub wakes threads waiting for room).
         self._on_unpark: Callable[[], None] = _nothing
+        self._threads_wait: Callable[[], bool] = bool  # bool() is False
         # What the hub, its runtime and the thread hand-over drive (see HandlerControl).
         self.control = HandlerControl(
             self,
@@ -200,11 +201,18 @@ class Handler(HandlerOffers):
 
     # -- what the hub, its runtime and its emitting path drive (through control and intake) --
 
-    def _join_hub(self, middleware: tuple[Middleware, ...], on_unpark: Callable[[], None]) -> None:
-        """Added to a hub: run the hub's ``middleware`` before this handler's own, and tell
-        ``on_unpark`` whenever a parked signal leaves."""
+    def _join_hub(
+        self,
+        middleware: tuple[Middleware, ...],
+        on_unpark: Callable[[], None],
+        threads_wait: Callable[[], bool] = bool,
+    ) -> None:
+        """Added to a hub: run the hub's ``middleware`` before this handler's own, tell
+        ``on_unpark`` whenever a parked signal leaves; ``threads_wait`` says whether emitting
+        threads wait for room."""
         self._hub_middleware = middleware
         self._on_unpark = on_unpark
+        self._threads_wait = threads_wait
 
     def _set_spawn(
         self, spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None] | None
@@ -375,8 +383,9 @@ class HandlerControl:
     ``fail_open``, ``begin_close``, ``wait_unparked``, ``wait_drained``, ``abandon(reason)``,
     ``abandon_writes``, ``close_sink``, ``close_sync(deadline)`` (at exit), ``after_fork``.
     Workers: ``set_spawn``, ``workers_scheduled``, ``run_worker``, ``workers_finished``.
-    Joining a hub: ``join_hub(middleware, on_unpark)``. Signals: ``wants(sig, level)`` (the
-    handler's own filter), ``park(sig)`` (for ``close_sync``), ``flush``. Reading:
+    Joining a hub: ``join_hub(middleware, on_unpark, threads_wait)``. Signals:
+    ``wants(sig, level)`` (the handler's own filter), ``park(sig)`` (for ``close_sync``),
+    ``flush``. Reading:
     `state`, `running`, `queued`, `parked`, `offered`.
     """
 

@@ -21,7 +21,15 @@ from ._signal import Signal
 from ._warn import warn
 from .sinks._base import Sink
 
-__all__ = ["HandlerOffers"]
+__all__ = ["PARKED_WAIT_FACTOR", "HandlerOffers"]
+
+#: A parked signal (see ``HandlerOffers._offer_parking``) waits for room this many times
+#: ``max_wait``: no caller waits with it, and a sink that takes longer than ``max_wait`` over
+#: one batch on a busy loop (a few HTTP requests, every await a turn of the loop) is slow, not
+#: stuck: the OTLP sink's first writes on a loop busy with 32 requests, which open their
+#: connections, took 1.4 s. The parked signals stay bounded by the thread hand-over's limit,
+#: and while threads wait for room (that limit reached) the wait is ``max_wait`` again.
+PARKED_WAIT_FACTOR = 50
 
 
 class HandlerOffers(HandlerWorker):
@@ -40,6 +48,7 @@ class HandlerOffers(HandlerWorker):
     _pump_idle: asyncio.Event
     _spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None] | None
     _on_unpark: Callable[[], None]
+    _threads_wait: Callable[[], bool]
 
     def _reject(self, reason: str, n: int = 1) -> None:
         """Count ``n`` signals offered to this handler and dropped before they were queued."""
@@ -85,13 +94,18 @@ class HandlerOffers(HandlerWorker):
             return True
         return False
 
-    async def _offer_wait(self, sig: Signal) -> None:
-        """Wait for room (the waiting modes) or write inline (synchronous); count what fails."""
+    async def _offer_wait(self, sig: Signal, *, parked: bool = False) -> None:
+        """Wait for room (the waiting modes) or write inline (synchronous); count what fails.
+        A ``parked`` signal waits ``PARKED_WAIT_FACTOR`` times longer while no thread waits
+        for room."""
         if self.sync:
             await self._write_inline(sig)
             return
+        # A parked signal was emitted before the close: one the close could not let in was
+        # given up on when its time ran out (``timeout``), not emitted after it (``closed``).
+        too_late = "timeout" if parked else "closed"
         if not self._accepting:
-            self._reject("closed")
+            self._reject(too_late)
             return
         bounded = self.mode == "backpressure"
         if bounded and self._stalled:
@@ -103,11 +117,18 @@ class HandlerOffers(HandlerWorker):
                 self._reject("stalled")
             return
         done = await self._queue.put(sig, self.max_wait if bounded else None)
+        if parked and bounded:
+            # Longer for a parked signal, one max_wait at a time, unless threads wait for room
+            # meanwhile: those are callers held up, as an awaited call is.
+            more = PARKED_WAIT_FACTOR - 1
+            while done is None and more and not self._threads_wait():
+                more -= 1
+                done = await self._queue.put(sig, self.max_wait)
         if done is None:
             self._stalled = True
             self._reject("stalled")
         elif not done:
-            self._reject("closed")
+            self._reject(too_late)
 
     def _refuse_closed(self, sig: Signal) -> bool:
         """Count a signal offered while the hub is not open (``closed``)."""
@@ -158,7 +179,7 @@ class HandlerOffers(HandlerWorker):
             while parked:
                 sig = parked.popleft()
                 try:
-                    await self._offer_wait(sig)
+                    await self._offer_wait(sig, parked=True)
                 except BaseException:  # cancelled: the hub's close gave up on it
                     self._reject("timeout")
                     raise

@@ -325,7 +325,7 @@ class Telemetry(HubBridges, HubLifecycle):
                 self._bridge.attach(
                     self._runtime.loop,
                     self._emitters.deliver,
-                    lambda: sum(h.control.parked() for h in handlers),
+                    _parked_count(handlers),
                     any(h.mode in WAITING_MODES or h.sync for h in handlers),
                 )
         if _registry.stack and _registry.stack[-1] is self:
@@ -426,7 +426,7 @@ class Telemetry(HubBridges, HubLifecycle):
 
     def _attach(self, handler: Handler) -> None:
         """Make ``handler`` one of the hub's: its emitters dispatch to it from now on."""
-        handler.control.join_hub(self._middleware, self._bridge.unparked)
+        handler.control.join_hub(self._middleware, self._bridge.unparked, self._bridge.threads_wait)
         self._handlers[handler.name] = handler
         self._bridge.limit = max(self._bridge.limit, handler.buffer_size * 8)
         if self._state == "open" and self._runtime is not None:
@@ -562,3 +562,12 @@ def _new_compile_lock() -> None:
 
 
 _hooks.in_forked_child(_new_compile_lock, _hooks.LOCKS)
+
+
+def _parked_count(handlers: tuple[Handler, ...]) -> Callable[[], int]:
+    """What counts the handlers' parked signals, asked for every OpenTelemetry span or record
+    ended on the loop: with one handler, its own count, without a generator per call."""
+    if len(handlers) == 1:
+        return handlers[0].control.parked
+    controls = tuple(h.control for h in handlers)
+    return lambda: sum([c.parked() for c in controls])

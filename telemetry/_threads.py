@@ -60,6 +60,10 @@ class ThreadBridge:
         limit (on the loop: a caller that cannot wait parks only within it)."""
         return len(self.inbox) + self._parked() < self.limit
 
+    def threads_wait(self) -> bool:
+        """Whether emitting threads wait for room now (the limit was reached)."""
+        return not self._room.is_set()
+
     def put(self, sig: Signal, lv: int) -> bool:
         """From another thread: hand ``sig`` over. ``False`` when no loop takes it (the hub is
         not running): the caller delivers it itself, as closed."""

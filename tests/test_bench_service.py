@@ -52,7 +52,8 @@ def service_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 def test_every_set_up_serves_and_loses_nothing(service_run: dict[str, object]) -> None:
     """Each set-up served requests (or messages) and wrote every record it should: a request
     span and a log per request, a log per message and a span per connection; or is reported
-    not available, with the reason."""
+    not available, with the reason; FastAPI's native telemetry on aiotelemetry's providers
+    loses no span."""
     summary, runs = service_run["summary"], service_run["runs"]
     assert isinstance(summary, dict) and set(summary) == set(SETUPS)
     assert isinstance(runs, dict)
@@ -63,8 +64,12 @@ def test_every_set_up_serves_and_loses_nothing(service_run: dict[str, object]) -
             continue
         assert row["records"] > 0, setup
         (run,) = runs[setup]
-        if setup in ("native-ours", "aiotelemetry-otlp"):
-            # What a loaded machine may cost these (a sink past its wait bound) is counted:
+        if setup == "native-ours":
+            # OpenTelemetry's spans ended on the loop wait for room (parked): none is lost.
+            assert run["reported"]["dropped"] == {}, run["reported"]
+            assert row["lost"] == 0, (setup, row)
+        elif setup == "aiotelemetry-otlp":
+            # What a loaded machine may cost an awaited call (a sink past max_wait) is counted:
             # every record expected is written or dropped under a reason, exactly.
             dropped = sum(run["reported"]["dropped"].values())
             assert run["records"] + dropped == run["expected"], (setup, run["reported"])

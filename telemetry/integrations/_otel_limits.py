@@ -89,6 +89,10 @@ def _clean(value: object) -> object:
     return _INVALID
 
 
+_SCALAR_TYPES = frozenset((str, int, float, bool))
+_STR = frozenset((str,))
+
+
 def add_attribute(attrs: dict[str, Any], key: object, value: object) -> None:
     """Set ``attrs[key] = value`` if both are valid and the limit allows; else drop, count and
     warn once."""
@@ -116,6 +120,15 @@ def add_attribute(attrs: dict[str, Any], key: object, value: object) -> None:
 
 def clean_attributes(attributes: Mapping[Any, Any] | None) -> dict[str, Any]:
     """A new dict of the valid attributes of ``attributes`` (see `add_attribute`)."""
+    # The common case at C speed: str keys, none empty, scalar values, under the limit.
+    if (
+        type(attributes) is dict
+        and len(attributes) <= MAX_ATTRIBUTES
+        and set(map(type, attributes.values())) <= _SCALAR_TYPES
+        and set(map(type, attributes)) <= _STR
+        and "" not in attributes
+    ):
+        return attributes.copy()
     out: dict[str, Any] = {}
     if attributes:
         try:

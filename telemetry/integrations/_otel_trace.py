@@ -33,14 +33,13 @@ import contextlib
 import random
 import time
 import types as types_module
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util import types
-from opentelemetry.util._decorator import _agnosticcontextmanager
 
 from .. import _registry
 from .._context import SpanContext as TelemetrySpanContext
@@ -48,6 +47,7 @@ from .._context import current_context
 from .._signal import Level, ProcessInfo, Signal, error_info, new_uid
 from .._warn import warn
 from . import _otel_limits as limits
+from ._otel_current import CurrentSpan
 
 __all__ = ["HubSpan", "HubTracer", "HubTracerProvider", "exception_event"]
 
@@ -492,8 +492,7 @@ class HubTracer(trace.Tracer):
                 span.add_link(link.context, link.attributes)
         return span
 
-    @_agnosticcontextmanager
-    def start_as_current_span(
+    def start_as_current_span(  # type: ignore[override]
         self,
         name: str,
         context: Context | None = None,
@@ -504,7 +503,7 @@ class HubTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
-    ) -> Iterator[trace.Span]:
+    ) -> CurrentSpan:
         """A span made current for the block (or each call of a decorated function); an
         exception leaving it is recorded and sets an error status, as the API describes.
 
@@ -519,26 +518,24 @@ class HubTracer(trace.Tracer):
             set_status_on_exception: Whether such an exception sets an error status.
             end_on_exit: Whether the span ends with the block.
 
-        Yields:
-            The span, current for the block.
+        Returns:
+            A context manager (or decorator) whose span is current for the block.
         """
-        span = self.start_span(
-            name,
-            context,
-            kind,
-            attributes,
-            links,
-            start_time,
+        return CurrentSpan(
+            lambda: self.start_span(
+                name,
+                context,
+                kind,
+                attributes,
+                links,
+                start_time,
+                record_exception,
+                set_status_on_exception,
+            ),
             record_exception,
             set_status_on_exception,
+            end_on_exit,
         )
-        with trace.use_span(
-            span,
-            end_on_exit=end_on_exit,
-            record_exception=record_exception,
-            set_status_on_exception=set_status_on_exception,
-        ) as current:
-            yield current
 
 
 class HubTracerProvider(trace.TracerProvider):

@@ -41,6 +41,7 @@ __all__ = [
     "attributes",
     "exception_attributes",
     "severity",
+    "source_attributes",
     "span_end",
     "span_events",
     "span_kind",
@@ -78,6 +79,18 @@ def attributes(sig: Signal, *, span: bool) -> dict[str, Any]:
         if span:
             for key in _RESERVED:
                 out.pop(key, None)
+    if sig.location is not None or sig.thread is not None:
+        out.update(source_attributes(sig))
+    if not span:
+        out["log.record.uid"] = sig.uid
+        if sig.error is not None:
+            out.update(exception_attributes(sig.error))
+    return out
+
+
+def source_attributes(sig: Signal) -> dict[str, Any]:
+    """Where the signal came from: ``code.*`` from its location, ``thread.name``."""
+    out: dict[str, Any] = {}
     loc = sig.location
     if loc is not None:
         out["code.file.path"] = loc.file
@@ -85,10 +98,6 @@ def attributes(sig: Signal, *, span: bool) -> dict[str, Any]:
         out["code.function.name"] = loc.function
     if sig.thread is not None:
         out["thread.name"] = sig.thread
-    if not span:
-        out["log.record.uid"] = sig.uid
-        if sig.error is not None:
-            out.update(exception_attributes(sig.error))
     return out
 
 

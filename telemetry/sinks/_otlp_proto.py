@@ -1,5 +1,6 @@
-"""OTLP's binary encoding (``http/protobuf``): signals as the message classes of
-``opentelemetry-proto``, one record at a time, and the request envelope around them.
+"""OTLP's binary encoding (``http/protobuf``): requests built record by record as bytes (see
+``_otlp_wire``); ``opentelemetry-proto`` reads the responses, and fills the metrics' messages
+(``set_value``, ``fill``).
 
 Imported only by an [`OTLPSink`][telemetry.sinks.OTLPSink] that uses this encoding, so that the
 core never needs ``opentelemetry-proto``.
@@ -14,13 +15,12 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
-from opentelemetry.proto.logs.v1 import logs_pb2
-from opentelemetry.proto.resource.v1 import resource_pb2
-from opentelemetry.proto.trace.v1 import trace_pb2
+from opentelemetry.proto.logs.v1 import logs_pb2  # noqa: F401 - what the responses import
 
 from .._signal import Signal
 from ..formats._safe import safe_repr
 from . import _otlp_map as m
+from . import _otlp_wire as w
 
 __all__ = ["ProtoBatch", "ProtoLogs", "ProtoSpans", "fill", "set_value"]
 
@@ -86,25 +86,17 @@ def fill(kvs: Any, attrs: Mapping[str, Any]) -> None:
         set_value(e.value, v)
 
 
-def _resource(attrs: Mapping[str, Any]) -> resource_pb2.Resource:
-    res = resource_pb2.Resource()
-    fill(res.attributes, attrs)
-    return res
-
-
 class ProtoBatch:
-    """One request being built: records are added in place (no copy), grouped by scope; the
+    """One request being built: records as bytes (see ``_otlp_wire``), grouped by scope; the
     last one can be taken out again (when it would make the request too large)."""
 
-    __slots__ = ("_fill", "_last", "_new_scope", "_owner", "_scopes", "count", "req", "size")
+    __slots__ = ("_encode", "_last", "_owner", "_scopes", "count", "size")
 
     def __init__(self, owner: _Proto) -> None:
         self._owner = owner
-        self.req = owner._request()
-        self._scopes: dict[str, Any] = {}
-        self._fill = owner._fill_record
-        self._new_scope = owner._scope
-        self._last: tuple[str, int] | None = None
+        self._encode = owner._record
+        self._scopes: dict[str, list[bytes]] = {}
+        self._last: str | None = None
         self.count = 0
         #: The request's size in bytes, near enough (a few bytes of framing over).
         self.size = owner.overhead
@@ -114,104 +106,68 @@ class ProtoBatch:
         name = sig.ns or m.DEFAULT_SCOPE
         records = self._scopes.get(name)
         if records is None:
-            records = self._scopes[name] = self._new_scope(self.req, name)
+            records = self._scopes[name] = []
             self.size += len(name) + 16
-        n = self._fill(records.add(), sig)
-        self._last = (name, n)
+        rec = w.framed(self._encode(sig))
+        records.append(rec)
+        self._last = name
         self.count += 1
+        n = len(rec)
         self.size += n
         return n
 
     def pop(self) -> None:
         """Take the last record added out again."""
         assert self._last is not None
-        name, n = self._last
-        self._last = None
-        del self._scopes[name][-1]
+        name, self._last = self._last, None
+        records = self._scopes[name]
         self.count -= 1
-        self.size -= n
-        if not len(self._scopes[name]):
+        self.size -= len(records.pop())
+        if not records:
             # Senders should not send empty envelopes: the scope goes too.
             del self._scopes[name]
-            self._owner._drop_scope(self.req, name)
             self.size -= len(name) + 16
 
     def body(self) -> bytes:
         """The request, encoded."""
-        data: bytes = self.req.SerializeToString()
-        return data
+        owner = self._owner
+        scopes = {owner.scope_message(name): recs for name, recs in self._scopes.items()}
+        return w.envelope(owner.resource_message, scopes)
 
 
 class _Proto:
     content_type = "application/x-protobuf"
 
     def __init__(self, resource: Mapping[str, Any], sdk_version: str) -> None:
-        self._resource = _resource(resource)
+        #: The ``Resource`` message every request carries.
+        self.resource_message = w.resource(resource)
         self._sdk_version = sdk_version
+        self._scopes: dict[str, bytes] = {}
         #: Bytes of the envelope around the records (resource, one scope), to bound requests.
-        self.overhead = self._resource.ByteSize() + 64
+        self.overhead = len(self.resource_message) + 64
 
     def batch(self) -> ProtoBatch:
         """A new, empty request."""
         return ProtoBatch(self)
 
-    def _set_scope(self, scope: Any, name: str) -> None:
-        scope.name = name
-        if name == m.DEFAULT_SCOPE:
-            scope.version = self._sdk_version
+    def scope_message(self, name: str) -> bytes:
+        """The ``InstrumentationScope`` message of the scope ``name`` (kept for the next)."""
+        msg = self._scopes.get(name)
+        if msg is None:
+            if len(self._scopes) >= 1024:
+                self._scopes.clear()
+            version = self._sdk_version if name == m.DEFAULT_SCOPE else ""
+            msg = self._scopes[name] = w.scope(name, version)
+        return msg
 
-    def _request(self) -> Any:
-        raise NotImplementedError
-
-    def _scope(self, req: Any, name: str) -> Any:
-        raise NotImplementedError
-
-    def _drop_scope(self, req: Any, name: str) -> None:
-        raise NotImplementedError
-
-    def _fill_record(self, r: Any, sig: Signal) -> int:
+    def _record(self, sig: Signal) -> bytes:
         raise NotImplementedError
 
 
 class ProtoLogs(_Proto):
     """Log records as ``ExportLogsServiceRequest`` messages."""
 
-    def _request(self) -> logs_service_pb2.ExportLogsServiceRequest:
-        req = logs_service_pb2.ExportLogsServiceRequest()
-        req.resource_logs.add().resource.CopyFrom(self._resource)
-        return req
-
-    def _scope(self, req: logs_service_pb2.ExportLogsServiceRequest, name: str) -> Any:
-        sl = req.resource_logs[0].scope_logs.add()
-        self._set_scope(sl.scope, name)
-        return sl.log_records
-
-    def _drop_scope(self, req: logs_service_pb2.ExportLogsServiceRequest, name: str) -> None:
-        scopes = req.resource_logs[0].scope_logs
-        for i, sl in enumerate(scopes):
-            if sl.scope.name == name:
-                del scopes[i]
-                return
-
-    def _fill_record(self, r: logs_pb2.LogRecord, sig: Signal) -> int:
-        r.time_unix_nano = sig.inst
-        r.observed_time_unix_nano = sig.inst
-        sev, text = m.severity(sig)
-        r.severity_number = sev  # type: ignore[assignment]
-        r.severity_text = text
-        if sig.msg is not None:
-            r.body.string_value = sig.msg
-        if sig.id is not None:
-            r.event_name = sig.id
-        if sig.trace_id is not None and sig.span_id is not None:
-            try:
-                trace_id, span_id = bytes.fromhex(sig.trace_id), bytes.fromhex(sig.span_id)
-            except ValueError:  # ids from a middleware that are not hex: leave them out
-                trace_id = span_id = b""
-            if len(trace_id) == 16 and len(span_id) == 8:
-                r.trace_id, r.span_id, r.flags = trace_id, span_id, 1
-        fill(r.attributes, m.attributes(sig, span=False))
-        return r.ByteSize() + 5
+    _record = staticmethod(w.log_record)
 
     def rejected(self, body: bytes) -> tuple[int, str]:
         """The partial success in a response: records rejected, and the receiver's message.
@@ -227,60 +183,7 @@ class ProtoLogs(_Proto):
 class ProtoSpans(_Proto):
     """Spans as ``ExportTraceServiceRequest`` messages."""
 
-    def _request(self) -> trace_service_pb2.ExportTraceServiceRequest:
-        req = trace_service_pb2.ExportTraceServiceRequest()
-        req.resource_spans.add().resource.CopyFrom(self._resource)
-        return req
-
-    def _scope(self, req: trace_service_pb2.ExportTraceServiceRequest, name: str) -> Any:
-        ss = req.resource_spans[0].scope_spans.add()
-        self._set_scope(ss.scope, name)
-        return ss.spans
-
-    def _drop_scope(self, req: trace_service_pb2.ExportTraceServiceRequest, name: str) -> None:
-        scopes = req.resource_spans[0].scope_spans
-        for i, ss in enumerate(scopes):
-            if ss.scope.name == name:
-                del scopes[i]
-                return
-
-    def _fill_record(self, s: trace_pb2.Span, sig: Signal) -> int:
-        # Ids that are not hex of the right size (a middleware's doing) are left out.
-        for field, value, size in (
-            ("trace_id", sig.trace_id, 16),
-            ("span_id", sig.span_id, 8),
-            ("parent_span_id", sig.parent_id, 8),
-        ):
-            if value:
-                try:
-                    raw = bytes.fromhex(value)
-                except ValueError:
-                    continue
-                if len(raw) == size:
-                    setattr(s, field, raw)
-        s.flags = 1  # sampled: every span that ends in a signal was recorded
-        s.name = m.span_name(sig)
-        s.kind = m.span_kind(sig)  # type: ignore[assignment]
-        s.start_time_unix_nano = sig.inst
-        end = m.span_end(sig)
-        s.end_time_unix_nano = end
-        fill(s.attributes, m.attributes(sig, span=True))
-        for name, time, attrs in m.span_events(sig):
-            ev = s.events.add()
-            ev.name = name
-            ev.time_unix_nano = time
-            fill(ev.attributes, attrs)
-        for trace_id, span_id, attrs in m.span_links(sig):
-            link = s.links.add()
-            link.trace_id = bytes.fromhex(trace_id)
-            link.span_id = bytes.fromhex(span_id)
-            fill(link.attributes, attrs)
-        code, message = m.span_status(sig)
-        if code != m.STATUS_UNSET:
-            s.status.code = code  # type: ignore[assignment]
-            if message:
-                s.status.message = message
-        return s.ByteSize() + 5
+    _record = staticmethod(w.span)
 
     def rejected(self, body: bytes) -> tuple[int, str]:
         """The partial success in a response: spans rejected, and the receiver's message.

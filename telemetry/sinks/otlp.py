@@ -89,6 +89,10 @@ SYNC_TIMEOUT_S = 1.0
 CLOSE_TIMEOUT_S = 2.0
 #: Encoding runs this long at most per step of the event loop before it lets other tasks run.
 SLICE_BUDGET_S = 0.001
+#: ... and at most this long on a loop that is slow to come back (see ``OTLPSink._requests``).
+MAX_SLICE_S = 0.004
+#: Requests of one batch in flight at once.
+IN_FLIGHT = 4
 _INSTALL = install_hint("otlp")
 
 
@@ -354,13 +358,25 @@ class OTLPSink(Sink):
             batch: The signals to export.
         """
         with suppressed():
-            for signal, part in self._split(batch):
-                enc = self._encoders[signal]
-                for request in self._requests(enc, part):
-                    if request is None:
-                        await anyio.lowlevel.checkpoint()  # let the app run between slices
-                    else:
-                        await self._send(signal, enc, request)
+            parts = self._split(batch)
+            for signal, _ in parts:
+                self._client(signal)  # raises at once when the sink is not open
+            # Up to IN_FLIGHT requests at a time, the next one encoded while the others
+            # wait for their answers: on a busy loop every wait is a turn of the loop long,
+            # and one request after the other would take a batch that many turns per request.
+            room = anyio.Semaphore(IN_FLIGHT)
+            async with anyio.create_task_group() as tg:
+                for signal, part in parts:
+                    enc = self._encoders[signal]
+                    for request in self._requests(enc, part):
+                        if request is None:
+                            await anyio.lowlevel.checkpoint()  # let the app run between slices
+                            continue
+                        if room.value:  # no checkpoint: a turn of a busy loop is long
+                            room.acquire_nowait()
+                        else:
+                            await room.acquire()
+                        tg.start_soon(self._send, signal, enc, request, room)
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Export the batch on the calling thread (the exit fallback, and ``*_nowait`` calls
@@ -427,14 +443,22 @@ class OTLPSink(Sink):
 
     def _requests(self, enc: _Encoder, part: Sequence[Signal]) -> Iterator[_Batch | None]:
         """The requests ``part`` makes, each full one as soon as it is; ``None`` in between
-        whenever a slice of encoding has taken its time (the caller lets the loop run)."""
+        whenever a slice of encoding has taken its time (the caller lets the loop run).
+
+        A slice takes `SLICE_BUDGET_S`, or, when the loop took long to come back, an
+        eighth of that time up to `MAX_SLICE_S`: on a loop busy with many tasks a turn
+        of one millisecond gives the encoding too small a share to keep up with them."""
         limit, most = self.max_bytes, self.max_records
         batch = enc.batch()
-        t0 = time.perf_counter()
+        clock = time.perf_counter
+        budget = SLICE_BUDGET_S
+        t0 = clock()
         for i, sig in enumerate(part):
-            if not i & 15 and time.perf_counter() - t0 > SLICE_BUDGET_S:
+            if not i & 15 and clock() - t0 > budget:
+                away = clock()
                 yield None
-                t0 = time.perf_counter()
+                t0 = clock()
+                budget = min(MAX_SLICE_S, max(SLICE_BUDGET_S, (t0 - away) / 8))
             n = batch.add(sig)
             if batch.count > most or batch.size > limit:
                 batch.pop()
@@ -448,7 +472,6 @@ class OTLPSink(Sink):
                 yield batch
                 batch = enc.batch()
                 batch.add(sig)
-                t0 = time.perf_counter()
         if batch.count:
             yield batch
 
@@ -459,31 +482,34 @@ class OTLPSink(Sink):
         headers.update(target.headers)
         return body, headers
 
-    async def _send(self, signal: str, enc: _Encoder, batch: _Batch) -> None:
-        from ._otlp_http import gzip, post
-
-        target = self.targets[signal]
-        # Serializing a full request is the longest single step (about a millisecond for
-        # 512 records): it gets a step of the loop of its own, not the end of the last slice's.
-        await anyio.lowlevel.checkpoint()
-        body, headers = self._body(enc, target, batch.body())
-        if target.compression == "gzip":
-            body = await gzip(body)
+    def _client(self, signal: str) -> httpx.AsyncClient:
         client = self._clients.get(signal)
         if client is None:
             if self.state == "closed":
                 raise ClosedError("otlp sink is closed")
             raise SinkError("otlp sink is not open")
-        answer = await post(
-            client,
-            target.url,
-            body,
-            headers,
-            deadline=time.monotonic() + target.timeout,
-            retry=not self._down[signal],
-            max_backoff=self.max_backoff,
-        )
-        self._settle(signal, enc, answer, batch.count)
+        return client
+
+    async def _send(self, signal: str, enc: _Encoder, batch: _Batch, room: anyio.Semaphore) -> None:
+        from ._otlp_http import gzip, post
+
+        try:
+            target = self.targets[signal]
+            body, headers = self._body(enc, target, batch.body())
+            if target.compression == "gzip":
+                body = await gzip(body)
+            answer = await post(
+                self._client(signal),
+                target.url,
+                body,
+                headers,
+                deadline=time.monotonic() + target.timeout,
+                retry=not self._down[signal],
+                max_backoff=self.max_backoff,
+            )
+            self._settle(signal, enc, answer, batch.count)
+        finally:
+            room.release()
 
     def _settle(self, signal: str, enc: _Encoder, answer: Answer, n: int) -> None:
         """Count how a request of ``n`` records ended."""

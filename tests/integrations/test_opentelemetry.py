@@ -11,12 +11,14 @@ from tests.conftest import needs
 
 needs("fastapi", "httpx", "opentelemetry.sdk", "opentelemetry.proto")
 
+import asyncio
 import gc
 import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
 from fastapi import WebSocket
 from hypothesis import given, settings
@@ -196,6 +198,58 @@ async def test_start_as_current_span_as_block_and_decorator_records_an_escaping_
     assert event["attributes"] == {"exception.type": "KeyError", "exception.message": "'k'"}
 
 
+async def test_current_span_is_a_new_span_per_call_restores_the_context_and_ends_as_asked(
+    installed: None,
+) -> None:
+    """start_as_current_span: a decorated function makes a new span per call (the awaited
+    one's covers the await), the outer span is current again after the block, a
+    BaseException ends the span without an error status, and end_on_exit=False leaves it
+    running."""
+    sink = MemorySink()
+    tracer = trace.get_tracer("app")
+
+    @tracer.start_as_current_span("each")
+    async def each() -> str:
+        await asyncio.sleep(0)
+        return f"{trace.get_current_span().get_span_context().span_id:016x}"
+
+    async with Telemetry({"m": sink}):
+        with tracer.start_as_current_span("outer") as outer:
+            ids = [await each(), await each()]
+            assert trace.get_current_span() is outer
+        with pytest.raises(KeyboardInterrupt), tracer.start_as_current_span("interrupted"):
+            raise KeyboardInterrupt
+        with tracer.start_as_current_span("kept", end_on_exit=False) as kept:
+            pass
+        assert kept.is_recording()
+        kept.end()
+    each_spans = [s for s in sink.signals if s.id == "each"]
+    assert sorted(s.span_id for s in each_spans) == sorted(ids) and ids[0] != ids[1]
+    assert all(s.duration_ns and s.parent_id == spans(sink)["outer"].span_id for s in each_spans)
+    interrupted = spans(sink)["interrupted"]
+    assert "otel.status_code" not in interrupted.data and interrupted.error is None
+    assert "kept" in spans(sink)
+
+
+async def test_attributes_that_are_not_plain_are_cleaned_as_the_api_says(installed: None) -> None:
+    """A span's attributes given as a dict of plain str keys and scalars are kept as given; an
+    IntEnum value is kept (an int), an empty or non-str key and a None value are dropped."""
+    import enum
+
+    class Code(enum.IntEnum):
+        OK = 200
+
+    sink = MemorySink()
+    tracer = trace.get_tracer("app")
+    async with Telemetry({"m": sink}):
+        tracer.start_span("plain", attributes={"a": "x", "b": 1, "c": 1.5, "d": True}).end()
+        bad: Any = {"code": Code.OK, "": 1, 3: "k", "none": None, "ok": "y"}
+        tracer.start_span("mixed", attributes=bad).end()
+    got = spans(sink)
+    assert got["plain"].data == {"a": "x", "b": 1, "c": 1.5, "d": True}
+    assert got["mixed"].data == {"code": 200, "ok": "y"}
+
+
 async def test_spans_nest_either_way_and_logs_carry_the_innermost_span(installed: None) -> None:
     """Ours inside theirs inside ours: each a child of the one around it, in one trace; a log
     inside each carries the innermost span's ids, and inject() propagates the current one."""
@@ -325,6 +379,30 @@ async def test_spans_ended_on_the_loop_wait_for_room_instead_of_being_dropped(
     assert_accounted(hub.stats())
 
 
+@pytest.mark.parametrize(("held", "lost"), [(3, False), (60, True)])
+async def test_parked_spans_outwait_a_slow_write_but_not_a_stuck_one(
+    installed: None, held: int, lost: bool
+) -> None:
+    """A span parked on the loop waits fifty times ``max_wait`` for room: a write held three
+    times ``max_wait`` (a slow sink on a busy loop) loses nothing; one held sixty times (a
+    stuck sink) has the parked spans counted as ``stalled``."""
+    sink = GatedSink()
+    tracer = trace.get_tracer("app")
+    max_wait = 0.02
+    handler = {"sink": sink, "buffer_size": 4, "batch_size": 4, "max_wait": max_wait}
+    async with Telemetry(handlers={"g": handler}) as hub:
+        for i in range(12):
+            tracer.start_span(f"s{i}").end()
+        await sink.entered.wait()
+        await asyncio.sleep(held * max_wait)  # the sink holds its batch that long
+        sink.gate.set()
+    dropped = hub.stats().handlers["g"].dropped
+    assert (dropped.get("stalled", 0) > 0) is lost
+    assert set(dropped) <= {"stalled"}
+    assert len(spans(sink)) == 12 - dropped.get("stalled", 0)
+    assert_accounted(hub.stats())
+
+
 async def test_bad_input_is_dropped_counted_and_never_raised(installed: None) -> None:
     """Wrong attribute types and None keys are dropped, a huge attribute list is capped, a
     second end is ignored, a span never ended is counted, one ended on another thread or
@@ -391,6 +469,44 @@ async def test_kind_status_events_and_links_reach_otlp(installed: None, protocol
     (link,) = got.links
     assert link.trace_id.hex() == f"{0xAA:032x}" and link.span_id.hex() == f"{0xBB:016x}"
     assert {kv.key for kv in got.attributes}.isdisjoint({"span.kind", "span.events"})
+
+
+async def test_four_spans_a_request_from_a_busy_loop_all_reach_the_otlp_receiver(
+    installed: None,
+) -> None:
+    """FastAPI's native pattern (a server span and three operation spans per request) from 32
+    tasks that keep the loop busy (each request holds it a millisecond), into the OTLP sink
+    with the defaults: every span reaches the real receiver, none is dropped."""
+    import time
+
+    tracer = trace.get_tracer("app.busy")
+
+    async def client(requests: int) -> None:
+        for i in range(requests):
+            attrs = {"http.request.method": "GET", "url.path": f"/items/{i}", "client.port": i}
+            with tracer.start_as_current_span("GET /items/{id}", kind=SpanKind.SERVER) as span:
+                span.set_attributes(attrs)
+                until = time.perf_counter() + 0.001  # the request's own work
+                while time.perf_counter() < until:
+                    pass
+                for op in ("dependencies", "endpoint", "serialization"):
+                    with tracer.start_as_current_span(op, attributes={"fastapi.op": op}):
+                        pass
+            await asyncio.sleep(0)
+
+    # The receiver in a process of its own, as a collector is: one in a thread would wait for
+    # this busy loop to let go of the GIL.
+    from bench.otlp import Receiver
+
+    with Receiver() as rx:
+        hub = Telemetry({"otlp": OTLPSink(rx.endpoint)})
+        async with hub, anyio.create_task_group() as tg:
+            for _ in range(32):
+                tg.start_soon(client, 40)
+        received = rx.records()
+    assert hub.stats().handlers["otlp"].dropped == {}
+    assert received == 32 * 40 * 4
+    assert_accounted(hub.stats())
 
 
 def test_import_telemetry_neither_imports_nor_installs_the_providers() -> None:

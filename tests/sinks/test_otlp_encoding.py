@@ -216,3 +216,18 @@ def test_span_kind_status_events_and_links_encode_alike_in_both_encodings(
             for e in span.events
         )
     assert len(span.links) == len([x for x in links or () if isinstance(x, dict)])
+
+
+def test_protobuf_records_written_by_hand_keep_each_value_type_when_keys_repeat() -> None:
+    """The hand-written protobuf reuses encoded attributes: one key seen with 1, True, 1.0,
+    "1" and a lone surrogate (its own "?") decodes, record by record, as each value."""
+    values: list[Any] = [1, True, 1.0, "1", 1, "x\ud800y", 2**70, -5]
+    batch = ProtoLogs(RESOURCE, "1.0").batch()
+    for v in values:
+        batch.add(
+            Signal(inst=1, uid="0123456789abcdef", kind="log", level="info", msg="m", data={"k": v})
+        )
+    req = logs_service_pb2.ExportLogsServiceRequest.FromString(batch.body())
+    got = [attrs(r)["k"] for r in req.resource_logs[0].scope_logs[0].log_records]
+    assert got == [1, True, 1.0, "1", 1, "x?y", str(2**70), -5]
+    assert [type(g) for g in got[:4]] == [int, bool, float, str]

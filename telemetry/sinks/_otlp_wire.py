@@ -1,0 +1,246 @@
+"""OTLP's protobuf wire format, written directly for the few messages the sink sends: log
+records, spans (with events, links and status), their attributes and the request envelope.
+
+Filling ``opentelemetry-proto``'s message classes field by field cost about 12 µs per span,
+most of it crossing into the protobuf runtime once per field; writing the bytes here costs a
+fraction of that, and a record's size is known exactly as it is made. The tests decode what
+this writes with ``opentelemetry-proto`` and compare it with the JSON encoding's message.
+
+Field numbers are those of ``opentelemetry/proto/{common,resource,trace,logs}/v1``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from .._signal import Signal
+from ..formats._safe import safe_repr
+from . import _otlp_map as m
+
+__all__ = ["attributes", "envelope", "log_record", "span", "value"]
+
+_MAX_DEPTH = 32
+_INT64_MIN, _INT64_END = -(2**63), 2**63
+_MASK64 = 2**64 - 1
+_double = struct.Struct("<d").pack
+_fixed64 = struct.Struct("<Q").pack
+_ONE_BYTE = [bytes((i,)) for i in range(128)]
+#: Encoded attributes (a key with a string or integer value) seen lately: most repeat from
+#: record to record. Cleared when it grows past `_CACHE_MAX` entries.
+_CACHE_MAX = 4096
+_kv_str: dict[tuple[str, str], bytes] = {}
+_kv_int: dict[tuple[str, int], bytes] = {}
+#: A span's data keys that are not attributes (see ``_otlp_map``).
+_RESERVED = frozenset(
+    (m.SPAN_KIND_KEY, m.STATUS_CODE_KEY, m.STATUS_DESCRIPTION_KEY, m.EVENTS_KEY, m.LINKS_KEY)
+)
+
+
+def varint(n: int) -> bytes:
+    """``n`` (``0 <= n < 2**64``) as a base-128 varint."""
+    if n < 0x80:
+        return _ONE_BYTE[n]
+    if n < 0x4000:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _utf8(s: str) -> bytes:
+    # A lone surrogate cannot be UTF-8: it costs only itself (a replacement character).
+    return s.encode("utf-8", "replace")
+
+
+def _field(tag: bytes, payload: bytes) -> bytes:
+    """A length-delimited field: its tag, the payload's length, the payload."""
+    return tag + varint(len(payload)) + payload
+
+
+def value(v: Any, seen: frozenset[int] = frozenset()) -> bytes:
+    """The ``AnyValue`` message of ``v``: scalars as themselves, mappings as key/value lists,
+    sequences and sets as arrays, ``None`` as an empty value, anything else as its ``repr``."""
+    t = type(v)
+    if t is str:
+        b = _utf8(v)
+        return b"\x0a" + varint(len(b)) + b
+    if t is bool:
+        return b"\x10\x01" if v else b"\x10\x00"
+    if t is int:
+        if _INT64_MIN <= v < _INT64_END:
+            return b"\x18" + varint(v & _MASK64)
+        return value(str(v))
+    if t is float:
+        return b"\x21" + _double(v)
+    if v is None:
+        return b""
+    return _other(v, seen)
+
+
+def _other(v: Any, seen: frozenset[int]) -> bytes:
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return _field(b"\x3a", bytes(v))
+    if isinstance(v, (Mapping, list, tuple, set, frozenset)):
+        if len(seen) >= _MAX_DEPTH:
+            return value("<too deep>")
+        if id(v) in seen:
+            return value("<cycle>")
+        inner = seen | {id(v)}
+        if isinstance(v, Mapping):
+            kvs = b"".join(
+                _field(b"\x0a", _kv(key if type(key) is str else safe_repr(key), x, inner))
+                for key, x in v.items()
+            )
+            return _field(b"\x32", kvs)  # an empty map is still a map, not "no value"
+        return _field(b"\x2a", b"".join(_field(b"\x0a", value(x, inner)) for x in v))
+    if isinstance(v, str):
+        return value(str.__str__(v))
+    if isinstance(v, bool):
+        return value(bool(v))
+    if isinstance(v, int):
+        return value(int(v))
+    if isinstance(v, float):
+        return value(float(v))
+    return value(safe_repr(v))
+
+
+def _kv(key: str, v: Any, seen: frozenset[int] = frozenset()) -> bytes:
+    """A ``KeyValue`` message (its value always present, empty for ``None``)."""
+    k = _utf8(key)
+    return b"\x0a" + varint(len(k)) + k + _field(b"\x12", value(v, seen))
+
+
+def attributes(tag: bytes, attrs: Mapping[str, Any]) -> bytes:
+    """``attrs`` as the repeated ``KeyValue`` field whose tag is ``tag``."""
+    out = []
+    for key, v in attrs.items():
+        t = type(v)
+        if t is str and len(v) <= 128:
+            cache: dict[Any, bytes] = _kv_str
+        elif t is int:
+            cache = _kv_int
+        else:
+            out.append(_field(tag, _kv(key, v)))
+            continue
+        hit = cache.get((key, v))
+        if hit is None:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            kv = _kv(key, v)
+            hit = cache[(key, v)] = varint(len(kv)) + kv
+        out.append(tag + hit)
+    return b"".join(out)
+
+
+def _id(value: str | None, size: int) -> bytes:
+    """An id in hex as bytes; empty when it is not hex of ``size`` bytes (a middleware's)."""
+    if not value:
+        return b""
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return b""
+    return raw if len(raw) == size else b""
+
+
+def log_record(sig: Signal) -> bytes:
+    """The ``LogRecord`` message of ``sig``."""
+    t = _fixed64(sig.inst)
+    parts = [b"\x09", t, b"\x59", t]  # time_unix_nano, observed_time_unix_nano
+    number, text = m.severity(sig)
+    if number:
+        parts.append(b"\x10" + varint(number))
+    parts.append(_field(b"\x1a", _utf8(text)))
+    if sig.msg is not None:
+        parts.append(_field(b"\x2a", value(sig.msg)))
+    parts.append(attributes(b"\x32", m.attributes(sig, span=False)))
+    trace_id, span_id = _id(sig.trace_id, 16), _id(sig.span_id, 8)
+    if trace_id and span_id:
+        parts.append(b"\x45\x01\x00\x00\x00\x4a\x10" + trace_id + b"\x52\x08" + span_id)
+    if sig.id is not None:
+        parts.append(_field(b"\x62", _utf8(sig.id)))
+    return b"".join(parts)
+
+
+def _span_attributes(sig: Signal) -> bytes:
+    """``m.attributes(sig, span=True)`` as field 9, without a merged dict in between unless
+    the context and the data share a key (the data's value wins, in the context's place)."""
+    ctx, data = sig.ctx, sig.data
+    if ctx and data and not data.keys().isdisjoint(ctx):
+        return attributes(b"\x4a", m.attributes(sig, span=True))
+    out = attributes(b"\x4a", ctx) if ctx else b""
+    if data:
+        if not _RESERVED.isdisjoint(data):
+            data = {k: v for k, v in data.items() if k not in _RESERVED}
+        out += attributes(b"\x4a", data)
+    if sig.location is not None or sig.thread is not None:
+        out += attributes(b"\x4a", m.source_attributes(sig))
+    return out
+
+
+def span(sig: Signal) -> bytes:
+    """The ``Span`` message of ``sig`` (sampled: every span that ends in a signal was
+    recorded)."""
+    parts = [b"\x85\x01\x01\x00\x00\x00"]  # flags = 1
+    raw = _id(sig.trace_id, 16)
+    if raw:
+        parts.append(b"\x0a\x10" + raw)
+    raw = _id(sig.span_id, 8)
+    if raw:
+        parts.append(b"\x12\x08" + raw)
+    raw = _id(sig.parent_id, 8)
+    if raw:
+        parts.append(b"\x22\x08" + raw)
+    name = _utf8(sig.id or sig.msg or "span")  # m.span_name
+    parts.append(b"\x2a" + varint(len(name)) + name)
+    data = sig.data
+    parts.append(b"\x30" + varint(m.span_kind(sig)) if data else b"\x30\x01")
+    end = sig.inst + (sig.duration_ns or 0)  # m.span_end
+    parts.append(b"\x39" + _fixed64(sig.inst) + b"\x41" + _fixed64(end))
+    parts.append(_span_attributes(sig))
+    if sig.error is not None or (data and m.EVENTS_KEY in data):
+        for ev_name, time, attrs in m.span_events(sig):
+            ev = b"\x09" + _fixed64(time) + _field(b"\x12", _utf8(ev_name))
+            parts.append(_field(b"\x5a", ev + attributes(b"\x1a", attrs)))
+    if data and m.LINKS_KEY in data:
+        for trace_id, span_id, attrs in m.span_links(sig):
+            link = _id(trace_id, 16), _id(span_id, 8)
+            body = (_field(b"\x0a", link[0]) if link[0] else b"") + (
+                _field(b"\x12", link[1]) if link[1] else b""
+            )
+            parts.append(_field(b"\x6a", body + attributes(b"\x22", attrs)))
+    if sig.error is not None or (data and m.STATUS_CODE_KEY in data):
+        code, message = m.span_status(sig)
+        if code != m.STATUS_UNSET:
+            status = (_field(b"\x12", _utf8(message)) if message else b"") + b"\x18" + varint(code)
+            parts.append(_field(b"\x7a", status))
+    return b"".join(parts)
+
+
+def scope(name: str, version: str) -> bytes:
+    """An ``InstrumentationScope`` message."""
+    return _field(b"\x0a", _utf8(name)) + (_field(b"\x12", _utf8(version)) if version else b"")
+
+
+def resource(attrs: Mapping[str, Any]) -> bytes:
+    """A ``Resource`` message."""
+    return b"".join(_field(b"\x0a", _kv(k, v)) for k, v in attrs.items())
+
+
+def envelope(resource_msg: bytes, scopes: Mapping[bytes, list[bytes]]) -> bytes:
+    """An ``Export{Logs,Trace}ServiceRequest`` (their fields are numbered alike): one resource,
+    and per scope message its records, each already framed as field 2 of the scope's list."""
+    inner = [_field(b"\x0a", resource_msg)]
+    for scope_msg, records in scopes.items():
+        inner.append(_field(b"\x12", _field(b"\x0a", scope_msg) + b"".join(records)))
+    return _field(b"\x0a", b"".join(inner))
+
+
+def framed(record: bytes) -> bytes:
+    """A record as field 2 of its scope's list (``log_records``, ``spans``)."""
+    return b"\x12" + varint(len(record)) + record
