@@ -39,7 +39,7 @@ class Format(Protocol):
 
     # Optional, both or neither: ``encode_slice(batch, huge)`` is ``encode_batch`` that raises
     # HugeValue for a signal with a string value (or message) over ``huge`` characters (JSON
-    # lines: ``bytes`` too), and
+    # lines: ``bytes`` too, and a list, tuple or dict by its items, see ``is_huge``), and
     # ``pieces(value, *, msg=False) -> Pieces | None`` writes such a value a piece at a time,
     # so that sinks can let the loop run in between (see `Pieces`). A format without
     # them writes every signal in one go.

@@ -36,6 +36,7 @@ __all__ = [
     "Pieces",
     "Repairs",
     "enc_hook",
+    "is_huge",
     "placeholder_signal",
     "repair_signal",
     "repr_checked",
@@ -65,6 +66,19 @@ _SCALARS = (float, bool, type(None))
 #: in between (`LineFormat.encode_slice`). The dearest strings to write (every character
 #: an escape, in the text format) take about a millisecond per 10,000 characters.
 HUGE_VALUE_CHARS = 16 * 1024
+#: A list, tuple or dict counts as huge with more than ``limit // HUGE_ITEMS_DIVISOR`` items
+#: (512 for `HUGE_VALUE_CHARS`): an item costs more than a character (a list of a thousand
+#: lists of a thousand ints takes about 15 ms in JSON).
+HUGE_ITEMS_DIVISOR = 32
+_TEXTS = frozenset({str, bytes, bytearray})
+
+
+def is_huge(value: Any, limit: int) -> bool:
+    """Whether a string, ``bytes``, list, tuple or dict value (the caller checked its type)
+    counts as huge against a ``limit`` in characters: a container by its number of items."""
+    return len(value) > (limit if type(value) in _TEXTS else limit // HUGE_ITEMS_DIVISOR)
+
+
 #: The ``huge`` limit that no string reaches: `LineFormat.format` raises nothing.
 NEVER_HUGE = sys.maxsize
 

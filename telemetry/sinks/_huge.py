@@ -20,8 +20,9 @@ character on its own (base64 at each 3 bytes), so the pieces join up. If anythin
 up (a string the format refuses, such as one with a lone surrogate; a token that does not
 appear exactly once), the signal is encoded in one go after all, as before.
 
-Not sliced: containers (in ``text`` and ``logfmt`` only the written start of their ``repr``
-is built, see `telemetry.formats._repr`; msgspec writes them as JSON in one go).
+Containers: JSON lines writes a list, tuple or dict with many items (``is_huge``) a piece of
+items at a time, the same way; in ``text`` and ``logfmt`` only the written start of their
+``repr`` is built (see `telemetry.formats._repr`).
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ from msgspec.structs import replace
 
 from .._signal import Signal
 from ..formats import HUGE_VALUE_CHARS, Format, Pieces
+from ..formats._safe import is_huge
 
 __all__ = ["encode_huge"]
 
 _QUOTE = b'"'
-_SIZED = frozenset({str, bytes, bytearray})
+# Values whose ``len`` says what they cost to write; a format's ``pieces`` picks its own.
+_SIZED = frozenset({str, bytes, bytearray, list, tuple, dict})
 
 
 class _Huge:
@@ -60,7 +63,7 @@ def _stand_ins(fmt: Format, sig: Signal) -> tuple[Signal, list[_Huge]]:
     stem = f"zhv{getrandbits(64):016x}n"
 
     def stand_in(value: Any, *, msg: bool = False) -> Any:
-        if type(value) not in _SIZED or len(value) <= HUGE_VALUE_CHARS:
+        if type(value) not in _SIZED or not is_huge(value, HUGE_VALUE_CHARS):
             return value
         pieces = pieces_of(value, msg=msg)
         if pieces is None:

@@ -64,7 +64,8 @@ What an entry holds:
 Transport: a value with a newline or a NUL byte, and every bytes value, uses the protocol's
 length-prefixed binary form; the rest ``KEY=VALUE``. An entry over ``max_datagram`` bytes
 (256 KiB), or one the kernel refuses as a datagram (``EMSGSIZE`` / ``ENOBUFS``), goes through a
-sealed memfd passed over the socket (``counters["memfd"]``), as libsystemd does; entries over
+sealed memfd passed over the socket (``counters["memfd"]``), as libsystemd does (one over
+1 MiB is written into its memfd in a worker thread, part by part); entries over
 `MAX_ENTRY_SIZE` (32 MiB) are counted as dropped (``journald_too_large``). When journald's
 queue is full the worker waits for room on the loop (``counters["waits"]``), up to
 ``send_timeout`` (5 s) per entry: in blocking mode that slows the emitting tasks down instead of
@@ -94,6 +95,8 @@ import sys
 import uuid
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Never
+
+import anyio.to_thread
 
 from .._errors import ConfigError, SinkError
 from .._signal import Signal
@@ -134,6 +137,9 @@ DEFAULT_SOCKET_PATH = "/run/systemd/journal/socket"
 DEFAULT_MAX_DATAGRAM = 256 * 1024
 """Entries larger than this go through a memfd without trying a datagram first: a datagram this big
 needs one large kernel allocation, which can fail (ENOBUFS) when memory is fragmented."""
+#: An entry over this many bytes has its memfd filled in a worker thread (one hop per such
+#: entry): writing 10 MB into a memfd takes about 5 ms.
+_MEMFD_IN_THREAD = 1024 * 1024
 DEFAULT_SNDBUF = 8 * 1024 * 1024
 """Send buffer asked for, as libsystemd does (the kernel caps it at twice ``wmem_max``)."""
 DEFAULT_SEND_TIMEOUT_S = 5.0
@@ -218,13 +224,15 @@ def _message_id(sig_id: object, value: object) -> str:
         ) from None
 
 
-def _sealed_memfd(data: bytes) -> int:
-    """A memfd holding ``data``, sealed against any change, as journald wants it."""
+def _sealed_memfd(data: bytes | Sequence[bytes]) -> int:
+    """A memfd holding ``data`` (or its parts, one after the other), sealed against any
+    change, as journald wants it."""
     fd = os.memfd_create("journal-entry", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for part in [data] if isinstance(data, bytes) else data:
+            view = memoryview(part)
+            while view:
+                view = view[os.write(fd, view) :]
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEAL_ALL)
     except BaseException:
         os.close(fd)
@@ -362,13 +370,16 @@ class JournaldSink(Sink):
 
     # -- sending ------------------------------------------------------------------------------
 
-    def _deliver(self, data: bytes) -> Generator[socket.socket, None, None]:
-        """Send one entry; yields the socket each time it must wait for room.
+    def _deliver(
+        self, data: bytes, made: int | None = None
+    ) -> Generator[socket.socket, None, None]:
+        """Send one entry (through ``made``, a memfd of it already filled and owned by the
+        caller, if given); yields the socket each time it must wait for room.
 
         Raises `_Gone` when journald is not there even after one reconnect, and
         [`SinkError`][telemetry.SinkError] for anything else.
         """
-        fd: int | None = None
+        fd = made
         reconnected = False
         try:
             while True:
@@ -399,8 +410,15 @@ class JournaldSink(Sink):
         except OSError as exc:  # memfd_create or its write failed
             raise SinkError(f"journald sink: cannot pass a large entry: {exc}") from exc
         finally:
-            if fd is not None:
+            if fd is not None and made is None:
                 os.close(fd)
+
+    async def _memfd(self, parts: list[bytes]) -> int:
+        """A sealed memfd of a large entry's parts, filled in a worker thread."""
+        try:
+            return await anyio.to_thread.run_sync(_sealed_memfd, parts)
+        except OSError as exc:
+            raise SinkError(f"journald sink: cannot pass a large entry: {exc}") from exc
 
     async def _wait_writable(self, sock: socket.socket) -> None:
         fd = sock.fileno()
@@ -435,11 +453,17 @@ class JournaldSink(Sink):
         return 0
 
     def _encode(self, sig: Signal) -> bytes | None:
-        data = self.encoder.encode(sig)
-        if len(data) > MAX_ENTRY_SIZE:
+        entry = self._encode_parts(sig)
+        return None if entry is None else b"".join(entry[0])
+
+    def _encode_parts(self, sig: Signal) -> tuple[list[bytes], int] | None:
+        """The entry's parts and its size; ``None`` (counted) for one too large."""
+        parts = self.encoder.encode_parts(sig)
+        size = sum(map(len, parts))
+        if size > MAX_ENTRY_SIZE:
             self.count_drop("journald_too_large")
             return None
-        return data
+        return parts, size
 
     def _gone(self, batch: Sequence[Signal], i: int, exc: _Gone) -> None:
         if self.missing_ok:
@@ -475,17 +499,34 @@ class JournaldSink(Sink):
         pos = self._start(batch)
         try:
             while pos < len(batch):
-                data = self._encode(batch[pos])
-                if data is not None and not self._send_now(data):
-                    with contextlib.closing(self._deliver(data)) as steps:
-                        for sock in steps:
-                            await self._wait_writable(sock)
+                entry = self._encode_parts(batch[pos])
+                if entry is not None:
+                    await self._send(*entry)
                 pos += 1
         except _Gone as exc:
             self._gone(batch, pos, exc)
         except BaseException:
             self._resume = (batch, pos)
             raise
+
+    async def _send(self, parts: list[bytes], size: int) -> None:
+        """Send one entry, waiting on the loop for room; a large one is written into its
+        memfd in a worker thread, without being joined first."""
+        made = None
+        if size > _MEMFD_IN_THREAD:
+            data = b""
+            made = await self._memfd(parts)
+        else:
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            if self._send_now(data):
+                return
+        try:
+            with contextlib.closing(self._deliver(data, made)) as steps:
+                for sock in steps:
+                    await self._wait_writable(sock)
+        finally:
+            if made is not None:
+                os.close(made)
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Send the batch with blocking waits (exit fallback, synchronous mode).

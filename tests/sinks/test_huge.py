@@ -58,6 +58,8 @@ def _small_pieces(huge: int, piece: int) -> Iterator[None]:
         mp.setattr(logfmt, "STR_PIECE", piece)
         mp.setattr(json, "STR_PIECE", piece)
         mp.setattr(json, "BYTES_PIECE", 3 * piece)
+        mp.setattr(json, "ITEMS_PIECE_BYTES", piece)
+        mp.setattr(json, "_FIRST_ITEMS", piece)
         yield
 
 
@@ -74,6 +76,8 @@ _values = st.one_of(
     st.integers(),
     st.none(),
     st.lists(st.integers(), max_size=3),
+    st.lists(st.one_of(_text, st.integers()), max_size=9).map(tuple),
+    st.dictionaries(st.one_of(_text, st.integers(-3, 3)), st.one_of(_text, st.none()), max_size=9),
 )
 
 
@@ -159,13 +163,17 @@ _ONE_GO = {"text": TextFormat, "logfmt": LogfmtFormat, "json": JsonFormat}
         # msgspec writes JSON a hundred times faster: values big enough to take a while.
         ("json", _DEAR * 16),
         ("json", bytes(range(256)) * 32_768),
+        ("json", list(range(2_000_000))),
+        ("json", {f"key{i}": i for i in range(400_000)}),
+        ("json", [list(range(1000)) for _ in range(2000)]),
     ],
-    ids=["text", "logfmt", "json", "json-bytes"],
+    ids=["text", "logfmt", "json", "json-bytes", "json-list", "json-dict", "json-nested"],
 )
 async def test_a_huge_value_does_not_hold_the_loop(tmp_path: Path, fmt: str, value: object) -> None:
     """A signal logged with huge strings (every other character to be escaped) as a value
-    and as the message, or huge bytes, goes to the file exactly as encoding it in one go
-    writes it, and no step of the loop takes a quarter of what that one go takes."""
+    and as the message, or huge bytes, a long list, dict or list of lists, goes to the file
+    exactly as encoding it in one go writes it, and no step of the loop takes a quarter of what
+    that one go takes."""
     memory = MemorySink()
     sink = FileSink(tmp_path / "out.log", format=fmt)  # type: ignore[arg-type]
     hub = Telemetry(handlers={"f": {"sink": sink, "mode": "blocking"}, "m": memory}, location=False)
@@ -210,6 +218,48 @@ def test_json_pieces_join_to_the_value_in_one_go(value: str | bytes, piece: int)
         except StopIteration as stop:
             opening, closing = stop.value
         except UnicodeEncodeError:
+            assert whole is None
+            return
+    assert opening + b"".join(inside) + closing == whole
+
+
+_items = st.one_of(
+    _text, st.integers(), st.none(), st.binary(max_size=9), st.lists(_text, max_size=3)
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    value=st.one_of(
+        st.lists(_items, max_size=30),
+        st.lists(_items, max_size=30).map(tuple),
+        st.dictionaries(st.one_of(_text, st.integers(-9, 9), st.booleans()), _items, max_size=30),
+    ),
+    piece=st.integers(1, 9),
+)
+def test_json_container_pieces_join_to_the_value_in_one_go(
+    value: list[object] | tuple[object, ...] | dict[object, object], piece: int
+) -> None:
+    """A list, tuple or dict cut into pieces of items (members in insertion order, keys of any
+    type msgspec writes as strings) joins byte for byte to its JSON in one go; a value msgspec
+    refuses (a lone surrogate, a key it cannot write) is refused by the pieces too."""
+    fmt = JsonFormat()
+    try:
+        whole = fmt._encoder.encode(value)
+    except (UnicodeEncodeError, TypeError):
+        whole = None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(json, "ITEMS_PIECE_BYTES", 4 * piece)
+        mp.setattr(json, "_FIRST_ITEMS", piece)
+        pieces = fmt.pieces(value)
+        assert pieces is not None
+        inside: list[bytes] = []
+        try:
+            while True:
+                inside.append(next(pieces))
+        except StopIteration as stop:
+            opening, closing = stop.value
+        except (UnicodeEncodeError, TypeError):
             assert whole is None
             return
     assert opening + b"".join(inside) + closing == whole

@@ -485,6 +485,45 @@ async def test_one_megabyte_message_arrives_whole_via_memfd(journald: Journal) -
     print(f"\n1 MB message: write() took {elapsed * 1000:.2f} ms")
 
 
+def test_long_values_are_joined_into_the_entry_in_their_places() -> None:
+    """Long values (text with and without newlines, bytes, a list as JSON) set aside while
+    the entry is built come back from it in their places, between short fields, byte for
+    byte."""
+    data = {
+        "a": "short",
+        "plain": "p" * 5000 + "é",
+        "b": 1,
+        "lines": "x\n" * 3000,
+        "raw": bytes(range(256)) * 20,
+        "items": list(range(2000)),
+        "c": "end",
+    }
+    got = entry_of(JournalEncoder(identifier="app"), msg="m" * 9000, data=data)
+    assert got["MESSAGE"] == b"m" * 9000
+    assert got["PLAIN"] == data["plain"].encode()  # type: ignore[union-attr]
+    assert got["LINES"] == data["lines"].encode()  # type: ignore[union-attr]
+    assert got["RAW"] == data["raw"]
+    assert got["ITEMS"] == msgspec.json.encode(data["items"])
+    assert (got["A"], got["B"], got["C"]) == (b"short", b"1", b"end")
+
+
+async def test_a_ten_megabyte_value_arrives_whole(journald: Journal) -> None:
+    """An entry of 10 MB (its memfd filled off the loop) is stored whole: a long message, a
+    long text value and long bytes, each in its field."""
+    ident = journald.unique()
+    text = (uuid.uuid4().hex * (4 * MEGABYTE // 32 + 1))[: 4 * MEGABYTE]
+    raw = bytes(range(256)) * (2 * MEGABYTE // 256)
+    sink = JournaldSink(namespace=journald.namespace, identifier=ident)
+    await sink.open()
+    await sink.write([make_signal(text, data={"body": text[::-1], "raw": raw})])
+    await sink.aclose()
+    (entry,) = await journald.wait_for(1, f"SYSLOG_IDENTIFIER={ident}")
+    assert sink.counters["memfd"] == 1
+    assert value(entry, "MESSAGE") == text
+    assert value(entry, "BODY") == text[::-1]
+    assert value(entry, "RAW") == raw
+
+
 async def test_entry_refused_as_a_datagram_goes_through_memfd(journald: Journal) -> None:
     """An entry the kernel refuses as a datagram (EMSGSIZE) is resent through a memfd."""
     ident = journald.unique()
