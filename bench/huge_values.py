@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,11 +34,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from telemetry import Telemetry
-from telemetry.sinks import FileSink, JournaldSink, Sink, SyslogSink
-
 ROOT = Path(__file__).resolve().parent.parent
-RECEIVER = ROOT / "tests" / "sinks" / "otlp_receiver.py"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.otlp import Receiver  # noqa: E402
+from telemetry import Telemetry  # noqa: E402
+from telemetry.sinks import FileSink, JournaldSink, Sink, SyslogSink  # noqa: E402
 
 
 def shapes(mb: float) -> dict[str, Callable[[], Any]]:
@@ -81,29 +82,6 @@ class Timings:
 
     def __exit__(self, *exc: object) -> None:
         asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
-
-
-class Receiver:
-    """The OTLP loopback receiver in a child process."""
-
-    def __enter__(self) -> Receiver:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(RECEIVER), "0"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        assert self.proc.stdout is not None
-        self.endpoint = f"http://127.0.0.1:{self.proc.stdout.readline().split()[1]}"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
 
 
 def make_sink(name: str, tmp: Path, otlp: str | None) -> Sink:
