@@ -160,12 +160,14 @@ _ONE_GO = {"text": TextFormat, "logfmt": LogfmtFormat, "json": JsonFormat}
     [
         ("text", _DEAR),
         ("logfmt", _DEAR),
-        # msgspec writes JSON a hundred times faster: values big enough to take a while.
+        # msgspec writes JSON a hundred times faster: values big enough that one go takes
+        # many times the step budget (a quarter of it is the bound below).
         ("json", _DEAR * 16),
-        ("json", bytes(range(256)) * 32_768),
+        ("json", bytes(range(256)) * 131_072),
         ("json", list(range(2_000_000))),
-        ("json", {f"key{i}": i for i in range(400_000)}),
-        ("json", [list(range(1000)) for _ in range(2000)]),
+        # Values of 40 characters (one shared string): one go takes well over the step budget.
+        ("json", {f"key{i}": "v" * 40 for i in range(400_000)}),
+        ("json", [list(range(1000))] * 8000),  # one row, 8,000 times: 8M numbers to write
     ],
     ids=["text", "logfmt", "json", "json-bytes", "json-list", "json-dict", "json-nested"],
 )
