@@ -6,7 +6,9 @@ benchmark's app driven in-process.
 Each set-up of :mod:`bench.service_app` is built in a process of its own and driven
 directly through ASGI (its lifespan started and stopped as a server would), with 32 requests in
 flight at a time on one loop, like ``wrk -c32``; websocket set-ups get 8 connections echoing
-messages. No server and no sockets: what is counted is the app, the framework and the set-up.
+messages. No server and no sockets: what is counted is the app, the framework and the set-up
+(the set-ups that export over OTLP send to the loopback receiver of :mod:`bench.otlp`, in a
+process of its own, whose CPU is not counted).
 Per set-up (after a warm-up of a tenth of the requests) it reports:
 
 - CPU per request (or message), in µs (``time.process_time``);
@@ -197,11 +199,11 @@ async def _lifespan(app: Any) -> tuple[asyncio.Task[None], asyncio.Queue[dict[st
     return task, inbox
 
 
-async def _measure(setup: str, n: int, out: Path) -> dict[str, Any]:
+async def _measure(setup: str, n: int, out: Path, endpoint: str = "") -> dict[str, Any]:
     from bench.service_app import Served, build
 
     served = Served()
-    app = build(setup, out, served)
+    app = build(setup, out, served, endpoint)
     task, inbox = await _lifespan(app)
     drive = _ws if setup.startswith("ws-") else _http
     await drive(app, max(n // 10, 100))
@@ -237,8 +239,16 @@ async def _measure(setup: str, n: int, out: Path) -> dict[str, Any]:
 
 def one(setup: str, n: int) -> dict[str, Any]:
     """Measure ``setup`` in this process."""
+    from bench.otlp import Receiver
+    from bench.service import OTLP_SETUPS
+
     with tempfile.TemporaryDirectory(prefix="bench-gc-") as tmp:
-        return asyncio.run(_measure(setup, n, Path(tmp)))
+        if setup not in OTLP_SETUPS:
+            return asyncio.run(_measure(setup, n, Path(tmp)))
+        # The set-ups that export over OTLP send to the loopback receiver, in a process of
+        # its own as in the service benchmark.
+        with Receiver() as receiver:
+            return asyncio.run(_measure(setup, n, Path(tmp), receiver.endpoint))
 
 
 def main(argv: list[str] | None = None) -> int:
