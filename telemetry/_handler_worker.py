@@ -72,6 +72,8 @@ class HandlerWorker:
         last = float("-inf")
         # Only where a full queue makes calls wait, not drop, may the queue fill meanwhile.
         linger = self.mode in WAITING_MODES
+        wanted = getattr(self.sink, "linger", None)  # a sink's own, else the default
+        linger_s = LINGER_S if wanted is None else wanted
         while True:
             batch = await queue.get_batch(self.batch_size)
             if not batch:
@@ -89,12 +91,24 @@ class HandlerWorker:
             if (
                 linger
                 and len(batch) < LINGER_BELOW
-                and now - last < LINGER_WITHIN_S
+                and now - last < LINGER_WITHIN_S + linger_s
                 and not queue.closed
                 and not self._flush_waiters
             ):
-                await asyncio.sleep(LINGER_S)
+                await self._linger(linger_s)
             last = now
+
+    async def _linger(self, seconds: float) -> None:
+        """Let the queue gather for up to ``seconds``, looking again every `LINGER_S`: a
+        flush, the close, a full batch waiting or a full queue (calls would wait for room)
+        ends the wait, so that a long linger (a sink's) never holds up any of them for more
+        than a step."""
+        queue = self._queue
+        steps = max(1, round(seconds / LINGER_S))
+        for _ in range(steps):
+            await asyncio.sleep(seconds / steps)
+            if queue.closed or self._flush_waiters or len(queue) >= self.batch_size or queue.full():
+                return
 
     def _middleware_failed(self, mw: Middleware, exc: Exception) -> None:
         self._middleware_errors += 1

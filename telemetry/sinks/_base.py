@@ -31,6 +31,12 @@ class Sink(abc.ABC):
     kind: str = "sink"
     """Short name used in warnings and stats."""
 
+    linger: float | None = None
+    """Longest a handler's worker lets a small batch for this sink gather more signals while
+    they keep coming, in seconds; ``None``: the handler's default (2 ms). A sink whose every
+    write costs far more than the signals in it (an HTTP request) gathers longer; a flush,
+    the close or a full batch waiting ends the wait early."""
+
     def __init__(self) -> None:
         self.state: SinkState = "new"
         """``"new"``, ``"open"`` or ``"closed"``."""

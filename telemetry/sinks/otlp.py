@@ -73,6 +73,7 @@ __all__ = [
     "DEFAULT_MAX_BACKOFF_S",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_RECORDS",
+    "LINGER_S",
     "OTLPSink",
 ]
 
@@ -93,6 +94,11 @@ SLICE_BUDGET_S = 0.001
 MAX_SLICE_S = 0.004
 #: Requests of one batch in flight at once.
 IN_FLIGHT = 4
+#: How long a small batch may gather more signals while they keep coming (the handler's
+#: worker waits; no call does). A request costs the loop about as much as encoding a hundred
+#: records, so at a moderate rate one request per record or two would cost far more than
+#: the records; a flush or the close does not wait for it.
+LINGER_S = 0.05
 _INSTALL = install_hint("otlp")
 
 
@@ -187,6 +193,7 @@ class OTLPSink(Sink):
     """
 
     kind = "otlp"
+    linger = LINGER_S
 
     def __init__(
         self,

@@ -72,3 +72,64 @@ async def test_requests_look_no_module_up() -> None:
     assert stats.handlers["otlp"].written == 6 and len(rx.log_records()) == 6
     assert stats.handlers["otlp"].sink_counters["requests"] == 6
     assert recorder.names == []
+
+
+# -- gathering records into fewer requests ------------------------------------------------------
+
+
+async def test_a_moderate_steady_rate_makes_few_requests() -> None:
+    """Signals that keep coming a millisecond or so apart gather for up to the sink's linger
+    (50 ms) before a request: a few requests for 200 records, not one per record or two
+    (each request costs the loop about as much as encoding a hundred records)."""
+    async with receiving() as rx:
+        hub = tel.Telemetry(handlers={"otlp": {"sink": sink_for(rx), "mode": "blocking"}})
+        with anyio.fail_after(LIMIT_S):
+            async with hub:
+                for i in range(200):
+                    await hub.log("info", "tick", i=i)
+                    await anyio.sleep(0.001)
+            stats = await hub.aclose()
+    assert_accounted(stats)
+    h = stats.handlers["otlp"]
+    assert h.written == 200 and [r.attributes[0].value.int_value for r in rx.log_records()] == list(
+        range(200)
+    )
+    assert h.sink_counters["requests"] == len(rx.requests) <= 20
+
+
+async def test_a_flush_and_the_close_do_not_wait_for_the_gathering() -> None:
+    """With a linger far longer than the test may take, a flush still returns once what was
+    emitted before it is at the receiver, and the close ends the wait: the linger gives way
+    to both."""
+    async with receiving() as rx:
+        sink = sink_for(rx)
+        sink.linger = 3600.0
+        hub = tel.Telemetry(handlers={"otlp": {"sink": sink, "mode": "blocking"}})
+        with anyio.fail_after(LIMIT_S):
+            async with hub:
+                for i in range(3):  # from the second batch on, the worker lingers
+                    await hub.log("info", "step", i=i)
+                    await hub.flush()
+                    assert len(rx.log_records()) == i + 1
+                await hub.log("info", "last")
+            stats = await hub.aclose()
+    assert_accounted(stats)
+    assert stats.handlers["otlp"].written == 4 and len(rx.log_records()) == 4
+
+
+async def test_a_full_queue_ends_the_gathering() -> None:
+    """Calls that wait for room in a small queue are not held up by a long linger: a full
+    queue ends it, and every signal is written."""
+    async with receiving() as rx:
+        sink = sink_for(rx)
+        sink.linger = 3600.0
+        hub = tel.Telemetry(handlers={"otlp": {"sink": sink, "mode": "blocking", "buffer_size": 8}})
+        with anyio.fail_after(LIMIT_S):
+            async with hub:
+                await hub.log("info", "first")
+                await hub.flush()
+                for i in range(100):
+                    await hub.log("info", "burst", i=i)
+            stats = await hub.aclose()
+    assert_accounted(stats)
+    assert stats.handlers["otlp"].written == 101 and len(rx.log_records()) == 101
