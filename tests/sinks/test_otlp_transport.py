@@ -133,3 +133,58 @@ async def test_a_full_queue_ends_the_gathering() -> None:
             stats = await hub.aclose()
     assert_accounted(stats)
     assert stats.handlers["otlp"].written == 101 and len(rx.log_records()) == 101
+
+
+# -- connecting ahead ---------------------------------------------------------------------------
+
+
+async def wait_for(condition: Any) -> None:
+    """Let the loop run until ``condition()`` holds (the caller bounds the wait)."""
+    while not condition():  # noqa: ASYNC110 - the receiver and the sink have no event
+        await anyio.sleep(0.005)
+
+
+async def test_opening_connects_ahead_and_the_first_batch_uses_those_connections() -> None:
+    """Opening the sink opens its connections to the logs and traces endpoints before any
+    signal, with a ``HEAD`` that carries no data (answered 405, as a collector does); the
+    first batch's requests then go over them: no connection is opened on the loop under
+    load."""
+    async with receiving() as rx:
+        hub = tel.Telemetry(
+            handlers={
+                "otlp": {"sink": sink_for(rx, signals=("logs", "traces")), "mode": "blocking"}
+            }
+        )
+        with anyio.fail_after(LIMIT_S):
+            async with hub:
+                await wait_for(lambda: len(rx.probes) == 2)
+                assert sorted(rx.probes) == [("HEAD", "/v1/logs"), ("HEAD", "/v1/traces")]
+                opened = rx.connections
+                assert 1 <= opened <= 2
+                async with hub.span("work", level="info"):
+                    await hub.log("info", "inside")
+                await hub.flush()
+                assert rx.connections == opened
+            stats = await hub.aclose()
+    assert_accounted(stats)
+    assert stats.handlers["otlp"].written == 2
+    assert (len(rx.log_records()), len(rx.spans()), rx.errors) == (1, 1, [])
+    assert stats.handlers["otlp"].sink_counters["requests"] == 2
+
+
+async def test_a_receiver_that_is_down_at_open_costs_nothing_until_it_is_back() -> None:
+    """Connecting ahead to a receiver that is not up yet fails quietly: the hub opens, no
+    signal is lost for it, and once the receiver is up the records arrive."""
+    async with receiving() as rx:
+        await rx.stop()
+        sink = sink_for(rx)
+        hub = tel.Telemetry(handlers={"otlp": {"sink": sink, "mode": "blocking"}})
+        with anyio.fail_after(LIMIT_S):
+            async with hub:
+                ahead = sink._ahead
+                await wait_for(lambda: ahead is not None and ahead.done())
+                await rx.start()
+                await hub.log("info", "after")
+            stats = await hub.aclose()
+    assert_accounted(stats)
+    assert stats.handlers["otlp"].written == 1 and len(rx.log_records()) == 1
