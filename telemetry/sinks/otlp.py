@@ -194,6 +194,8 @@ class OTLPSink(Sink):
         resource (dict[str, Any]): The resource attributes sent with every request.
         metrics_interval (float): Seconds between two pushes of metrics.
         metrics_temporality (str): The temporality preference of the metrics pushed.
+        linger (float): Seconds a small batch gathers more signals while they keep coming
+            (`LINGER_S`; see [`Sink.linger`][telemetry.sinks.Sink.linger]).
     """
 
     kind = "otlp"
