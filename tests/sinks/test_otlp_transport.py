@@ -1,7 +1,6 @@
 """What the OTLP sink's requests cost the application's loop, against the real receiver on
-loopback (tests/sinks/otlp_receiver.py): no module looked up per request, few requests at a
-moderate steady rate, flushes and closes that do not wait for gathering, and connections
-opened ahead of the first batch."""
+loopback (tests/sinks/otlp_receiver.py): few requests at a moderate steady rate, flushes and
+closes that do not wait for gathering, and connections opened ahead of the first batch."""
 
 from __future__ import annotations
 
@@ -9,10 +8,6 @@ from tests.conftest import needs
 
 needs("httpx", "opentelemetry.proto")
 
-import sys
-from collections.abc import Sequence
-from importlib.machinery import ModuleSpec
-from types import ModuleType
 from typing import Any
 
 import anyio
@@ -33,45 +28,6 @@ def sink_for(rx: Receiver, **options: Any) -> OTLPSink:
     options.setdefault("env", {})
     options.setdefault("service_name", "shop")
     return OTLPSink(rx.endpoint, **options)
-
-
-class LookupRecorder:
-    """A finder first on ``sys.meta_path`` that finds nothing and notes every name asked for:
-    an import of a module already imported never reaches it, a failed one does, each time."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def find_spec(
-        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        self.names.append(name)
-        return None
-
-
-async def test_requests_look_no_module_up() -> None:
-    """Once the first batch is sent, a request imports nothing: httpcore asks for ``sniffio``
-    on every request, and without it each request searched the whole of ``sys.path`` (about
-    half of httpx's cost per request); the ``otlp`` extra installs it."""
-    async with receiving() as rx:
-        hub = tel.Telemetry(handlers={"otlp": {"sink": sink_for(rx), "mode": "blocking"}})
-        recorder = LookupRecorder()
-        with anyio.fail_after(LIMIT_S):
-            async with hub:
-                await hub.log("info", "first")
-                await hub.flush()
-                sys.meta_path.insert(0, recorder)
-                try:
-                    for i in range(5):
-                        await hub.log("info", "more", i=i)
-                        await hub.flush()
-                finally:
-                    sys.meta_path.remove(recorder)
-            stats = await hub.aclose()
-    assert_accounted(stats)
-    assert stats.handlers["otlp"].written == 6 and len(rx.log_records()) == 6
-    assert stats.handlers["otlp"].sink_counters["requests"] == 6
-    assert recorder.names == []
 
 
 # -- gathering records into fewer requests ------------------------------------------------------
