@@ -31,6 +31,11 @@ class Sink(abc.ABC):
     kind: str = "sink"
     """Short name used in warnings and stats."""
 
+    workers: int = 1
+    """How many workers its handler runs when the handler's ``workers`` is not given. More
+    than one only where batches may be written out of order and a write mostly waits (for a
+    network answer): a second worker then takes and writes the next batch meanwhile."""
+
     def __init__(self) -> None:
         self.state: SinkState = "new"
         """``"new"``, ``"open"`` or ``"closed"``."""

@@ -187,6 +187,11 @@ class OTLPSink(Sink):
     """
 
     kind = "otlp"
+    #: Two workers: a write spends most of its time waiting for the receiver's answers, a
+    #: turn of the loop per step of each request; on a loop busy with requests that is long
+    #: enough that one worker falls behind spans ended from synchronous code (OpenTelemetry's
+    #: API), which cannot wait for room. The second writes the next batch meanwhile.
+    workers = 2
 
     def __init__(
         self,
