@@ -57,8 +57,12 @@ LABELS = {
     "structlog": "structlog + orjson + access-log middleware with a request id",
     "otel-sdk": "OpenTelemetry instrumentation + SDK (BatchSpanProcessor, OTLP)",
     "otel-providers": "FastAPI's OpenTelemetry instrumentation through aiotelemetry's providers",
-    "native-sdk": "FastAPI's native telemetry on the OpenTelemetry SDK (BatchSpanProcessor, OTLP)",
-    "native-ours": "FastAPI's native telemetry on aiotelemetry's providers (OTLP sink)",
+    "native-sdk": "FastAPI's native telemetry on the OpenTelemetry SDK (BatchSpanProcessor, OTLP): "
+    "spans",
+    "native-sdk-metrics": "the same with the SDK's meter provider: spans and 2 HTTP metrics",
+    "native-ours": "FastAPI's native telemetry on aiotelemetry's providers (OTLP sink): spans "
+    "and 2 HTTP metrics",
+    "native-ours-traces": "the same with FastAPI's metrics off: spans",
     "ws-bare": "websocket echo, bare",
     "ws-aiotelemetry": "websocket echo, documented set-up, a log per message",
 }
@@ -73,11 +77,20 @@ PER_UNIT = {
     "structlog": 2,
     "otel-sdk": 3,
     "native-sdk": 4,
+    "native-sdk-metrics": 4,
     "native-ours": 4,
+    "native-ours-traces": 4,
 }
 #: The websocket set-up with aiotelemetry: a log per message, a span per connection.
 WS_CLIENTS = 8
-OTLP_SETUPS = ("aiotelemetry-otlp", "otel-sdk", "native-sdk", "native-ours")
+OTLP_SETUPS = (
+    "aiotelemetry-otlp",
+    "otel-sdk",
+    "native-sdk",
+    "native-sdk-metrics",
+    "native-ours",
+    "native-ours-traces",
+)
 WARMUP_S = 1.0
 START_TIMEOUT_S = 30.0
 
@@ -237,7 +250,15 @@ def run_one(
                     raise
                 _load(setup, port, WARMUP_S, connections)
                 spy = None if profile is None else _py_spy(proc.pid, seconds, profile)
+                pids = {"server": proc.pid}
+                if receiver is not None:
+                    pids["receiver"] = receiver.proc.pid
+                cpu0 = {who: _cpu_s(pid) for who, pid in pids.items()}
                 res = _load(setup, port, seconds, connections)
+                # CPU per request (or message) of the server and of the receiver while loaded.
+                units = max(res.get("done", 0), 1)
+                for who, pid in pids.items():
+                    res[f"{who}_cpu_us"] = (_cpu_s(pid) - cpu0[who]) * 1e6 / units
                 if spy is not None:
                     spy.wait(timeout=60)
             finally:
@@ -265,6 +286,17 @@ def run_one(
     if err.strip() and proc.returncode:
         res["stderr"] = err.strip().splitlines()[-5:]
     return res
+
+
+def _cpu_s(pid: int) -> float:
+    """The CPU time (user and system) process ``pid`` has used so far, in seconds (Linux);
+    0 where ``/proc`` does not tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    # utime and stime are the 14th and 15th fields, the 12th and 13th after the name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
@@ -391,7 +423,9 @@ def _line(res: dict[str, Any]) -> str:
     return (
         f"{res['rate']:,.0f}/s p50 {res['p50_ms']:.2f}ms p99 {res['p99_ms']:.2f}ms "
         f"full GCs {res['gc_full']} (longest {res['gc_longest_ms']:.1f}ms) "
-        f"records {res['records']:,} lost {lost}{why}"
+        f"records {res['records']:,} lost {lost}{why} "
+        f"CPU/request server {res.get('server_cpu_us', 0):,.0f}us "
+        f"receiver {res.get('receiver_cpu_us', 0):,.0f}us"
     )
 
 
