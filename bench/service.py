@@ -10,9 +10,10 @@ set-ups by :func:`ws_client` in another process (8 connections, each sending a m
 waiting for its echo). Rounds run the set-ups in alternating order (forward, reverse, ...) and
 each set-up's throughput and p99 are divided by bare's of the same round (HTTP set-ups by
 ``bare``, websocket ones by ``ws-bare``); the table gives the median over rounds. The server
-counts full and young garbage collections (``gc.callbacks``); the records each set-up wrote
-(lines in its file, records at the OTLP receiver) are counted against the requests the
-endpoint served.
+counts full and young garbage collections (``gc.callbacks``); the CPU time the server and the
+OTLP receiver used while loaded (``/proc``) is divided by the requests served then; the records
+each set-up wrote (lines in its file, records at the OTLP receiver) are counted against the
+requests the endpoint served.
 
 wrk is Debian's ``wrk`` (``apt-get install wrk``); without it the HTTP set-ups are reported as
 not run. Results go to ``--out`` (default ``bench/results/``, not kept in git): ``service.json``
@@ -345,6 +346,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             "served": sum(r["requests"] + r["messages"] for r in ok),
             "records": sum(r["records"] for r in ok),
             "lost": sum(r["lost"] for r in ok) if all("lost" in r for r in ok) else None,
+            "server_cpu_us": _median([r.get("server_cpu_us", 0.0) for r in ok]),
+            "receiver_cpu_us": _median([r.get("receiver_cpu_us", 0.0) for r in ok]),
         }
     return out
 
@@ -353,19 +356,21 @@ def table(summary: dict[str, dict[str, Any]]) -> list[str]:
     """The Markdown table of :func:`summarise`."""
     lines = [
         "| set-up | req/s (msgs/s) | x bare | p50 | p99 | p99 x bare "
-        "| full GCs / 10k | longest GC | young GCs / 10k | served | records | lost |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| full GCs / 10k | longest GC | young GCs / 10k | served | records | lost "
+        "| CPU / request: server | receiver |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for setup, s in summary.items():
         if "na" in s:
-            lines.append(f"| {LABELS[setup]} | {s['na']} |  |  |  |  |  |  |  |  |  |  |")
+            lines.append(f"| {LABELS[setup]} | {s['na']} |" + "  |" * 12)
             continue
         lost = "n/a" if s["lost"] is None else f"{s['lost']:,}"
         lines.append(
             f"| {LABELS[setup]} | {s['rate']:,.0f} | {s['x_bare']:.2f} | {s['p50_ms']:.2f} ms "
             f"| {s['p99_ms']:.2f} ms | {s['p99_x_bare']:.2f} | {s['gc_full_per_10k']:.2f} "
             f"| {s['gc_longest_ms']:.1f} ms | {s['gc_young_per_10k']:.0f} | {s['served']:,} "
-            f"| {s['records']:,} | {lost} |"
+            f"| {s['records']:,} | {lost} | {s['server_cpu_us']:,.0f} µs "
+            f"| {s['receiver_cpu_us']:,.0f} µs |"
         )
     return lines
 
