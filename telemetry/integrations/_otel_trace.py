@@ -369,7 +369,8 @@ class HubSpan(trace.Span):
             limits.warn_once("ended-twice", "a span was ended twice; the second end() ignored")
             return
         self._end = end = _time_ns() if end_time is None else int(end_time)
-        if type(self) is _RunningSpan:
+        cls: type[HubSpan] = type(self)
+        if cls is _RunningSpan:
             self.__class__ = HubSpan  # ended: no check when it is freed (see _RunningSpan)
         try:
             self._emit(end)
