@@ -9,25 +9,33 @@ its size is known exactly, and the envelope is put together around the encoded r
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import msgspec
 
 from .._signal import Signal
-from ..formats._safe import safe_repr
+from ..formats._safe import safe_repr, safe_text
+from . import _otlp_huge as h
 from . import _otlp_map as m
 
-__all__ = ["JsonBatch", "JsonLogs", "JsonSpans", "json_value"]
+__all__ = ["JsonBatch", "JsonCodec", "JsonLogs", "JsonSpans", "json_value"]
 
 _MAX_DEPTH = 32
+_HUGE_TEXT = m.HUGE_TEXT
 _INT64 = (-(2**63), 2**63)
 
 
-def json_value(v: Any, seen: frozenset[int] = frozenset()) -> dict[str, Any]:
-    """``v`` as an OTLP/JSON ``AnyValue``."""
+def json_value(
+    v: Any, seen: frozenset[int] = frozenset(), walked: list[int] | None = None
+) -> dict[str, Any]:
+    """``v`` as an OTLP/JSON ``AnyValue``; ``HugeRecord`` for a string or ``bytes`` over
+    ``HUGE_TEXT``, or containers of more than ``ITEMS_IN_ONE_GO`` items in all (counted in
+    ``walked``, shared by the values of one record)."""
     t = type(v)
     if t is str:
+        if len(v) > _HUGE_TEXT:
+            raise m.HugeRecord
         return {"stringValue": v}
     if t is bool:
         return {"boolValue": v}
@@ -41,28 +49,13 @@ def json_value(v: Any, seen: frozenset[int] = frozenset()) -> dict[str, Any]:
     if v is None:
         return {}
     if isinstance(v, (bytes, bytearray, memoryview)):
+        if len(v) > _HUGE_TEXT:
+            raise m.HugeRecord
         return {"bytesValue": base64.b64encode(bytes(v)).decode()}
     if isinstance(v, (Mapping, list, tuple, set, frozenset)):
-        if len(seen) >= _MAX_DEPTH:
-            return {"stringValue": "<too deep>"}
-        if id(v) in seen:
-            return {"stringValue": "<cycle>"}
-        inner = seen | {id(v)}
-        if isinstance(v, Mapping):
-            return {
-                "kvlistValue": {
-                    "values": [
-                        {
-                            "key": k if type(k) is str else safe_repr(k),
-                            "value": json_value(x, inner),
-                        }
-                        for k, x in v.items()
-                    ]
-                }
-            }
-        return {"arrayValue": {"values": [json_value(x, inner) for x in v]}}
+        return _container(v, seen, walked)
     if isinstance(v, str):
-        return {"stringValue": str.__str__(v)}
+        return json_value(str.__str__(v))
     if isinstance(v, bool):
         return {"boolValue": bool(v)}
     if isinstance(v, int):
@@ -72,8 +65,36 @@ def json_value(v: Any, seen: frozenset[int] = frozenset()) -> dict[str, Any]:
     return {"stringValue": safe_repr(v)}
 
 
+def _container(v: Any, seen: frozenset[int], walked: list[int] | None) -> dict[str, Any]:
+    if len(seen) >= _MAX_DEPTH:
+        return {"stringValue": "<too deep>"}
+    if id(v) in seen:
+        return {"stringValue": "<cycle>"}
+    # Counted before the items are walked: the work done in vain is bounded.
+    if walked is None:
+        walked = [0]
+    walked[0] += len(v)
+    if walked[0] > m.ITEMS_IN_ONE_GO:
+        raise m.HugeRecord
+    inner = seen | {id(v)}
+    if isinstance(v, Mapping):
+        return {
+            "kvlistValue": {
+                "values": [
+                    {
+                        "key": k if type(k) is str else safe_repr(k),
+                        "value": json_value(x, inner, walked),
+                    }
+                    for k, x in v.items()
+                ]
+            }
+        }
+    return {"arrayValue": {"values": [json_value(x, inner, walked) for x in v]}}
+
+
 def _attrs(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": k, "value": json_value(v)} for k, v in attrs.items()]
+    walked = [0]  # container items met in these attributes (see `json_value`)
+    return [{"key": k, "value": json_value(v, frozenset(), walked)} for k, v in attrs.items()]
 
 
 def _hex_ok(value: str | None, digits: int) -> bool:
@@ -114,6 +135,20 @@ class JsonBatch:
         self.size += n
         return n
 
+    def put(self, name: str, data: bytes) -> int:
+        """Add a record already encoded (`_Json.huge`) to the scope ``name``; return its
+        size."""
+        records = self._scopes.get(name)
+        if records is None:
+            records = self._scopes[name] = []
+            self.size += len(name) + 40
+        n = len(data) + 1
+        records.append(data)
+        self._last = (name, n)
+        self.count += 1
+        self.size += n
+        return n
+
     def pop(self) -> None:
         """Take the last record added out again."""
         assert self._last is not None
@@ -132,13 +167,87 @@ class JsonBatch:
         return self._owner.envelope(self._scopes)
 
 
+class JsonCodec:
+    """How OTLP/JSON writes the pieces of a huge value (see ``_otlp_huge``)."""
+
+    sep = b","
+    #: ``\\u0001`` for a control; ``\\\\udcff`` for a lone surrogate (`safe_text`).
+    text_max = 7
+
+    def __init__(self, enc: msgspec.json.Encoder) -> None:
+        self._enc = enc
+
+    def leaf(self, v: Any, seen: frozenset[int]) -> bytes:
+        """``v`` as an ``AnyValue`` in one go."""
+        return self._enc.encode(json_value(v, seen))
+
+    def text(self, s: str) -> bytes:
+        """A piece of a string, escaped, without its quotes."""
+        try:
+            return self._enc.encode(s)[1:-1]
+        except UnicodeEncodeError:  # a lone surrogate: as a visible escape
+            return self._enc.encode(safe_text(s))[1:-1]
+
+    @staticmethod
+    def raw(b: bytes | memoryview) -> bytes:
+        """A piece of ``bytes`` in base64."""
+        return base64.b64encode(b)
+
+    @staticmethod
+    def raw_size(n: int) -> int:
+        """Base64 writes 4 characters per 3 bytes."""
+        return 4 * ((n + 2) // 3)
+
+    @staticmethod
+    def raw_fit(room: int) -> int:
+        """Whole groups of 3 bytes, so that the next piece joins up."""
+        return room // 4 * 3
+
+    @staticmethod
+    def _around(head: bytes, inside: h.Encoded, tail: bytes) -> h.Encoded:
+        parts, size = inside
+        return [head, *parts, tail], len(head) + size + len(tail)
+
+    def string(self, inside: h.Encoded) -> h.Encoded:
+        """``stringValue``."""
+        return self._around(b'{"stringValue":"', inside, b'"}')
+
+    def binary(self, inside: h.Encoded) -> h.Encoded:
+        """``bytesValue``."""
+        return self._around(b'{"bytesValue":"', inside, b'"}')
+
+    def array(self, items: h.Encoded) -> h.Encoded:
+        """``arrayValue``."""
+        return self._around(b'{"arrayValue":{"values":[', items, b"]}}")
+
+    def kvlist(self, entries: h.Encoded) -> h.Encoded:
+        """``kvlistValue``."""
+        return self._around(b'{"kvlistValue":{"values":[', entries, b"]}}")
+
+    @staticmethod
+    def item(value: h.Encoded) -> h.Encoded:
+        """An array's item is the value itself."""
+        return value
+
+    def entry(self, key: str, value: h.Encoded) -> h.Encoded:
+        """``{"key": ..., "value": ...}``."""
+        return self._around(b'{"key":' + self.text_of(key) + b',"value":', value, b"}")
+
+    def text_of(self, s: str) -> bytes:
+        """A whole string in JSON, quotes included."""
+        return b'"' + self.text(s) + b'"'
+
+
 class _Json:
     content_type = "application/json"
+    #: Spans (else log records).
+    _span = False
     #: The envelope's keys: resource list, scope list, records list.
     _keys: tuple[bytes, bytes, bytes]
 
     def __init__(self, resource: Mapping[str, Any], sdk_version: str) -> None:
         self._enc = msgspec.json.Encoder()
+        self._codec = JsonCodec(self._enc)
         self._resource = self._enc.encode({"attributes": _attrs(resource)})
         self._sdk_version = sdk_version
         self.overhead = len(self._resource) + 64
@@ -149,6 +258,47 @@ class _Json:
 
     def record(self, sig: Signal) -> tuple[bytes, int]:
         raise NotImplementedError
+
+    def huge(self, sig: Signal, room: int) -> Generator[None, None, tuple[bytes, int] | None]:
+        """The record of ``sig`` in at most ``room`` bytes, its big values written a piece
+        at a time (yielding in between) in the places of their tokens and cut to fit; with
+        the count of values cut. ``None`` if the rest of the record does not fit (see
+        ``_otlp_huge``)."""
+        split = h.split(sig, span=self._span, tokens=True)
+        try:
+            rest, _ = self.record(split.rest)
+        except m.HugeRecord:  # under a key that is not an attribute (a span's events)
+            return None
+        values = [v for _, v in split.big]
+        if split.body is not None:
+            values.append(split.body)
+        spots = []
+        for i, v in enumerate(values):
+            token = b'{"stringValue":"' + split.token(i).encode() + b'"}'
+            at = rest.find(token)
+            if at < 0 or rest.find(token, at + 1) >= 0:
+                return None  # cannot happen: a token is 64 random bits
+            spots.append((at, at + len(token), v))
+        spots.sort(key=lambda spot: spot[0])
+        room -= 1  # the comma between records
+        size = len(rest) - sum(end - start for start, end, _ in spots)
+        reserve = h.MARK_ROOM * len(spots)  # each big value gets at least its mark
+        if size + reserve > room:
+            return None
+        parts: list[bytes] = []
+        done, cuts = 0, split.cuts
+        for start, end, v in spots:
+            parts.append(rest[done:start])
+            reserve -= h.MARK_ROOM
+            value_parts, value_size, cut = yield from h.encode(
+                self._codec, v, room - size - reserve
+            )
+            parts += value_parts
+            size += value_size
+            cuts += cut
+            done = end
+        parts.append(rest[done:])
+        return b"".join(parts), cuts
 
     def _scope(self, name: str) -> bytes:
         scope = {"name": name}
@@ -164,7 +314,11 @@ class _Json:
             if i:
                 parts.append(b",")
             parts += [b'{"scope":', self._scope(name), b',"', records_key, b'":[']
-            parts.append(b",".join(records))
+            # The records one by one, not joined first: a request is copied once.
+            for j, record in enumerate(records):
+                if j:
+                    parts.append(b",")
+                parts.append(record)
             parts.append(b"]}")
         parts.append(b"]}]}")
         return b"".join(parts)
@@ -204,6 +358,8 @@ class JsonLogs(_Json):
             "severityText": text,
         }
         if sig.msg is not None:
+            if len(sig.msg) > _HUGE_TEXT:
+                raise m.HugeRecord
             r["body"] = {"stringValue": sig.msg}
         if sig.id is not None:
             r["eventName"] = sig.id
@@ -224,6 +380,7 @@ class JsonSpans(_Json):
     """Spans as ``ExportTraceServiceRequest`` in OTLP/JSON."""
 
     _keys = (b"resourceSpans", b"scopeSpans", b"spans")
+    _span = True
 
     def record(self, sig: Signal) -> tuple[bytes, int]:
         """The encoded span made from ``sig``, and its size."""
@@ -236,7 +393,9 @@ class JsonSpans(_Json):
         if _hex_ok(sig.parent_id, 16):
             s["parentSpanId"] = sig.parent_id
         s["flags"] = 1
-        s["name"] = m.span_name(sig)
+        s["name"] = name = m.span_name(sig)
+        if len(name) > _HUGE_TEXT:
+            raise m.HugeRecord
         s["kind"] = m.span_kind(sig)
         s["startTimeUnixNano"] = str(sig.inst)
         s["endTimeUnixNano"] = str(end)

@@ -46,7 +46,7 @@ import os
 import ssl
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -61,7 +61,7 @@ from .._warn import warn
 from . import _otlp_config as cfg
 from ._base import Sink
 from ._checks import check_names, check_positive, require_package
-from ._otlp_map import DEFAULT_SCOPE
+from ._otlp_map import DEFAULT_SCOPE, HugeRecord
 
 if TYPE_CHECKING:
     import httpx
@@ -102,6 +102,8 @@ class _Batch(Protocol):
 
     def add(self, sig: Signal) -> int: ...
 
+    def put(self, name: str, record: bytes) -> int: ...
+
     def pop(self) -> None: ...
 
     def body(self) -> bytes: ...
@@ -113,7 +115,48 @@ class _Encoder(Protocol):
 
     def batch(self) -> _Batch: ...
 
+    def huge(self, sig: Signal, room: int) -> Generator[None, None, tuple[bytes, int] | None]: ...
+
     def rejected(self, body: bytes) -> tuple[int, str]: ...
+
+
+class _Pace:
+    """When a slice of encoding has had its time on the loop.
+
+    A slice takes `SLICE_BUDGET_S`, or, when the loop took long to come back, an eighth of
+    that time up to `MAX_SLICE_S`: on a loop busy with many tasks a turn of one millisecond
+    gives the encoding too small a share to keep up with them."""
+
+    __slots__ = ("_away", "_budget", "_t0")
+
+    def __init__(self) -> None:
+        self._t0 = self._away = time.perf_counter()
+        self._budget = SLICE_BUDGET_S
+
+    def due(self) -> bool:
+        """Whether the slice has had its time (the caller yields, then calls `resumed`)."""
+        now = time.perf_counter()
+        if now - self._t0 > self._budget:
+            self._away = now
+            return True
+        return False
+
+    def resumed(self) -> None:
+        """The loop came back: a new slice starts."""
+        self._t0 = time.perf_counter()
+        self._budget = min(MAX_SLICE_S, max(SLICE_BUDGET_S, (self._t0 - self._away) / 8))
+
+    def through(self, work: Generator[None, None, Any]) -> Generator[None, None, Any]:
+        """Run ``work`` (which yields after each piece), yielding whenever a slice is due;
+        return what it returns."""
+        while True:
+            try:
+                next(work)
+            except StopIteration as stop:
+                return stop.value
+            if self.due():
+                yield None
+                self.resumed()
 
 
 def _encoders(protocol: str, resource: dict[str, Any], version: str) -> tuple[_Encoder, _Encoder]:
@@ -445,35 +488,66 @@ class OTLPSink(Sink):
         """The requests ``part`` makes, each full one as soon as it is; ``None`` in between
         whenever a slice of encoding has taken its time (the caller lets the loop run).
 
-        A slice takes `SLICE_BUDGET_S`, or, when the loop took long to come back, an
-        eighth of that time up to `MAX_SLICE_S`: on a loop busy with many tasks a turn
-        of one millisecond gives the encoding too small a share to keep up with them."""
+        A record with a huge value, or larger than a request may be, is made by ``huge`` a
+        piece at a time, in a request of its own (see `_huge`)."""
         limit, most = self.max_bytes, self.max_records
         batch = enc.batch()
-        clock = time.perf_counter
-        budget = SLICE_BUDGET_S
-        t0 = clock()
+        pace = _Pace()
         for i, sig in enumerate(part):
-            if not i & 15 and clock() - t0 > budget:
-                away = clock()
+            if not i & 15 and pace.due():
                 yield None
-                t0 = clock()
-                budget = min(MAX_SLICE_S, max(SLICE_BUDGET_S, (t0 - away) / 8))
-            n = batch.add(sig)
-            if batch.count > most or batch.size > limit:
+                pace.resumed()
+            try:
+                n: int | None = batch.add(sig)
+            except HugeRecord:
+                n = None
+            if n is not None and batch.count <= most and batch.size <= limit:
+                continue
+            if n is not None:
                 batch.pop()
-                if n + enc.overhead + len(sig.ns or DEFAULT_SCOPE) + 40 > limit:
-                    self.count_drop("too_large")
-                    warn(
-                        "otlp-too-large",
-                        f"otlp sink: a record of {n} bytes dropped (max_bytes={limit})",
-                    )
+                if n + enc.overhead + len(sig.ns or DEFAULT_SCOPE) + 40 <= limit:
+                    yield batch
+                    batch = enc.batch()
+                    batch.add(sig)
                     continue
+            if batch.count:
                 yield batch
                 batch = enc.batch()
-                batch.add(sig)
+            yield from self._huge(enc, batch, sig, pace)
         if batch.count:
             yield batch
+
+    def _huge(
+        self, enc: _Encoder, batch: _Batch, sig: Signal, pace: _Pace
+    ) -> Generator[None, None, None]:
+        """Add to the empty ``batch`` the record of ``sig`` made a piece at a time, its
+        values cut to fit ``max_bytes`` (counted in ``truncated``), or count it dropped:
+        ``too_large`` when the rest of it does not fit, ``unencodable`` when a value changed
+        while it was being written (a dict that grew in between)."""
+        name = sig.ns or DEFAULT_SCOPE
+        room = self.max_bytes - enc.overhead - len(name) - 40
+        try:
+            made = yield from pace.through(enc.huge(sig, room))
+        except Exception as exc:  # the app changed the value meanwhile: it costs only itself
+            self.count_drop("unencodable")
+            warn("otlp-unencodable", f"otlp sink: a record dropped, its value changed: {exc!r}")
+            return
+        if made is None:
+            self.count_drop("too_large")
+            warn(
+                "otlp-too-large",
+                f"otlp sink: a record dropped, larger than max_bytes={self.max_bytes} "
+                "without its long values",
+            )
+            return
+        record, cuts = made
+        batch.put(name, record)
+        if cuts:
+            self.counters["truncated"] += cuts
+            warn(
+                "otlp-truncated",
+                f"otlp sink: {cuts} value(s) of a record cut to fit max_bytes={self.max_bytes}",
+            )
 
     def _body(self, enc: _Encoder, target: cfg.Target, body: bytes) -> tuple[bytes, dict[str, str]]:
         headers = {"Content-Type": enc.content_type, "User-Agent": f"aiotelemetry/{self._version}"}
