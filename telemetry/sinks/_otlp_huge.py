@@ -40,6 +40,7 @@ __all__ = [
     "TRUNCATION_MARK",
     "Codec",
     "Encoded",
+    "Made",
     "Pieces",
     "Split",
     "encode",
@@ -63,6 +64,8 @@ _RAW = (bytes, bytearray, memoryview)
 
 #: A value encoded: its parts to join, and their size in bytes.
 Encoded = tuple[list[bytes], int]
+#: A record made here: its pieces, their size, and how many of its values were cut.
+Made = tuple[list[bytes], int, int]
 #: `encode`'s generator: yields ``None`` after each piece of work; returns the value
 #: encoded and whether it was cut.
 Pieces = Generator[None, None, tuple[list[bytes], int, bool]]

@@ -111,10 +111,12 @@ class JsonBatch:
     """One request being built: each record encoded on its own, grouped by scope; the last
     one can be taken out again."""
 
-    __slots__ = ("_last", "_owner", "_scopes", "count", "size")
+    __slots__ = ("_last", "_owner", "_pieces", "_scopes", "count", "size")
 
     def __init__(self, owner: _Json) -> None:
         self._owner = owner
+        #: The request holds one record in pieces (`put`), not records.
+        self._pieces = False
         self._scopes: dict[str, list[bytes]] = {}
         self._last: tuple[str, int] | None = None
         self.count = 0
@@ -135,19 +137,14 @@ class JsonBatch:
         self.size += n
         return n
 
-    def put(self, name: str, data: bytes) -> int:
-        """Add a record already encoded (`_Json.huge`) to the scope ``name``; return its
-        size."""
-        records = self._scopes.get(name)
-        if records is None:
-            records = self._scopes[name] = []
-            self.size += len(name) + 40
-        n = len(data) + 1
-        records.append(data)
-        self._last = (name, n)
-        self.count += 1
-        self.size += n
-        return n
+    def put(self, name: str, pieces: list[bytes], size: int) -> None:
+        """Make this empty request hold one record in pieces of ``size`` bytes in all
+        (`_Json.huge`): the pieces are sent as they are, never joined."""
+        assert not self.count
+        self._scopes[name] = pieces
+        self._pieces = True
+        self.count = 1
+        self.size += len(name) + 40 + size
 
     def pop(self) -> None:
         """Take the last record added out again."""
@@ -162,9 +159,13 @@ class JsonBatch:
             del self._scopes[name]
             self.size -= len(name) + 40
 
+    def parts(self) -> list[bytes]:
+        """The request, encoded, as parts to join or send one after the other."""
+        return self._owner.envelope(self._scopes, pieces=self._pieces)
+
     def body(self) -> bytes:
         """The request, encoded."""
-        return self._owner.envelope(self._scopes)
+        return b"".join(self.parts())
 
 
 class JsonCodec:
@@ -259,11 +260,11 @@ class _Json:
     def record(self, sig: Signal) -> tuple[bytes, int]:
         raise NotImplementedError
 
-    def huge(self, sig: Signal, room: int) -> Generator[None, None, tuple[bytes, int] | None]:
+    def huge(self, sig: Signal, room: int) -> Generator[None, None, h.Made | None]:
         """The record of ``sig`` in at most ``room`` bytes, its big values written a piece
-        at a time (yielding in between) in the places of their tokens and cut to fit; with
-        the count of values cut. ``None`` if the rest of the record does not fit (see
-        ``_otlp_huge``)."""
+        at a time (yielding in between) in the places of their tokens and cut to fit: its
+        pieces, their size, and the count of values cut. ``None`` if the rest of the record
+        does not fit (see ``_otlp_huge``)."""
         split = h.split(sig, span=self._span, tokens=True)
         try:
             rest, _ = self.record(split.rest)
@@ -298,7 +299,7 @@ class _Json:
             cuts += cut
             done = end
         parts.append(rest[done:])
-        return b"".join(parts), cuts
+        return parts, size, cuts
 
     def _scope(self, name: str) -> bytes:
         scope = {"name": name}
@@ -306,8 +307,9 @@ class _Json:
             scope["version"] = self._sdk_version
         return self._enc.encode(scope)
 
-    def envelope(self, scopes: Mapping[str, list[bytes]]) -> bytes:
-        """One request holding the encoded records, grouped by scope."""
+    def envelope(self, scopes: Mapping[str, list[bytes]], *, pieces: bool = False) -> list[bytes]:
+        """One request holding the encoded records, grouped by scope (or, with ``pieces``,
+        the pieces of one record), as parts to join or send one after the other."""
         top, scope_key, records_key = self._keys
         parts = [b'{"', top, b'":[{"resource":', self._resource, b',"', scope_key, b'":[']
         for i, (name, records) in enumerate(scopes.items()):
@@ -315,13 +317,16 @@ class _Json:
                 parts.append(b",")
             parts += [b'{"scope":', self._scope(name), b',"', records_key, b'":[']
             # The records one by one, not joined first: a request is copied once.
-            for j, record in enumerate(records):
-                if j:
-                    parts.append(b",")
-                parts.append(record)
+            if pieces:
+                parts += records
+            else:
+                for j, record in enumerate(records):
+                    if j:
+                        parts.append(b",")
+                    parts.append(record)
             parts.append(b"]}")
         parts.append(b"]}]}")
-        return b"".join(parts)
+        return parts
 
     def _partial(self, body: bytes, field: str) -> tuple[int, str]:
         if not body.strip():

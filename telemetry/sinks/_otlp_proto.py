@@ -117,18 +117,13 @@ class ProtoBatch:
         self.size += n
         return n
 
-    def put(self, name: str, rec: bytes) -> int:
-        """Add a record already encoded and framed (`_Proto.huge`) to the scope ``name``;
-        return its size."""
-        records = self._scopes.get(name)
-        if records is None:
-            records = self._scopes[name] = []
-            self.size += len(name) + 16
-        records.append(rec)
-        self._last = name
-        self.count += 1
-        self.size += len(rec)
-        return len(rec)
+    def put(self, name: str, pieces: list[bytes], size: int) -> None:
+        """Make this empty request hold one record, framed, in pieces of ``size`` bytes in
+        all (`_Proto.huge`): the pieces are sent as they are, never joined."""
+        assert not self.count
+        self._scopes[name] = pieces
+        self.count = 1
+        self.size += len(name) + 16 + size
 
     def pop(self) -> None:
         """Take the last record added out again."""
@@ -142,11 +137,15 @@ class ProtoBatch:
             del self._scopes[name]
             self.size -= len(name) + 16
 
-    def body(self) -> bytes:
-        """The request, encoded."""
+    def parts(self) -> list[bytes]:
+        """The request, encoded, as parts to join or send one after the other."""
         owner = self._owner
         scopes = {owner.scope_message(name): recs for name, recs in self._scopes.items()}
         return w.envelope(owner.resource_message, scopes)
+
+    def body(self) -> bytes:
+        """The request, encoded."""
+        return b"".join(self.parts())
 
 
 class WireCodec:
@@ -253,10 +252,11 @@ class _Proto:
     def _record(self, sig: Signal) -> bytes:
         raise NotImplementedError
 
-    def huge(self, sig: Signal, room: int) -> Generator[None, None, tuple[bytes, int] | None]:
+    def huge(self, sig: Signal, room: int) -> Generator[None, None, h.Made | None]:
         """The record of ``sig``, framed, in at most ``room`` bytes, its big values written
-        a piece at a time (yielding in between) and cut to fit; with the count of values cut.
-        ``None`` if the rest of the record does not fit (see ``_otlp_huge``)."""
+        a piece at a time (yielding in between) and cut to fit: its pieces, their size, and
+        the count of values cut. ``None`` if the rest of the record does not fit (see
+        ``_otlp_huge``)."""
         split = h.split(sig, span=self._span, tokens=False)
         try:
             rest = self._record(split.rest)
@@ -284,7 +284,8 @@ class _Proto:
                 )
             parts += field[0]
             size += field[1]
-        return b"".join([b"\x12" + w.varint(size), *parts]), cuts
+        head = b"\x12" + w.varint(size)
+        return [head, *parts], len(head) + size, cuts
 
 
 class ProtoLogs(_Proto):

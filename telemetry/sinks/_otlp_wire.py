@@ -253,12 +253,13 @@ def resource(attrs: Mapping[str, Any]) -> bytes:
     return b"".join(_field(b"\x0a", _kv(k, v)) for k, v in attrs.items())
 
 
-def envelope(resource_msg: bytes, scopes: Mapping[bytes, list[bytes]]) -> bytes:
-    """An ``Export{Logs,Trace}ServiceRequest`` (their fields are numbered alike): one resource,
-    and per scope message its records, each already framed as field 2 of the scope's list.
+def envelope(resource_msg: bytes, scopes: Mapping[bytes, list[bytes]]) -> list[bytes]:
+    """An ``Export{Logs,Trace}ServiceRequest`` (their fields are numbered alike) as parts to
+    join or send one after the other: one resource, and per scope message its records, each
+    already framed as field 2 of the scope's list (or one record's pieces).
 
-    The lengths are added up first and the request joined once: a request of a few MiB is
-    copied once, not once per level of nesting."""
+    The lengths are added up, not the bytes joined: a request of a few MiB is copied once at
+    most, not once per level of nesting."""
     res = _field(b"\x0a", resource_msg)
     parts = [b"", res]
     total = len(res)
@@ -271,7 +272,7 @@ def envelope(resource_msg: bytes, scopes: Mapping[bytes, list[bytes]]) -> bytes:
         parts += records
         total += len(head) + size
     parts[0] = b"\x0a" + varint(total)
-    return b"".join(parts)
+    return parts
 
 
 def framed(record: bytes) -> bytes:
