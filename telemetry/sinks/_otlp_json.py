@@ -22,6 +22,7 @@ from . import _otlp_map as m
 __all__ = ["JsonBatch", "JsonCodec", "JsonLogs", "JsonSpans", "json_value"]
 
 _MAX_DEPTH = 32
+_NOT_SEEN: frozenset[int] = frozenset()
 _HUGE_TEXT = m.HUGE_TEXT
 _INT64 = (-(2**63), 2**63)
 
@@ -94,7 +95,7 @@ def _container(v: Any, seen: frozenset[int], walked: list[int] | None) -> dict[s
 
 def _attrs(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
     walked = [0]  # container items met in these attributes (see `json_value`)
-    return [{"key": k, "value": json_value(v, frozenset(), walked)} for k, v in attrs.items()]
+    return [{"key": k, "value": json_value(v, _NOT_SEEN, walked)} for k, v in attrs.items()]
 
 
 def _hex_ok(value: str | None, digits: int) -> bool:

@@ -79,8 +79,9 @@ _STATUS_CODES = {"OK": STATUS_OK, "ERROR": STATUS_ERROR}
 #: the record it is in goes the way of huge values (``_otlp_huge``).
 HUGE_TEXT = HUGE_VALUE_CHARS
 #: Nor is a value whose lists, tuples, sets and dicts hold more than this many items in all
-#: (nested ones counted): each item costs about a microsecond to encode.
-ITEMS_IN_ONE_GO = 1024
+#: (nested ones counted): each item costs about a microsecond to encode, or two on a busy
+#: machine (the same 512 as `HUGE_ITEMS_DIVISOR` makes of `HUGE_VALUE_CHARS`).
+ITEMS_IN_ONE_GO = 512
 
 
 class HugeRecord(Exception):

@@ -22,6 +22,7 @@ from . import _otlp_map as m
 __all__ = ["attributes", "envelope", "framed", "log_record", "span", "value", "varint"]
 
 _MAX_DEPTH = 32
+_NOT_SEEN: frozenset[int] = frozenset()
 _HUGE_TEXT = m.HUGE_TEXT
 _INT64_MIN, _INT64_END = -(2**63), 2**63
 _MASK64 = 2**64 - 1
@@ -143,7 +144,7 @@ def attributes(tag: bytes, attrs: Mapping[str, Any]) -> bytes:
         elif t is int:
             cache = _kv_int
         else:
-            out.append(_field(tag, _kv(key, v, frozenset(), walked)))
+            out.append(_field(tag, _kv(key, v, _NOT_SEEN, walked)))
             continue
         hit = cache.get((key, v))
         if hit is None:
