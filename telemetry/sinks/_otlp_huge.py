@@ -190,6 +190,12 @@ def _raw(codec: Codec, v: Any, room: int) -> Generator[None, None, tuple[Encoded
     return (parts, size), False
 
 
+def _short_text(codec: Codec, s: str) -> Encoded:
+    """A short string value, in one go."""
+    inside = codec.text(s)
+    return codec.string(([inside], len(inside)))
+
+
 def _weight(x: Any) -> int:
     """What encoding ``x`` costs, in items of a container (a scalar: 1)."""
     if isinstance(x, (str, *_RAW)):
@@ -251,12 +257,8 @@ def _items(codec: Codec, v: Any, room: int, seen: frozenset[int]) -> Pieces:
             yield
     if cut:
         more = f"{total - done} more"
-        note = codec.leaf(more if mapping else f"{TRUNCATION_MARK} {more}", inner)
-        mark_parts, mark_size = (
-            codec.entry(TRUNCATION_MARK, ([note], len(note)))
-            if mapping
-            else codec.item(([note], len(note)))
-        )
+        note = _short_text(codec, more if mapping else f"{TRUNCATION_MARK} {more}")
+        mark_parts, mark_size = codec.entry(TRUNCATION_MARK, note) if mapping else codec.item(note)
         if done:
             run.append(sep)
             size += len(sep)

@@ -23,8 +23,13 @@ dependencies: ``pip install 'aiotelemetry[otlp]'`` (``httpx``; ``opentelemetry-p
 default ``http/protobuf`` encoding).
 
 Delivery. A batch from the handler becomes one or more requests of at most ``max_records``
-records and ``max_bytes`` bytes (before compression); a single record larger than ``max_bytes``
-is dropped (``too_large``). Each request is retried as the specification says (see
+records and ``max_bytes`` bytes (before compression). A record that carries a huge value (a
+string or ``bytes`` over 16,384 characters, containers of more than 512 items in all), or is
+larger than ``max_bytes``, is made a piece at a time, the loop running in between, and sent in
+a request of its own; a value that does not fit is cut to what does and marked (see
+``_otlp_huge``), counted in ``counters["truncated"]``. A record that does not fit even without
+its long values is dropped (``too_large``); one whose value changed while it was being written
+(a dict that grew meanwhile) too (``unencodable``). Each request is retried as the specification says (see
 ``_otlp_http``) until ``timeout`` seconds after it was first sent; then its records are dropped
 (``unreachable``), and until a request gets through again each request is tried once, without
 retries, so that a receiver that is down costs one attempt per batch, not ``timeout``. A status
@@ -37,7 +42,8 @@ request, a second in all.
 
 Counters: ``requests`` (answered 2xx), ``retries``, ``unreadable_responses`` (a 2xx whose body
 is not an OTLP response: the records count as written), ``receiver_warnings`` (a partial
-success that rejected nothing but said something).
+success that rejected nothing but said something), ``truncated`` (values cut to fit
+``max_bytes``; their records count as written).
 """
 
 from __future__ import annotations
@@ -209,8 +215,9 @@ class OTLPSink(Sink):
         service_version: ``service.version``.
         resource_attributes: More resource attributes, over ``OTEL_RESOURCE_ATTRIBUTES``.
         max_records: The most records in one request.
-        max_bytes: The most bytes in one request, before compression; a single record larger
-            than this is dropped (``too_large``).
+        max_bytes: The most bytes in one request, before compression; a record larger than
+            this has its long values cut to fit (``counters["truncated"]``), or is dropped
+            (``too_large``) if it does not fit even without them.
         max_backoff: The longest wait between two retries of a request (seconds), unless the
             receiver asks for longer.
         metrics_interval: Seconds between two pushes of metrics (and one more at the close);

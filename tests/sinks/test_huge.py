@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import operator
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -132,13 +133,18 @@ def test_a_huge_string_is_found_while_writing_the_line(make: type) -> None:
 
 class _LongestStep:
     """The most CPU time any one callback of the loop took while the block ran (CPU time of
-    this thread: a step the machine's scheduler preempted does not look long)."""
+    this thread: a step the machine's scheduler preempted does not look long). Only this
+    thread's loop is timed, not a receiver's loop in another thread."""
 
     def __enter__(self) -> _LongestStep:
         self.cpu = 0.0
         self._run = run = asyncio.events.Handle._run
+        here = threading.get_ident()
 
         def timed(handle: asyncio.events.Handle) -> None:
+            if threading.get_ident() != here:
+                run(handle)
+                return
             c0 = time.thread_time()
             try:
                 run(handle)
@@ -317,3 +323,100 @@ def test_syslog_cuts_long_values_to_the_same_message(
         assert rfc3164.format(sig, limit) == (expected, True)
     else:
         assert rfc3164.format(sig, limit) == (full, False)
+
+
+#: Values whose record is far too long to encode in one step of the loop: strings and bytes
+#: several times ``max_bytes`` (cut to fit), containers of hundreds of thousands of items
+#: (the list of ints fits in protobuf, not in JSON).
+_OTLP_VALUES: dict[str, Callable[[], object]] = {  # built when a test runs, then let go
+    "str": lambda: "GET /a?b=c é " * 2_500_000,
+    "bytes": lambda: bytes(range(256)) * 131_072,
+    "list": lambda: list(range(300_000)),
+    "dict": lambda: {f"key{i}": i for i in range(100_000)},
+    "nested": lambda: [list(range(1000))] * 300,
+}
+
+
+def _otlp_one_go(protocol: str, sig: Signal) -> float:
+    """CPU time of encoding the record of ``sig`` in one go, as the sink did before it looked
+    for huge values."""
+    from telemetry.sinks import _otlp_json, _otlp_map, _otlp_wire
+
+    with pytest.MonkeyPatch.context() as mp:
+        # (raising=False: the encoders of before had no such limits, and run the same.)
+        mp.setattr(_otlp_wire, "_HUGE_TEXT", float("inf"), raising=False)
+        mp.setattr(_otlp_json, "_HUGE_TEXT", float("inf"), raising=False)
+        mp.setattr(_otlp_map, "ITEMS_IN_ONE_GO", float("inf"), raising=False)
+        encode = (
+            _otlp_json.JsonLogs({}, "").record
+            if protocol == "http/json"
+            else _otlp_wire.log_record
+        )
+        c0 = time.thread_time()
+        encode(sig)
+        return time.thread_time() - c0
+
+
+def _check_cut(value: object, got: object, cut: bool) -> None:
+    """``got`` is ``value``, or, if ``cut``, its start with the mark at the end (a list's last
+    item kept may be cut itself)."""
+    if not cut:
+        assert got == value
+    elif isinstance(value, (str, bytes)):
+        mark = TRUNCATION_MARK if isinstance(value, str) else TRUNCATION_MARK.encode()
+        assert isinstance(got, type(value)) and got.endswith(mark)  # type: ignore[arg-type]
+        kept = got[: -len(mark)]  # type: ignore[index]
+        assert value.startswith(kept) and len(kept) < len(value)  # type: ignore[arg-type]
+    elif isinstance(value, dict):
+        assert isinstance(got, dict)
+        left = got.pop(TRUNCATION_MARK)
+        assert got == dict(list(value.items())[: len(got)])
+        assert left == f"{len(value) - len(got)} more"
+    else:
+        assert isinstance(got, list) and isinstance(value, list)
+        *kept, mark = got
+        assert mark == f"{TRUNCATION_MARK} {len(value) - len(kept)} more"
+        assert kept[:-1] == value[: len(kept) - 1]
+        last, whole = kept[-1], value[len(kept) - 1]
+        _check_cut(whole, last, last != whole)
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+@pytest.mark.parametrize("shape", list(_OTLP_VALUES))
+async def test_a_huge_value_does_not_hold_the_loop_over_otlp(shape: str, protocol: str) -> None:
+    """A log record carrying a huge string, bytes, list, dict or list of lists reaches a real
+    OTLP receiver whole if it fits max_bytes, else with the value cut to fit and marked
+    (counted as truncated), and no step of the loop takes a quarter of what encoding that
+    record in one go takes."""
+    from tests.conftest import assert_accounted, needs
+
+    needs("httpx", "opentelemetry.proto")
+    from telemetry.sinks import OTLPSink
+    from tests.sinks.otlp_receiver import receiving_in_thread
+    from tests.sinks.test_otlp import attrs
+
+    value = _OTLP_VALUES[shape]()
+    memory = MemorySink()
+    with receiving_in_thread() as rx:
+        sink = OTLPSink(rx.receiver.endpoint, env={}, service_name="t", protocol=protocol)
+        handlers = {"o": {"sink": sink, "mode": "blocking"}, "m": memory}
+        hub = Telemetry(handlers=handlers, location=False)
+        await hub.open()
+        with _LongestStep() as longest:
+            await hub.log("info", "m", body=value, n=1)
+            stats = await hub.aclose()
+        records = rx.receiver.log_records()
+    assert_accounted(stats)
+    h = stats.handlers["o"]
+    assert (h.written, h.dropped) == (1, {})
+    (record,) = records
+    got = attrs(record)
+    assert got["n"] == 1 and record.body.string_value == "m"
+    cut = h.sink_counters.get("truncated", 0)
+    _check_cut(value, got["body"], cut == 1)
+    if shape in ("str", "bytes") or (shape == "list" and protocol == "http/json"):
+        assert cut == 1  # cut to what fits in a request: most of it
+        assert len(got["body"]) > (2_000_000 if shape in ("str", "bytes") else 100_000)
+    (sig,) = memory.signals
+    whole = _otlp_one_go(protocol, sig)
+    assert longest.cpu < whole / 4, (longest.cpu, whole)
