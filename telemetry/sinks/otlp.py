@@ -29,10 +29,12 @@ larger than ``max_bytes``, is made a piece at a time, the loop running in betwee
 a request of its own; a value that does not fit is cut to what does and marked (see
 ``_otlp_huge``), counted in ``counters["truncated"]``. A record that does not fit even without
 its long values is dropped (``too_large``); one whose value changed while it was being written
-(a dict that grew meanwhile) too (``unencodable``). Each request is retried as the specification says (see
-``_otlp_http``) until ``timeout`` seconds after it was first sent; then its records are dropped
-(``unreachable``), and until a request gets through again each request is tried once, without
-retries, so that a receiver that is down costs one attempt per batch, not ``timeout``. A status
+(a dict that grew meanwhile) too (``unencodable``).
+
+Each request is retried as the specification says (see ``_otlp_http``) until ``timeout``
+seconds after it was first sent; then its records are dropped (``unreachable``), and until a
+request gets through again each request is tried once, without retries, so that a receiver
+that is down costs one attempt per batch, not ``timeout``. A status
 that must not be retried (400, 401, 404, 413, 500, ...) drops the request's records
 (``rejected``); a partial success drops as many as the receiver says it rejected
 (``partial_success``). Every failure is reported on stderr, rate-limited. When ``aclose``'s
@@ -365,6 +367,9 @@ class OTLPSink(Sink):
 
     def _make_client(self, tls: cfg.TLSFiles | None) -> httpx.AsyncClient:
         import httpx
+
+        # Imported here, in the opening thread, not by the first request on the loop.
+        from . import _otlp_http  # noqa: F401
 
         verify: ssl.SSLContext | bool = True if tls is None else self._ssl_context(tls)
         return httpx.AsyncClient(
