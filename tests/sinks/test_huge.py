@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import operator
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -348,9 +349,7 @@ def _otlp_one_go(protocol: str, sig: Signal) -> float:
         mp.setattr(_otlp_json, "_HUGE_TEXT", float("inf"), raising=False)
         mp.setattr(_otlp_map, "ITEMS_IN_ONE_GO", float("inf"), raising=False)
         encode = (
-            _otlp_json.JsonLogs({}, "").record
-            if protocol == "http/json"
-            else _otlp_wire.log_record
+            _otlp_json.JsonLogs({}, "").record if protocol == "http/json" else _otlp_wire.log_record
         )
         c0 = time.thread_time()
         encode(sig)
@@ -419,4 +418,83 @@ async def test_a_huge_value_does_not_hold_the_loop_over_otlp(shape: str, protoco
         assert len(got["body"]) > (2_000_000 if shape in ("str", "bytes") else 100_000)
     (sig,) = memory.signals
     whole = _otlp_one_go(protocol, sig)
+    assert longest.cpu < whole / 4, (longest.cpu, whole)
+
+
+_json_values = st.one_of(
+    st.binary(max_size=300),
+    st.lists(st.one_of(st.integers(), _long_text, st.none()), max_size=120),
+    st.lists(st.lists(st.integers(), max_size=30), max_size=20).map(tuple),
+    st.dictionaries(st.text("abk", max_size=3), st.one_of(st.integers(), _long_text), max_size=60),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    msg=_long_text,
+    data=st.dictionaries(st.sampled_from(["a", "b"]), _json_values, max_size=2),
+    limit=st.integers(40, 400),
+)
+@example(msg="m", data={"a": list(range(200))}, limit=60)  # a list of ints, never quoted
+@example(msg="m", data={"a": [0] * 50 + ["x y"]}, limit=60)  # quoted for a late space
+def test_syslog_writes_only_the_start_of_long_json_values(
+    msg: str, data: dict[str, object], limit: int
+) -> None:
+    """A bytes value, list, tuple or dict whose JSON is longer than the message limit is
+    written only as far as the message holds (so 10 MB of bytes or a million items cost
+    microseconds, not tens of milliseconds), and the message is byte for byte the one
+    truncating the whole gives, in both formats."""
+    sig = make_signal(msg, data=data)
+    rfc5424 = Rfc5424Formatter(facility=1, app_name="app", hostname="h")
+    assert rfc5424.format(sig, limit) == _untruncated_5424(rfc5424, sig, limit)
+    rfc3164 = Rfc3164Formatter(facility=1, app_name="app")
+    full, _ = rfc3164.format(sig, None)
+    if len(full) > limit:
+        expected = truncate_utf8(full, limit - len(TRUNCATION_MARK)) + TRUNCATION_MARK.encode()
+        assert rfc3164.format(sig, limit) == (expected, True)
+    else:
+        assert rfc3164.format(sig, limit) == (full, False)
+
+
+#: Values whose JSON takes many times a step's budget to write whole (msgspec is fast).
+_SYSLOG_VALUES: dict[str, Callable[[], object]] = {
+    "bytes": lambda: bytes(range(256)) * 131_072,  # 32 MiB, 43 MiB of base64
+    "list": lambda: [123_456_789] * 4_000_000,
+    "dict": lambda: {f"key{i}": "v" * 40 for i in range(400_000)},
+    "nested": lambda: [list(range(1000))] * 8000,
+}
+
+
+@pytest.mark.parametrize("shape", list(_SYSLOG_VALUES))
+async def test_a_huge_json_value_does_not_hold_the_loop_over_syslog(shape: str) -> None:
+    """A signal carrying huge bytes, a long list, dict or list of lists reaches a real UDP
+    socket as the message truncating its whole JSON gives, and no step of the loop takes a
+    quarter of what writing that JSON whole takes."""
+    from telemetry.sinks import SyslogSink
+
+    value = _SYSLOG_VALUES[shape]()
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    try:
+        port = rx.getsockname()[1]
+        sink = SyslogSink("127.0.0.1", transport="udp", port=port, app_name="app", facility="user")
+        memory = MemorySink()
+        handlers = {"s": {"sink": sink, "mode": "blocking"}, "m": memory}
+        hub = Telemetry(handlers=handlers, location=False)
+        await hub.open()
+        with _LongestStep() as longest:
+            await hub.log("info", "m", body=value)
+            stats = await hub.aclose()
+        rx.settimeout(5)
+        datagram = rx.recv(1 << 16)
+    finally:
+        rx.close()
+    assert stats.handlers["s"].written == 1
+    (sig,) = memory.signals
+    fmt = Rfc5424Formatter(facility=1, app_name="app", hostname=None)
+    assert sink.max_message_size is not None
+    assert (datagram, True) == _untruncated_5424(fmt, sig, sink.max_message_size)
+    c0 = time.thread_time()
+    fmt.value(value)
+    whole = time.thread_time() - c0
     assert longest.cpu < whole / 4, (longest.cpu, whole)
