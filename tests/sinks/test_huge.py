@@ -141,21 +141,28 @@ class _LongestStep:
         self.cpu = 0.0
         self._run = run = asyncio.events.Handle._run
         here = threading.get_ident()
+        self._open = True
+        self._c0 = time.thread_time()
 
         def timed(handle: asyncio.events.Handle) -> None:
             if threading.get_ident() != here:
                 run(handle)
                 return
-            c0 = time.thread_time()
+            c0 = self._c0 = time.thread_time()
             try:
                 run(handle)
             finally:
-                self.cpu = max(self.cpu, time.thread_time() - c0)
+                # The step that leaves the block goes on with the test's own work: it is
+                # timed up to the block's end only (by __exit__).
+                if self._open:
+                    self.cpu = max(self.cpu, time.thread_time() - c0)
 
         asyncio.events.Handle._run = timed  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._open = False
+        self.cpu = max(self.cpu, time.thread_time() - self._c0)  # the step running now
         asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
 
 
