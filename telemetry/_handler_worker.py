@@ -81,8 +81,9 @@ class HandlerWorker:
                 await self._process(batch)
             except Exception as exc:  # a bug here must not take the app's task group down
                 warn(f"worker:{self.name}", f"handler {self.name!r}: worker error {exc!r}")
-            # Off the emitting path, replace the uids those signals took (see new_uid).
-            top_up_uids(len(batch))
+            # Off the emitting path, replace the uids those signals (and their spans' ids)
+            # took (see new_uid): a batch's worth or more, never past the pool's size.
+            top_up_uids(4 * len(batch))
             # Signals keep coming, a few at a time: let the next batch gather (LINGER_S). The
             # worker holds nothing while it waits; what arrives stays in the queue, counted.
             now = clock()

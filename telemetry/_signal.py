@@ -24,6 +24,7 @@ __all__ = [
     "LABEL_OF",
     "LEVELS",
     "LEVEL_NAMES",
+    "BoundedData",
     "ErrorInfo",
     "Frame",
     "Level",
@@ -148,6 +149,16 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
         return "\n\nThe above exception led to the following exception:\n\n".join(parts)
 
 
+class BoundedData(dict[str, Any]):
+    """A signal's data whose values are all short: an integration's own attributes, each cut
+    to a bound far below a huge value's (the ASGI middleware's span data). An encoder that looks
+    for huge values before encoding (JSON lines) skips this data's values: a request's span has
+    a dozen of them, and looking costs more than a third of encoding it. Behaves as a ``dict``
+    everywhere else; user code never receives one to add to."""
+
+    __slots__ = ()
+
+
 # Not kw_only, unlike the other structs: the emitting path builds signals positionally, which
 # msgspec does several times faster than with 16 or more keyword arguments; the fields a log
 # call always sets come first, so that it can leave the rest to their defaults. Build signals
@@ -196,7 +207,8 @@ _getrandbits = _rand.getrandbits
 
 _spare_uids: list[str] = []
 """Spare uids, made in bulk off the emitting path (the handlers' workers top it up after each
-batch), so that building a signal takes one with a list pop instead of making it. Shared by every
+batch), so that building a signal takes one with a list pop instead of making it (and a span its
+ids: `new_span_id`, `new_trace_id`). Shared by every
 hub and thread (a pop is atomic); emptied in a forked child, whose uids must differ."""
 _SPARE_UIDS = 4096
 
@@ -220,13 +232,34 @@ def top_up_uids(most: int = _SPARE_UIDS) -> None:
         _spare_uids.extend(_getrandbits(64 * n).to_bytes(8 * n, "little").hex(" ", 8).split(" "))
 
 
+_ZERO_ID = "0" * 16
+
+
 def new_trace_id() -> str:
-    """A W3C trace id: 16 random bytes as 32 hex digits, never all zero."""
+    """A W3C trace id: 16 random bytes as 32 hex digits, never all zero (two spare uids: a
+    request's span takes its ids without a random draw of its own)."""
+    if len(_spare_uids) > 1:
+        try:
+            trace_id = _spare_uids.pop() + _spare_uids.pop()
+        except IndexError:  # another thread took the last ones
+            pass
+        else:
+            if trace_id != _ZERO_ID * 2:
+                return trace_id
     return f"{_getrandbits(128) | 1:032x}"
 
 
 def new_span_id() -> str:
-    """A W3C span id: 8 random bytes as 16 hex digits, never all zero."""
+    """A W3C span id: 8 random bytes as 16 hex digits, never all zero (a spare uid, when
+    there is one)."""
+    if _spare_uids:
+        try:
+            span_id = _spare_uids.pop()
+        except IndexError:  # another thread took the last one
+            pass
+        else:
+            if span_id != _ZERO_ID:
+                return span_id
     return f"{_getrandbits(64) | 1:016x}"
 
 

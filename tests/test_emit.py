@@ -240,6 +240,30 @@ async def test_uids_are_unique_and_spares_are_topped_up(n: int) -> None:
         assert [s.uid for s in other.signals] == uids, "one signal, shared by every handler"
 
 
+async def test_spans_take_their_ids_from_the_spares_never_all_zero_and_all_distinct() -> None:
+    """A span's trace and span ids are spare uids (no random draw per span), W3C-sized, never
+    the all-zero id W3C forbids (a spare that happens to be zeros is passed over), and
+    distinct across spans; with no spares left they are still made."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}) as hub:
+        await hub.flush()
+        top_up_uids()
+        _spare_uids.extend(["0" * 16] * 3)  # what a draw of all zeros would leave
+        spares = len(_spare_uids)
+        async with tel.span("first"):
+            pass
+        assert len(_spare_uids) == spares - 4, "three for its ids, one for its signal's uid"
+        _spare_uids.clear()
+        async with tel.span("second"), tel.span("child"):
+            pass
+    ids = [(s.trace_id, s.span_id) for s in sink.signals]
+    assert len(ids) == 3
+    for trace_id, span_id in ids:
+        assert re.fullmatch("[0-9a-f]{32}", trace_id or "") and trace_id != "0" * 32
+        assert re.fullmatch("[0-9a-f]{16}", span_id or "") and span_id != "0" * 16
+    assert len({span_id for _, span_id in ids}) == 3 and len({t for t, _ in ids}) == 2
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_never_reuses_the_parents_spare_uids() -> None:
     top_up_uids()

@@ -22,6 +22,7 @@ from typing import Any
 
 from .._context import SpanContext
 from .._redact import REDACTED, KeyMatcher, redact_query
+from .._signal import BoundedData
 
 __all__ = [
     "MAX_VALUE_LENGTH",
@@ -224,7 +225,11 @@ class _Base:
     def attributes(self, scope: Scope, default_scheme: str, method: str | None) -> dict[str, Any]:
         """The span's attributes from the scope and the headers: the method (HTTP), ``url.*``,
         the server and client addresses, the protocol version, the user agent, the kind."""
-        out: dict[str, Any] = {} if method is None else {"http.request.method": method}
+        # Every value is cut to MAX_VALUE_LENGTH (or comes from the server or the app's own
+        # routes), so encoders need not look for huge ones.
+        out = BoundedData()
+        if method is not None:
+            out["http.request.method"] = method
         out["url.path"] = self.clip(scope.get("path", ""))
         raw = scope.get("query_string")
         if raw:
@@ -291,21 +296,24 @@ class Exchange(_Base):
         self.outer = contextvars.copy_context()
         """The context before the middleware bound anything (made before it does)."""
 
-    async def __call__(self, message: Message) -> None:
+    def __call__(self, message: Message) -> Awaitable[None]:
         """The ``send`` the app is given: notes the status and the body's size, adds the
-        request id header to the response."""
+        request id header to the response.
+
+        A plain function that returns the server's own ``send`` awaitable: no coroutine of
+        ours per message, and no frame of ours for each of its steps to pass through.
+        """
         kind = message["type"]
         if kind == "http.response.body":
             self.size += len(message.get("body", b""))
             if not message.get("more_body", False):
-                await _Outside(self.outer, self.send(message))
-                return
+                return _Outside(self.outer, self.send(message))
         elif kind == "http.response.start":
             self.status = int(message["status"])
             message = self._with_id(message)
             if self._want_out:
                 self._record_response(message.get("headers") or ())
-        await self.send(message)
+        return self.send(message)
 
     def _record_response(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
         out = self.response_headers = {}
@@ -375,8 +383,9 @@ class WsExchange(_Base):
             self.closed(int(message.get("code", 1005)))
         return message
 
-    async def __call__(self, message: Message) -> None:
-        """The ``send`` the app is given: counts messages, notes the accept and the close."""
+    def __call__(self, message: Message) -> Awaitable[None]:
+        """The ``send`` the app is given: counts messages, notes the accept and the close;
+        returns the server's own ``send`` awaitable, as `Exchange` does."""
         kind = message["type"]
         if kind == "websocket.send":
             self.messages_out += 1
@@ -388,7 +397,7 @@ class WsExchange(_Base):
             self.closed_by = "server"
         elif kind == "websocket.http.response.start":
             self.status = int(message["status"])
-        await self.send(message)
+        return self.send(message)
 
     def closed(self, code: int) -> None:
         """The app heard of a disconnect with ``code``: who ended it, by the code."""

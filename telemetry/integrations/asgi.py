@@ -289,7 +289,7 @@ class TelemetryMiddleware:
                 level = span.level = int(Level.ERROR)
             if span.would_emit(level):
                 data = ex.attributes(scope, "http", scope.get("method"))
-                data["http.route"] = route or data["url.path"]
+                data["http.route"] = data["url.path"] if route is None else ex.clip(route)
                 data["http.response.status_code"] = ex.status
                 data["http.response.body.size"] = ex.size
                 if ex.response_headers:
@@ -445,7 +445,8 @@ class TelemetryMiddleware:
             level = span.level if error is None else max(span.level, int(Level.ERROR))
             if span.would_emit(level):
                 data = ex.attributes(scope, "ws", None)
-                data["http.route"] = route_of(scope, entry_root) or data["url.path"]
+                route = route_of(scope, entry_root)
+                data["http.route"] = data["url.path"] if route is None else ex.clip(route)
                 data["accepted"] = ex.accepted
                 data["messages_in"] = ex.messages_in
                 data["messages_out"] = ex.messages_out

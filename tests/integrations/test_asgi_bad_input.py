@@ -165,3 +165,43 @@ async def test_a_host_with_a_port_of_thousands_of_digits_has_no_port() -> None:
     span = the_span(sink)
     assert span.data["server.address"] == "example.com"
     assert span.data["server.port"] == int(addr.split(":")[1])
+
+
+async def test_every_value_the_span_records_is_bounded_whatever_the_client_sends() -> None:
+    """With a 64 KB path through a mount whose path parameter becomes part of the route, a
+    64 KB query, a huge host, user agent and recorded headers, every string the request span
+    records (nested ones too) is at most MAX_VALUE_LENGTH characters and the mark: the span's
+    data is marked bounded, so the JSON encoder does not look for huge values in it."""
+    from fastapi import FastAPI
+
+    from telemetry._signal import BoundedData
+
+    outer = FastAPI()
+    outer.mount("/t/{tenant}", make_app())
+    sink = MemorySink()
+    hub = Telemetry(handlers={"mem": sink})
+    app = TelemetryMiddleware(outer, record_headers=["x-note"], record_response_headers=["x-b"])
+    target = b"/t/" + b"t" * 65536 + b"/items/1?q=" + b"v" * 65536
+    headers = [
+        (b"host", b"h" * 70_000 + b":80"),
+        (b"user-agent", b"u" * 70_000),
+        (b"x-note", b"n" * 70_000),
+    ]
+    async with hub, serve(app, h11_max_incomplete_event_size=4 * HEAD_LIMIT) as addr:
+        reply = await raw_request(addr, target, headers)
+    assert_accounted(hub.stats())
+    assert reply.status == 200
+    span = the_span(sink)
+    assert type(span.data) is BoundedData
+
+    def strings(value: object) -> list[str]:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        return []
+
+    found = strings(span.data)
+    assert all(len(s) <= MAX_VALUE_LENGTH + len(TRUNCATION_MARK) for s in found)
+    assert cut(span.data["http.route"]) and span.data["http.route"].startswith("/t/ttt")
+    assert cut(span.data["url.path"]) and cut(span.data["request_headers"]["x-note"])
