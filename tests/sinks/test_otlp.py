@@ -266,6 +266,31 @@ async def test_requests_are_bounded_by_records_and_bytes(protocol: str) -> None:
     assert 3000 < len(cut) < 4096
 
 
+class _Exploding(list):  # type: ignore[type-arg]
+    """A long list whose iteration fails: a value the app changes while it is written."""
+
+    def __iter__(self) -> Any:
+        raise RuntimeError("changed while iterated")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_huge_value_that_fails_costs_only_its_record(protocol: str) -> None:
+    """A record whose huge value fails while it is written a piece at a time is dropped as
+    unencodable; the records before and after it in the same batch arrive."""
+    async with receiving() as rx:
+        hub = tel.Telemetry(handlers={"otlp": {"sink": sink_for(rx, protocol=protocol)}})
+        async with hub:
+            # Without an await in between: the worker takes the three as one batch.
+            assert hub.log_nowait("info", "before")
+            assert hub.log_nowait("info", "bad", items=_Exploding(range(2000)))
+            assert hub.log_nowait("info", "after")
+        stats = await hub.aclose()
+    assert_accounted(stats)
+    h = stats.handlers["otlp"]
+    assert (h.written, h.dropped) == (2, {"unencodable": 1})
+    assert [r.body.string_value for r in rx.log_records()] == ["before", "after"]
+
+
 # -- faults ------------------------------------------------------------------------------------
 
 
