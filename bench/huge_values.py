@@ -16,9 +16,10 @@ before the loop starts; nothing but the library runs while it is written.
     .venv/bin/python bench/huge_values.py --ordinary [--repeat 200]
 
 What the look for huge values costs the usual case: a batch of 1,024 ordinary signals written
-by ``FileSink.write`` in each format, in CPU time per signal (the least of ``--repeat``
-rounds, so that other work on the machine changes it little). Run it with ``PYTHONPATH`` set
-to another checkout to compare.
+by ``FileSink.write`` in each format, and made into OTLP requests (log records and spans, in
+``http/protobuf`` and ``http/json``, the requests' bytes included, nothing sent), in CPU time
+per signal (the least of ``--repeat`` rounds, so that other work on the machine changes it
+little). To compare with another checkout, run this file from a copy of it in that checkout.
 """
 
 from __future__ import annotations
@@ -161,15 +162,49 @@ async def _ordinary(fmt: str, folder: Path, repeat: int) -> float:
     return best / len(batch)
 
 
+def _ordinary_otlp(protocol: str, signal: str, repeat: int) -> float:
+    """CPU time per signal of making a batch of ordinary signals into OTLP requests."""
+    from telemetry.sinks import OTLPSink
+    from telemetry.testing import make_signal
+
+    kind = "span" if signal == "traces" else "log"
+    batch = [
+        make_signal(
+            "request served",
+            kind=kind,
+            data={"i": i, "path": "/api/items", "status": 200},
+            trace_id="0af7651916cd43dd8448eb211c80319c",
+            span_id="b7ad6b7169203331",
+        )
+        for i in range(1024)
+    ]
+    sink = OTLPSink("http://127.0.0.1:9", env={}, service_name="bench", protocol=protocol)
+    # The sink's own request path (private: what a write does before it sends).
+    enc = sink._encoders[signal]
+    best = float("inf")
+    for _ in range(repeat):
+        c0 = time.thread_time()
+        for request in sink._requests(enc, batch):
+            if request is not None:
+                request.body()
+        best = min(best, time.thread_time() - c0)
+    return best / len(batch)
+
+
 def ordinary(repeat: int) -> None:
-    """Print the CPU time per signal of writing ordinary batches, per format."""
+    """Print the CPU time per signal of writing ordinary batches, per file format and OTLP
+    encoding."""
     import telemetry
 
     print(f"telemetry from {Path(telemetry.__file__).parent}; µs per signal (CPU, least)")
     with tempfile.TemporaryDirectory(prefix="tel-ordinary-") as folder:
         for fmt in ("json", "logfmt", "text"):
             cost = asyncio.run(_ordinary(fmt, Path(folder), repeat))
-            print(f"{fmt:<8} {cost * 1e6:8.3f}")
+            print(f"{fmt:<16} {cost * 1e6:8.3f}")
+    for protocol, short in (("http/protobuf", "proto"), ("http/json", "json")):
+        for signal, what in (("logs", "logs"), ("traces", "spans")):
+            cost = _ordinary_otlp(protocol, signal, repeat)
+            print(f"{f'otlp-{short}-{what}':<16} {cost * 1e6:8.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:

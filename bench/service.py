@@ -10,9 +10,10 @@ set-ups by :func:`ws_client` in another process (8 connections, each sending a m
 waiting for its echo). Rounds run the set-ups in alternating order (forward, reverse, ...) and
 each set-up's throughput and p99 are divided by bare's of the same round (HTTP set-ups by
 ``bare``, websocket ones by ``ws-bare``); the table gives the median over rounds. The server
-counts full and young garbage collections (``gc.callbacks``); the records each set-up wrote
-(lines in its file, records at the OTLP receiver) are counted against the requests the
-endpoint served.
+counts full and young garbage collections (``gc.callbacks``); the CPU time the server and the
+OTLP receiver used while loaded (``/proc``) is divided by the requests served then; the records
+each set-up wrote (lines in its file, records at the OTLP receiver) are counted against the
+requests the endpoint served.
 
 wrk is Debian's ``wrk`` (``apt-get install wrk``); without it the HTTP set-ups are reported as
 not run. Results go to ``--out`` (default ``bench/results/``, not kept in git): ``service.json``
@@ -57,8 +58,12 @@ LABELS = {
     "structlog": "structlog + orjson + access-log middleware with a request id",
     "otel-sdk": "OpenTelemetry instrumentation + SDK (BatchSpanProcessor, OTLP)",
     "otel-providers": "FastAPI's OpenTelemetry instrumentation through aiotelemetry's providers",
-    "native-sdk": "FastAPI's native telemetry on the OpenTelemetry SDK (BatchSpanProcessor, OTLP)",
-    "native-ours": "FastAPI's native telemetry on aiotelemetry's providers (OTLP sink)",
+    "native-sdk": "FastAPI's native telemetry on the OpenTelemetry SDK (BatchSpanProcessor, OTLP): "
+    "spans",
+    "native-sdk-metrics": "the same with the SDK's meter provider: spans and 2 HTTP metrics",
+    "native-ours": "FastAPI's native telemetry on aiotelemetry's providers (OTLP sink): spans "
+    "and 2 HTTP metrics",
+    "native-ours-traces": "the same with FastAPI's metrics off: spans",
     "ws-bare": "websocket echo, bare",
     "ws-aiotelemetry": "websocket echo, documented set-up, a log per message",
 }
@@ -73,11 +78,20 @@ PER_UNIT = {
     "structlog": 2,
     "otel-sdk": 3,
     "native-sdk": 4,
+    "native-sdk-metrics": 4,
     "native-ours": 4,
+    "native-ours-traces": 4,
 }
 #: The websocket set-up with aiotelemetry: a log per message, a span per connection.
 WS_CLIENTS = 8
-OTLP_SETUPS = ("aiotelemetry-otlp", "otel-sdk", "native-sdk", "native-ours")
+OTLP_SETUPS = (
+    "aiotelemetry-otlp",
+    "otel-sdk",
+    "native-sdk",
+    "native-sdk-metrics",
+    "native-ours",
+    "native-ours-traces",
+)
 WARMUP_S = 1.0
 START_TIMEOUT_S = 30.0
 
@@ -237,7 +251,15 @@ def run_one(
                     raise
                 _load(setup, port, WARMUP_S, connections)
                 spy = None if profile is None else _py_spy(proc.pid, seconds, profile)
+                pids = {"server": proc.pid}
+                if receiver is not None:
+                    pids["receiver"] = receiver.proc.pid
+                cpu0 = {who: _cpu_s(pid) for who, pid in pids.items()}
                 res = _load(setup, port, seconds, connections)
+                # CPU per request (or message) of the server and of the receiver while loaded.
+                units = max(res.get("done", 0), 1)
+                for who, pid in pids.items():
+                    res[f"{who}_cpu_us"] = (_cpu_s(pid) - cpu0[who]) * 1e6 / units
                 if spy is not None:
                     spy.wait(timeout=60)
             finally:
@@ -265,6 +287,17 @@ def run_one(
     if err.strip() and proc.returncode:
         res["stderr"] = err.strip().splitlines()[-5:]
     return res
+
+
+def _cpu_s(pid: int) -> float:
+    """The CPU time (user and system) process ``pid`` has used so far, in seconds (Linux);
+    0 where ``/proc`` does not tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    # utime and stime are the 14th and 15th fields, the 12th and 13th after the name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
@@ -313,6 +346,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             "served": sum(r["requests"] + r["messages"] for r in ok),
             "records": sum(r["records"] for r in ok),
             "lost": sum(r["lost"] for r in ok) if all("lost" in r for r in ok) else None,
+            "server_cpu_us": _median([r.get("server_cpu_us", 0.0) for r in ok]),
+            "receiver_cpu_us": _median([r.get("receiver_cpu_us", 0.0) for r in ok]),
         }
     return out
 
@@ -321,19 +356,21 @@ def table(summary: dict[str, dict[str, Any]]) -> list[str]:
     """The Markdown table of :func:`summarise`."""
     lines = [
         "| set-up | req/s (msgs/s) | x bare | p50 | p99 | p99 x bare "
-        "| full GCs / 10k | longest GC | young GCs / 10k | served | records | lost |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| full GCs / 10k | longest GC | young GCs / 10k | served | records | lost "
+        "| CPU / request: server | receiver |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for setup, s in summary.items():
         if "na" in s:
-            lines.append(f"| {LABELS[setup]} | {s['na']} |  |  |  |  |  |  |  |  |  |  |")
+            lines.append(f"| {LABELS[setup]} | {s['na']} |" + "  |" * 12)
             continue
         lost = "n/a" if s["lost"] is None else f"{s['lost']:,}"
         lines.append(
             f"| {LABELS[setup]} | {s['rate']:,.0f} | {s['x_bare']:.2f} | {s['p50_ms']:.2f} ms "
             f"| {s['p99_ms']:.2f} ms | {s['p99_x_bare']:.2f} | {s['gc_full_per_10k']:.2f} "
             f"| {s['gc_longest_ms']:.1f} ms | {s['gc_young_per_10k']:.0f} | {s['served']:,} "
-            f"| {s['records']:,} | {lost} |"
+            f"| {s['records']:,} | {lost} | {s['server_cpu_us']:,.0f} µs "
+            f"| {s['receiver_cpu_us']:,.0f} µs |"
         )
     return lines
 
@@ -391,7 +428,9 @@ def _line(res: dict[str, Any]) -> str:
     return (
         f"{res['rate']:,.0f}/s p50 {res['p50_ms']:.2f}ms p99 {res['p99_ms']:.2f}ms "
         f"full GCs {res['gc_full']} (longest {res['gc_longest_ms']:.1f}ms) "
-        f"records {res['records']:,} lost {lost}{why}"
+        f"records {res['records']:,} lost {lost}{why} "
+        f"CPU/request server {res.get('server_cpu_us', 0):,.0f}us "
+        f"receiver {res.get('receiver_cpu_us', 0):,.0f}us"
     )
 
 

@@ -38,7 +38,9 @@ SETUPS = (
     "otel-sdk",
     "otel-providers",
     "native-sdk",
+    "native-sdk-metrics",
     "native-ours",
+    "native-ours-traces",
     "ws-bare",
     "ws-aiotelemetry",
 )
@@ -301,8 +303,10 @@ def _otel_providers(out: Path, served: Served) -> Any:
     return api
 
 
-def _native_sdk(out: Path, served: Served, endpoint: str) -> Any:
-    """FastAPI's native telemetry on the OpenTelemetry SDK: a BatchSpanProcessor, OTLP export."""
+def _native_sdk(out: Path, served: Served, endpoint: str, metrics: bool = False) -> Any:
+    """FastAPI's native telemetry on the OpenTelemetry SDK: a BatchSpanProcessor, OTLP export;
+    with ``metrics`` also the SDK's meter provider (its two HTTP metrics exported over OTLP
+    by a PeriodicExportingMetricReader), as ``install()`` records them for ours."""
     import contextlib
 
     from fastapi import FastAPI
@@ -315,19 +319,34 @@ def _native_sdk(out: Path, served: Served, endpoint: str) -> Any:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(f"{endpoint}/v1/traces")))
     # A global provider is what switches FastAPI's native telemetry on.
     trace.set_tracer_provider(provider)
+    closing: list[Any] = [provider]
+    if metrics:
+        from opentelemetry import metrics as metrics_api
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter(f"{endpoint}/v1/metrics"))
+        meters = MeterProvider(metric_readers=[reader])
+        metrics_api.set_meter_provider(meters)
+        closing.append(meters)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> Any:
         yield
-        provider.shutdown()
+        for each in closing:
+            each.shutdown()
 
     api = FastAPI(lifespan=lifespan)
     _routes(api, served, None)
     return api
 
 
-def _native_ours(out: Path, served: Served, endpoint: str) -> Any:
-    """FastAPI's native telemetry on aiotelemetry's providers (``install()``), the OTLP sink."""
+def _native_ours(out: Path, served: Served, endpoint: str, metrics: bool = True) -> Any:
+    """FastAPI's native telemetry on aiotelemetry's providers (``install()``), the OTLP sink.
+    ``install()`` sets the meter provider too, so FastAPI records its two HTTP metrics (pushed
+    over OTLP by the sink); without ``metrics`` FastAPI is told not to (``telemetry=
+    {"metrics": False}``): spans only, as the SDK set-up without its meter provider."""
     from fastapi import FastAPI
 
     from telemetry.integrations.asgi import telemetry_lifespan
@@ -335,11 +354,13 @@ def _native_ours(out: Path, served: Served, endpoint: str) -> Any:
     from telemetry.sinks import OTLPSink
 
     install()
+    signals = ["logs", "traces", "metrics"] if metrics else ["logs", "traces"]
     api = FastAPI(
         lifespan=telemetry_lifespan(
-            lambda: {"otlp": OTLPSink(endpoint, signals=["logs", "traces"])},
+            lambda: {"otlp": OTLPSink(endpoint, signals=signals)},
             on_close=served.on_close,
-        )
+        ),
+        telemetry={"metrics": metrics},
     )
     _routes(api, served, None)
     return api
@@ -369,10 +390,10 @@ def build(setup: str, out: Path, served: Served, endpoint: str = "") -> Any:
         return _otel_sdk(out, served, endpoint)
     if setup == "otel-providers":
         return _otel_providers(out, served)
-    if setup == "native-sdk":
-        return _native_sdk(out, served, endpoint)
-    if setup == "native-ours":
-        return _native_ours(out, served, endpoint)
+    if setup in ("native-sdk", "native-sdk-metrics"):
+        return _native_sdk(out, served, endpoint, metrics=setup == "native-sdk-metrics")
+    if setup in ("native-ours", "native-ours-traces"):
+        return _native_ours(out, served, endpoint, metrics=setup == "native-ours")
     raise ValueError(f"unknown set-up {setup!r}; one of {', '.join(SETUPS)}")
 
 

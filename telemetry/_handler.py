@@ -68,7 +68,8 @@ class Handler(HandlerOffers):
         mode: What an awaited call does when the queue is full: wait, or drop a signal (see
             [`add_handler`][telemetry.Telemetry.add_handler]).
         buffer_size: The queue's capacity, in signals.
-        workers: Worker tasks writing to the sink.
+        workers: Worker tasks writing to the sink; by default the sink's own number (2 for
+            OTLP, else 1).
         batch_size: Most signals a worker hands to the sink at once.
         max_wait: Longest wait for room in backpressure mode before a signal is dropped as
             stalled.
@@ -92,7 +93,7 @@ class Handler(HandlerOffers):
         *,
         mode: Mode = "backpressure",
         buffer_size: int = DEFAULT_BUFFER_SIZE,
-        workers: int = 1,
+        workers: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_wait: float = DEFAULT_MAX_WAIT_S,
         sync: bool = False,
@@ -113,7 +114,9 @@ class Handler(HandlerOffers):
         #: What a full queue does: ``backpressure``, ``blocking``, ``dropping`` or ``sliding``.
         self.mode = HANDLER["mode"].check(mode)
         self.buffer_size: int = HANDLER["buffer_size"].check(buffer_size)
-        self.workers: int = HANDLER["workers"].check(workers)
+        given = HANDLER["workers"].check(workers)
+        #: Worker tasks writing to the sink (the sink's ``workers`` when not given).
+        self.workers: int = sink.workers if given is None else given
         self.batch_size = HANDLER["batch_size"].check(batch_size)
         self.max_retries = HANDLER["max_retries"].check(max_retries)
         self.retry_backoff = HANDLER["retry_backoff"].check(retry_backoff)

@@ -340,7 +340,7 @@ class Telemetry(HubBridges, HubLifecycle):
         *,
         mode: Mode = "backpressure",
         buffer_size: int = DEFAULT_BUFFER_SIZE,
-        workers: int = 1,
+        workers: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_wait: float = DEFAULT_MAX_WAIT_S,
         sync: bool = False,
@@ -369,7 +369,8 @@ class Telemetry(HubBridges, HubLifecycle):
                 takes; `"dropping"` drops the new signal, `"sliding"` the oldest queued one.
                 The `*_nowait` forms never wait: in the waiting modes they drop (`queue_full`).
             buffer_size: The queue's capacity, in signals.
-            workers: Worker tasks writing to the sink.
+            workers: Worker tasks writing to the sink; by default the sink's own number (2 for
+                OTLP, else 1).
             batch_size: Most signals a worker hands to the sink at once.
             max_wait: Longest wait for room in backpressure mode before a signal is dropped as
                 stalled. Later calls then drop at once until the queue moves again.

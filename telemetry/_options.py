@@ -305,7 +305,14 @@ HANDLER_OPTIONS: tuple[Option, ...] = (
         kind="int",
         ge=1,
     ),
-    Option("workers", 1, "Worker tasks writing to the sink.", kind="int", ge=1),
+    Option(
+        "workers",
+        None,
+        "Worker tasks writing to the sink; by default the sink's own number (2 for OTLP, else 1).",
+        kind="int",
+        ge=1,
+        nullable=True,
+    ),
     Option(
         "batch_size",
         DEFAULT_BATCH_SIZE,

@@ -4,10 +4,12 @@ The fast path. A measurement's attribute set is found by the identity of the map
 each instrument remembers, by ``id``, the last mappings it saw with a copy of their contents
 and their series; when the same mapping (or a new one at the same address, as a literal
 ``{...}`` built per call often is) comes again with equal contents, its series is used as it
-is: no key is built, nothing is allocated. Otherwise (a new attribute set, a mapping changed
-in place) the slow path cleans the attributes, builds the frozen key and finds or makes the
-series. The update itself runs under the instrument's lock, so measurements from threads are
-never lost.
+is: no key is built, nothing is allocated. A new dict with the contents of one seen before
+(FastAPI builds its attributes afresh for each request) is found by its items, in order, as a
+tuple: one tuple and one look-up. Otherwise (a new attribute set, a mapping changed in place,
+a value that cannot be hashed) the slow path cleans the attributes, builds the frozen key and
+finds or makes the series. The update itself runs under the instrument's lock, so
+measurements from threads are never lost.
 
 Bad input costs only itself: a value that is not a number, NaN or an infinity, a negative
 value for a counter or histogram, is dropped and counted (``Owner.drop``), with one warning per
@@ -124,6 +126,8 @@ class Instrument:
         self._lock = threading.Lock()
         self._series: dict[Key, Any] = {}
         self._ids: dict[int, tuple[Any, Any]] = {}
+        #: Series by the items of a dict seen before, in its order (clean sets only).
+        self._contents: dict[tuple[tuple[Any, Any], ...], Any] = {}
         self._overflow: Any = None
 
     def __repr__(self) -> str:
@@ -133,7 +137,17 @@ class Instrument:
         return ValueSeries(attrs)
 
     def _find(self, attributes: Any) -> Any:
-        """The slow path: the series of ``attributes``, made if new (or the overflow series)."""
+        """The series of ``attributes`` when not found by identity: by the dict's items if
+        seen before, else cleaned and made if new (or the overflow series)."""
+        items = None
+        if type(attributes) is dict:
+            items = tuple(attributes.items())
+            try:
+                series = self._contents.get(items)
+            except TypeError:  # a value that cannot be hashed (a list): the slow path
+                items = series = None
+            if series is not None:
+                return series
         attrs, dropped = clean(attributes)
         if dropped:
             self._owner.drop("bad_attribute", self.name, dropped, repr(attributes)[:100])
@@ -149,6 +163,13 @@ class Instrument:
             if len(ids) >= MAX_REMEMBERED:
                 ids.clear()
             ids[id(attributes)] = (_snapshot(attributes), series)
+        if items is not None and not dropped:
+            # A set with a dropped attribute is not remembered: each measurement of it is
+            # counted.
+            contents = self._contents
+            if len(contents) >= MAX_REMEMBERED:
+                contents.clear()
+            contents[items] = series
         return series
 
     def _overflowing(self) -> Any:
@@ -201,6 +222,7 @@ class Instrument:
         with self._lock:
             self._series = {}
             self._ids = {}
+            self._contents = {}
             self._overflow = None
             self.overflowed = 0
 

@@ -25,19 +25,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CurrentSpan:
-    """Starts a span with ``start`` on entry and makes it current until the exit; used as a
+    """Starts a span with ``start(*args)`` on entry and makes it current until the exit; used as a
     decorator, a new one for each call (awaited calls included)."""
 
-    __slots__ = ("_end_on_exit", "_record", "_set_status", "_span", "_start", "_token")
+    __slots__ = ("_args", "_end_on_exit", "_record", "_set_status", "_span", "_start", "_token")
 
     def __init__(
         self,
-        start: Callable[[], trace.Span],
+        start: Callable[..., trace.Span],
+        args: tuple[Any, ...],
         record_exception: bool,
         set_status_on_exception: bool,
         end_on_exit: bool,
     ) -> None:
+        # ``start(*args)``, not a closure: one function object less per span.
         self._start = start
+        self._args = args
         self._record = record_exception
         self._set_status = set_status_on_exception
         self._end_on_exit = end_on_exit
@@ -45,7 +48,7 @@ class CurrentSpan:
         self._token: object = None
 
     def __enter__(self) -> trace.Span:
-        span = self._span = self._start()
+        span = self._span = self._start(*self._args)
         self._token = context_api.attach(trace.set_span_in_context(span))
         return span
 
@@ -69,7 +72,9 @@ class CurrentSpan:
                 span.end()
 
     def _again(self) -> CurrentSpan:
-        return CurrentSpan(self._start, self._record, self._set_status, self._end_on_exit)
+        return CurrentSpan(
+            self._start, self._args, self._record, self._set_status, self._end_on_exit
+        )
 
     def __call__(self, func: F) -> F:
         """Decorate ``func``: each call runs in a span of its own (until an awaited call's

@@ -37,6 +37,11 @@ class Sink(abc.ABC):
     write costs far more than the signals in it (an HTTP request) gathers longer; a flush,
     the close or a full batch waiting ends the wait early."""
 
+    workers: int = 1
+    """How many workers its handler runs when the handler's ``workers`` is not given. More
+    than one only where batches may be written out of order and a write mostly waits (for a
+    network answer): a second worker then takes and writes the next batch meanwhile."""
+
     def __init__(self) -> None:
         self.state: SinkState = "new"
         """``"new"``, ``"open"`` or ``"closed"``."""

@@ -16,7 +16,8 @@ import enum
 import random
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -27,10 +28,13 @@ __all__ = [
     "INITIAL_BACKOFF_S",
     "MAX_RESPONSE_BYTES",
     "RETRYABLE",
+    "STREAM_BYTES",
+    "STREAM_CHUNK",
     "Answer",
     "Outcome",
     "backoff",
     "gzip",
+    "gzip_parts",
     "post",
     "post_sync",
     "retry_after",
@@ -44,6 +48,10 @@ MAX_RESPONSE_BYTES = 64 * 1024
 INITIAL_BACKOFF_S = 0.1
 #: Bytes compressed per step of the loop: about a millisecond of zlib's time.
 GZIP_CHUNK = 64 * 1024
+#: A request larger than this is sent part by part (never joined into one ``bytes``) ...
+STREAM_BYTES = 1024 * 1024
+#: ... its small parts joined into chunks of about this size.
+STREAM_CHUNK = 256 * 1024
 
 
 class Outcome(enum.Enum):
@@ -98,6 +106,55 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     return max(0.0, secs)
 
 
+async def gzip_parts(parts: list[bytes]) -> list[bytes]:
+    """The parts of a body gzipped, as parts: a chunk per step of the loop, never joined."""
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    out = []
+    for part in parts:
+        view = memoryview(part)
+        for start in range(0, len(part), GZIP_CHUNK):
+            if len(part) > GZIP_CHUNK:
+                await anyio.lowlevel.checkpoint()
+            out.append(comp.compress(view[start : start + GZIP_CHUNK]))
+    out.append(comp.flush())
+    return out
+
+
+def _content(
+    body: bytes | list[bytes], headers: Mapping[str, str], *, sync: bool
+) -> tuple[Any, dict[str, str]]:
+    """What httpx is given to send ``body``: the bytes, or the parts one after the other
+    (small ones joined up to `STREAM_CHUNK`) with the length said up front (not chunked)."""
+    if isinstance(body, bytes):
+        return body, dict(headers)
+    length = {"Content-Length": str(sum(map(len, body)))}
+    return (_chunks(body) if sync else _achunks(body)), {**headers, **length}
+
+
+def _chunks(parts: list[bytes]) -> Iterator[bytes]:
+    run: list[bytes] = []
+    size = 0
+    for part in parts:
+        if len(part) >= STREAM_CHUNK:
+            if run:
+                yield b"".join(run)
+                run, size = [], 0
+            yield part
+            continue
+        run.append(part)
+        size += len(part)
+        if size >= STREAM_CHUNK:
+            yield b"".join(run)
+            run, size = [], 0
+    if run:
+        yield b"".join(run)
+
+
+async def _achunks(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in _chunks(parts):
+        yield chunk
+
+
 async def gzip(body: bytes) -> bytes:
     """``body`` gzipped, a chunk per step of the loop so that no step is long."""
     comp = zlib.compressobj(6, zlib.DEFLATED, 31)
@@ -114,14 +171,15 @@ async def gzip(body: bytes) -> bytes:
 async def _once(
     client: httpx.AsyncClient,
     url: str,
-    body: bytes,
+    body: bytes | list[bytes],
     headers: Mapping[str, str],
     remaining: float,
 ) -> tuple[int, httpx.Headers, bytes, bool]:
     # The whole exchange, not each read, is bounded: a receiver that trickles its answer byte
     # by byte ends by the deadline too.
     with anyio.fail_after(remaining):
-        request = client.build_request("POST", url, content=body, headers=headers)
+        content, sent_headers = _content(body, headers, sync=False)
+        request = client.build_request("POST", url, content=content, headers=sent_headers)
         response = await client.send(request, stream=True)
         try:
             chunks = []
@@ -157,7 +215,7 @@ def _final(status: int, payload: bytes, attempts: int, truncated: bool) -> Answe
 async def post(
     client: httpx.AsyncClient,
     url: str,
-    body: bytes,
+    body: bytes | list[bytes],
     headers: Mapping[str, str],
     *,
     deadline: float,
@@ -209,7 +267,7 @@ async def post(
 def post_sync(
     client: httpx.Client,
     url: str,
-    body: bytes,
+    body: bytes | list[bytes],
     headers: Mapping[str, str],
     *,
     deadline: float,
@@ -219,9 +277,10 @@ def post_sync(
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         return Answer(outcome=Outcome.UNREACHABLE, error="no time left", attempts=0)
+    content, sent_headers = _content(body, headers, sync=True)
     try:
         with client.stream(
-            "POST", url, content=body, headers=headers, timeout=remaining
+            "POST", url, content=content, headers=sent_headers, timeout=remaining
         ) as response:
             chunks = []
             size = 0

@@ -31,13 +31,18 @@ from __future__ import annotations
 from typing import Any
 
 from .._signal import LEVELS, ErrorInfo, Signal
+from ..formats._safe import HUGE_VALUE_CHARS
 
 __all__ = [
     "DEFAULT_SCOPE",
+    "HUGE_TEXT",
+    "ITEMS_IN_ONE_GO",
+    "RESERVED",
     "SEVERITY_TEXT",
     "SPAN_KINDS",
     "STATUS_ERROR",
     "STATUS_UNSET",
+    "HugeRecord",
     "attributes",
     "exception_attributes",
     "severity",
@@ -67,8 +72,23 @@ STATUS_CODE_KEY = "otel.status_code"
 STATUS_DESCRIPTION_KEY = "otel.status_description"
 EVENTS_KEY = "span.events"
 LINKS_KEY = "span.links"
-_RESERVED = (SPAN_KIND_KEY, STATUS_CODE_KEY, STATUS_DESCRIPTION_KEY, EVENTS_KEY, LINKS_KEY)
+#: A span's data keys that are not attributes.
+RESERVED = (SPAN_KIND_KEY, STATUS_CODE_KEY, STATUS_DESCRIPTION_KEY, EVENTS_KEY, LINKS_KEY)
 _STATUS_CODES = {"OK": STATUS_OK, "ERROR": STATUS_ERROR}
+#: A string or ``bytes`` value longer than this (characters, bytes) is not encoded in one go:
+#: the record it is in goes the way of huge values (``_otlp_huge``).
+HUGE_TEXT = HUGE_VALUE_CHARS
+#: Nor is a value whose lists, tuples, sets and dicts hold more than this many items in all
+#: (nested ones counted): each item costs about a microsecond to encode, or two on a busy
+#: machine (the same 512 as `HUGE_ITEMS_DIVISOR` makes of `HUGE_VALUE_CHARS`).
+ITEMS_IN_ONE_GO = 512
+
+
+class HugeRecord(Exception):
+    """The encoders' word that a record carries a value too big to encode in one step of the
+    loop (over `HUGE_TEXT` characters, or `ITEMS_IN_ONE_GO` items): the sink encodes that
+    record a piece at a time instead (``_otlp_huge``). Raised before the work is done, or
+    after at most about a millisecond of it."""
 
 
 def attributes(sig: Signal, *, span: bool) -> dict[str, Any]:
@@ -77,7 +97,7 @@ def attributes(sig: Signal, *, span: bool) -> dict[str, Any]:
     if sig.data:
         out.update(sig.data)
         if span:
-            for key in _RESERVED:
+            for key in RESERVED:
                 out.pop(key, None)
     if sig.location is not None or sig.thread is not None:
         out.update(source_attributes(sig))

@@ -8,7 +8,7 @@ core never needs ``opentelemetry-proto``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -19,10 +19,11 @@ from opentelemetry.proto.logs.v1 import logs_pb2  # noqa: F401 - what the respon
 
 from .._signal import Signal
 from ..formats._safe import safe_repr
+from . import _otlp_huge as h
 from . import _otlp_map as m
 from . import _otlp_wire as w
 
-__all__ = ["ProtoBatch", "ProtoLogs", "ProtoSpans", "fill", "set_value"]
+__all__ = ["ProtoBatch", "ProtoLogs", "ProtoSpans", "WireCodec", "fill", "set_value"]
 
 _MAX_DEPTH = 32
 _INT64 = (-(2**63), 2**63)
@@ -116,6 +117,14 @@ class ProtoBatch:
         self.size += n
         return n
 
+    def put(self, name: str, pieces: list[bytes], size: int) -> None:
+        """Make this empty request hold one record, framed, in pieces of ``size`` bytes in
+        all (`_Proto.huge`): the pieces are sent as they are, never joined."""
+        assert not self.count
+        self._scopes[name] = pieces
+        self.count = 1
+        self.size += len(name) + 16 + size
+
     def pop(self) -> None:
         """Take the last record added out again."""
         assert self._last is not None
@@ -128,15 +137,95 @@ class ProtoBatch:
             del self._scopes[name]
             self.size -= len(name) + 16
 
-    def body(self) -> bytes:
-        """The request, encoded."""
+    def parts(self) -> list[bytes]:
+        """The request, encoded, as parts to join or send one after the other."""
         owner = self._owner
         scopes = {owner.scope_message(name): recs for name, recs in self._scopes.items()}
         return w.envelope(owner.resource_message, scopes)
 
+    def body(self) -> bytes:
+        """The request, encoded."""
+        return b"".join(self.parts())
+
+
+class WireCodec:
+    """How the protobuf encoding writes the pieces of a huge value (see ``_otlp_huge``)."""
+
+    sep = b""
+    text_max = 4
+
+    @staticmethod
+    def leaf(v: Any, seen: frozenset[int]) -> bytes:
+        """``v`` as an ``AnyValue`` in one go."""
+        return w.value(v, seen)
+
+    @staticmethod
+    def text(s: str) -> bytes:
+        """A piece of a string (a lone surrogate as a replacement character, as in one go)."""
+        return s.encode("utf-8", "replace")
+
+    @staticmethod
+    def raw(b: bytes | memoryview) -> bytes:
+        """A piece of ``bytes``."""
+        return bytes(b)
+
+    @staticmethod
+    def raw_size(n: int) -> int:
+        """Bytes are written as they are."""
+        return n
+
+    @staticmethod
+    def raw_fit(room: int) -> int:
+        """As many bytes as there is room for."""
+        return room
+
+    @staticmethod
+    def _framed(tag: bytes, inside: h.Encoded) -> h.Encoded:
+        parts, size = inside
+        head = tag + w.varint(size)
+        return [head, *parts], len(head) + size
+
+    def string(self, inside: h.Encoded) -> h.Encoded:
+        """``string_value``."""
+        return self._framed(b"\x0a", inside)
+
+    def binary(self, inside: h.Encoded) -> h.Encoded:
+        """``bytes_value``."""
+        return self._framed(b"\x3a", inside)
+
+    def array(self, items: h.Encoded) -> h.Encoded:
+        """``array_value``: its items are ``values`` fields already."""
+        return self._framed(b"\x2a", items)
+
+    def kvlist(self, entries: h.Encoded) -> h.Encoded:
+        """``kvlist_value``: its entries are ``values`` fields already."""
+        return self._framed(b"\x32", entries)
+
+    def item(self, value: h.Encoded) -> h.Encoded:
+        """An ``ArrayValue.values`` field."""
+        return self._framed(b"\x0a", value)
+
+    def entry(self, key: str, value: h.Encoded) -> h.Encoded:
+        """A ``KeyValueList.values`` field: a ``KeyValue``."""
+        return self._framed(b"\x0a", _key_value(key, value))
+
+
+def _key_value(key: str, value: h.Encoded) -> h.Encoded:
+    """A ``KeyValue`` message around an encoded value."""
+    k = key.encode("utf-8", "replace")
+    parts, size = value
+    head = b"\x0a" + w.varint(len(k)) + k + b"\x12" + w.varint(size)
+    return [head, *parts], len(head) + size
+
+
+_CODEC = WireCodec()
+
 
 class _Proto:
     content_type = "application/x-protobuf"
+    #: Spans (else log records), and the tag of their attributes field.
+    _span = False
+    _attributes_tag = b"\x32"
 
     def __init__(self, resource: Mapping[str, Any], sdk_version: str) -> None:
         #: The ``Resource`` message every request carries.
@@ -163,6 +252,41 @@ class _Proto:
     def _record(self, sig: Signal) -> bytes:
         raise NotImplementedError
 
+    def huge(self, sig: Signal, room: int) -> Generator[None, None, h.Made | None]:
+        """The record of ``sig``, framed, in at most ``room`` bytes, its big values written
+        a piece at a time (yielding in between) and cut to fit: its pieces, their size, and
+        the count of values cut. ``None`` if the rest of the record does not fit (see
+        ``_otlp_huge``)."""
+        split = h.split(sig, span=self._span, tokens=False)
+        try:
+            rest = self._record(split.rest)
+        except m.HugeRecord:  # under a key that is not an attribute (a span's events)
+            return None
+        # Each big value gets at least the room for its mark (and its key).
+        values: list[tuple[str | None, Any]] = list(split.big)
+        if split.body is not None:
+            values.append((None, split.body))
+        reserve = sum(h.MARK_ROOM + 3 * len(key or "") for key, _ in values)
+        room -= 8  # the record's own framing
+        if len(rest) + reserve > room:
+            return None
+        parts, size, cuts = [rest], len(rest), split.cuts
+        for key, v in values:
+            reserve -= h.MARK_ROOM + 3 * len(key or "")
+            budget = room - size - reserve - 3 * len(key or "") - 24
+            value_parts, value_size, cut = yield from h.encode(_CODEC, v, budget)
+            cuts += cut
+            if key is None:  # a log record's body
+                field = WireCodec._framed(b"\x2a", (value_parts, value_size))
+            else:  # appended to the record's attributes (a repeated field may come in parts)
+                field = WireCodec._framed(
+                    self._attributes_tag, _key_value(key, (value_parts, value_size))
+                )
+            parts += field[0]
+            size += field[1]
+        head = b"\x12" + w.varint(size)
+        return [head, *parts], len(head) + size, cuts
+
 
 class ProtoLogs(_Proto):
     """Log records as ``ExportLogsServiceRequest`` messages."""
@@ -184,6 +308,8 @@ class ProtoSpans(_Proto):
     """Spans as ``ExportTraceServiceRequest`` messages."""
 
     _record = staticmethod(w.span)
+    _span = True
+    _attributes_tag = b"\x4a"
 
     def rejected(self, body: bytes) -> tuple[int, str]:
         """The partial success in a response: spans rejected, and the receiver's message.

@@ -19,9 +19,11 @@ from .._signal import Signal
 from ..formats._safe import safe_repr
 from . import _otlp_map as m
 
-__all__ = ["attributes", "envelope", "log_record", "span", "value"]
+__all__ = ["attributes", "envelope", "framed", "log_record", "span", "value", "varint"]
 
 _MAX_DEPTH = 32
+_NOT_SEEN: frozenset[int] = frozenset()
+_HUGE_TEXT = m.HUGE_TEXT
 _INT64_MIN, _INT64_END = -(2**63), 2**63
 _MASK64 = 2**64 - 1
 _double = struct.Struct("<d").pack
@@ -62,11 +64,17 @@ def _field(tag: bytes, payload: bytes) -> bytes:
     return tag + varint(len(payload)) + payload
 
 
-def value(v: Any, seen: frozenset[int] = frozenset()) -> bytes:
+def value(v: Any, seen: frozenset[int] = frozenset(), walked: list[int] | None = None) -> bytes:
     """The ``AnyValue`` message of ``v``: scalars as themselves, mappings as key/value lists,
-    sequences and sets as arrays, ``None`` as an empty value, anything else as its ``repr``."""
+    sequences and sets as arrays, ``None`` as an empty value, anything else as its ``repr``.
+
+    Raises ``HugeRecord`` for a string or ``bytes`` over ``HUGE_TEXT``, or containers of
+    more than ``ITEMS_IN_ONE_GO`` items in all (counted in ``walked``, shared by the values of
+    one record)."""
     t = type(v)
     if t is str:
+        if len(v) > _HUGE_TEXT:
+            raise m.HugeRecord
         b = _utf8(v)
         return b"\x0a" + varint(len(b)) + b
     if t is bool:
@@ -79,25 +87,33 @@ def value(v: Any, seen: frozenset[int] = frozenset()) -> bytes:
         return b"\x21" + _double(v)
     if v is None:
         return b""
-    return _other(v, seen)
+    return _other(v, seen, walked)
 
 
-def _other(v: Any, seen: frozenset[int]) -> bytes:
+def _other(v: Any, seen: frozenset[int], walked: list[int] | None) -> bytes:
     if isinstance(v, (bytes, bytearray, memoryview)):
+        if len(v) > _HUGE_TEXT:
+            raise m.HugeRecord
         return _field(b"\x3a", bytes(v))
     if isinstance(v, (Mapping, list, tuple, set, frozenset)):
         if len(seen) >= _MAX_DEPTH:
             return value("<too deep>")
         if id(v) in seen:
             return value("<cycle>")
+        # Counted before the items are walked: the work done in vain is bounded.
+        if walked is None:
+            walked = [0]
+        walked[0] += len(v)
+        if walked[0] > m.ITEMS_IN_ONE_GO:
+            raise m.HugeRecord
         inner = seen | {id(v)}
         if isinstance(v, Mapping):
             kvs = b"".join(
-                _field(b"\x0a", _kv(key if type(key) is str else safe_repr(key), x, inner))
+                _field(b"\x0a", _kv(key if type(key) is str else safe_repr(key), x, inner, walked))
                 for key, x in v.items()
             )
             return _field(b"\x32", kvs)  # an empty map is still a map, not "no value"
-        return _field(b"\x2a", b"".join(_field(b"\x0a", value(x, inner)) for x in v))
+        return _field(b"\x2a", b"".join(_field(b"\x0a", value(x, inner, walked)) for x in v))
     if isinstance(v, str):
         return value(str.__str__(v))
     if isinstance(v, bool):
@@ -109,15 +125,18 @@ def _other(v: Any, seen: frozenset[int]) -> bytes:
     return value(safe_repr(v))
 
 
-def _kv(key: str, v: Any, seen: frozenset[int] = frozenset()) -> bytes:
+def _kv(
+    key: str, v: Any, seen: frozenset[int] = frozenset(), walked: list[int] | None = None
+) -> bytes:
     """A ``KeyValue`` message (its value always present, empty for ``None``)."""
     k = _utf8(key)
-    return b"\x0a" + varint(len(k)) + k + _field(b"\x12", value(v, seen))
+    return b"\x0a" + varint(len(k)) + k + _field(b"\x12", value(v, seen, walked))
 
 
 def attributes(tag: bytes, attrs: Mapping[str, Any]) -> bytes:
     """``attrs`` as the repeated ``KeyValue`` field whose tag is ``tag``."""
     out = []
+    walked = [0]  # container items met in these attributes (see `value`)
     for key, v in attrs.items():
         t = type(v)
         if t is str and len(v) <= 128:
@@ -125,7 +144,7 @@ def attributes(tag: bytes, attrs: Mapping[str, Any]) -> bytes:
         elif t is int:
             cache = _kv_int
         else:
-            out.append(_field(tag, _kv(key, v)))
+            out.append(_field(tag, _kv(key, v, _NOT_SEEN, walked)))
             continue
         hit = cache.get((key, v))
         if hit is None:
@@ -196,7 +215,10 @@ def span(sig: Signal) -> bytes:
     raw = _id(sig.parent_id, 8)
     if raw:
         parts.append(b"\x22\x08" + raw)
-    name = _utf8(sig.id or sig.msg or "span")  # m.span_name
+    text = sig.id or sig.msg or "span"  # m.span_name
+    if len(text) > _HUGE_TEXT:
+        raise m.HugeRecord
+    name = _utf8(text)
     parts.append(b"\x2a" + varint(len(name)) + name)
     data = sig.data
     parts.append(b"\x30" + varint(m.span_kind(sig)) if data else b"\x30\x01")
@@ -232,13 +254,26 @@ def resource(attrs: Mapping[str, Any]) -> bytes:
     return b"".join(_field(b"\x0a", _kv(k, v)) for k, v in attrs.items())
 
 
-def envelope(resource_msg: bytes, scopes: Mapping[bytes, list[bytes]]) -> bytes:
-    """An ``Export{Logs,Trace}ServiceRequest`` (their fields are numbered alike): one resource,
-    and per scope message its records, each already framed as field 2 of the scope's list."""
-    inner = [_field(b"\x0a", resource_msg)]
+def envelope(resource_msg: bytes, scopes: Mapping[bytes, list[bytes]]) -> list[bytes]:
+    """An ``Export{Logs,Trace}ServiceRequest`` (their fields are numbered alike) as parts to
+    join or send one after the other: one resource, and per scope message its records, each
+    already framed as field 2 of the scope's list (or one record's pieces).
+
+    The lengths are added up, not the bytes joined: a request of a few MiB is copied once at
+    most, not once per level of nesting."""
+    res = _field(b"\x0a", resource_msg)
+    parts = [b"", res]
+    total = len(res)
     for scope_msg, records in scopes.items():
-        inner.append(_field(b"\x12", _field(b"\x0a", scope_msg) + b"".join(records)))
-    return _field(b"\x0a", b"".join(inner))
+        scope_field = _field(b"\x0a", scope_msg)
+        size = len(scope_field) + sum(map(len, records))
+        head = b"\x12" + varint(size)
+        parts.append(head)
+        parts.append(scope_field)
+        parts += records
+        total += len(head) + size
+    parts[0] = b"\x0a" + varint(total)
+    return parts
 
 
 def framed(record: bytes) -> bytes:

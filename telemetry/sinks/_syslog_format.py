@@ -10,6 +10,8 @@ forged line at the receiver.
 
 from __future__ import annotations
 
+import base64
+import itertools
 import re
 import sys
 import time
@@ -62,6 +64,9 @@ FACILITIES: dict[str, int] = {
 TRUNCATION_MARK = "[truncated]"
 """Ends the text of a message that was cut to fit ``max_message_size``."""
 _MARK = TRUNCATION_MARK.encode("ascii")
+
+#: Values whose JSON may be written only as far as a message holds (`_Base.json_head`).
+_HEADED = frozenset({bytes, bytearray, list, tuple, dict})
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _BOM = b"\xef\xbb\xbf"
@@ -193,15 +198,48 @@ class _Base(Repairs):
         pri = self._pri.get(sig.level)
         return pri if pri is not None else f"<{self.facility * 8 + _DEFAULT_SEVERITY}>"
 
-    def value(self, v: Any) -> str:
-        """A value as text: strings as they are, anything else as JSON."""
+    def value(self, v: Any, limit: int | None = None) -> str:
+        """A value as text: strings as they are, anything else as JSON; with a ``limit``, a
+        ``bytes`` value, list, tuple or dict longer than that may be only the start of its
+        JSON, longer than ``limit`` characters (`json_head`)."""
         if isinstance(v, str):
             return v
+        if limit is not None and type(v) in _HEADED:
+            head = self.json_head(v, limit)
+            if head is not None:
+                return head
         try:
             return self._json.encode(v).decode("utf-8")
         except (RecursionError, TypeError, ValueError, msgspec.EncodeError, OverflowError):
             self.repaired += 1
             return self._json.encode(safe_value(v)).decode("utf-8")
+
+    def json_head(self, v: Any, limit: int) -> str | None:
+        """``v``'s JSON, or only its start if that is longer than ``limit`` characters, built
+        from a prefix of ``v`` (``None`` when it cannot be had: the whole is written then).
+
+        A message is cut to ``limit`` bytes anyway: 10 MB of ``bytes`` (base64) or a list of a
+        million items took 20 to 40 ms to write whole. The start is exactly that of the whole:
+        base64 is cut at whole 3 bytes, and msgspec writes a list's items (a dict's members in
+        insertion order) one after the other, so a prefix's JSON without its closing bracket
+        is the start of the whole's. Prefixes of 16, 64, 256, ... items are tried until one is
+        long enough (or is the whole); an item bigger than the limit is written whole."""
+        if type(v) is not list and type(v) is not tuple and type(v) is not dict:
+            if len(v) <= 3 * (limit // 4 + 1):
+                return None
+            return '"' + base64.b64encode(v[: 3 * (limit // 4 + 1)]).decode("ascii")
+        n = 16
+        try:
+            while True:
+                if n >= len(v):
+                    return self._json.encode(v).decode("utf-8")
+                prefix: Any = dict(itertools.islice(v.items(), n)) if type(v) is dict else v[:n]
+                text = self._json.encode(prefix).decode("utf-8")[:-1]  # without "]" or "}"
+                if len(text) > limit:
+                    return text
+                n *= 4
+        except (RecursionError, TypeError, ValueError, msgspec.EncodeError, OverflowError):
+            return None  # a bad value: the whole is written, and repaired
 
     def param_name(self, key: Any) -> str:
         """The PARAM-NAME (or logfmt key) for ``key``, cached."""
@@ -279,7 +317,7 @@ class Rfc5424Formatter(_Base):
             name = names.get(k) if type(k) is str else None
             if name is None:
                 name = self.param_name(k)
-            text = v if type(v) is str else value(v)
+            text = v if type(v) is str else value(v, limit)
             if len(text) > most:
                 text = text[:most]
             if _HAS_SD_SPECIAL(text) is not None:
@@ -377,8 +415,13 @@ class Rfc3164Formatter(_Base):
     def pair(self, key: Any, v: Any, limit: int | None = None) -> str:
         """``key=value``; a value with a space, ``=`` or ``"`` is quoted with ``\\`` escapes. A
         value longer than ``limit`` is cut to that many characters (see `format`)."""
-        text = v if type(v) is str else self.value(v)
+        text = v if type(v) is str else self.value(v, limit)
         quote = not text or _NEEDS_QUOTES(text) is not None  # escaping adds none of those
+        if not quote and limit is not None and type(v) in _HEADED and len(text) > limit:
+            # Only the start of the JSON, which says nothing of quotes further on: the whole
+            # decides (base64 and a dict's keys are quoted from their first character).
+            text = self.value(v)
+            quote = _NEEDS_QUOTES(text) is not None
         if limit is not None and len(text) > limit:
             text = text[:limit]
         s = escape_msg(text)

@@ -92,10 +92,12 @@ import os
 import select
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Never
 
+import anyio.lowlevel
 import anyio.to_thread
 
 from .._errors import ConfigError, SinkError
@@ -109,6 +111,7 @@ from ._journal import (
     PROTECTED,
     PROTECTED_PREFIXES,
     RESERVED,
+    HugeList,
     JournalEncoder,
     field_name,
     format_traceback,
@@ -140,6 +143,8 @@ needs one large kernel allocation, which can fail (ENOBUFS) when memory is fragm
 #: An entry over this many bytes has its memfd filled in a worker thread (one hop per such
 #: entry): writing 10 MB into a memfd takes about 5 ms.
 _MEMFD_IN_THREAD = 1024 * 1024
+#: The JSON of a long list is written this long at most per step of the loop.
+PIECES_STEP_S = 0.002
 DEFAULT_SNDBUF = 8 * 1024 * 1024
 """Send buffer asked for, as libsystemd does (the kernel caps it at twice ``wmem_max``)."""
 DEFAULT_SEND_TIMEOUT_S = 5.0
@@ -458,7 +463,23 @@ class JournaldSink(Sink):
 
     def _encode_parts(self, sig: Signal) -> tuple[list[bytes], int] | None:
         """The entry's parts and its size; ``None`` (counted) for one too large."""
-        parts = self.encoder.encode_parts(sig)
+        return self._sized(self.encoder.encode_parts(sig))
+
+    async def _encode_paced(self, parts: list[bytes | HugeList]) -> tuple[list[bytes], int] | None:
+        """`_encode_parts` of an entry with a long list, letting the loop run between the
+        pieces of its JSON whenever a step has had `PIECES_STEP_S`."""
+        pieces = self.encoder.resolve(parts)
+        t0 = time.perf_counter()
+        while True:
+            try:
+                next(pieces)
+            except StopIteration as stop:
+                return self._sized(stop.value)
+            if time.perf_counter() - t0 > PIECES_STEP_S:
+                await anyio.lowlevel.checkpoint()
+                t0 = time.perf_counter()
+
+    def _sized(self, parts: list[bytes]) -> tuple[list[bytes], int] | None:
         size = sum(map(len, parts))
         if size > MAX_ENTRY_SIZE:
             self.count_drop("journald_too_large")
@@ -499,7 +520,11 @@ class JournaldSink(Sink):
         pos = self._start(batch)
         try:
             while pos < len(batch):
-                entry = self._encode_parts(batch[pos])
+                parts = self.encoder.entry_parts(batch[pos])
+                if len(parts) == 1 or not any(type(part) is HugeList for part in parts):
+                    entry = self._sized(parts)  # type: ignore[arg-type]
+                else:
+                    entry = await self._encode_paced(parts)
                 if entry is not None:
                     await self._send(*entry)
                 pos += 1

@@ -23,11 +23,18 @@ dependencies: ``pip install 'aiotelemetry[otlp]'`` (``httpx``; ``opentelemetry-p
 default ``http/protobuf`` encoding).
 
 Delivery. A batch from the handler becomes one or more requests of at most ``max_records``
-records and ``max_bytes`` bytes (before compression); a single record larger than ``max_bytes``
-is dropped (``too_large``). Each request is retried as the specification says (see
-``_otlp_http``) until ``timeout`` seconds after it was first sent; then its records are dropped
-(``unreachable``), and until a request gets through again each request is tried once, without
-retries, so that a receiver that is down costs one attempt per batch, not ``timeout``. A status
+records and ``max_bytes`` bytes (before compression). A record that carries a huge value (a
+string or ``bytes`` over 16,384 characters, containers of more than 512 items in all), or is
+larger than ``max_bytes``, is made a piece at a time, the loop running in between, and sent in
+a request of its own; a value that does not fit is cut to what does and marked (see
+``_otlp_huge``), counted in ``counters["truncated"]``. A record that does not fit even without
+its long values is dropped (``too_large``); one whose value changed while it was being written
+(a dict that grew meanwhile) too (``unencodable``).
+
+Each request is retried as the specification says (see ``_otlp_http``) until ``timeout``
+seconds after it was first sent; then its records are dropped (``unreachable``), and until a
+request gets through again each request is tried once, without retries, so that a receiver
+that is down costs one attempt per batch, not ``timeout``. A status
 that must not be retried (400, 401, 404, 413, 500, ...) drops the request's records
 (``rejected``); a partial success drops as many as the receiver says it rejected
 (``partial_success``). Every failure is reported on stderr, rate-limited. When ``aclose``'s
@@ -37,7 +44,8 @@ request, a second in all.
 
 Counters: ``requests`` (answered 2xx), ``retries``, ``unreadable_responses`` (a 2xx whose body
 is not an OTLP response: the records count as written), ``receiver_warnings`` (a partial
-success that rejected nothing but said something).
+success that rejected nothing but said something), ``truncated`` (values cut to fit
+``max_bytes``; their records count as written).
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ import os
 import ssl
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -63,12 +71,13 @@ from .._warn import warn
 from . import _otlp_config as cfg
 from ._base import Sink
 from ._checks import check_names, check_positive, require_package
-from ._otlp_map import DEFAULT_SCOPE
+from ._otlp_map import DEFAULT_SCOPE, HugeRecord
 
 if TYPE_CHECKING:
     import httpx
 
     from ._otlp_http import Answer
+    from ._otlp_huge import Made
     from ._otlp_push import MetricsPush
 
 __all__ = [
@@ -112,9 +121,11 @@ class _Batch(Protocol):
 
     def add(self, sig: Signal) -> int: ...
 
+    def put(self, name: str, pieces: list[bytes], size: int) -> None: ...
+
     def pop(self) -> None: ...
 
-    def body(self) -> bytes: ...
+    def parts(self) -> list[bytes]: ...
 
 
 class _Encoder(Protocol):
@@ -123,7 +134,48 @@ class _Encoder(Protocol):
 
     def batch(self) -> _Batch: ...
 
+    def huge(self, sig: Signal, room: int) -> Generator[None, None, Made | None]: ...
+
     def rejected(self, body: bytes) -> tuple[int, str]: ...
+
+
+class _Pace:
+    """When a slice of encoding has had its time on the loop.
+
+    A slice takes `SLICE_BUDGET_S`, or, when the loop took long to come back, an eighth of
+    that time up to `MAX_SLICE_S`: on a loop busy with many tasks a turn of one millisecond
+    gives the encoding too small a share to keep up with them."""
+
+    __slots__ = ("_away", "_budget", "_t0")
+
+    def __init__(self) -> None:
+        self._t0 = self._away = time.perf_counter()
+        self._budget = SLICE_BUDGET_S
+
+    def due(self) -> bool:
+        """Whether the slice has had its time (the caller yields, then calls `resumed`)."""
+        now = time.perf_counter()
+        if now - self._t0 > self._budget:
+            self._away = now
+            return True
+        return False
+
+    def resumed(self) -> None:
+        """The loop came back: a new slice starts."""
+        self._t0 = time.perf_counter()
+        self._budget = min(MAX_SLICE_S, max(SLICE_BUDGET_S, (self._t0 - self._away) / 8))
+
+    def through(self, work: Generator[None, None, Any]) -> Generator[None, None, Any]:
+        """Run ``work`` (which yields after each piece), yielding whenever a slice is due;
+        return what it returns."""
+        while True:
+            try:
+                next(work)
+            except StopIteration as stop:
+                return stop.value
+            if self.due():
+                yield None
+                self.resumed()
 
 
 def _encoders(protocol: str, resource: dict[str, Any], version: str) -> tuple[_Encoder, _Encoder]:
@@ -175,8 +227,9 @@ class OTLPSink(Sink):
         service_version: ``service.version``.
         resource_attributes: More resource attributes, over ``OTEL_RESOURCE_ATTRIBUTES``.
         max_records: The most records in one request.
-        max_bytes: The most bytes in one request, before compression; a single record larger
-            than this is dropped (``too_large``).
+        max_bytes: The most bytes in one request, before compression; a record larger than
+            this has its long values cut to fit (``counters["truncated"]``), or is dropped
+            (``too_large``) if it does not fit even without them.
         max_backoff: The longest wait between two retries of a request (seconds), unless the
             receiver asks for longer.
         metrics_interval: Seconds between two pushes of metrics (and one more at the close);
@@ -200,6 +253,11 @@ class OTLPSink(Sink):
 
     kind = "otlp"
     linger = LINGER_S
+    #: Two workers: a write spends most of its time waiting for the receiver's answers, a
+    #: turn of the loop per step of each request; on a loop busy with requests that is long
+    #: enough that one worker falls behind spans ended from synchronous code (OpenTelemetry's
+    #: API), which cannot wait for room. The second writes the next batch meanwhile.
+    workers = 2
 
     def __init__(
         self,
@@ -332,6 +390,9 @@ class OTLPSink(Sink):
     def _make_client(self, tls: cfg.TLSFiles | None) -> httpx.AsyncClient:
         import httpx
 
+        # Imported here, in the opening thread, not by the first request on the loop.
+        from . import _otlp_http  # noqa: F401
+
         verify: ssl.SSLContext | bool = True if tls is None else self._ssl_context(tls)
         return httpx.AsyncClient(
             timeout=None,  # each request is bounded by its own deadline
@@ -446,7 +507,8 @@ class OTLPSink(Sink):
                 for request in self._requests(enc, part):
                     if request is None:
                         continue
-                    body, headers = self._body(enc, target, request.body())
+                    headers = self._headers(enc, target)
+                    body = b"".join(request.parts())
                     if target.compression == "gzip":
                         body = zlib.compress(body, 6, 31)
                     answer = post_sync(
@@ -486,42 +548,76 @@ class OTLPSink(Sink):
         """The requests ``part`` makes, each full one as soon as it is; ``None`` in between
         whenever a slice of encoding has taken its time (the caller lets the loop run).
 
-        A slice takes `SLICE_BUDGET_S`, or, when the loop took long to come back, an
-        eighth of that time up to `MAX_SLICE_S`: on a loop busy with many tasks a turn
-        of one millisecond gives the encoding too small a share to keep up with them."""
+        A record with a huge value, or larger than a request may be, is made by ``huge`` a
+        piece at a time, in a request of its own (see `_huge`)."""
         limit, most = self.max_bytes, self.max_records
         batch = enc.batch()
-        clock = time.perf_counter
-        budget = SLICE_BUDGET_S
-        t0 = clock()
+        pace = _Pace()
         for i, sig in enumerate(part):
-            if not i & 15 and clock() - t0 > budget:
-                away = clock()
+            if not i & 15 and pace.due():
                 yield None
-                t0 = clock()
-                budget = min(MAX_SLICE_S, max(SLICE_BUDGET_S, (t0 - away) / 8))
-            n = batch.add(sig)
-            if batch.count > most or batch.size > limit:
+                pace.resumed()
+            try:
+                n: int | None = batch.add(sig)
+            except HugeRecord:
+                n = None
+            if n is not None and batch.count <= most and batch.size <= limit:
+                continue
+            if n is not None:
                 batch.pop()
-                if n + enc.overhead + len(sig.ns or DEFAULT_SCOPE) + 40 > limit:
-                    self.count_drop("too_large")
-                    warn(
-                        "otlp-too-large",
-                        f"otlp sink: a record of {n} bytes dropped (max_bytes={limit})",
-                    )
+                if n + enc.overhead + len(sig.ns or DEFAULT_SCOPE) + 40 <= limit:
+                    yield batch
+                    batch = enc.batch()
+                    batch.add(sig)
                     continue
+            if batch.count:
                 yield batch
                 batch = enc.batch()
-                batch.add(sig)
+            yield from self._huge(enc, batch, sig, pace)
+            if batch.count:  # a request of its own: its pieces are sent as they are
+                yield batch
+                batch = enc.batch()
         if batch.count:
             yield batch
 
-    def _body(self, enc: _Encoder, target: cfg.Target, body: bytes) -> tuple[bytes, dict[str, str]]:
+    def _huge(
+        self, enc: _Encoder, batch: _Batch, sig: Signal, pace: _Pace
+    ) -> Generator[None, None, None]:
+        """Add to the empty ``batch`` the record of ``sig`` made a piece at a time, its
+        values cut to fit ``max_bytes`` (counted in ``truncated``), or count it dropped:
+        ``too_large`` when the rest of it does not fit, ``unencodable`` when a value changed
+        while it was being written (a dict that grew in between)."""
+        name = sig.ns or DEFAULT_SCOPE
+        room = self.max_bytes - enc.overhead - len(name) - 40
+        try:
+            made = yield from pace.through(enc.huge(sig, room))
+        except Exception as exc:  # the app changed the value meanwhile: it costs only itself
+            self.count_drop("unencodable")
+            warn("otlp-unencodable", f"otlp sink: a record dropped, its value changed: {exc!r}")
+            return
+        if made is None:
+            self.count_drop("too_large")
+            warn(
+                "otlp-too-large",
+                f"otlp sink: a record dropped, larger than max_bytes={self.max_bytes} "
+                "without its long values",
+            )
+            return
+        pieces, size, cuts = made
+        batch.put(name, pieces, size)
+        if cuts:
+            self.counters["truncated"] += cuts
+            warn(
+                "otlp-truncated",
+                f"otlp sink: {cuts} value(s) of a record cut to fit max_bytes={self.max_bytes}",
+            )
+
+    def _headers(self, enc: _Encoder, target: cfg.Target) -> dict[str, str]:
         headers = {"Content-Type": enc.content_type, "User-Agent": f"aiotelemetry/{self._version}"}
         if target.compression == "gzip":
             headers["Content-Encoding"] = "gzip"
         headers.update(target.headers)
-        return body, headers
+        return headers
 
     def _client(self, signal: str) -> httpx.AsyncClient:
         client = self._clients.get(signal)
@@ -532,13 +628,21 @@ class OTLPSink(Sink):
         return client
 
     async def _send(self, signal: str, enc: _Encoder, batch: _Batch, room: anyio.Semaphore) -> None:
-        from ._otlp_http import gzip, post
+        from ._otlp_http import STREAM_BYTES, gzip, gzip_parts, post
 
         try:
             target = self.targets[signal]
-            body, headers = self._body(enc, target, batch.body())
-            if target.compression == "gzip":
-                body = await gzip(body)
+            headers = self._headers(enc, target)
+            # A large request is sent (and compressed) part by part, never joined: joining
+            # 4 MiB takes a few milliseconds of the loop.
+            parts = batch.parts()
+            body: bytes | list[bytes]
+            if sum(map(len, parts)) <= STREAM_BYTES:
+                body = b"".join(parts)
+                if target.compression == "gzip":
+                    body = await gzip(body)
+            else:
+                body = await gzip_parts(parts) if target.compression == "gzip" else parts
             answer = await post(
                 self._client(signal),
                 target.url,

@@ -173,6 +173,26 @@ def test_a_mapping_changed_in_place_counts_under_its_new_contents() -> None:
     assert got == {"/a": 101, "/b": 10}
 
 
+def test_fresh_dicts_count_under_their_contents_and_bad_ones_every_time() -> None:
+    """A new dict per measurement (FastAPI builds its attributes per request), in either key
+    order or with a list value, counts in the series of its contents; one with an attribute
+    that is dropped is counted as dropped at every measurement, not only the first."""
+    state = MetricsState()
+    c = counter(state)
+    kept = []  # alive, so that each dict has an address of its own
+    for i in range(100):
+        ok = {"route": "/a", "status": 200} if i % 2 else {"status": 200, "route": "/a"}
+        tagged = {"route": "/t", "tags": ["x", "y"]}
+        bad = {"route": "/b", "bad": object()}
+        kept += [ok, tagged, bad]
+        c.add(1, ok)
+        c.add(1, tagged)
+        c.add(1, bad)
+    got = {p.attrs["route"]: p.value for p in only(MetricReader(state=state).collect(), "c")}
+    assert got == {"/a": 100, "/t": 100, "/b": 100}
+    assert state.dropped["bad_attribute"] == 100
+
+
 def test_the_cardinality_limit_sends_the_excess_to_one_overflow_series() -> None:
     """Past the limit, new attribute sets go to otel.metric.overflow=true, every such
     measurement counted; known sets keep counting in their own series."""

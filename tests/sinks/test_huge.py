@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import operator
+import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -132,23 +134,35 @@ def test_a_huge_string_is_found_while_writing_the_line(make: type) -> None:
 
 class _LongestStep:
     """The most CPU time any one callback of the loop took while the block ran (CPU time of
-    this thread: a step the machine's scheduler preempted does not look long)."""
+    this thread: a step the machine's scheduler preempted does not look long). Only this
+    thread's loop is timed, not a receiver's loop in another thread."""
 
     def __enter__(self) -> _LongestStep:
         self.cpu = 0.0
         self._run = run = asyncio.events.Handle._run
+        here = threading.get_ident()
+        self._open = True
+        self._c0 = time.thread_time()
 
         def timed(handle: asyncio.events.Handle) -> None:
-            c0 = time.thread_time()
+            if threading.get_ident() != here:
+                run(handle)
+                return
+            c0 = self._c0 = time.thread_time()
             try:
                 run(handle)
             finally:
-                self.cpu = max(self.cpu, time.thread_time() - c0)
+                # The step that leaves the block goes on with the test's own work: it is
+                # timed up to the block's end only (by __exit__).
+                if self._open:
+                    self.cpu = max(self.cpu, time.thread_time() - c0)
 
         asyncio.events.Handle._run = timed  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._open = False
+        self.cpu = max(self.cpu, time.thread_time() - self._c0)  # the step running now
         asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
 
 
@@ -317,3 +331,177 @@ def test_syslog_cuts_long_values_to_the_same_message(
         assert rfc3164.format(sig, limit) == (expected, True)
     else:
         assert rfc3164.format(sig, limit) == (full, False)
+
+
+#: Values whose record is far too long to encode in one step of the loop: strings and bytes
+#: several times ``max_bytes`` (cut to fit), containers of hundreds of thousands of items
+#: (the list of ints fits in protobuf, not in JSON).
+_OTLP_VALUES: dict[str, Callable[[], object]] = {  # built when a test runs, then let go
+    "str": lambda: "GET /a?b=c é " * 2_500_000,
+    "bytes": lambda: bytes(range(256)) * 131_072,
+    "list": lambda: list(range(300_000)),
+    "dict": lambda: {f"key{i}": i for i in range(100_000)},
+    "nested": lambda: [list(range(1000))] * 300,
+}
+
+
+def _otlp_one_go(protocol: str, sig: Signal) -> float:
+    """CPU time of encoding the record of ``sig`` in one go, as the sink did before it looked
+    for huge values."""
+    from telemetry.sinks import _otlp_json, _otlp_map, _otlp_wire
+
+    with pytest.MonkeyPatch.context() as mp:
+        # (raising=False: the encoders of before had no such limits, and run the same.)
+        mp.setattr(_otlp_wire, "_HUGE_TEXT", float("inf"), raising=False)
+        mp.setattr(_otlp_json, "_HUGE_TEXT", float("inf"), raising=False)
+        mp.setattr(_otlp_map, "ITEMS_IN_ONE_GO", float("inf"), raising=False)
+        encode = (
+            _otlp_json.JsonLogs({}, "").record if protocol == "http/json" else _otlp_wire.log_record
+        )
+        c0 = time.thread_time()
+        encode(sig)
+        return time.thread_time() - c0
+
+
+def _check_cut(value: object, got: object, cut: bool) -> None:
+    """``got`` is ``value``, or, if ``cut``, its start with the mark at the end (a list's last
+    item kept may be cut itself)."""
+    if not cut:
+        assert got == value
+    elif isinstance(value, (str, bytes)):
+        mark = TRUNCATION_MARK if isinstance(value, str) else TRUNCATION_MARK.encode()
+        assert isinstance(got, type(value)) and got.endswith(mark)  # type: ignore[arg-type]
+        kept = got[: -len(mark)]  # type: ignore[index]
+        assert value.startswith(kept) and len(kept) < len(value)  # type: ignore[arg-type]
+    elif isinstance(value, dict):
+        assert isinstance(got, dict)
+        left = got.pop(TRUNCATION_MARK)
+        assert got == dict(list(value.items())[: len(got)])
+        assert left == f"{len(value) - len(got)} more"
+    else:
+        assert isinstance(got, list) and isinstance(value, list)
+        *kept, mark = got
+        assert mark == f"{TRUNCATION_MARK} {len(value) - len(kept)} more"
+        assert kept[:-1] == value[: len(kept) - 1]
+        last, whole = kept[-1], value[len(kept) - 1]
+        _check_cut(whole, last, last != whole)
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+@pytest.mark.parametrize("shape", list(_OTLP_VALUES))
+async def test_a_huge_value_does_not_hold_the_loop_over_otlp(shape: str, protocol: str) -> None:
+    """A log record carrying a huge string, bytes, list, dict or list of lists reaches a real
+    OTLP receiver whole if it fits max_bytes, else with the value cut to fit and marked
+    (counted as truncated), and no step of the loop takes a quarter of what encoding that
+    record in one go takes."""
+    from tests.conftest import assert_accounted, needs
+
+    needs("httpx", "opentelemetry.proto")
+    from telemetry.sinks import OTLPSink
+    from tests.sinks.otlp_receiver import receiving_in_thread
+    from tests.sinks.test_otlp import attrs
+
+    value = _OTLP_VALUES[shape]()
+    memory = MemorySink()
+    with receiving_in_thread() as rx:
+        sink = OTLPSink(rx.receiver.endpoint, env={}, service_name="t", protocol=protocol)
+        handlers = {"o": {"sink": sink, "mode": "blocking"}, "m": memory}
+        hub = Telemetry(handlers=handlers, location=False)
+        await hub.open()
+        with _LongestStep() as longest:
+            await hub.log("info", "m", body=value, n=1)
+            stats = await hub.aclose()
+        records = rx.receiver.log_records()
+    assert_accounted(stats)
+    h = stats.handlers["o"]
+    assert (h.written, h.dropped) == (1, {})
+    (record,) = records
+    got = attrs(record)
+    assert got["n"] == 1 and record.body.string_value == "m"
+    cut = h.sink_counters.get("truncated", 0)
+    _check_cut(value, got["body"], cut == 1)
+    if shape in ("str", "bytes") or (shape == "list" and protocol == "http/json"):
+        assert cut == 1  # cut to what fits in a request: most of it
+        assert len(got["body"]) > (2_000_000 if shape in ("str", "bytes") else 100_000)
+    (sig,) = memory.signals
+    whole = _otlp_one_go(protocol, sig)
+    assert longest.cpu < whole / 4, (longest.cpu, whole)
+
+
+_json_values = st.one_of(
+    st.binary(max_size=300),
+    st.lists(st.one_of(st.integers(), _long_text, st.none()), max_size=120),
+    st.lists(st.lists(st.integers(), max_size=30), max_size=20).map(tuple),
+    st.dictionaries(st.text("abk", max_size=3), st.one_of(st.integers(), _long_text), max_size=60),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    msg=_long_text,
+    data=st.dictionaries(st.sampled_from(["a", "b"]), _json_values, max_size=2),
+    limit=st.integers(40, 400),
+)
+@example(msg="m", data={"a": list(range(200))}, limit=60)  # a list of ints, never quoted
+@example(msg="m", data={"a": [0] * 50 + ["x y"]}, limit=60)  # quoted for a late space
+def test_syslog_writes_only_the_start_of_long_json_values(
+    msg: str, data: dict[str, object], limit: int
+) -> None:
+    """A bytes value, list, tuple or dict whose JSON is longer than the message limit is
+    written only as far as the message holds (so 10 MB of bytes or a million items cost
+    microseconds, not tens of milliseconds), and the message is byte for byte the one
+    truncating the whole gives, in both formats."""
+    sig = make_signal(msg, data=data)
+    rfc5424 = Rfc5424Formatter(facility=1, app_name="app", hostname="h")
+    assert rfc5424.format(sig, limit) == _untruncated_5424(rfc5424, sig, limit)
+    rfc3164 = Rfc3164Formatter(facility=1, app_name="app")
+    full, _ = rfc3164.format(sig, None)
+    if len(full) > limit:
+        expected = truncate_utf8(full, limit - len(TRUNCATION_MARK)) + TRUNCATION_MARK.encode()
+        assert rfc3164.format(sig, limit) == (expected, True)
+    else:
+        assert rfc3164.format(sig, limit) == (full, False)
+
+
+#: Values whose JSON takes many times a step's budget to write whole (msgspec is fast).
+_SYSLOG_VALUES: dict[str, Callable[[], object]] = {
+    "bytes": lambda: bytes(range(256)) * 131_072,  # 32 MiB, 43 MiB of base64
+    "list": lambda: [123_456_789] * 4_000_000,
+    "dict": lambda: {f"key{i}": "v" * 40 for i in range(400_000)},
+    "nested": lambda: [list(range(1000))] * 8000,
+}
+
+
+@pytest.mark.parametrize("shape", list(_SYSLOG_VALUES))
+async def test_a_huge_json_value_does_not_hold_the_loop_over_syslog(shape: str) -> None:
+    """A signal carrying huge bytes, a long list, dict or list of lists reaches a real UDP
+    socket as the message truncating its whole JSON gives, and no step of the loop takes a
+    quarter of what writing that JSON whole takes."""
+    from telemetry.sinks import SyslogSink
+
+    value = _SYSLOG_VALUES[shape]()
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    try:
+        port = rx.getsockname()[1]
+        sink = SyslogSink("127.0.0.1", transport="udp", port=port, app_name="app", facility="user")
+        memory = MemorySink()
+        handlers = {"s": {"sink": sink, "mode": "blocking"}, "m": memory}
+        hub = Telemetry(handlers=handlers, location=False)
+        await hub.open()
+        with _LongestStep() as longest:
+            await hub.log("info", "m", body=value)
+            stats = await hub.aclose()
+        rx.settimeout(5)
+        datagram = rx.recv(1 << 16)
+    finally:
+        rx.close()
+    assert stats.handlers["s"].written == 1
+    (sig,) = memory.signals
+    fmt = Rfc5424Formatter(facility=1, app_name="app", hostname=None)
+    assert sink.max_message_size is not None
+    assert (datagram, True) == _untruncated_5424(fmt, sig, sink.max_message_size)
+    c0 = time.thread_time()
+    fmt.value(value)
+    whole = time.thread_time() - c0
+    assert longest.cpu < whole / 4, (longest.cpu, whole)

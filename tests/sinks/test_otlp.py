@@ -238,7 +238,9 @@ async def test_what_a_middleware_made_odd_still_arrives(protocol: str) -> None:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_requests_are_bounded_by_records_and_bytes(protocol: str) -> None:
     """A batch becomes requests of at most max_records records and max_bytes bytes; a record
-    larger than max_bytes on its own is dropped as too_large; the rest all arrive."""
+    larger than max_bytes has its long message cut to fit (marked, counted as truncated),
+    and one that does not fit even without its long values is dropped as too_large; the rest
+    all arrive."""
     async with receiving() as rx:
         h = await run(sink_for(rx, protocol=protocol, max_records=7), 30, batch_size=1024)
         assert h.written == 30 and [
@@ -251,12 +253,42 @@ async def test_requests_are_bounded_by_records_and_bytes(protocol: str) -> None:
             for i in range(40):
                 await hub.log("info", "x" * 300, i=i)
             await hub.log("info", "y" * 5000)
+            await hub.log("info", "many", **{f"k{i}": i for i in range(600)})
         stats = await hub.aclose()
     assert_accounted(stats)
     h = stats.handlers["otlp"]
-    assert (h.written, h.dropped) == (40, {"too_large": 1})
+    assert (h.written, h.dropped, h.sink_counters["truncated"]) == (41, {"too_large": 1}, 1)
     assert len(rx.accepted) > 1 and all(len(r.body) <= 4096 for r in rx.accepted)
-    assert sorted(attrs(r)["i"] for r in rx.log_records()) == list(range(40))
+    records = rx.log_records()
+    assert sorted(attrs(r)["i"] for r in records if "i" in attrs(r)) == list(range(40))
+    (cut,) = [r.body.string_value for r in records if r.body.string_value.startswith("y")]
+    assert cut.endswith("[truncated]") and set(cut.removesuffix("[truncated]")) == {"y"}
+    assert 3000 < len(cut) < 4096
+
+
+class _Exploding(list):  # type: ignore[type-arg]
+    """A long list whose iteration fails: a value the app changes while it is written."""
+
+    def __iter__(self) -> Any:
+        raise RuntimeError("changed while iterated")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_huge_value_that_fails_costs_only_its_record(protocol: str) -> None:
+    """A record whose huge value fails while it is written a piece at a time is dropped as
+    unencodable; the records before and after it in the same batch arrive."""
+    async with receiving() as rx:
+        hub = tel.Telemetry(handlers={"otlp": {"sink": sink_for(rx, protocol=protocol)}})
+        async with hub:
+            # Without an await in between: the worker takes the three as one batch.
+            assert hub.log_nowait("info", "before")
+            assert hub.log_nowait("info", "bad", items=_Exploding(range(2000)))
+            assert hub.log_nowait("info", "after")
+        stats = await hub.aclose()
+    assert_accounted(stats)
+    h = stats.handlers["otlp"]
+    assert (h.written, h.dropped) == (2, {"unencodable": 1})
+    assert [r.body.string_value for r in rx.log_records()] == ["before", "after"]
 
 
 # -- faults ------------------------------------------------------------------------------------

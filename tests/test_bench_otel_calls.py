@@ -1,0 +1,25 @@
+"""The OpenTelemetry calls benchmark (``bench/otel_calls.py``) cannot rot: a tiny run replays
+FastAPI's calls on aiotelemetry's providers, never checked for a timing."""
+
+from __future__ import annotations
+
+from tests.conftest import needs
+
+needs("fastapi", "httpx", "opentelemetry.sdk", "opentelemetry.proto")
+
+import pytest
+
+from bench.otel_calls import measure
+
+from .integrations.test_opentelemetry import installed  # noqa: F401 - the fixture
+
+
+@pytest.mark.usefixtures("installed")
+@pytest.mark.parametrize("metrics", [True, False])
+async def test_a_tiny_run_writes_four_spans_a_request_and_drops_none(metrics: bool) -> None:
+    """Each replayed request is a server span and three operation spans, all written; each
+    round reports a cost."""
+    res = await measure(50, 2, metrics=metrics)
+    assert res["written"] == 2 * 50 * 4
+    assert res["dropped"] == {}
+    assert len(res["us"]) == 2 and all(us > 0 for us in res["us"])
