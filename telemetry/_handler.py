@@ -153,6 +153,9 @@ class Handler(HandlerOffers):
         self._live = False  # workers scheduled and not yet finished (set before they first run)
         self._stopped = asyncio.Event()
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        #: Clear while a worker lets a small batch gather (see HandlerWorker._linger).
+        self._gathered = asyncio.Event()
+        self._gathered.set()
         #: Signals from other threads waiting, in arrival order, for room (see _offer_parking).
         self._parked: deque[Signal] = deque()
         self._pumping = False

@@ -52,6 +52,7 @@ class HandlerWorker:
     _state: Literal["new", "open", "closing", "closed"]
     _queue: SignalQueue[Signal]
     _flush_waiters: list[tuple[int, asyncio.Future[None]]]
+    _gathered: asyncio.Event
     _stalled: bool
     _abandoned: bool
     _in_hand: list[int]
@@ -74,7 +75,14 @@ class HandlerWorker:
         linger = self.mode in WAITING_MODES
         wanted = getattr(self.sink, "linger", None)  # a sink's own, else the default
         linger_s = LINGER_S if wanted is None else wanted
+        gathered = self._gathered
         while True:
+            if not gathered.is_set():
+                # Another worker lets a batch gather: taking the first signal that comes would
+                # undo it. Wait, then gather the next batch in turn.
+                await gathered.wait()
+                if len(queue) < LINGER_BELOW and not queue.closed and not self._flush_waiters:
+                    await self._linger(linger_s)
             batch = await queue.get_batch(self.batch_size)
             if not batch:
                 break
@@ -106,10 +114,19 @@ class HandlerWorker:
         than a step."""
         queue = self._queue
         steps = max(1, round(seconds / LINGER_S))
-        for _ in range(steps):
-            await asyncio.sleep(seconds / steps)
-            if queue.closed or self._flush_waiters or len(queue) >= self.batch_size or queue.full():
-                return
+        self._gathered.clear()  # the other workers wait meanwhile (see _run_worker)
+        try:
+            for _ in range(steps):
+                await asyncio.sleep(seconds / steps)
+                if (
+                    queue.closed
+                    or self._flush_waiters
+                    or len(queue) >= self.batch_size
+                    or queue.full()
+                ):
+                    return
+        finally:
+            self._gathered.set()
 
     def _middleware_failed(self, mw: Middleware, exc: Exception) -> None:
         self._middleware_errors += 1
