@@ -51,6 +51,9 @@ class Runtime:
         self._stop = asyncio.Event()
         self.closed = asyncio.Event()
         self._host: asyncio.Future[None] | None = None
+        self._starters: set[asyncio.Task[None]] = set()
+        """Tasks that start a pump for a plain callback of the loop (see `spawn`), kept until
+        done (the loop holds tasks only weakly)."""
         self._abandoned = False
         """A close left a stuck worker behind: stopping does not wait for the hosting task."""
 
@@ -70,9 +73,29 @@ class Runtime:
             tg.cancel_scope.cancel()
 
     def spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run ``fn`` in the hosting task group (a handler's pump)."""
-        assert self._tg is not None
-        self._tg.start_soon(fn)
+        """Run ``fn`` in the hosting task group (a handler's pump).
+
+        From a plain callback of the loop (the hand-over of other threads' signals, a span
+        ended in a ``call_soon`` callback) no task is current, and anyio cannot always tell
+        which event loop library runs: with ``sniffio`` installed it asks sniffio, which knows
+        only from within a task, and task creation raises. The start is then made from a small
+        task of its own (a pump is started once per spell of parked signals, not per signal).
+        """
+        tg = self._tg
+        assert tg is not None
+        if asyncio.current_task(self.loop) is not None:
+            tg.start_soon(fn)
+            return
+        starter = self.loop.create_task(self._start_from_task(tg, fn))
+        self._starters.add(starter)
+        starter.add_done_callback(self._starters.discard)
+
+    @staticmethod
+    async def _start_from_task(tg: TaskGroup, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        try:
+            tg.start_soon(fn)
+        except RuntimeError as exc:  # the task group has closed meanwhile: the close counts
+            warn("spawn", f"a pump could not start: {exc!r}")
 
     def start_workers(self, handler: Handler) -> None:
         """Schedule ``handler``'s workers, under a cancel scope of their own."""

@@ -13,7 +13,7 @@ from telemetry import Signal, Telemetry
 from telemetry.sinks import MemorySink
 
 from ._sinks import GatedOpeningSink, GatedSink, SlowSink
-from .conftest import assert_accounted
+from .conftest import assert_accounted, needs
 
 THREADS = 8
 PER_THREAD = 50_000
@@ -192,3 +192,25 @@ async def test_threads_are_not_held_up_for_long_by_a_stuck_sink() -> None:
     h = hub.stats().handlers["s"]
     assert h.emitted == 40_000 == h.written + h.dropped_total
     assert h.dropped.get("stalled", 0) > 0
+
+
+async def test_a_thread_signal_parked_in_the_loops_callback_starts_its_pump_with_sniffio() -> None:
+    """With sniffio installed (many applications have it; anyio then asks it which event loop
+    runs, and it can tell only inside a task), a signal from another thread that must wait for
+    room is handed over in a plain callback of the loop and still starts its handler's pump:
+    every signal is written once the sink moves, and nothing hangs."""
+    needs("sniffio")
+    sink = GatedSink()
+    hub = Telemetry(
+        handlers={"s": {"sink": sink, "mode": "blocking", "buffer_size": 4, "batch_size": 4}}
+    )
+    async with hub:
+        await hub.log("info", "first")  # the worker takes it and waits at the gate
+        await sink.entered.wait()
+        await asyncio.to_thread(lambda: [hub.log_nowait("info", "t", i=i) for i in range(20)])
+        for _ in range(10):  # the hand-over callback runs, parks what does not fit
+            await asyncio.sleep(0)
+        sink.gate.set()
+    h = hub.stats().handlers["s"]
+    assert (h.emitted, h.written, h.dropped) == (21, 21, {})
+    assert [s.data["i"] for s in sink.signals[1:]] == list(range(20))
