@@ -50,8 +50,6 @@ success that rejected nothing but said something), ``truncated`` (values cut to 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import ssl
 import time
@@ -105,8 +103,6 @@ SLICE_BUDGET_S = 0.001
 MAX_SLICE_S = 0.004
 #: Requests of one batch in flight at once.
 IN_FLIGHT = 4
-#: Opening the connections ahead, at open, gives up after this long (or the target's timeout).
-CONNECT_AHEAD_S = 5.0
 #: How long a small batch may gather more signals while they keep coming (the handler's
 #: worker waits; no call does). A request costs the loop about as much as encoding a hundred
 #: records, so at a moderate rate one request per record or two would cost far more than
@@ -319,8 +315,6 @@ class OTLPSink(Sink):
         self._clients: dict[str, httpx.AsyncClient] = {}
         #: Per signal type: a request gave up; try once per request until one gets through.
         self._down: dict[str, bool] = dict.fromkeys(self.signals, False)
-        #: Opening the connections ahead (see ``_connect_ahead``).
-        self._ahead: asyncio.Future[None] | None = None
 
     def _make_encoders(self) -> None:
         for signal, target in self.targets.items():
@@ -335,8 +329,7 @@ class OTLPSink(Sink):
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def _open(self) -> None:
-        # A collector that is not up yet never fails the app's start: the connections are
-        # opened ahead, in the background (_connect_ahead), and a failure there costs nothing.
+        # Nothing connects here: a collector that is not up yet never fails the app's start.
         # The clients are made off the loop: they load certificates from disk.
         made: dict[cfg.TLSFiles | None, httpx.AsyncClient] = {}
         for signal, target in self.targets.items():
@@ -346,7 +339,6 @@ class OTLPSink(Sink):
                     self._make_client, target.tls
                 )
             self._clients[signal] = client
-        self._ahead = asyncio.ensure_future(self._connect_ahead())
         metrics = self.targets.get("metrics")
         if metrics is not None:
             from ._otlp_push import MetricsPush
@@ -400,30 +392,7 @@ class OTLPSink(Sink):
             verify=verify,
         )
 
-    async def _connect_ahead(self) -> None:
-        """Open a connection to the logs and the traces endpoint now, while the app starts,
-        with a ``HEAD`` request (safe, and carries no data: a collector answers 405): the
-        first batch under load then finds them open instead of connecting on a busy loop,
-        where each step of a connection waits a turn of the loop (the first requests took
-        over a second). Whatever happens is left to the first batch to find out."""
-
-        async def connect(signal: str) -> None:
-            target = self.targets[signal]
-            limit = min(target.timeout, CONNECT_AHEAD_S)
-            # Down, refused, not HTTP: nothing is lost, and the first batch will say so.
-            with suppressed(), anyio.move_on_after(limit), contextlib.suppress(Exception):
-                await self._clients[signal].head(target.url, headers=dict(target.headers))
-
-        async with anyio.create_task_group() as tg:
-            for signal in self._encoders:
-                tg.start_soon(connect, signal)
-
     async def _aclose(self) -> None:
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and not ahead.done():
-            ahead.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ahead
         push, self._metrics = self._metrics, None
         if push is not None:
             await push.aclose(CLOSE_TIMEOUT_S)  # the last push, before the clients close
@@ -436,7 +405,6 @@ class OTLPSink(Sink):
     def _after_fork(self) -> None:
         # The parent's connections are the parent's: forget them unclosed. The pid changed.
         self._clients = {}
-        self._ahead = None  # the parent's task
         self._metrics = None  # the parent's task; the child's starts at its open
         service_name, service_version, attributes, environ = self._resource_args
         self.resource = cfg.build_resource(

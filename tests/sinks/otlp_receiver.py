@@ -124,11 +124,6 @@ class Receiver:
         #: The requests answered with a 2xx.
         self.accepted: list[Received] = []
         self.errors: list[str] = []
-        #: Connections accepted so far.
-        self.connections = 0
-        #: Requests with a method other than POST (the sink's ``HEAD`` that opens a
-        #: connection ahead), answered 405 as a collector does.
-        self.probes: list[tuple[str, str]] = []
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -207,7 +202,6 @@ class Receiver:
         assert task is not None
         self._tasks.add(task)
         self._conns.add(writer)
-        self.connections += 1
         try:
             while True:
                 try:
@@ -222,11 +216,6 @@ class Receiver:
                         k, _, v = line.partition(":")
                         headers[k.strip().lower()] = v.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                if method != "POST":
-                    self.probes.append((method, path))
-                    writer.write(b"HTTP/1.1 405 X\r\nAllow: POST\r\nContent-Length: 0\r\n\r\n")
-                    await writer.drain()
-                    continue
                 if not await self._handle(method, path, headers, body, writer):
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
