@@ -1,6 +1,6 @@
 """What the OTLP sink's requests cost the application's loop, against the real receiver on
 loopback (tests/sinks/otlp_receiver.py): few requests at a moderate steady rate, flushes and
-closes that do not wait for gathering, and connections opened ahead of the first batch."""
+closes that do not wait for gathering."""
 
 from __future__ import annotations
 
