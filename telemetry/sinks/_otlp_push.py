@@ -25,10 +25,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.to_thread
 
 from .._metrics._reader import MetricReader
 from .._metrics._state import STATE
+from .._offload import off_loop
 from .._warn import warn
 from . import _otlp_config as cfg
 
@@ -116,7 +116,7 @@ class MetricsPush:
             deadline = time.monotonic() + limit
             requests: list[Request] = []
             with anyio.move_on_after(limit) as collecting:
-                requests = await anyio.to_thread.run_sync(self._prepare, abandon_on_cancel=True)
+                requests = await off_loop(self._prepare, abandon_on_cancel=True)
             if collecting.cancelled_caught:
                 warn("otlp-metrics-collect", "otlp sink: collecting metrics took too long")
                 return

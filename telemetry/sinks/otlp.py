@@ -59,10 +59,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 
 from .._errors import ClosedError, ConfigError, SinkError, check_int
 from .._extras import install_hint
+from .._offload import off_loop
 from .._otel import suppressed
 from .._signal import Signal
 from .._warn import warn
@@ -335,9 +335,7 @@ class OTLPSink(Sink):
         for signal, target in self.targets.items():
             client = made.get(target.tls)
             if client is None:
-                client = made[target.tls] = await anyio.to_thread.run_sync(
-                    self._make_client, target.tls
-                )
+                client = made[target.tls] = await off_loop(self._make_client, target.tls)
             self._clients[signal] = client
         metrics = self.targets.get("metrics")
         if metrics is not None:
