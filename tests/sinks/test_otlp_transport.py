@@ -11,14 +11,11 @@ needs("httpx", "opentelemetry.proto")
 from typing import Any
 
 import anyio
-import pytest
 
 import telemetry as tel
 from telemetry.sinks import OTLPSink
 from tests.conftest import assert_accounted
 from tests.sinks.otlp_receiver import Receiver, receiving
-
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 #: Bounds every test: a hang is a failure, never a stuck run.
 LIMIT_S = 30
