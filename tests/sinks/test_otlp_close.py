@@ -128,3 +128,53 @@ async def test_a_close_cancelled_during_the_last_push_still_closes_the_connectio
                 tg.cancel_scope.cancel()
             assert sockets_to(rx.port) == 0
     assert unclosed_after_collection() == []
+
+
+def test_an_app_whose_loop_ends_after_a_close_that_gave_up_leaves_no_connection_open() -> None:
+    """An application's loop that ends right after the hub's close gave up waiting for the
+    last push of metrics (a collector that does not answer it): the sink's close is cancelled
+    there, and still closes the keep-alive connections of its writes (checked in a fresh
+    interpreter, whose loop really ends)."""
+    import subprocess
+    import textwrap
+
+    from tests.sinks.otlp_receiver import receiving_in_thread
+
+    root = Path(__file__).resolve().parents[2]
+    with receiving_in_thread() as tr:
+        tr.receiver.script.extend([Reply(), Reply(), Reply(action="hang")])
+        script = textwrap.dedent(
+            f"""
+            import asyncio, gc, warnings
+            import telemetry as tel
+            from telemetry._metrics._state import STATE
+            from telemetry.integrations._otel_metrics import MeterProvider
+            from telemetry.sinks import OTLPSink
+
+            MeterProvider(STATE).get_meter("m").create_counter("n").add(1)
+
+            async def main():
+                sink = OTLPSink({tr.receiver.endpoint!r}, env={{}}, max_records=1)
+                handlers = {{"otlp": {{"sink": sink, "mode": "blocking"}}}}
+                async with tel.Telemetry(handlers=handlers, close_timeout=0.5) as hub:
+                    await hub.log("info", "a")
+                    await hub.log("info", "b")
+                assert hub.stats().handlers["otlp"].written == 2
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ResourceWarning)
+                asyncio.run(main())
+                gc.collect()
+            print(sum(issubclass(w.category, ResourceWarning) for w in caught))
+            """
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=LIMIT_S,
+            cwd=root,
+            check=False,
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0"], proc.stderr
