@@ -22,7 +22,6 @@ from typing import Any
 
 from .._context import SpanContext
 from .._redact import REDACTED, KeyMatcher, redact_query
-from .._signal import BoundedData
 
 __all__ = [
     "MAX_VALUE_LENGTH",
@@ -227,7 +226,7 @@ class _Base:
         the server and client addresses, the protocol version, the user agent, the kind."""
         # Every value is cut to MAX_VALUE_LENGTH (or comes from the server or the app's own
         # routes), so encoders need not look for huge ones.
-        out = BoundedData()
+        out: dict[str, Any] = {}
         if method is not None:
             out["http.request.method"] = method
         out["url.path"] = self.clip(scope.get("path", ""))
