@@ -94,8 +94,8 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_BACKOFF_S = 5.0
 #: The exit fallback spends at most this long sending.
 SYNC_TIMEOUT_S = 1.0
-#: Closing waits at most this long for the connections to close (and for the last push of
-#: metrics).
+#: Closing waits at most this long for each of its steps: the writes in flight to stop, the
+#: last push of metrics, the connections to close.
 CLOSE_TIMEOUT_S = 2.0
 #: Encoding runs this long at most per step of the event loop before it lets other tasks run.
 SLICE_BUDGET_S = 0.001
