@@ -429,6 +429,7 @@ class OTLPSink(Sink):
     def _after_fork(self) -> None:
         # The parent's connections are the parent's: forget them unclosed. The pid changed.
         self._clients = {}
+        self._writing, self._unwound = set(), None  # the parent's loop's
         self._metrics = None  # the parent's task; the child's starts at its open
         service_name, service_version, attributes, environ = self._resource_args
         self.resource = cfg.build_resource(
