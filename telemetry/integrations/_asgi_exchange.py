@@ -225,7 +225,8 @@ class _Base:
         """The span's attributes from the scope and the headers: the method (HTTP), ``url.*``,
         the server and client addresses, the protocol version, the user agent, the kind."""
         # Every value is cut to MAX_VALUE_LENGTH (or comes from the server or the app's own
-        # routes), so encoders need not look for huge ones.
+        # routes). A plain dict of strings and numbers, which the garbage collector does not
+        # track: a span waiting in a queue or a batch is never walked nor promoted.
         out: dict[str, Any] = {}
         if method is not None:
             out["http.request.method"] = method
