@@ -37,6 +37,8 @@ from tests.conftest import assert_accounted
 from tests.sinks.otlp_receiver import ThreadedReceiver, receiving_in_thread
 from tests.sinks.test_otlp import any_value, attrs
 
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
 LOGGER = "shop.checkout"
 #: What only this library adds to a log record (the SDK's handler has no equivalent).
 OURS_ONLY = {"log.record.uid", "thread.name"}
