@@ -19,7 +19,6 @@ carries the totals); with delta, the points lost are the interval's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -92,8 +91,10 @@ class MetricsPush:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Its end, not its CancelledError: a cancellation of this close itself still
+            # propagates (awaiting the task and suppressing CancelledError would swallow it,
+            # and the last push would run on, unbounded by the caller).
+            await asyncio.wait({task})
         if self._client is not None:
             await self.export(min(limit, self.target.timeout))
         self._client = None
