@@ -29,11 +29,17 @@ _MASK64 = 2**64 - 1
 _double = struct.Struct("<d").pack
 _fixed64 = struct.Struct("<Q").pack
 _ONE_BYTE = [bytes((i,)) for i in range(128)]
-#: Encoded attributes (a key with a string or integer value) seen lately: most repeat from
-#: record to record. Cleared when it grows past `_CACHE_MAX` entries.
+#: Encoded attributes (a key with a short string or an integer value) seen lately, by key and
+#: then by value: most repeat from record to record. Two levels, not one dict keyed by
+#: ``(key, value)`` pairs: a dict of strings or integers to bytes is never tracked by the
+#: garbage collector, while each pair would be a tuple it tracks, alive until the cache is
+#: cleared. Every new value (a request id, a record's uid) then added a tracked object, which
+#: made young collections frequent, each promoting what the app's requests in flight held to
+#: the old generation, and full collections followed. Cleared when it holds `_CACHE_MAX`
+#: values.
 _CACHE_MAX = 4096
-_kv_str: dict[tuple[str, str], bytes] = {}
-_kv_int: dict[tuple[str, int], bytes] = {}
+_kv_cache: dict[str, dict[str | int, bytes]] = {}
+_kv_held = 0
 #: A span's data keys that are not attributes (see ``_otlp_map``).
 _RESERVED = frozenset(
     (m.SPAN_KIND_KEY, m.STATUS_CODE_KEY, m.STATUS_DESCRIPTION_KEY, m.EVENTS_KEY, m.LINKS_KEY)
@@ -135,23 +141,25 @@ def _kv(
 
 def attributes(tag: bytes, attrs: Mapping[str, Any]) -> bytes:
     """``attrs`` as the repeated ``KeyValue`` field whose tag is ``tag``."""
+    global _kv_held
     out = []
     walked = [0]  # container items met in these attributes (see `value`)
     for key, v in attrs.items():
         t = type(v)
-        if t is str and len(v) <= 128:
-            cache: dict[Any, bytes] = _kv_str
-        elif t is int:
-            cache = _kv_int
-        else:
+        if not ((t is str and len(v) <= 128) or t is int) or type(key) is not str:
             out.append(_field(tag, _kv(key, v, _NOT_SEEN, walked)))
             continue
-        hit = cache.get((key, v))
+        values = _kv_cache.get(key)
+        hit = None if values is None else values.get(v)
         if hit is None:
-            if len(cache) >= _CACHE_MAX:
-                cache.clear()
+            if _kv_held >= _CACHE_MAX:
+                _kv_cache.clear()
+                _kv_held, values = 0, None
+            if values is None:
+                values = _kv_cache[key] = {}
             kv = _kv(key, v)
-            hit = cache[(key, v)] = varint(len(kv)) + kv
+            hit = values[v] = varint(len(kv)) + kv
+            _kv_held += 1
         out.append(tag + hit)
     return b"".join(out)
 
