@@ -252,7 +252,9 @@ class HandlerWorker:
         self._latency.add(elapsed_ns)
         self._batches += 1
         lost = self.sink.take_drops()
-        n_lost = sum(lost.values())
-        if n_lost:
+        if lost:
+            n_lost = sum(lost.values())
             self._dropped.update(lost)
-        self._written += len(batch) - n_lost
+            self._written += len(batch) - n_lost
+        else:
+            self._written += len(batch)

@@ -277,3 +277,37 @@ async def test_every_signal_is_accounted_for_when_everything_goes_wrong_at_once(
     assert all(not isinstance(r["data"]["value"], int) for r in hostile_written)
     bad_values = stats.handlers["file"].sink_counters.get("bad_values", 0)
     assert bad_values >= len(hostile_written)
+
+
+class PickySink(MemorySink):
+    """Delivers the signals whose ``i`` is not a multiple of three; counts the others as
+    dropped (``too_large``), as a sink that must refuse some lines of a batch does."""
+
+    kind = "picky"
+
+    async def write(self, batch: Sequence[Signal]) -> None:
+        """Keep some of the batch, count the rest."""
+        for sig in batch:
+            if sig.data["i"] % 3 == 0:
+                self.count_drop("too_large")
+            else:
+                self.signals.append(sig)
+
+
+async def test_drops_a_sink_counts_in_some_batches_settle_exactly() -> None:
+    """Batches with and without drops of the sink's own interleave: each drop is counted under
+    its reason, every other signal as written, and a batch without drops takes an empty,
+    read-only mapping (no new counter per batch)."""
+    sink = PickySink()
+    async with Telemetry(handlers={"p": {"sink": sink, "batch_size": 2}}) as hub:
+        for i in range(100):
+            await hub.log("info", "line", i=i)
+    stats = hub.stats()
+    assert_accounted(stats)
+    h = stats.handlers["p"]
+    assert h.dropped == {"too_large": 34}
+    assert h.written == len(sink.signals) == 66
+    none = sink.take_drops()
+    assert none == {} and sink.take_drops() is none
+    with pytest.raises(TypeError):
+        none["x"] = 1  # type: ignore[index]

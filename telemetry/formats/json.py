@@ -127,6 +127,9 @@ class JsonFormat(Repairs):
         lo, hi, stamp = self._lo, self._hi, self._stamp
         # Below ``few`` nothing is huge (a container's limit is lower than a string's).
         sized, few = _SIZED, huge // HUGE_ITEMS_DIVISOR
+        # The bound context is one dict shared by every signal emitted under the same bind
+        # (read-only, as Signal says): looked at once per slice, not once per signal.
+        seen_ctx: object = None
         for sig in batch:
             # What a huge value would cost is the encoding itself: look before encoding.
             msg = sig.msg
@@ -135,8 +138,10 @@ class JsonFormat(Repairs):
             for v in sig.data.values():
                 if type(v) in sized and len(v) > few and is_huge(v, huge):
                     raise HugeValue
-            if sig.ctx:
-                for v in sig.ctx.values():
+            ctx = sig.ctx
+            if ctx is not seen_ctx and ctx:
+                seen_ctx = ctx
+                for v in ctx.values():
                     if type(v) in sized and len(v) > few and is_huge(v, huge):
                         raise HugeValue
             inst = sig.inst

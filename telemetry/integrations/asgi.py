@@ -300,11 +300,12 @@ class TelemetryMiddleware:
                 span.ns, span.location = self._locate(scope, hub)
             await span.end(error)
 
-    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _other(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine of its own: ``__call__`` awaits the one returned here directly, so
+        # every step of a websocket connection (each message) passes one frame fewer.
         if scope["type"] == "websocket":
-            await self._websocket(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+            return self._websocket(scope, receive, send)
+        return self.app(scope, receive, send)
 
     # -- helpers --------------------------------------------------------------------------------
 

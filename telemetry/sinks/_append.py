@@ -8,11 +8,16 @@ job, so that a writer thread runs all of it in one hand-over:
 - a batch cut short by an error (disk full) is taken back, so the file never keeps half a
   line: the handler retries the whole batch;
 - ``fsync`` after the write when asked (``fsync="batch"``);
-- then ``fstat`` and ``stat``: if the file was deleted (its link count is 0) the batch went
-  nowhere, and ``write`` raises so that it is retried into a new file; if the path now names
-  another file or none (``logrotate`` moved it), the batch is safe in the moved file and
-  `AppendFile.moved` tells the sink to reopen before the next one, as
-  ``logging.handlers.WatchedFileHandler`` does.
+- then ``fstat``: if the file was deleted (its link count is 0) the batch went nowhere, and
+  ``write`` raises so that it is retried into a new file; the size it reports is the one
+  rotation by size reads, exact after every write;
+- and, at most once every `MOVE_CHECK_S` (by the file's clock), ``lstat`` of the path: if it
+  now names another file or none (``logrotate`` moved it), the batches are safe in the moved
+  file and `AppendFile.moved` tells the sink to reopen before the next one, as
+  ``logging.handlers.WatchedFileHandler`` does. A move is noticed at the first write after
+  the interval, or at once by `AppendFile.check_moved` (the sink's flush calls it), so a
+  burst of batches costs one ``lstat`` per interval rather than one per batch; what lands in
+  the moved file meanwhile is as safe as the batch that noticed the move.
 
 Why batches are not split: on Linux local filesystems (ext4, xfs, btrfs, tmpfs) a write to an
 ``O_APPEND`` file takes the inode lock for its whole length, so it lands in one piece whatever
@@ -27,12 +32,19 @@ import errno
 import io
 import os
 import stat
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
-__all__ = ["AppendFile", "fsync_dir"]
+__all__ = ["MOVE_CHECK_S", "AppendFile", "fsync_dir"]
+
+MOVE_CHECK_S = 0.005
+"""Longest time between two checks that the path still names the file written (an ``lstat``
+after a write): at a flood of small batches, one per interval instead of one per batch. Read
+when a file is opened."""
 
 
 class AppendFile(io.FileIO):
@@ -42,6 +54,10 @@ class AppendFile(io.FileIO):
     whoever can put a link in the log folder could otherwise make the sink append to any file
     it may write. Moves are then judged by the link itself (``lstat``), so a link put in place
     of the file later is noticed, and refused at the reopen.
+
+    Whether the path still names the file is looked at after a write at most every
+    ``check_every`` seconds of ``clock`` (by default `MOVE_CHECK_S` and ``time.monotonic``),
+    and at once by `check_moved`.
     """
 
     def __init__(
@@ -51,6 +67,8 @@ class AppendFile(io.FileIO):
         *,
         fsync_each: bool = False,
         follow_symlinks: bool = False,
+        check_every: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         nofollow = 0 if follow_symlinks else os.O_NOFOLLOW
 
@@ -73,6 +91,10 @@ class AppendFile(io.FileIO):
         """The path no longer names this file: reopen before the next write."""
         self.gone = False
         """The file was deleted: the last batch was lost and must be written again elsewhere."""
+        self._clock = clock
+        self._check_every = MOVE_CHECK_S if check_every is None else check_every
+        # Just opened by its path: the next look is due one interval from now.
+        self._check_at = clock() + self._check_every
 
     def write(self, data: ReadableBuffer, /) -> int:
         """Append all of ``data`` or nothing of it; raise ``OSError`` on failure."""
@@ -117,13 +139,20 @@ class AppendFile(io.FileIO):
             raise FileNotFoundError(
                 errno.ENOENT, "the file was deleted while being written; reopening", self.path
             )
-        try:
-            now = os.stat(self.path) if self.follow_symlinks else os.lstat(self.path)
-        except FileNotFoundError:
-            self.moved = True
+        if self.moved:
             return
-        if (now.st_dev, now.st_ino) != self.ident:
-            self.moved = True
+        now = self._clock()
+        if now >= self._check_at:
+            self._check_at = now + self._check_every
+            self.moved = not self.names_this_file()
+
+    def check_moved(self) -> bool:
+        """Look now whether the path still names this file (not waiting for the interval);
+        set and return `moved`."""
+        if self.regular and not self.moved and not self.closed:
+            self._check_at = self._clock() + self._check_every
+            self.moved = not self.names_this_file()
+        return self.moved
 
     def names_this_file(self) -> bool:
         """Whether the path still names this file (a fresh ``stat``)."""

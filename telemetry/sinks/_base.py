@@ -14,6 +14,7 @@ import abc
 import inspect
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Literal
 
 from .._errors import ClosedError, ConfigError
@@ -22,6 +23,9 @@ from .._signal import Signal
 __all__ = ["Sink", "SinkState"]
 
 SinkState = Literal["new", "open", "closed"]
+
+_NO_DROPS: Mapping[str, int] = MappingProxyType({})
+"""What `Sink.take_drops` returns when nothing was dropped (most batches)."""
 
 
 class Sink(abc.ABC):
@@ -151,9 +155,14 @@ class Sink(abc.ABC):
             source.repaired = 0  # type: ignore[attr-defined]
             self.counters["bad_values"] += n
 
-    def take_drops(self) -> Counter[str]:
-        """Return and reset the drops recorded since the last call (the handler's job)."""
-        drops, self._drops = self._drops, Counter()
+    def take_drops(self) -> Mapping[str, int]:
+        """Return and reset the drops recorded since the last call (the handler's job): the
+        counts by reason, or an empty mapping (shared, read-only) when there were none, so
+        that a batch without drops allocates nothing."""
+        drops = self._drops
+        if not drops:
+            return _NO_DROPS
+        self._drops = Counter()
         return drops
 
     def __repr__(self) -> str:

@@ -6,7 +6,8 @@ Who does what, and on which thread (the measurements behind it are in ``docs/sin
   decides, from numbers it already has (the size ``fstat`` reported after the last write, the
   clock, the next rotation boundary), whether something must happen before the write;
 - the write itself is `AppendFile`'s: one ``O_APPEND`` write
-  of the whole batch, then ``fstat`` / ``stat`` to notice a deleted or moved file. For a
+  of the whole batch, then ``fstat`` to notice a deleted file (and ``lstat``, at most every
+  `MOVE_CHECK_S`, a moved one). For a
   regular file, a batch of at most `LOOP_WRITE_MAX_BYTES` and no fsync per batch, it
   runs on the loop's thread: a copy into the page cache takes tens of microseconds, while a
   thread has to wait for the GIL whenever the loop is busy (up to the switch interval, 5 ms,
@@ -51,7 +52,7 @@ from .._offload import off_loop
 from .._signal import Signal
 from .._warn import warn
 from ..formats import FORMATS, Format, make_format
-from ._append import AppendFile, fsync_dir
+from ._append import MOVE_CHECK_S, AppendFile, fsync_dir
 from ._base import Sink
 from ._checks import check_choice
 from ._encode import Slicer
@@ -63,6 +64,7 @@ from ._writer import WriterThread
 __all__ = [
     "DEFAULT_FILE_MODE",
     "LOOP_WRITE_MAX_BYTES",
+    "MOVE_CHECK_S",
     "ROTATION_RETRY_S",
     "SLOW_WRITE_BACKOFF_MAX_S",
     "SLOW_WRITE_BACKOFF_S",
@@ -134,8 +136,10 @@ class FileSink(Sink):
     one at a file being compressed, unless ``follow_symlinks=True``: otherwise anyone who can
     write to the log folder could make the sink append to any file it may write.
 
-    A file moved away (logrotate) or deleted is noticed after the next write and reopened,
-    without losing the batch. Several processes may share one file and even rotate it: each
+    A file deleted is noticed after the next write and reopened, without losing the batch; a
+    file moved away (logrotate) is noticed at the first write `MOVE_CHECK_S` (5 ms) or more
+    after the last look, or at a flush, and the path reopened; the batches written meanwhile
+    are safe in the moved file. Several processes may share one file and even rotate it: each
     notices the move and follows, but file sizes are then approximate; prefer ``{pid}`` or an
     external rotator.
 
@@ -587,7 +591,11 @@ class FileSink(Sink):
     # -- durability and closing ---------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Force written data to disk (``fsync``, and the folder's entries) unless ``"never"``."""
+        """Force written data to disk (``fsync``, and the folder's entries) unless ``"never"``;
+        and look at once whether the file was moved away, so that what is written after the
+        flush goes to the path."""
+        if self._raw is not None:
+            self._raw.check_moved()  # one lstat, as after a write
         if self.fsync == "never" or self._raw is None:
             return
         async with self._lock:

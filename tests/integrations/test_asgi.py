@@ -471,6 +471,34 @@ async def test_websocket_span_counts_messages_and_client_close() -> None:
     assert {s.span_id for s in handler_logs} == {span.span_id}
 
 
+async def test_each_websocket_message_passes_two_frames_of_the_middleware() -> None:
+    """A websocket endpoint resumed by a message runs beneath two frames of the middleware
+    (its entry and the connection's span), no more: every frame a task's step passes through
+    costs each message of every connection."""
+    app = FastAPI()
+    seen: list[list[str]] = []
+
+    @app.websocket("/ws")
+    async def echo(ws: WebSocket) -> None:
+        await ws.accept()
+        while True:
+            text = await ws.receive_text()  # resumed by the server's message
+            frame = sys._getframe()
+            names = []
+            while frame is not None:
+                if frame.f_code.co_filename.endswith(os.path.join("integrations", "asgi.py")):
+                    names.append(frame.f_code.co_name)
+                frame = frame.f_back
+            seen.append(names)
+            await ws.send_text(text)
+
+    async with running(TelemetryMiddleware(app)) as srv, connect(f"ws://{srv.addr}/ws") as ws:
+        for text in ("a", "b"):
+            await ws.send(text)
+            assert await ws.recv() == text
+    assert seen == [["_websocket", "__call__"]] * 2
+
+
 async def test_websocket_server_close_code() -> None:
     """A close from the server is recorded with its code; a caught disconnect too."""
     async with running(make_app()) as srv:

@@ -595,10 +595,11 @@ async def test_an_interrupted_compression_is_finished_by_the_next_process(tmp_pa
 async def test_only_the_append_runs_on_the_loop_and_events_hop_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On the loop thread the sink makes exactly three system calls per write (the append, and
-    the fstat and stat that notice a deleted or moved file), one write per batch or two for a
-    batch split at a rotation; every other file system call (open, rename, fsync, gzip,
-    retention) is in a thread, one hop per event, none per batch."""
+    """On the loop thread the sink makes exactly two system calls per write (the append and the
+    fstat that notices a deleted file) and at most one lstat more (a moved file; at most every
+    MOVE_CHECK_S, and at the flush), one write per batch or two for a batch split at a
+    rotation; every other file system call (open, rename, fsync, gzip, retention) is in a
+    thread, one hop per event, none per batch."""
     import telemetry.sinks.file as file_module
 
     monkeypatch.setattr(file_module, "SLOW_WRITE_S", math.inf)  # a slow disk is tested apart
@@ -646,7 +647,11 @@ async def test_only_the_append_runs_on_the_loop_and_events_hop_once(
     async with hub_for(sink, batch_size=32) as hub:
         await emit(hub, range(2000))
     h = handler(hub.stats())
-    assert on_loop == ["write", "fstat", "lstat"] * writes
+    assert [c for c in on_loop if c != "lstat"] == ["write", "fstat"] * writes
+    # Each lstat follows a write's fstat, but for the one of the flush.
+    looks = [i for i, c in enumerate(on_loop) if c == "lstat"]
+    assert 1 <= len(looks) <= writes + 1
+    assert all(on_loop[i - 1] in ("fstat", "lstat") for i in looks)
     assert h.batches <= writes == h.sink_counters["loop_writes"]
     assert writes <= h.batches + h.sink_counters["rotations"]
     assert "thread_writes" not in h.sink_counters
@@ -946,6 +951,73 @@ async def test_a_file_moved_away_by_logrotate_is_followed(tmp_path: Path) -> Non
     assert numbers(read_lines(path)) == list(range(101, 200))
     assert handler(stats).sink_counters["reopened"] == 1
     assert handler(stats).dropped == {}
+
+
+def test_whether_the_file_was_moved_is_looked_at_most_once_per_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a write the path is looked up (lstat) only once its interval has passed on the
+    file's clock: a move is noticed at the first write after that, or at once by
+    check_moved; the fstat that notices a deletion and gives the size runs after every
+    write."""
+    now = [100.0]
+    looks: list[str] = []
+    real_lstat = os.lstat
+
+    def counting_lstat(p: Any, *args: Any, **kw: Any) -> Any:
+        looks.append(str(p))
+        return real_lstat(p, *args, **kw)
+
+    monkeypatch.setattr(os, "lstat", counting_lstat)
+    path = tmp_path / "app.jsonl"
+    raw = AppendFile(str(path), 0o600, check_every=0.005, clock=lambda: now[0])
+    try:
+        raw.write(b"a\n")
+        assert looks == [] and raw.size == 2  # opened by the path just now: no look yet
+        now[0] += 0.005
+        raw.write(b"b\n")
+        assert looks == [str(path)] and not raw.moved
+        path.rename(tmp_path / "moved.jsonl")
+        now[0] += 0.004
+        raw.write(b"c\n")  # within the interval: not looked at, lands in the moved file
+        assert len(looks) == 1 and not raw.moved and raw.size == 6
+        now[0] += 0.001
+        raw.write(b"d\n")
+        assert len(looks) == 2 and raw.moved
+        raw.write(b"e\n")  # once moved, no need to look again
+        assert len(looks) == 2
+    finally:
+        raw.close()
+    assert (tmp_path / "moved.jsonl").read_bytes() == b"a\nb\nc\nd\ne\n"
+    again = AppendFile(str(path), 0o600, check_every=60.0, clock=lambda: now[0])
+    try:
+        path.rename(tmp_path / "moved2.jsonl")
+        assert again.check_moved() and again.moved  # at once, whatever the interval
+    finally:
+        again.close()
+
+
+async def test_a_move_is_noticed_at_a_flush_however_long_the_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush looks at once whether the file was moved: with writes never looking (an
+    interval longer than the test), a move between two flushes is followed at the second,
+    nothing lost, nothing duplicated."""
+    import telemetry.sinks._append as append_module
+
+    monkeypatch.setattr(append_module, "MOVE_CHECK_S", math.inf)
+    path = tmp_path / "app.jsonl"
+    moved = tmp_path / "app.jsonl.1"
+    async with hub_for(FileSink(path)) as hub:
+        await emit(hub, range(50))
+        path.rename(moved)
+        await emit(hub, range(50, 100))  # written to the moved file; the flush notices
+        await emit(hub, range(100, 150))
+    stats = hub.stats()
+    assert_accounted(stats)
+    assert numbers(read_lines(moved)) == list(range(100))
+    assert numbers(read_lines(path)) == list(range(100, 150))
+    assert handler(stats).sink_counters["reopened"] == 1
 
 
 @pytest.mark.parametrize("what", ["file", "folder"])

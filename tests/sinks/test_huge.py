@@ -132,6 +132,20 @@ def test_a_huge_string_is_found_while_writing_the_line(make: type) -> None:
             fmt.encode_slice([sig], HUGE_VALUE_CHARS)
 
 
+def test_a_huge_bound_value_is_found_whichever_signal_of_a_slice_carries_it() -> None:
+    """JSON looks at a bound context shared by the signals of a slice once, and at every other
+    one: a huge value in a context that only a later signal carries is still found, and a
+    slice whose signals all share an ordinary context is written as encode_batch writes it."""
+    shared = {"request_id": "r1", "user": "u" * 100}
+    ordinary = [make_signal("m", ctx=shared) for _ in range(5)]
+    assert JsonFormat().encode_slice(ordinary, HUGE_VALUE_CHARS) == JsonFormat().encode_batch(
+        ordinary
+    )
+    later = make_signal("m", ctx={**shared, "s": "x" * (HUGE_VALUE_CHARS + 1)})
+    with pytest.raises(HugeValue):
+        JsonFormat().encode_slice([*ordinary, later, *ordinary], HUGE_VALUE_CHARS)
+
+
 class _LongestStep:
     """The most CPU time any one callback of the loop took while the block ran (CPU time of
     this thread: a step the machine's scheduler preempted does not look long). Only this
