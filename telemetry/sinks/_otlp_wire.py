@@ -28,16 +28,33 @@ _INT64_MIN, _INT64_END = -(2**63), 2**63
 _MASK64 = 2**64 - 1
 _double = struct.Struct("<d").pack
 _fixed64 = struct.Struct("<Q").pack
+#: A span's start and end times (fields 7 and 8, fixed64) and its flags (field 16, fixed32,
+#: always 1: sampled), in one call.
+_times_and_flags = struct.Struct("<BQBQHI").pack
+_fromhex = bytes.fromhex
 _ONE_BYTE = [bytes((i,)) for i in range(128)]
-#: Encoded attributes (a key with a string or integer value) seen lately: most repeat from
-#: record to record. Cleared when it grows past `_CACHE_MAX` entries.
+#: Encoded attributes seen lately, by ``(key, value, type of value)`` (the type, because
+#: ``True == 1`` and ``1 == 1.0`` as keys): each cache holds whole fields, tag and length
+#: included, of one kind of attribute list. Only strings of up to 128 characters, ints and
+#: bools are kept; most repeat from record to record. Cleared when it grows past
+#: `_CACHE_MAX` entries.
 _CACHE_MAX = 4096
-_kv_str: dict[tuple[str, str], bytes] = {}
-_kv_int: dict[tuple[str, int], bytes] = {}
+_CACHED_STR = 128
+#: A span's attributes (field 9), where a reserved key (see ``_otlp_map``) makes nothing.
+_span_kv: dict[tuple[str, Any, type], bytes] = {}
+#: Other attribute lists, by their field's tag.
+_kv_by_tag: dict[bytes, dict[tuple[str, Any, type], bytes]] = {}
+#: Span names (field 5, tag and length included) seen lately.
+_span_names: dict[str, bytes] = {}
 #: A span's data keys that are not attributes (see ``_otlp_map``).
 _RESERVED = frozenset(
     (m.SPAN_KIND_KEY, m.STATUS_CODE_KEY, m.STATUS_DESCRIPTION_KEY, m.EVENTS_KEY, m.LINKS_KEY)
 )
+_NO_RESERVED: frozenset[str] = frozenset()
+#: A span's kind field by the name ``span.kind`` holds (internal for any other).
+_KIND_FIELDS = {name: b"\x30" + bytes((number,)) for name, number in m.SPAN_KINDS.items()}
+_INTERNAL = _KIND_FIELDS["internal"]
+_EVENTS_KEY, _LINKS_KEY, _STATUS_CODE_KEY = m.EVENTS_KEY, m.LINKS_KEY, m.STATUS_CODE_KEY
 
 
 def varint(n: int) -> bytes:
@@ -135,25 +152,66 @@ def _kv(
 
 def attributes(tag: bytes, attrs: Mapping[str, Any]) -> bytes:
     """``attrs`` as the repeated ``KeyValue`` field whose tag is ``tag``."""
-    out = []
+    cache = _kv_by_tag.get(tag)
+    if cache is None:
+        cache = _kv_by_tag[tag] = {}
+    return _fields(attrs, tag, cache, _NO_RESERVED)
+
+
+def _fields(
+    attrs: Mapping[str, Any],
+    tag: bytes,
+    cache: dict[tuple[str, Any, type], bytes],
+    skip: frozenset[str],
+) -> bytes:
+    """``attrs`` as repeated fields ``tag``, each found in ``cache`` when it can be; a key in
+    ``skip`` makes no field."""
+    get = cache.get
+    try:
+        found = [get((k, v, type(v))) for k, v in attrs.items()]
+    except TypeError:  # a value that cannot be hashed (a list, a dict): none is looked up
+        found = [None] * len(attrs)
+    if None in found:
+        return _filled(found, attrs, tag, cache, skip)
+    return b"".join(found)  # type: ignore[arg-type]
+
+
+def _filled(
+    found: list[bytes | None],
+    attrs: Mapping[str, Any],
+    tag: bytes,
+    cache: dict[tuple[str, Any, type], bytes],
+    skip: frozenset[str],
+) -> bytes:
+    """`_fields` where some of ``attrs`` were not found (``None`` in ``found``)."""
     walked = [0]  # container items met in these attributes (see `value`)
-    for key, v in attrs.items():
-        t = type(v)
-        if t is str and len(v) <= 128:
-            cache: dict[Any, bytes] = _kv_str
-        elif t is int:
-            cache = _kv_int
-        else:
-            out.append(_field(tag, _kv(key, v, _NOT_SEEN, walked)))
-            continue
-        hit = cache.get((key, v))
-        if hit is None:
-            if len(cache) >= _CACHE_MAX:
-                cache.clear()
-            kv = _kv(key, v)
-            hit = cache[(key, v)] = varint(len(kv)) + kv
-        out.append(tag + hit)
-    return b"".join(out)
+    return b"".join(
+        hit if hit is not None else _field_of(k, v, tag, cache, skip, walked)
+        for hit, (k, v) in zip(found, attrs.items(), strict=True)
+    )
+
+
+def _field_of(
+    key: str,
+    v: Any,
+    tag: bytes,
+    cache: dict[tuple[str, Any, type], bytes],
+    skip: frozenset[str],
+    walked: list[int],
+) -> bytes:
+    """One attribute's field (kept in ``cache`` when its value is a short string, an int or
+    a bool)."""
+    if key in skip:
+        field = b""
+    else:
+        kv = _kv(key, v, _NOT_SEEN, walked)
+        field = tag + varint(len(kv)) + kv
+    t = type(v)
+    if (t is str and len(v) <= _CACHED_STR) or t is int or t is bool:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[(key, v, t)] = field
+    return field
 
 
 def _id(value: str | None, size: int) -> bytes:
@@ -194,37 +252,117 @@ def _span_attributes(sig: Signal) -> bytes:
         return attributes(b"\x4a", m.attributes(sig, span=True))
     out = attributes(b"\x4a", ctx) if ctx else b""
     if data:
-        if not _RESERVED.isdisjoint(data):
-            data = {k: v for k, v in data.items() if k not in _RESERVED}
-        out += attributes(b"\x4a", data)
+        out += _fields(data, b"\x4a", _span_kv, _RESERVED)
     if sig.location is not None or sig.thread is not None:
         out += attributes(b"\x4a", m.source_attributes(sig))
+    return out
+
+
+def _ids(trace_id: str | None, span_id: str | None, parent_id: str | None) -> bytes:
+    """A span's ``trace_id``, ``span_id`` and ``parent_span_id`` fields: each left out when it
+    is not hex of its size (a middleware's doing)."""
+    out = b""
+    raw = _id(trace_id, 16)
+    if raw:
+        out += b"\x0a\x10" + raw
+    raw = _id(span_id, 8)
+    if raw:
+        out += b"\x12\x08" + raw
+    raw = _id(parent_id, 8)
+    if raw:
+        out += b"\x22\x08" + raw
     return out
 
 
 def span(sig: Signal) -> bytes:
     """The ``Span`` message of ``sig`` (sampled: every span that ends in a signal was
     recorded)."""
-    parts = [b"\x85\x01\x01\x00\x00\x00"]  # flags = 1
-    raw = _id(sig.trace_id, 16)
-    if raw:
-        parts.append(b"\x0a\x10" + raw)
-    raw = _id(sig.span_id, 8)
-    if raw:
-        parts.append(b"\x12\x08" + raw)
-    raw = _id(sig.parent_id, 8)
-    if raw:
-        parts.append(b"\x22\x08" + raw)
+    # Written for the usual span in one function (a Python call costs as much as a few
+    # fields): ids in hex of their sizes, a name seen before, attributes in the data only.
+    try:
+        trace_id = _fromhex(sig.trace_id)  # type: ignore[arg-type]
+        span_id = _fromhex(sig.span_id)  # type: ignore[arg-type]
+        parent = sig.parent_id
+        parent_id = b"" if parent is None else _fromhex(parent)
+    except (TypeError, ValueError):
+        trace_id = span_id = parent_id = b""
+        parent = None
+    if len(trace_id) == 16 and len(span_id) == 8 and (parent is None or len(parent_id) == 8):
+        ids = b"".join(
+            (
+                b"\x0a\x10",
+                trace_id,
+                b"\x12\x08",
+                span_id,
+                b"\x22\x08" if parent_id else b"",
+                parent_id,
+            )
+        )
+    else:
+        ids = _ids(sig.trace_id, sig.span_id, sig.parent_id)
     text = sig.id or sig.msg or "span"  # m.span_name
     if len(text) > _HUGE_TEXT:
         raise m.HugeRecord
-    name = _utf8(text)
-    parts.append(b"\x2a" + varint(len(name)) + name)
+    name = _span_names.get(text)
+    if name is None:
+        name = _span_name(text)
     data = sig.data
-    parts.append(b"\x30" + varint(m.span_kind(sig)) if data else b"\x30\x01")
-    end = sig.inst + (sig.duration_ns or 0)  # m.span_end
-    parts.append(b"\x39" + _fixed64(sig.inst) + b"\x41" + _fixed64(end))
-    parts.append(_span_attributes(sig))
+    if data:
+        kind = data.get(m.SPAN_KIND_KEY)
+        kind_field = _KIND_FIELDS.get(kind, _INTERNAL) if isinstance(kind, str) else _INTERNAL
+        if sig.ctx or sig.location is not None or sig.thread is not None:
+            attrs = _span_attributes(sig)
+        else:
+            get = _span_kv.get
+            try:
+                found = [get((k, v, type(v))) for k, v in data.items()]
+            except TypeError:  # a value that cannot be hashed: none is looked up
+                found = [None] * len(data)
+            attrs = (
+                b"".join(found)  # type: ignore[arg-type]
+                if None not in found
+                else _filled(found, data, b"\x4a", _span_kv, _RESERVED)
+            )
+    else:
+        kind_field = _INTERNAL
+        attrs = (
+            _span_attributes(sig)
+            if sig.ctx or sig.location is not None or sig.thread is not None
+            else b""
+        )
+    inst = sig.inst
+    record = b"".join(
+        (
+            ids,
+            name,
+            kind_field,
+            # start_time_unix_nano, end_time_unix_nano (m.span_end), flags = 1 (field 16)
+            _times_and_flags(0x39, inst, 0x41, inst + (sig.duration_ns or 0), 0x0185, 1),
+            attrs,
+        )
+    )
+    if sig.error is not None or (
+        data and (_EVENTS_KEY in data or _LINKS_KEY in data or _STATUS_CODE_KEY in data)
+    ):
+        record += _span_tail(sig)
+    return record
+
+
+def _span_name(text: str) -> bytes:
+    """Field 5, a span's name (kept for the next span of that name)."""
+    name = _utf8(text)
+    field = b"\x2a" + varint(len(name)) + name
+    if len(text) <= _CACHED_STR:
+        if len(_span_names) >= _CACHE_MAX:
+            _span_names.clear()
+        _span_names[text] = field
+    return field
+
+
+def _span_tail(sig: Signal) -> bytes:
+    """A span's events, links and status (fields 11, 13 and 15)."""
+    data = sig.data
+    parts = []
     if sig.error is not None or (data and m.EVENTS_KEY in data):
         for ev_name, time, attrs in m.span_events(sig):
             ev = b"\x09" + _fixed64(time) + _field(b"\x12", _utf8(ev_name))
