@@ -10,8 +10,9 @@ missing receiver (rsyslogd, journald) still fails there.
 
 Profiles: ``core`` (the dependencies only), ``fastapi`` (``aiotelemetry[fastapi]``), ``all``
 (every extra and the whole test group). The ``all`` profile also runs on every other CPython
-3.11+ found on ``PATH`` (one per version). Prints one line per profile: passed, skipped, failed,
-errors and the time it took; exits 1 if any profile failed.
+3.11+ found on ``PATH`` or installed by pyenv (one per version: a machine whose system Python
+is 3.11 may have 3.12 and 3.13 there, and Debian 13's is 3.13). Prints one line per profile:
+passed, skipped, failed, errors and the time it took; exits 1 if any profile failed.
 
     python .ci/profiles.py [PROFILE...]      # default: every profile
 """
@@ -59,16 +60,23 @@ def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 
 def interpreters(main: str) -> list[tuple[str, str]]:
     """``(version, path)`` of the interpreter of ``.venv``, then of each other CPython 3.11+
-    version on PATH."""
+    version on PATH or in pyenv's versions (``$PYENV_ROOT``, else ``~/.pyenv``)."""
     seen: dict[str, str] = {}
     names = [main] + [f"python3.{n}" for n in range(11, 20)] + ["python3"]
-    for name in names:
-        path = shutil.which(name) or (name if os.path.isabs(name) else None)
+    paths = [shutil.which(name) or (name if os.path.isabs(name) else None) for name in names]
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    paths += sorted(str(p) for p in pyenv.glob("3.*/bin/python3"))
+    for path in paths:
         if path is None:
             continue
         try:
             out = run(
-                [path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                [
+                    path,
+                    "-c",
+                    "import sys; print('%d.%d' % sys.version_info[:2]"
+                    " if sys.implementation.name == 'cpython' else '0.0')",
+                ],
                 capture_output=True,
             ).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
@@ -175,8 +183,10 @@ def main(argv: list[str]) -> int:
             print(f"\n=== profile {name}: {home}\n$ {shlex.join(cmd)}", flush=True)
             status = subprocess.run(cmd, cwd=tree, env=env, check=False).returncode
             took = time.monotonic() - start
-            n = counts(report) if report.exists() else dict.fromkeys(
-                ("passed", "skipped", "failed", "errors"), 0
+            n = (
+                counts(report)
+                if report.exists()
+                else dict.fromkeys(("passed", "skipped", "failed", "errors"), 0)
             )
             ok = ok and status == 0
             line = (

@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:
 from bench.otlp import Receiver  # noqa: E402
 from bench.service_app import SETUPS  # noqa: E402
 
-__all__ = ["main", "parse_wrk", "ws_client"]
+__all__ = ["free_port", "load", "main", "parse_wrk", "wait_listening", "ws_client"]
 
 #: What each set-up's row is called in the table.
 LABELS = {
@@ -184,15 +184,19 @@ def ws_client(port: int, seconds: float, clients: int = WS_CLIENTS) -> dict[str,
 # -- one set-up, one round -----------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free loopback TCP port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def wait_listening(
+    port: int, proc: subprocess.Popen[str], timeout: float = START_TIMEOUT_S
+) -> None:
+    """Wait until ``proc`` listens on ``port``; ``RuntimeError`` if it exits or takes longer."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited {proc.returncode}: {proc.stderr.read()[-2000:]}")  # type: ignore[union-attr]
@@ -200,10 +204,11 @@ def _wait_listening(port: int, proc: subprocess.Popen[str]) -> None:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
-    raise RuntimeError(f"server did not listen on {port} within {START_TIMEOUT_S:.0f} s")
+    raise RuntimeError(f"server did not listen on {port} within {timeout:.0f} s")
 
 
-def _load(setup: str, port: int, seconds: float, connections: int) -> dict[str, Any]:
+def load(setup: str, port: int, seconds: float, connections: int) -> dict[str, Any]:
+    """Load the server of ``setup`` for ``seconds``: wrk, or the websocket echo client."""
     if setup.startswith("ws-"):
         cmd = [sys.executable, str(HERE / "service.py"), "--ws-client", str(port), str(seconds)]
         ws = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
@@ -234,7 +239,7 @@ def run_one(
         out = Path(tmp)
         receiver = Receiver().__enter__() if setup in OTLP_SETUPS else None
         try:
-            port = _free_port()
+            port = free_port()
             cmd = [sys.executable, "-m", "bench.service_app", setup, str(port), str(out)]
             if receiver is not None:
                 cmd.append(receiver.endpoint)
@@ -243,19 +248,19 @@ def run_one(
             )
             try:
                 try:
-                    _wait_listening(port, proc)
+                    wait_listening(port, proc)
                 except RuntimeError:
                     server = out / "server.json"
                     if server.exists() and "na" in json.loads(server.read_text()):
                         return {"na": json.loads(server.read_text())["na"]}
                     raise
-                _load(setup, port, WARMUP_S, connections)
+                load(setup, port, WARMUP_S, connections)
                 spy = None if profile is None else _py_spy(proc.pid, seconds, profile)
                 pids = {"server": proc.pid}
                 if receiver is not None:
                     pids["receiver"] = receiver.proc.pid
                 cpu0 = {who: _cpu_s(pid) for who, pid in pids.items()}
-                res = _load(setup, port, seconds, connections)
+                res = load(setup, port, seconds, connections)
                 # CPU per request (or message) of the server and of the receiver while loaded.
                 units = max(res.get("done", 0), 1)
                 for who, pid in pids.items():

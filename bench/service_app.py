@@ -8,7 +8,8 @@ then writes ``OUT/server.json``: the requests and websocket messages the endpoin
 the full (generation 2) garbage collections seen in the process (counted with
 ``gc.callbacks``: how many, the longest, their total), and what the set-up reports it wrote.
 The records each set-up wrote are in ``OUT`` (a file) or at the receiver (OTLP); the driver
-(:mod:`bench.service`) counts them.
+(:mod:`bench.service`) counts them. On SIGUSR1 it prints ``served REQUESTS MESSAGES`` (what
+the endpoints served so far) on its standard output.
 """
 
 # No "from __future__ import annotations": FastAPI reads the endpoints' annotations, and
@@ -421,6 +422,11 @@ def main(argv: list[str]) -> int:
     # uvicorn restores the handlers it found and raises the signal again once it has shut
     # down: a handler that does nothing lets the report below be written.
     signal.signal(signal.SIGTERM, lambda *_: None)
+    # What was served so far, on request (bench.service_instructions counts a window with it).
+    signal.signal(
+        signal.SIGUSR1,
+        lambda *_: print(f"served {served.requests} {served.messages}", flush=True),
+    )
     server.run()
     report = {
         "requests": served.requests,

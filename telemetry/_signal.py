@@ -24,7 +24,6 @@ __all__ = [
     "LABEL_OF",
     "LEVELS",
     "LEVEL_NAMES",
-    "BoundedData",
     "ErrorInfo",
     "Frame",
     "Level",
@@ -147,16 +146,6 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
             lines.append(f"{info.type}: {info.message}" if info.message else info.type)
             parts.append("\n".join(lines))
         return "\n\nThe above exception led to the following exception:\n\n".join(parts)
-
-
-class BoundedData(dict[str, Any]):
-    """A signal's data whose values are all short: an integration's own attributes, each cut
-    to a bound far below a huge value's (the ASGI middleware's span data). An encoder that looks
-    for huge values before encoding (JSON lines) skips this data's values: a request's span has
-    a dozen of them, and looking costs more than a third of encoding it. Behaves as a ``dict``
-    everywhere else; user code never receives one to add to."""
-
-    __slots__ = ()
 
 
 # Not kw_only, unlike the other structs: the emitting path builds signals positionally, which

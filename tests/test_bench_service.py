@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,25 @@ def test_the_in_process_count_measures_and_loses_nothing(setup: str) -> None:
         assert row["alive"] > 0  # the framework's own objects, at least
     reported = row["reported"]
     assert reported["dropped"] == {} and reported["written"] == reported["emitted"] > 400
+
+
+def test_the_instruction_count_reports_per_request_and_the_ratio(tmp_path: Path) -> None:
+    """``bench/service_instructions.py`` counts the server's instructions under callgrind for
+    the requests it served in the window (as the server reports them), and gives bare's ratio
+    to itself as 1."""
+    needs("fastapi", "uvicorn")
+    require(shutil.which("wrk") is not None, "wrk missing: apt-get install wrk")
+    require(shutil.which("valgrind") is not None, "valgrind missing: apt-get install valgrind")
+    from bench.service_instructions import main as count
+
+    assert count(["--seconds", "1", "--min", "0", "--setups", "bare", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "service_instructions.json").read_text())["rows"]
+    bare = rows["bare"]
+    assert bare["units"] > 0 and bare["instructions"] > 0
+    assert bare["per_unit"] == bare["instructions"] / bare["units"]
+    (line,) = [
+        x
+        for x in (tmp_path / "service_instructions.md").read_text().splitlines()
+        if "bare FastAPI" in x
+    ]
+    assert "| 1.00 | +0 |" in line

@@ -27,7 +27,6 @@ REFERENCE = ROOT / "docs" / "reference"
 ROLE = re.compile(r":(?:py:)?(?:attr|class|const|data|exc|func|meth|mod|obj|ref):`")
 
 
-
 def package_files() -> Iterator[tuple[str, Path]]:
     """Every module of the package, by its path relative to the package."""
     for path in sorted(PACKAGE.rglob("*.py")):

@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from .._signal import BoundedData, Signal
+from .._signal import Signal
 from ._safe import (
     HUGE_ITEMS_DIVISOR,
     NEVER_HUGE,
@@ -132,11 +132,9 @@ class JsonFormat(Repairs):
             msg = sig.msg
             if type(msg) is str and len(msg) > huge:
                 raise HugeValue
-            data = sig.data
-            if type(data) is not BoundedData:
-                for v in data.values():
-                    if type(v) in sized and len(v) > few and is_huge(v, huge):
-                        raise HugeValue
+            for v in sig.data.values():
+                if type(v) in sized and len(v) > few and is_huge(v, huge):
+                    raise HugeValue
             if sig.ctx:
                 for v in sig.ctx.values():
                     if type(v) in sized and len(v) > few and is_huge(v, huge):

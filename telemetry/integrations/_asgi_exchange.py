@@ -22,7 +22,6 @@ from typing import Any
 
 from .._context import SpanContext
 from .._redact import REDACTED, KeyMatcher, redact_query
-from .._signal import BoundedData
 
 __all__ = [
     "MAX_VALUE_LENGTH",
@@ -226,8 +225,9 @@ class _Base:
         """The span's attributes from the scope and the headers: the method (HTTP), ``url.*``,
         the server and client addresses, the protocol version, the user agent, the kind."""
         # Every value is cut to MAX_VALUE_LENGTH (or comes from the server or the app's own
-        # routes), so encoders need not look for huge ones.
-        out = BoundedData()
+        # routes). A plain dict of strings and numbers, which the garbage collector does not
+        # track: a span waiting in a queue or a batch is never walked nor promoted.
+        out: dict[str, Any] = {}
         if method is not None:
             out["http.request.method"] = method
         out["url.path"] = self.clip(scope.get("path", ""))

@@ -33,24 +33,16 @@ _fixed64 = struct.Struct("<Q").pack
 _times_and_flags = struct.Struct("<BQBQHI").pack
 _fromhex = bytes.fromhex
 _ONE_BYTE = [bytes((i,)) for i in range(128)]
-#: Encoded attributes seen lately, by ``(key, value, type of value)`` (the type, because
-#: ``True == 1`` and ``1 == 1.0`` as keys): each cache holds whole fields, tag and length
-#: included, of one kind of attribute list. Only strings of up to 128 characters, ints and
-#: bools are kept; most repeat from record to record. Cleared when it grows past
-#: `_CACHE_MAX` entries.
+#: Encoded attribute fields (a key with a string of up to `_CACHED_STR` characters or an
+#: integer) seen lately: most repeat from record to record (see `_Fields`).
 _CACHE_MAX = 4096
 _CACHED_STR = 128
-#: A span's attributes (field 9), where a reserved key (see ``_otlp_map``) makes nothing.
-_span_kv: dict[tuple[str, Any, type], bytes] = {}
-#: Other attribute lists, by their field's tag.
-_kv_by_tag: dict[bytes, dict[tuple[str, Any, type], bytes]] = {}
 #: Span names (field 5, tag and length included) seen lately.
 _span_names: dict[str, bytes] = {}
 #: A span's data keys that are not attributes (see ``_otlp_map``).
 _RESERVED = frozenset(
     (m.SPAN_KIND_KEY, m.STATUS_CODE_KEY, m.STATUS_DESCRIPTION_KEY, m.EVENTS_KEY, m.LINKS_KEY)
 )
-_NO_RESERVED: frozenset[str] = frozenset()
 #: A span's kind field by the name ``span.kind`` holds (internal for any other).
 _KIND_FIELDS = {name: b"\x30" + bytes((number,)) for name, number in m.SPAN_KINDS.items()}
 _INTERNAL = _KIND_FIELDS["internal"]
@@ -150,68 +142,74 @@ def _kv(
     return b"\x0a" + varint(len(k)) + k + _field(b"\x12", value(v, seen, walked))
 
 
+class _Fields:
+    """The encoded fields of one kind of attribute list (its tag): each a key with a short
+    string or an integer value, tag and length included, by key and then by value, made
+    again only for values not seen lately; a key in ``skip`` makes no field.
+
+    Two levels, not one dict keyed by ``(key, value)`` pairs: a dict of strings or integers
+    to bytes is never tracked by the garbage collector, while each pair would be a tuple it
+    tracks, alive until the cache is cleared. Every new value (a request id, a record's uid)
+    then added a tracked object, which made young collections frequent, each promoting what
+    the app's requests in flight held to the old generation, and full collections followed.
+    Only ``str`` and ``int`` values are looked up (``True == 1`` and ``1.0 == 1`` would find
+    an int's field). Cleared when it holds `_CACHE_MAX` values."""
+
+    __slots__ = ("by_key", "held", "skip", "tag")
+
+    def __init__(self, tag: bytes, skip: frozenset[str] = frozenset()) -> None:
+        self.tag = tag
+        self.skip = skip
+        self.by_key: dict[str, dict[str | int, bytes]] = {}
+        self.held = 0
+
+    def encode(self, attrs: Mapping[str, Any]) -> bytes:
+        """``attrs`` as repeated fields."""
+        by_key = self.by_key
+        out = []
+        walked = [0]  # container items met in these attributes (see `value`)
+        for key, v in attrs.items():
+            t = type(v)
+            if t is str or t is int:
+                values = by_key.get(key)
+                if values is not None:
+                    hit = values.get(v)
+                    if hit is not None:
+                        out.append(hit)
+                        continue
+            out.append(self._made(key, v, t, walked))
+        return b"".join(out)
+
+    def _made(self, key: str, v: Any, t: type, walked: list[int]) -> bytes:
+        if key in self.skip:
+            field = b""
+        else:
+            kv = _kv(key, v, _NOT_SEEN, walked)
+            field = self.tag + varint(len(kv)) + kv
+        if ((t is str and len(v) <= _CACHED_STR) or t is int) and type(key) is str:
+            if self.held >= _CACHE_MAX:
+                self.by_key.clear()
+                self.held = 0
+            values = self.by_key.get(key)
+            if values is None:
+                values = self.by_key[key] = {}
+            values[v] = field
+            self.held += 1
+        return field
+
+
+#: A span's attributes (field 9) from its data, where a reserved key makes nothing.
+_SPAN_DATA = _Fields(b"\x4a", _RESERVED)
+#: Other attribute lists, by their field's tag.
+_by_tag: dict[bytes, _Fields] = {}
+
+
 def attributes(tag: bytes, attrs: Mapping[str, Any]) -> bytes:
     """``attrs`` as the repeated ``KeyValue`` field whose tag is ``tag``."""
-    cache = _kv_by_tag.get(tag)
-    if cache is None:
-        cache = _kv_by_tag[tag] = {}
-    return _fields(attrs, tag, cache, _NO_RESERVED)
-
-
-def _fields(
-    attrs: Mapping[str, Any],
-    tag: bytes,
-    cache: dict[tuple[str, Any, type], bytes],
-    skip: frozenset[str],
-) -> bytes:
-    """``attrs`` as repeated fields ``tag``, each found in ``cache`` when it can be; a key in
-    ``skip`` makes no field."""
-    get = cache.get
-    try:
-        found = [get((k, v, type(v))) for k, v in attrs.items()]
-    except TypeError:  # a value that cannot be hashed (a list, a dict): none is looked up
-        found = [None] * len(attrs)
-    if None in found:
-        return _filled(found, attrs, tag, cache, skip)
-    return b"".join(found)  # type: ignore[arg-type]
-
-
-def _filled(
-    found: list[bytes | None],
-    attrs: Mapping[str, Any],
-    tag: bytes,
-    cache: dict[tuple[str, Any, type], bytes],
-    skip: frozenset[str],
-) -> bytes:
-    """`_fields` where some of ``attrs`` were not found (``None`` in ``found``)."""
-    walked = [0]  # container items met in these attributes (see `value`)
-    return b"".join(
-        hit if hit is not None else _field_of(k, v, tag, cache, skip, walked)
-        for hit, (k, v) in zip(found, attrs.items(), strict=True)
-    )
-
-
-def _field_of(
-    key: str,
-    v: Any,
-    tag: bytes,
-    cache: dict[tuple[str, Any, type], bytes],
-    skip: frozenset[str],
-    walked: list[int],
-) -> bytes:
-    """One attribute's field (kept in ``cache`` when its value is a short string, an int or
-    a bool)."""
-    if key in skip:
-        field = b""
-    else:
-        kv = _kv(key, v, _NOT_SEEN, walked)
-        field = tag + varint(len(kv)) + kv
-    t = type(v)
-    if (t is str and len(v) <= _CACHED_STR) or t is int or t is bool:
-        if len(cache) >= _CACHE_MAX:
-            cache.clear()
-        cache[(key, v, t)] = field
-    return field
+    fields = _by_tag.get(tag)
+    if fields is None:
+        fields = _by_tag[tag] = _Fields(tag)
+    return fields.encode(attrs)
 
 
 def _id(value: str | None, size: int) -> bytes:
@@ -252,7 +250,7 @@ def _span_attributes(sig: Signal) -> bytes:
         return attributes(b"\x4a", m.attributes(sig, span=True))
     out = attributes(b"\x4a", ctx) if ctx else b""
     if data:
-        out += _fields(data, b"\x4a", _span_kv, _RESERVED)
+        out += _SPAN_DATA.encode(data)
     if sig.location is not None or sig.thread is not None:
         out += attributes(b"\x4a", m.source_attributes(sig))
     return out
@@ -313,16 +311,7 @@ def span(sig: Signal) -> bytes:
         if sig.ctx or sig.location is not None or sig.thread is not None:
             attrs = _span_attributes(sig)
         else:
-            get = _span_kv.get
-            try:
-                found = [get((k, v, type(v))) for k, v in data.items()]
-            except TypeError:  # a value that cannot be hashed: none is looked up
-                found = [None] * len(data)
-            attrs = (
-                b"".join(found)  # type: ignore[arg-type]
-                if None not in found
-                else _filled(found, data, b"\x4a", _span_kv, _RESERVED)
-            )
+            attrs = _SPAN_DATA.encode(data)
     else:
         kind_field = _INTERNAL
         attrs = (

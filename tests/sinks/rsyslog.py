@@ -71,16 +71,30 @@ def have_tls() -> bool:
 
 
 def make_certificates(folder: Path) -> dict[str, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1 / localhost, made with openssl."""
+    """A throwaway CA and a server certificate for 127.0.0.1 / localhost, made with openssl.
+
+    Both carry the extensions a strict verifier asks for (Python 3.13's default context sets
+    ``VERIFY_X509_STRICT``, which refuses a CA without key usage): the CA's basic constraints
+    and key usage, the server's key usage, extended key usage (server and client, so it also
+    serves as a client certificate), names and key identifiers."""
     assert OPENSSL is not None
     files = {name: folder / name for name in ("ca.key", "ca.pem", "srv.key", "srv.csr", "srv.pem")}
-    ext = folder / "san.cnf"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ext = folder / "srv.cnf"
+    ext.write_text(
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth,clientAuth\n"
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "subjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid,issuer\n"
+    )
 
     def run(*args: str) -> None:
         subprocess.run([OPENSSL, *args], check=True, capture_output=True, timeout=60)
 
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         "-keyout", str(files["ca.key"]), "-out", str(files["ca.pem"]))  # fmt: skip
     run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
         "-keyout", str(files["srv.key"]), "-out", str(files["srv.csr"]))  # fmt: skip

@@ -406,7 +406,9 @@ async def test_a_huge_value_does_not_hold_the_loop_over_otlp(shape: str, protoco
     with receiving_in_thread() as rx:
         sink = OTLPSink(rx.receiver.endpoint, env={}, service_name="t", protocol=protocol)
         handlers = {"o": {"sink": sink, "mode": "blocking"}, "m": memory}
-        hub = Telemetry(handlers=handlers, location=False)
+        # The receiver decodes in a thread of this process: on a busy machine a request of a
+        # few MB in JSON takes it seconds, and the close must not give up on the record.
+        hub = Telemetry(handlers=handlers, location=False, close_timeout=120)
         await hub.open()
         with _LongestStep() as longest:
             await hub.log("info", "m", body=value, n=1)

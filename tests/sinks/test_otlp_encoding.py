@@ -8,6 +8,7 @@ from tests.conftest import needs
 
 needs("opentelemetry.proto")
 
+import gc
 import math
 from typing import Any
 
@@ -298,3 +299,26 @@ def test_span_ids_names_and_attributes_encode_alike_in_both_encodings(spans: lis
         for k, v in expected.items():
             if isinstance(v, float) and v == 0.0:
                 assert math.copysign(1, decoded[k]) == math.copysign(1, v)
+
+
+def test_new_attribute_values_leave_nothing_the_garbage_collector_tracks() -> None:
+    """Records whose attribute values are all new (a request id and a number each) are encoded
+    without keeping alive any object the collector tracks: the cache of encoded attributes
+    keeps them in dicts of strings and numbers to bytes, so a batch gathering before it is sent
+    feeds no young collection, and none of it reaches the old generation."""
+    batch = ProtoLogs(RESOURCE, "1.0").batch()
+
+    def signal(i: int) -> Signal:
+        data = {"request_id": f"{i:032x}", "n": 10**6 + i}
+        return Signal(inst=1, uid=f"{i:016x}", kind="log", level="info", msg="m", data=data)
+
+    for i in range(50):
+        batch.add(signal(i))
+    gc.collect()
+    before = len(gc.get_objects())
+    for i in range(50, 2050):
+        batch.add(signal(i))
+    assert len(gc.get_objects()) - before < 50
+    req = logs_service_pb2.ExportLogsServiceRequest.FromString(batch.body())
+    records = req.resource_logs[0].scope_logs[0].log_records
+    assert len(records) == 2050 and attrs(records[-1])["n"] == 10**6 + 2049
