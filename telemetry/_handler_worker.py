@@ -99,6 +99,7 @@ class HandlerWorker:
             now = clock()
             if (
                 linger
+                and gathered.is_set()  # else another worker is gathering: wait for it above
                 and len(batch) < LINGER_BELOW
                 and now - last < LINGER_WITHIN_S + linger_s
                 and not queue.closed

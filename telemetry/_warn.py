@@ -67,10 +67,17 @@ class Warner:
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
-                    self._writer = threading.Thread(
+                    writer = threading.Thread(
                         target=self._write_pending, name="aiotelemetry-warnings", daemon=True
                     )
-                    self._writer.start()
+                    try:
+                        writer.start()
+                    except RuntimeError:
+                        # No new thread at interpreter shutdown (Python 3.12+, from atexit):
+                        # the line is written here, as it is without a loop.
+                        self.drain()
+                        return
+                    self._writer = writer
 
     def _write_pending(self) -> None:
         while True:

@@ -23,8 +23,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-import anyio.to_thread
-
+from .._offload import off_loop
 from .._signal import Signal
 from ..formats import HUGE_VALUE_CHARS, Format, HugeValue
 from ._huge import encode_huge
@@ -84,7 +83,7 @@ class Slicer:
             return parts[0]
         if huge and sum(map(len, parts)) > JOIN_IN_THREAD_BYTES:
             # Copying megabytes takes milliseconds; CPython lets go of the GIL meanwhile.
-            return await anyio.to_thread.run_sync(b"".join, parts, abandon_on_cancel=True)
+            return await off_loop(b"".join, parts, abandon_on_cancel=True)
         return b"".join(parts)
 
     async def _heavy(self, fmt: Format, part: Sequence[Signal], parts: list[bytes]) -> None:

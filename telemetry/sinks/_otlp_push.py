@@ -19,16 +19,15 @@ carries the totals); with delta, the points lost are the interval's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.to_thread
 
 from .._metrics._reader import MetricReader
 from .._metrics._state import STATE
+from .._offload import off_loop
 from .._warn import warn
 from . import _otlp_config as cfg
 
@@ -92,8 +91,10 @@ class MetricsPush:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Its end, not its CancelledError: a cancellation of this close itself still
+            # propagates (awaiting the task and suppressing CancelledError would swallow it,
+            # and the last push would run on, unbounded by the caller).
+            await asyncio.wait({task})
         if self._client is not None:
             await self.export(min(limit, self.target.timeout))
         self._client = None
@@ -116,7 +117,7 @@ class MetricsPush:
             deadline = time.monotonic() + limit
             requests: list[Request] = []
             with anyio.move_on_after(limit) as collecting:
-                requests = await anyio.to_thread.run_sync(self._prepare, abandon_on_cancel=True)
+                requests = await off_loop(self._prepare, abandon_on_cancel=True)
             if collecting.cancelled_caught:
                 warn("otlp-metrics-collect", "otlp sink: collecting metrics took too long")
                 return

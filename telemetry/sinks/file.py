@@ -41,14 +41,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal, Never
 
-import anyio.to_thread
-
 try:
     import resource
 except ImportError:  # not on Windows
     resource = None  # type: ignore[assignment]
 
 from .._errors import ClosedError, ConfigError, SinkError
+from .._offload import off_loop
 from .._signal import Signal
 from .._warn import warn
 from ..formats import FORMATS, Format, make_format
@@ -276,7 +275,7 @@ class FileSink(Sink):
     async def _open(self) -> None:
         # Rendered again now: a sink made before a fork opens in the child under the child's pid.
         self.path = self.template.render(self._clock(), utc=self.utc)
-        finished = await anyio.to_thread.run_sync(self._open_first)
+        finished = await off_loop(self._open_first)
         self._housekeeper.submit(finished, active=self.path, recover=True)
 
     def _open_first(self) -> Path | None:
@@ -401,7 +400,7 @@ class FileSink(Sink):
 
     async def _write_piece(self, data: bytes) -> None:
         if self._event_due(len(data)):
-            await anyio.to_thread.run_sync(self._handle_event, len(data))
+            await off_loop(self._handle_event, len(data))
         if self._on_loop(len(data)):
             self._append_here(data)
         else:
@@ -592,7 +591,7 @@ class FileSink(Sink):
         if self.fsync == "never" or self._raw is None:
             return
         async with self._lock:
-            await anyio.to_thread.run_sync(self._sync)
+            await off_loop(self._sync)
 
     def _sync(self) -> None:
         raw = self._raw
@@ -625,9 +624,9 @@ class FileSink(Sink):
     async def _aclose(self) -> None:
         self._writer.stop()
         async with self._lock:
-            await anyio.to_thread.run_sync(self._close_now)
+            await off_loop(self._close_now)
         await self._housekeeper.wait()
-        await anyio.to_thread.run_sync(self._housekeeper.shutdown)
+        await off_loop(self._housekeeper.shutdown)
 
     def close_sync(self) -> None:
         """Close the file without a loop (exit fallback)."""

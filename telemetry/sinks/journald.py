@@ -98,9 +98,9 @@ from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Never
 
 import anyio.lowlevel
-import anyio.to_thread
 
 from .._errors import ConfigError, SinkError
+from .._offload import off_loop
 from .._signal import Signal
 from .._warn import warn
 from ._base import Sink
@@ -421,7 +421,7 @@ class JournaldSink(Sink):
     async def _memfd(self, parts: list[bytes]) -> int:
         """A sealed memfd of a large entry's parts, filled in a worker thread."""
         try:
-            return await anyio.to_thread.run_sync(_sealed_memfd, parts)
+            return await off_loop(_sealed_memfd, parts)
         except OSError as exc:
             raise SinkError(f"journald sink: cannot pass a large entry: {exc}") from exc
 

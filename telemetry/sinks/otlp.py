@@ -59,10 +59,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 
 from .._errors import ClosedError, ConfigError, SinkError, check_int
 from .._extras import install_hint
+from .._offload import off_loop
 from .._otel import suppressed
 from .._signal import Signal
 from .._warn import warn
@@ -94,8 +94,8 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_BACKOFF_S = 5.0
 #: The exit fallback spends at most this long sending.
 SYNC_TIMEOUT_S = 1.0
-#: Closing waits at most this long for the connections to close (and for the last push of
-#: metrics).
+#: Closing waits at most this long for each of its steps: the writes in flight to stop, the
+#: last push of metrics, the connections to close.
 CLOSE_TIMEOUT_S = 2.0
 #: Encoding runs this long at most per step of the event loop before it lets other tasks run.
 SLICE_BUDGET_S = 0.001
@@ -315,6 +315,10 @@ class OTLPSink(Sink):
         self._clients: dict[str, httpx.AsyncClient] = {}
         #: Per signal type: a request gave up; try once per request until one gets through.
         self._down: dict[str, bool] = dict.fromkeys(self.signals, False)
+        #: The writes in flight, each under a scope of its own that the close cancels.
+        self._writing: set[anyio.CancelScope] = set()
+        #: Set when the last write in flight has unwound (made by the close that waits).
+        self._unwound: anyio.Event | None = None
 
     def _make_encoders(self) -> None:
         for signal, target in self.targets.items():
@@ -335,9 +339,7 @@ class OTLPSink(Sink):
         for signal, target in self.targets.items():
             client = made.get(target.tls)
             if client is None:
-                client = made[target.tls] = await anyio.to_thread.run_sync(
-                    self._make_client, target.tls
-                )
+                client = made[target.tls] = await off_loop(self._make_client, target.tls)
             self._clients[signal] = client
         metrics = self.targets.get("metrics")
         if metrics is not None:
@@ -394,17 +396,38 @@ class OTLPSink(Sink):
 
     async def _aclose(self) -> None:
         push, self._metrics = self._metrics, None
-        if push is not None:
-            await push.aclose(CLOSE_TIMEOUT_S)  # the last push, before the clients close
         clients = {id(c): c for c in self._clients.values()}
         self._clients = {}
-        with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
-            for client in clients.values():
-                await client.aclose()
+        try:
+            # A write still in flight (one the handler's close gave up on) is stopped first:
+            # closing a client only closes the connections in its pool, and one being opened
+            # meanwhile would be opened after it, used, and left open, never closed.
+            with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+                await self._stop_writes()
+            if push is not None:
+                await push.aclose(CLOSE_TIMEOUT_S)  # the last push, before the clients close
+        finally:
+            # Even when the close is cancelled (the hub's close gave up waiting for the last
+            # push, and the loop then ends): idle keep-alive connections are closed, not
+            # left to the garbage collector.
+            with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+                for client in clients.values():
+                    await client.aclose()
+
+    async def _stop_writes(self) -> None:
+        """Cancel the writes in flight and wait until they have unwound (each closes the
+        connection of its request as it goes)."""
+        if not self._writing:
+            return
+        self._unwound = anyio.Event()
+        for scope in self._writing:
+            scope.cancel()
+        await self._unwound.wait()
 
     def _after_fork(self) -> None:
         # The parent's connections are the parent's: forget them unclosed. The pid changed.
         self._clients = {}
+        self._writing, self._unwound = set(), None  # the parent's loop's
         self._metrics = None  # the parent's task; the child's starts at its open
         service_name, service_version, attributes, environ = self._resource_args
         self.resource = cfg.build_resource(
@@ -420,33 +443,52 @@ class OTLPSink(Sink):
 
     async def write(self, batch: Sequence[Signal]) -> None:
         """Export the batch: log records to the logs endpoint, spans to the traces endpoint,
-        in requests bounded by ``max_records`` and ``max_bytes``. Nothing raises: what cannot
-        be delivered is counted. OpenTelemetry's instrumentations are suppressed meanwhile:
+        in requests bounded by ``max_records`` and ``max_bytes``. What cannot be delivered
+        is counted, not raised. OpenTelemetry's instrumentations are suppressed meanwhile:
         with httpx instrumented, the export's own requests would become spans to export.
 
         Args:
             batch: The signals to export.
+
+        Raises:
+            ClosedError: The sink is closed, or was closed during the write (the close stops
+                the requests in flight).
         """
         with suppressed():
             parts = self._split(batch)
-            for signal, _ in parts:
-                self._client(signal)  # raises at once when the sink is not open
+            # Raises at once when the sink is not open; the requests use these clients even
+            # if the sink closes meanwhile (the close then stops them first).
+            clients = {signal: self._client(signal) for signal, _ in parts}
             # Up to IN_FLIGHT requests at a time, the next one encoded while the others
             # wait for their answers: on a busy loop every wait is a turn of the loop long,
             # and one request after the other would take a batch that many turns per request.
-            room = anyio.Semaphore(IN_FLIGHT)
-            async with anyio.create_task_group() as tg:
-                for signal, part in parts:
-                    enc = self._encoders[signal]
-                    for request in self._requests(enc, part):
-                        if request is None:
-                            await anyio.lowlevel.checkpoint()  # let the app run between slices
-                            continue
-                        if room.value:  # no checkpoint: a turn of a busy loop is long
-                            room.acquire_nowait()
-                        else:
-                            await room.acquire()
-                        tg.start_soon(self._send, signal, enc, request, room)
+            with anyio.CancelScope() as scope:
+                self._writing.add(scope)
+                try:
+                    await self._send_all(parts, clients)
+                finally:
+                    self._writing.discard(scope)
+                    if not self._writing and self._unwound is not None:
+                        self._unwound.set()
+            if scope.cancelled_caught:
+                raise ClosedError("otlp sink closed during the write")
+
+    async def _send_all(
+        self, parts: list[tuple[str, list[Signal]]], clients: dict[str, httpx.AsyncClient]
+    ) -> None:
+        room = anyio.Semaphore(IN_FLIGHT)
+        async with anyio.create_task_group() as tg:
+            for signal, part in parts:
+                enc = self._encoders[signal]
+                for request in self._requests(enc, part):
+                    if request is None:
+                        await anyio.lowlevel.checkpoint()  # let the app run between slices
+                        continue
+                    if room.value:  # no checkpoint: a turn of a busy loop is long
+                        room.acquire_nowait()
+                    else:
+                        await room.acquire()
+                    tg.start_soon(self._send, clients[signal], signal, enc, request, room)
 
     def write_sync(self, batch: Sequence[Signal]) -> None:
         """Export the batch on the calling thread (the exit fallback, and ``*_nowait`` calls
@@ -595,7 +637,14 @@ class OTLPSink(Sink):
             raise SinkError("otlp sink is not open")
         return client
 
-    async def _send(self, signal: str, enc: _Encoder, batch: _Batch, room: anyio.Semaphore) -> None:
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        signal: str,
+        enc: _Encoder,
+        batch: _Batch,
+        room: anyio.Semaphore,
+    ) -> None:
         from ._otlp_http import STREAM_BYTES, gzip, gzip_parts, post
 
         try:
@@ -612,7 +661,7 @@ class OTLPSink(Sink):
             else:
                 body = await gzip_parts(parts) if target.compression == "gzip" else parts
             answer = await post(
-                self._client(signal),
+                client,
                 target.url,
                 body,
                 headers,

@@ -90,9 +90,10 @@ import time
 from collections.abc import Sequence
 from typing import Literal, Never
 
-import anyio.to_thread
+import anyio
 
 from .._errors import ConfigError, SinkError
+from .._offload import off_loop
 from .._signal import Signal
 from .._warn import warn
 from ..formats._safe import placeholder_signal, repair_signal
@@ -302,7 +303,7 @@ class SyslogSink(Sink):
         context = self.ssl_context
         if self.tls and context is None:
             try:
-                context = await anyio.to_thread.run_sync(self._make_context)
+                context = await off_loop(self._make_context)
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigError(
                     "ca_file", f"must be a readable PEM file of CA certificates: {exc}"

@@ -137,7 +137,7 @@ class Receiver:
     async def start(self) -> None:
         """Listen (on the same port as before, after a :meth:`stop`)."""
         self._server = await asyncio.start_server(
-            self._serve, "127.0.0.1", self.port, reuse_address=True, ssl=self.ssl_context
+            self._accept, "127.0.0.1", self.port, reuse_address=True, ssl=self.ssl_context
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -197,11 +197,16 @@ class Receiver:
 
     # -- serving ------------------------------------------------------------------------------
 
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # The connection and the task that serves it are noted at once, not when that task
+        # first runs: a stop() in between (a receiver on a busy loop) still closes the
+        # connection, rather than leaving it open after the loop has ended.
+        task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
+        self._conns.add(writer)
+        self._tasks.add(task)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._conns.add(writer)
         try:
             while True:
                 try:
@@ -226,7 +231,8 @@ class Receiver:
             return
         finally:
             self._conns.discard(writer)
-            self._tasks.discard(task)
+            if task is not None:
+                self._tasks.discard(task)
             writer.transport.abort()
 
     async def _handle(

@@ -24,6 +24,8 @@ from telemetry.sinks import OTLPSink, _otlp_http
 from tests.conftest import assert_accounted
 from tests.sinks.otlp_receiver import Receiver, Reply, receiving
 
+# Rarely, a test here still leaves a client connection to the receiver open (found by a later
+# garbage collection; not traced yet): ignored in this module, as in the interoperability one.
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 PROTOCOLS = ("http/protobuf", "http/json")
@@ -64,12 +66,15 @@ async def run(
 ) -> tel.HandlerStats:
     """Emit ``n`` logs into a hub whose only handler writes to ``sink``; close; check the
     accounting; return the handler's stats."""
-    hub = tel.Telemetry(handlers={"otlp": {"sink": sink, "mode": mode, **handler}})
+    # The hub's own close timeout: leaving the block closes the hub with it.
+    hub = tel.Telemetry(
+        handlers={"otlp": {"sink": sink, "mode": mode, **handler}}, close_timeout=close_timeout
+    )
     with anyio.fail_after(LIMIT_S):
         async with hub:
             for i in range(n):
                 await hub.log("info", "m", i=i)
-        stats = await hub.aclose(close_timeout)
+        stats = await hub.aclose()
     assert_accounted(stats)
     return stats.handlers["otlp"]
 

@@ -11,14 +11,11 @@ needs("httpx", "opentelemetry.proto")
 from typing import Any
 
 import anyio
-import pytest
 
 import telemetry as tel
 from telemetry.sinks import OTLPSink
 from tests.conftest import assert_accounted
 from tests.sinks.otlp_receiver import Receiver, receiving
-
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 #: Bounds every test: a hang is a failure, never a stuck run.
 LIMIT_S = 30
@@ -55,9 +52,11 @@ async def test_a_moderate_steady_rate_makes_few_requests() -> None:
     assert h.written == 200 and [r.attributes[0].value.int_value for r in rx.log_records()] == list(
         range(200)
     )
-    # One request per linger while they came (200 ms or so on a quiet machine: about 4), and
-    # one for what the close found; sent a record or two at a time, it would be 100 or more.
-    assert h.sink_counters["requests"] == len(rx.requests) <= lingers + 2 < 100
+    # One request per linger while they came (200 ms or so on a quiet machine: about 4); the
+    # first record and the next each go at once (one per worker: nothing gathers before a
+    # first batch), and the close may find a batch for each worker. Sent a record or two at
+    # a time, it would be 100 or more.
+    assert h.sink_counters["requests"] == len(rx.requests) <= lingers + 4 < 100
 
 
 async def test_a_flush_and_the_close_do_not_wait_for_the_gathering() -> None:
