@@ -1,6 +1,6 @@
 """What FastAPI's native telemetry's calls cost per request on aiotelemetry's providers, alone.
 
-    python bench/otel_calls.py [REQUESTS] [ROUNDS] [--no-metrics]   # default 5000 requests, 7
+    python bench/otel_calls.py [REQUESTS] [ROUNDS] [--no-metrics] [--encode]   # 5000, 7
 
 Replays, without FastAPI, the OpenTelemetry API calls FastAPI 0.165's native telemetry makes
 for one ``GET /items/{item_id}`` (``fastapi/telemetry/_asgi.py`` and ``_api.py``): the active
@@ -8,8 +8,11 @@ requests counter up, a server span started with its attributes and made current,
 operation spans (dependencies, endpoint, serialization) as current spans with one attribute
 each, the route and status set, the duration histogram recorded, the counter down, the span
 ended; with ``--no-metrics``, the spans only. The signals go to a handler whose sink writes
-nothing, so what is counted is the providers and the hub's emitting path, not a sink. Prints
-the CPU time per request (the least and the median over the rounds).
+nothing, so what is counted is the providers and the hub's emitting path, not a sink; with
+``--encode`` the sink encodes each batch as the OTLP sink's protobuf requests of up to
+``BATCH`` spans (resource, scope, spans; joined as ``OTLPSink`` joins a small request) and
+sends nothing: the providers and the encoding, without the transport. Prints the CPU time per
+request (the least and the median over the rounds).
 
 The machine's load moves these figures by tens of percent; for a comparison that does not
 depend on it, count instructions instead, the difference of two sizes cancelling the start-up:
@@ -32,7 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-__all__ = ["main", "measure"]
+__all__ = ["BATCH", "main", "measure"]
+
+#: Spans per encoded request with ``--encode``: about what the OTLP sink's worker takes at a
+#: time in the service benchmark (a few requests' spans).
+BATCH = 32
 
 
 def _calls(metrics: bool) -> Any:
@@ -102,17 +109,37 @@ def _calls(metrics: bool) -> Any:
     return request
 
 
-async def measure(requests: int, rounds: int, *, metrics: bool = True) -> dict[str, Any]:
-    """CPU µs per request in each round, and what the hub wrote and dropped."""
+async def measure(
+    requests: int, rounds: int, *, metrics: bool = True, encode: bool = False
+) -> dict[str, Any]:
+    """CPU µs per request in each round, what the hub wrote and dropped, and with ``encode``
+    the bytes the spans made."""
     import telemetry as tel
     from telemetry.integrations.opentelemetry import install
     from telemetry.sinks import Sink
 
+    encoded = [0]
+
     class Discard(Sink):
         kind = "discard"
 
+        def __init__(self) -> None:
+            super().__init__()
+            self._enc: Any = None
+            if encode:
+                from telemetry.sinks._otlp_proto import ProtoSpans
+
+                self._enc = ProtoSpans({"service.name": "bench"}, "0")
+
         async def write(self, batch: Sequence[Any]) -> None:
-            return None
+            enc = self._enc
+            if enc is None:
+                return
+            for i in range(0, len(batch), BATCH):
+                request = enc.batch()
+                for sig in batch[i : i + BATCH]:
+                    request.add(sig)
+                encoded[0] += len(b"".join(request.parts()))
 
     install()
     request = _calls(metrics)
@@ -130,7 +157,12 @@ async def measure(requests: int, rounds: int, *, metrics: bool = True) -> dict[s
             per_round.append((time.process_time() - t0) * 1e6 / max(requests, 1))
             await asyncio.sleep(0.01)
     stats = await hub.aclose()
-    return {"us": per_round, "written": stats.written, "dropped": dict(stats.dropped)}
+    return {
+        "us": per_round,
+        "written": stats.written,
+        "dropped": dict(stats.dropped),
+        "bytes": encoded[0],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,10 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     numbers = [int(a) for a in args if a.isdigit()]
     requests = numbers[0] if numbers else 5000
     rounds = numbers[1] if len(numbers) > 1 else 7
-    res = asyncio.run(measure(requests, rounds, metrics=metrics))
+    encode = "--encode" in args
+    res = asyncio.run(measure(requests, rounds, metrics=metrics, encode=encode))
     us = res["us"]
     print(
-        f"{'spans and metrics' if metrics else 'spans'}: {min(us):.1f} µs per request at least, "
+        f"{'spans and metrics' if metrics else 'spans'}{', encoded' if encode else ''}: "
+        f"{min(us):.1f} µs per request at least, "
         f"{statistics.median(us):.1f} µs median over {rounds} rounds of {requests:,}; "
         f"written {res['written']:,}, dropped {res['dropped'] or 'none'}"
     )

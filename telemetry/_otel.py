@@ -48,6 +48,7 @@ __all__ = [
     "attach",
     "available",
     "context_getter",
+    "context_var",
     "current_otel_span",
     "detach",
     "empty_context",
@@ -246,6 +247,18 @@ def context_getter() -> Callable[[], Any] | None:
         return _late_context
     getter: Callable[[], Any] = _state["context_get"]
     return getter
+
+
+def context_var() -> contextvars.ContextVar[Any] | None:
+    """The context variable that holds OpenTelemetry's current context, when its runtime
+    context is the usual ``contextvars`` one: its ``get()`` is
+    ``opentelemetry.context.get_current()``, its ``set`` and ``reset`` are ``attach`` and
+    ``detach`` without their two Python calls. ``None`` with another runtime context, while
+    OpenTelemetry is not in use, or without ``opentelemetry-api``."""
+    if not _loaded():
+        return None
+    var: contextvars.ContextVar[Any] | None = _state["var"]
+    return var
 
 
 def _late_context() -> Mapping[Any, Any]:

@@ -23,3 +23,13 @@ async def test_a_tiny_run_writes_four_spans_a_request_and_drops_none(metrics: bo
     assert res["written"] == 2 * 50 * 4
     assert res["dropped"] == {}
     assert len(res["us"]) == 2 and all(us > 0 for us in res["us"])
+
+
+@pytest.mark.usefixtures("installed")
+async def test_a_tiny_encoded_run_makes_protobuf_of_every_span() -> None:
+    """With the encoding on, every span is written and the requests made of them are not
+    empty."""
+    res = await measure(20, 1, encode=True)
+    assert res["written"] == 20 * 4
+    assert res["dropped"] == {}
+    assert res["bytes"] > 20 * 4 * 50  # ids, times and a name at least, per span

@@ -43,11 +43,11 @@ from opentelemetry.util import types
 
 from .. import _registry
 from .._context import SpanContext as TelemetrySpanContext
-from .._context import current_context
+from .._context import current_context as bound_context
 from .._signal import Level, ProcessInfo, Signal, error_info, new_uid
 from .._warn import warn
 from . import _otel_limits as limits
-from ._otel_current import CurrentSpan
+from ._otel_current import SPAN_KEY, CurrentSpan, get_current
 
 __all__ = ["HubSpan", "HubTracer", "HubTracerProvider", "exception_event"]
 
@@ -69,6 +69,31 @@ _KIND_NAMES = {
 }
 _SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
 _NOT_SAMPLED = trace.TraceFlags(trace.TraceFlags.DEFAULT)
+_OTelSpanContext = trace.SpanContext
+_DEFAULT_STATE = trace.span.DEFAULT_TRACE_STATE
+_Span = trace.Span
+_tuple_new = tuple.__new__
+
+
+def _made_directly() -> bool:
+    """Whether a ``SpanContext`` made as the tuple it is equals the one its constructor makes
+    (trace id, span id, remote, flags, state, valid): it is then made so, without the
+    constructor's Python call (the ids a tracer makes are valid, its state never ``None``)."""
+    try:
+        made = _tuple_new(_OTelSpanContext, (3, 5, False, _SAMPLED, _DEFAULT_STATE, True))
+        usual = _OTelSpanContext(3, 5, False, _SAMPLED, None)
+        return (
+            tuple(made) == tuple(usual)
+            and made.is_valid
+            and made.trace_id == 3
+            and made.span_id == 5
+            and made.trace_state is _DEFAULT_STATE
+        )
+    except Exception:  # another API's layout: its constructor, always
+        return False
+
+
+_DIRECT = _made_directly()
 #: Tracers kept per scope name at most; past it a tracer is made per call.
 _TRACERS_MAX = 1024
 
@@ -145,7 +170,7 @@ class HubSpan(trace.Span):
         self._kind = kind
         self._attrs = attrs
         self._start = start
-        self._ctx: dict[str, Any] = current_context()
+        self._ctx: dict[str, Any] = bound_context()
         self._events: list[dict[str, Any]] | None = None
         self._links: list[dict[str, Any]] | None = None
         self._status = _UNSET
@@ -216,8 +241,21 @@ class HubSpan(trace.Span):
             key: The attribute's name.
             value: A string, bool, int, float, or a sequence of one of them.
         """
-        if not self._ended("set_attribute"):
-            limits.add_attribute(self._attrs, key, value)
+        if self._end is not None:
+            self._ended("set_attribute")
+            return
+        attrs = self._attrs
+        t = type(value)
+        # The common case inline: a str key (set before, or under the limit), a scalar.
+        if (
+            (t is str or t is int or t is float or t is bool)
+            and type(key) is str
+            and key
+            and (key in attrs or len(attrs) < limits.MAX_ATTRIBUTES)
+        ):
+            attrs[key] = value
+        else:
+            limits.add_attribute(attrs, key, value)
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         """Set several attributes.
@@ -226,20 +264,22 @@ class HubSpan(trace.Span):
             attributes: The attributes, as for
                 [`set_attribute`][telemetry.integrations.opentelemetry.HubSpan.set_attribute].
         """
-        if not self._ended("set_attributes"):
-            attrs = self._attrs
-            for key, value in attributes.items():
-                t = type(value)
-                # The common case inline: a str key (set before, or under the limit), a scalar.
-                if (
-                    (t is str or t is int or t is float or t is bool)
-                    and type(key) is str
-                    and key
-                    and (key in attrs or len(attrs) < limits.MAX_ATTRIBUTES)
-                ):
-                    attrs[key] = value
-                else:
-                    limits.add_attribute(attrs, key, value)
+        if self._end is not None:
+            self._ended("set_attributes")
+            return
+        attrs = self._attrs
+        for key, value in attributes.items():
+            t = type(value)
+            # The common case inline: a str key (set before, or under the limit), a scalar.
+            if (
+                (t is str or t is int or t is float or t is bool)
+                and type(key) is str
+                and key
+                and (key in attrs or len(attrs) < limits.MAX_ATTRIBUTES)
+            ):
+                attrs[key] = value
+            else:
+                limits.add_attribute(attrs, key, value)
 
     def add_event(
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
@@ -403,6 +443,9 @@ class HubSpan(trace.Span):
         if self._links:
             data["span.links"] = self._links
         sc = self._span_context
+        # (trace id, span id, ...) indexed, not read through its properties' Python calls.
+        trace_id, span_id = (sc[0], sc[1]) if _DIRECT else (sc.trace_id, sc.span_id)
+        parent_id = self._parent_id
         # Positional, as the emitting path builds signals (several times faster than keywords
         # in msgspec); the order is Signal's fields'.
         sig = Signal(
@@ -418,10 +461,10 @@ class HubSpan(trace.Span):
             data,
             self._ctx,
             None,
-            f"{sc.trace_id:032x}",
-            f"{sc.span_id:016x}",
+            f"{trace_id:032x}",
+            f"{span_id:016x}",
             None if self._error is None else error_info(self._error),
-            None if self._parent_id is None else f"{self._parent_id:016x}",
+            None if parent_id is None else f"{parent_id:016x}",
             max(0, end - self._start),
             None,
             None,
@@ -486,23 +529,37 @@ class HubTracer(trace.Tracer):
             The span: a [`HubSpan`][telemetry.integrations.opentelemetry.HubSpan], or a
             non-recording one when the hub's filters refuse it.
         """
-        parent = trace.get_current_span(context).get_span_context()
-        if parent.is_valid:
-            trace_id, parent_id, state = parent.trace_id, parent.span_id, parent.trace_state
+        # trace.get_current_span(context), its three Python calls made one.
+        parent = (get_current() if context is None else context).get(SPAN_KEY)
+        if type(parent) is _RunningSpan:  # ours: its context, without a call
+            psc = parent._span_context
+        elif parent is not None and isinstance(parent, _Span):
+            psc = parent.get_span_context()
         else:
-            trace_id, parent_id, state = _getrandbits(128) | 1, None, None
+            psc = None
+        parent_id: int | None
+        if psc is not None and type(psc) is _OTelSpanContext and _DIRECT:
+            trace_id, parent_id, _, _, state, valid = psc
+            if not valid:
+                trace_id, parent_id, state = _getrandbits(128) | 1, None, _DEFAULT_STATE
+        elif psc is not None and psc.is_valid:
+            trace_id, parent_id, state = psc.trace_id, psc.span_id, psc.trace_state
+        else:
+            trace_id, parent_id, state = _getrandbits(128) | 1, None, _DEFAULT_STATE
         span_id = _getrandbits(64) | 1
         name = name if type(name) is str else str(name)
         hub = _registry.current_hub()
         if not hub.accepts(_INFO, self._ns, "span", name):
             return trace.NonRecordingSpan(
-                trace.SpanContext(trace_id, span_id, False, _NOT_SAMPLED, state)
+                _OTelSpanContext(trace_id, span_id, False, _NOT_SAMPLED, state)
             )
         span = _RunningSpan(
             hub,
             self._ns,
             name,
-            trace.SpanContext(trace_id, span_id, False, _SAMPLED, state),
+            _tuple_new(_OTelSpanContext, (trace_id, span_id, False, _SAMPLED, state, True))
+            if _DIRECT
+            else _OTelSpanContext(trace_id, span_id, False, _SAMPLED, state),
             parent_id,
             kind,
             limits.clean_attributes(attributes),

@@ -109,11 +109,18 @@ class ProtoBatch:
         if records is None:
             records = self._scopes[name] = []
             self.size += len(name) + 16
-        rec = w.framed(self._encode(sig))
+        rec = self._encode(sig)
+        n = len(rec)
+        # Framed as field 2 of the scope's list (w.framed), the usual sizes inline.
+        if 0x80 <= n < 0x4000:
+            rec = bytes((0x12, (n & 0x7F) | 0x80, n >> 7)) + rec
+            n += 3
+        else:
+            rec = w.framed(rec)
+            n = len(rec)
         records.append(rec)
         self._last = name
         self.count += 1
-        n = len(rec)
         self.size += n
         return n
 

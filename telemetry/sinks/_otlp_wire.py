@@ -28,22 +28,25 @@ _INT64_MIN, _INT64_END = -(2**63), 2**63
 _MASK64 = 2**64 - 1
 _double = struct.Struct("<d").pack
 _fixed64 = struct.Struct("<Q").pack
+#: A span's start and end times (fields 7 and 8, fixed64) and its flags (field 16, fixed32,
+#: always 1: sampled), in one call.
+_times_and_flags = struct.Struct("<BQBQHI").pack
+_fromhex = bytes.fromhex
 _ONE_BYTE = [bytes((i,)) for i in range(128)]
-#: Encoded attributes (a key with a short string or an integer value) seen lately, by key and
-#: then by value: most repeat from record to record. Two levels, not one dict keyed by
-#: ``(key, value)`` pairs: a dict of strings or integers to bytes is never tracked by the
-#: garbage collector, while each pair would be a tuple it tracks, alive until the cache is
-#: cleared. Every new value (a request id, a record's uid) then added a tracked object, which
-#: made young collections frequent, each promoting what the app's requests in flight held to
-#: the old generation, and full collections followed. Cleared when it holds `_CACHE_MAX`
-#: values.
+#: Encoded attribute fields (a key with a string of up to `_CACHED_STR` characters or an
+#: integer) seen lately: most repeat from record to record (see `_Fields`).
 _CACHE_MAX = 4096
-_kv_cache: dict[str, dict[str | int, bytes]] = {}
-_kv_held = 0
+_CACHED_STR = 128
+#: Span names (field 5, tag and length included) seen lately.
+_span_names: dict[str, bytes] = {}
 #: A span's data keys that are not attributes (see ``_otlp_map``).
 _RESERVED = frozenset(
     (m.SPAN_KIND_KEY, m.STATUS_CODE_KEY, m.STATUS_DESCRIPTION_KEY, m.EVENTS_KEY, m.LINKS_KEY)
 )
+#: A span's kind field by the name ``span.kind`` holds (internal for any other).
+_KIND_FIELDS = {name: b"\x30" + bytes((number,)) for name, number in m.SPAN_KINDS.items()}
+_INTERNAL = _KIND_FIELDS["internal"]
+_EVENTS_KEY, _LINKS_KEY, _STATUS_CODE_KEY = m.EVENTS_KEY, m.LINKS_KEY, m.STATUS_CODE_KEY
 
 
 def varint(n: int) -> bytes:
@@ -139,29 +142,74 @@ def _kv(
     return b"\x0a" + varint(len(k)) + k + _field(b"\x12", value(v, seen, walked))
 
 
+class _Fields:
+    """The encoded fields of one kind of attribute list (its tag): each a key with a short
+    string or an integer value, tag and length included, by key and then by value, made
+    again only for values not seen lately; a key in ``skip`` makes no field.
+
+    Two levels, not one dict keyed by ``(key, value)`` pairs: a dict of strings or integers
+    to bytes is never tracked by the garbage collector, while each pair would be a tuple it
+    tracks, alive until the cache is cleared. Every new value (a request id, a record's uid)
+    then added a tracked object, which made young collections frequent, each promoting what
+    the app's requests in flight held to the old generation, and full collections followed.
+    Only ``str`` and ``int`` values are looked up (``True == 1`` and ``1.0 == 1`` would find
+    an int's field). Cleared when it holds `_CACHE_MAX` values."""
+
+    __slots__ = ("by_key", "held", "skip", "tag")
+
+    def __init__(self, tag: bytes, skip: frozenset[str] = frozenset()) -> None:
+        self.tag = tag
+        self.skip = skip
+        self.by_key: dict[str, dict[str | int, bytes]] = {}
+        self.held = 0
+
+    def encode(self, attrs: Mapping[str, Any]) -> bytes:
+        """``attrs`` as repeated fields."""
+        by_key = self.by_key
+        out = []
+        walked = [0]  # container items met in these attributes (see `value`)
+        for key, v in attrs.items():
+            t = type(v)
+            if t is str or t is int:
+                values = by_key.get(key)
+                if values is not None:
+                    hit = values.get(v)
+                    if hit is not None:
+                        out.append(hit)
+                        continue
+            out.append(self._made(key, v, t, walked))
+        return b"".join(out)
+
+    def _made(self, key: str, v: Any, t: type, walked: list[int]) -> bytes:
+        if key in self.skip:
+            field = b""
+        else:
+            kv = _kv(key, v, _NOT_SEEN, walked)
+            field = self.tag + varint(len(kv)) + kv
+        if ((t is str and len(v) <= _CACHED_STR) or t is int) and type(key) is str:
+            if self.held >= _CACHE_MAX:
+                self.by_key.clear()
+                self.held = 0
+            values = self.by_key.get(key)
+            if values is None:
+                values = self.by_key[key] = {}
+            values[v] = field
+            self.held += 1
+        return field
+
+
+#: A span's attributes (field 9) from its data, where a reserved key makes nothing.
+_SPAN_DATA = _Fields(b"\x4a", _RESERVED)
+#: Other attribute lists, by their field's tag.
+_by_tag: dict[bytes, _Fields] = {}
+
+
 def attributes(tag: bytes, attrs: Mapping[str, Any]) -> bytes:
     """``attrs`` as the repeated ``KeyValue`` field whose tag is ``tag``."""
-    global _kv_held
-    out = []
-    walked = [0]  # container items met in these attributes (see `value`)
-    for key, v in attrs.items():
-        t = type(v)
-        if not ((t is str and len(v) <= 128) or t is int) or type(key) is not str:
-            out.append(_field(tag, _kv(key, v, _NOT_SEEN, walked)))
-            continue
-        values = _kv_cache.get(key)
-        hit = None if values is None else values.get(v)
-        if hit is None:
-            if _kv_held >= _CACHE_MAX:
-                _kv_cache.clear()
-                _kv_held, values = 0, None
-            if values is None:
-                values = _kv_cache[key] = {}
-            kv = _kv(key, v)
-            hit = values[v] = varint(len(kv)) + kv
-            _kv_held += 1
-        out.append(tag + hit)
-    return b"".join(out)
+    fields = _by_tag.get(tag)
+    if fields is None:
+        fields = _by_tag[tag] = _Fields(tag)
+    return fields.encode(attrs)
 
 
 def _id(value: str | None, size: int) -> bytes:
@@ -202,37 +250,108 @@ def _span_attributes(sig: Signal) -> bytes:
         return attributes(b"\x4a", m.attributes(sig, span=True))
     out = attributes(b"\x4a", ctx) if ctx else b""
     if data:
-        if not _RESERVED.isdisjoint(data):
-            data = {k: v for k, v in data.items() if k not in _RESERVED}
-        out += attributes(b"\x4a", data)
+        out += _SPAN_DATA.encode(data)
     if sig.location is not None or sig.thread is not None:
         out += attributes(b"\x4a", m.source_attributes(sig))
+    return out
+
+
+def _ids(trace_id: str | None, span_id: str | None, parent_id: str | None) -> bytes:
+    """A span's ``trace_id``, ``span_id`` and ``parent_span_id`` fields: each left out when it
+    is not hex of its size (a middleware's doing)."""
+    out = b""
+    raw = _id(trace_id, 16)
+    if raw:
+        out += b"\x0a\x10" + raw
+    raw = _id(span_id, 8)
+    if raw:
+        out += b"\x12\x08" + raw
+    raw = _id(parent_id, 8)
+    if raw:
+        out += b"\x22\x08" + raw
     return out
 
 
 def span(sig: Signal) -> bytes:
     """The ``Span`` message of ``sig`` (sampled: every span that ends in a signal was
     recorded)."""
-    parts = [b"\x85\x01\x01\x00\x00\x00"]  # flags = 1
-    raw = _id(sig.trace_id, 16)
-    if raw:
-        parts.append(b"\x0a\x10" + raw)
-    raw = _id(sig.span_id, 8)
-    if raw:
-        parts.append(b"\x12\x08" + raw)
-    raw = _id(sig.parent_id, 8)
-    if raw:
-        parts.append(b"\x22\x08" + raw)
+    # Written for the usual span in one function (a Python call costs as much as a few
+    # fields): ids in hex of their sizes, a name seen before, attributes in the data only.
+    try:
+        trace_id = _fromhex(sig.trace_id)  # type: ignore[arg-type]
+        span_id = _fromhex(sig.span_id)  # type: ignore[arg-type]
+        parent = sig.parent_id
+        parent_id = b"" if parent is None else _fromhex(parent)
+    except (TypeError, ValueError):
+        trace_id = span_id = parent_id = b""
+        parent = None
+    if len(trace_id) == 16 and len(span_id) == 8 and (parent is None or len(parent_id) == 8):
+        ids = b"".join(
+            (
+                b"\x0a\x10",
+                trace_id,
+                b"\x12\x08",
+                span_id,
+                b"\x22\x08" if parent_id else b"",
+                parent_id,
+            )
+        )
+    else:
+        ids = _ids(sig.trace_id, sig.span_id, sig.parent_id)
     text = sig.id or sig.msg or "span"  # m.span_name
     if len(text) > _HUGE_TEXT:
         raise m.HugeRecord
-    name = _utf8(text)
-    parts.append(b"\x2a" + varint(len(name)) + name)
+    name = _span_names.get(text)
+    if name is None:
+        name = _span_name(text)
     data = sig.data
-    parts.append(b"\x30" + varint(m.span_kind(sig)) if data else b"\x30\x01")
-    end = sig.inst + (sig.duration_ns or 0)  # m.span_end
-    parts.append(b"\x39" + _fixed64(sig.inst) + b"\x41" + _fixed64(end))
-    parts.append(_span_attributes(sig))
+    if data:
+        kind = data.get(m.SPAN_KIND_KEY)
+        kind_field = _KIND_FIELDS.get(kind, _INTERNAL) if isinstance(kind, str) else _INTERNAL
+        if sig.ctx or sig.location is not None or sig.thread is not None:
+            attrs = _span_attributes(sig)
+        else:
+            attrs = _SPAN_DATA.encode(data)
+    else:
+        kind_field = _INTERNAL
+        attrs = (
+            _span_attributes(sig)
+            if sig.ctx or sig.location is not None or sig.thread is not None
+            else b""
+        )
+    inst = sig.inst
+    record = b"".join(
+        (
+            ids,
+            name,
+            kind_field,
+            # start_time_unix_nano, end_time_unix_nano (m.span_end), flags = 1 (field 16)
+            _times_and_flags(0x39, inst, 0x41, inst + (sig.duration_ns or 0), 0x0185, 1),
+            attrs,
+        )
+    )
+    if sig.error is not None or (
+        data and (_EVENTS_KEY in data or _LINKS_KEY in data or _STATUS_CODE_KEY in data)
+    ):
+        record += _span_tail(sig)
+    return record
+
+
+def _span_name(text: str) -> bytes:
+    """Field 5, a span's name (kept for the next span of that name)."""
+    name = _utf8(text)
+    field = b"\x2a" + varint(len(name)) + name
+    if len(text) <= _CACHED_STR:
+        if len(_span_names) >= _CACHE_MAX:
+            _span_names.clear()
+        _span_names[text] = field
+    return field
+
+
+def _span_tail(sig: Signal) -> bytes:
+    """A span's events, links and status (fields 11, 13 and 15)."""
+    data = sig.data
+    parts = []
     if sig.error is not None or (data and m.EVENTS_KEY in data):
         for ev_name, time, attrs in m.span_events(sig):
             ev = b"\x09" + _fixed64(time) + _field(b"\x12", _utf8(ev_name))

@@ -234,6 +234,73 @@ def test_protobuf_records_written_by_hand_keep_each_value_type_when_keys_repeat(
     assert [type(g) for g in got[:4]] == [int, bool, float, str]
 
 
+_ids = (
+    st.none()
+    | st.sampled_from(["", "zz", "0AF7651916CD43DD8448EB211C80319C", "B7AD6B7169203331"])
+    | _hex16
+    | _hex32
+)
+_keys = st.sampled_from(["k", "http.route", "span.kind", "otel.status_description", "n"])
+_scalars = st.sampled_from([1, True, 1.0, "1", 0, False, -0.0, 0.0, "é", 2**70])
+_span_attrs = st.dictionaries(_keys, _scalars | st.text(max_size=3) | st.tuples(st.integers()))
+# (The context's keys are attributes whatever their name, the data's reserved ones are not.)
+_ctx_attrs = st.dictionaries(
+    st.sampled_from(["k", "http.route", "c"]), _scalars | st.text(max_size=3)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    spans=st.lists(
+        st.tuples(_ids, _ids, _ids, st.none() | st.text(max_size=6), _ctx_attrs, _span_attrs),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_span_ids_names_and_attributes_encode_alike_in_both_encodings(spans: list[Any]) -> None:
+    """Spans with any ids (valid or not), names, context and data of values that compare
+    equal across types (1, True, 1.0; 0.0 and -0.0) decode alike from protobuf and JSON, span
+    after span in one request, each attribute of the type it was given."""
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+    from telemetry.sinks._otlp_json import JsonSpans
+    from telemetry.sinks._otlp_proto import ProtoSpans
+
+    pb = ProtoSpans(RESOURCE, "1.0").batch()
+    js = JsonSpans(RESOURCE, "1.0").batch()
+    for trace_id, span_id, parent_id, name, ctx, data in spans:
+        sig = Signal(
+            inst=1_000,
+            uid="0123456789abcdef",
+            kind="span",
+            level="info",
+            id=name,
+            ctx=ctx,
+            data=data,
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_id=parent_id,
+            duration_ns=10,
+        )
+        pb.add(sig)
+        js.add(sig)
+    from_pb = trace_service_pb2.ExportTraceServiceRequest.FromString(pb.body())
+    from_json, _ = decode("/v1/traces", "application/json", js.body())
+    assert from_json == from_pb
+    got = from_pb.resource_spans[0].scope_spans[0].spans
+    for span, (_, _, _, _, ctx, data) in zip(got, spans, strict=True):
+        expected = {
+            k: plain(v)
+            for k, v in {**ctx, **data}.items()
+            if k not in ("span.kind", "otel.status_description")
+        }
+        decoded = attrs(span)
+        assert same(decoded, expected), (decoded, expected)
+        for k, v in expected.items():
+            if isinstance(v, float) and v == 0.0:
+                assert math.copysign(1, decoded[k]) == math.copysign(1, v)
+
+
 def test_new_attribute_values_leave_nothing_the_garbage_collector_tracks() -> None:
     """Records whose attribute values are all new (a request id and a number each) are encoded
     without keeping alive any object the collector tracks: the cache of encoded attributes
