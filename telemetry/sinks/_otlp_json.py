@@ -27,6 +27,27 @@ _HUGE_TEXT = m.HUGE_TEXT
 _INT64 = (-(2**63), 2**63)
 
 
+def _encode(enc: msgspec.json.Encoder, obj: Any) -> bytes:
+    """``enc.encode(obj)``; where a string in it is not valid Unicode (a lone surrogate in a
+    message, a name, a key or a value), the record is written with such strings as `safe_text`
+    writes them, instead of failing, and with it the batch (protobuf writes ``?`` there)."""
+    try:
+        return enc.encode(obj)
+    except UnicodeEncodeError:
+        return enc.encode(_repaired(obj))
+
+
+def _repaired(v: Any) -> Any:
+    t = type(v)
+    if t is str:
+        return safe_text(v)
+    if t is dict:
+        return {safe_text(k) if type(k) is str else k: _repaired(x) for k, x in v.items()}
+    if t is list:
+        return [_repaired(x) for x in v]
+    return v
+
+
 def json_value(
     v: Any, seen: frozenset[int] = frozenset(), walked: list[int] | None = None
 ) -> dict[str, Any]:
@@ -374,7 +395,7 @@ class JsonLogs(_Json):
             r["spanId"] = sig.span_id
             r["flags"] = 1
         r["attributes"] = _attrs(m.attributes(sig, span=False))
-        data = self._enc.encode(r)
+        data = _encode(self._enc, r)
         return data, len(data) + 1
 
     def rejected(self, body: bytes) -> tuple[int, str]:
@@ -421,7 +442,7 @@ class JsonSpans(_Json):
         code, message = m.span_status(sig)
         if code != m.STATUS_UNSET:
             s["status"] = {"code": code, "message": message} if message else {"code": code}
-        data = self._enc.encode(s)
+        data = _encode(self._enc, s)
         return data, len(data) + 1
 
     def rejected(self, body: bytes) -> tuple[int, str]:

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
 from telemetry import Signal
-from telemetry.sinks._otlp_json import JsonLogs
-from telemetry.sinks._otlp_proto import ProtoLogs
+from telemetry.sinks._otlp_json import JsonLogs, JsonSpans
+from telemetry.sinks._otlp_proto import ProtoLogs, ProtoSpans
 from tests.sinks.otlp_receiver import decode
 from tests.sinks.test_otlp import attrs
 
@@ -322,3 +322,52 @@ def test_new_attribute_values_leave_nothing_the_garbage_collector_tracks() -> No
     req = logs_service_pb2.ExportLogsServiceRequest.FromString(batch.body())
     records = req.resource_logs[0].scope_logs[0].log_records
     assert len(records) == 2050 and attrs(records[-1])["n"] == 10**6 + 2049
+
+
+def test_a_lone_surrogate_costs_no_record_in_either_encoding() -> None:
+    """A lone surrogate in a message, a span's name, a key and a value (not valid Unicode,
+    which UTF-8 cannot carry) is written repaired, by protobuf as ``?`` and by JSON as its
+    ``\\udXXX`` escape, and the records around it are written as they are: a bad value costs
+    only itself, never its batch."""
+    for kind, encodings, path in (
+        ("log", (ProtoLogs, JsonLogs), "/v1/logs"),
+        ("span", (ProtoSpans, JsonSpans), "/v1/traces"),
+    ):
+        signals = [
+            Signal(
+                inst=1,
+                uid=f"{i:016x}",
+                kind=kind,
+                level="info",
+                id=name if kind == "span" else None,
+                msg=msg,
+                data={"k": value, "n": i},
+                trace_id="0af7651916cd43dd8448eb211c80319c",
+                span_id="b7ad6b7169203331",
+                duration_ns=10 if kind == "span" else None,
+            )
+            for i, (name, msg, value) in enumerate(
+                [("a", "m", "v"), ("b\udc00", "m\ud800", {"x\ud801": "y\udfff"}), ("c", "m", "w")]
+            )
+        ]
+        for encoding in encodings:
+            batch = encoding(RESOURCE, "1.0").batch()
+            for sig in signals:
+                batch.add(sig)
+            content = (
+                "application/json"
+                if encoding in (JsonLogs, JsonSpans)
+                else "application/x-protobuf"
+            )
+            req, _ = decode(path, content, batch.body())
+            if kind == "log":
+                records = req.resource_logs[0].scope_logs[0].log_records
+                texts = [r.body.string_value for r in records]
+            else:
+                records = req.resource_spans[0].scope_spans[0].spans
+                texts = [r.name for r in records]
+            assert [attrs(r)["n"] for r in records] == [0, 1, 2], encoding
+            assert texts[0] in ("m", "a") and texts[2] in ("m", "c"), encoding
+            bad = texts[1]
+            assert bad.startswith(("m", "b")) and "\ud800" not in bad and "\udc00" not in bad
+            assert bad.endswith(("?", "\\ud800", "\\udc00")), (encoding, bad)
