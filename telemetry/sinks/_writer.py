@@ -57,6 +57,8 @@ class WriterThread:
 
         A cancelled wait withdraws the bytes unless the thread has already taken them (then
         they are written when the output accepts them)."""
+        job = _Job(data, asyncio.get_running_loop().create_future())
+        self._jobs.put(job)
         if self._thread is None:
             thread = threading.Thread(
                 target=self._run, args=(self._jobs,), name=self._name, daemon=True
@@ -64,13 +66,12 @@ class WriterThread:
             try:
                 thread.start()
             except RuntimeError:
-                # No new thread at interpreter shutdown (Python 3.12+, from atexit): write
-                # here, where nothing else waits for the loop any more.
+                # No new thread at interpreter shutdown (Python 3.12+, from atexit): the job
+                # is taken back and written here, where nothing else waits for the loop.
+                self._jobs = queue.SimpleQueue()
                 self._emit(data)
                 return
             self._thread = thread
-        job = _Job(data, asyncio.get_running_loop().create_future())
-        self._jobs.put(job)
         try:
             await job.done
         except asyncio.CancelledError:
