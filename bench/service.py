@@ -60,10 +60,12 @@ LABELS = {
     "otel-providers": "FastAPI's OpenTelemetry instrumentation through aiotelemetry's providers",
     "native-sdk": "FastAPI's native telemetry on the OpenTelemetry SDK (BatchSpanProcessor, OTLP): "
     "spans",
-    "native-sdk-metrics": "the same with the SDK's meter provider: spans and 2 HTTP metrics",
+    "native-sdk-metrics": "FastAPI's native telemetry on the OpenTelemetry SDK, with its meter "
+    "provider: spans and 2 HTTP metrics",
     "native-ours": "FastAPI's native telemetry on aiotelemetry's providers (OTLP sink): spans "
     "and 2 HTTP metrics",
-    "native-ours-traces": "the same with FastAPI's metrics off: spans",
+    "native-ours-traces": "FastAPI's native telemetry on aiotelemetry's providers (OTLP sink), "
+    "FastAPI's metrics off: spans",
     "ws-bare": "websocket echo, bare",
     "ws-aiotelemetry": "websocket echo, documented set-up, a log per message",
 }
@@ -81,6 +83,13 @@ PER_UNIT = {
     "native-sdk-metrics": 4,
     "native-ours": 4,
     "native-ours-traces": 4,
+}
+#: aiotelemetry's set-ups that do what a set-up on the OpenTelemetry SDK does, and that one:
+#: their throughput and p99 are also divided by the SDK set-up's of the same round.
+AGAINST = {
+    "otel-providers": "otel-sdk",
+    "native-ours-traces": "native-sdk",
+    "native-ours": "native-sdk-metrics",
 }
 #: The websocket set-up with aiotelemetry: a log per message, a span per connection.
 WS_CLIENTS = 8
@@ -324,6 +333,19 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
+def _per_round(
+    rows: list[dict[str, Any]], base: list[dict[str, Any]]
+) -> tuple[list[float], list[float]]:
+    """Throughput and p99 of each round of ``rows`` divided by ``base``'s of the same round."""
+    ratios, p99s = [], []
+    for r in rows:
+        b = next((x for x in base if x.get("round") == r["round"]), None)
+        if b is not None and "rate" in b:
+            ratios.append(r["rate"] / b["rate"])
+            p99s.append(r["p99_ms"] / b["p99_ms"])
+    return ratios, p99s
+
+
 def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Per set-up: medians over rounds of the figures and of the ratios to bare's same round."""
     out: dict[str, dict[str, Any]] = {}
@@ -333,12 +355,7 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             out[setup] = {"na": next((r.get("na") or r.get("error") for r in rows), "no run")}
             continue
         base = "ws-bare" if setup.startswith("ws-") else "bare"
-        ratios, p99s = [], []
-        for r in ok:
-            b = next((x for x in runs.get(base, []) if x.get("round") == r["round"]), None)
-            if b is not None and "rate" in b:
-                ratios.append(r["rate"] / b["rate"])
-                p99s.append(r["p99_ms"] / b["p99_ms"])
+        ratios, p99s = _per_round(ok, runs.get(base, []))
         out[setup] = {
             "rate": _median([r["rate"] for r in ok]),
             "x_bare": _median(ratios),
@@ -354,7 +371,37 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             "server_cpu_us": _median([r.get("server_cpu_us", 0.0) for r in ok]),
             "receiver_cpu_us": _median([r.get("receiver_cpu_us", 0.0) for r in ok]),
         }
+        peer = AGAINST.get(setup)
+        ratios, p99s = _per_round(ok, runs.get(peer, [])) if peer else ([], [])
+        if ratios:
+            out[setup]["against"] = {
+                "setup": peer,
+                "x_rate": ratios,
+                "x_p99": p99s,
+                "x_rate_median": _median(ratios),
+                "x_p99_median": _median(p99s),
+            }
     return out
+
+
+def against_table(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """The Markdown table of aiotelemetry's set-ups against the SDK's doing the same work
+    (`AGAINST`): throughput and p99 ratios per round and their medians; empty when no such
+    pair ran."""
+    lines = [
+        "| set-up | against | x throughput (median) | per round | p99 x (median) | per round |",
+        "|---|---|---|---|---|---|",
+    ]
+    for setup, s in summary.items():
+        vs = s.get("against")
+        if not vs:
+            continue
+        lines.append(
+            f"| {LABELS[setup]} | {LABELS[vs['setup']]} | {vs['x_rate_median']:.2f} "
+            f"| {' / '.join(f'{x:.2f}' for x in vs['x_rate'])} | {vs['x_p99_median']:.2f} "
+            f"| {' / '.join(f'{x:.2f}' for x in vs['x_p99'])} |"
+        )
+    return lines if len(lines) > 2 else []
 
 
 def table(summary: dict[str, dict[str, Any]]) -> list[str]:
@@ -413,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"#{rnd} {setup:<18} {_line(res)}", flush=True)
     summary = summarise(runs)
     lines = table(summary)
+    against = against_table(summary)
+    if against:
+        lines += ["", *against]
     print("\n".join(lines))
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python bench/service.py " + " ".join(argv if argv is not None else sys.argv[1:])

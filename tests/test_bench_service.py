@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.service import main, parse_wrk, summarise
+from bench.service import AGAINST, main, parse_wrk, summarise
 from bench.service_app import SETUPS
 from tests.conftest import needs, require
 
@@ -46,7 +46,10 @@ def service_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     out = tmp_path_factory.mktemp("service")
     assert main(["--seconds", "1", "--rounds", "1", "--out", str(out)]) == 0
     report: dict[str, object] = json.loads((out / "service.json").read_text())
-    assert (out / "service.md").read_text().count("\n| ") == len(SETUPS) + 1
+    # The table of every set-up, then the one of aiotelemetry's set-ups against the SDK's.
+    main_table, _, against = (out / "service.md").read_text().rpartition("\n\n|")
+    assert main_table.count("\n| ") == len(SETUPS) + 1
+    assert against.startswith(" set-up | against |") and against.count("\n| ") == len(AGAINST)
     return report
 
 
@@ -89,6 +92,13 @@ def test_ratios_and_collections_are_reported(service_run: dict[str, object]) -> 
         (run,) = runs[setup]
         assert run["gc_full"] >= 0 and run["gc_longest_ms"] >= 0 and run["gc_young"] >= 0
         assert run["reported"]["dropped"] == {} and run["reported"]["written"] == run["records"]
+    # aiotelemetry's providers against the SDK's, within the round.
+    for setup, peer in AGAINST.items():
+        (run,), (other,) = runs[setup], runs[peer]
+        vs = summary[setup]["against"]
+        assert vs["setup"] == peer
+        assert vs["x_rate"] == [run["rate"] / other["rate"]]
+        assert vs["x_p99"] == [run["p99_ms"] / other["p99_ms"]]
 
 
 @pytest.mark.parametrize("setup", ["aiotelemetry", "ws-aiotelemetry"])

@@ -54,6 +54,10 @@ STREAM_BYTES = 1024 * 1024
 STREAM_CHUNK = 256 * 1024
 
 
+_DONE = httpx.ByteStream(b"")
+"""The stream of a response once it is read and closed (see `_once`)."""
+
+
 class Outcome(enum.Enum):
     """How one request ended."""
 
@@ -199,6 +203,10 @@ async def _once(
             )
         finally:
             await response.aclose()
+            # httpx's response and its stream refer to each other: left so, every request
+            # would leave a cycle for the garbage collector (about a dozen objects, kept until
+            # a collection finds them, promoted to the old generation if one comes meanwhile).
+            response.stream = _DONE
 
 
 def _final(status: int, payload: bytes, attempts: int, truncated: bool) -> Answer:
