@@ -8,6 +8,7 @@ from tests.conftest import needs
 
 needs("httpx", "opentelemetry.proto")
 
+import gc
 from typing import Any
 
 import anyio
@@ -95,3 +96,37 @@ async def test_a_full_queue_ends_the_gathering() -> None:
             stats = await hub.aclose()
     assert_accounted(stats)
     assert stats.handlers["otlp"].written == 101 and len(rx.log_records()) == 101
+
+
+# -- what a request leaves behind ------------------------------------------------------------------
+
+
+async def test_a_request_leaves_no_cycle_for_the_garbage_collector() -> None:
+    """Each request the sink sends is freed when it is done: nothing of it (httpx's response
+    and its stream refer to each other) waits for the garbage collector, whose young
+    collections would otherwise come sooner and promote what the app's requests in flight
+    hold to the old generation."""
+    async with receiving() as rx:
+        sink = sink_for(rx)
+        hub = tel.Telemetry(handlers={"otlp": {"sink": sink, "mode": "blocking"}})
+        with anyio.fail_after(LIMIT_S):
+            async with hub:
+                await hub.log("info", "warm-up")
+                await hub.flush()  # the connection is made, the modules are loaded
+                gc.collect()
+                gc.disable()
+                gc.set_debug(gc.DEBUG_SAVEALL)
+                try:
+                    for i in range(5):
+                        await hub.log("info", "step", i=i)
+                        await hub.flush()
+                    gc.collect()
+                    left = [type(o).__module__ + "." + type(o).__qualname__ for o in gc.garbage]
+                finally:
+                    gc.set_debug(0)
+                    gc.garbage.clear()
+                    gc.enable()
+            stats = await hub.aclose()
+    assert_accounted(stats)
+    assert stats.handlers["otlp"].sink_counters["requests"] >= 6
+    assert [name for name in left if name.startswith(("httpx.", "httpcore."))] == []
