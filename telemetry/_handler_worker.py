@@ -33,7 +33,8 @@ __all__ = ["LINGER_BELOW", "LINGER_S", "LINGER_WITHIN_S", "HandlerWorker"]
 LINGER_S = 0.002
 #: A worker lingers only when signals keep coming: its last batch was this recent.
 LINGER_WITHIN_S = 0.005
-#: A batch this small (or smaller) is worth lingering for.
+#: A batch smaller than this is worth lingering for, and a linger ends once this many signals
+#: wait (unless the sink says otherwise: ``Sink.linger_below``).
 LINGER_BELOW = 64
 
 
@@ -75,14 +76,15 @@ class HandlerWorker:
         linger = self.mode in WAITING_MODES
         wanted = getattr(self.sink, "linger", None)  # a sink's own, else the default
         linger_s = LINGER_S if wanted is None else wanted
+        below = getattr(self.sink, "linger_below", None) or LINGER_BELOW
         gathered = self._gathered
         while True:
             if not gathered.is_set():
                 # Another worker lets a batch gather: taking the first signal that comes would
                 # undo it. Wait, then gather the next batch in turn.
                 await gathered.wait()
-                if len(queue) < LINGER_BELOW and not queue.closed and not self._flush_waiters:
-                    await self._linger(linger_s)
+                if len(queue) < below and not queue.closed and not self._flush_waiters:
+                    await self._linger(linger_s, below)
             batch = await queue.get_batch(self.batch_size)
             if not batch:
                 break
@@ -100,19 +102,21 @@ class HandlerWorker:
             if (
                 linger
                 and gathered.is_set()  # else another worker is gathering: wait for it above
-                and len(batch) < LINGER_BELOW
-                and now - last < LINGER_WITHIN_S + linger_s
+                and len(batch) < below
+                # Signals keep coming: the last batch was recent, or some came during this
+                # one's write (a slow write on a busy loop).
+                and (now - last < LINGER_WITHIN_S + linger_s or 0 < len(queue) < below)
                 and not queue.closed
                 and not self._flush_waiters
             ):
-                await self._linger(linger_s)
+                await self._linger(linger_s, below)
             last = now
 
-    async def _linger(self, seconds: float) -> None:
+    async def _linger(self, seconds: float, enough: int) -> None:
         """Let the queue gather for up to ``seconds``, looking again every `LINGER_S`: a
-        flush, the close, a full batch waiting or a full queue (calls would wait for room)
-        ends the wait, so that a long linger (a sink's) never holds up any of them for more
-        than a step."""
+        flush, the close, ``enough`` signals waiting (a batch worth its write), a full batch
+        or a full queue (calls would wait for room) ends the wait, so that a long linger (a
+        sink's) never holds up any of them for more than a step."""
         queue = self._queue
         steps = max(1, round(seconds / LINGER_S))
         self._gathered.clear()  # the other workers wait meanwhile (see _run_worker)
@@ -122,6 +126,7 @@ class HandlerWorker:
                 if (
                     queue.closed
                     or self._flush_waiters
+                    or len(queue) >= enough
                     or len(queue) >= self.batch_size
                     or queue.full()
                 ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
@@ -253,6 +254,61 @@ async def test_a_steady_trickle_is_written_in_gathered_batches() -> None:
     assert_accounted(stats)
     assert [s.data["i"] for s in sink.signals] == list(range(n))
     assert stats.handlers["m"].batches * 4 <= n
+
+
+async def test_signals_that_came_during_a_slow_write_gather_for_the_next_batch() -> None:
+    """After a write that took long (a busy loop, a slow receiver), the few signals that came
+    meanwhile are not taken at once: the next batch gathers (until the sink's ``linger_below``
+    wait, a flush or the close), so that a dear write is not spent on a handful of signals."""
+    sink = GatedSink()
+    sink.linger = 60.0  # only the flush below ends the gathering
+    sink.linger_below = 64
+    sizes: list[int] = []
+    sink.on_write = lambda batch: sizes.append(len(batch))
+    async with Telemetry(handlers={"g": sink}) as hub:
+        await hub.log("info", "first")
+        with anyio.fail_after(10):
+            await sink.entered.wait()  # the worker writes the first signal alone
+        for i in range(10):
+            await hub.log("info", "during", i=i)
+        sink.gate.set()  # the write ends with ten signals waiting
+        for _ in range(50):
+            await asyncio.sleep(0)
+        for i in range(5):
+            await hub.log("info", "after", i=i)
+        await hub.flush()
+        assert sizes == [1, 15]
+    assert_accounted(hub.stats())
+
+
+async def test_a_linger_ends_once_enough_signals_wait() -> None:
+    """A gathering batch is taken once ``linger_below`` signals wait, however long the sink's
+    linger: the calls behind it never wait for the gathering."""
+    sink = GatedSink()
+    sink.gate.set()
+    sink.linger = 60.0
+    sink.linger_below = 8
+    sizes: list[int] = []
+    taken = asyncio.Event()
+
+    def on_write(batch: Sequence[object]) -> None:
+        sizes.append(len(batch))
+        if sum(sizes) >= 10:
+            taken.set()
+
+    sink.on_write = on_write
+    async with Telemetry(handlers={"g": sink}) as hub:
+        await hub.log("info", "first")
+        await hub.flush()
+        await hub.log("info", "second")  # taken alone: no batch before it was recent
+        await hub.flush()
+        with anyio.fail_after(10):
+            # The worker lingers from here (a small batch was just written) for up to 60 s.
+            for i in range(8):
+                await hub.log("info", "more", i=i)
+            await taken.wait()  # taken by the worker, with no flush asking for it
+        assert sizes == [1, 1, 8]
+    assert_accounted(hub.stats())
 
 
 async def test_a_dropping_handler_does_not_let_batches_gather() -> None:

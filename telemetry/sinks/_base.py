@@ -41,6 +41,11 @@ class Sink(abc.ABC):
     write costs far more than the signals in it (an HTTP request) gathers longer; a flush,
     the close or a full batch waiting ends the wait early."""
 
+    linger_below: int | None = None
+    """A worker lingers after a batch smaller than this (in signals), and a linger ends once
+    this many wait; ``None``: the handler's default (64). A sink whose writes are dear asks
+    for larger batches (the OTLP sink: 512)."""
+
     workers: int = 1
     """How many workers its handler runs when the handler's ``workers`` is not given. More
     than one only where batches may be written out of order and a write mostly waits (for a

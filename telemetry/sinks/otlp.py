@@ -82,6 +82,7 @@ __all__ = [
     "DEFAULT_MAX_BACKOFF_S",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_RECORDS",
+    "LINGER_BELOW",
     "LINGER_S",
     "OTLPSink",
 ]
@@ -108,6 +109,9 @@ IN_FLIGHT = 4
 #: records, so at a moderate rate one request per record or two would cost far more than
 #: the records; a flush or the close does not wait for it.
 LINGER_S = 0.05
+#: ... and a batch smaller than this gathers (until this many wait): half the handler's
+#: default queue, so that calls keep room while it gathers.
+LINGER_BELOW = 512
 _INSTALL = install_hint("otlp")
 
 
@@ -245,10 +249,13 @@ class OTLPSink(Sink):
         metrics_temporality (str): The temporality preference of the metrics pushed.
         linger (float): Seconds a small batch gathers more signals while they keep coming
             (`LINGER_S`; see [`Sink.linger`][telemetry.sinks.Sink.linger]).
+        linger_below (int): A batch smaller than this gathers, until this many signals wait
+            (`LINGER_BELOW`; see [`Sink.linger_below`][telemetry.sinks.Sink.linger_below]).
     """
 
     kind = "otlp"
     linger = LINGER_S
+    linger_below = LINGER_BELOW
     #: Two workers: a write spends most of its time waiting for the receiver's answers, a
     #: turn of the loop per step of each request; on a loop busy with requests that is long
     #: enough that one worker falls behind spans ended from synchronous code (OpenTelemetry's
