@@ -113,24 +113,27 @@ class HandlerWorker:
             last = now
 
     async def _linger(self, seconds: float, enough: int) -> None:
-        """Let the queue gather for up to ``seconds``, looking again every `LINGER_S`: a
-        flush, the close, ``enough`` signals waiting (a batch worth its write), a full batch
-        or a full queue (calls would wait for room) ends the wait, so that a long linger (a
-        sink's) never holds up any of them for more than a step."""
+        """Let the queue gather for up to ``seconds``, looking every `LINGER_S`: a flush, the
+        close, ``enough`` signals waiting (a batch worth its write), a full batch, a full queue
+        (calls would wait for room) or calls that no longer wait (a wait for room ran out:
+        they drop while the worker does not take a batch) end the wait, so that a long linger
+        (a sink's) never holds up any of them for more than a step; nothing is waited for when
+        one of them holds already."""
         queue = self._queue
         steps = max(1, round(seconds / LINGER_S))
         self._gathered.clear()  # the other workers wait meanwhile (see _run_worker)
         try:
             for _ in range(steps):
-                await asyncio.sleep(seconds / steps)
                 if (
                     queue.closed
                     or self._flush_waiters
                     or len(queue) >= enough
                     or len(queue) >= self.batch_size
                     or queue.full()
+                    or self._stalled
                 ):
                     return
+                await asyncio.sleep(seconds / steps)
         finally:
             self._gathered.set()
 
