@@ -120,6 +120,7 @@ class HandlerWorker:
         (a sink's) never holds up any of them for more than a step; nothing is waited for when
         one of them holds already."""
         queue = self._queue
+        enough = min(enough, self.batch_size)  # a full batch is always enough
         steps = max(1, round(seconds / LINGER_S))
         self._gathered.clear()  # the other workers wait meanwhile (see _run_worker)
         try:
@@ -128,7 +129,6 @@ class HandlerWorker:
                     queue.closed
                     or self._flush_waiters
                     or len(queue) >= enough
-                    or len(queue) >= self.batch_size
                     or queue.full()
                     or self._stalled
                 ):
