@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,18 @@ if str(ROOT) not in sys.path:
 from bench.otlp import Receiver  # noqa: E402
 from bench.service_app import SETUPS  # noqa: E402
 
-__all__ = ["free_port", "load", "main", "parse_wrk", "wait_listening", "ws_client"]
+__all__ = [
+    "Server",
+    "Unavailable",
+    "free_port",
+    "load",
+    "main",
+    "parse_wrk",
+    "receiver_for",
+    "serving",
+    "wait_listening",
+    "ws_client",
+]
 
 #: What each set-up's row is called in the table.
 LABELS = {
@@ -237,6 +251,69 @@ def _records(setup: str, folder: Path) -> int:
     return total
 
 
+class Unavailable(Exception):
+    """The set-up cannot be built here (what it needs is not installed); the reason."""
+
+
+@dataclasses.dataclass
+class Server:
+    """A set-up's app served in a process of its own (see `serving`)."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    #: What the server wrote on its standard error, once it has stopped.
+    stderr: str = ""
+
+
+@contextlib.contextmanager
+def receiver_for(setup: str) -> Iterator[Receiver | None]:
+    """The loopback OTLP receiver, in a process of its own, for a set-up that exports over
+    OTLP; ``None`` for the others."""
+    if setup not in OTLP_SETUPS:
+        yield None
+        return
+    with Receiver() as receiver:
+        yield receiver
+
+
+@contextlib.contextmanager
+def serving(
+    setup: str,
+    out: Path,
+    receiver: Receiver | None,
+    *,
+    prefix: Sequence[str] = (),
+    start_timeout: float = START_TIMEOUT_S,
+    stop_timeout: float = 120.0,
+) -> Iterator[Server]:
+    """Serve ``setup`` (:mod:`bench.service_app`, writing into ``out``, exporting to
+    ``receiver``) from a command run after ``prefix`` (a profiler's), listening, until the
+    block ends; then stop it (SIGTERM) and keep its standard error. `Unavailable` when the
+    set-up cannot be built here."""
+    port = free_port()
+    cmd = [*prefix, sys.executable, "-m", "bench.service_app", setup, str(port), str(out)]
+    if receiver is not None:
+        cmd.append(receiver.endpoint)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    server = Server(proc, port)
+    try:
+        try:
+            wait_listening(port, proc, start_timeout)
+        except RuntimeError:
+            written = out / "server.json"
+            na = json.loads(written.read_text()).get("na") if written.exists() else None
+            if na:
+                raise Unavailable(na) from None
+            raise
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        server.stderr = proc.communicate(timeout=stop_timeout)[1]
+
+
 def run_one(
     setup: str, seconds: float, connections: int, *, profile: Path | None = None
 ) -> dict[str, Any]:
@@ -244,25 +321,14 @@ def run_one(
     ``profile``, py-spy samples the server while it is loaded and writes its raw stacks there."""
     if not setup.startswith("ws-") and shutil.which("wrk") is None:
         return {"na": "wrk is not installed (apt-get install wrk)"}
-    with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-service-") as tmp,
+        receiver_for(setup) as receiver,
+    ):
         out = Path(tmp)
-        receiver = Receiver().__enter__() if setup in OTLP_SETUPS else None
         try:
-            port = free_port()
-            cmd = [sys.executable, "-m", "bench.service_app", setup, str(port), str(out)]
-            if receiver is not None:
-                cmd.append(receiver.endpoint)
-            proc = subprocess.Popen(
-                cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-            )
-            try:
-                try:
-                    wait_listening(port, proc)
-                except RuntimeError:
-                    server = out / "server.json"
-                    if server.exists() and "na" in json.loads(server.read_text()):
-                        return {"na": json.loads(server.read_text())["na"]}
-                    raise
+            with serving(setup, out, receiver) as server:
+                proc, port = server.proc, server.port
                 load(setup, port, WARMUP_S, connections)
                 spy = None if profile is None else _py_spy(proc.pid, seconds, profile)
                 pids = {"server": proc.pid}
@@ -276,16 +342,11 @@ def run_one(
                     res[f"{who}_cpu_us"] = (_cpu_s(pid) - cpu0[who]) * 1e6 / units
                 if spy is not None:
                     spy.wait(timeout=60)
-            finally:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-                _, err = proc.communicate(timeout=120)
-            server = json.loads((out / "server.json").read_text())
-            records = receiver.records() if receiver is not None else _records(setup, out)
-        finally:
-            if receiver is not None:
-                receiver.__exit__(None, None, None)
-    res.update(server)
+        except Unavailable as exc:
+            return {"na": str(exc)}
+        written = json.loads((out / "server.json").read_text())
+        records = receiver.records() if receiver is not None else _records(setup, out)
+    res.update(written)
     res["records"] = records
     unit = res["messages"] if setup.startswith("ws-") else res["requests"]
     if setup == "ws-aiotelemetry":
@@ -298,8 +359,8 @@ def run_one(
     served = res["requests"] + res["messages"]
     res["gc_full_per_10k"] = res["gc_full"] * 10_000 / served if served else 0.0
     res["gc_young_per_10k"] = res.get("gc_young", 0) * 10_000 / served if served else 0.0
-    if err.strip() and proc.returncode:
-        res["stderr"] = err.strip().splitlines()[-5:]
+    if server.stderr.strip() and server.proc.returncode:
+        res["stderr"] = server.stderr.strip().splitlines()[-5:]
     return res
 
 

@@ -261,16 +261,16 @@ async def _measure(
 def one(setup: str, n: int, rate: float = 0.0) -> dict[str, Any]:
     """Measure ``setup`` in this process (HTTP set-ups at ``rate`` requests a second when
     given, else 32 in flight)."""
-    from bench.otlp import Receiver
-    from bench.service import OTLP_SETUPS
+    from bench.service import receiver_for
 
-    with tempfile.TemporaryDirectory(prefix="bench-gc-") as tmp:
-        if setup not in OTLP_SETUPS:
-            return asyncio.run(_measure(setup, n, Path(tmp), rate=rate))
-        # The set-ups that export over OTLP send to the loopback receiver, in a process of
-        # its own as in the service benchmark.
-        with Receiver() as receiver:
-            return asyncio.run(_measure(setup, n, Path(tmp), receiver.endpoint, rate))
+    # The set-ups that export over OTLP send to the loopback receiver, in a process of its own
+    # as in the service benchmark.
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-gc-") as tmp,
+        receiver_for(setup) as receiver,
+    ):
+        endpoint = "" if receiver is None else receiver.endpoint
+        return asyncio.run(_measure(setup, n, Path(tmp), endpoint, rate))
 
 
 def main(argv: list[str] | None = None) -> int:

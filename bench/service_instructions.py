@@ -43,8 +43,13 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.otlp import Receiver  # noqa: E402
-from bench.service import LABELS, OTLP_SETUPS, free_port, load, wait_listening  # noqa: E402
+from bench.service import (  # noqa: E402
+    LABELS,
+    Unavailable,
+    load,
+    receiver_for,
+    serving,
+)
 from bench.service_app import SETUPS  # noqa: E402
 
 __all__ = ["main", "measure"]
@@ -95,27 +100,23 @@ def measure(setup: str, seconds: float, min_units: int = 0) -> dict[str, Any]:
         return {"na": "valgrind is not installed (apt-get install valgrind)"}
     if not setup.startswith("ws-") and shutil.which("wrk") is None:
         return {"na": "wrk is not installed (apt-get install wrk)"}
-    with tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp,
+        receiver_for(setup) as receiver,
+    ):
         out = Path(tmp)
-        receiver = Receiver().__enter__() if setup in OTLP_SETUPS else None
+        callgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--quiet"]
+        callgrind += [f"--callgrind-out-file={out / 'callgrind.out'}"]
         try:
-            port = free_port()
-            cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--quiet"]
-            cmd += [f"--callgrind-out-file={out / 'callgrind.out'}"]
-            cmd += [sys.executable, "-m", "bench.service_app", setup, str(port), str(out)]
-            if receiver is not None:
-                cmd.append(receiver.endpoint)
-            proc = subprocess.Popen(
-                cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-            )
-            try:
-                try:
-                    wait_listening(port, proc, START_TIMEOUT_S)
-                except RuntimeError:
-                    server = out / "server.json"
-                    if server.exists():  # the set-up cannot be built here
-                        return {"na": json.loads(server.read_text()).get("na")}
-                    raise
+            with serving(
+                setup,
+                out,
+                receiver,
+                prefix=callgrind,
+                start_timeout=START_TIMEOUT_S,
+                stop_timeout=300.0,
+            ) as server:
+                proc, port = server.proc, server.port
                 load(setup, port, WARMUP_S, 32)
                 time.sleep(SETTLE_S)
                 before = _served(proc)
@@ -132,14 +133,9 @@ def measure(setup: str, seconds: float, min_units: int = 0) -> dict[str, Any]:
                 _control(proc.pid, "-i", "off")
                 units = _served(proc) - before
                 _control(proc.pid, "-d")
-            finally:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-                proc.communicate(timeout=300)
-            instructions = _totals(out)
-        finally:
-            if receiver is not None:
-                receiver.__exit__(None, None, None)
+        except Unavailable as exc:
+            return {"na": str(exc)}
+        instructions = _totals(out)
     if units <= 0:
         return {"na": f"no request served under callgrind ({res})"}
     return {"units": units, "instructions": instructions, "per_unit": instructions / units}
