@@ -66,6 +66,7 @@ __all__ = [
 #: What each set-up's row is called in the table.
 LABELS = {
     "bare": "bare FastAPI",
+    "passthrough": "the same behind a middleware that records nothing (the floor)",
     "aiotelemetry": "aiotelemetry, documented set-up (file sink)",
     "aiotelemetry-nomw": "the same without the middleware (the endpoint's log only)",
     "aiotelemetry-otlp": "the same, with the OTLP sink",

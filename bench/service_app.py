@@ -32,6 +32,7 @@ __all__ = ["SETUPS", "GcWatch", "build"]
 #: The set-ups, in the order of the table. ``ws-*`` are driven by the websocket client.
 SETUPS = (
     "bare",
+    "passthrough",
     "aiotelemetry",
     "aiotelemetry-nomw",
     "aiotelemetry-otlp",
@@ -183,6 +184,27 @@ def _routes(api: Any, served: Served, log: Callable[..., Any] | None) -> None:
                 await ws.send_text(text)
         except WebSocketDisconnect:
             pass
+
+
+def _passthrough(api: Any) -> Any:
+    """The least any pure ASGI middleware that sees the response does: a frame around the app
+    and a ``send`` of its own that reads each message's type and passes it on. What a
+    middleware costs before it records anything: the floor under every set-up with one."""
+
+    async def middleware(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await api(scope, receive, send)
+            return
+        status = [0]
+
+        async def send_status(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        await api(scope, receive, send_status)
+
+    return middleware
 
 
 def _aiotelemetry(out: Path, served: Served, sink: Any, middleware: bool = True) -> Any:
@@ -373,10 +395,10 @@ def build(setup: str, out: Path, served: Served, endpoint: str = "") -> Any:
 
     from telemetry.sinks import FileSink
 
-    if setup in ("bare", "ws-bare"):
+    if setup in ("bare", "ws-bare", "passthrough"):
         api = FastAPI()
         _routes(api, served, None)
-        return api
+        return _passthrough(api) if setup == "passthrough" else api
     if setup in ("aiotelemetry", "ws-aiotelemetry"):
         return _aiotelemetry(out, served, lambda: FileSink(out / "app.jsonl"))
     if setup == "aiotelemetry-nomw":
