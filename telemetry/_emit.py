@@ -377,7 +377,7 @@ def _build(
     taps = bool(namespace["taps"])
     if what in ("offer", "deliver"):
         what = "offer"
-        source = offer_source(shape, taps)
+        source = offer_source(shape, taps, parking)
     elif what == "dispatch":
         source = DISPATCH_SOURCE
     else:
@@ -405,7 +405,9 @@ def _targets(
             full = intake.offer_parking
         else:
             full = intake.offer_full
-        plain = plan.open and not parking and not h.sync
+        # Parking (``deliver``), the append is taken too, while nothing is parked (see
+        # ``_offer_lines``): a synchronous handler writes instead, in ``offer_parking``.
+        plain = plan.open and not h.sync
         wants = intake.wants if h.filters is not None else None
         out.append((intake, intake.capacity if plain else 0, wants, full, h))
     return out

@@ -150,8 +150,10 @@ def filter_stage(h: Handler, level_known: bool, lv: int) -> str:
     return "check"
 
 
-def _offer_lines(shape: Shape, taps: bool, level: str) -> list[str]:
-    """Count the signal, show it to the taps, give it to every handler; end by returning."""
+def _offer_lines(shape: Shape, taps: bool, level: str, parking: bool = False) -> list[str]:
+    """Count the signal, show it to the taps, give it to every handler; end by returning.
+    ``parking`` (``deliver``): a handler's queue takes the append only while no signal is
+    parked for it (``Intake.pumping``), so that a signal never passes one parked before it."""
     # With a handler, the first one counts what the hub emits (Counts).
     lines = [] if shape else ["counts.direct += 1"]
     if taps:
@@ -181,8 +183,9 @@ def _offer_lines(shape: Shape, taps: bool, level: str) -> list[str]:
             else f"waits = [intake{i}] if waits is None else [*waits, intake{i}]"
         )
         if appends:
+            pumping = f" and not intake{i}.pumping" if parking else ""
             lines += [
-                f"{pad}if len(items{i}) < max{i}:",
+                f"{pad}if len(items{i}) < max{i}{pumping}:",
                 f"{pad}    items{i}.append(sig)",
                 f"{pad}    if getters{i}:",
                 f"{pad}        wake(getters{i})",
@@ -196,8 +199,9 @@ def _offer_lines(shape: Shape, taps: bool, level: str) -> list[str]:
     return [*lines, "return DONE if waits is None else settle(waits, sig)"]
 
 
-def offer_source(shape: Shape, taps: bool) -> str:
-    body = _offer_lines(shape, taps, "lv")
+def offer_source(shape: Shape, taps: bool, parking: bool = False) -> str:
+    """The source of ``offer`` (and, ``parking``, of ``deliver``): see `_offer_lines`."""
+    body = _offer_lines(shape, taps, "lv", parking)
     return "def offer(sig, lv):\n" + "".join(f"    {line}\n" for line in body)
 
 

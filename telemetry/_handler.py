@@ -158,7 +158,6 @@ class Handler(HandlerOffers):
         self._gathered.set()
         #: Signals from other threads waiting, in arrival order, for room (see _offer_parking).
         self._parked: deque[Signal] = deque()
-        self._pumping = False
         #: Set while no pump runs: what flush and close wait on for the parked signals.
         self._pump_idle = asyncio.Event()
         self._pump_idle.set()

@@ -44,7 +44,6 @@ class HandlerOffers(HandlerWorker):
     _rejected: int
     _inline: int
     _parked: deque[Signal]
-    _pumping: bool
     _pump_idle: asyncio.Event
     _spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None] | None
     _on_unpark: Callable[[], None]
@@ -154,27 +153,29 @@ class HandlerOffers(HandlerWorker):
         the signal is parked instead and a pump task waits for it; a signal that arrives while
         others are parked goes behind them, so each thread's order holds in every mode. Always
         ``True``: the signal is settled or in the handler's care."""
-        if not self._pumping:
+        intake = self.intake
+        if not intake.pumping:
             if self._accepting and not self.sync and self._queue.put_nowait(sig):
                 return True
             if self._offer_full(sig) or (self.sync and self._write_inline_nowait(sig)):
                 return True
         self._parked.append(sig)
-        if not self._pumping:
+        if not intake.pumping:
             if self._spawn is None:  # not running: nothing will make room
                 self._parked.pop()
                 self._refuse_full()
                 return True
-            self._pumping = True
+            intake.pumping = True
             self._pump_idle.clear()
             self._spawn(self._pump)
         return True
 
     async def _pump(self) -> None:
-        # _pumping stays set from the first parked signal to the last, so that arrivals queue
-        # behind the one in hand; the one in hand is off the deque, so a close that gives up
-        # on the deque never counts it twice.
-        parked = self._parked
+        # intake.pumping stays set from the first parked signal to the last, so that arrivals
+        # queue behind the one in hand (the compiled ``deliver`` appends only while it is
+        # clear); the one in hand is off the deque, so a close that gives up on the deque never
+        # counts it twice.
+        parked, intake = self._parked, self.intake
         try:
             while parked:
                 sig = parked.popleft()
@@ -185,7 +186,7 @@ class HandlerOffers(HandlerWorker):
                     raise
                 self._on_unpark()
         finally:
-            self._pumping = False
+            intake.pumping = False
             self._pump_idle.set()
 
     async def _wait_unparked(self) -> None:

@@ -30,6 +30,8 @@ class Intake:
     not open. ``offer_wait`` and ``settle_nowait``: what an awaited call and a ``*_nowait``
     call do when ``offer_full`` said wait. ``filtered``: the signals the handler's filter
     refused, counted here (a level decided when compiling is counted by the emitter itself).
+    ``pumping``: set while signals from other threads wait for room (parked), from the first
+    to the last: a signal delivered meanwhile goes behind them, not into the queue.
     """
 
     __slots__ = (
@@ -39,6 +41,7 @@ class Intake:
         "offer_full",
         "offer_parking",
         "offer_wait",
+        "pumping",
         "refuse_closed",
         "settle_nowait",
         "waiting",
@@ -71,3 +74,4 @@ class Intake:
         self.offer_wait = offer_wait
         self.settle_nowait = settle_nowait
         self.filtered = 0
+        self.pumping = False

@@ -160,7 +160,7 @@ async def test_a_thread_signal_arriving_while_one_is_parked_goes_behind_it(mode:
         await sink.entered.wait()  # the worker holds W in write()
         hub.log_nowait("info", "X")  # the queue is full
         emit("A")
-        while not hub.handlers["s"]._pumping:  # noqa: ASYNC110 - handed over, then parked
+        while not hub.handlers["s"].intake.pumping:  # noqa: ASYNC110 - handed over, then parked
             await asyncio.sleep(0)
         sink.on_write = when_x_is_taken
         sink.gate.set()
