@@ -179,11 +179,6 @@ class FileSink(Sink):
     """
 
     kind = "file"
-    # A batch's own cost in a loaded server (the worker's wake-up, the write, fstat, the move
-    # check, the slow-write check) is about 80 µs, an encoded line about 3 µs: a batch of the
-    # 20 to 30 lines that gather in the default 2 ms spends as much on itself as on its lines.
-    linger = 0.008
-    linger_below = 256
 
     def __init__(
         self,
