@@ -189,7 +189,8 @@ def _routes(api: Any, served: Served, log: Callable[..., Any] | None) -> None:
 def _passthrough(api: Any) -> Any:
     """The least any pure ASGI middleware that sees the response does: a frame around the app
     and a ``send`` of its own that reads each message's type and passes it on. What a
-    middleware costs before it records anything: the floor under every set-up with one."""
+    middleware costs before it records anything: the floor under every set-up with one (it
+    is structlog's access-log middleware below without its request id and its record)."""
 
     async def middleware(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
