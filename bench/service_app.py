@@ -196,16 +196,21 @@ def _passthrough(api: Any) -> Any:
         if scope["type"] != "http":
             await api(scope, receive, send)
             return
-        status = [0]
-
-        async def send_status(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        await api(scope, receive, send_status)
+        await api(scope, receive, _noting_status(send, [0]))
 
     return middleware
+
+
+def _noting_status(send: Any, status: list[int]) -> Any:
+    """``send``, noting the response's status in ``status[0]``: the ``send`` of structlog's
+    access-log middleware and of the floor set-up, the same code in both."""
+
+    async def send_status(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            status[0] = message["status"]
+        await send(message)
+
+    return send_status
 
 
 def _aiotelemetry(out: Path, served: Served, sink: Any, middleware: bool = True) -> Any:
@@ -259,12 +264,7 @@ def _structlog(out: Path, served: Served) -> Any:
             await api(scope, receive, send)
             return
         status = [500]
-
-        async def send_status(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
+        send_status = _noting_status(send, status)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex)
         t0 = time.perf_counter()
