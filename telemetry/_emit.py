@@ -80,7 +80,9 @@ _NS_CACHE_MAX = 4096
 _CUSTOM_LEVELS_MAX = 64
 
 Emit = Callable[..., R]
-"""``emit(kind, id, msg, data, error=None, more=None)``; ``data`` is adopted as it is."""
+"""``emit(kind, id, msg, data, error=None, more=None)``; ``data`` is adopted as it is. A
+compiled emitter also has ``emit.span(id, data, error, ns, location, span, duration_ns,
+inst)``: a span's end at the same level, without a ``More``."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -343,6 +345,7 @@ def _namespace(plan: EmitPlan) -> dict[str, Any]:
         "warn": warn,
         "wake": SignalQueue.wake_one,
         "NO_MORE": _NO_MORE,
+        "More": More,
     }
     return ns
 
@@ -385,9 +388,13 @@ def _build(
     name = variant if what != "emit" else f"{variant} {label}"
     shown = "" if what == "dispatch" else f" [{shape_label(shape, taps)}]"
     filename = f"<telemetry {name} {plan.hub}{shown} {source_digest(source)}>"
-    return compile_function(
+    fn = compile_function(
         source, what, filename, namespace, registered=plan.sources, debug=plan.debug
     )
+    if what == "emit":
+        # A span's end (``Span.end``): the same level's emitter, given what the span knows.
+        fn.span = namespace["emit_span"]  # type: ignore[attr-defined]
+    return fn
 
 
 def _targets(

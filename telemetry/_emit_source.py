@@ -206,10 +206,11 @@ def offer_source(shape: Shape, taps: bool, parking: bool = False) -> str:
 
 
 def emitter_source(filters: Filters, on_loop: bool, shape: Shape, taps: bool) -> str:
-    """Two functions: ``emit`` for the common call (the loop's thread, no error, no options
-    beyond ``log`` / ``event``), which builds and offers the signal inline, and ``emit_more``
-    for the rest (``signal()``, ``error()``, spans, bridges, other threads), which it hands
-    to."""
+    """Three functions: ``emit`` for the common call (the loop's thread, no error, no options
+    beyond ``log`` / ``event``), which builds and offers the signal inline; ``emit_more``
+    for the rest (``signal()``, ``error()``, bridges, other threads), which it hands to;
+    and ``emit_span`` for a span's end on the loop's thread, which takes what the span
+    knows as arguments instead of a ``More`` and builds and offers its signal inline."""
     before, after = _call_filter_lines(filters)
     head = "(kind, id, msg, data, error=None, more=None):\n"
     return (
@@ -219,6 +220,8 @@ def emitter_source(filters: Filters, on_loop: bool, shape: Shape, taps: bool) ->
         + "def emit_more"
         + head
         + "".join(f"    {line}\n" for line in _emit_more_lines(before, after))
+        + "def emit_span(id, data, error, ns, loc, span, duration_ns, inst):\n"
+        + "".join(f"    {line}\n" for line in _emit_span_lines(before, after, on_loop, shape, taps))
     )
 
 
@@ -309,6 +312,33 @@ def _emit_more_lines(before: list[str], after: list[str]) -> list[str]:
     ]
 
 
+def _emit_span_lines(
+    before: list[str], after: list[str], on_loop: bool, shape: Shape, taps: bool
+) -> list[str]:
+    """The body of ``emit_span``: what ``emit_more`` does for a span's end (its namespace,
+    location, ids, duration and start given; no sampling or rate limit of its own), built and
+    offered inline. Another thread's span end, or a span that never started (``emit_more``
+    then gives it the current span's ids), goes through ``emit_more``."""
+    away = " or get_ident() != LOOP" if on_loop else ""
+    return [
+        f"if span is None{away}:  # a span that never started, or another thread",
+        "    more = More(ns=ns, location=loc, span=span, duration_ns=duration_ns, inst=inst)",
+        "    return emit_more('span', id, None, data, error, more)",
+        "kind = 'span'",
+        "if loc is None or ns is None:",
+        "    site = resolve(getframe(1), 0)",
+        "    ns = site[0] if ns is None else ns",
+        "    loc = site[1] if loc is None else loc",
+        *before,
+        *_UID_LINES,
+        "if error is not None and type(error) is not ErrorInfo:",
+        "    error = error_info(error)",
+        *_EMIT_SPAN_SIGNAL,
+        *after,
+        *_offer_lines(shape, taps, "LV"),
+    ]
+
+
 _EMIT_SIGNAL = signal_call(
     inst="time_ns()",
     uid="uid",
@@ -349,6 +379,26 @@ _EMIT_MORE_SIGNAL = signal_call(
     task="more.task",
 )
 """The signal ``emit_more`` builds: every field."""
+_EMIT_SPAN_SIGNAL = signal_call(
+    inst="inst",
+    uid="uid",
+    kind="kind",
+    level="LABEL",
+    host="HOST",
+    pid="PID",
+    id="id",
+    ns="ns",
+    msg="None",
+    data="data",
+    ctx="scope_get()[0]",
+    location="loc",
+    trace_id="span.trace_id",
+    span_id="span.span_id",
+    error="error",
+    parent_id="span.parent_id",
+    duration_ns="duration_ns",
+)
+"""The signal ``emit_span`` builds."""
 
 
 OTEL_LINES = (
@@ -371,9 +421,7 @@ def _otel_lines() -> tuple[str, ...]:
     return OTEL_LINES if _otel.available() else ()
 
 
-_VALUE_LINES = [
-    "if type(msg) is not str and msg is not None:",
-    "    msg = text(msg)",
+_UID_LINES = [
     "if spare:  # new_uid(), inlined for the common case: a spare one",
     "    try:",
     "        uid = take_uid()",
@@ -382,7 +430,13 @@ _VALUE_LINES = [
     "else:",
     "    uid = new_uid()",
 ]
-"""The message and the uid: the same for every emitter."""
+"""The uid: the same for every emitter."""
+_VALUE_LINES = [
+    "if type(msg) is not str and msg is not None:",
+    "    msg = text(msg)",
+    *_UID_LINES,
+]
+"""The message and the uid: the same for every emitter that takes a message."""
 
 
 def _guarded(check: str) -> list[str]:

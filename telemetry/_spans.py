@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from . import _otel
 from ._calls import level_number
 from ._context import Scope, SpanContext, current_span, enter_span, reset_span
-from ._emit import Emitters, More
+from ._emit import Emitters
 from ._signal import LABEL_OF, Level, Location, new_span_id, new_trace_id
 from ._sites import Sites
 
@@ -194,15 +194,6 @@ class Span:
         level = self.level
         return int(Level.ERROR) if exc is not None and level < Level.ERROR else level
 
-    def _more(self) -> More:
-        return More(
-            ns=self.ns,
-            location=self.location,
-            span=self.context,
-            duration_ns=self.duration_ns,
-            inst=self.inst,
-        )
-
     def _leave(self) -> None:
         if self._otel_token is not None:
             _otel.detach(self._otel_token)
@@ -224,7 +215,16 @@ class Span:
         try:
             emit = self._host.emitters.table_nowait[level]
             if emit is not False:
-                emit("span", self.id, None, self.data, error, self._more())
+                emit.span(  # type: ignore[attr-defined]
+                    self.id,
+                    self.data,
+                    error,
+                    self.ns,
+                    self.location,
+                    self.context,
+                    self.duration_ns,
+                    self.inst,
+                )
         finally:
             self._leave()
 
@@ -239,7 +239,16 @@ class Span:
         try:
             emit = self._host.emitters.table[level]
             if emit is not False:
-                await emit("span", self.id, None, self.data, error, self._more())
+                await emit.span(  # type: ignore[attr-defined]
+                    self.id,
+                    self.data,
+                    error,
+                    self.ns,
+                    self.location,
+                    self.context,
+                    self.duration_ns,
+                    self.inst,
+                )
         finally:
             self._leave()
 
