@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from random import random as _random
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
 from . import _otel, _taps
 from ._context import SpanContext, _scope
@@ -79,10 +79,20 @@ _REFUSE_ALL = 1 << 30
 _NS_CACHE_MAX = 4096
 _CUSTOM_LEVELS_MAX = 64
 
-Emit = Callable[..., R]
-"""``emit(kind, id, msg, data, error=None, more=None)``; ``data`` is adopted as it is. A
-compiled emitter also has ``emit.span(id, data, error, ns, location, span, duration_ns,
-inst)``: a span's end at the same level, without a ``More``."""
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Emit(Protocol[R_co]):
+    """A compiled emitter: ``emit(kind, id, msg, data, error=None, more=None)``; ``data`` is
+    adopted as it is. ``emit.span(id, data, error, ns, location, span, duration_ns, inst)``
+    is a span's end at the same level (``span`` its `SpanContext`), without a ``More``."""
+
+    @property
+    def span(self) -> Callable[..., R_co]:
+        """The span's end at this emitter's level."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> R_co:
+        """Emit a signal at this emitter's level."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -282,12 +292,14 @@ def compile_emitters(plan: EmitPlan) -> Emitters:
     def compile_level(lv: int) -> Emit[Awaitable[bool]] | Literal[False]:
         if lv < plan.floor:
             return False
-        return _build(plan, base, "emit", plan.yes, wait_for, offer=offer, lv=lv, no=plan.no)
+        emit = _build(plan, base, "emit", plan.yes, wait_for, offer=offer, lv=lv, no=plan.no)
+        return cast("Emit[Awaitable[bool]]", emit)
 
     def compile_level_now(lv: int) -> Emit[bool] | Literal[False]:
         if lv < plan.floor:
             return False
-        return _build(plan, base, "emit_nowait", True, settle_now, offer=offer_now, lv=lv, no=False)
+        emit = _build(plan, base, "emit_nowait", True, settle_now, offer=offer_now, lv=lv, no=False)
+        return cast("Emit[bool]", emit)
 
     table: EmitTable[Awaitable[bool]] = EmitTable(compile_level)
     table_now: EmitTable[bool] = EmitTable(compile_level_now)
@@ -393,7 +405,7 @@ def _build(
     )
     if what == "emit":
         # A span's end (``Span.end``): the same level's emitter, given what the span knows.
-        fn.span = namespace["emit_span"]  # type: ignore[attr-defined]
+        vars(fn)["span"] = namespace["emit_span"]
     return fn
 
 

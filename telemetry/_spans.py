@@ -215,7 +215,7 @@ class Span:
         try:
             emit = self._host.emitters.table_nowait[level]
             if emit is not False:
-                emit.span(  # type: ignore[attr-defined]
+                emit.span(
                     self.id,
                     self.data,
                     error,
@@ -239,7 +239,7 @@ class Span:
         try:
             emit = self._host.emitters.table[level]
             if emit is not False:
-                await emit.span(  # type: ignore[attr-defined]
+                await emit.span(
                     self.id,
                     self.data,
                     error,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import (
     Awaitable,
     Callable,
@@ -37,13 +38,20 @@ from types import CodeType, FrameType
 from typing import Any
 
 from .. import _otel
-from .._context import bind, current_context, remember_context
+from .._context import (
+    SpanContext,
+    bind,
+    current_context,
+    enter_span,
+    remember_context,
+    reset_span,
+)
 from .._default import current_hub
 from .._errors import ConfigError
 from .._hub import Telemetry
 from .._metrics._http import HTTP_METRICS, app_measures_itself
 from .._redact import DEFAULT_REDACT_KEYS, KeyMatcher
-from .._signal import Level, Location, new_trace_id, parse_level
+from .._signal import Level, Location, new_span_id, new_trace_id, parse_level
 from .._spans import Span, innermost_span
 from ._asgi_exchange import (
     MAX_REQUEST_ID_LENGTH,
@@ -267,7 +275,27 @@ class TelemetryMiddleware:
             )
             return
         ex = Exchange(send, self._rid_key, self._secret, self.record_response_headers)
-        span = self._start(hub, REQUEST_SPAN_ID, ex, scope, "request_id")
+        # The request's span, without a Span object: what Span.start and Span.end do, in this
+        # frame (see `_start`, which the websocket path uses).
+        ex.read_headers(
+            scope.get("headers") or (),
+            self.record_headers,
+            self.trust_request_id,
+            self.trust_traceparent,
+        )
+        parent = ex.parent or innermost_span()
+        if parent is None:
+            trace_id = new_trace_id()
+            ctx = SpanContext(trace_id=trace_id, span_id=new_span_id())
+        else:
+            trace_id = parent.trace_id
+            ctx = SpanContext(trace_id=trace_id, span_id=new_span_id(), parent_id=parent.span_id)
+        rid = ex.request_id or trace_id
+        ex.rid_value = rid.encode("latin-1")
+        token = enter_span(ctx, {"request_id": rid})
+        otel_token = _otel.attach(ctx)
+        inst = _time_ns()
+        t0 = _perf_ns()
         entry_root: str = scope.get("root_path", "")
         error: BaseException | None = None
         try:
@@ -275,30 +303,37 @@ class TelemetryMiddleware:
         except BaseException as exc:
             error = exc
             if isinstance(exc, Exception):
-                remember_context(exc, current_context(), span.context)
+                remember_context(exc, current_context(), ctx)
             raise
         finally:
-            if ex.status is None:
-                # The app raised, or returned without answering: the server sends a 500.
-                ex.status = 500
-            route = route_of(scope, entry_root)
-            if measured is not None:
-                HTTP_METRICS.finish(measured, scope, ex.status, route or cut(path))
-            level = span.level
-            if (ex.status >= 500 or error is not None) and level < Level.ERROR:
-                level = span.level = int(Level.ERROR)
-            if span.would_emit(level):
-                data = ex.attributes(scope, "http", scope.get("method"))
-                data["http.route"] = data["url.path"] if route is None else ex.clip(route)
-                data["http.response.status_code"] = ex.status
-                data["http.response.body.size"] = ex.size
-                if ex.response_headers:
-                    data["response_headers"] = ex.response_headers
-                if ex.truncated:
-                    data["truncated"] = ex.truncated
-                span.data = data
-                span.ns, span.location = self._locate(scope, hub)
-            await span.end(error)
+            try:
+                duration = _perf_ns() - t0
+                if ex.status is None:
+                    # The app raised, or returned without answering: the server sends a 500.
+                    ex.status = 500
+                route = route_of(scope, entry_root)
+                if measured is not None:
+                    HTTP_METRICS.finish(measured, scope, ex.status, route or cut(path))
+                level = self.level
+                if (ex.status >= 500 or error is not None) and level < _ERROR:
+                    level = _ERROR
+                emit = hub.span_host.emitters.table[level]
+                if emit is not False:
+                    data = ex.attributes(scope, "http", scope.get("method"))
+                    data["http.route"] = data["url.path"] if route is None else ex.clip(route)
+                    data["http.response.status_code"] = ex.status
+                    data["http.response.body.size"] = ex.size
+                    if ex.response_headers:
+                        data["response_headers"] = ex.response_headers
+                    if ex.truncated:
+                        data["truncated"] = ex.truncated
+                    ns, location = self._locate(scope, hub)
+                    # Emitted before the span stops being current: it carries the request id.
+                    await emit.span(REQUEST_SPAN_ID, data, error, ns, location, ctx, duration, inst)
+            finally:
+                if otel_token is not None:
+                    _otel.detach(otel_token)
+                reset_span(token)
 
     def _other(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine of its own: ``__call__`` awaits the one returned here directly, so
@@ -465,6 +500,9 @@ class TelemetryMiddleware:
             raise disconnect
 
 
+_ERROR = int(Level.ERROR)
+_time_ns = time.time_ns
+_perf_ns = time.perf_counter_ns
 _NO_DATA: dict[str, Any] = {}
 """The data of a span until its end builds the real one (never mutated: the middleware's spans are
 not reachable by user code)."""
