@@ -198,10 +198,11 @@ def current_otel_span() -> SpanContext | None:
     """The current OpenTelemetry span as a [`SpanContext`][telemetry.SpanContext], or ``None`` when
     there is none, when it is the one that stands for a span of ours, when it is invalid, or without
     ``opentelemetry-api``."""
-    if not _loaded():
+    s = _state
+    if "context_get" not in s and not _loaded():  # `_loaded()`, without its call once loaded
         return None
-    span = _state["context_get"]().get(SPAN_KEY)
-    if span is None or span is _state["ours"]:  # none, or the one standing for ours
+    span = s["context_get"]().get(SPAN_KEY)
+    if span is None or span is s["ours"]:  # none, or the one standing for ours
         return None
     return from_otel_span(span)
 
@@ -294,9 +295,9 @@ def attach(ctx: SpanContext) -> object | None:
     Nothing is built per span: where no OpenTelemetry value is current, the context made
     current is always the same one; only inside an OpenTelemetry span (or with baggage) is a
     context made, holding what was there and the stand-in."""
-    if not _loaded():
-        return None
     s = _state
+    if "context_get" not in s and not _loaded():  # `_loaded()`, without its call once loaded
+        return None
     var = s["var"]
     if var is not None:
         current = var.get()
@@ -325,10 +326,15 @@ def detach(token: object | None) -> None:
 def tracer_provider_set() -> bool:
     """Whether a global tracer provider is set (any SDK's); ``False`` without
     ``opentelemetry-api``. One attribute read: cheap enough for every request."""
-    if not available():
-        return False
+    trace = _state.get("trace")
+    if trace is None:
+        # Not in use yet: setting a provider imports OpenTelemetry's context, so a provider
+        # is set only where `_loaded` binds the API.
+        if not _loaded():
+            return False
+        trace = _state["trace"]
     # The API's own record of it: get_tracer_provider() would read the environment each time.
-    return getattr(_state["trace"], "_TRACER_PROVIDER", None) is not None
+    return getattr(trace, "_TRACER_PROVIDER", None) is not None
 
 
 class suppressed:
