@@ -9,7 +9,7 @@ its size is known exactly, and the envelope is put together around the encoded r
 from __future__ import annotations
 
 import base64
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -158,6 +158,21 @@ class JsonBatch:
         self.count += 1
         self.size += n
         return n
+
+    def fill(self, part: Sequence[Signal], i: int, stop: int, most: int, limit: int) -> int:
+        """Add the records of ``part[i:stop]`` in order while the request keeps at most
+        ``most`` records and ``limit`` bytes; the index of the first one not added (see
+        ``ProtoBatch.fill``)."""
+        while i < stop and self.count < most:
+            try:
+                self.add(part[i])
+            except m.HugeRecord:
+                break
+            if self.size > limit:
+                self.pop()
+                break
+            i += 1
+        return i
 
     def put(self, name: str, pieces: list[bytes], size: int) -> None:
         """Make this empty request hold one record in pieces of ``size`` bytes in all

@@ -8,7 +8,7 @@ core never needs ``opentelemetry-proto``.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -123,6 +123,48 @@ class ProtoBatch:
         self.count += 1
         self.size += n
         return n
+
+    def fill(self, part: Sequence[Signal], i: int, stop: int, most: int, limit: int) -> int:
+        """Add the records of ``part[i:stop]`` in order while the request keeps at most
+        ``most`` records and ``limit`` bytes; the index of the first one not added (``stop``
+        when all were): one that would not fit, or with a huge value (``HugeRecord``).
+
+        `add` in a loop, its state in locals: a request's records are added here."""
+        scopes, encode = self._scopes, self._encode
+        count, size, name = self.count, self.size, self._last
+        records = None if name is None else scopes[name]
+        try:
+            while i < stop and count < most:
+                sig = part[i]
+                ns = sig.ns or m.DEFAULT_SCOPE
+                rec = encode(sig)
+                n = len(rec)
+                if 0x80 <= n < 0x4000:
+                    rec = bytes((0x12, (n & 0x7F) | 0x80, n >> 7)) + rec
+                    n += 3
+                else:
+                    rec = w.framed(rec)
+                    n = len(rec)
+                if ns != name:
+                    found = scopes.get(ns)
+                    scope_size = 0 if found is not None else len(ns) + 16
+                    if size + scope_size + n > limit:
+                        break
+                    if found is None:
+                        found = scopes[ns] = []
+                    size += scope_size
+                    name, records = ns, found
+                elif size + n > limit:
+                    break
+                records.append(rec)  # type: ignore[union-attr]
+                count += 1
+                size += n
+                i += 1
+        except m.HugeRecord:
+            pass
+        finally:
+            self.count, self.size, self._last = count, size, name
+        return i
 
     def put(self, name: str, pieces: list[bytes], size: int) -> None:
         """Make this empty request hold one record, framed, in pieces of ``size`` bytes in

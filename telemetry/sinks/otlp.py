@@ -69,7 +69,7 @@ from .._warn import warn
 from . import _otlp_config as cfg
 from ._base import Sink
 from ._checks import check_names, check_positive, require_package
-from ._otlp_map import DEFAULT_SCOPE, HugeRecord
+from ._otlp_map import DEFAULT_SCOPE
 
 if TYPE_CHECKING:
     import httpx
@@ -120,6 +120,8 @@ class _Batch(Protocol):
     size: int
 
     def add(self, sig: Signal) -> int: ...
+
+    def fill(self, part: Sequence[Signal], i: int, stop: int, most: int, limit: int) -> int: ...
 
     def put(self, name: str, pieces: list[bytes], size: int) -> None: ...
 
@@ -570,26 +572,25 @@ class OTLPSink(Sink):
         limit, most = self.max_bytes, self.max_records
         batch = enc.batch()
         pace = _Pace()
-        for i, sig in enumerate(part):
-            if not i & 15 and pace.due():
+        i, end = 0, len(part)
+        while i < end:
+            if i and pace.due():
                 yield None
                 pace.resumed()
-            try:
-                n: int | None = batch.add(sig)
-            except HugeRecord:
-                n = None
-            if n is not None and batch.count <= most and batch.size <= limit:
+            # Sixteen records at a time between two looks at the clock.
+            stop = min(i + 16, end)
+            i = batch.fill(part, i, stop, most, limit)
+            if i == stop:
                 continue
-            if n is not None:
-                batch.pop()
-                if n + enc.overhead + len(sig.ns or DEFAULT_SCOPE) + 40 <= limit:
-                    yield batch
-                    batch = enc.batch()
-                    batch.add(sig)
-                    continue
+            # part[i] did not fit, or has a huge value: in a request of its own if it fits
+            # there, else made a piece at a time.
+            sig = part[i]
+            i += 1
             if batch.count:
                 yield batch
                 batch = enc.batch()
+                if batch.fill(part, i - 1, i, most, limit) == i:
+                    continue
             yield from self._huge(enc, batch, sig, pace)
             if batch.count:  # a request of its own: its pieces are sent as they are
                 yield batch
