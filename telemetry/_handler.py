@@ -18,6 +18,7 @@ it through its public methods; the emitting path binds its `Intake`, and nothing
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -466,6 +467,12 @@ class HandlerControl:
         """Signals from other threads waiting for room."""
         h: Handler = self._handler
         return len(h._parked)
+
+    def parked_counter(self) -> Callable[[], int]:
+        """`parked` as a C callable (the length of the handler's parked signals, which stay
+        in one deque): asked for every OpenTelemetry span or record ended on the loop."""
+        h: Handler = self._handler
+        return functools.partial(len, h._parked)
 
     def offered(self) -> int:
         """Every signal offered to the handler so far, once settled: queued, written inline,

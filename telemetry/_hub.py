@@ -569,6 +569,6 @@ def _parked_count(handlers: tuple[Handler, ...]) -> Callable[[], int]:
     """What counts the handlers' parked signals, asked for every OpenTelemetry span or record
     ended on the loop: with one handler, its own count, without a generator per call."""
     if len(handlers) == 1:
-        return handlers[0].control.parked
+        return handlers[0].control.parked_counter()
     controls = tuple(h.control for h in handlers)
     return lambda: sum([c.parked() for c in controls])

@@ -548,7 +548,8 @@ class HubTracer(trace.Tracer):
             trace_id, parent_id, state = _getrandbits(128) | 1, None, _DEFAULT_STATE
         span_id = _getrandbits(64) | 1
         name = name if type(name) is str else str(name)
-        hub = _registry.current_hub()
+        stack = _registry.stack  # _registry.current_hub(), without its call
+        hub = stack[-1] if stack else _registry.current_hub()
         if not hub.accepts(_INFO, self._ns, "span", name):
             return trace.NonRecordingSpan(
                 _OTelSpanContext(trace_id, span_id, False, _NOT_SAMPLED, state)
