@@ -22,6 +22,7 @@ from ._context import Scope, SpanContext, current_span, enter_span, reset_span
 from ._emit import Emitters
 from ._signal import LABEL_OF, Level, Location, new_span_id, new_trace_id
 from ._sites import Sites
+from ._warn import warn
 
 if TYPE_CHECKING:
     import contextvars
@@ -195,12 +196,22 @@ class Span:
         return int(Level.ERROR) if exc is not None and level < Level.ERROR else level
 
     def _leave(self) -> None:
-        if self._otel_token is not None:
-            _otel.detach(self._otel_token)
-            self._otel_token = None
-        if self._token is not None:
-            reset_span(self._token)
-            self._token = None
+        otel_token, token = self._otel_token, self._token
+        self._otel_token = self._token = None
+        try:
+            if otel_token is not None:
+                _otel.detach(otel_token)
+            if token is not None:
+                reset_span(token)
+        except ValueError:
+            # Ended in another context than it started in (another thread's, another
+            # task's): what was current there is not this context's to restore. Its signal
+            # has gone out all the same.
+            warn(
+                "span-context",
+                f"span {self.id!r} ended in another context than the one it started in; "
+                "that context still has it as its current span",
+            )
 
     # The span's signal is emitted before the span stops being current, so that it carries
     # what the span bound (a request's id); its own ids come from the span, not the context.

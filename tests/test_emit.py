@@ -581,3 +581,49 @@ async def test_a_handler_level_is_decided_when_compiling_and_still_counted() -> 
     assert [s.msg for s in everything.signals] == ["info", "warn", "info", "error", "rebuilt"]
     stats = hub.stats().handlers
     assert (stats["console"].filtered, stats["console"].emitted) == (3, 2)
+
+
+async def test_a_span_end_passes_the_call_filters_of_its_level_and_kind() -> None:
+    """A span's end goes through its level's span emitter (``emit.span``), which runs the same
+    call filters as a log: a kind filter that takes only logs refuses the span (counted), a
+    namespace pattern refuses the spans of a namespace it leaves out."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}, kind_filter=["log"]) as hub:
+        async with hub.span("refused.by.kind"):
+            await hub.log("info", "kept")
+        stats = hub.stats()
+    assert [(s.kind, s.msg) for s in sink.signals] == [("log", "kept")]
+    assert stats.refused == 1
+
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}, ns_filter={"deny": [__name__]}) as hub:
+        async with hub.span("refused.by.namespace"):
+            pass
+        stats = hub.stats()
+    assert sink.signals == []
+    assert stats.refused == 1
+
+
+async def test_a_span_ended_on_another_thread_carries_its_ids_and_the_thread() -> None:
+    """A span started on the loop and ended on another thread is handed to the loop like the
+    thread's other signals (through ``emit_more``): its ids, parent, duration and location
+    are the span's own, and it names the thread. Ending it there raises nothing into that
+    thread (the context it started in is not that thread's to restore: a warning says so)."""
+    sink = MemorySink()
+    async with Telemetry(handlers={"m": sink}) as hub, hub.span("outer") as outer:
+        span = hub.span("inner")
+        ctx = span.start()
+        worker = threading.Thread(target=span.end_nowait, name="closer")
+        worker.start()
+        await asyncio.to_thread(worker.join)
+    inner = next(s for s in sink.signals if s.id == "inner")
+    assert (inner.trace_id, inner.span_id, inner.parent_id) == (
+        outer.trace_id,
+        ctx.span_id,
+        outer.span_id,
+    )
+    assert inner.thread == "closer"
+    assert inner.duration_ns is not None and inner.duration_ns > 0
+    assert inner.location is not None and inner.location.function == (
+        "test_a_span_ended_on_another_thread_carries_its_ids_and_the_thread"
+    )
