@@ -27,6 +27,8 @@ __all__ = ["ProtoBatch", "ProtoLogs", "ProtoSpans", "WireCodec", "fill", "set_va
 
 _MAX_DEPTH = 32
 _INT64 = (-(2**63), 2**63)
+_NO_LIMIT = 2**63
+"""No bound on a request's records or bytes (`ProtoBatch.add`)."""
 
 
 def set_value(av: common_pb2.AnyValue, v: Any, seen: frozenset[int] = frozenset()) -> None:
@@ -103,33 +105,19 @@ class ProtoBatch:
         self.size = owner.overhead
 
     def add(self, sig: Signal) -> int:
-        """Add the record made from ``sig``; return its size."""
-        name = sig.ns or m.DEFAULT_SCOPE
-        records = self._scopes.get(name)
-        if records is None:
-            records = self._scopes[name] = []
-            self.size += len(name) + 16
-        rec = self._encode(sig)
-        n = len(rec)
-        # Framed as field 2 of the scope's list (w.framed), the usual sizes inline.
-        if 0x80 <= n < 0x4000:
-            rec = bytes((0x12, (n & 0x7F) | 0x80, n >> 7)) + rec
-            n += 3
-        else:
-            rec = w.framed(rec)
-            n = len(rec)
-        records.append(rec)
-        self._last = name
-        self.count += 1
-        self.size += n
-        return n
+        """Add the record made from ``sig``; return its size (framed). Raises ``HugeRecord``
+        for a record with a huge value."""
+        if not self.fill((sig,), 0, 1, _NO_LIMIT, _NO_LIMIT):
+            raise m.HugeRecord
+        assert self._last is not None
+        return len(self._scopes[self._last][-1])
 
     def fill(self, part: Sequence[Signal], i: int, stop: int, most: int, limit: int) -> int:
         """Add the records of ``part[i:stop]`` in order while the request keeps at most
         ``most`` records and ``limit`` bytes; the index of the first one not added (``stop``
         when all were): one that would not fit, or with a huge value (``HugeRecord``).
 
-        `add` in a loop, its state in locals: a request's records are added here."""
+        One loop for a request's records, its state in locals (`add` runs it for one)."""
         scopes, encode = self._scopes, self._encode
         count, size, name = self.count, self.size, self._last
         records = None if name is None else scopes[name]
@@ -139,6 +127,7 @@ class ProtoBatch:
                 ns = sig.ns or m.DEFAULT_SCOPE
                 rec = encode(sig)
                 n = len(rec)
+                # Framed as field 2 of the scope's list (w.framed), the usual sizes inline.
                 if 0x80 <= n < 0x4000:
                     rec = bytes((0x12, (n & 0x7F) | 0x80, n >> 7)) + rec
                     n += 3
