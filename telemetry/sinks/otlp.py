@@ -69,7 +69,7 @@ from .._warn import warn
 from . import _otlp_config as cfg
 from ._base import Sink
 from ._checks import check_names, check_positive, require_package
-from ._otlp_map import DEFAULT_SCOPE
+from ._otlp_map import DEFAULT_SCOPE, HugeRecord
 
 if TYPE_CHECKING:
     import httpx
@@ -574,7 +574,7 @@ class OTLPSink(Sink):
         pace = _Pace()
         i, end = 0, len(part)
         while i < end:
-            if i and pace.due():
+            if pace.due():
                 yield None
                 pace.resumed()
             # Sixteen records at a time between two looks at the clock.
@@ -582,15 +582,21 @@ class OTLPSink(Sink):
             i = batch.fill(part, i, stop, most, limit)
             if i == stop:
                 continue
-            # part[i] did not fit, or has a huge value: in a request of its own if it fits
-            # there, else made a piece at a time.
+            # part[i] did not fit, or has a huge value: in a request of its own if it leaves
+            # the room `_huge` would give it, else made a piece at a time.
             sig = part[i]
             i += 1
             if batch.count:
                 yield batch
                 batch = enc.batch()
-                if batch.fill(part, i - 1, i, most, limit) == i:
-                    continue
+                try:
+                    n = batch.add(sig)
+                except HugeRecord:
+                    pass
+                else:
+                    if n + enc.overhead + len(sig.ns or DEFAULT_SCOPE) + 40 <= limit:
+                        continue
+                    batch.pop()
             yield from self._huge(enc, batch, sig, pace)
             if batch.count:  # a request of its own: its pieces are sent as they are
                 yield batch
