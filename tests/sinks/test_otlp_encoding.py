@@ -221,17 +221,20 @@ def test_span_kind_status_events_and_links_encode_alike_in_both_encodings(
 
 def test_protobuf_records_written_by_hand_keep_each_value_type_when_keys_repeat() -> None:
     """The hand-written protobuf reuses encoded attributes: one key seen with 1, True, 1.0,
-    "1" and a lone surrogate (its own "?") decodes, record by record, as each value."""
+    "1" and a lone surrogate (its own "?") decodes, record by record, as each value, alone or
+    beside another attribute, the first time and once the values have repeated (``True == 1``
+    and ``1.0 == 1``: an equal value of another type must not find the cached field)."""
     values: list[Any] = [1, True, 1.0, "1", 1, "x\ud800y", 2**70, -5]
     batch = ProtoLogs(RESOURCE, "1.0").batch()
-    for v in values:
+    for data in [{"k": v} for v in values * 3] + [{"k": v, "s": "a"} for v in values * 3]:
         batch.add(
-            Signal(inst=1, uid="0123456789abcdef", kind="log", level="info", msg="m", data={"k": v})
+            Signal(inst=1, uid="0123456789abcdef", kind="log", level="info", msg="m", data=data)
         )
     req = logs_service_pb2.ExportLogsServiceRequest.FromString(batch.body())
     got = [attrs(r)["k"] for r in req.resource_logs[0].scope_logs[0].log_records]
-    assert got == [1, True, 1.0, "1", 1, "x?y", str(2**70), -5]
-    assert [type(g) for g in got[:4]] == [int, bool, float, str]
+    expected = [1, True, 1.0, "1", 1, "x?y", str(2**70), -5] * 6
+    assert got == expected
+    assert [type(g) for g in got] == [type(e) for e in expected]
 
 
 _ids = (
