@@ -119,16 +119,6 @@ def _attrs(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"key": k, "value": json_value(v, _NOT_SEEN, walked)} for k, v in attrs.items()]
 
 
-def _hex_ok(value: str | None, digits: int) -> bool:
-    if value is None or len(value) != digits:
-        return False
-    try:
-        int(value, 16)
-    except ValueError:
-        return False
-    return True
-
-
 class JsonBatch:
     """One request being built: each record encoded on its own, grouped by scope; the last
     one can be taken out again."""
@@ -405,7 +395,7 @@ class JsonLogs(_Json):
             r["body"] = {"stringValue": sig.msg}
         if sig.id is not None:
             r["eventName"] = sig.id
-        if _hex_ok(sig.trace_id, 32) and _hex_ok(sig.span_id, 16):
+        if m.is_id(sig.trace_id, 32) and m.is_id(sig.span_id, 16):
             r["traceId"] = sig.trace_id
             r["spanId"] = sig.span_id
             r["flags"] = 1
@@ -429,10 +419,10 @@ class JsonSpans(_Json):
         end = m.span_end(sig)
         # Ids that are not hex (a middleware's doing) are left out, as in the binary encoding.
         s: dict[str, Any] = {
-            "traceId": sig.trace_id if _hex_ok(sig.trace_id, 32) else "",
-            "spanId": sig.span_id if _hex_ok(sig.span_id, 16) else "",
+            "traceId": sig.trace_id if m.is_id(sig.trace_id, 32) else "",
+            "spanId": sig.span_id if m.is_id(sig.span_id, 16) else "",
         }
-        if _hex_ok(sig.parent_id, 16):
+        if m.is_id(sig.parent_id, 16):
             s["parentSpanId"] = sig.parent_id
         s["flags"] = 1
         s["name"] = name = m.span_name(sig)

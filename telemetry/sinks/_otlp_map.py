@@ -45,6 +45,8 @@ __all__ = [
     "HugeRecord",
     "attributes",
     "exception_attributes",
+    "id_bytes",
+    "is_id",
     "severity",
     "source_attributes",
     "span_end",
@@ -230,19 +232,31 @@ def span_links(sig: Signal) -> list[tuple[str, str, dict[str, Any]]]:
             attrs = link.get("attributes")
             out.append(
                 (
-                    trace_id if isinstance(trace_id, str) and _hex(trace_id, 32) else "",
-                    span_id if isinstance(span_id, str) and _hex(span_id, 16) else "",
+                    trace_id if isinstance(trace_id, str) and is_id(trace_id, 32) else "",
+                    span_id if isinstance(span_id, str) and is_id(span_id, 16) else "",
                     dict(attrs) if isinstance(attrs, dict) else {},
                 )
             )
     return out
 
 
-def _hex(value: object, digits: int) -> bool:
-    if not isinstance(value, str) or len(value) != digits:
-        return False
+def id_bytes(value: object, size: int) -> bytes:
+    """An id as its ``size`` bytes when it is exactly ``2 * size`` hex digits; else empty.
+
+    Stricter than Python's parsers, which a receiver is not: ``bytes.fromhex`` skips
+    whitespace and ``int(_, 16)`` also takes whitespace, a ``0x`` prefix, underscores and a
+    sign. An id written with any of them would be refused by the receiver with the whole
+    request (JSON), or sent as another id (protobuf)."""
+    if not isinstance(value, str) or len(value) != 2 * size:
+        return b""
     try:
-        int(value, 16)
+        raw = bytes.fromhex(value)
     except ValueError:
-        return False
-    return True
+        return b""
+    # Of exactly 2 * size characters, fewer bytes mean whitespace was skipped.
+    return raw if len(raw) == size else b""
+
+
+def is_id(value: object, digits: int) -> bool:
+    """Whether ``value`` is an id of exactly ``digits`` hex digits (see `id_bytes`)."""
+    return bool(id_bytes(value, digits // 2))

@@ -212,17 +212,6 @@ def attributes(tag: bytes, attrs: Mapping[str, Any]) -> bytes:
     return fields.encode(attrs)
 
 
-def _id(value: str | None, size: int) -> bytes:
-    """An id in hex as bytes; empty when it is not hex of ``size`` bytes (a middleware's)."""
-    if not value:
-        return b""
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        return b""
-    return raw if len(raw) == size else b""
-
-
 def log_record(sig: Signal) -> bytes:
     """The ``LogRecord`` message of ``sig``."""
     t = _fixed64(sig.inst)
@@ -234,7 +223,7 @@ def log_record(sig: Signal) -> bytes:
     if sig.msg is not None:
         parts.append(_field(b"\x2a", value(sig.msg)))
     parts.append(attributes(b"\x32", m.attributes(sig, span=False)))
-    trace_id, span_id = _id(sig.trace_id, 16), _id(sig.span_id, 8)
+    trace_id, span_id = m.id_bytes(sig.trace_id, 16), m.id_bytes(sig.span_id, 8)
     if trace_id and span_id:
         parts.append(b"\x45\x01\x00\x00\x00\x4a\x10" + trace_id + b"\x52\x08" + span_id)
     if sig.id is not None:
@@ -260,13 +249,13 @@ def _ids(trace_id: str | None, span_id: str | None, parent_id: str | None) -> by
     """A span's ``trace_id``, ``span_id`` and ``parent_span_id`` fields: each left out when it
     is not hex of its size (a middleware's doing)."""
     out = b""
-    raw = _id(trace_id, 16)
+    raw = m.id_bytes(trace_id, 16)
     if raw:
         out += b"\x0a\x10" + raw
-    raw = _id(span_id, 8)
+    raw = m.id_bytes(span_id, 8)
     if raw:
         out += b"\x12\x08" + raw
-    raw = _id(parent_id, 8)
+    raw = m.id_bytes(parent_id, 8)
     if raw:
         out += b"\x22\x08" + raw
     return out
@@ -285,7 +274,15 @@ def span(sig: Signal) -> bytes:
     except (TypeError, ValueError):
         trace_id = span_id = parent_id = b""
         parent = None
-    if len(trace_id) == 16 and len(span_id) == 8 and (parent is None or len(parent_id) == 8):
+    # The strings' lengths too: bytes.fromhex skips whitespace (see m.id_bytes).
+    if (
+        len(trace_id) == 16
+        and len(span_id) == 8
+        and (parent is None or len(parent_id) == 8)
+        and len(sig.trace_id) == 32  # type: ignore[arg-type]
+        and len(sig.span_id) == 16  # type: ignore[arg-type]
+        and (parent is None or len(parent) == 16)
+    ):
         ids = b"".join(
             (
                 b"\x0a\x10",
@@ -358,7 +355,7 @@ def _span_tail(sig: Signal) -> bytes:
             parts.append(_field(b"\x5a", ev + attributes(b"\x1a", attrs)))
     if data and m.LINKS_KEY in data:
         for trace_id, span_id, attrs in m.span_links(sig):
-            link = _id(trace_id, 16), _id(span_id, 8)
+            link = m.id_bytes(trace_id, 16), m.id_bytes(span_id, 8)
             body = (_field(b"\x0a", link[0]) if link[0] else b"") + (
                 _field(b"\x12", link[1]) if link[1] else b""
             )

@@ -10,6 +10,7 @@ needs("opentelemetry.proto")
 
 import gc
 import math
+import string
 from typing import Any
 
 from hypothesis import given, settings
@@ -135,6 +136,30 @@ def test_header_variables_round_trip_percent_encoding(headers: dict[str, str]) -
 
 _hex32 = st.text("0123456789abcdef", min_size=32, max_size=32)
 _hex16 = st.text("0123456789abcdef", min_size=16, max_size=16)
+#: Ids that Python's own parsers take but a receiver does not: whitespace (bytes.fromhex,
+#: int), a 0x prefix, an underscore, a sign (int).
+_NEAR_HEX = [
+    " 0af7651916cd43dd8448eb211c80319",
+    "0af7651916cd43dd8448eb211c80319c ",
+    "0a f7 65 19 16 cd 43 dd 84 48 eb 21 1c 80 31 9c",
+    "0x0af7651916cd43dd8448eb211c8031",
+    "0af7651916cd43dd_448eb211c80319c",
+    "+af7651916cd43dd8448eb211c80319c",
+    "b7ad6b71 69203331",
+    " b7ad6b7169203331",
+    "0xb7ad6b71692033",
+    "-7ad6b7169203331",
+    "b7ad_b7169203331",
+]
+
+
+def _id_bytes(value: str | None, size: int) -> bytes:
+    """What a receiver takes: exactly ``2 * size`` hex digits, as bytes; else nothing."""
+    if value is None or len(value) != 2 * size or not set(value) <= set(string.hexdigits):
+        return b""
+    return bytes.fromhex(value)
+
+
 _small_attrs = st.dictionaries(st.text(min_size=1, max_size=5), st.integers() | st.text(max_size=5))
 _events = st.lists(
     st.fixed_dictionaries(
@@ -145,7 +170,10 @@ _events = st.lists(
 )
 _links = st.lists(
     st.fixed_dictionaries(
-        {"trace_id": _hex32 | st.text(max_size=4), "span_id": _hex16 | st.none()},
+        {
+            "trace_id": _hex32 | st.text(max_size=4) | st.sampled_from(_NEAR_HEX),
+            "span_id": _hex16 | st.none() | st.sampled_from(_NEAR_HEX),
+        },
         optional={"attributes": _small_attrs},
     )
     | st.text(max_size=3)
@@ -240,6 +268,7 @@ def test_protobuf_records_written_by_hand_keep_each_value_type_when_keys_repeat(
 _ids = (
     st.none()
     | st.sampled_from(["", "zz", "0AF7651916CD43DD8448EB211C80319C", "B7AD6B7169203331"])
+    | st.sampled_from(_NEAR_HEX)
     | _hex16
     | _hex32
 )
@@ -261,7 +290,7 @@ _ctx_attrs = st.dictionaries(
     )
 )
 def test_span_ids_names_and_attributes_encode_alike_in_both_encodings(spans: list[Any]) -> None:
-    """Spans with any ids (valid or not), names, context and data of values that compare
+    """Spans with any ids (valid, near misses that Python's parsers take, or not), names, context and data of values that compare
     equal across types (1, True, 1.0; 0.0 and -0.0) decode alike from protobuf and JSON, span
     after span in one request, each attribute of the type it was given."""
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -291,7 +320,11 @@ def test_span_ids_names_and_attributes_encode_alike_in_both_encodings(spans: lis
     from_json, _ = decode("/v1/traces", "application/json", js.body())
     assert from_json == from_pb
     got = from_pb.resource_spans[0].scope_spans[0].spans
-    for span, (_, _, _, _, ctx, data) in zip(got, spans, strict=True):
+    for span, (trace_id, span_id, parent_id, _, ctx, data) in zip(got, spans, strict=True):
+        # Each id sent only when it is hex of its size, no more and no less.
+        assert span.trace_id == _id_bytes(trace_id, 16)
+        assert span.span_id == _id_bytes(span_id, 8)
+        assert span.parent_span_id == _id_bytes(parent_id, 8)
         expected = {
             k: plain(v)
             for k, v in {**ctx, **data}.items()
