@@ -290,9 +290,10 @@ _ctx_attrs = st.dictionaries(
     )
 )
 def test_span_ids_names_and_attributes_encode_alike_in_both_encodings(spans: list[Any]) -> None:
-    """Spans with any ids (valid, near misses that Python's parsers take, or not), names, context and data of values that compare
-    equal across types (1, True, 1.0; 0.0 and -0.0) decode alike from protobuf and JSON, span
-    after span in one request, each attribute of the type it was given."""
+    """Spans with any ids (valid, near misses that Python's parsers take, or not), names,
+    context and data of values that compare equal across types (1, True, 1.0; 0.0 and -0.0)
+    decode alike from protobuf and JSON, span after span in one request, each id sent only
+    when it is hex of its size and each attribute of the type it was given."""
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
     from telemetry.sinks._otlp_json import JsonSpans
