@@ -361,6 +361,40 @@ def test_new_attribute_values_leave_nothing_the_garbage_collector_tracks() -> No
     assert len(records) == 2050 and attrs(records[-1])["n"] == 10**6 + 2049
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    trace_id=_hex32 | st.sampled_from(_NEAR_HEX) | st.none(),
+    span_id=_hex16 | st.sampled_from(_NEAR_HEX) | st.none(),
+)
+def test_a_log_record_carries_its_ids_only_when_both_are_hex_of_their_size(
+    trace_id: str | None, span_id: str | None
+) -> None:
+    """A log record's trace and span ids go out together when both are exactly hex of their
+    sizes, and neither otherwise (near misses that Python's parsers take included); both
+    encodings agree, and the record itself is always sent."""
+    sig = Signal(
+        inst=1,
+        uid="0123456789abcdef",
+        kind="log",
+        level="info",
+        msg="m",
+        trace_id=trace_id,
+        span_id=span_id,
+    )
+    pb = ProtoLogs(RESOURCE, "1.0").batch()
+    pb.add(sig)
+    js = JsonLogs(RESOURCE, "1.0").batch()
+    js.add(sig)
+    from_pb = logs_service_pb2.ExportLogsServiceRequest.FromString(pb.body())
+    from_json, _ = decode("/v1/logs", "application/json", js.body())
+    assert from_json == from_pb
+    rec = _only(from_pb)
+    both = bool(_id_bytes(trace_id, 16) and _id_bytes(span_id, 8))
+    assert rec.trace_id == (_id_bytes(trace_id, 16) if both else b"")
+    assert rec.span_id == (_id_bytes(span_id, 8) if both else b"")
+    assert rec.body.string_value == "m"
+
+
 def test_a_lone_surrogate_costs_no_record_in_either_encoding() -> None:
     """A lone surrogate in a message, a span's name, a key and a value (not valid Unicode,
     which UTF-8 cannot carry) is written repaired, by protobuf as ``?`` and by JSON as its
