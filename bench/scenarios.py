@@ -291,7 +291,11 @@ async def memory(cls: type[Lib], d: Path, sz: dict[str, Any]) -> Result:
         # The peak never falls below the RSS it was reset to (or below itself): a negative
         # growth is a wrong reading, shown as it is rather than as 0.
         "growth_mb": (hwm1 - base) / 1024,
-        "growth_incl_close_mb": (hwm2 - base) / 1024,
+        # The peak including the close is at least the peak before it, by definition. A later
+        # VmHWM can read lower: it is the larger of the peak the kernel stores, raised only at
+        # some points (an unmap, the exit), and the current count, itself gathered lazily from
+        # per-thread or per-CPU counters; memory given back in between lowers the reading.
+        "growth_incl_close_mb": (max(hwm1, hwm2) - base) / 1024,
         "hwm_reset": hwm_reset,
         **res,
     }

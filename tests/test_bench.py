@@ -152,7 +152,8 @@ def test_the_app_scenario_drives_a_real_server(quick_run: Path) -> None:
 def test_memory_runs_write_every_signal(quick_run: Path) -> None:
     """The memory scenario measures each of its set-ups (they write everything: none lost),
     with a peak that is a real reading: never below the RSS it started from, and no lower
-    once the close has run."""
+    once the close has run (the peak of a longer time, whatever a later reading of VmHWM
+    says: see bench.scenarios.memory)."""
     rows = _report(quick_run)["results"]["memory"]
     assert set(rows) == {k for k in SYSTEMS["memory"] if k in LIBS_RUN} != set()
     for key, runs in rows.items():
