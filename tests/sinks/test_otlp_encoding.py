@@ -69,6 +69,17 @@ def same(a: Any, b: Any) -> bool:
     return bool(a == b) and type(a) is type(b)
 
 
+def _both_encodings(sig: Signal) -> tuple[Any, Any]:
+    """The logs request of ``sig`` alone, sent as protobuf and as JSON, each decoded."""
+    pb = ProtoLogs(RESOURCE, "1.0").batch()
+    pb.add(sig)
+    js = JsonLogs(RESOURCE, "1.0").batch()
+    js.add(sig)
+    from_pb = logs_service_pb2.ExportLogsServiceRequest.FromString(pb.body())
+    from_json, _ = decode("/v1/logs", "application/json", js.body())
+    return from_pb, from_json
+
+
 @settings(max_examples=200, deadline=None)
 @given(value=values, msg=st.text(), event=st.none() | st.text(min_size=1))
 def test_json_and_protobuf_encode_the_same_message(value: Any, msg: str, event: str | None) -> None:
@@ -85,12 +96,7 @@ def test_json_and_protobuf_encode_the_same_message(value: Any, msg: str, event: 
         trace_id="0af7651916cd43dd8448eb211c80319c",
         span_id="b7ad6b7169203331",
     )
-    pb = ProtoLogs(RESOURCE, "1.0").batch()
-    pb.add(sig)
-    js = JsonLogs(RESOURCE, "1.0").batch()
-    js.add(sig)
-    from_pb = logs_service_pb2.ExportLogsServiceRequest.FromString(pb.body())
-    from_json, _ = decode("/v1/logs", "application/json", js.body())
+    from_pb, from_json = _both_encodings(sig)
     if has_nan(value):  # NaN is not equal to itself, in messages too
         assert same(attrs(_only(from_json))["v"], attrs(_only(from_pb))["v"])
     else:
@@ -381,12 +387,7 @@ def test_a_log_record_carries_its_ids_only_when_both_are_hex_of_their_size(
         trace_id=trace_id,
         span_id=span_id,
     )
-    pb = ProtoLogs(RESOURCE, "1.0").batch()
-    pb.add(sig)
-    js = JsonLogs(RESOURCE, "1.0").batch()
-    js.add(sig)
-    from_pb = logs_service_pb2.ExportLogsServiceRequest.FromString(pb.body())
-    from_json, _ = decode("/v1/logs", "application/json", js.body())
+    from_pb, from_json = _both_encodings(sig)
     assert from_json == from_pb
     rec = _only(from_pb)
     both = bool(_id_bytes(trace_id, 16) and _id_bytes(span_id, 8))
